@@ -1,0 +1,2 @@
+//! zccache-broker (stub).
+fn main() {}

@@ -1,0 +1,2 @@
+//! zccache-daemon (stub).
+fn main() {}

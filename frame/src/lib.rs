@@ -1,0 +1,1 @@
+//! FrameV1 envelope and zccache protocol messages (stub; being written).

@@ -1,0 +1,1 @@
+//! Router: cache root, namespace and daemon paths (stub; being written).

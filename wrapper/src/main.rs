@@ -1,0 +1,2 @@
+//! zccache wrapper (stub).
+fn main() {}
