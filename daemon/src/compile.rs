@@ -1,0 +1,806 @@
+//! The C/C++/emcc pipeline: a Lookup becomes per-source Hit or Miss
+//! answers; a Store after a miss records outputs, the include set and a
+//! manifest entry.
+//!
+//! This module owns what goes into a key (cache-keys.md §2-§5). It does not
+//! parse arguments (`cc`), encode records (`manifest`, `store`) or speak
+//! the wire beyond building reply messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dashmap::DashMap;
+use frame::v1;
+
+use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
+use crate::depfile::{self, DepRule, Style};
+use crate::keys::{KeyHasher, CC_KEY_DOMAIN};
+use crate::manifest::{self, Manifest, ManifestEntry, NegativeDir, Temporal};
+use crate::meta::{Digest, MetaCache, StatId};
+use crate::scan::{self, ScanResult};
+use crate::stats::Stats;
+use crate::store::{Entry, Key, MtimePolicy, Store};
+
+/// A file whose mtime or ctime is this close to (or after) the compile's
+/// start may still change unseen: store nothing (cache-keys.md §4). The
+/// slack covers the kernel's coarse file-time clock lagging real time.
+const TOO_NEW_SLACK_NS: i128 = 20_000_000;
+/// A Store must arrive within this long after its Miss.
+const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
+
+pub(crate) struct Engine {
+    pub(crate) store: Store,
+    pub(crate) meta: MetaCache,
+    pub(crate) stats: Stats,
+    private_dir: PathBuf,
+    pending: DashMap<u64, Pending>,
+    next_token: AtomicU64,
+    manifests: DashMap<[u8; 32], Arc<Manifest>>,
+    scans: DashMap<Digest, Arc<ScanResult>>,
+}
+
+/// What the daemon remembers between a Miss and its Store.
+struct Pending {
+    created: Instant,
+    cwd: PathBuf,
+    family: Family,
+    mode: Mode,
+    manifest_key: [u8; 32],
+    source: PathBuf,
+    source_stat: StatId,
+    start_ns: i128,
+    outputs: Vec<(&'static str, PathBuf)>,
+    /// Where the full include list will be: the user's depfile or ours.
+    dep_source: Option<PathBuf>,
+    private_dep: Option<PathBuf>,
+    user_depfile: Option<PathBuf>,
+    dep_targets: Vec<Vec<u8>>,
+    dep_phony: bool,
+    search_dirs: Vec<PathBuf>,
+    sde: Option<Vec<u8>>,
+    today: Vec<u8>,
+}
+
+/// Per-request facts shared by every unit.
+struct Request<'a> {
+    cwd: &'a Path,
+    env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    start_ns: i128,
+    color_forced: bool,
+    original_args: &'a [OsString],
+    expanded: &'a [OsString],
+    base_key: KeyHasher,
+}
+
+impl Engine {
+    pub(crate) fn new(store: Store, stats: Stats, private_dir: PathBuf) -> Engine {
+        let _ = std::fs::remove_dir_all(&private_dir);
+        let _ = std::fs::create_dir_all(&private_dir);
+        Engine {
+            store,
+            meta: MetaCache::default(),
+            stats,
+            private_dir,
+            pending: DashMap::new(),
+            next_token: AtomicU64::new(1),
+            manifests: DashMap::new(),
+            scans: DashMap::new(),
+        }
+    }
+
+    pub(crate) fn lookup(&self, req: &v1::Lookup) -> v1::LookupReply {
+        match self.try_lookup(req) {
+            Ok(reply) => reply,
+            Err(pt) => {
+                self.stats.passthrough(pt.reason);
+                passthrough_reply(pt.reason, &pt.detail)
+            }
+        }
+    }
+
+    fn try_lookup(&self, req: &v1::Lookup) -> Result<v1::LookupReply, Pt> {
+        self.expire_pending();
+        let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
+        let env: BTreeMap<Vec<u8>, Vec<u8>> =
+            req.env.iter().map(|v| (v.name.clone(), v.value.clone())).collect();
+        let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
+        let argv0 = Path::new(OsStr::from_bytes(&req.argv0));
+        let family = argv0
+            .file_name()
+            .and_then(Family::from_argv0)
+            .or_else(|| compiler.file_name().and_then(Family::from_argv0))
+            .ok_or_else(|| Pt::new("unsupported_compiler", "not a gcc, clang or emcc driver"))?;
+        let args: Vec<OsString> =
+            req.args.iter().map(|a| OsString::from_vec(a.clone())).collect();
+        let expanded = cc::expand_response_files(&args, &cwd, &cc::FsReader)
+            .map_err(|p| Pt::new(p.reason.as_str(), &p.detail))?;
+        let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
+        let inv = match cc::classify(family, &expanded, &getenv) {
+            Classified::Compile(inv) => inv,
+            Classified::Passthrough(p) => return Err(Pt::new(p.reason.as_str(), &p.detail)),
+        };
+        if !inv.color_flag_valid {
+            return Err(Pt::new("unsupported_compiler_option", "colour flag of another compiler"));
+        }
+        let term_dumb = env.get(&b"TERM"[..]).map_or(true, |t| t == b"dumb");
+        let color_forced = inv.user_color.is_none() && req.stderr_is_tty && !term_dumb;
+
+        let identity = self
+            .compiler_identity(&compiler, family, &env, &inv, &cwd)
+            .map_err(|e| Pt::new("compiler_check_failed", &e))?;
+        let mut base = KeyHasher::new(CC_KEY_DOMAIN);
+        base.bytes("compiler", &identity);
+        base.os("argv0", argv0.file_name().unwrap_or_default());
+        for a in &inv.key_args {
+            base.os("arg", a);
+        }
+        base.bytes("color_forced", &[color_forced as u8]);
+        for var in cc::key_env_vars(family, &inv) {
+            base.opt(var, env.get(var.as_bytes()).map(|v| v.as_slice()));
+        }
+        if family == Family::Emcc {
+            for (k, v) in &env {
+                if cc::is_emcc_env(OsStr::from_bytes(k)) {
+                    base.bytes("emcc_env", k).bytes("value", v);
+                }
+            }
+        }
+        if inv.cwd_matters(&cwd) {
+            base.os("cwd", cwd.as_os_str());
+        }
+        for extra in &inv.extra_inputs {
+            let path = manifest::resolve(&cwd, extra.path.as_bytes());
+            base.os("extra_input", &extra.path);
+            match extra.kind {
+                cc::ExtraInputKind::Content => match self.meta.digest(&path) {
+                    Ok((_, d)) => base.bytes("digest", &d),
+                    Err(_) if path.is_dir() => base.bytes("dir", b""),
+                    Err(_) => base.opt("digest", None),
+                },
+                cc::ExtraInputKind::MtimeOnly => match std::fs::metadata(&path) {
+                    Ok(md) => base.bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes()),
+                    Err(_) => base.opt("mtime", None),
+                },
+            };
+        }
+
+        let start_ns = req.start_unix_ns as i128;
+        let r = Request {
+            cwd: &cwd,
+            env: &env,
+            start_ns,
+            color_forced,
+            original_args: &args,
+            expanded: &expanded,
+            base_key: base,
+        };
+        let mut units = Vec::with_capacity(inv.units.len());
+        for (i, unit) in inv.units.iter().enumerate() {
+            units.push(v1::UnitAnswer { answer: Some(self.lookup_unit(&r, &inv, unit, i)?) });
+        }
+        Ok(v1::LookupReply {
+            outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units { units })),
+        })
+    }
+
+    fn lookup_unit(
+        &self,
+        r: &Request<'_>,
+        inv: &Invocation,
+        unit: &Unit,
+        index: usize,
+    ) -> Result<v1::unit_answer::Answer, Pt> {
+        let source = manifest::resolve(r.cwd, unit.source.as_bytes());
+        let (source_stat, source_digest) = self
+            .meta
+            .digest(&source)
+            .map_err(|e| Pt::new("no_input_file", &format!("{}: {e}", source.display())))?;
+        let source_scan = self.scan(&source, &source_digest);
+        if source_scan.embeds {
+            return Err(Pt::new("unsupported_source_feature", "#embed or .incbin in the source"));
+        }
+        let mut key = r.base_key.clone();
+        key.bytes("lang", unit.language.as_str().as_bytes());
+        key.os("source", &unit.source);
+        key.bytes("source_digest", &source_digest);
+        if inv.split_dwarf || inv.coverage {
+            key.opt("object", unit.output.as_ref().map(|o| o.as_bytes()));
+        }
+        let manifest_key = key.finish();
+        let sde = r.env.get(&b"SOURCE_DATE_EPOCH"[..]).cloned();
+        let today = today_local();
+
+        if let Some(m) = self.manifest(&manifest_key) {
+            for entry in &m.entries {
+                if !entry.matches(r.cwd, &self.meta) {
+                    continue;
+                }
+                let Some(result_key) = result_key_for(entry, r.cwd, sde.as_deref(), &today) else {
+                    continue;
+                };
+                match self.store.get(&Key(result_key)) {
+                    Ok(Some(stored)) => {
+                        if let Some(hit) = self.deliver(r, inv, unit, &stored) {
+                            self.stats.bump(&self.stats.hits);
+                            return Ok(hit);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => self.stats.bump(&self.stats.errors),
+                }
+            }
+        }
+        self.stats.bump(&self.stats.misses);
+        Ok(self.miss(r, inv, unit, index, manifest_key, source, source_stat, &source_scan, sde, today))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn miss(
+        &self,
+        r: &Request<'_>,
+        inv: &Invocation,
+        unit: &Unit,
+        index: usize,
+        manifest_key: [u8; 32],
+        source: PathBuf,
+        source_stat: StatId,
+        source_scan: &ScanResult,
+        sde: Option<Vec<u8>>,
+        today: Vec<u8>,
+    ) -> v1::unit_answer::Answer {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let mut args: Vec<OsString> = if inv.units.len() == 1 {
+            r.original_args.to_vec()
+        } else {
+            inv.args_for_unit(r.expanded, index)
+        };
+        if r.color_forced {
+            args.push(OsString::from(match inv.family {
+                Family::Gcc => "-fdiagnostics-color=always",
+                Family::Clang | Family::Emcc => "-fcolor-diagnostics",
+            }));
+        }
+        let private_dep = self.private_dir.join(format!("dep-{token}.d"));
+        let user_depfile = unit.depfile.as_ref().map(|d| manifest::resolve(r.cwd, d.as_bytes()));
+        let preprocessed = unit.language.is_preprocessed_input() || unit.language.is_plain_asm();
+        let mut deps_args = Vec::new();
+        let dep_source = if preprocessed {
+            None
+        } else {
+            match inv.dep.mode {
+                DepMode::None => {
+                    args.extend(["-MD".into(), "-MF".into(), private_dep.clone().into_os_string()]);
+                    Some(private_dep.clone())
+                }
+                DepMode::Md if user_depfile.as_deref().is_some_and(|p| !is_dev_null(p)) => {
+                    user_depfile.clone()
+                }
+                DepMode::Md => {
+                    args.extend(["-MF".into(), private_dep.clone().into_os_string()]);
+                    Some(private_dep.clone())
+                }
+                DepMode::Mmd => {
+                    deps_args = inv.dependency_probe_args(r.expanded, index);
+                    deps_args.extend(["-M".into(), "-MF".into(), private_dep.clone().into_os_string()]);
+                    Some(private_dep.clone())
+                }
+            }
+        };
+        let no_store_reason = if source_scan.time && sde.is_none() {
+            "time_macro"
+        } else if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= r.start_ns {
+            "modified_input_file"
+        } else {
+            ""
+        };
+        let mut outputs: Vec<(&'static str, PathBuf)> = Vec::new();
+        if inv.mode != Mode::SyntaxOnly {
+            if let Some(o) = &unit.output {
+                outputs.push(("object", manifest::resolve(r.cwd, o.as_bytes())));
+            }
+        }
+        for (role, p) in [("dwo", &unit.dwo), ("gcno", &unit.gcno), ("dia", &inv.serialize_diagnostics)] {
+            if let Some(p) = p {
+                outputs.push((role, manifest::resolve(r.cwd, p.as_bytes())));
+            }
+        }
+        let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
+        if !no_store_reason.is_empty() {
+            self.stats.not_stored(no_store_reason);
+            return v1::unit_answer::Answer::Miss(v1::Miss {
+                token: 0,
+                args: to_bytes(args),
+                deps_args: Vec::new(),
+                no_store_reason: no_store_reason.into(),
+            });
+        }
+        let search_dirs = search_chain(r.cwd, &source, inv);
+        self.pending.insert(
+            token,
+            Pending {
+                created: Instant::now(),
+                cwd: r.cwd.to_path_buf(),
+                family: inv.family,
+                mode: inv.mode,
+                manifest_key,
+                source,
+                source_stat,
+                start_ns: r.start_ns,
+                outputs,
+                dep_source,
+                private_dep: Some(private_dep),
+                user_depfile: user_depfile.filter(|p| !is_dev_null(p)),
+                dep_targets: unit_dep_targets(inv, unit),
+                dep_phony: inv.dep.phony,
+                search_dirs,
+                sde,
+                today,
+            },
+        );
+        v1::unit_answer::Answer::Miss(v1::Miss {
+            token,
+            args: to_bytes(args),
+            deps_args: to_bytes(deps_args),
+            no_store_reason: String::new(),
+        })
+    }
+
+    /// Materialize every output of a stored result; `None` makes it a miss.
+    fn deliver(
+        &self,
+        r: &Request<'_>,
+        inv: &Invocation,
+        unit: &Unit,
+        stored: &Entry,
+    ) -> Option<v1::unit_answer::Answer> {
+        let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
+        // Everything the current request needs must be in the entry.
+        let mut plan: Vec<(usize, PathBuf)> = Vec::new();
+        let want = |role: &'static str, p: &Option<OsString>| p.as_ref().map(|p| (role, p.clone()));
+        let object = if inv.mode == Mode::SyntaxOnly { None } else { want("object", &unit.output) };
+        for (role, p) in [object, want("dwo", &unit.dwo), want("gcno", &unit.gcno), want("dia", &inv.serialize_diagnostics)]
+            .into_iter()
+            .flatten()
+        {
+            let dest = manifest::resolve(r.cwd, p.as_bytes());
+            if is_dev_null(&dest) {
+                continue;
+            }
+            plan.push((role_index(role)?, dest));
+        }
+        let depfile = match &unit.depfile {
+            Some(d) if inv.dep.mode != DepMode::None => {
+                let dest = manifest::resolve(r.cwd, d.as_bytes());
+                if is_dev_null(&dest) {
+                    None
+                } else {
+                    let idx = role_index("depfile")?;
+                    let bytes = self.store.deliver_bytes(stored, idx).ok()?;
+                    Some((dest, retarget_depfile(&bytes, &stored.extra, &unit_dep_targets(inv, unit), inv.dep.phony)?))
+                }
+            }
+            _ => None,
+        };
+        for (idx, dest) in plan {
+            if let Err(e) = self.store.deliver(stored, idx, &dest, MtimePolicy::Now) {
+                if !e.is_missing() && !e.is_corrupt() {
+                    self.stats.bump(&self.stats.errors);
+                }
+                return None;
+            }
+        }
+        if let Some((dest, bytes)) = depfile {
+            crate::store::write_file_atomic(&dest, &bytes, MtimePolicy::Now).ok()?;
+        }
+        Some(v1::unit_answer::Answer::Hit(v1::Hit {
+            stdout: stored.stdout.clone(),
+            stderr: stored.stderr.clone(),
+            exit_code: stored.exit_code,
+        }))
+    }
+
+    pub(crate) fn store_result(&self, st: &v1::Store) -> v1::StoreReply {
+        let Some((_, p)) = self.pending.remove(&st.token) else {
+            return not_stored("unknown or expired token");
+        };
+        let reply = self.try_store(&p, st);
+        if let Some(priv_dep) = &p.private_dep {
+            let _ = std::fs::remove_file(priv_dep);
+        }
+        match reply {
+            Ok(()) => {
+                self.stats.bump(&self.stats.stored);
+                v1::StoreReply { stored: true, reason: String::new() }
+            }
+            Err(reason) => {
+                self.stats.not_stored(reason);
+                not_stored(reason)
+            }
+        }
+    }
+
+    fn try_store(&self, p: &Pending, st: &v1::Store) -> Result<(), &'static str> {
+        if st.exit_code != 0 {
+            return Err("compile_failed");
+        }
+        if st.deps_exit_code != 0 {
+            return Err("preprocessor_error");
+        }
+        // The source must be exactly what was hashed at Lookup.
+        let now = std::fs::metadata(&p.source).map(|m| StatId::of(&m)).map_err(|_| "modified_input_file")?;
+        if now != p.source_stat {
+            return Err("modified_input_file");
+        }
+        for (role, path) in &p.outputs {
+            if *role == "object" && is_dev_null(path) {
+                return Err("output_to_dev_null");
+            }
+            let md = std::fs::symlink_metadata(path).map_err(|_| "compiler_produced_no_output")?;
+            if !md.is_file() {
+                return Err("bad_output_file");
+            }
+            if *role == "object" && md.len() == 0 {
+                return Err("compiler_produced_empty_output");
+            }
+        }
+        // The include set, from the full depfile.
+        let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
+        let mut scans: Vec<(Vec<u8>, Arc<ScanResult>)> = Vec::new();
+        scans.push((p.source.as_os_str().as_bytes().to_vec(), self.scan(&p.source, &self.meta.digest(&p.source).map_err(|_| "modified_input_file")?.1)));
+        if let Some(dep_path) = &p.dep_source {
+            let text = std::fs::read(dep_path).map_err(|_| "missing_depfile")?;
+            let rule = depfile::parse(&text).ok_or("bad_depfile")?;
+            let mut seen = BTreeSet::new();
+            for dep in &rule.deps {
+                let raw = depfile::unescape(dep);
+                let abs = manifest::resolve(&p.cwd, &raw);
+                if abs == p.source || !seen.insert(raw.clone()) {
+                    continue;
+                }
+                let (stat, digest) = self.meta.digest(&abs).map_err(|_| "modified_input_file")?;
+                if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
+                    return Err("modified_input_file");
+                }
+                scans.push((raw.clone(), self.scan(&abs, &digest)));
+                includes.push((raw, digest));
+            }
+        }
+        let mut temporal = Temporal::default();
+        let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
+        for (path, s) in &scans {
+            if s.embeds {
+                return Err("unsupported_source_feature");
+            }
+            if s.time && p.sde.is_none() {
+                return Err("time_macro");
+            }
+            temporal.date |= s.date || s.time;
+            if s.timestamp {
+                temporal.timestamp_files.push(path.clone());
+            }
+            probes.extend(s.has_include.iter().cloned());
+        }
+        let negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
+        let mut entry = ManifestEntry { includes, negatives, temporal, result_key: [0; 32] };
+        entry.result_key = result_key_for(&entry, &p.cwd, p.sde.as_deref(), &p.today).ok_or("modified_input_file")?;
+
+        // Snapshot the outputs, then publish.
+        let mut writer = self.store.begin_entry().map_err(|_| "store_failed")?;
+        for (role, path) in &p.outputs {
+            writer.add_output_from_file(role, path).map_err(|_| "store_failed")?;
+        }
+        let mut extra = Vec::new();
+        if let Some(user_dep) = &p.user_depfile {
+            let bytes = std::fs::read(user_dep).map_err(|_| "missing_depfile")?;
+            extra = depfile_meta(&bytes, p.family, &p.dep_targets, p.dep_phony);
+            writer.add_output_bytes("depfile", &bytes).map_err(|_| "store_failed")?;
+        }
+        let _ = p.mode;
+        writer
+            .commit(&Key(entry.result_key), 0, &st.stdout, &st.stderr, &extra)
+            .map_err(|_| "store_failed")?;
+        let old = self.manifest(&p.manifest_key).unwrap_or_default();
+        let updated = Arc::new(old.with_entry(entry));
+        self.store.put_manifest(&Key(p.manifest_key), &updated.encode()).map_err(|_| "store_failed")?;
+        self.manifests.insert(p.manifest_key, updated);
+        Ok(())
+    }
+
+    fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
+        if let Some(m) = self.manifests.get(key) {
+            return Some(m.clone());
+        }
+        let bytes = self.store.get_manifest(&Key(*key)).ok()??;
+        let m = Arc::new(Manifest::decode(&bytes)?);
+        self.manifests.insert(*key, m.clone());
+        Some(m)
+    }
+
+    fn scan(&self, path: &Path, digest: &Digest) -> Arc<ScanResult> {
+        if let Some(s) = self.scans.get(digest) {
+            return s.clone();
+        }
+        let s = Arc::new(std::fs::read(path).map(|b| scan::scan(&b)).unwrap_or_default());
+        self.scans.insert(*digest, s.clone());
+        s
+    }
+
+    /// Blake3 identity of the compiler: its bytes, memoized by stat. For
+    /// emcc, the launcher is a script: key the Emscripten version, its
+    /// config and the real clang behind it instead (cache-keys.md §9).
+    fn compiler_identity(
+        &self,
+        compiler: &Path,
+        family: Family,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+        inv: &Invocation,
+        cwd: &Path,
+    ) -> Result<Vec<u8>, String> {
+        let digest = |p: &Path| self.meta.digest(p).map(|(_, d)| d).map_err(|e| format!("{}: {e}", p.display()));
+        let mut h = KeyHasher::new("zccache-compiler-v1");
+        h.bytes("driver", &digest(compiler)?);
+        if family == Family::Emcc {
+            let real = std::fs::canonicalize(compiler).map_err(|e| e.to_string())?;
+            let root = real.parent().ok_or("emcc without a directory")?;
+            for f in ["emscripten-version.txt", "emcc.py", "em++.py"] {
+                if let Ok(d) = digest(&root.join(f)) {
+                    h.bytes(f, &d);
+                }
+            }
+            let config = inv
+                .em_config
+                .as_ref()
+                .map(|c| manifest::resolve(cwd, c.as_bytes()))
+                .or_else(|| env.get(&b"EM_CONFIG"[..]).map(|v| PathBuf::from(OsStr::from_bytes(v))))
+                .unwrap_or_else(|| root.join(".emscripten"));
+            let text = std::fs::read(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+            h.bytes("config", &text);
+            let clang = emscripten_clang(&String::from_utf8_lossy(&text));
+            h.bytes("clang", &digest(&clang)?);
+        }
+        Ok(h.finish().to_vec())
+    }
+
+    fn expire_pending(&self) {
+        let now = Instant::now();
+        self.pending.retain(|_, p| {
+            let keep = now.duration_since(p.created) < PENDING_DEADLINE;
+            if !keep {
+                if let Some(d) = &p.private_dep {
+                    let _ = std::fs::remove_file(d);
+                }
+            }
+            keep
+        });
+    }
+
+    /// Drop cached metadata and manifests under `path` (release-handles).
+    pub(crate) fn release_under(&self, path: &Path) -> usize {
+        self.meta.forget_under(path)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.manifests.clear();
+        self.meta.clear();
+        let _ = self.store.clear();
+    }
+}
+
+/// The result key: the manifest key's include set plus temporal inputs.
+/// `None` when a `__TIMESTAMP__` file can no longer be read.
+fn result_key_for(entry: &ManifestEntry, cwd: &Path, sde: Option<&[u8]>, today: &[u8]) -> Option<[u8; 32]> {
+    let mut h = KeyHasher::new("zccache-cc-result-v1");
+    let mut sorted: Vec<&(Vec<u8>, Digest)> = entry.includes.iter().collect();
+    sorted.sort();
+    for (p, d) in sorted {
+        h.bytes("include", p).bytes("digest", d);
+    }
+    if entry.temporal.date || !entry.temporal.timestamp_files.is_empty() {
+        h.opt("source_date_epoch", sde);
+        if entry.temporal.date && sde.is_none() {
+            h.bytes("today", today);
+        }
+        for f in &entry.temporal.timestamp_files {
+            let md = std::fs::metadata(manifest::resolve(cwd, f)).ok()?;
+            h.bytes("timestamp", f).bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes());
+        }
+    }
+    Some(h.finish())
+}
+
+/// The directories a header could be found in, in search order: the
+/// source's own directory (for `"…"` includes), then the user's search path.
+fn search_chain(cwd: &Path, source: &Path, inv: &Invocation) -> Vec<PathBuf> {
+    let mut chain = Vec::new();
+    if let Some(d) = source.parent() {
+        chain.push(d.to_path_buf());
+    }
+    let s = &inv.search;
+    for d in s.iquote.iter().chain(&s.angled).chain(&s.system).chain(&s.after) {
+        chain.push(manifest::resolve(cwd, d.as_bytes()));
+    }
+    chain
+}
+
+/// Headers that, had they existed, would have been found before ours
+/// (cache-keys.md §3 "Header shadowing"); only absent ones are recorded.
+fn negative_candidates(
+    cwd: &Path,
+    includes: &[(Vec<u8>, Digest)],
+    chain: &[PathBuf],
+    probes: &BTreeSet<Vec<u8>>,
+) -> Vec<NegativeDir> {
+    let mut per_dir: BTreeMap<PathBuf, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    let mut quote_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for (p, _) in includes {
+        let abs = manifest::resolve(cwd, p);
+        let found = chain
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| abs.starts_with(d))
+            .max_by_key(|(_, d)| d.as_os_str().len());
+        match found {
+            Some((idx, dir)) => {
+                let name = abs.strip_prefix(dir).unwrap_or(&abs).as_os_str().as_bytes().to_vec();
+                if let Some(parent) = abs.parent() {
+                    quote_dirs.insert(parent.to_path_buf());
+                }
+                for earlier in &chain[..idx] {
+                    per_dir.entry(earlier.clone()).or_default().insert(name.clone());
+                }
+            }
+            None => {
+                // A system header: we do not know which built-in directory
+                // found it, so every plausible name under every user dir.
+                let comps: Vec<&OsStr> = abs.iter().collect();
+                for k in 1..comps.len().min(5) {
+                    let name: PathBuf = comps[comps.len() - k..].iter().collect();
+                    for d in chain {
+                        per_dir.entry(d.clone()).or_default().insert(name.as_os_str().as_bytes().to_vec());
+                    }
+                }
+            }
+        }
+    }
+    // Quote includes search the including file's directory first.
+    for (p, _) in includes {
+        let abs = manifest::resolve(cwd, p);
+        if let Some(name) = abs.file_name() {
+            for d in &quote_dirs {
+                if abs.parent() != Some(d.as_path()) {
+                    per_dir.entry(d.clone()).or_default().insert(name.as_bytes().to_vec());
+                }
+            }
+        }
+    }
+    for probe in probes {
+        for d in chain.iter().chain(quote_dirs.iter()) {
+            per_dir.entry(d.clone()).or_default().insert(probe.clone());
+        }
+        for d in ["/usr/include", "/usr/local/include"] {
+            per_dir.entry(PathBuf::from(d)).or_default().insert(probe.clone());
+        }
+    }
+    per_dir
+        .into_iter()
+        .filter_map(|(dir, names)| {
+            let md = std::fs::metadata(&dir).ok();
+            let names: Vec<Vec<u8>> = names
+                .into_iter()
+                .filter(|n| md.is_none() || std::fs::symlink_metadata(dir.join(OsStr::from_bytes(n))).is_err())
+                .collect();
+            (!names.is_empty()).then(|| NegativeDir {
+                dir: dir.as_os_str().as_bytes().to_vec(),
+                existed: md.is_some(),
+                mtime_ns: md.map(|m| StatId::of(&m).mtime_ns).unwrap_or(0),
+                names,
+            })
+        })
+        .collect()
+}
+
+/// The targets the compiler would write for this unit's first depfile rule.
+fn unit_dep_targets(inv: &Invocation, unit: &Unit) -> Vec<Vec<u8>> {
+    if !inv.dep.targets.is_empty() {
+        return inv
+            .dep
+            .targets
+            .iter()
+            .map(|t| match t {
+                cc::DepTarget::Raw(v) => v.as_bytes().to_vec(),
+                cc::DepTarget::Quoted(v) => depfile::quote_target(v.as_bytes()),
+            })
+            .collect();
+    }
+    let obj = unit.output.clone().unwrap_or_default();
+    vec![depfile::quote_target(obj.as_bytes())]
+}
+
+/// Stored beside a depfile: the compiler style that reproduces it, if any.
+fn depfile_meta(bytes: &[u8], family: Family, targets: &[Vec<u8>], phony: bool) -> Vec<u8> {
+    let style = match family {
+        Family::Gcc => Style::Gcc,
+        Family::Clang | Family::Emcc => Style::Clang,
+    };
+    let Some(rule) = depfile::parse(bytes) else { return vec![0] };
+    let again = DepRule { targets: targets.to_vec(), deps: rule.deps.clone() };
+    if rule.targets == targets && depfile::format(style, &again, phony) == bytes {
+        vec![if style == Style::Gcc { 1 } else { 2 }]
+    } else {
+        vec![0]
+    }
+}
+
+/// The stored depfile with the current request's targets, or `None` when
+/// they differ and the stored text cannot be re-emitted faithfully.
+fn retarget_depfile(bytes: &[u8], meta: &[u8], targets: &[Vec<u8>], phony: bool) -> Option<Vec<u8>> {
+    let rule = depfile::parse(bytes)?;
+    if rule.targets == targets {
+        return Some(bytes.to_vec());
+    }
+    let style = match meta.first() {
+        Some(1) => Style::Gcc,
+        Some(2) => Style::Clang,
+        _ => return None,
+    };
+    Some(depfile::format(style, &DepRule { targets: targets.to_vec(), deps: rule.deps }, phony))
+}
+
+/// `LLVM_ROOT` (and `CLANG_ADD_VERSION`) from an Emscripten config file.
+fn emscripten_clang(config: &str) -> PathBuf {
+    let value = |name: &str| {
+        config.lines().find_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix(name)?.trim_start().strip_prefix('=')?.trim();
+            let q = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+            rest[1..].split(q).next().map(str::to_owned)
+        })
+    };
+    let root = value("LLVM_ROOT").unwrap_or_else(|| "/usr/bin".into());
+    match value("CLANG_ADD_VERSION") {
+        Some(v) if Path::new(&root).join(format!("clang-{v}")).exists() => Path::new(&root).join(format!("clang-{v}")),
+        _ => Path::new(&root).join("clang"),
+    }
+}
+
+fn today_local() -> Vec<u8> {
+    // `__DATE__` uses local time; the day number since the epoch, shifted by
+    // the zone offset libc reports, is what changes when it changes.
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let offset = crate::os::utc_offset_secs(secs);
+    ((secs + offset).div_euclid(86_400)).to_string().into_bytes()
+}
+
+pub(crate) fn is_dev_null(p: &Path) -> bool {
+    p == Path::new("/dev/null")
+}
+
+fn not_stored(reason: &str) -> v1::StoreReply {
+    v1::StoreReply { stored: false, reason: reason.into() }
+}
+
+pub(crate) fn passthrough_reply(reason: &str, detail: &str) -> v1::LookupReply {
+    v1::LookupReply {
+        outcome: Some(v1::lookup_reply::Outcome::Passthrough(v1::Passthrough {
+            reason: reason.into(),
+            detail: detail.into(),
+        })),
+    }
+}
+
+/// "Cannot cache this", with a counter name.
+struct Pt {
+    reason: &'static str,
+    detail: String,
+}
+
+impl Pt {
+    fn new(reason: &'static str, detail: &str) -> Pt {
+        Pt { reason, detail: detail.to_owned() }
+    }
+}

@@ -1,0 +1,244 @@
+//! Direct-mode manifests: for one manifest key (everything but the include
+//! contents), the include sets seen so far, each with the result key it
+//! produced.
+//!
+//! An entry matches when every include still has its recorded digest and
+//! every negative candidate (a header that would shadow one of ours if it
+//! appeared earlier on the search path) still does not exist. This module
+//! checks and encodes entries; it does not decide what goes into them
+//! (`compile.rs` does) and does not store them (`store` does).
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::codec::{Dec, Enc};
+use crate::meta::{Digest, MetaCache, StatId};
+
+/// Newest entries first; older ones fall off.
+pub(crate) const MAX_ENTRIES: usize = 16;
+const FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Manifest {
+    pub(crate) entries: Vec<ManifestEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ManifestEntry {
+    /// Paths as the compiler wrote them (relative ones resolve against the
+    /// request's cwd), with their digests.
+    pub(crate) includes: Vec<(Vec<u8>, Digest)>,
+    pub(crate) negatives: Vec<NegativeDir>,
+    pub(crate) temporal: Temporal,
+    pub(crate) result_key: [u8; 32],
+}
+
+/// Names that did not exist in `dir` when the entry was recorded. While the
+/// directory's mtime is unchanged none can have appeared, so one stat covers
+/// them all; otherwise each name is checked.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct NegativeDir {
+    pub(crate) dir: Vec<u8>,
+    pub(crate) existed: bool,
+    pub(crate) mtime_ns: i128,
+    pub(crate) names: Vec<Vec<u8>>,
+}
+
+/// Which temporal macros the include set uses (cache-keys.md §4).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Temporal {
+    pub(crate) date: bool,
+    /// Files containing `__TIMESTAMP__`: their mtimes join the result key.
+    pub(crate) timestamp_files: Vec<Vec<u8>>,
+}
+
+impl Manifest {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut e = Enc::new();
+        e.u32(FORMAT);
+        e.u32(self.entries.len() as u32);
+        for m in &self.entries {
+            e.u32(m.includes.len() as u32);
+            for (p, d) in &m.includes {
+                e.bytes(p);
+                e.digest(d);
+            }
+            e.u32(m.negatives.len() as u32);
+            for n in &m.negatives {
+                e.bytes(&n.dir);
+                e.u8(n.existed as u8);
+                e.i128(n.mtime_ns);
+                e.u32(n.names.len() as u32);
+                for name in &n.names {
+                    e.bytes(name);
+                }
+            }
+            e.u8(m.temporal.date as u8);
+            e.u32(m.temporal.timestamp_files.len() as u32);
+            for f in &m.temporal.timestamp_files {
+                e.bytes(f);
+            }
+            e.digest(&m.result_key);
+        }
+        e.0
+    }
+
+    /// `None` for anything malformed: the caller treats it as no manifest.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Manifest> {
+        let mut d = Dec::new(bytes);
+        if d.u32()? != FORMAT {
+            return None;
+        }
+        let n = d.count(4)?;
+        let mut entries = Vec::with_capacity(n.min(MAX_ENTRIES));
+        for _ in 0..n {
+            let ni = d.count(36)?;
+            let mut includes = Vec::with_capacity(ni);
+            for _ in 0..ni {
+                let p = checked_path(d.bytes()?)?;
+                includes.push((p, d.digest()?));
+            }
+            let nn = d.count(25)?;
+            let mut negatives = Vec::with_capacity(nn);
+            for _ in 0..nn {
+                let dir = checked_path(d.bytes()?)?;
+                let existed = d.u8()? != 0;
+                let mtime_ns = d.i128()?;
+                let nnames = d.count(4)?;
+                let mut names = Vec::with_capacity(nnames);
+                for _ in 0..nnames {
+                    names.push(checked_path(d.bytes()?)?);
+                }
+                negatives.push(NegativeDir { dir, existed, mtime_ns, names });
+            }
+            let date = d.u8()? != 0;
+            let nt = d.count(4)?;
+            let mut timestamp_files = Vec::with_capacity(nt);
+            for _ in 0..nt {
+                timestamp_files.push(checked_path(d.bytes()?)?);
+            }
+            let result_key = d.digest()?;
+            entries.push(ManifestEntry {
+                includes,
+                negatives,
+                temporal: Temporal { date, timestamp_files },
+                result_key,
+            });
+        }
+        d.is_empty().then_some(Manifest { entries })
+    }
+
+    /// Put `entry` first, dropping an older entry with the same include set
+    /// and anything past `MAX_ENTRIES`.
+    pub(crate) fn with_entry(&self, entry: ManifestEntry) -> Manifest {
+        let mut entries = vec![entry];
+        for old in &self.entries {
+            if old.includes != entries[0].includes && entries.len() < MAX_ENTRIES {
+                entries.push(old.clone());
+            }
+        }
+        Manifest { entries }
+    }
+}
+
+fn checked_path(p: &[u8]) -> Option<Vec<u8>> {
+    (!p.is_empty() && !p.contains(&0)).then(|| p.to_vec())
+}
+
+pub(crate) fn resolve(cwd: &Path, p: &[u8]) -> PathBuf {
+    let p = Path::new(OsStr::from_bytes(p));
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    }
+}
+
+impl ManifestEntry {
+    /// Does this entry still describe the files on disk, seen from `cwd`?
+    pub(crate) fn matches(&self, cwd: &Path, meta: &MetaCache) -> bool {
+        for (p, digest) in &self.includes {
+            match meta.digest(&resolve(cwd, p)) {
+                Ok((_, d)) if d == *digest => {}
+                _ => return false,
+            }
+        }
+        self.negatives.iter().all(|n| n.still_absent(cwd))
+    }
+}
+
+impl NegativeDir {
+    fn still_absent(&self, cwd: &Path) -> bool {
+        let dir = resolve(cwd, &self.dir);
+        let now = std::fs::metadata(&dir).ok();
+        let unchanged = match (&now, self.existed) {
+            (None, false) => true,
+            (Some(md), true) => StatId::of(md).mtime_ns == self.mtime_ns,
+            _ => false,
+        };
+        if unchanged {
+            return true;
+        }
+        self.names
+            .iter()
+            .all(|n| std::fs::symlink_metadata(dir.join(OsStr::from_bytes(n))).is_err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        Manifest {
+            entries: vec![ManifestEntry {
+                includes: vec![(b"a/foo.h".to_vec(), [7; 32])],
+                negatives: vec![NegativeDir {
+                    dir: b"b".to_vec(),
+                    existed: true,
+                    mtime_ns: 42,
+                    names: vec![b"foo.h".to_vec()],
+                }],
+                temporal: Temporal { date: true, timestamp_files: vec![b"t.c".to_vec()] },
+                result_key: [9; 32],
+            }],
+        }
+    }
+
+    #[test]
+    fn encode_decode_roundtrip_and_rejects_truncation() {
+        let m = sample();
+        let bytes = m.encode();
+        assert_eq!(Manifest::decode(&bytes), Some(m));
+        for cut in 0..bytes.len() {
+            assert_eq!(Manifest::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn appearing_shadow_header_breaks_the_match() {
+        let dir = std::env::temp_dir().join(format!("zccache-manifest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::create_dir_all(dir.join("b")).unwrap();
+        std::fs::write(dir.join("a/foo.h"), b"A").unwrap();
+        let meta = MetaCache::default();
+        let bmt = StatId::of(&std::fs::metadata(dir.join("b")).unwrap()).mtime_ns;
+        let entry = ManifestEntry {
+            includes: vec![(b"a/foo.h".to_vec(), *blake3::hash(b"A").as_bytes())],
+            negatives: vec![NegativeDir {
+                dir: b"b".to_vec(),
+                existed: true,
+                mtime_ns: bmt,
+                names: vec![b"foo.h".to_vec()],
+            }],
+            temporal: Temporal::default(),
+            result_key: [0; 32],
+        };
+        assert!(entry.matches(&dir, &meta));
+        std::fs::write(dir.join("b/foo.h"), b"B").unwrap();
+        assert!(!entry.matches(&dir, &meta));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,140 @@
+//! In-memory file metadata cache: path → (stat identity, blake3 digest).
+//!
+//! A digest is reused only while the file's size, mtime, ctime, inode and
+//! device are unchanged, and is never memoized for a file modified within
+//! the last `RACY_WINDOW` (a same-tick rewrite would keep the stat data and
+//! change the bytes). Stat is the authority; this cache only saves reads.
+//! It does not watch files and does not decide what is an input.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dashmap::DashMap;
+
+/// A blake3 digest of a file's bytes.
+pub(crate) type Digest = [u8; 32];
+
+/// Files touched this recently are hashed on every use, never memoized.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// What identifies one version of a file without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StatId {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) ctime_ns: i128,
+    pub(crate) ino: u64,
+    pub(crate) dev: u64,
+}
+
+impl StatId {
+    pub(crate) fn of(md: &std::fs::Metadata) -> StatId {
+        StatId {
+            size: md.len(),
+            mtime_ns: md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
+            ctime_ns: md.ctime() as i128 * 1_000_000_000 + md.ctime_nsec() as i128,
+            ino: md.ino(),
+            dev: md.dev(),
+        }
+    }
+
+    /// The later of mtime and ctime, for the too-new guard.
+    pub(crate) fn newest_ns(&self) -> i128 {
+        self.mtime_ns.max(self.ctime_ns)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct MetaCache {
+    entries: DashMap<PathBuf, (StatId, Digest)>,
+}
+
+impl MetaCache {
+    /// Stat and digest `path`, reusing the memoized digest when the stat
+    /// data is unchanged. Follows symlinks (the compiler does).
+    pub(crate) fn digest(&self, path: &Path) -> io::Result<(StatId, Digest)> {
+        let md = std::fs::metadata(path)?;
+        if !md.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        let stat = StatId::of(&md);
+        if let Some(hit) = self.entries.get(path) {
+            if hit.0 == stat {
+                return Ok(*hit);
+            }
+        }
+        let digest = hash_file(path)?;
+        // Re-stat: a write during hashing must not be memoized under the
+        // stat data we saw before it.
+        let after = StatId::of(&std::fs::metadata(path)?);
+        if after != stat {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "file changed while hashed"));
+        }
+        if !is_racy(&stat) {
+            self.entries.insert(path.to_path_buf(), (stat, digest));
+        }
+        Ok((stat, digest))
+    }
+
+    /// Forget everything at or below `prefix`; returns how many entries went.
+    pub(crate) fn forget_under(&self, prefix: &Path) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|p, _| !p.starts_with(prefix));
+        before - self.entries.len()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+fn is_racy(stat: &StatId) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    now - stat.newest_ns() < RACY_WINDOW.as_nanos() as i128
+}
+
+pub(crate) fn hash_file(path: &Path) -> io::Result<Digest> {
+    let mut f = File::open(path)?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_follows_content_changes() {
+        let dir = std::env::temp_dir().join(format!("zccache-meta-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("a.h");
+        std::fs::write(&f, b"one").unwrap();
+        let cache = MetaCache::default();
+        let (_, d1) = cache.digest(&f).unwrap();
+        assert_eq!(d1, *blake3::hash(b"one").as_bytes());
+        std::fs::write(&f, b"two!").unwrap();
+        let (_, d2) = cache.digest(&f).unwrap();
+        assert_eq!(d2, *blake3::hash(b"two!").as_bytes());
+        // Both versions were written just now: racy, so neither was memoized.
+        assert_eq!(cache.len(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

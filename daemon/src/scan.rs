@@ -1,0 +1,140 @@
+//! Source scanning for things that make a compile depend on more than its
+//! bytes: temporal macros (`__DATE__`, `__TIME__`, `__TIMESTAMP__`),
+//! `__has_include` probes of headers that may appear later, and assembler
+//! `.incbin`/`#embed`, which pull in files no depfile lists.
+//!
+//! Tokens inside comments and string or character literals do not count.
+//! Results are memoized by content digest by the caller; this module only
+//! reads the bytes it is given.
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ScanResult {
+    pub(crate) date: bool,
+    pub(crate) time: bool,
+    pub(crate) timestamp: bool,
+    pub(crate) embeds: bool,
+    /// Names probed with `__has_include`/`__has_include_next`.
+    pub(crate) has_include: Vec<Vec<u8>>,
+}
+
+pub(crate) fn scan(src: &[u8]) -> ScanResult {
+    let mut r = ScanResult::default();
+    let mut i = 0;
+    let n = src.len();
+    while i < n {
+        let c = src[i];
+        if c == b'/' && src.get(i + 1) == Some(&b'/') {
+            while i < n && src[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && src.get(i + 1) == Some(&b'*') {
+            i += 2;
+            while i + 1 < n && !(src[i] == b'*' && src[i + 1] == b'/') {
+                i += 1;
+            }
+            i += 2;
+        } else if c == b'"' || c == b'\'' {
+            i += 1;
+            while i < n && src[i] != c && src[i] != b'\n' {
+                if src[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+        } else if c == b'_' || c == b'#' || c == b'.' || c.is_ascii_alphabetic() {
+            let start = i;
+            i += 1;
+            while i < n && (src[i] == b'_' || src[i].is_ascii_alphanumeric()) {
+                i += 1;
+            }
+            let word = &src[start..i];
+            match word {
+                b"__DATE__" => r.date = true,
+                b"__TIME__" => r.time = true,
+                b"__TIMESTAMP__" => r.timestamp = true,
+                b".incbin" | b"#embed" => r.embeds = true,
+                b"__has_include" | b"__has_include_next" => {
+                    if let Some((name, end)) = probe_name(src, i) {
+                        r.has_include.push(name);
+                        i = end;
+                    }
+                }
+                b"#" => {
+                    // `#  embed`: a directive name may follow blanks.
+                    let mut j = i;
+                    while j < n && (src[j] == b' ' || src[j] == b'\t') {
+                        j += 1;
+                    }
+                    if src[j..].starts_with(b"embed")
+                        && !src.get(j + 5).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                    {
+                        r.embeds = true;
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            i += 1;
+        }
+    }
+    r
+}
+
+/// After `__has_include`, read `( "name" )` or `( <name> )`.
+fn probe_name(src: &[u8], mut i: usize) -> Option<(Vec<u8>, usize)> {
+    let skip = |src: &[u8], mut i: usize| {
+        while i < src.len() && src[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    i = skip(src, i);
+    if src.get(i) != Some(&b'(') {
+        return None;
+    }
+    i = skip(src, i + 1);
+    let close = match src.get(i)? {
+        b'"' => b'"',
+        b'<' => b'>',
+        _ => return None,
+    };
+    let start = i + 1;
+    let len = src[start..].iter().position(|&c| c == close || c == b'\n')?;
+    (src[start + len] == close).then(|| (src[start..start + len].to_vec(), start + len + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(src: &str, date: bool, time: bool, stamp: bool, embeds: bool, probes: &[&str]) {
+        let r = scan(src.as_bytes());
+        assert_eq!((r.date, r.time, r.timestamp, r.embeds), (date, time, stamp, embeds), "{src}");
+        let got: Vec<String> =
+            r.has_include.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+        assert_eq!(got, probes, "{src}");
+    }
+
+    #[test]
+    fn tokens_outside_comments_and_strings_only() {
+        check("const char *d = __DATE__;", true, false, false, false, &[]);
+        check("// __TIME__ in a comment\n", false, false, false, false, &[]);
+        check("/* __TIMESTAMP__ */ \"__DATE__\" '_'", false, false, false, false, &[]);
+        check("x = __TIME__ ;", false, true, false, false, &[]);
+        check("__TIMESTAMP__", false, false, true, false, &[]);
+        check("int __DATE__X;", false, false, false, false, &[]);
+        check("// comment mentions #embed\n", false, false, false, false, &[]);
+        check("#embed \"data.bin\"\n", false, false, false, true, &[]);
+        check(".incbin \"blob\"\n", false, false, false, true, &[]);
+        check(
+            "#if __has_include(<foo.h>) && __has_include_next( \"bar/baz.h\" )\n#endif",
+            false,
+            false,
+            false,
+            false,
+            &["foo.h", "bar/baz.h"],
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! The daemon's socket server: accepts connections, checks the peer's uid
+//! before reading a byte, decodes FrameV1 envelopes, checks the protocol
+//! version, answers identity probes and dispatches requests.
+//!
+//! Compile logic lives in `compile`, storage in `store`; this module only
+//! moves frames and enforces deadlines, so a slow or hostile client costs
+//! one task and never a stuck daemon.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use frame::{v1, Frame, FrameCodec, FrameError, PAYLOAD_IDENTITY, PAYLOAD_ZCCACHE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Notify;
+use tokio_util::codec::Decoder;
+
+use crate::compile::Engine;
+use crate::os;
+
+/// A connection that has sent no complete frame within this long is closed.
+const HEADER_DEADLINE: Duration = Duration::from_secs(5);
+/// An idle connection between requests is closed after this long.
+const IDLE_CONNECTION: Duration = Duration::from_secs(120);
+
+pub(crate) struct Server {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) identity_json: Vec<u8>,
+    pub(crate) status_base: serde_json::Map<String, serde_json::Value>,
+    pub(crate) started: Instant,
+    pub(crate) last_activity: AtomicU64,
+    pub(crate) shutdown: Notify,
+    pub(crate) cache_root: PathBuf,
+}
+
+impl Server {
+    pub(crate) fn touch(&self) {
+        self.last_activity.store(self.started.elapsed().as_secs(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn idle_for(&self) -> Duration {
+        let last = self.last_activity.load(Ordering::Relaxed);
+        Duration::from_secs(self.started.elapsed().as_secs().saturating_sub(last))
+    }
+
+    pub(crate) async fn accept_loop(self: Arc<Self>, listener: UnixListener) {
+        let euid = os::euid();
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    eprintln!("zccache-daemon: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match os::peer_uid(&stream) {
+                Ok(uid) if uid == euid => {}
+                Ok(uid) => {
+                    eprintln!("zccache-daemon: refused a connection from uid {uid} (we serve uid {euid} only)");
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("zccache-daemon: refused a connection: no peer credentials: {e}");
+                    continue;
+                }
+            }
+            self.touch();
+            let server = self.clone();
+            tokio::spawn(async move { server.serve(stream).await });
+        }
+    }
+
+    async fn serve(self: Arc<Self>, stream: UnixStream) {
+        let mut conn = Conn { stream, codec: FrameCodec::new(), buf: BytesMut::with_capacity(8 * 1024) };
+        let mut first = true;
+        loop {
+            let wait = if first { HEADER_DEADLINE } else { IDLE_CONNECTION };
+            let frame = match tokio::time::timeout(wait, conn.next()).await {
+                Err(_) | Ok(None) => return,
+                Ok(Some(Err(e))) => {
+                    self.refuse(&mut conn, 0, &e).await;
+                    return;
+                }
+                Ok(Some(Ok(f))) => f,
+            };
+            first = false;
+            self.touch();
+            let id = frame.request_id;
+            if frame.payload_protocol == PAYLOAD_IDENTITY {
+                let reply = match frame::decode_probe(&frame) {
+                    Ok(nonce) => frame::probe_reply_frame(id, &nonce, &self.identity_json),
+                    Err(e) => frame::response_frame(id, &error_response(&e.to_string())),
+                };
+                let _ = conn.send(reply).await;
+                continue;
+            }
+            if frame.payload_protocol != PAYLOAD_ZCCACHE {
+                let msg = format!("unknown payload protocol {:#x}", frame.payload_protocol);
+                let _ = conn.send(frame::response_frame(id, &error_response(&msg))).await;
+                return;
+            }
+            let req = match frame::decode_request(&frame) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.refuse(&mut conn, id, &e).await;
+                    return;
+                }
+            };
+            if let frame::VersionCheck::Mismatch(m) = frame::check_request_version(&req) {
+                let resp = v1::Response { body: Some(v1::response::Body::VersionMismatch(m)) };
+                let _ = conn.send(frame::response_frame(id, &resp)).await;
+                return;
+            }
+            let stop = matches!(req.body, Some(v1::request::Body::Shutdown(_)));
+            let resp = self.dispatch(req).await;
+            if conn.send(frame::response_frame(id, &resp)).await.is_err() {
+                return;
+            }
+            if stop {
+                self.shutdown.notify_one();
+                return;
+            }
+        }
+    }
+
+    async fn refuse(&self, conn: &mut Conn, id: u64, e: &FrameError) {
+        if !e.is_io() && !e.is_closed() {
+            eprintln!("zccache-daemon: refused a frame: {e}");
+            let _ = conn.send(frame::response_frame(id, &error_response(&format!("refused: {e}")))).await;
+        }
+    }
+
+    async fn dispatch(self: &Arc<Self>, req: v1::Request) -> v1::Response {
+        use v1::request::Body as Rq;
+        use v1::response::Body as Rs;
+        let engine = self.engine.clone();
+        let body = match req.body {
+            Some(Rq::Lookup(l)) => {
+                match tokio::task::spawn_blocking(move || engine.lookup(&l)).await {
+                    Ok(r) => Rs::Lookup(r),
+                    Err(_) => {
+                        self.engine.stats.bump(&self.engine.stats.errors);
+                        Rs::Error(v1::Error { message: "lookup failed internally".into() })
+                    }
+                }
+            }
+            Some(Rq::Store(s)) => match tokio::task::spawn_blocking(move || engine.store_result(&s)).await {
+                Ok(r) => Rs::Store(r),
+                Err(_) => Rs::Error(v1::Error { message: "store failed internally".into() }),
+            },
+            Some(Rq::Status(_)) => Rs::Status(v1::StatusReply { json: self.status_json().to_string() }),
+            Some(Rq::ZeroStats(_)) => {
+                self.engine.stats.zero();
+                Rs::Ack(v1::Ack {})
+            }
+            Some(Rq::Clear(_)) => {
+                let _ = tokio::task::spawn_blocking(move || engine.clear()).await;
+                Rs::Ack(v1::Ack {})
+            }
+            Some(Rq::ReleaseHandles(r)) => Rs::ReleaseHandles(self.release_handles(&r)),
+            Some(Rq::Shutdown(_)) => Rs::Ack(v1::Ack {}),
+            Some(Rq::Route(_)) => Rs::Error(v1::Error {
+                message: "Route goes to the broker, not to a daemon".into(),
+            }),
+            None => Rs::Error(v1::Error { message: "empty request".into() }),
+        };
+        v1::Response { body: Some(body) }
+    }
+
+    fn release_handles(&self, r: &v1::ReleaseHandlesRequest) -> v1::ReleaseHandlesReply {
+        use std::os::unix::ffi::OsStrExt;
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&r.path));
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        if self.cache_root.starts_with(&path) {
+            let json = serde_json::json!({
+                "released": 0,
+                "refused": format!("cache root {} lies under {}: stop this daemon instead", self.cache_root.display(), path.display()),
+            });
+            return v1::ReleaseHandlesReply { json: json.to_string(), all_released: false };
+        }
+        let forgotten = self.engine.release_under(&path);
+        let json = serde_json::json!({ "released_metadata_entries": forgotten, "held": [] });
+        v1::ReleaseHandlesReply { json: json.to_string(), all_released: true }
+    }
+
+    pub(crate) fn status_json(&self) -> serde_json::Value {
+        let mut m = self.status_base.clone();
+        m.insert("uptime_secs".into(), self.started.elapsed().as_secs().into());
+        m.extend(self.engine.stats.to_json());
+        let s = self.engine.store.stats();
+        m.insert("entries".into(), s.entries.into());
+        m.insert("bytes".into(), s.bytes.into());
+        m.insert("corrupt_detected".into(), s.corrupt_detected.into());
+        m.insert("evictions".into(), s.evictions.into());
+        m.insert("metadata_entries".into(), (self.engine.meta.len() as u64).into());
+        serde_json::Value::Object(m)
+    }
+}
+
+/// One connection: a socket, the frame decoder and its read buffer.
+struct Conn {
+    stream: UnixStream,
+    codec: FrameCodec,
+    buf: BytesMut,
+}
+
+impl Conn {
+    /// The next frame; `None` on a clean end of stream.
+    async fn next(&mut self) -> Option<Result<Frame, FrameError>> {
+        loop {
+            match self.codec.decode(&mut self.buf) {
+                Ok(Some(f)) => return Some(Ok(f)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+    }
+
+    async fn send(&mut self, f: Frame) -> std::io::Result<()> {
+        self.stream.write_all(&frame::encode_frame(&f)).await
+    }
+}
+
+fn error_response(message: &str) -> v1::Response {
+    v1::Response { body: Some(v1::response::Body::Error(v1::Error { message: message.into() })) }
+}
