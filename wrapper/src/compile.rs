@@ -1,0 +1,406 @@
+//! Carries out a daemon's LookupReply: replays hits, runs the compiler for misses and reports them with Store; it never chooses an argv of its own and never reads our stdin.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStringExt;
+use std::process::Stdio;
+
+use frame::v1::{lookup_reply, unit_answer, Hit, LookupReply, Miss, Store, UnitAnswer};
+
+use crate::os;
+use crate::resolve::Compiler;
+
+/// What the wrapper does once the reply has been handled.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Everything was served; exit with this code.
+    Exit(i32),
+    /// The daemon says: not cacheable, run the compiler unchanged.
+    Passthrough(String),
+    /// Nothing was replayed yet and the cache cannot go on; compile
+    /// directly. The text names what failed.
+    Fallback(String),
+}
+
+/// One compiler run with its outputs captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Output {
+    pub(crate) code: i32,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: Vec<u8>,
+}
+
+/// Runs the compiler; the seam the tests replace.
+pub(crate) trait Runner {
+    /// Runs the compiler with exactly `args` as argv[1..], our stdin
+    /// inherited, stdout and stderr captured.
+    fn run(&mut self, args: &[OsString]) -> io::Result<Output>;
+}
+
+/// The real compiler.
+pub(crate) struct Process<'a>(pub(crate) &'a Compiler);
+
+impl Runner for Process<'_> {
+    fn run(&mut self, args: &[OsString]) -> io::Result<Output> {
+        // `wait_with_output` drains both pipes at once, so a compiler that
+        // fills one while we read the other cannot deadlock.
+        let output = os::command(&self.0.exe, &self.0.argv0)
+            .args(args)
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?
+            .wait_with_output()?;
+        Ok(Output {
+            code: os::exit_code(output.status),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        })
+    }
+}
+
+/// Serves `reply` in source order. `store` gets each finished miss that
+/// has a token; what becomes of it does not matter here, since the compile
+/// already happened. Outputs go to `out` and `err` byte for byte.
+pub(crate) fn serve(
+    reply: LookupReply,
+    runner: &mut impl Runner,
+    store: &mut impl FnMut(Store),
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Outcome {
+    let units = match reply.outcome {
+        None => return Outcome::Fallback("the daemon sent an empty lookup answer".to_owned()),
+        Some(lookup_reply::Outcome::Passthrough(p)) => return Outcome::Passthrough(p.reason),
+        Some(lookup_reply::Outcome::Units(units)) => units.units,
+    };
+    // Check every answer before acting on any: after the first replay a
+    // direct compile would repeat output.
+    if units.is_empty() {
+        return Outcome::Fallback("the daemon answered with no units".to_owned());
+    }
+    let Some(answers) = units
+        .into_iter()
+        .map(|UnitAnswer { answer }| answer)
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Outcome::Fallback("the daemon sent a unit without an answer".to_owned());
+    };
+    let mut first_failure = 0;
+    let mut replayed = false;
+    for answer in answers {
+        let code = match answer {
+            unit_answer::Answer::Hit(Hit {
+                stdout,
+                stderr,
+                exit_code,
+            }) => {
+                emit(out, err, &stdout, &stderr);
+                exit_code
+            }
+            unit_answer::Answer::Miss(miss) => match compile(miss, runner, store, out, err) {
+                Ok(code) => code,
+                Err(e) if !replayed => {
+                    return Outcome::Fallback(format!("cannot run the compiler for a miss: {e}"))
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "zccache: cannot run the compiler: {e}");
+                    if e.kind() == io::ErrorKind::PermissionDenied {
+                        126
+                    } else {
+                        127
+                    }
+                }
+            },
+        };
+        replayed = true;
+        if first_failure == 0 {
+            first_failure = code;
+        }
+    }
+    Outcome::Exit(first_failure)
+}
+
+/// Compiles one miss, writes its outputs, runs the dependency pass when
+/// asked, and hands the result to `store`. Fails only when the compiler
+/// could not be started, before anything was written.
+fn compile(
+    miss: Miss,
+    runner: &mut impl Runner,
+    store: &mut impl FnMut(Store),
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> io::Result<i32> {
+    let Miss {
+        token,
+        args,
+        deps_args,
+        no_store_reason: _,
+    } = miss;
+    let output = runner.run(&to_os(args))?;
+    emit(out, err, &output.stdout, &output.stderr);
+    let deps_exit_code = if output.code == 0 && !deps_args.is_empty() {
+        // The dependency pass only writes files; its streams are noise.
+        match runner.run(&to_os(deps_args)) {
+            Ok(deps) => deps.code,
+            Err(_) => 127,
+        }
+    } else {
+        0
+    };
+    if token != 0 {
+        store(Store {
+            token,
+            exit_code: output.code,
+            stdout: output.stdout,
+            stderr: output.stderr,
+            deps_exit_code,
+        });
+    }
+    Ok(output.code)
+}
+
+/// Writes a unit's streams; a closed stdout is the reader's choice and not
+/// worth failing over.
+fn emit(out: &mut impl Write, err: &mut impl Write, stdout: &[u8], stderr: &[u8]) {
+    let _ = out.write_all(stdout).and_then(|()| out.flush());
+    let _ = err.write_all(stderr).and_then(|()| err.flush());
+}
+
+fn to_os(args: Vec<Vec<u8>>) -> Vec<OsString> {
+    args.into_iter().map(OsString::from_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frame::v1::{Passthrough, Units};
+
+    /// Answers runs from a script, keyed by the first argument.
+    #[derive(Default)]
+    struct Script {
+        outputs: Vec<(&'static str, io::Result<Output>)>,
+        ran: Vec<Vec<OsString>>,
+    }
+
+    impl Runner for Script {
+        fn run(&mut self, args: &[OsString]) -> io::Result<Output> {
+            self.ran.push(args.to_vec());
+            let first = args.first().and_then(|a| a.to_str()).unwrap_or("");
+            let at = self
+                .outputs
+                .iter()
+                .position(|(k, _)| *k == first)
+                .expect("unscripted run");
+            self.outputs.remove(at).1
+        }
+    }
+
+    fn output(code: i32, stdout: &str, stderr: &str) -> io::Result<Output> {
+        Ok(Output {
+            code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        })
+    }
+
+    fn hit(code: i32, stdout: &str, stderr: &str) -> UnitAnswer {
+        UnitAnswer {
+            answer: Some(unit_answer::Answer::Hit(Hit {
+                stdout: stdout.into(),
+                stderr: stderr.into(),
+                exit_code: code,
+            })),
+        }
+    }
+
+    fn miss(token: u64, args: &[&str], deps_args: &[&str]) -> UnitAnswer {
+        let bytes = |a: &[&str]| a.iter().map(|s| s.as_bytes().to_vec()).collect();
+        UnitAnswer {
+            answer: Some(unit_answer::Answer::Miss(Miss {
+                token,
+                args: bytes(args),
+                deps_args: bytes(deps_args),
+                no_store_reason: if token == 0 {
+                    "no outputs".into()
+                } else {
+                    String::new()
+                },
+            })),
+        }
+    }
+
+    fn units(units: Vec<UnitAnswer>) -> LookupReply {
+        LookupReply {
+            outcome: Some(lookup_reply::Outcome::Units(Units { units })),
+        }
+    }
+
+    struct Served {
+        outcome: Outcome,
+        stdout: String,
+        stderr: String,
+        stores: Vec<Store>,
+        ran: Vec<Vec<OsString>>,
+    }
+
+    fn serve_with(reply: LookupReply, script: Vec<(&'static str, io::Result<Output>)>) -> Served {
+        let mut runner = Script {
+            outputs: script,
+            ran: vec![],
+        };
+        let mut stores = vec![];
+        let (mut out, mut err) = (vec![], vec![]);
+        let outcome = serve(
+            reply,
+            &mut runner,
+            &mut |s| stores.push(s),
+            &mut out,
+            &mut err,
+        );
+        assert!(runner.outputs.is_empty(), "scripted runs left over");
+        Served {
+            outcome,
+            stdout: String::from_utf8(out).unwrap(),
+            stderr: String::from_utf8(err).unwrap(),
+            stores,
+            ran: runner.ran,
+        }
+    }
+
+    #[test]
+    fn passthrough_and_malformed_replies_run_nothing() {
+        let passthrough = LookupReply {
+            outcome: Some(lookup_reply::Outcome::Passthrough(Passthrough {
+                reason: "preprocessor_only".into(),
+                detail: "-E".into(),
+            })),
+        };
+        let s = serve_with(passthrough, vec![]);
+        assert_eq!(s.outcome, Outcome::Passthrough("preprocessor_only".into()));
+        let s = serve_with(LookupReply { outcome: None }, vec![]);
+        assert!(matches!(s.outcome, Outcome::Fallback(_)));
+        let s = serve_with(units(vec![]), vec![]);
+        assert!(matches!(s.outcome, Outcome::Fallback(_)));
+        // One unit without an answer spoils the lot, before anything replays.
+        let s = serve_with(
+            units(vec![hit(0, "x", ""), UnitAnswer { answer: None }]),
+            vec![],
+        );
+        assert!(matches!(s.outcome, Outcome::Fallback(_)));
+        assert_eq!(s.stdout, "");
+    }
+
+    #[test]
+    fn hits_replay_byte_exact() {
+        let s = serve_with(units(vec![hit(0, "out", "warning: x\n")]), vec![]);
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert_eq!(
+            (s.stdout.as_str(), s.stderr.as_str()),
+            ("out", "warning: x\n")
+        );
+        assert!(s.stores.is_empty());
+    }
+
+    #[test]
+    fn a_miss_compiles_then_stores() {
+        let s = serve_with(
+            units(vec![miss(7, &["-c", "a.c", "-o", "a.o"], &[])]),
+            vec![("-c", output(0, "", "a.c: warning\n"))],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert_eq!(s.stderr, "a.c: warning\n");
+        assert_eq!(
+            s.ran,
+            vec![vec![
+                OsString::from("-c"),
+                "a.c".into(),
+                "-o".into(),
+                "a.o".into()
+            ]]
+        );
+        assert_eq!(
+            s.stores,
+            vec![Store {
+                token: 7,
+                exit_code: 0,
+                stdout: vec![],
+                stderr: b"a.c: warning\n".to_vec(),
+                deps_exit_code: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn the_dependency_pass_runs_only_after_success() {
+        let s = serve_with(
+            units(vec![miss(3, &["-c", "a.c"], &["-M", "a.c"])]),
+            vec![
+                ("-c", output(0, "", "")),
+                ("-M", output(2, "deps noise", "more noise")),
+            ],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("", ""));
+        assert_eq!(s.stores[0].deps_exit_code, 2);
+
+        let s = serve_with(
+            units(vec![miss(4, &["-c", "bad.c"], &["-M", "bad.c"])]),
+            vec![("-c", output(1, "", "bad.c:1: error\n"))],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(1));
+        assert_eq!(s.ran.len(), 1);
+        assert_eq!(s.stores[0].exit_code, 1);
+    }
+
+    #[test]
+    fn no_token_no_store() {
+        let s = serve_with(
+            units(vec![miss(0, &["-c", "a.c"], &[])]),
+            vec![("-c", output(0, "", ""))],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert!(s.stores.is_empty());
+    }
+
+    #[test]
+    fn units_run_in_order_and_the_first_failure_wins() {
+        let s = serve_with(
+            units(vec![
+                hit(0, "1", "a\n"),
+                miss(5, &["-c", "b.c"], &[]),
+                hit(4, "3", "c\n"),
+                miss(6, &["-S", "d.c"], &[]),
+            ]),
+            vec![("-c", output(1, "2", "b\n")), ("-S", output(9, "4", "d\n"))],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(1));
+        assert_eq!(
+            (s.stdout.as_str(), s.stderr.as_str()),
+            ("1234", "a\nb\nc\nd\n")
+        );
+        assert_eq!(
+            s.stores.iter().map(|s| s.token).collect::<Vec<_>>(),
+            vec![5, 6]
+        );
+    }
+
+    #[test]
+    fn a_compiler_that_cannot_start() {
+        let gone = || Err(io::Error::from(io::ErrorKind::NotFound));
+        // Before anything was replayed: compile directly instead.
+        let s = serve_with(
+            units(vec![miss(1, &["-c", "a.c"], &[])]),
+            vec![("-c", gone())],
+        );
+        assert!(matches!(s.outcome, Outcome::Fallback(_)));
+        assert!(s.stores.is_empty());
+        // After a replay, a direct compile would repeat it: report and fail.
+        let s = serve_with(
+            units(vec![hit(0, "", ""), miss(1, &["-c", "a.c"], &[])]),
+            vec![("-c", gone())],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(127));
+        assert!(s.stderr.starts_with("zccache: cannot run the compiler"));
+    }
+}

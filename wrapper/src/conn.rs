@@ -1,0 +1,273 @@
+//! A blocking client connection to a daemon or the broker: bounded connect, the server's uid check, requests with their answers under a deadline; it has no fallback policy of its own.
+
+use std::error::Error;
+use std::fmt;
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use frame::v1::{request, response, Request};
+use frame::{FrameError, MAX_FRAME};
+
+use crate::os;
+
+/// An open connection whose server has been shown to run under our uid.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    stream: UnixStream,
+    next_id: u64,
+}
+
+/// Why a request got no usable answer.
+#[derive(Debug)]
+pub(crate) enum ConnError {
+    Connect {
+        path: PathBuf,
+        source: io::Error,
+    },
+    PeerCheck(io::Error),
+    /// Someone else's process sits on our endpoint.
+    ForeignServer {
+        uid: u32,
+    },
+    Send(io::Error),
+    Receive(FrameError),
+    /// The answer carries another request id than the one we sent.
+    WrongId {
+        sent: u64,
+        got: u64,
+    },
+    /// A response frame with no body.
+    EmptyAnswer,
+}
+
+impl Conn {
+    pub(crate) fn connect(path: &Path, timeout: Duration) -> Result<Conn, ConnError> {
+        let stream = os::connect(path, timeout).map_err(|source| ConnError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let uid = os::peer_uid(&stream).map_err(ConnError::PeerCheck)?;
+        if uid != router::euid() {
+            return Err(ConnError::ForeignServer { uid });
+        }
+        Ok(Conn { stream, next_id: 1 })
+    }
+
+    /// Sends `body` and waits at most `timeout` for the whole answer. A
+    /// `VersionMismatch` or `Error` answer is returned as it came, since
+    /// callers differ in what they make of it.
+    pub(crate) fn call(
+        &mut self,
+        body: request::Body,
+        timeout: Duration,
+    ) -> Result<response::Body, ConnError> {
+        self.call_request(&Request::new(body), timeout)
+    }
+
+    pub(crate) fn call_request(
+        &mut self,
+        request: &Request,
+        timeout: Duration,
+    ) -> Result<response::Body, ConnError> {
+        let deadline = Instant::now() + timeout;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.stream
+            .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .map_err(ConnError::Send)?;
+        frame::write_frame(&mut &self.stream, &frame::request_frame(id, request))
+            .map_err(ConnError::Send)?;
+        let mut reader = DeadlineReader {
+            stream: &self.stream,
+            deadline,
+        };
+        let reply = frame::read_frame(&mut reader, MAX_FRAME).map_err(ConnError::Receive)?;
+        if reply.request_id != id {
+            return Err(ConnError::WrongId {
+                sent: id,
+                got: reply.request_id,
+            });
+        }
+        frame::decode_response(&reply)
+            .map_err(ConnError::Receive)?
+            .body
+            .ok_or(ConnError::EmptyAnswer)
+    }
+}
+
+impl ConnError {
+    /// Nothing listens at the endpoint (no socket, or a dead one): the
+    /// case in which starting a server is the right answer.
+    pub(crate) fn is_nobody_home(&self) -> bool {
+        match self {
+            ConnError::Connect { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnError::Connect { path, source } => {
+                write!(f, "connect to {}: {source}", path.display())
+            }
+            ConnError::PeerCheck(err) => write!(f, "check the server's uid: {err}"),
+            ConnError::ForeignServer { uid } => {
+                write!(f, "the server runs as uid {uid}, not as us")
+            }
+            ConnError::Send(err) => write!(f, "send a request: {err}"),
+            ConnError::Receive(err) => {
+                // FrameError hides its io cause behind source(); a timeout
+                // is worth naming in a one-line warning.
+                match err.io_error() {
+                    Some(io) => write!(f, "receive an answer: {io}"),
+                    None => write!(f, "receive an answer: {err}"),
+                }
+            }
+            ConnError::WrongId { sent, got } => {
+                write!(f, "answer to request {got} arrived for request {sent}")
+            }
+            ConnError::EmptyAnswer => f.write_str("empty answer"),
+        }
+    }
+}
+
+impl Error for ConnError {}
+
+/// Reads from the stream but never past `deadline`, however slowly the
+/// bytes arrive.
+struct DeadlineReader<'a> {
+    stream: &'a UnixStream,
+    deadline: Instant,
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no answer before the deadline",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        match (&*self.stream).read(buf) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no answer before the deadline",
+            )),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frame::v1::{Ack, ShutdownRequest};
+    use std::os::unix::net::UnixListener;
+
+    fn socket_path(name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("zc-conn-{}-{name}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    /// Serves one connection: reads one request, answers with `reply`
+    /// (built from the request id) unless it is `None`.
+    fn serve_once(path: &Path, reply: impl FnOnce(u64) -> Option<Vec<u8>> + Send + 'static) {
+        let listener = UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let request = frame::read_frame(&mut stream, frame::MAX_FIRST_FRAME).unwrap();
+            if let Some(bytes) = reply(request.request_id) {
+                std::io::Write::write_all(&mut stream, &bytes).unwrap();
+            }
+            // Hold the connection open until the client is done.
+            let _ = stream.read(&mut [0u8; 1]);
+        });
+    }
+
+    fn shutdown() -> request::Body {
+        request::Body::Shutdown(ShutdownRequest {})
+    }
+
+    #[test]
+    fn answers_are_returned() {
+        let path = socket_path("ack");
+        serve_once(&path, |id| {
+            Some(frame::encode_frame(&frame::response_frame(
+                id,
+                &frame::v1::Response::ack(),
+            )))
+        });
+        let mut conn = Conn::connect(&path, Duration::from_secs(1)).unwrap();
+        let body = conn.call(shutdown(), Duration::from_secs(5)).unwrap();
+        assert_eq!(body, response::Body::Ack(Ack {}));
+    }
+
+    #[test]
+    fn silence_times_out() {
+        let path = socket_path("silent");
+        serve_once(&path, |_| None);
+        let mut conn = Conn::connect(&path, Duration::from_secs(1)).unwrap();
+        let started = Instant::now();
+        let err = conn
+            .call(shutdown(), Duration::from_millis(100))
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let ConnError::Receive(err) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            err.io_error().map(io::Error::kind),
+            Some(io::ErrorKind::TimedOut)
+        );
+    }
+
+    #[test]
+    fn oversized_answers_are_refused_before_reading_them() {
+        let path = socket_path("huge");
+        serve_once(&path, |_| Some(vec![0x01, 0xff, 0xff, 0xff, 0xff]));
+        let mut conn = Conn::connect(&path, Duration::from_secs(1)).unwrap();
+        let err = conn.call(shutdown(), Duration::from_secs(5)).unwrap_err();
+        let ConnError::Receive(err) = err else {
+            panic!("{err:?}")
+        };
+        assert!(err.is_too_long());
+    }
+
+    #[test]
+    fn wrong_ids_are_refused() {
+        let path = socket_path("id");
+        serve_once(&path, |id| {
+            Some(frame::encode_frame(&frame::response_frame(
+                id + 7,
+                &frame::v1::Response::ack(),
+            )))
+        });
+        let mut conn = Conn::connect(&path, Duration::from_secs(1)).unwrap();
+        let err = conn.call(shutdown(), Duration::from_secs(5)).unwrap_err();
+        assert!(
+            matches!(err, ConnError::WrongId { sent: 1, got: 8 }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn nobody_home() {
+        let path = socket_path("absent");
+        let err = Conn::connect(&path, Duration::from_secs(1)).unwrap_err();
+        assert!(err.is_nobody_home(), "{err}");
+        // A socket file nobody listens on any more.
+        drop(UnixListener::bind(&path).unwrap());
+        let err = Conn::connect(&path, Duration::from_secs(1)).unwrap_err();
+        assert!(err.is_nobody_home(), "{err}");
+    }
+}

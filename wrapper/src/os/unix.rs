@@ -1,0 +1,253 @@
+//! Unix system calls the wrapper needs (bounded connect, the server's uid, file identity, exec, detaching a spawned process); no policy about when to use them.
+
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+/// Device and inode of the file `path` names (symlinks followed).
+pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// `None` when nothing is there; otherwise whether it is a regular file with
+/// an execute bit, which is what `execvp` would accept.
+pub(crate) fn executable(path: &Path) -> Option<bool> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Connects to a Unix socket, giving up after `timeout` when the server's
+/// accept backlog is full (a wedged server), which a plain blocking connect
+/// would wait on forever.
+pub(crate) fn connect(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let (addr, len) = socket_addr(path.as_os_str())?;
+    // SAFETY: plain system call with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket() and is owned by no one else.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_cloexec(&socket)?;
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs().try_into().unwrap_or(libc::time_t::MAX),
+        // Always below 1_000_000, so it fits any suseconds_t.
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: `tv` is a valid timeval and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `addr` is an initialized sockaddr_un and `len` does not
+    // exceed its size.
+    let rc = unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        // A send timeout on connect surfaces as EAGAIN.
+        if err.kind() == io::ErrorKind::WouldBlock {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+        }
+        return Err(err);
+    }
+    Ok(UnixStream::from(socket))
+}
+
+/// The uid of the process on the other end of `stream`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes and `len` holds the
+    // size of `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
+/// The uid of the process on the other end of `stream`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
+    let mut uid: libc::uid_t = 0;
+    let mut gid: libc::gid_t = 0;
+    // SAFETY: both out-pointers are valid for writes.
+    let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(uid)
+}
+
+/// A command for `exe` that the program sees as invoked under `argv0`.
+pub(crate) fn command(exe: &Path, argv0: &OsStr) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg0(argv0);
+    cmd
+}
+
+/// Replaces this process with `cmd`, so the compiler owns our stdio, pid
+/// and signals; returns only on failure.
+pub(crate) fn exec(cmd: &mut Command) -> io::Error {
+    cmd.exec()
+}
+
+/// What a shell reports for `status`: the exit code, or 128 plus the
+/// signal that killed the process.
+pub(crate) fn exit_code(status: ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        (None, None) => 1,
+    }
+}
+
+/// Makes `cmd` start a process that keeps nothing of ours: its own session
+/// (no controlling terminal, no signals from our process group) and no
+/// inherited descriptor beyond its stdio, so no build tool waits on a pipe
+/// or jobserver token it holds.
+pub(crate) fn detach(cmd: &mut Command) {
+    let fd_limit = fd_limit();
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe system calls; it neither allocates nor locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            cloexec_from_3(fd_limit);
+            Ok(())
+        });
+    }
+}
+
+/// Opens (creating, mode 0600) a lock file.
+pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Opens (creating, mode 0600) a log file for appending.
+pub(crate) fn open_log(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+}
+
+fn socket_addr(path: &OsStr) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain old data for which all-zero bytes are a
+    // valid value.
+    let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+    let bytes = path.as_bytes();
+    // Keep room for the terminating NUL.
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path too long",
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    let len = mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    Ok((addr, len as libc::socklen_t))
+}
+
+fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The highest descriptor number worth visiting when close_range is not
+/// available; capped so a huge RLIMIT_NOFILE does not cost a second.
+fn fd_limit() -> libc::c_int {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is valid for writes.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        return 65_536;
+    }
+    lim.rlim_cur.min(65_536) as libc::c_int
+}
+
+/// Marks every descriptor from 3 up close-on-exec rather than closing it,
+/// so std's own exec-error pipe keeps working until the exec.
+///
+/// # Safety
+///
+/// Only for the child between fork and exec.
+unsafe fn cloexec_from_3(limit: libc::c_int) {
+    #[cfg(target_os = "linux")]
+    {
+        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+        // SAFETY: close_range only changes descriptor flags.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
+    for fd in 3..limit {
+        // SAFETY: fcntl on a descriptor that may not exist fails with EBADF
+        // and changes nothing.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}

@@ -1,0 +1,317 @@
+//! Reaching the daemon for this cache root and namespace: its endpoint computed locally (the fast path), else a Route through the broker, starting the broker when nobody answers; it never starts a daemon itself.
+
+use std::error::Error;
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use frame::v1::{request, response, Route, RouteReply};
+use router::{
+    CacheRootEnv, CacheRootError, DaemonPaths, NamespaceError, RuntimeDir, RuntimeDirError,
+};
+
+use crate::config::Config;
+use crate::conn::{Conn, ConnError};
+use crate::os;
+
+/// Variables a long-lived process must not inherit from one build: an
+/// interposer, or a jobserver it would hold tokens of.
+const UNSAFE_SPAWN_VARS: [&str; 6] = [
+    "LD_PRELOAD",
+    "LD_AUDIT",
+    "LD_LIBRARY_PATH",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "CARGO_MAKEFLAGS",
+];
+
+/// Where this invocation's daemon lives.
+#[derive(Debug)]
+pub(crate) struct Place {
+    pub(crate) root: PathBuf,
+    pub(crate) namespace: String,
+    pub(crate) rt: RuntimeDir,
+    pub(crate) daemon: DaemonPaths,
+}
+
+#[derive(Debug)]
+pub(crate) enum PlaceError {
+    CacheRoot(CacheRootError),
+    Namespace(NamespaceError),
+    RuntimeDir(RuntimeDirError),
+}
+
+/// Why the broker could not hand us a daemon.
+#[derive(Debug)]
+pub(crate) enum RouteError {
+    Broker(ConnError),
+    SpawnBroker {
+        exe: PathBuf,
+        source: io::Error,
+    },
+    BrokerLock {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// The broker we started did not answer in time.
+    BrokerTimeout(Duration),
+    /// The broker answered the Route with something other than a RouteReply.
+    Refused(String),
+    Daemon(ConnError),
+}
+
+impl Place {
+    /// The cache root (created if missing), namespace, verified runtime
+    /// directory and daemon paths for this process's environment.
+    pub(crate) fn from_env(cwd: &Path) -> Result<Place, PlaceError> {
+        let root = router::resolve_cache_root(&CacheRootEnv::from_process_env(), cwd)
+            .map_err(PlaceError::CacheRoot)?;
+        let namespace =
+            router::sanitize_namespace(std::env::var_os("ZCCACHE_DAEMON_NAMESPACE").as_deref())
+                .map_err(PlaceError::Namespace)?;
+        let rt = router::runtime_dir().map_err(PlaceError::RuntimeDir)?;
+        let daemon = router::daemon_paths(&rt, &root, &namespace, frame::PROTOCOL_VERSION);
+        Ok(Place {
+            root,
+            namespace,
+            rt,
+            daemon,
+        })
+    }
+
+    /// A connection to the daemon's endpoint if something of ours listens
+    /// there; never starts anything.
+    pub(crate) fn connect_daemon(&self, cfg: &Config) -> Result<Conn, ConnError> {
+        Conn::connect(&self.daemon.endpoint, cfg.connect_timeout)
+    }
+
+    /// Asks the broker (started if needed) for this daemon, which it starts
+    /// if needed, and connects to the endpoint it names.
+    pub(crate) fn route(&self, cfg: &Config) -> Result<(Conn, RouteReply), RouteError> {
+        let mut broker = connect_broker(&self.rt, cfg)?;
+        let route = request::Body::Route(Route {
+            cache_root: self.root.as_os_str().as_bytes().to_vec(),
+            namespace: self.namespace.clone(),
+            client_protocol_version: frame::PROTOCOL_VERSION,
+        });
+        // The broker may be spawning the daemon, which it bounds by the
+        // same spawn timeout.
+        let wait = cfg.spawn_timeout + cfg.request_timeout;
+        let reply = match broker.call(route, wait).map_err(RouteError::Broker)? {
+            response::Body::Route(reply) => reply,
+            other => return Err(RouteError::Refused(describe(&other))),
+        };
+        let endpoint = PathBuf::from(std::ffi::OsString::from_vec(reply.endpoint.clone()));
+        let conn = Conn::connect(&endpoint, cfg.connect_timeout).map_err(RouteError::Daemon)?;
+        Ok((conn, reply))
+    }
+}
+
+/// A short description of an answer that was not the one asked for.
+pub(crate) fn describe(body: &response::Body) -> String {
+    match body {
+        response::Body::Error(e) => format!("error: {}", e.message),
+        response::Body::VersionMismatch(m) => format!(
+            "protocol mismatch: the server speaks {} ({}), we speak {}",
+            m.expected, m.peer_version_string, m.received
+        ),
+        _ => "an unexpected kind of answer".to_owned(),
+    }
+}
+
+/// Connects to the broker, starting one when nobody listens on its
+/// endpoint. Starting happens under the broker lock, so a burst of
+/// wrappers starts exactly one.
+fn connect_broker(rt: &RuntimeDir, cfg: &Config) -> Result<Conn, RouteError> {
+    let paths = router::broker_paths(rt, frame::PROTOCOL_VERSION);
+    match Conn::connect(&paths.endpoint, cfg.connect_timeout) {
+        Ok(conn) => return Ok(conn),
+        // A live but foreign or broken server: starting another one would
+        // only fail to bind, after the whole spawn timeout.
+        Err(err) if !err.is_nobody_home() => return Err(RouteError::Broker(err)),
+        Err(_) => {}
+    }
+    let lock_error = |source| RouteError::BrokerLock {
+        path: paths.lock.clone(),
+        source,
+    };
+    let mut lock = fd_lock::RwLock::new(os::open_lock(&paths.lock).map_err(lock_error)?);
+    let deadline = Instant::now() + cfg.spawn_timeout;
+    let mut backoff = Backoff::new();
+    loop {
+        match lock.try_write() {
+            Ok(_guard) => {
+                // Whoever held the lock before us may have started it.
+                if let Ok(conn) = Conn::connect(&paths.endpoint, cfg.connect_timeout) {
+                    return Ok(conn);
+                }
+                let exe = broker_exe(cfg);
+                let mut child = spawn_detached(&exe, Path::new("/"), &paths.log)
+                    .map_err(|source| RouteError::SpawnBroker { exe, source })?;
+                return wait_for(&paths.endpoint, cfg, deadline, &mut child);
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                // Someone else is starting it. Should they give up, the
+                // lock frees and we try ourselves.
+                match Conn::connect(&paths.endpoint, cfg.connect_timeout) {
+                    Ok(conn) => return Ok(conn),
+                    Err(err) if !err.is_nobody_home() => return Err(RouteError::Broker(err)),
+                    Err(_) if Instant::now() >= deadline => {
+                        return Err(RouteError::BrokerTimeout(cfg.spawn_timeout))
+                    }
+                    Err(_) => backoff.sleep(),
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(lock_error(err)),
+        }
+    }
+}
+
+/// Polls `endpoint` with backoff until it answers or `deadline` passes. A
+/// child we started that exits early ends the wait after one last try: it
+/// may have found a live broker and left it in charge.
+fn wait_for(
+    endpoint: &Path,
+    cfg: &Config,
+    deadline: Instant,
+    child: &mut Child,
+) -> Result<Conn, RouteError> {
+    let mut backoff = Backoff::new();
+    loop {
+        let exited = matches!(child.try_wait(), Ok(Some(_)));
+        match Conn::connect(endpoint, cfg.connect_timeout) {
+            Ok(conn) => return Ok(conn),
+            Err(err) if !err.is_nobody_home() || exited => return Err(RouteError::Broker(err)),
+            Err(_) if Instant::now() >= deadline => {
+                return Err(RouteError::BrokerTimeout(cfg.spawn_timeout))
+            }
+            Err(_) => backoff.sleep(),
+        }
+    }
+}
+
+/// `ZCCACHE_BROKER_EXE`, else `zccache-broker` next to our executable.
+fn broker_exe(cfg: &Config) -> PathBuf {
+    if let Some(exe) = &cfg.broker_exe {
+        return exe.clone();
+    }
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    dir.unwrap_or_default().join("zccache-broker")
+}
+
+/// Starts `exe` in its own session with no stdin, stdout and stderr
+/// appended to `log`, cwd `cwd`, no inherited descriptors and none of
+/// [`UNSAFE_SPAWN_VARS`] or `DYLD_*`.
+fn spawn_detached(exe: &Path, cwd: &Path, log: &Path) -> io::Result<Child> {
+    let log = os::open_log(log)?;
+    let mut cmd = Command::new(exe);
+    cmd.current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    for (name, _) in std::env::vars_os() {
+        if is_unsafe_spawn_var(&name) {
+            cmd.env_remove(name);
+        }
+    }
+    os::detach(&mut cmd);
+    cmd.spawn()
+}
+
+fn is_unsafe_spawn_var(name: &OsStr) -> bool {
+    UNSAFE_SPAWN_VARS.iter().any(|v| name == *v) || name.as_bytes().starts_with(b"DYLD_")
+}
+
+/// Sleeps 1 ms, doubling up to 100 ms.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(1))
+    }
+
+    fn sleep(&mut self) {
+        std::thread::sleep(self.0);
+        self.0 = (self.0 * 2).min(Duration::from_millis(100));
+    }
+}
+
+impl fmt::Display for PlaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlaceError::CacheRoot(e) => write!(f, "cache root: {e}"),
+            PlaceError::Namespace(e) => write!(f, "namespace: {e}"),
+            PlaceError::RuntimeDir(e) => write!(f, "runtime directory: {e}"),
+        }
+    }
+}
+
+impl Error for PlaceError {}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteError::Broker(e) => write!(f, "broker: {e}"),
+            RouteError::SpawnBroker { exe, source } => {
+                write!(f, "start the broker {}: {source}", exe.display())
+            }
+            RouteError::BrokerLock { path, source } => {
+                write!(f, "lock {}: {source}", path.display())
+            }
+            RouteError::BrokerTimeout(t) => {
+                write!(f, "the broker did not answer within {} ms", t.as_millis())
+            }
+            RouteError::Refused(what) => write!(f, "broker answered the route with {what}"),
+            RouteError::Daemon(e) => write!(f, "routed daemon: {e}"),
+        }
+    }
+}
+
+impl Error for RouteError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_environment_is_cleaned() {
+        for name in [
+            "LD_PRELOAD",
+            "LD_AUDIT",
+            "LD_LIBRARY_PATH",
+            "MAKEFLAGS",
+            "MFLAGS",
+            "CARGO_MAKEFLAGS",
+            "DYLD_INSERT_LIBRARIES",
+            "DYLD_",
+        ] {
+            assert!(is_unsafe_spawn_var(OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "PATH",
+            "HOME",
+            "LD_RUN_PATH",
+            "MAKELEVEL",
+            "XDG_RUNTIME_DIR",
+            "ZCCACHE_CACHE_DIR",
+        ] {
+            assert!(!is_unsafe_spawn_var(OsStr::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let mut b = Backoff(Duration::from_millis(64));
+        b.sleep();
+        assert_eq!(b.0, Duration::from_millis(100));
+        b.sleep();
+        assert_eq!(b.0, Duration::from_millis(100));
+    }
+}
