@@ -1,0 +1,460 @@
+//! Checks the committed wire vectors in `conformance/vectors/frame/` both ways (encode equals the file, the file decodes to the value); with `UPDATE_VECTORS=1` it rewrites them instead, which must never be done blindly.
+//!
+//! Each vector is `NNN-name.hex` (the full wire bytes of one frame, 32
+//! bytes per line) and `NNN-name.txt` (a readable rendering, also
+//! compared). Values use literal versions, not `PROTOCOL_VERSION` or
+//! `PACKAGE_VERSION`, so a version bump or override cannot move the bytes.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bytes::BytesMut;
+use tokio_util::codec::Decoder;
+
+use crate::envelope::{Frame, Kind, PayloadEncoding};
+use crate::v1::{self, request, response};
+use crate::{
+    decode_probe, decode_probe_reply, decode_request, decode_response, encode_frame, probe_frame,
+    probe_reply_frame, read_frame, request_frame, response_frame, FrameCodec, MAX_FRAME, NONCE_LEN,
+};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/vectors/frame");
+
+enum Payload {
+    Request(v1::Request),
+    Response(v1::Response),
+    Probe([u8; NONCE_LEN]),
+    ProbeReply([u8; NONCE_LEN], Vec<u8>),
+}
+
+struct Vector {
+    name: &'static str,
+    frame: Frame,
+    payload: Payload,
+}
+
+fn request(name: &'static str, request_id: u64, body: request::Body) -> Vector {
+    let request = v1::Request {
+        protocol_version: 1,
+        body: Some(body),
+    };
+    Vector {
+        name,
+        frame: request_frame(request_id, &request),
+        payload: Payload::Request(request),
+    }
+}
+
+fn response(name: &'static str, request_id: u64, body: response::Body) -> Vector {
+    let response = v1::Response { body: Some(body) };
+    Vector {
+        name,
+        frame: response_frame(request_id, &response),
+        payload: Payload::Response(response),
+    }
+}
+
+fn bytes(text: &str) -> Vec<u8> {
+    text.as_bytes().to_vec()
+}
+
+fn args(list: &[&str]) -> Vec<Vec<u8>> {
+    list.iter().map(|a| bytes(a)).collect()
+}
+
+const NONCE: [u8; NONCE_LEN] = {
+    let mut nonce = [0u8; NONCE_LEN];
+    let mut i = 0;
+    while i < NONCE_LEN {
+        nonce[i] = i as u8;
+        i += 1;
+    }
+    nonce
+};
+
+fn vectors() -> Vec<Vector> {
+    use request::Body as Rq;
+    use response::Body as Rs;
+    let env = |name: &str, value: &str| v1::EnvVar {
+        name: bytes(name),
+        value: bytes(value),
+    };
+    let mut route = request(
+        "003-request-route",
+        1,
+        Rq::Route(v1::Route {
+            cache_root: bytes("/home/user/.cache/zccache"),
+            namespace: "default".to_owned(),
+            client_protocol_version: 1,
+        }),
+    );
+    // One vector carries a deadline so tag 7 of the envelope is frozen too.
+    route.frame.deadline_unix_ms = 1_700_000_005_000;
+    vec![
+        request(
+            "001-request-lookup",
+            1,
+            Rq::Lookup(v1::Lookup {
+                compiler: bytes("/usr/bin/gcc"),
+                args: args(&["-c", "hello.c", "-o", "hello.o"]),
+                cwd: bytes("/home/user/project"),
+                env: vec![env("PATH", "/usr/bin:/bin"), env("LANG", "C")],
+                argv0: bytes("gcc"),
+                stderr_is_tty: true,
+                start_unix_ns: 1_700_000_000_123_456_789,
+            }),
+        ),
+        request(
+            "002-request-store",
+            2,
+            Rq::Store(v1::Store {
+                token: 42,
+                exit_code: 0,
+                stdout: Vec::new(),
+                stderr: bytes("hello.c:3:5: warning: unused variable 'x'\n"),
+                deps_exit_code: 0,
+            }),
+        ),
+        route,
+        request(
+            "004-request-status",
+            1,
+            Rq::Status(v1::StatusRequest { all: true }),
+        ),
+        request("005-request-clear", 1, Rq::Clear(v1::ClearRequest {})),
+        request(
+            "006-request-zero-stats",
+            1,
+            Rq::ZeroStats(v1::ZeroStatsRequest {}),
+        ),
+        request(
+            "007-request-release-handles",
+            1,
+            Rq::ReleaseHandles(v1::ReleaseHandlesRequest {
+                path: bytes("/home/user/project/build"),
+            }),
+        ),
+        request(
+            "008-request-shutdown",
+            1,
+            Rq::Shutdown(v1::ShutdownRequest {}),
+        ),
+        response(
+            "009-response-lookup-passthrough",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Passthrough(v1::Passthrough {
+                    reason: "called_for_preprocessing".to_owned(),
+                    detail: "-E".to_owned(),
+                })),
+            }),
+        ),
+        response(
+            "010-response-lookup-units",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+                    units: vec![
+                        v1::UnitAnswer {
+                            answer: Some(v1::unit_answer::Answer::Hit(v1::Hit {
+                                stdout: Vec::new(),
+                                stderr: bytes("a.c:1: warning: x\n"),
+                                exit_code: 0,
+                            })),
+                        },
+                        v1::UnitAnswer {
+                            answer: Some(v1::unit_answer::Answer::Miss(v1::Miss {
+                                token: 7,
+                                args: args(&["-c", "b.c", "-o", "b.o"]),
+                                deps_args: args(&["-M", "b.c"]),
+                                no_store_reason: String::new(),
+                            })),
+                        },
+                        v1::UnitAnswer {
+                            answer: Some(v1::unit_answer::Answer::Miss(v1::Miss {
+                                token: 0,
+                                args: args(&["-c", "c.c"]),
+                                deps_args: Vec::new(),
+                                no_store_reason: "output_to_stdout".to_owned(),
+                            })),
+                        },
+                    ],
+                })),
+            }),
+        ),
+        response(
+            "011-response-store",
+            2,
+            Rs::Store(v1::StoreReply {
+                stored: true,
+                reason: String::new(),
+            }),
+        ),
+        response(
+            "012-response-route",
+            1,
+            Rs::Route(v1::RouteReply {
+                endpoint: bytes("/run/user/1000/zccache-1/daemon-0123abcd.sock"),
+                daemon_pid: 4242,
+            }),
+        ),
+        response(
+            "013-response-status",
+            1,
+            Rs::Status(v1::StatusReply {
+                json: r#"{"hits":3,"misses":1}"#.to_owned(),
+            }),
+        ),
+        response("014-response-ack", 1, Rs::Ack(v1::Ack {})),
+        response(
+            "015-response-release-handles",
+            1,
+            Rs::ReleaseHandles(v1::ReleaseHandlesReply {
+                json: r#"{"released":2}"#.to_owned(),
+                all_released: true,
+            }),
+        ),
+        response(
+            "016-response-error",
+            1,
+            Rs::Error(v1::Error {
+                message: "unknown payload protocol 0x1234 (expected 0x7a63)".to_owned(),
+            }),
+        ),
+        response(
+            "017-response-version-mismatch",
+            1,
+            Rs::VersionMismatch(v1::VersionMismatch {
+                expected: 1,
+                received: 2,
+                peer_version_string: "0.1.0".to_owned(),
+            }),
+        ),
+        Vector {
+            name: "018-probe-request",
+            frame: probe_frame(1, &NONCE),
+            payload: Payload::Probe(NONCE),
+        },
+        Vector {
+            name: "019-probe-reply",
+            frame: probe_reply_frame(1, &NONCE, b"opaque identity bytes"),
+            payload: Payload::ProbeReply(NONCE, bytes("opaque identity bytes")),
+        },
+        // Negative int32 values take ten bytes on the wire; freeze that.
+        request(
+            "020-request-store-negative-exit",
+            3,
+            Rq::Store(v1::Store {
+                token: 43,
+                exit_code: -1_073_741_819,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                deps_exit_code: 0,
+            }),
+        ),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for line in bytes.chunks(32) {
+        for byte in line {
+            write!(out, "{byte:02x}").unwrap();
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let pairs = digits.chunks_exact(2);
+    assert!(pairs.remainder().is_empty(), "odd number of hex digits");
+    pairs
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
+/// `{:#?}` with every list of byte values shown as a `b"..."` literal.
+///
+/// The schema has no repeated numeric fields, so a multi-line list of
+/// integers is always a `bytes` field.
+fn pretty(value: &impl std::fmt::Debug) -> String {
+    let text = format!("{value:#?}");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if let Some(prefix) = line.strip_suffix('[') {
+            let items: Vec<Option<u8>> = lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.trim_start().starts_with(']'))
+                .map(|l| l.trim().strip_suffix(',').and_then(|n| n.parse().ok()))
+                .collect();
+            if !items.is_empty() && items.iter().all(Option::is_some) {
+                let closing = lines[i + 1 + items.len()]
+                    .trim_start()
+                    .trim_start_matches(']');
+                let escaped: String = items
+                    .iter()
+                    .flat_map(|b| std::ascii::escape_default(b.unwrap()))
+                    .map(char::from)
+                    .collect();
+                writeln!(out, "{prefix}b\"{escaped}\"{closing}").unwrap();
+                i += items.len() + 2;
+                continue;
+            }
+        }
+        writeln!(out, "{line}").unwrap();
+        i += 1;
+    }
+    out
+}
+
+fn render(vector: &Vector, wire_len: usize) -> String {
+    let frame = &vector.frame;
+    let kind = Kind::try_from(frame.kind)
+        .map(|k| k.as_str_name())
+        .unwrap_or("?");
+    let encoding = PayloadEncoding::try_from(frame.payload_encoding)
+        .map(|e| e.as_str_name())
+        .unwrap_or("?");
+    let mut out = format!(
+        "# {name}: {wire_len} bytes on the wire (framing byte, u32 LE body length, body)\n\
+         envelope_version: {}\nkind: {kind}\npayload_protocol: {:#x}\nrequest_id: {}\n\
+         payload_encoding: {encoding}\ndeadline_unix_ms: {}\npayload: {} bytes, ",
+        frame.envelope_version,
+        frame.payload_protocol,
+        frame.request_id,
+        frame.deadline_unix_ms,
+        frame.payload.len(),
+        name = vector.name,
+    );
+    match &vector.payload {
+        Payload::Request(request) => {
+            out.push_str("zccache.v1.Request\n");
+            out.push_str(&pretty(request));
+        }
+        Payload::Response(response) => {
+            out.push_str("zccache.v1.Response\n");
+            out.push_str(&pretty(response));
+        }
+        Payload::Probe(nonce) => {
+            writeln!(out, "identity probe\nnonce: {}", hex(nonce).trim_end()).unwrap();
+        }
+        Payload::ProbeReply(nonce, identity) => {
+            writeln!(
+                out,
+                "identity probe reply\nnonce: {}",
+                hex(nonce).trim_end()
+            )
+            .unwrap();
+            out.push_str("identity (opaque here; the router crate owns its format): ");
+            out.push_str(&pretty(identity));
+        }
+    }
+    out
+}
+
+/// The file decodes to the vector's frame and payload, through both the
+/// blocking reader and the server-side async codec.
+#[track_caller]
+fn check_decodes(vector: &Vector, wire: &[u8]) {
+    let frame = read_frame(&mut &wire[..], MAX_FRAME).unwrap();
+    assert_eq!(frame, vector.frame, "{}: frame", vector.name);
+
+    let mut codec = match vector.payload {
+        Payload::Request(_) | Payload::Probe(_) => FrameCodec::new(),
+        Payload::Response(_) | Payload::ProbeReply(..) => FrameCodec::for_responses(),
+    };
+    let mut buf = BytesMut::from(wire);
+    assert_eq!(
+        codec.decode(&mut buf).unwrap().as_ref(),
+        Some(&frame),
+        "{}: codec",
+        vector.name
+    );
+    assert!(buf.is_empty(), "{}: trailing bytes", vector.name);
+
+    match &vector.payload {
+        Payload::Request(request) => assert_eq!(&decode_request(&frame).unwrap(), request),
+        Payload::Response(response) => assert_eq!(&decode_response(&frame).unwrap(), response),
+        Payload::Probe(nonce) => assert_eq!(&decode_probe(&frame).unwrap(), nonce),
+        Payload::ProbeReply(nonce, identity) => {
+            assert_eq!(
+                decode_probe_reply(&frame, nonce).unwrap(),
+                identity.as_slice()
+            );
+        }
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn vectors_match_both_ways() {
+    let dir = Path::new(DIR);
+    let update = std::env::var_os("UPDATE_VECTORS").is_some_and(|v| v == "1");
+    let vectors = vectors();
+    let mut expected_files = Vec::new();
+    for vector in &vectors {
+        let wire = encode_frame(&vector.frame);
+        let hex_text = hex(&wire);
+        let txt_text = render(vector, wire.len());
+        let hex_path = dir.join(format!("{}.hex", vector.name));
+        let txt_path = dir.join(format!("{}.txt", vector.name));
+        if update {
+            fs::create_dir_all(dir).unwrap();
+            fs::write(&hex_path, &hex_text).unwrap();
+            fs::write(&txt_path, &txt_text).unwrap();
+        }
+        let committed = fs::read_to_string(&hex_path).unwrap_or_else(|err| {
+            panic!("{}: {err} (UPDATE_VECTORS=1 writes it)", hex_path.display())
+        });
+        assert_eq!(
+            committed, hex_text,
+            "{}: encoding differs from the committed bytes",
+            vector.name
+        );
+        let committed_txt = fs::read_to_string(&txt_path).unwrap();
+        assert_eq!(
+            committed_txt, txt_text,
+            "{}: rendering differs",
+            vector.name
+        );
+        check_decodes(vector, &unhex(&committed));
+        expected_files.extend([hex_path, txt_path]);
+    }
+    expected_files.sort();
+    assert_eq!(
+        files_in(dir),
+        expected_files,
+        "files in {DIR} without a vector, or the reverse"
+    );
+}
+
+#[test]
+fn pretty_shows_bytes_as_literals() {
+    let lookup = v1::Lookup {
+        compiler: bytes("/cc \"q\"\n"),
+        args: args(&["-c", ""]),
+        ..Default::default()
+    };
+    let text = pretty(&lookup);
+    assert!(
+        text.contains("compiler: b\"/cc \\\"q\\\"\\n\",\n"),
+        "{text}"
+    );
+    assert!(text.contains("        b\"-c\",\n        [],\n"), "{text}");
+    assert!(text.contains("cwd: [],\n"), "{text}");
+    assert!(text.contains("start_unix_ns: 0,\n"), "{text}");
+}

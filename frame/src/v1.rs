@@ -1,0 +1,315 @@
+//! Rust types for `proto/zccache.proto` (package `zccache.v1`), written by hand to match it tag for tag; no I/O, and no conversions from daemon, router or wrapper types.
+//!
+//! The shapes and names are the ones `prost-build` would generate (oneofs
+//! in a snake_case module named after their message), so the `.proto`
+//! stays the documentation of every field. A test in `tests/schema.rs`
+//! parses the `.proto` and proves the two agree. Conversions from domain
+//! types belong in the crate that owns those types.
+
+/// Every request carries the sender's protocol version; see
+/// [`crate::check_request_version`].
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Request {
+    #[prost(uint32, tag = "1")]
+    pub protocol_version: u32,
+    #[prost(oneof = "request::Body", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
+    pub body: ::core::option::Option<request::Body>,
+}
+
+/// Nested types of [`Request`].
+pub mod request {
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Body {
+        #[prost(message, tag = "2")]
+        Lookup(super::Lookup),
+        #[prost(message, tag = "3")]
+        Store(super::Store),
+        #[prost(message, tag = "4")]
+        Route(super::Route),
+        #[prost(message, tag = "5")]
+        Status(super::StatusRequest),
+        #[prost(message, tag = "6")]
+        Clear(super::ClearRequest),
+        #[prost(message, tag = "7")]
+        ZeroStats(super::ZeroStatsRequest),
+        #[prost(message, tag = "8")]
+        ReleaseHandles(super::ReleaseHandlesRequest),
+        #[prost(message, tag = "9")]
+        Shutdown(super::ShutdownRequest),
+    }
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Response {
+    #[prost(oneof = "response::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    pub body: ::core::option::Option<response::Body>,
+}
+
+/// Nested types of [`Response`].
+pub mod response {
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Body {
+        #[prost(message, tag = "1")]
+        Lookup(super::LookupReply),
+        #[prost(message, tag = "2")]
+        Store(super::StoreReply),
+        #[prost(message, tag = "3")]
+        Route(super::RouteReply),
+        #[prost(message, tag = "4")]
+        Status(super::StatusReply),
+        #[prost(message, tag = "5")]
+        Ack(super::Ack),
+        #[prost(message, tag = "6")]
+        ReleaseHandles(super::ReleaseHandlesReply),
+        #[prost(message, tag = "7")]
+        Error(super::Error),
+        #[prost(message, tag = "8")]
+        VersionMismatch(super::VersionMismatch),
+    }
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct EnvVar {
+    #[prost(bytes = "vec", tag = "1")]
+    pub name: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: ::prost::alloc::vec::Vec<u8>,
+}
+
+/// wrapper -> daemon: one per compiler invocation.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Lookup {
+    /// Absolute path of the real compiler.
+    #[prost(bytes = "vec", tag = "1")]
+    pub compiler: ::prost::alloc::vec::Vec<u8>,
+    /// argv\[1..\] exactly as the build gave them.
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub args: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub cwd: ::prost::alloc::vec::Vec<u8>,
+    /// The whole environment of the wrapper.
+    #[prost(message, repeated, tag = "4")]
+    pub env: ::prost::alloc::vec::Vec<EnvVar>,
+    /// argv\[0\] as the build spelled it.
+    #[prost(bytes = "vec", tag = "5")]
+    pub argv0: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bool, tag = "6")]
+    pub stderr_is_tty: bool,
+    /// When the wrapper started (too-new guard).
+    #[prost(uint64, tag = "7")]
+    pub start_unix_ns: u64,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct LookupReply {
+    #[prost(oneof = "lookup_reply::Outcome", tags = "1, 2")]
+    pub outcome: ::core::option::Option<lookup_reply::Outcome>,
+}
+
+/// Nested types of [`LookupReply`].
+pub mod lookup_reply {
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Outcome {
+        /// Whole invocation: run the compiler unchanged.
+        #[prost(message, tag = "1")]
+        Passthrough(super::Passthrough),
+        /// One answer per source file, in source order.
+        #[prost(message, tag = "2")]
+        Units(super::Units),
+    }
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Units {
+    #[prost(message, repeated, tag = "1")]
+    pub units: ::prost::alloc::vec::Vec<UnitAnswer>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct UnitAnswer {
+    #[prost(oneof = "unit_answer::Answer", tags = "1, 2")]
+    pub answer: ::core::option::Option<unit_answer::Answer>,
+}
+
+/// Nested types of [`UnitAnswer`].
+pub mod unit_answer {
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Answer {
+        #[prost(message, tag = "1")]
+        Hit(super::Hit),
+        #[prost(message, tag = "2")]
+        Miss(super::Miss),
+    }
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Passthrough {
+    /// A ccache-style counter name.
+    #[prost(string, tag = "1")]
+    pub reason: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub detail: ::prost::alloc::string::String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Hit {
+    #[prost(bytes = "vec", tag = "1")]
+    pub stdout: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub stderr: ::prost::alloc::vec::Vec<u8>,
+    #[prost(int32, tag = "3")]
+    pub exit_code: i32,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Miss {
+    #[prost(uint64, tag = "1")]
+    pub token: u64,
+    /// Run the compiler with exactly these argv\[1..\].
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub args: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// If non-empty: a dependency-only run after a successful compile.
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub deps_args: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// Non-empty: compile, but there is nothing to Store (token is 0).
+    #[prost(string, tag = "4")]
+    pub no_store_reason: ::prost::alloc::string::String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Store {
+    #[prost(uint64, tag = "1")]
+    pub token: u64,
+    #[prost(int32, tag = "2")]
+    pub exit_code: i32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub stdout: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub stderr: ::prost::alloc::vec::Vec<u8>,
+    #[prost(int32, tag = "5")]
+    pub deps_exit_code: i32,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StoreReply {
+    #[prost(bool, tag = "1")]
+    pub stored: bool,
+    /// Why not, when not stored.
+    #[prost(string, tag = "2")]
+    pub reason: ::prost::alloc::string::String,
+}
+
+/// wrapper -> broker.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Route {
+    /// Canonical.
+    #[prost(bytes = "vec", tag = "1")]
+    pub cache_root: ::prost::alloc::vec::Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub namespace: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "3")]
+    pub client_protocol_version: u32,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RouteReply {
+    #[prost(bytes = "vec", tag = "1")]
+    pub endpoint: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub daemon_pid: u32,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StatusRequest {
+    /// To the broker: every daemon it knows.
+    #[prost(bool, tag = "1")]
+    pub all: bool,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StatusReply {
+    /// One status object (a daemon) or an array (the broker).
+    #[prost(string, tag = "1")]
+    pub json: ::prost::alloc::string::String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ClearRequest {}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ZeroStatsRequest {}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReleaseHandlesRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    pub path: ::prost::alloc::vec::Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReleaseHandlesReply {
+    #[prost(string, tag = "1")]
+    pub json: ::prost::alloc::string::String,
+    #[prost(bool, tag = "2")]
+    pub all_released: bool,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ShutdownRequest {}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Ack {}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Error {
+    #[prost(string, tag = "1")]
+    pub message: ::prost::alloc::string::String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct VersionMismatch {
+    #[prost(uint32, tag = "1")]
+    pub expected: u32,
+    #[prost(uint32, tag = "2")]
+    pub received: u32,
+    #[prost(string, tag = "3")]
+    pub peer_version_string: ::prost::alloc::string::String,
+}
+
+impl Request {
+    /// A request with `body`, stamped with our [`crate::PROTOCOL_VERSION`].
+    pub fn new(body: request::Body) -> Self {
+        Self {
+            protocol_version: crate::PROTOCOL_VERSION,
+            body: Some(body),
+        }
+    }
+}
+
+impl Response {
+    pub fn new(body: response::Body) -> Self {
+        Self { body: Some(body) }
+    }
+
+    pub fn ack() -> Self {
+        Self::new(response::Body::Ack(Ack {}))
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(response::Body::Error(Error {
+            message: message.into(),
+        }))
+    }
+
+    pub fn version_mismatch(mismatch: VersionMismatch) -> Self {
+        Self::new(response::Body::VersionMismatch(mismatch))
+    }
+}
+
+impl VersionMismatch {
+    /// True when the side that sent the request speaks the older protocol,
+    /// so the fix is to upgrade (or restart) the sender rather than the
+    /// receiver.
+    pub fn sender_is_older(&self) -> bool {
+        self.received < self.expected
+    }
+}
