@@ -1,1 +1,163 @@
-//! Shared helpers for the black-box conformance tests (stub).
+//! Test support for the black-box conformance suite: locating the built
+//! binaries, a private sandbox per test (cache root, runtime dir, work dir),
+//! running commands through `zccache` and reading its status.
+//!
+//! It holds no assertions about zccache's behaviour; those live in
+//! `tests/`. It never mocks a component: every call runs a real binary.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The directory holding `zccache`, `zccache-broker` and `zccache-daemon`.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ZCCACHE_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    // conformance/ → workspace root → target/<profile>
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(root.join("target"));
+    target.join("debug")
+}
+
+pub fn zccache_bin() -> PathBuf {
+    bin_dir().join("zccache")
+}
+
+/// One test's private world: its own cache root, runtime directory (so its
+/// own broker and daemons) and work directory. Dropping it stops them.
+pub struct Sandbox {
+    pub root: PathBuf,
+    pub cache: PathBuf,
+    pub runtime: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new(name: &str) -> Sandbox {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        // Short paths: socket names must fit in 108 bytes.
+        let root = PathBuf::from(format!("/tmp/zcc-t{}-{}-{}", std::process::id(), n, &name[..name.len().min(12)]));
+        let _ = std::fs::remove_dir_all(&root);
+        let cache = root.join("cache");
+        let runtime = root.join("rt");
+        let work = root.join("w");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(&cache).unwrap();
+        Sandbox { root, cache, runtime, work }
+    }
+
+    /// A command with the sandbox's environment, cwd = work dir.
+    pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(&self.work)
+            .env("ZCCACHE_CACHE_DIR", &self.cache)
+            .env("ZCCACHE_RUNTIME_DIR", &self.runtime)
+            .env("ZCCACHE_IDLE_TIMEOUT", "600")
+            .env_remove("ZCCACHE_DISABLE")
+            .env_remove("ZCCACHE_DAEMON_NAMESPACE")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `zccache <args…>` in the work dir.
+    pub fn zccache<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd(zccache_bin()).args(args).output().expect("run zccache")
+    }
+
+    /// The bare compiler, same environment, for reference outputs.
+    pub fn bare<I, S>(&self, compiler: &str, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd(compiler).args(args).output().expect("run compiler")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.work.join(rel)
+    }
+
+    /// Write a file under the work dir, backdated so the too-new guard
+    /// (inputs modified after the compile started) does not interfere.
+    pub fn write(&self, rel: &str, body: impl AsRef<[u8]>) {
+        let p = self.work.join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&p, body).unwrap();
+        backdate(&p);
+    }
+
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.work.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// `zccache status --json` as a JSON value.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.zccache(["status", "--json"]);
+        assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.status()[name].as_u64().unwrap_or(0)
+    }
+
+    /// (hits, misses, passthrough) right now.
+    pub fn hmp(&self) -> (u64, u64, u64) {
+        let s = self.status();
+        let g = |k: &str| s[k].as_u64().unwrap_or(0);
+        (g("hits"), g("misses"), g("passthrough"))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.zccache(["stop", "--all"]);
+        let _ = self.zccache(["stop"]);
+        // The broker exits on its own; give processes a moment, then remove.
+        std::thread::sleep(Duration::from_millis(50));
+        if std::env::var_os("ZCCACHE_KEEP_SANDBOX").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// Set a file's mtime an hour into the past.
+pub fn backdate(p: &Path) {
+    let f = std::fs::File::options().write(true).open(p).unwrap();
+    let t = SystemTime::now() - Duration::from_secs(3600);
+    f.set_modified(t).unwrap();
+}
+
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+/// Assert a command succeeded, printing its streams otherwise.
+#[track_caller]
+pub fn ok(out: &Output) -> &Output {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -1,1 +1,8 @@
-//! Black-box conformance tests over the real binaries (stub).
+//! The conformance suite: one integration binary, black-box over the real
+//! `zccache`, `zccache-broker` and `zccache-daemon` with real compilers.
+//!
+//! Modules by area; shared helpers are in the crate's `src/lib.rs`. Nothing
+//! here mocks a component.
+
+mod e2e;
+mod frame;

@@ -1,2 +1,4 @@
-//! zccache-daemon (stub).
+//! zccache-daemon (stub while the store and cc modules are written).
+mod store;
+
 fn main() {}
