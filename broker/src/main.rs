@@ -1,2 +1,171 @@
-//! zccache-broker (stub).
-fn main() {}
+//! `zccache-broker`: one per user and protocol version, on a well-known endpoint; the only process that starts daemons, which it probes, spawns under their lock and lists. It never hashes, never touches cache contents and never carries compile traffic.
+//!
+//! Started detached by the wrapper when nobody answers on the broker
+//! endpoint. It binds first; a live broker already there means this one
+//! exits 0. It exits on Shutdown, or after `ZCCACHE_BROKER_IDLE_TIMEOUT_SECS`
+//! (default 600, 0 = never) without a Route. Its log is its stderr.
+
+#[cfg(unix)]
+#[path = "os/unix.rs"]
+mod os;
+
+mod daemons;
+mod framed;
+mod registry;
+mod server;
+
+use std::error::Error;
+use std::io;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use frame::PROTOCOL_VERSION;
+use tokio::sync::Notify;
+
+use crate::daemons::Daemons;
+use crate::registry::Registry;
+use crate::server::Broker;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("zccache-broker: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let rt = router::runtime_dir()?;
+    let paths = router::broker_paths(&rt, PROTOCOL_VERSION);
+    // The umask is process-wide, so bind before the runtime starts threads.
+    let Some(listener) = bind(&paths.endpoint)? else {
+        eprintln!(
+            "a live broker already answers on {}; exiting",
+            paths.endpoint.display()
+        );
+        return Ok(());
+    };
+    let bound = os::file_id(&paths.endpoint);
+    eprintln!(
+        "started broker pid={} endpoint={}",
+        std::process::id(),
+        paths.endpoint.display()
+    );
+
+    let secs = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(default)
+    };
+    let idle_timeout = Duration::from_secs(secs("ZCCACHE_BROKER_IDLE_TIMEOUT_SECS", 600));
+    let spawn_timeout = Duration::from_millis(secs("ZCCACHE_SPAWN_TIMEOUT_MS", 10_000));
+    let broker = Arc::new(Broker {
+        daemons: Daemons {
+            rt,
+            daemon_exe: daemons::daemon_exe(std::env::var_os("ZCCACHE_DAEMON_EXE")),
+            spawn_timeout,
+            children: Mutex::new(Vec::new()),
+        },
+        registry: Registry::load(paths.registry.clone()),
+        started: Instant::now(),
+        last_route: AtomicU64::new(0),
+        shutdown: Notify::new(),
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let why = runtime.block_on(async {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        let accepting = tokio::spawn(broker.clone().accept_loop(listener));
+        let reaping = tokio::spawn(reap_loop(broker.clone()));
+        let why = tokio::select! {
+            () = broker.shutdown.notified() => "shutdown requested",
+            () = idle(&broker, idle_timeout) => "idle",
+        };
+        accepting.abort();
+        reaping.abort();
+        io::Result::Ok(why)
+    })?;
+    // New wrappers now find no socket and start a fresh broker, instead of
+    // connecting to one that is leaving. Only our own socket is removed.
+    if bound.is_some() && os::file_id(&paths.endpoint) == bound {
+        let _ = std::fs::remove_file(&paths.endpoint);
+    }
+    eprintln!("broker pid={} exiting: {why}", std::process::id());
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(())
+}
+
+/// Binds `path` with mode 0600. An existing socket is replaced only when
+/// nothing accepts on it; `None` means a live broker answers there.
+fn bind(path: &Path) -> io::Result<Option<UnixListener>> {
+    match os::with_private_umask(|| UnixListener::bind(path)) {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => match UnixStream::connect(path) {
+            Ok(_) => Ok(None),
+            Err(c) if c.kind() == io::ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path)?;
+                os::with_private_umask(|| UnixListener::bind(path)).map(Some)
+            }
+            Err(c) => Err(c),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Returns once no Route arrived for `limit`; never when `limit` is 0.
+async fn idle(broker: &Broker, limit: Duration) {
+    if limit.is_zero() {
+        std::future::pending::<()>().await;
+    }
+    loop {
+        let idle = broker.idle_for();
+        if idle >= limit {
+            return;
+        }
+        tokio::time::sleep(limit - idle + Duration::from_millis(10)).await;
+    }
+}
+
+/// Reaps exited daemons every few seconds.
+async fn reap_loop(broker: Arc<Broker>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        broker.daemons.reap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every source file opens with a `//!` line (style rule 1).
+    #[test]
+    fn every_file_has_a_module_doc() {
+        let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut seen = 0;
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    seen += 1;
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert!(
+                        text.starts_with("//! "),
+                        "{} lacks a //! first line",
+                        path.display()
+                    );
+                }
+            }
+        }
+        assert!(seen > 3);
+    }
+}

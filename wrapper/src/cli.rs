@@ -11,7 +11,6 @@ use frame::v1::{
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::conn::Conn;
 use crate::invocation::Command;
 use crate::route::{describe, Place};
 
@@ -51,32 +50,18 @@ const STATUS_ORDER: [&str; 13] = [
 
 /// Runs `command`, returning the exit code.
 pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
+    use request::Body;
     match command {
         Command::Version => {
-            println!(
-                "zccache {} (protocol {})",
-                env!("CARGO_PKG_VERSION"),
-                frame::PROTOCOL_VERSION
-            );
+            let version = env!("CARGO_PKG_VERSION");
+            println!("zccache {version} (protocol {})", frame::PROTOCOL_VERSION);
             0
         }
         Command::Help => {
             print!("{USAGE}");
             0
         }
-        _ => match std::env::current_dir() {
-            Ok(cwd) => match Place::from_env(&cwd) {
-                Ok(place) => with_place(command, &place, cfg),
-                Err(e) => fail(&e),
-            },
-            Err(e) => fail(&format!("current directory: {e}")),
-        },
-    }
-}
-
-fn with_place(command: Command, place: &Place, cfg: &Config) -> i32 {
-    if let Command::Start = command {
-        return match place.route(cfg) {
+        Command::Start => with_place(|place| match place.route(cfg) {
             Ok((_, reply)) => {
                 println!(
                     "{}",
@@ -85,76 +70,83 @@ fn with_place(command: Command, place: &Place, cfg: &Config) -> i32 {
                 0
             }
             Err(e) => fail(&e),
-        };
-    }
-    let nobody = || {
-        format!(
-            "no daemon running for {} ({})",
-            place.root.display(),
-            place.namespace
-        )
-    };
-    let mut conn = match place.connect_daemon(cfg) {
-        Ok(conn) => conn,
-        Err(e) if e.is_nobody_home() => {
-            return match command {
-                Command::Stop => {
-                    println!("{}", nobody());
-                    0
-                }
-                _ => fail(&nobody()),
-            };
-        }
-        Err(e) => return fail(&format!("daemon: {e}")),
-    };
-    match command {
-        Command::Stop => ack(
-            &mut conn,
-            request::Body::Shutdown(ShutdownRequest {}),
+        }),
+        // Stopping what does not run has succeeded; the others have not.
+        Command::Stop => ask_daemon(cfg, Body::Shutdown(ShutdownRequest {}), 0, |answer| {
+            acked(answer, "daemon stopped")
+        }),
+        Command::ZeroStats => ask_daemon(cfg, Body::ZeroStats(ZeroStatsRequest {}), 1, |answer| {
+            acked(answer, "statistics zeroed")
+        }),
+        Command::Clear => ask_daemon(cfg, Body::Clear(ClearRequest {}), 1, |answer| {
+            acked(answer, "cache cleared")
+        }),
+        Command::Status { json } => ask_daemon(
             cfg,
-            "daemon stopped",
-        ),
-        Command::ZeroStats => ack(
-            &mut conn,
-            request::Body::ZeroStats(ZeroStatsRequest {}),
-            cfg,
-            "statistics zeroed",
-        ),
-        Command::Clear => ack(
-            &mut conn,
-            request::Body::Clear(ClearRequest {}),
-            cfg,
-            "cache cleared",
-        ),
-        Command::Status { json } => {
-            match conn.call(
-                request::Body::Status(StatusRequest { all: false }),
-                cfg.request_timeout,
-            ) {
-                Ok(response::Body::Status(reply)) if json => {
+            Body::Status(StatusRequest { all: false }),
+            1,
+            |answer| match answer {
+                response::Body::Status(reply) if json => {
                     println!("{}", reply.json);
                     0
                 }
-                Ok(response::Body::Status(reply)) => {
+                response::Body::Status(reply) => {
                     print!("{}", status_table(&reply.json));
                     0
                 }
-                Ok(other) => fail(&format!("daemon answered with {}", describe(&other))),
-                Err(e) => fail(&format!("daemon: {e}")),
-            }
-        }
-        Command::Start | Command::Version | Command::Help => unreachable!("handled above"),
+                other => fail(&format!("daemon answered with {}", describe(&other))),
+            },
+        ),
     }
 }
 
-fn ack(conn: &mut Conn, body: request::Body, cfg: &Config, done: &str) -> i32 {
-    match conn.call(body, cfg.request_timeout) {
-        Ok(response::Body::Ack(_)) => {
+fn with_place(f: impl FnOnce(&Place) -> i32) -> i32 {
+    match std::env::current_dir() {
+        Ok(cwd) => match Place::from_env(&cwd) {
+            Ok(place) => f(&place),
+            Err(e) => fail(&e),
+        },
+        Err(e) => fail(&format!("current directory: {e}")),
+    }
+}
+
+/// Sends `body` to this root and namespace's daemon, if one runs, and
+/// hands its answer to `answered`. Starts nothing: with no daemon it says
+/// so and returns `absent`.
+fn ask_daemon(
+    cfg: &Config,
+    body: request::Body,
+    absent: i32,
+    answered: impl FnOnce(response::Body) -> i32,
+) -> i32 {
+    with_place(|place| {
+        let mut conn = match place.connect_daemon(cfg) {
+            Ok(conn) => conn,
+            Err(e) if e.is_nobody_home() => {
+                let root = place.root.display();
+                let nobody = format!("no daemon running for {root} ({})", place.namespace);
+                if absent == 0 {
+                    println!("{nobody}");
+                    return 0;
+                }
+                return fail(&nobody);
+            }
+            Err(e) => return fail(&format!("daemon: {e}")),
+        };
+        match conn.call(body, cfg.request_timeout) {
+            Ok(answer) => answered(answer),
+            Err(e) => fail(&format!("daemon: {e}")),
+        }
+    })
+}
+
+fn acked(answer: response::Body, done: &str) -> i32 {
+    match answer {
+        response::Body::Ack(_) => {
             println!("{done}");
             0
         }
-        Ok(other) => fail(&format!("daemon answered with {}", describe(&other))),
-        Err(e) => fail(&format!("daemon: {e}")),
+        other => fail(&format!("daemon answered with {}", describe(&other))),
     }
 }
 

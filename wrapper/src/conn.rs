@@ -2,13 +2,13 @@
 
 use std::error::Error;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use frame::v1::{request, response, Request};
-use frame::{FrameError, MAX_FRAME};
+use frame::{FrameError, MAX_FIRST_FRAME, MAX_FRAME};
 
 use crate::os;
 
@@ -40,6 +40,15 @@ pub(crate) enum ConnError {
     },
     /// A response frame with no body.
     EmptyAnswer,
+    /// An answer of another kind than the request calls for (an error, a
+    /// version mismatch); the text describes it.
+    Answer(String),
+    /// The request is larger than a server accepts as the first frame of a
+    /// connection, so it was not sent.
+    TooLarge {
+        len: usize,
+        limit: usize,
+    },
 }
 
 impl Conn {
@@ -74,11 +83,20 @@ impl Conn {
         let deadline = Instant::now() + timeout;
         let id = self.next_id;
         self.next_id += 1;
+        let bytes = frame::encode_frame(&frame::request_frame(id, request));
+        // Servers refuse a big first frame before reading it; the length
+        // prefix is counted too, which errs on the safe side.
+        let limit = if id == 1 { MAX_FIRST_FRAME } else { MAX_FRAME };
+        if bytes.len() > limit {
+            return Err(ConnError::TooLarge {
+                len: bytes.len(),
+                limit,
+            });
+        }
         self.stream
             .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
             .map_err(ConnError::Send)?;
-        frame::write_frame(&mut &self.stream, &frame::request_frame(id, request))
-            .map_err(ConnError::Send)?;
+        (&self.stream).write_all(&bytes).map_err(ConnError::Send)?;
         let mut reader = DeadlineReader {
             stream: &self.stream,
             deadline,
@@ -98,6 +116,10 @@ impl Conn {
 }
 
 impl ConnError {
+    pub(crate) fn is_too_large(&self) -> bool {
+        matches!(self, ConnError::TooLarge { .. })
+    }
+
     /// Nothing listens at the endpoint (no socket, or a dead one): the
     /// case in which starting a server is the right answer.
     pub(crate) fn is_nobody_home(&self) -> bool {
@@ -134,6 +156,13 @@ impl fmt::Display for ConnError {
                 write!(f, "answer to request {got} arrived for request {sent}")
             }
             ConnError::EmptyAnswer => f.write_str("empty answer"),
+            ConnError::Answer(what) => write!(f, "answered with {what}"),
+            ConnError::TooLarge { len, limit } => {
+                write!(
+                    f,
+                    "request of {len} bytes exceeds the first-frame limit of {limit}"
+                )
+            }
         }
     }
 }
@@ -185,7 +214,9 @@ mod tests {
         let listener = UnixListener::bind(path).unwrap();
         std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
-            let request = frame::read_frame(&mut stream, frame::MAX_FIRST_FRAME).unwrap();
+            let Ok(request) = frame::read_frame(&mut stream, frame::MAX_FIRST_FRAME) else {
+                return;
+            };
             if let Some(bytes) = reply(request.request_id) {
                 std::io::Write::write_all(&mut stream, &bytes).unwrap();
             }
@@ -258,6 +289,18 @@ mod tests {
             matches!(err, ConnError::WrongId { sent: 1, got: 8 }),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn oversized_first_requests_are_not_sent() {
+        let path = socket_path("big");
+        serve_once(&path, |_| None);
+        let mut conn = Conn::connect(&path, Duration::from_secs(1)).unwrap();
+        let big = request::Body::ReleaseHandles(frame::v1::ReleaseHandlesRequest {
+            path: vec![b'x'; frame::MAX_FIRST_FRAME],
+        });
+        let err = conn.call(big, Duration::from_secs(5)).unwrap_err();
+        assert!(err.is_too_large(), "{err}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use frame::v1::{request, response, EnvVar, Lookup, LookupReply, Request, Store};
 
 use crate::compile::Outcome;
 use crate::config::{Config, LogLevel};
-use crate::conn::Conn;
+use crate::conn::{Conn, ConnError};
 use crate::invocation::Entry;
 use crate::resolve::{Compiler, Search};
 use crate::route::{describe, Place};
@@ -134,12 +134,6 @@ fn cached_compile(
         stderr_is_tty: std::io::stderr().is_terminal(),
         start_unix_ns,
     }));
-    // A server refuses a first frame above this before reading it; sending
-    // it would only cost two refusals.
-    let size = frame::encode_frame(&frame::request_frame(1, &request)).len();
-    if size > frame::MAX_FIRST_FRAME {
-        return Outcome::Fallback(format!("the lookup request is too large ({size} bytes)"));
-    }
     let (mut conn, reply) = match lookup(&place, &request, cfg) {
         Ok(found) => found,
         Err(what) => return Outcome::Fallback(what),
@@ -168,27 +162,53 @@ fn cached_compile(
 fn lookup(place: &Place, request: &Request, cfg: &Config) -> Result<(Conn, LookupReply), String> {
     let direct = place
         .connect_daemon(cfg)
-        .map_err(|e| format!("daemon: {e}"))
         .and_then(|mut conn| ask(&mut conn, request, cfg).map(|reply| (conn, reply)));
     let first = match direct {
         Ok(found) => return Ok(found),
-        Err(first) => first,
+        // The daemon behind the broker would refuse it just the same.
+        Err(e) if e.is_too_large() => return Err(format!("daemon: {e}")),
+        Err(e) => e,
     };
     if cfg.log >= LogLevel::Debug {
-        eprintln!("zccache: {first}; asking the broker");
+        eprintln!("zccache: daemon: {first}; asking the broker");
     }
     let (mut conn, _) = place.route(cfg).map_err(|e| e.to_string())?;
-    let reply = ask(&mut conn, request, cfg)?;
+    let reply = ask(&mut conn, request, cfg).map_err(|e| format!("daemon: {e}"))?;
     Ok((conn, reply))
 }
 
-fn ask(conn: &mut Conn, request: &Request, cfg: &Config) -> Result<LookupReply, String> {
-    match conn.call_request(request, cfg.request_timeout) {
-        Ok(response::Body::Lookup(reply)) => Ok(reply),
-        Ok(other) => Err(format!(
-            "daemon answered the lookup with {}",
-            describe(&other)
-        )),
-        Err(e) => Err(format!("daemon: {e}")),
+fn ask(conn: &mut Conn, request: &Request, cfg: &Config) -> Result<LookupReply, ConnError> {
+    match conn.call_request(request, cfg.request_timeout)? {
+        response::Body::Lookup(reply) => Ok(reply),
+        other => Err(ConnError::Answer(describe(&other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every source file opens with a `//!` line (style rule 1).
+    #[test]
+    fn every_file_has_a_module_doc() {
+        let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut seen = 0;
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    seen += 1;
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert!(
+                        text.starts_with("//! "),
+                        "{} lacks a //! first line",
+                        path.display()
+                    );
+                }
+            }
+        }
+        assert!(seen > 3);
     }
 }

@@ -31,7 +31,10 @@ pub(crate) struct Search<'a> {
 /// Why no compiler could be found; the shell's exit codes apply.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ResolveError {
+    /// A name searched on PATH and not found there.
     NotFound(OsString),
+    /// A path (the name has a '/') with nothing at it.
+    NoSuchFile(PathBuf),
     NotExecutable(PathBuf),
     /// `zccache zccache` with nothing after it.
     MissingCompiler,
@@ -91,7 +94,7 @@ impl<'a> Search<'a> {
             return match os::executable(&candidate) {
                 Some(true) => Ok(candidate),
                 Some(false) => Err(ResolveError::NotExecutable(candidate)),
-                None => Err(ResolveError::NotFound(spelled.to_owned())),
+                None => Err(ResolveError::NoSuchFile(candidate)),
             };
         }
         let path = self.path.unwrap_or(OsStr::new(DEFAULT_PATH));
@@ -115,7 +118,9 @@ impl ResolveError {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
             ResolveError::NotExecutable(_) => 126,
-            ResolveError::NotFound(_) | ResolveError::MissingCompiler => 127,
+            ResolveError::NotFound(_)
+            | ResolveError::NoSuchFile(_)
+            | ResolveError::MissingCompiler => 127,
         }
     }
 }
@@ -125,6 +130,9 @@ impl fmt::Display for ResolveError {
         match self {
             ResolveError::NotFound(name) => {
                 write!(f, "{}: command not found", name.to_string_lossy())
+            }
+            ResolveError::NoSuchFile(path) => {
+                write!(f, "{}: no such file or directory", path.display())
             }
             ResolveError::NotExecutable(path) => {
                 write!(f, "{}: permission denied", path.display())
@@ -265,6 +273,10 @@ mod tests {
             Err(ResolveError::NotFound("nonesuch".into())),
         );
         t.check_wrap(&[""], Err(ResolveError::NotFound("".into())));
+        t.check_wrap(
+            &["./absent.sh"],
+            Err(ResolveError::NoSuchFile(t.root.join("work/absent.sh"))),
+        );
     }
 
     #[test]
@@ -332,6 +344,7 @@ mod tests {
     fn exit_codes_follow_the_shell() {
         assert_eq!(ResolveError::NotFound("x".into()).exit_code(), 127);
         assert_eq!(ResolveError::NotExecutable("x".into()).exit_code(), 126);
+        assert_eq!(ResolveError::NoSuchFile("./x".into()).exit_code(), 127);
         assert_eq!(
             ResolveError::NotFound("cc".into()).to_string(),
             "cc: command not found"
