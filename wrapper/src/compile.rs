@@ -105,11 +105,7 @@ pub(crate) fn serve(
                 }
                 Err(e) => {
                     let _ = writeln!(err, "zccache: cannot run the compiler: {e}");
-                    if e.kind() == io::ErrorKind::PermissionDenied {
-                        126
-                    } else {
-                        127
-                    }
+                    spawn_failure_code(&e)
                 }
             },
         };
@@ -119,6 +115,15 @@ pub(crate) fn serve(
         }
     }
     Outcome::Exit(first_failure)
+}
+
+/// What a shell exits with when it cannot start a program.
+pub(crate) fn spawn_failure_code(err: &io::Error) -> i32 {
+    if err.kind() == io::ErrorKind::PermissionDenied {
+        126
+    } else {
+        127
+    }
 }
 
 /// Compiles one miss, writes its outputs, runs the dependency pass when

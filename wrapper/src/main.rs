@@ -19,9 +19,9 @@ mod resolve;
 mod route;
 
 use std::ffi::OsString;
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -39,21 +39,26 @@ fn main() {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let cfg = Config::from_env(|name| std::env::var_os(name));
+    let cwd = std::env::current_dir();
     let (compiler, args) = match invocation::parse(std::env::args_os().collect()) {
         Entry::Command(command) => exit(cli::run(command, &cfg)),
         Entry::Usage(what) => {
             eprintln!("zccache: {what}\n{}", cli::USAGE);
             exit(2)
         }
-        Entry::Wrap { compiler, args } => with_search(|s| s.wrap(compiler, args)),
+        Entry::Wrap { compiler, args } => with_search(&cwd, |s| s.wrap(compiler, args)),
         Entry::Masquerade { argv0, args } => {
-            with_search(|s| s.masquerade(&argv0).map(|c| (c, args)))
+            with_search(&cwd, |s| s.masquerade(&argv0).map(|c| (c, args)))
         }
     };
     if cfg.disabled {
         exec_directly(&compiler, &args);
     }
-    match cached_compile(&compiler, &args, &cfg, start_unix_ns) {
+    let outcome = match cwd {
+        Ok(cwd) => cached_compile(&compiler, &args, cwd, &cfg, start_unix_ns),
+        Err(e) => Outcome::Fallback(format!("current directory: {e}")),
+    };
+    match outcome {
         Outcome::Exit(code) => exit(code),
         Outcome::Passthrough(reason) => {
             if cfg.log >= LogLevel::Debug {
@@ -72,9 +77,11 @@ fn main() {
 /// Resolves the compiler against our cwd and PATH, skipping ourselves; a
 /// compiler that cannot be found ends the process the way a shell would.
 fn with_search(
+    cwd: &io::Result<PathBuf>,
     resolve: impl FnOnce(&Search<'_>) -> Result<(Compiler, Vec<OsString>), resolve::ResolveError>,
 ) -> (Compiler, Vec<OsString>) {
-    let cwd = std::env::current_dir().unwrap_or_default();
+    // Without a cwd only absolute names and PATH entries can resolve.
+    let cwd = cwd.as_deref().unwrap_or(Path::new("/"));
     let path = std::env::var_os("PATH");
     let me = std::env::current_exe()
         .ok()
@@ -82,7 +89,7 @@ fn with_search(
     let is_self = |p: &Path| me.is_some() && os::file_id(p) == me;
     match resolve(&Search {
         path: path.as_deref(),
-        cwd: &cwd,
+        cwd,
         is_self: &is_self,
     }) {
         Ok(found) => found,
@@ -98,24 +105,17 @@ fn exec_directly(compiler: &Compiler, args: &[OsString]) -> ! {
     let _ = std::io::stdout().flush();
     let err = os::exec(os::command(&compiler.exe, &compiler.argv0).args(args));
     eprintln!("zccache: cannot run {}: {err}", compiler.exe.display());
-    exit(if err.kind() == std::io::ErrorKind::PermissionDenied {
-        126
-    } else {
-        127
-    })
+    exit(compile::spawn_failure_code(&err))
 }
 
 /// The cache path: one Lookup, then whatever the reply asks for.
 fn cached_compile(
     compiler: &Compiler,
     args: &[OsString],
+    cwd: PathBuf,
     cfg: &Config,
     start_unix_ns: u64,
 ) -> Outcome {
-    let cwd = match std::env::current_dir() {
-        Ok(cwd) => cwd,
-        Err(e) => return Outcome::Fallback(format!("current directory: {e}")),
-    };
     let place = match Place::from_env(&cwd) {
         Ok(place) => place,
         Err(e) => return Outcome::Fallback(e.to_string()),
