@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Apache-2.0
+#
+# The whole test suite: installs the Debian packages the tests use, builds
+# the workspace (the tests run the binaries from target/debug) and runs
+# every test. .ci/run calls this.
+#
+# Usage: scripts/test.sh [extra cargo test args...]   (from any directory)
+set -euo pipefail
+
+repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+cd "$repo"
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo_cmd=(sudo)
+fi
+
+# emscripten for the emcc cases, ccache as the reference peer, util-linux
+# for setpriv (tests that run as a second uid), procps for ps/pgrep checks.
+packages=(build-essential clang emscripten ccache git util-linux procps)
+if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || packages+=(cargo rustc)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "test.sh: installing ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get update
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+fi
+
+cargo build --workspace --locked
+cargo test --workspace --locked "$@"
