@@ -35,4 +35,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo build --workspace --locked
-cargo test --workspace --locked "$@"
+# --no-fail-fast: one run reports every failing test binary, not just the first.
+cargo test --workspace --locked --no-fail-fast "$@"
