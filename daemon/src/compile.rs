@@ -117,10 +117,11 @@ impl Engine {
             .ok_or_else(|| Pt::new("unsupported_compiler", "not a gcc, clang or emcc driver"))?;
         let args: Vec<OsString> =
             req.args.iter().map(|a| OsString::from_vec(a.clone())).collect();
-        let expanded = cc::expand_response_files(&args, &cwd, &cc::FsReader)
+        let expanded = cc::expand_response_files(family, &args, &cwd, &cc::FsReader)
             .map_err(|p| Pt::new(p.reason.as_str(), &p.detail))?;
         let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
-        let inv = match cc::classify(family, &expanded, &getenv) {
+        let cplusplus = cc::Family::is_cplusplus_driver(argv0.file_name().unwrap_or_default());
+        let inv = match cc::classify(family, cplusplus, &expanded, &getenv) {
             Classified::Compile(inv) => inv,
             Classified::Passthrough(p) => return Err(Pt::new(p.reason.as_str(), &p.detail)),
         };
@@ -157,11 +158,17 @@ impl Engine {
             let path = manifest::resolve(&cwd, extra.path.as_bytes());
             base.os("extra_input", &extra.path);
             match extra.kind {
-                cc::ExtraInputKind::Content => match self.meta.digest(&path) {
-                    Ok((_, d)) => base.bytes("digest", &d),
-                    Err(_) if path.is_dir() => base.bytes("dir", b""),
-                    Err(_) => base.opt("digest", None),
-                },
+                cc::ExtraInputKind::Content | cc::ExtraInputKind::Include | cc::ExtraInputKind::ProfileUse => {
+                    match self.meta.digest(&path) {
+                        Ok((_, d)) => base.bytes("digest", &d),
+                        // A profile directory holds one file per object; we do
+                        // not yet know which, so we cannot key it.
+                        Err(_) if path.is_dir() => {
+                            return Err(Pt::new("unsupported_compiler_option", "input directory"))
+                        }
+                        Err(_) => base.opt("digest", None),
+                    }
+                }
                 cc::ExtraInputKind::MtimeOnly => match std::fs::metadata(&path) {
                     Ok(md) => base.bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes()),
                     Err(_) => base.opt("mtime", None),
@@ -208,7 +215,7 @@ impl Engine {
         key.bytes("lang", unit.language.as_str().as_bytes());
         key.os("source", &unit.source);
         key.bytes("source_digest", &source_digest);
-        if inv.split_dwarf || inv.coverage {
+        if inv.object_path_matters() {
             key.opt("object", unit.output.as_ref().map(|o| o.as_bytes()));
         }
         let manifest_key = key.finish();
@@ -267,7 +274,7 @@ impl Engine {
         }
         let private_dep = self.private_dir.join(format!("dep-{token}.d"));
         let user_depfile = unit.depfile.as_ref().map(|d| manifest::resolve(r.cwd, d.as_bytes()));
-        let preprocessed = unit.language.is_preprocessed_input() || unit.language.is_plain_asm();
+        let preprocessed = !unit.language.is_preprocessed_by_compiler();
         let mut deps_args = Vec::new();
         let dep_source = if preprocessed {
             None
@@ -705,20 +712,8 @@ fn negative_candidates(
 }
 
 /// The targets the compiler would write for this unit's first depfile rule.
-fn unit_dep_targets(inv: &Invocation, unit: &Unit) -> Vec<Vec<u8>> {
-    if !inv.dep.targets.is_empty() {
-        return inv
-            .dep
-            .targets
-            .iter()
-            .map(|t| match t {
-                cc::DepTarget::Raw(v) => v.as_bytes().to_vec(),
-                cc::DepTarget::Quoted(v) => depfile::quote_target(v.as_bytes()),
-            })
-            .collect();
-    }
-    let obj = unit.output.clone().unwrap_or_default();
-    vec![depfile::quote_target(obj.as_bytes())]
+fn unit_dep_targets(_inv: &Invocation, unit: &Unit) -> Vec<Vec<u8>> {
+    unit.dep_targets.iter().map(|t| t.to_make().into_vec()).collect()
 }
 
 /// Stored beside a depfile: the compiler style that reproduces it, if any.

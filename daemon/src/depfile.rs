@@ -114,7 +114,7 @@ fn format_gcc(rule: &DepRule, phony: bool) -> Vec<u8> {
     const COLMAX: usize = 72;
     let mut out = Vec::new();
     let mut col = 0usize;
-    let mut write_name = |out: &mut Vec<u8>, name: &[u8], col: &mut usize| {
+    let write_name = |out: &mut Vec<u8>, name: &[u8], col: &mut usize| {
         if *col != 0 {
             if *col + name.len() > COLMAX {
                 out.extend_from_slice(b" \\\n");

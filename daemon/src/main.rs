@@ -1,4 +1,214 @@
-//! zccache-daemon (stub while the store and cc modules are written).
-mod store;
+//! zccache-daemon: serves compiles for one (cache root, namespace) over a
+//! Unix socket until it idles out or is told to stop.
+//!
+//! Started only by the broker (`--cache-root R --namespace N --endpoint E
+//! --identity F`). It binds before any slow initialization, publishes its
+//! identity after binding, and never runs a program a client names: the
+//! wrapper compiles, the daemon keys, stores and materializes.
 
-fn main() {}
+mod cc;
+mod codec;
+mod compile;
+mod depfile;
+mod keys;
+mod manifest;
+mod meta;
+mod scan;
+mod server;
+mod stats;
+mod store;
+#[cfg(unix)]
+#[path = "os/unix.rs"]
+mod os;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::UnixListener;
+
+const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024 * 1024;
+const DEFAULT_IDLE_SECS: u64 = 3600;
+
+struct Options {
+    cache_root: PathBuf,
+    namespace: String,
+    endpoint: PathBuf,
+    identity: PathBuf,
+}
+
+fn main() {
+    let opts = match parse_args(std::env::args_os().skip(1)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("zccache-daemon: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build();
+    let code = match rt.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(run(opts))) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("zccache-daemon: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn parse_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<Options, String> {
+    let (mut root, mut ns, mut ep, mut id) = (None, None, None, None);
+    while let Some(a) = args.next() {
+        let slot = match a.to_str() {
+            Some("--cache-root") => &mut root,
+            Some("--namespace") => &mut ns,
+            Some("--endpoint") => &mut ep,
+            Some("--identity") => &mut id,
+            _ => return Err(format!("unknown argument {a:?}")),
+        };
+        *slot = Some(args.next().ok_or_else(|| format!("{a:?} needs a value"))?);
+    }
+    let need = |v: Option<std::ffi::OsString>, name: &str| v.ok_or_else(|| format!("missing {name}"));
+    Ok(Options {
+        cache_root: need(root, "--cache-root")?.into(),
+        namespace: need(ns, "--namespace")?.into_string().map_err(|_| "namespace is not UTF-8")?,
+        endpoint: need(ep, "--endpoint")?.into(),
+        identity: need(id, "--identity")?.into(),
+    })
+}
+
+async fn run(opts: Options) -> Result<(), String> {
+    let Some(listener) = bind(&opts.endpoint)? else {
+        // A live daemon already serves this endpoint.
+        return Ok(());
+    };
+    let identity = publish_identity(&opts)?;
+    eprintln!("zccache-daemon: pid {} serving {} ({})", std::process::id(), opts.cache_root.display(), opts.namespace);
+
+    let max_size = env_u64("ZCCACHE_MAX_SIZE").unwrap_or(DEFAULT_MAX_SIZE);
+    let store = store::Store::open(&opts.cache_root, max_size).map_err(|e| format!("cannot open the store: {e}"))?;
+    let stats_path = opts.cache_root.join(format!("stats-{}.json", opts.namespace));
+    let stats = stats::Stats::load(&stats_path);
+    let engine = Arc::new(compile::Engine::new(store, stats, opts.cache_root.join("v1").join("private")));
+
+    let mut status_base = serde_json::Map::new();
+    status_base.insert("version".into(), frame::PACKAGE_VERSION.into());
+    status_base.insert("protocol_version".into(), frame::PROTOCOL_VERSION.into());
+    status_base.insert("pid".into(), std::process::id().into());
+    status_base.insert("endpoint".into(), opts.endpoint.display().to_string().into());
+    status_base.insert("cache_root".into(), opts.cache_root.display().to_string().into());
+    status_base.insert("namespace".into(), opts.namespace.clone().into());
+    let server = Arc::new(server::Server {
+        engine: engine.clone(),
+        identity_json: identity.to_json(),
+        status_base,
+        started: Instant::now(),
+        last_activity: AtomicU64::new(0),
+        shutdown: tokio::sync::Notify::new(),
+        cache_root: opts.cache_root.clone(),
+    });
+    let accept = tokio::spawn(server.clone().accept_loop(listener));
+
+    let idle = Duration::from_secs(env_u64("ZCCACHE_IDLE_TIMEOUT").unwrap_or(DEFAULT_IDLE_SECS));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = server.shutdown.notified() => break,
+            _ = tick.tick() => {
+                engine.stats.save_if_dirty(&stats_path);
+                if !idle.is_zero() && server.idle_for() >= idle {
+                    eprintln!("zccache-daemon: idle for {}s, exiting", idle.as_secs());
+                    break;
+                }
+            }
+        }
+    }
+    // Stop accepting first, so a client arriving now gets a refused connect
+    // (and retries through the broker) rather than a half-served request.
+    accept.abort();
+    remove_if_ours(&opts.endpoint, &opts.identity, identity.pid);
+    engine.stats.save_if_dirty(&stats_path);
+    Ok(())
+}
+
+/// Bind the endpoint. An existing socket is unlinked only when nothing
+/// answers on it; a live daemon there means we are not needed (`None`).
+fn bind(endpoint: &Path) -> Result<Option<UnixListener>, String> {
+    for attempt in 0..2 {
+        match os::with_private_umask(|| UnixListener::bind(endpoint)) {
+            Ok(l) => {
+                let _ = std::fs::set_permissions(endpoint, std::fs::Permissions::from_mode(0o600));
+                return Ok(Some(l));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt == 0 => {
+                if std::os::unix::net::UnixStream::connect(endpoint).is_ok() {
+                    return Ok(None);
+                }
+                let _ = std::fs::remove_file(endpoint);
+            }
+            Err(e) => return Err(format!("cannot bind {}: {e}", endpoint.display())),
+        }
+    }
+    Err(format!("cannot bind {}", endpoint.display()))
+}
+
+fn publish_identity(opts: &Options) -> Result<router::Identity, String> {
+    let pid = std::process::id();
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find our executable: {e}"))?;
+    let identity = router::Identity {
+        pid,
+        start_time: router::process_start_time(pid).unwrap_or(0),
+        boot_id: router::current_boot_id().unwrap_or_default(),
+        exe_blake3: router::file_blake3(&exe).unwrap_or_default(),
+        exe_path: exe,
+        package_version: frame::PACKAGE_VERSION.into(),
+        protocol_version: frame::PROTOCOL_VERSION,
+        endpoint: opts.endpoint.clone(),
+        cache_root: opts.cache_root.clone(),
+        namespace: opts.namespace.clone(),
+        started_at_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+    };
+    let dir = opts.identity.parent().ok_or("identity file has no directory")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = opts.identity.with_extension(format!("json.tmp-{pid}"));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&identity.to_json())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &opts.identity)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| format!("cannot publish identity {}: {e}", opts.identity.display()))?;
+    Ok(identity)
+}
+
+/// On exit, remove the endpoint and identity only if they are still ours
+/// (a successor may already have replaced them).
+fn remove_if_ours(endpoint: &Path, identity_file: &Path, pid: u32) {
+    if let Ok(id) = router::read_identity(identity_file) {
+        if id.pid == pid {
+            let _ = std::fs::remove_file(identity_file);
+            let _ = std::fs::remove_file(endpoint);
+        }
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    let v = v.trim();
+    let (num, mul) = match v.char_indices().last()? {
+        (i, 'K' | 'k') => (&v[..i], 1u64 << 10),
+        (i, 'M' | 'm') => (&v[..i], 1 << 20),
+        (i, 'G' | 'g') => (&v[..i], 1 << 30),
+        (i, 'T' | 't') => (&v[..i], 1 << 40),
+        _ => (v, 1),
+    };
+    num.trim().parse::<u64>().ok().map(|n| n.saturating_mul(mul))
+}
