@@ -6,3 +6,4 @@
 
 mod e2e;
 mod frame;
+mod tidy;
