@@ -76,7 +76,7 @@ impl Server {
     }
 
     async fn serve(self: Arc<Self>, stream: UnixStream) {
-        let mut conn = Conn { stream, codec: FrameCodec::new(), buf: BytesMut::with_capacity(8 * 1024) };
+        let mut conn = Conn { stream, codec: FrameCodec::with_limits(frame::MAX_FIRST_LOOKUP_FRAME, frame::MAX_FRAME), buf: BytesMut::with_capacity(8 * 1024) };
         let mut first = true;
         loop {
             let wait = if first { HEADER_DEADLINE } else { IDLE_CONNECTION };

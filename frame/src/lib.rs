@@ -43,6 +43,12 @@ pub const PAYLOAD_IDENTITY: u32 = 0xB232;
 /// Limit on the body of the first frame a server reads on a connection.
 pub const MAX_FIRST_FRAME: usize = 64 * 1024;
 
+/// Limit on the body of a first frame that is a `Lookup` to a daemon: it
+/// carries the build's argv and whole environment, which big CI
+/// environments and long command lines push past `MAX_FIRST_FRAME`.
+/// Broker endpoints keep the 64 KiB limit.
+pub const MAX_FIRST_LOOKUP_FRAME: usize = 1024 * 1024;
+
 /// Limit on the body of any frame.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 

@@ -86,7 +86,11 @@ impl Conn {
         let bytes = frame::encode_frame(&frame::request_frame(id, request));
         // Servers refuse a big first frame before reading it; the length
         // prefix is counted too, which errs on the safe side.
-        let limit = if id == 1 { MAX_FIRST_FRAME } else { MAX_FRAME };
+        let first_limit = match request.body {
+            Some(frame::v1::request::Body::Lookup(_)) => frame::MAX_FIRST_LOOKUP_FRAME,
+            _ => MAX_FIRST_FRAME,
+        };
+        let limit = if id == 1 { first_limit } else { MAX_FRAME };
         if bytes.len() > limit {
             return Err(ConnError::TooLarge {
                 len: bytes.len(),
