@@ -17,9 +17,6 @@ impl Enc {
     pub(crate) fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    pub(crate) fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
     pub(crate) fn i128(&mut self, v: i128) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
@@ -53,9 +50,6 @@ impl<'a> Dec<'a> {
     }
     pub(crate) fn u32(&mut self) -> Option<u32> {
         self.take(4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
-    }
-    pub(crate) fn u64(&mut self) -> Option<u64> {
-        self.take(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
     }
     pub(crate) fn i128(&mut self) -> Option<i128> {
         self.take(16).map(|b| i128::from_le_bytes(b.try_into().unwrap_or_default()))

@@ -24,7 +24,7 @@ use crate::manifest::{self, Manifest, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, MetaCache, StatId};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
-use crate::store::{Entry, Key, MtimePolicy, Store};
+use crate::store::{is_dev_null, Entry, Key, MtimePolicy, Store, StoreError};
 
 /// A file whose mtime or ctime is this close to (or after) the compile's
 /// start may still change unseen: store nothing (cache-keys.md §4). The
@@ -395,7 +395,7 @@ impl Engine {
         };
         for (idx, dest) in plan {
             if let Err(e) = self.store.deliver(stored, idx, &dest, MtimePolicy::Now) {
-                if !e.is_missing() && !e.is_corrupt() {
+                if !e.is_missing() && !e.is_corrupt() && !e.is_not_regular() && !e.is_no_space() {
                     self.stats.bump(&self.stats.errors);
                 }
                 return None;
@@ -497,23 +497,23 @@ impl Engine {
         entry.result_key = result_key_for(&entry, &p.cwd, p.sde.as_deref(), &p.today).ok_or("modified_input_file")?;
 
         // Snapshot the outputs, then publish.
-        let mut writer = self.store.begin_entry().map_err(|_| "store_failed")?;
+        let mut writer = self.store.begin_entry().map_err(store_failed)?;
         for (role, path) in &p.outputs {
-            writer.add_output_from_file(role, path).map_err(|_| "store_failed")?;
+            writer.add_output_from_file(role, path).map_err(store_failed)?;
         }
         let mut extra = Vec::new();
         if let Some(user_dep) = &p.user_depfile {
             let bytes = std::fs::read(user_dep).map_err(|_| "missing_depfile")?;
             extra = depfile_meta(&bytes, p.family, &p.dep_targets, p.dep_phony);
-            writer.add_output_bytes("depfile", &bytes).map_err(|_| "store_failed")?;
+            writer.add_output_bytes("depfile", &bytes).map_err(store_failed)?;
         }
         let _ = p.mode;
         writer
             .commit(&Key(entry.result_key), 0, &st.stdout, &st.stderr, &extra)
-            .map_err(|_| "store_failed")?;
+            .map_err(store_failed)?;
         let old = self.manifest(&p.manifest_key).unwrap_or_default();
         let updated = Arc::new(old.with_entry(entry));
-        self.store.put_manifest(&Key(p.manifest_key), &updated.encode()).map_err(|_| "store_failed")?;
+        self.store.put_manifest(&Key(p.manifest_key), &updated.encode()).map_err(store_failed)?;
         self.manifests.insert(p.manifest_key, updated);
         Ok(())
     }
@@ -771,8 +771,14 @@ fn today_local() -> Vec<u8> {
     ((secs + offset).div_euclid(86_400)).to_string().into_bytes()
 }
 
-pub(crate) fn is_dev_null(p: &Path) -> bool {
-    p == Path::new("/dev/null")
+fn store_failed(e: StoreError) -> &'static str {
+    if e.is_not_regular() {
+        "bad_output_file"
+    } else if e.is_no_space() {
+        "store_failed_no_space"
+    } else {
+        "store_failed"
+    }
 }
 
 fn not_stored(reason: &str) -> v1::StoreReply {

@@ -78,29 +78,6 @@ pub(crate) fn unescape(token: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Quote a target the way `-MQ` does (and the default object target).
-pub(crate) fn quote_target(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, &c) in raw.iter().enumerate() {
-        match c {
-            b' ' | b'\t' => {
-                // Backslashes before a blank are doubled, then the blank escaped.
-                let mut j = i;
-                while j > 0 && raw[j - 1] == b'\\' {
-                    out.push(b'\\');
-                    j -= 1;
-                }
-                out.push(b'\\');
-                out.push(c);
-            }
-            b'$' => out.extend_from_slice(b"$$"),
-            b'#' => out.extend_from_slice(b"\\#"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// Write the first rule (and `-MP` phony rules) as the compiler would.
 pub(crate) fn format(style: Style, rule: &DepRule, phony: bool) -> Vec<u8> {
     match style {
@@ -262,6 +239,5 @@ mod tests {
         assert_eq!(r.targets, vec![b"a.o".to_vec(), b"b.o".to_vec()]);
         assert_eq!(r.deps, vec![b"x\\ y.c".to_vec(), b"z.h".to_vec()]);
         assert_eq!(unescape(b"x\\ y.c"), b"x y.c");
-        assert_eq!(quote_target(b"a b$.o"), b"a\\ b$$.o");
     }
 }

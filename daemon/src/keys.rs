@@ -47,10 +47,6 @@ impl KeyHasher {
         }
     }
 
-    pub(crate) fn u64(&mut self, tag: &str, value: u64) -> &mut Self {
-        self.bytes(tag, &value.to_le_bytes())
-    }
-
     pub(crate) fn finish(&self) -> [u8; 32] {
         *self.0.finalize().as_bytes()
     }

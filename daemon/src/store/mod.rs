@@ -27,17 +27,6 @@
 //! counting an entry that is gone; eviction and lookups that find the
 //! directory missing correct it.
 
-// Only tests call into the store until main.rs declares the server modules
-// that use it; drop this then.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        unused_imports,
-        reason = "the server is not wired into main.rs yet"
-    )
-)]
-
 mod deliver;
 mod error;
 mod format;
@@ -58,8 +47,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 pub(crate) use deliver::{is_dev_null, write_file_atomic, MtimePolicy};
-pub(crate) use error::{DeliverError, StoreError};
-pub(crate) use writer::{Committed, EntryWriter};
+#[cfg(test)]
+pub(crate) use error::DeliverError;
+pub(crate) use error::StoreError;
+#[cfg(test)]
+pub(crate) use writer::Committed;
+pub(crate) use writer::EntryWriter;
 
 use format::Corrupt;
 use lru::Lru;
@@ -150,6 +143,7 @@ impl std::fmt::Debug for Key {
 }
 
 impl Entry {
+    #[cfg(test)]
     pub(crate) fn key(&self) -> &Key {
         &self.key
     }

@@ -113,6 +113,7 @@ impl EntryWriter {
     }
 
     /// The outputs snapshotted so far, in order.
+    #[cfg(test)]
     pub(crate) fn outputs(&self) -> &[StoredOutput] {
         &self.outputs
     }
