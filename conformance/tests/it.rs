@@ -5,5 +5,8 @@
 //! here mocks a component.
 
 mod e2e;
+mod oracle;
+mod faults;
 mod frame;
+mod thirdparty;
 mod tidy;

@@ -1,0 +1,1135 @@
+//! The C/C++ oracle cases of oracle-cases.md (C1–C61), run against the real
+//! gcc, clang and emcc: every step runs the bare compiler and then zccache
+//! with the same argv, cwd and environment, and requires byte-equal outputs
+//! (objects, `.d`, `.dwo`, `.gcno`, `.dia`), equal stdout, stderr and exit
+//! code, and the expected change in the hit/miss/passthrough/stored counters.
+//!
+//! It does not test the Rust cases (R1–R30) or run ccache's own suites.
+//!
+//! Cases that do not apply on Linux, or that are tested only in part here:
+//! - C24 (`-march=native` with a fake compiler whose `-###` changes): we do
+//!   not probe `-###`; `-march=native` (and `-mcpu`/`-mtune=native`) is
+//!   passthrough by design, and that is what `c24_…` checks.
+//! - C25: the compiler identity is a hash of the executable's bytes, so a
+//!   replacement with new content (even of the same size and mtime) misses,
+//!   while an mtime-only touch with the same bytes hits, correctly.
+//! - C39 (`--warning-suppression-mappings`) needs clang 22; clang 14 is
+//!   installed.
+//! - C50: we key "colour forced" (ARCHITECTURE.md, "Decisions"), so a TTY
+//!   and a non-TTY run are two entries; what we promise, and test on a pty,
+//!   is colour exactly when the bare compiler colours, each order hitting
+//!   its own entry.
+//! - C59: the macOS `-arch` combinations do not apply on Linux; the
+//!   `-include`, `.gch` and `-include-pch` parts are tested.
+//! - C9 with `-fdebug-compilation-dir`: gcc 12 has no such flag, so that
+//!   variant runs with clang only.
+//! - C38 (`-fsanitize-ignorelist`) is a clang flag: clang only.
+//! - C52/C53 `.dia` (`--serialize-diagnostics`) is clang only.
+//!
+//! Known failures live in `conformance/known-failures.txt`; a listed test
+//! must still fail, so the list can only shrink.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+use conformance::{backdate, ok, zccache_bin, Sandbox};
+
+// ---------------------------------------------------------------------------
+// Harness
+
+/// The expected change of the daemon's counters for one step.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Served from the cache.
+    Hit,
+    /// Compiled and stored.
+    Miss,
+    /// Compiled, correct, not stored.
+    NoStore,
+    /// A miss, stored or not (the compiler decides, e.g. an error).
+    MissAny,
+    /// Not served from the cache, whatever else happened.
+    NotHit,
+    /// The real compiler ran unchanged.
+    Pt,
+    /// (hits, misses, passthrough) deltas, `stored` not checked.
+    Delta(u64, u64, u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counts {
+    hits: u64,
+    misses: u64,
+    pt: u64,
+    stored: u64,
+}
+
+fn counts(sb: &Sandbox) -> Counts {
+    let s = sb.status();
+    let g = |k: &str| s[k].as_u64().unwrap_or(0);
+    Counts { hits: g("hits"), misses: g("misses"), pt: g("passthrough"), stored: g("stored") }
+}
+
+/// One compile, run bare and then through zccache.
+struct Step<'a> {
+    sb: &'a Sandbox,
+    cc: String,
+    args: Vec<OsString>,
+    dir: PathBuf,
+    outputs: Vec<String>,
+    env: Vec<(String, String)>,
+    unset: Vec<String>,
+    nest: usize,
+    tty: bool,
+    touch_before_zc: Vec<String>,
+}
+
+/// What a step saw through zccache.
+struct Ran {
+    zc: Output,
+}
+
+fn step<'a>(sb: &'a Sandbox, cc: &str, args: &str) -> Step<'a> {
+    Step {
+        sb,
+        cc: cc.to_owned(),
+        args: args.split_whitespace().map(OsString::from).collect(),
+        dir: sb.work.clone(),
+        outputs: Vec::new(),
+        env: Vec::new(),
+        unset: vec!["LANG".into(), "CPATH".into(), "GCC_COLORS".into(), "EMCC_CFLAGS".into()],
+        nest: 0,
+        tty: false,
+        touch_before_zc: Vec::new(),
+    }
+}
+
+impl<'a> Step<'a> {
+    fn argv(mut self, args: &[&str]) -> Self {
+        self.args = args.iter().map(OsString::from).collect();
+        self
+    }
+    fn arg(mut self, a: impl Into<OsString>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    fn out(mut self, rel: &str) -> Self {
+        self.outputs.push(rel.to_owned());
+        self
+    }
+    fn outs(mut self, rels: &[&str]) -> Self {
+        self.outputs.extend(rels.iter().map(|s| s.to_string()));
+        self
+    }
+    fn dir(mut self, rel: &str) -> Self {
+        self.dir = self.sb.path(rel);
+        std::fs::create_dir_all(&self.dir).unwrap();
+        self
+    }
+    fn env(mut self, k: &str, v: &str) -> Self {
+        self.unset.retain(|u| u != k);
+        self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+    fn nest(mut self, n: usize) -> Self {
+        self.nest = n;
+        self
+    }
+    fn tty(mut self, on: bool) -> Self {
+        self.tty = on;
+        self
+    }
+    /// Set this file's mtime into the future right before zccache runs,
+    /// after the bare run: the too-new guard must see it.
+    fn touch_before_zc(mut self, rel: &str) -> Self {
+        self.touch_before_zc.push(rel.to_owned());
+        self
+    }
+
+    fn command(&self, program: &Path, extra: &[OsString]) -> Command {
+        let mut c = self.sb.cmd(program);
+        c.current_dir(&self.dir).args(extra).args(&self.args).env("TERM", "xterm");
+        for u in &self.unset {
+            c.env_remove(u);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn read_outputs(&self) -> Vec<Option<Vec<u8>>> {
+        self.outputs.iter().map(|o| std::fs::read(self.dir.join(o)).ok()).collect()
+    }
+
+    fn remove_outputs(&self) {
+        for o in &self.outputs {
+            let _ = std::fs::remove_file(self.dir.join(o));
+        }
+    }
+
+    #[track_caller]
+    fn expect(self, expect: Expect) -> Ran {
+        self.remove_outputs();
+        let bare = run(self.command(Path::new(&self.cc), &[]), self.tty);
+        let bare_files = self.read_outputs();
+        self.remove_outputs();
+        for t in &self.touch_before_zc {
+            let f = std::fs::File::options().write(true).open(self.dir.join(t)).unwrap();
+            f.set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
+        }
+        let before = counts(self.sb);
+        let mut prefix: Vec<OsString> = (0..self.nest).map(|_| zccache_bin().into_os_string()).collect();
+        prefix.push(OsString::from(&self.cc));
+        let zc = run(self.command(&zccache_bin(), &prefix), self.tty);
+        let zc_files = self.read_outputs();
+        let after = counts(self.sb);
+        let what = format!("{} {:?} in {}", self.cc, self.args, self.dir.display());
+        assert_eq!(
+            String::from_utf8_lossy(&zc.stderr),
+            String::from_utf8_lossy(&bare.stderr),
+            "stderr differs from bare: {what}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&zc.stdout),
+            String::from_utf8_lossy(&bare.stdout),
+            "stdout differs from bare: {what}"
+        );
+        assert_eq!(zc.status.code(), bare.status.code(), "exit code differs from bare: {what}");
+        for ((name, b), z) in self.outputs.iter().zip(&bare_files).zip(&zc_files) {
+            match (b, z) {
+                (Some(b), Some(z)) if b == z => {}
+                (Some(b), Some(z)) => panic!(
+                    "{name} differs from bare ({} vs {} bytes): {what}\nbare: {}\nzccache: {}",
+                    b.len(),
+                    z.len(),
+                    String::from_utf8_lossy(&b[..b.len().min(400)]),
+                    String::from_utf8_lossy(&z[..z.len().min(400)])
+                ),
+                (None, None) => {}
+                (b, z) => panic!(
+                    "{name}: bare {} it, zccache {} it: {what}",
+                    if b.is_some() { "wrote" } else { "did not write" },
+                    if z.is_some() { "wrote" } else { "did not write" }
+                ),
+            }
+        }
+        let d = Counts {
+            hits: after.hits - before.hits,
+            misses: after.misses - before.misses,
+            pt: after.pt - before.pt,
+            stored: after.stored - before.stored,
+        };
+        let good = match expect {
+            Expect::Hit => (d.hits, d.misses, d.pt, d.stored) == (1, 0, 0, 0),
+            Expect::Miss => (d.hits, d.misses, d.pt, d.stored) == (0, 1, 0, 1),
+            Expect::NoStore => (d.hits, d.misses, d.pt, d.stored) == (0, 1, 0, 0),
+            Expect::MissAny => (d.hits, d.misses, d.pt) == (0, 1, 0),
+            Expect::NotHit => d.hits == 0,
+            Expect::Pt => (d.hits, d.misses, d.pt, d.stored) == (0, 0, 1, 0),
+            Expect::Delta(h, m, p) => (d.hits, d.misses, d.pt) == (h, m, p),
+        };
+        assert!(
+            good,
+            "expected {expect:?}, counters moved by {d:?}: {what}\nstatus: {}",
+            self.sb.status()
+        );
+        Ran { zc }
+    }
+}
+
+/// Runs a command; with `tty`, its stderr is a fresh pty and what the
+/// terminal received is returned as stderr.
+fn run(mut c: Command, tty: bool) -> Output {
+    if !tty {
+        return c.output().expect("spawn");
+    }
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two fds into the pointers we pass; no name,
+    // termios or winsize is requested.
+    let rc = unsafe {
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both fds were just returned by openpty and are owned by no one.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    c.stdout(Stdio::piped()).stderr(Stdio::from(slave));
+    let child = c.spawn().expect("spawn");
+    // The Command still holds the slave; the master reads EOF (EIO) only
+    // once every copy is closed.
+    drop(c);
+    let reader = std::thread::spawn(move || {
+        let mut f = std::fs::File::from(master);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match f.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf
+    });
+    let mut out = child.wait_with_output().expect("wait");
+    out.stderr = reader.join().unwrap();
+    out
+}
+
+/// A sandbox whose daemon is already up, so counters can be read before
+/// the first compile.
+fn sandbox(name: &str) -> Sandbox {
+    let sb = Sandbox::new(name);
+    ok(&sb.zccache(["start"]));
+    sb
+}
+
+fn present(cc: &str) -> &str {
+    assert!(conformance::which(cc).is_some(), "{cc} is not installed");
+    cc
+}
+
+/// Writes an executable script under the work dir, backdated.
+fn script(sb: &Sandbox, rel: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    sb.write(rel, body);
+    let p = sb.path(rel);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs a test body; one listed in known-failures.txt must still fail.
+fn known(name: &str, body: impl FnOnce() + std::panic::UnwindSafe) {
+    let list = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.txt"))
+        .unwrap_or_default();
+    let listed = list.lines().any(|l| l.split_whitespace().next() == Some(name));
+    let result = std::panic::catch_unwind(body);
+    match (listed, result) {
+        (false, Err(e)) => std::panic::resume_unwind(e),
+        (false, Ok(())) => {}
+        (true, Err(_)) => eprintln!("{name}: known failure (conformance/known-failures.txt)"),
+        (true, Ok(())) => panic!("{name} passes now: remove it from conformance/known-failures.txt"),
+    }
+}
+
+/// One `#[test]` per (case function, compiler).
+macro_rules! cases {
+    ($($name:ident => $body:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                known(stringify!($name), || $body);
+            }
+        )*
+    };
+}
+
+const T_C: &str = "int f(int x) { return x + 1; }\n";
+const MAIN_C: &str = "int main(void) { return 0; }\n";
+
+// ---------------------------------------------------------------------------
+// Cases
+
+fn c1(cc: &str) {
+    let sb = sandbox("c1");
+    sb.write("t.c", T_C);
+    step(&sb, present(cc), "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c2(cc: &str) {
+    let sb = sandbox("c2");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c -o foo.o").out("foo.o").expect(Expect::Hit);
+}
+
+fn c3() {
+    let sb = sandbox("c3");
+    sb.write("t.c", T_C);
+    step(&sb, "gcc", "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c t.c -odir").out("dir").expect(Expect::Hit);
+    step(&sb, "gcc", "-optf -c t.c").out("ptf").expect(Expect::Hit);
+}
+
+fn c4() {
+    let sb = sandbox("c4");
+    sb.write("t.c", T_C);
+    step(&sb, "gcc", "-c t.c").nest(1).out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c t.c").nest(1).out("t.o").expect(Expect::Hit);
+    step(&sb, "gcc", "-c t.c").nest(2).out("t.o").expect(Expect::Hit);
+}
+
+fn c5(cc: &str) {
+    let sb = sandbox("c5");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-g -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-g -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c6(cc: &str) {
+    let sb = sandbox("c6");
+    sb.write("dir1/t.c", T_C);
+    sb.write("dir2/t.c", T_C);
+    step(&sb, cc, "-g -c t.c").dir("dir1").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-g -c t.c").dir("dir2").out("t.o").expect(Expect::Miss);
+    for d in ["dir1", "dir2"] {
+        let obj = sb.read(&format!("{d}/t.o"));
+        assert!(contains(&obj, sb.path(d).to_str().unwrap().as_bytes()), "{d}/t.o names its own dir");
+    }
+}
+
+fn c7(cc: &str) {
+    let sb = sandbox("c7");
+    sb.write("dir1/t.c", T_C);
+    sb.write("dir2/t.c", T_C);
+    step(&sb, cc, "-c t.c").dir("dir1").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c").dir("dir2").out("t.o").expect(Expect::Hit);
+}
+
+fn c8(cc: &str) {
+    let sb = sandbox("c8");
+    for (i, flags) in ["-g -g0", "-gz", "-gz=zlib"].iter().enumerate() {
+        let (a, b) = (format!("d{i}a"), format!("d{i}b"));
+        sb.write(&format!("{a}/t.c"), T_C);
+        sb.write(&format!("{b}/t.c"), T_C);
+        let args = format!("{flags} -c t.c");
+        step(&sb, cc, &args).dir(&a).out("t.o").expect(Expect::Miss);
+        step(&sb, cc, &args).dir(&b).out("t.o").expect(Expect::Hit);
+    }
+}
+
+fn c9_prefix_map(cc: &str) {
+    let sb = sandbox("c9");
+    for d in ["co1", "co2", "co3", "co4"] {
+        sb.write(&format!("{d}/t.c"), T_C);
+    }
+    for (d, e) in [("co1", Expect::Miss), ("co2", Expect::Hit)] {
+        let map = format!("-fdebug-prefix-map={}=XMAPX", sb.path(d).display());
+        step(&sb, cc, "-g -c t.c").arg(map).dir(d).out("t.o").expect(e);
+        let obj = sb.read(&format!("{d}/t.o"));
+        assert!(contains(&obj, b"XMAPX"), "{d}/t.o records the mapped dir");
+        assert!(!contains(&obj, sb.work.to_str().unwrap().as_bytes()), "{d}/t.o names no checkout");
+    }
+    // A map that covers cwd only in part leaves each checkout's name in
+    // the object: those must not share an entry.
+    let parent = format!("-fdebug-prefix-map={}=XMAPX", sb.work.display());
+    step(&sb, cc, "-g -c t.c").arg(&parent).dir("co3").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-g -c t.c").arg(&parent).dir("co4").out("t.o").expect(Expect::Miss);
+}
+
+fn c9_compilation_dir() {
+    let sb = sandbox("c9cd");
+    sb.write("co1/t.c", T_C);
+    sb.write("co2/t.c", T_C);
+    let args = "-g -fdebug-compilation-dir=. -c t.c";
+    step(&sb, "clang", args).dir("co1").out("t.o").expect(Expect::Miss);
+    step(&sb, "clang", args).dir("co2").out("t.o").expect(Expect::Hit);
+    assert!(!contains(&sb.read("co2/t.o"), sb.work.to_str().unwrap().as_bytes()));
+}
+
+fn c10(cc: &str) {
+    let sb = sandbox("c10");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-g -gsplit-dwarf -c t.c").outs(&["t.o", "t.dwo"]).expect(Expect::Miss);
+    step(&sb, cc, "-g -gsplit-dwarf -c t.c").outs(&["t.o", "t.dwo"]).expect(Expect::Hit);
+    step(&sb, cc, "-g -gsplit-dwarf -c t.c -o u.o").outs(&["u.o", "u.dwo"]).expect(Expect::Miss);
+    step(&sb, cc, "-g -gsplit-dwarf -c t.c -o u.o").outs(&["u.o", "u.dwo"]).expect(Expect::Hit);
+}
+
+fn c11(cc: &str) {
+    let sb = sandbox("c11");
+    sb.write("t.c", "#include \"a.h\"\nint v = V;\n");
+    sb.write("a.h", "#include \"inc/b.h\"\n");
+    sb.write("inc/b.h", "#define V 1\n");
+    step(&sb, present(cc), "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
+    sb.write("inc/b.h", "#define V 2\n");
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c12() {
+    let sb = sandbox("c12");
+    sb.write("t.c", "#include \"h.h\"\nint v = V;\n");
+    sb.write("h.h", "#define V 1\n");
+    step(&sb, "gcc", "-c t.c").out("t.o").expect(Expect::Miss);
+    std::fs::remove_file(sb.path("h.h")).unwrap();
+    sb.write("t.c", "#define V 1\nint v = V;\n");
+    step(&sb, "gcc", "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c13(cc: &str) {
+    let sb = sandbox("c13");
+    sb.write("t.c", "#include <foo.h>\nint v = V;\n");
+    sb.write("a/foo.h", "#define V 1\n");
+    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
+    sb.write("b/foo.h", "#define V 2\n");
+    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c14(cc: &str) {
+    let sb = sandbox("c14");
+    sb.write("t.c", "#include <foo.h>\nint v = V;\n");
+    sb.write("a/foo.h", "#define V 1\n");
+    std::fs::create_dir_all(sb.path("b")).unwrap();
+    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
+    sb.write("b/foo.h", "#define V 2\n");
+    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c15(cc: &str) {
+    let sb = sandbox("c15");
+    sb.write("t.c", "#ifndef FOO\n#define FOO 0\n#endif\nint v = FOO;\n");
+    step(&sb, cc, "-DFOO=1 -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-DFOO=2 -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-DFOO=1 -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c16(cc: &str) {
+    let sb = sandbox("c16");
+    sb.write("t.c", "int v = X;\n");
+    step(&sb, cc, "-DX=1 -DX=2 -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-DX=2 -DX=1 -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-DX=1 -DX=2 -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c17() {
+    let sb = sandbox("c17");
+    let body = "const char *f = __FILE__;\n";
+    sb.write("file.c", body);
+    sb.write("file2.c", body);
+    step(&sb, "gcc", "-c file.c -o x.o").out("x.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c file2.c -o x.o").out("x.o").expect(Expect::Miss);
+}
+
+fn c18() {
+    let sb = sandbox("c18");
+    sb.write("file.c", "const char *f = __FILE__;\n");
+    step(&sb, "gcc", "-c file.c").out("file.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c").arg(sb.path("file.c")).out("file.o").expect(Expect::Miss);
+}
+
+fn c19() {
+    let sb = sandbox("c19");
+    for (d, v) in [("a", 1), ("b", 2)] {
+        sb.write(&format!("{d}/file.c"), "#include \"file.h\"\nint v = V;\n");
+        sb.write(&format!("{d}/file.h"), format!("#define V {v}\n"));
+    }
+    step(&sb, "gcc", "-c file.c").dir("a").out("file.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c file.c").dir("b").out("file.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c file.c").dir("a").out("file.o").expect(Expect::Hit);
+}
+
+fn c20() {
+    let sb = sandbox("c20");
+    sb.write("t.c", "#include <h.h>\nint v = V;\n");
+    sb.write("subdir1/h.h", "#define V 1\n");
+    sb.write("subdir2/h.h", "#define V 2\n");
+    step(&sb, "gcc", "-c t.c").env("CPATH", "subdir1").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c t.c").env("CPATH", "subdir2").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c t.c").env("CPATH", "subdir1").out("t.o").expect(Expect::Hit);
+}
+
+fn c21() {
+    let sb = sandbox("c21");
+    sb.write("t.c", "int f(void) { int unused; return 0; }\n");
+    step(&sb, "gcc", "-Wall -c t.c").env("LANG", "foo").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-Wall -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-Wall -c t.c").env("LANG", "foo").out("t.o").expect(Expect::Hit);
+}
+
+fn c22(cc: &str) {
+    let sb = sandbox("c22");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c -Werror -rdynamic").out("t.o").expect(Expect::MissAny);
+}
+
+fn c23(cc: &str) {
+    let sb = sandbox("c23");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-frecord-gcc-switches -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-frecord-gcc-switches -Wall -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-frecord-gcc-switches -c t.c -o u.o").out("u.o").expect(Expect::NotHit);
+}
+
+fn c24(cc: &str) {
+    let sb = sandbox("c24");
+    sb.write("t.c", T_C);
+    for flag in ["-march=native", "-mtune=native"] {
+        step(&sb, cc, "-c t.c").arg(flag).out("t.o").expect(Expect::Pt);
+    }
+}
+
+fn c25() {
+    let sb = sandbox("c25");
+    sb.write("t.c", "int v = V;\n");
+    let gcc = script(&sb, "bin/gcc", "#!/bin/sh\nexec /usr/bin/gcc -DV=1 \"$@\"\n");
+    let mtime = std::fs::metadata(&gcc).unwrap().modified().unwrap();
+    step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Hit);
+    // Same path, size and mtime; other bytes.
+    std::fs::write(&gcc, "#!/bin/sh\nexec /usr/bin/gcc -DV=2 \"$@\"\n").unwrap();
+    std::fs::File::options().write(true).open(&gcc).unwrap().set_modified(mtime).unwrap();
+    step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Hit);
+    // Only the mtime changes: the same bytes are the same compiler.
+    std::fs::File::options()
+        .write(true)
+        .open(&gcc)
+        .unwrap()
+        .set_modified(mtime - Duration::from_secs(100))
+        .unwrap();
+    step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c26(cc: &str) {
+    let sb = sandbox("c26");
+    sb.write("foo.ccc", T_C);
+    sb.write("t.c", T_C);
+    sb.write("src/foo", T_C);
+    sb.write("src/foo.", T_C);
+    sb.write("foo.c.c", T_C);
+    let outs = ["foo.o", "foo.c.o", "foo..o", "t.o", "foo", "a.out"];
+    for args in [
+        "-x c -c foo.ccc",
+        "-xc -c foo.ccc",
+        "-x assembler -x none -c t.c",
+        "-x c -c src/foo",
+        "-x c -c src/foo.",
+        "-c foo.c.c",
+    ] {
+        step(&sb, cc, args).outs(&outs).expect(Expect::Miss);
+        step(&sb, cc, args).outs(&outs).expect(Expect::Hit);
+    }
+}
+
+fn c27(cc: &str) {
+    let sb = sandbox("c27");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-x unknown -c t.c").out("t.o").expect(Expect::Pt);
+}
+
+fn c28(cc: &str) {
+    let sb = sandbox("c28");
+    for f in ["t.c", "t.i", "t.ii"] {
+        sb.write(f, T_C);
+    }
+    for f in ["t.c", "t.i", "t.ii"] {
+        step(&sb, cc, "-c").arg(f).out("t.o").expect(Expect::Miss);
+        step(&sb, cc, "-c").arg(f).out("t.o").expect(Expect::Hit);
+    }
+}
+
+fn c29(cc: &str) {
+    let sb = sandbox("c29");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-S t.c").out("t.s").expect(Expect::Miss);
+    step(&sb, cc, "-S t.c").out("t.s").expect(Expect::Hit);
+    backdate(&sb.path("t.s"));
+    step(&sb, cc, "-c t.s -o u.o").out("u.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.s -o u.o").out("u.o").expect(Expect::Hit);
+}
+
+fn c30(cc: &str) {
+    let sb = sandbox("c30");
+    sb.write("t.h", T_C);
+    step(&sb, cc, "-x c -c t.h -o t.o").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-x c-header -c t.h -o t.o").out("t.o").expect(Expect::NotHit);
+    step(&sb, cc, "-x c -c t.h -o t.o").out("t.o").expect(Expect::Hit);
+}
+
+fn c31() {
+    let sb = sandbox("c31");
+    sb.write("t.c", "const char *s = \"/* a */\";\n");
+    step(&sb, "gcc", "-c t.c").out("t.o").expect(Expect::Miss);
+    sb.write("t.c", "const char *s = \"/* b */\";\n");
+    step(&sb, "gcc", "-c t.c").out("t.o").expect(Expect::Miss);
+}
+
+fn c32(cc: &str) {
+    let sb = sandbox("c32");
+    sb.write("t.c", "#include \"h.h\"\nint x;\n");
+    sb.write("h.h", "static inline int g(void) { int unused; return 0; }\n");
+    step(&sb, cc, "-Wall -c t.c").out("t.o").expect(Expect::Miss);
+    sb.write("h.h", "/* a comment */\nstatic inline int g(void) { int unused; return 0; }\n");
+    let ran = step(&sb, cc, "-Wall -c t.c").out("t.o").expect(Expect::Miss);
+    assert!(contains(&ran.zc.stderr, b"h.h:2:"), "warning on line 2");
+}
+
+fn c33(cc: &str) {
+    let sb = sandbox("c33");
+    sb.write("t.c", "const char *t = __TIME__;\n");
+    sb.write("u.c", "#include \"time.h\"\n");
+    sb.write("time.h", "const char *t = __TIME__;\n");
+    for f in ["t.c", "u.c"] {
+        // The object holds the time of day: compare streams only.
+        step(&sb, cc, "-c").arg(f).expect(Expect::NoStore);
+        step(&sb, cc, "-c").arg(f).expect(Expect::NoStore);
+    }
+}
+
+fn c34(cc: &str) {
+    let sb = sandbox("c34");
+    sb.write("t.c", "#include \"h.h\"\n");
+    sb.write("h.h", "const char *d = __DATE__;\n");
+    step(&sb, cc, "-MMD -c t.c").outs(&["t.o", "t.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MMD -c t.c").outs(&["t.o", "t.d"]).expect(Expect::Hit);
+}
+
+fn c35(cc: &str) {
+    let sb = sandbox("c35");
+    sb.write("plain.c", T_C);
+    sb.write("date.c", "const char *d = __DATE__;\n");
+    sb.write("time.c", "const char *t = __TIME__;\n");
+    for (f, third) in [("plain.c", Expect::Hit), ("date.c", Expect::Miss), ("time.c", Expect::Miss)] {
+        let args = format!("-c {f} -o x.o");
+        step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "1").out("x.o").expect(Expect::Miss);
+        step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "1").out("x.o").expect(Expect::Hit);
+        step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "172800").out("x.o").expect(third);
+    }
+}
+
+fn c36() {
+    let sb = sandbox("c36");
+    sb.write("t.c", "int main(int c, char **v) { (void)v; return c > 5; }\n");
+    step(&sb, "gcc", "-fprofile-generate -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-fprofile-generate -c t.c").out("t.o").expect(Expect::Hit);
+    ok(&sb.bare("gcc", ["-fprofile-generate", "t.o", "-o", "t"]));
+    let train = |n: usize| {
+        for _ in 0..n {
+            ok(&sb.cmd(sb.path("t")).output().unwrap());
+        }
+        let gcda = std::fs::read_dir(&sb.work)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "gcda"))
+            .expect("a .gcda file");
+        backdate(&gcda);
+    };
+    train(1);
+    step(&sb, "gcc", "-fprofile-use -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-fprofile-use -c t.c").out("t.o").expect(Expect::Hit);
+    train(3);
+    step(&sb, "gcc", "-fprofile-use -c t.c").out("t.o").expect(Expect::Miss);
+}
+
+fn c37(cc: &str) {
+    let sb = sandbox("c37");
+    sb.write("d1/t.c", T_C);
+    sb.write("d2/t.c", T_C);
+    step(&sb, cc, "--coverage -c t.c").dir("d1").outs(&["t.o", "t.gcno"]).expect(Expect::Miss);
+    step(&sb, cc, "--coverage -c t.c").dir("d1").outs(&["t.o", "t.gcno"]).expect(Expect::Hit);
+    step(&sb, cc, "--coverage -c t.c").dir("d2").outs(&["t.o", "t.gcno"]).expect(Expect::Miss);
+    step(&sb, cc, "--coverage -c t.c -o u.o").dir("d1").outs(&["u.o", "u.gcno"]).expect(Expect::Miss);
+}
+
+fn c38() {
+    let sb = sandbox("c38");
+    sb.write("t.c", "int f(int *p) { return *p; }\n");
+    sb.write("ign.txt", "fun:g\n");
+    let args = "-fsanitize=address -fsanitize-ignorelist=ign.txt -c t.c";
+    step(&sb, "clang", args).out("t.o").expect(Expect::Miss);
+    step(&sb, "clang", args).out("t.o").expect(Expect::Hit);
+    sb.write("ign.txt", "fun:f\n");
+    step(&sb, "clang", args).out("t.o").expect(Expect::Miss);
+    step(&sb, "clang", args).out("t.o").expect(Expect::Hit);
+}
+
+fn c40() {
+    let sb = sandbox("c40");
+    sb.write("t.c", b"const char *s = \"caf\xe9\";\n");
+    step(&sb, "gcc", "-finput-charset=latin1 -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-finput-charset=latin1 -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c41(cc: &str) {
+    let sb = sandbox("c41");
+    sb.write("t.c", "#include <stddef.h>\n#include \"h.h\"\nint v = V;\n");
+    sb.write("h.h", "#define V 1\n");
+    std::fs::create_dir_all(sb.path("o")).unwrap();
+    let all = ["t.o", "t.d", "x.d", "o/x.o", "o/x.d", "o/y.o", "o/y.d"];
+    for (args, first) in [
+        ("-MD -c t.c", Expect::Miss),
+        ("-MD -MF x.d -c t.c", Expect::Hit),
+        ("-MD -c t.c -o o/x.o", Expect::Hit),
+        ("-MD -MF x.d -c t.c -o o/y.o", Expect::Hit),
+        ("-MMD -c t.c", Expect::Miss),
+        ("-MMD -MF x.d -c t.c", Expect::Hit),
+        ("-MMD -c t.c -o o/x.o", Expect::Hit),
+        ("-MMD -MF x.d -c t.c -o o/y.o", Expect::Hit),
+        ("-c t.c -MD", Expect::Miss),
+        ("-c t.c -o o/y.o -MD", Expect::Hit),
+        ("-c -MMD -MP t.c", Expect::Miss),
+        ("-c -MMD -MP -MF x.d t.c -o o/x.o", Expect::Hit),
+    ] {
+        step(&sb, present(cc), args).outs(&all).expect(first);
+        step(&sb, cc, args).outs(&all).expect(Expect::Hit);
+    }
+}
+
+fn c42(cc: &str) {
+    let sb = sandbox("c42");
+    sb.write("t.c", "#include \"h.h\"\nint v = V;\n");
+    sb.write("h.h", "#define V 1\n");
+    std::fs::create_dir_all(sb.path("build1")).unwrap();
+    std::fs::create_dir_all(sb.path("build2")).unwrap();
+    step(&sb, cc, "-MD -c t.c -o build1/x.o").outs(&["build1/x.o", "build1/x.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MD -c t.c -o build2/y.o").outs(&["build2/y.o", "build2/y.d"]).expect(Expect::Hit);
+    assert!(contains(&sb.read("build2/y.d"), b"build2/y.o:"));
+}
+
+fn c43(cc: &str) {
+    let sb = sandbox("c43");
+    sb.write("foo.c", T_C);
+    sb.write("bar.c", T_C);
+    step(&sb, cc, "-MD -MF first.d -c foo.c").outs(&["foo.o", "first.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MD -MF second.d -c bar.c").outs(&["bar.o", "second.d"]).expect(Expect::Miss);
+    let d = sb.read("second.d");
+    assert!(contains(&d, b"bar.o") && contains(&d, b"bar.c"));
+}
+
+fn c44(cc: &str) {
+    let sb = sandbox("c44");
+    sb.write("t.c", "#include \"h.h\"\nint v = V;\n");
+    sb.write("h.h", "#define V 1\n");
+    for args in ["-Wp,-MD,x.d -c t.c", "-Wp,-MMD,x.d -c t.c", "-Wp,-MD,y.d -c t.c -o o.o"] {
+        let first = if args.contains("y.d") { Expect::Hit } else { Expect::Miss };
+        step(&sb, cc, args).outs(&["t.o", "o.o", "x.d", "y.d"]).expect(first);
+        step(&sb, cc, args).outs(&["t.o", "o.o", "x.d", "y.d"]).expect(Expect::Hit);
+    }
+}
+
+fn c45(cc: &str) {
+    let sb = sandbox("c45");
+    sb.write("t.c", "#include \"h.h\"\nint v = V;\n");
+    sb.write("h.h", "#define V 1\n");
+    step(&sb, cc, "-MD -c t.c").outs(&["t.o", "t.d"]).expect(Expect::Miss);
+    for targets in [
+        &["-MT", "foo"][..],
+        &["-MQ", "$foo"],
+        &["-MT", "a", "-MT", "b c"],
+        &["-MQ", "a b", "-MQ", "$c", "-MT", "d"],
+        &["-MT", "x", "-MQ", "y"],
+    ] {
+        let mut argv = vec!["-MD", "-c", "t.c"];
+        argv.extend_from_slice(targets);
+        step(&sb, cc, "").argv(&argv).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    }
+}
+
+fn c46(cc: &str) {
+    let sb = sandbox("c46");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-MD -MF /dev/null -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-MD -MF /dev/null -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+fn c47(cc: &str) {
+    let sb = sandbox("c47");
+    sb.write("t.c", "int f(void) { int unused; return 0; }\n");
+    step(&sb, cc, "-Wall -c t.c").out("t.o").expect(Expect::Miss);
+    let ran = step(&sb, cc, "-Wall -c t.c").out("t.o").expect(Expect::Hit);
+    assert!(contains(&ran.zc.stderr, b"unused"), "the warning is replayed");
+}
+
+fn c48(cc: &str) {
+    let sb = sandbox("c48");
+    sb.write("t.c", T_C);
+    let real = conformance::which(cc).unwrap();
+    let fake = script(
+        &sb,
+        &format!("bin/{cc}"),
+        &format!("#!/bin/sh\necho to-stdout\necho to-stderr >&2\nexec {} \"$@\"\n", real.display()),
+    );
+    step(&sb, &fake, "-c t.c").out("t.o").expect(Expect::Miss);
+    let ran = step(&sb, &fake, "-c t.c").out("t.o").expect(Expect::Hit);
+    assert_eq!((&ran.zc.stdout[..], &ran.zc.stderr[..]), (&b"to-stdout\n"[..], &b"to-stderr\n"[..]));
+}
+
+fn c49(cc: &str) {
+    let sb = sandbox("c49");
+    sb.write("t.c", "#warning hello from the source\nint x;\n");
+    let ran = step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    assert!(contains(&ran.zc.stderr, b"hello from the source"));
+    let ran = step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
+    assert!(contains(&ran.zc.stderr, b"hello from the source"));
+}
+
+fn c50(cc: &str) {
+    // Every order of the four (first, second) TTY combinations; each run
+    // must match bare on the same kind of stderr.
+    for (first, second) in [(false, true), (true, false), (true, true), (false, false)] {
+        let sb = sandbox("c50");
+        sb.write("t.c", "int f(void) { int unused; return 0; }\n");
+        let args = "-Wall -c t.c";
+        let ran = step(&sb, cc, args).tty(first).out("t.o").expect(Expect::Miss);
+        assert_eq!(contains(&ran.zc.stderr, b"\x1b["), first, "colour exactly on a TTY");
+        let e = if first == second { Expect::Hit } else { Expect::Miss };
+        let ran = step(&sb, cc, args).tty(second).out("t.o").expect(e);
+        assert_eq!(contains(&ran.zc.stderr, b"\x1b["), second, "colour exactly on a TTY");
+        step(&sb, cc, args).tty(first).out("t.o").expect(Expect::Hit);
+        step(&sb, cc, args).tty(second).out("t.o").expect(Expect::Hit);
+    }
+}
+
+fn c51() {
+    let sb = sandbox("c51");
+    sb.write("t.c", T_C);
+    step(&sb, "gcc", "-fcolor-diagnostics -c t.c").out("t.o").expect(Expect::Pt);
+    step(&sb, "gcc", "-fcolor-diagnostics -c t.c").out("t.o").expect(Expect::Pt);
+    assert_eq!(counts(&sb).stored, 0);
+}
+
+fn c52() {
+    let sb = sandbox("c52");
+    sb.write("t.c", "int f(void) { int unused; return 0; }\n");
+    let args = "-Wall --serialize-diagnostics t.dia -c t.c";
+    step(&sb, "clang", args).outs(&["t.o", "t.dia"]).expect(Expect::Miss);
+    step(&sb, "clang", args).outs(&["t.o", "t.dia"]).expect(Expect::Hit);
+}
+
+fn c53(cc: &str) {
+    let sb = sandbox("c53");
+    sb.write("t.c", "int f(void) { return nope; }\n");
+    let args = if cc == "clang" { "--serialize-diagnostics t.dia -c t.c" } else { "-c t.c" };
+    step(&sb, cc, args).outs(&["t.o", "t.dia"]).expect(Expect::NoStore);
+    step(&sb, cc, args).outs(&["t.o", "t.dia"]).expect(Expect::NoStore);
+}
+
+fn c54() {
+    let sb = sandbox("c54");
+    sb.write("t.c", T_C);
+    let none = script(&sb, "none/gcc", "#!/bin/sh\nexit 0\n");
+    let empty = script(&sb, "empty/gcc", "#!/bin/sh\n: > t.o\n");
+    for fake in [none, empty] {
+        step(&sb, &fake, "-c t.c").out("t.o").expect(Expect::NoStore);
+        step(&sb, &fake, "-c t.c").out("t.o").expect(Expect::NoStore);
+    }
+}
+
+fn c55(cc: &str) {
+    let sb = sandbox("c55");
+    sb.write("t.c", "int f(void) { int unused; return 0; }\n");
+    sb.write("t.o", "not an object\n");
+    let before = std::fs::metadata(sb.path("t.o")).unwrap().modified().unwrap();
+    step(&sb, cc, "-Wall -fsyntax-only t.c").expect(Expect::Miss);
+    step(&sb, cc, "-Wall -fsyntax-only t.c").expect(Expect::Hit);
+    assert_eq!(sb.read("t.o"), b"not an object\n");
+    assert_eq!(std::fs::metadata(sb.path("t.o")).unwrap().modified().unwrap(), before);
+}
+
+fn c56(cc: &str) {
+    let sb = sandbox("c56");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c -o /dev/null").expect(Expect::Hit);
+    step(&sb, cc, "-c t.c -o out/foo.o").out("out/foo.o").expect(Expect::NotHit);
+    assert!(!sb.path("out").exists());
+    std::fs::create_dir_all(sb.path("adir")).unwrap();
+    step(&sb, cc, "-c t.c -o adir").expect(Expect::Pt);
+}
+
+fn c57(cc: &str) {
+    let sb = sandbox("c57");
+    sb.write("t.c", MAIN_C);
+    step(&sb, cc, "t.c -o t").out("t").expect(Expect::Pt);
+    ok(&sb.bare(cc, ["-c", "t.c"]));
+    step(&sb, cc, "t.o -o t").out("t").expect(Expect::Pt);
+    step(&sb, cc, "-E t.c").expect(Expect::Pt);
+    step(&sb, cc, "-M t.c").expect(Expect::Pt);
+    step(&sb, cc, "-c").expect(Expect::Pt);
+    step(&sb, cc, "-c t.c -I").out("t.o").expect(Expect::Pt);
+    step(&sb, cc, "-c t.c").env("DEPENDENCIES_OUTPUT", "deps.d").outs(&["t.o", "deps.d"]).expect(Expect::Pt);
+}
+
+fn c58(cc: &str) {
+    let sb = sandbox("c58");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-c t.c").touch_before_zc("t.c").out("t.o").expect(Expect::NoStore);
+    sb.write("u.c", "#include \"h.h\"\nint v = V;\n");
+    sb.write("h.h", "#define V 1\n");
+    step(&sb, cc, "-c u.c").touch_before_zc("h.h").out("u.o").expect(Expect::NoStore);
+}
+
+fn c59_include(cc: &str) {
+    let sb = sandbox("c59");
+    sb.write("t.c", "int v = V;\n");
+    sb.write("pch.h", "#define V 1\n");
+    step(&sb, cc, "-include pch.h -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-include pch.h -c t.c").out("t.o").expect(Expect::Hit);
+    sb.write("pch.h", "#define V 2\n");
+    step(&sb, cc, "-include pch.h -c t.c").out("t.o").expect(Expect::Miss);
+}
+
+fn c59_pch(cc: &str) {
+    let sb = sandbox("c59p");
+    sb.write("t.c", "int v = V;\n");
+    let (pch, use_args) = if cc == "gcc" {
+        ("pch.h.gch", "-include pch.h -c t.c")
+    } else {
+        ("pch.h.pch", "-include-pch pch.h.pch -c t.c")
+    };
+    for v in [1, 2] {
+        sb.write("pch.h", format!("#define V {v}\n"));
+        ok(&sb.bare(cc, ["-x", "c-header", "pch.h", "-o", pch]));
+        backdate(&sb.path(pch));
+        // Correct outputs whatever the outcome; a changed header never hits,
+        // and a stored result is served on the repeat.
+        let before = counts(&sb).stored;
+        step(&sb, cc, use_args).out("t.o").expect(Expect::NotHit);
+        let stored = counts(&sb).stored > before;
+        step(&sb, cc, use_args).out("t.o").expect(if stored { Expect::Hit } else { Expect::NotHit });
+    }
+}
+
+fn c60(cc: &str) {
+    let sb = sandbox("c60");
+    sb.write("a.c", "int a(void) { int ua; return 0; }\n");
+    sb.write("b.c", "int b(void) { int ub; return 0; }\n");
+    step(&sb, cc, "-Wall -c a.c").out("a.o").expect(Expect::Miss);
+    step(&sb, cc, "-Wall -c a.c b.c").outs(&["a.o", "b.o"]).expect(Expect::Delta(1, 1, 0));
+    let ran = step(&sb, cc, "-Wall -c a.c b.c").outs(&["a.o", "b.o"]).expect(Expect::Delta(2, 0, 0));
+    let err = String::from_utf8_lossy(&ran.zc.stderr).into_owned();
+    assert!(err.find("ua").unwrap() < err.find("ub").unwrap(), "stderr in source order");
+}
+
+fn c61(cc: &str) {
+    let sb = sandbox("c61");
+    sb.write("t.c", "int v = V;\n");
+    sb.write("args.rsp", "-c t.c -DV=1\n");
+    step(&sb, cc, "@args.rsp").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "@args.rsp").out("t.o").expect(Expect::Hit);
+    sb.write("args.rsp", "-c t.c -DV=2\n");
+    step(&sb, cc, "@args.rsp").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "@args.rsp").out("t.o").expect(Expect::Hit);
+}
+
+cases! {
+    c01_base_case_gcc => c1("gcc");
+    c01_base_case_clang => c1("clang");
+    c01_base_case_gxx => c1("g++");
+    c01_base_case_clangxx => c1("clang++");
+    c01_base_case_emcc => c1("emcc");
+    c02_output_option_gcc => c2("gcc");
+    c02_output_option_clang => c2("clang");
+    c03_output_option_without_space => c3();
+    c04_nested_zccache => c4();
+    c05_debug_option_gcc => c5("gcc");
+    c05_debug_option_clang => c5("clang");
+    c06_debug_hashes_cwd_gcc => c6("gcc");
+    c06_debug_hashes_cwd_clang => c6("clang");
+    c07_no_debug_cwd_not_hashed_gcc => c7("gcc");
+    c07_no_debug_cwd_not_hashed_clang => c7("clang");
+    c08_debug_off_and_gz_gcc => c8("gcc");
+    c08_debug_off_and_gz_clang => c8("clang");
+    c09_debug_prefix_map_gcc => c9_prefix_map("gcc");
+    c09_debug_prefix_map_clang => c9_prefix_map("clang");
+    c09_debug_compilation_dir_clang => c9_compilation_dir();
+    c10_split_dwarf_gcc => c10("gcc");
+    c10_split_dwarf_clang => c10("clang");
+    c11_modified_nested_header_gcc => c11("gcc");
+    c11_modified_nested_header_clang => c11("clang");
+    c11_modified_nested_header_emcc => c11("emcc");
+    c12_removed_header => c12();
+    c13_appearing_include_dir_gcc => c13("gcc");
+    c13_appearing_include_dir_clang => c13("clang");
+    c14_shadowing_header_in_existing_dir_gcc => c14("gcc");
+    c14_shadowing_header_in_existing_dir_clang => c14("clang");
+    c15_define_values_gcc => c15("gcc");
+    c15_define_values_clang => c15("clang");
+    c16_define_order_gcc => c16("gcc");
+    c16_define_order_clang => c16("clang");
+    c17_source_path_in_key => c17();
+    c18_absolute_source_path => c18();
+    c19_relative_includes_differ_by_cwd => c19();
+    c20_cpath => c20();
+    c21_lang => c21();
+    c22_compiler_only_args_gcc => c22("gcc");
+    c22_compiler_only_args_clang => c22("clang");
+    c23_record_gcc_switches_gcc => c23("gcc");
+    c23_record_gcc_switches_clang => c23("clang");
+    c24_march_native_is_passthrough_gcc => c24("gcc");
+    c24_march_native_is_passthrough_clang => c24("clang");
+    c25_compiler_replaced => c25();
+    c26_languages_and_names_gcc => c26("gcc");
+    c26_languages_and_names_clang => c26("clang");
+    c27_unknown_language_gcc => c27("gcc");
+    c27_unknown_language_clang => c27("clang");
+    c28_direct_i_ii_gcc => c28("gcc");
+    c28_direct_i_ii_clang => c28("clang");
+    c29_assembly_gcc => c29("gcc");
+    c29_assembly_clang => c29("clang");
+    c30_c_vs_c_header_gcc => c30("gcc");
+    c30_c_vs_c_header_clang => c30("clang");
+    c31_comment_in_string => c31();
+    c32_warning_line_numbers_gcc => c32("gcc");
+    c32_warning_line_numbers_clang => c32("clang");
+    c33_time_macro_never_stored_gcc => c33("gcc");
+    c33_time_macro_never_stored_clang => c33("clang");
+    c34_date_macro_in_header_gcc => c34("gcc");
+    c34_date_macro_in_header_clang => c34("clang");
+    c35_source_date_epoch_gcc => c35("gcc");
+    c35_source_date_epoch_clang => c35("clang");
+    c36_profile_generate_and_use => c36();
+    c37_coverage_gcc => c37("gcc");
+    c37_coverage_clang => c37("clang");
+    c38_sanitize_ignorelist => c38();
+    c40_input_charset => c40();
+    c41_depfile_combinations_gcc => c41("gcc");
+    c41_depfile_combinations_clang => c41("clang");
+    c41_depfile_combinations_emcc => c41("emcc");
+    c42_depfile_target_rewriting_gcc => c42("gcc");
+    c42_depfile_target_rewriting_clang => c42("clang");
+    c43_depfile_of_identical_source_gcc => c43("gcc");
+    c43_depfile_of_identical_source_clang => c43("clang");
+    c44_wp_md_gcc => c44("gcc");
+    c44_wp_md_clang => c44("clang");
+    c45_mt_mq_gcc => c45("gcc");
+    c45_mt_mq_clang => c45("clang");
+    c46_mf_dev_null_gcc => c46("gcc");
+    c46_mf_dev_null_clang => c46("clang");
+    c47_caching_stderr_gcc => c47("gcc");
+    c47_caching_stderr_clang => c47("clang");
+    c48_stdout_and_stderr_gcc => c48("gcc");
+    c48_stdout_and_stderr_clang => c48("clang");
+    c49_hash_warning_gcc => c49("gcc");
+    c49_hash_warning_clang => c49("clang");
+    c50_colour_on_a_tty_gcc => c50("gcc");
+    c50_colour_on_a_tty_clang => c50("clang");
+    c51_gcc_given_clang_colour_flag => c51();
+    c52_serialize_diagnostics => c52();
+    c53_compile_error_gcc => c53("gcc");
+    c53_compile_error_clang => c53("clang");
+    c54_no_or_empty_object => c54();
+    c55_syntax_only_gcc => c55("gcc");
+    c55_syntax_only_clang => c55("clang");
+    c56_odd_outputs_gcc => c56("gcc");
+    c56_odd_outputs_clang => c56("clang");
+    c57_passthrough_calls_gcc => c57("gcc");
+    c57_passthrough_calls_clang => c57("clang");
+    c58_too_new_inputs_gcc => c58("gcc");
+    c58_too_new_inputs_clang => c58("clang");
+    c59_include_gcc => c59_include("gcc");
+    c59_include_clang => c59_include("clang");
+    c59_precompiled_header_gcc => c59_pch("gcc");
+    c59_precompiled_header_clang => c59_pch("clang");
+    c60_multiple_sources_gcc => c60("gcc");
+    c60_multiple_sources_clang => c60("clang");
+    c61_response_file_gcc => c61("gcc");
+    c61_response_file_clang => c61("clang");
+}
