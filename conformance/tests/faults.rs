@@ -1,0 +1,580 @@
+//! Fault and abuse cases from faults.md over the real binaries and real gcc:
+//! a daemon SIGKILLed mid-build, damaged store entries, hostile bytes on the
+//! daemon and broker sockets, and fallbacks that must never break a build.
+//!
+//! It checks only what a build or a peer can observe (exit codes, streams,
+//! output bytes, `status`, replies on the wire, `/proc`); failpoints inside
+//! the store and fuzzing of the decoders live with their crates.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ::frame::v1::{self, request, response};
+use conformance::{ok, Sandbox};
+
+/// Long enough for a loaded 2-core machine; only failures ever wait it out.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `f` until it returns `Some`, panicking with `what` after
+/// [`PATIENCE`].
+#[track_caller]
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+fn runtime(sb: &Sandbox) -> router::RuntimeDir {
+    router::RuntimeDir::at(&sb.runtime).expect("sandbox runtime dir")
+}
+
+fn daemon_paths(sb: &Sandbox) -> router::DaemonPaths {
+    let root = std::fs::canonicalize(&sb.cache).unwrap();
+    router::daemon_paths(&runtime(sb), &root, "default", ::frame::PROTOCOL_VERSION)
+}
+
+fn broker_endpoint(sb: &Sandbox) -> PathBuf {
+    router::broker_paths(&runtime(sb), ::frame::PROTOCOL_VERSION).endpoint
+}
+
+/// The pid the daemon's identity file names, if it names one.
+fn identity_pid(sb: &Sandbox) -> Option<u32> {
+    router::read_identity(&daemon_paths(sb).identity_file)
+        .ok()
+        .map(|id| id.pid)
+}
+
+/// `/proc/<pid>/stat` state letter, `None` once the pid is gone.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is parenthesized and may hold spaces.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+fn is_dead(pid: u32) -> bool {
+    matches!(proc_state(pid), None | Some('Z' | 'X'))
+}
+
+/// Our daemon for this sandbox, by its command line: only a process that is
+/// provably ours is ever signalled (faults.md P7).
+fn is_our_daemon(sb: &Sandbox, pid: u32) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let cache = std::fs::canonicalize(&sb.cache).unwrap();
+    args.first().is_some_and(|a| a.ends_with(b"zccache-daemon"))
+        && args.iter().any(|a| *a == cache.as_os_str().as_encoded_bytes())
+}
+
+fn sigkill(pid: u32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    assert_eq!(rc, 0, "kill {pid}: {}", std::io::Error::last_os_error());
+}
+
+/// The pid of whoever listens on `endpoint` (SO_PEERCRED).
+fn server_pid(endpoint: &Path) -> u32 {
+    use std::os::fd::AsRawFd;
+    let stream = UnixStream::connect(endpoint).unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "SO_PEERCRED: {}", std::io::Error::last_os_error());
+    cred.pid as u32
+}
+
+/// A `Vm*` line of `/proc/<pid>/status`, in KiB.
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} for pid {pid}"))
+}
+
+/// Stops the sandbox's broker when dropped (before the sandbox, if declared
+/// after it), so tests leave no broker idling for minutes.
+struct StopBroker<'a>(&'a Sandbox);
+
+impl Drop for StopBroker<'_> {
+    fn drop(&mut self) {
+        let endpoint = broker_endpoint(self.0);
+        let shutdown = v1::Request::new(request::Body::Shutdown(v1::ShutdownRequest {}));
+        let _ = exchange(&endpoint, &::frame::encode_frame(&::frame::request_frame(1, &shutdown)));
+    }
+}
+
+/// What a server did with bytes we sent.
+#[derive(Debug)]
+enum Answer {
+    Reply(response::Body),
+    Closed,
+}
+
+/// Connects, sends `bytes`, and waits for one answer frame or the end of
+/// the connection.
+fn exchange(endpoint: &Path, bytes: &[u8]) -> Answer {
+    let mut stream = UnixStream::connect(endpoint).unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    // A server may refuse and close before reading everything we send.
+    let _ = stream.write_all(bytes);
+    read_answer(&mut stream)
+}
+
+fn read_answer(stream: &mut UnixStream) -> Answer {
+    match ::frame::read_frame(stream, ::frame::MAX_FRAME) {
+        Ok(f) => match ::frame::decode_response(&f) {
+            Ok(r) => Answer::Reply(r.body.expect("a response with a body")),
+            Err(e) => panic!("the server answered with a frame that is no response: {e}"),
+        },
+        Err(e) if e.is_closed() => Answer::Closed,
+        Err(e) => match e.io_error().map(std::io::Error::kind) {
+            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => Answer::Closed,
+            _ => panic!("no answer and no close: {e}"),
+        },
+    }
+}
+
+/// A refusal is an `Error` reply with a message, or a closed connection.
+#[track_caller]
+fn assert_refused(what: &str, answer: Answer) {
+    match answer {
+        Answer::Closed => {}
+        Answer::Reply(response::Body::Error(e)) => assert!(!e.message.is_empty(), "{what}: empty error"),
+        Answer::Reply(other) => panic!("{what}: expected a refusal, got {other:?}"),
+    }
+}
+
+fn request_bytes(id: u64, request: &v1::Request) -> Vec<u8> {
+    ::frame::encode_frame(&::frame::request_frame(id, request))
+}
+
+fn status_request() -> v1::Request {
+    v1::Request::new(request::Body::Status(v1::StatusRequest { all: false }))
+}
+
+/// A translation unit heavy enough that a `-O2` compile takes a while, so
+/// a kill lands while compiles are in flight.
+fn heavy_tu(i: usize) -> String {
+    let mut s = format!("#include <stdio.h>\n#include <string.h>\nstatic int table_{i}[64];\n");
+    for f in 0..24 {
+        s += &format!(
+            "int f{i}_{f}(int x) {{ int acc = {f}; for (int k = 0; k < x; k++) {{ acc = acc * 31 + table_{i}[k & 63] + k * {f}; if (acc > {i}00) acc ^= k; }} return acc; }}\n"
+        );
+    }
+    s += &format!("void dump_{i}(void) {{ char buf[64]; snprintf(buf, sizeof buf, \"%d\", f{i}_3(7)); puts(buf); }}\n");
+    s
+}
+
+/// Compiles every `t<i>.c` through zccache from four threads; calls
+/// `mid_build` once `kill_after` compiles have finished, and returns how
+/// many had finished by then.
+fn parallel_build(sb: &Sandbox, n: usize, kill_after: usize, mid_build: impl FnOnce()) -> usize {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let mut done_at_kill = 0;
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    break;
+                }
+                let out = sb.zccache(["gcc", "-O2", "-c", &format!("t{i}.c")]);
+                if !out.status.success() {
+                    failures.lock().unwrap().push(format!(
+                        "t{i}.c: {}\n{}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        wait_for("compiles to finish before the kill", || {
+            (done.load(Ordering::SeqCst) >= kill_after).then_some(())
+        });
+        done_at_kill = done.load(Ordering::SeqCst);
+        mid_build();
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "compiles failed:\n{}", failures.join("\n"));
+    done_at_kill
+}
+
+/// Kills this sandbox's daemon and waits until it is gone.
+fn kill_daemon(sb: &Sandbox) -> u32 {
+    let pid = identity_pid(sb).expect("a daemon runs mid-build");
+    assert!(is_our_daemon(sb, pid), "pid {pid} is not this sandbox's daemon");
+    sigkill(pid);
+    wait_for("the killed daemon to die", || is_dead(pid).then_some(()));
+    pid
+}
+
+#[test]
+fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
+    const N: usize = 30;
+    let sb = Sandbox::new("f1kill");
+    let _stop = StopBroker(&sb);
+    std::fs::create_dir_all(sb.path("ref")).unwrap();
+    for i in 0..N {
+        sb.write(&format!("t{i}.c"), heavy_tu(i));
+        ok(&sb.bare("gcc", ["-O2", "-c", &format!("t{i}.c"), "-o", &format!("ref/t{i}.o")]));
+    }
+    let check_objects = || {
+        for i in 0..N {
+            assert_eq!(sb.read(&format!("t{i}.o")), sb.read(&format!("ref/t{i}.o")), "t{i}.o differs from bare gcc's");
+        }
+    };
+
+    // Cold: the kill lands among misses and Stores.
+    let mut killed = 0;
+    let done = parallel_build(&sb, N, 6, || killed = kill_daemon(&sb));
+    assert!(done < N, "the build finished before the kill; nothing was tested");
+    check_objects();
+
+    // A compile after the build is served by a fresh daemon.
+    ok(&sb.zccache(["gcc", "-O2", "-c", "t0.c"]));
+    let pid = sb.status()["pid"].as_u64().unwrap() as u32;
+    assert_ne!(pid, killed, "the killed daemon still answers status");
+    assert!(!is_dead(pid));
+
+    // Warm: the kill lands among hits being delivered.
+    for i in 0..N {
+        std::fs::remove_file(sb.path(&format!("t{i}.o"))).unwrap();
+    }
+    let mut killed_again = 0;
+    let done = parallel_build(&sb, N, 6, || killed_again = kill_daemon(&sb));
+    assert_eq!(killed_again, pid);
+    assert!(done < N, "the warm build finished before the kill; nothing was tested");
+    check_objects();
+    ok(&sb.zccache(["gcc", "-O2", "-c", "t1.c"]));
+    let status = sb.status();
+    let pid = status["pid"].as_u64().unwrap() as u32;
+    assert!(pid != killed && pid != killed_again);
+    assert_eq!(sb.read("t1.o"), sb.read("ref/t1.o"));
+    // No temporary file of a delivery interrupted by the kill is left.
+    let stray: Vec<_> = std::fs::read_dir(&sb.work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') || n.contains("tmp"))
+        .collect();
+    assert!(stray.is_empty(), "debris in the build dir: {stray:?}");
+}
+
+/// The entry directories of the store, by name.
+fn entry_dirs(sb: &Sandbox) -> Vec<PathBuf> {
+    let mut found = vec![];
+    let Ok(shards) = std::fs::read_dir(sb.cache.join("v1/entries")) else {
+        return found;
+    };
+    for shard in shards {
+        for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            found.push(entry.unwrap().path());
+        }
+    }
+    found.sort();
+    found
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    Truncate0,
+    TruncateHalf,
+    TruncateLast,
+    /// Three bytes inverted in place, the size unchanged.
+    Flip3,
+}
+
+fn damage(path: &Path, how: Damage) {
+    let len = std::fs::metadata(path).unwrap().len();
+    let mode = std::fs::metadata(path).unwrap().permissions();
+    // Stored files are read-only; the damage is done as their owner would.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    match how {
+        Damage::Truncate0 => f.set_len(0).unwrap(),
+        Damage::TruncateHalf => f.set_len(len / 2).unwrap(),
+        Damage::TruncateLast => f.set_len(len - 1).unwrap(),
+        Damage::Flip3 => {
+            use std::io::{Seek, SeekFrom};
+            for at in [len / 4, len / 2, len * 3 / 4] {
+                let mut b = [0u8];
+                f.seek(SeekFrom::Start(at)).unwrap();
+                f.read_exact(&mut b).unwrap();
+                f.seek(SeekFrom::Start(at)).unwrap();
+                f.write_all(&[!b[0]]).unwrap();
+            }
+        }
+    }
+    drop(f);
+    std::fs::set_permissions(path, mode).unwrap();
+    if matches!(how, Damage::Flip3) {
+        assert_eq!(std::fs::metadata(path).unwrap().len(), len, "a flip keeps the size");
+    }
+}
+
+#[test]
+fn f2_damaged_entries_are_misses_then_replaced() {
+    let sb = Sandbox::new("f2corrupt");
+    let _stop = StopBroker(&sb);
+    let cases = [
+        ("entry", Damage::Truncate0),
+        ("entry", Damage::TruncateHalf),
+        ("entry", Damage::TruncateLast),
+        ("entry", Damage::Flip3),
+        ("out-0", Damage::Truncate0),
+        ("out-0", Damage::TruncateHalf),
+        ("out-0", Damage::TruncateLast),
+        ("out-0", Damage::Flip3),
+    ];
+    for (i, (file, how)) in cases.into_iter().enumerate() {
+        let what = format!("{file} {how:?}");
+        let src = format!("c{i}.c");
+        let obj = format!("c{i}.o");
+        let reference = format!("c{i}.ref.o");
+        sb.write(&src, heavy_tu(100 + i));
+        ok(&sb.bare("gcc", ["-c", &src, "-o", &reference]));
+
+        let before = entry_dirs(&sb);
+        ok(&sb.zccache(["gcc", "-c", &src]));
+        let after = entry_dirs(&sb);
+        let new: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
+        assert_eq!(new.len(), 1, "{what}: one new entry expected, got {new:?}");
+        let dir = new[0].clone();
+        let victim = dir.join(file);
+        let original = std::fs::read(&victim).unwrap();
+        damage(&victim, how);
+        assert_ne!(std::fs::read(&victim).unwrap(), original, "{what}: the damage changed nothing");
+
+        let (h0, m0, _) = sb.hmp();
+        let corrupt0 = sb.counter("corrupt_detected");
+        std::fs::remove_file(sb.path(&obj)).unwrap();
+        ok(&sb.zccache(["gcc", "-c", &src]));
+        assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object after the damage");
+        let (h1, m1, _) = sb.hmp();
+        assert_eq!((h1, m1), (h0, m0 + 1), "{what}: the compile after the damage must be a miss");
+        assert_eq!(sb.counter("corrupt_detected"), corrupt0 + 1, "{what}: corrupt_detected");
+        assert_eq!(
+            std::fs::read(&victim).ok().as_ref(),
+            Some(&original),
+            "{what}: the entry was not replaced by a good one"
+        );
+
+        std::fs::remove_file(sb.path(&obj)).unwrap();
+        ok(&sb.zccache(["gcc", "-c", &src]));
+        assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object from the new entry");
+        let (h2, m2, _) = sb.hmp();
+        assert_eq!((h2, m2), (h1 + 1, m1), "{what}: the third compile must hit");
+    }
+}
+
+/// Sends each hostile input on its own connection and checks that it is
+/// refused, that the server did not allocate what the input claimed, and
+/// that the same process keeps serving.
+fn hostile_inputs(endpoint: &Path) {
+    let pid = server_pid(endpoint);
+    let rss0 = vm_kib(pid, "VmRSS");
+    let peak0 = vm_kib(pid, "VmPeak");
+
+    let valid = request_bytes(1, &status_request());
+    let mut wrong_byte = valid.clone();
+    wrong_byte[0] = 0x02;
+    assert_refused("wrong framing byte", exchange(endpoint, &wrong_byte));
+    assert_refused("framing byte alone", exchange(endpoint, &[0xff]));
+
+    for _ in 0..8 {
+        assert_refused("length 0xFFFFFFFF", exchange(endpoint, &[0x01, 0xff, 0xff, 0xff, 0xff]));
+    }
+    let over_first = (::frame::MAX_FIRST_FRAME as u32 + 1).to_le_bytes();
+    assert_refused(
+        "first frame over 64 KiB",
+        exchange(endpoint, &[0x01, over_first[0], over_first[1], over_first[2], over_first[3]]),
+    );
+    // After a valid first frame the limit is 16 MiB; one byte more is refused.
+    {
+        let mut stream = UnixStream::connect(endpoint).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(&valid).unwrap();
+        assert!(
+            matches!(read_answer(&mut stream), Answer::Reply(response::Body::Status(_))),
+            "status on a fresh connection"
+        );
+        let over = (::frame::MAX_FRAME as u32 + 1).to_le_bytes();
+        let _ = stream.write_all(&[0x01, over[0], over[1], over[2], over[3]]);
+        assert_refused("later frame over 16 MiB", read_answer(&mut stream));
+    }
+
+    let mut garbage_body = vec![0x01, 16, 0, 0, 0];
+    garbage_body.extend([0xff; 16]);
+    assert_refused("garbage envelope", exchange(endpoint, &garbage_body));
+    let mut garbage_payload = ::frame::request_frame(1, &status_request());
+    garbage_payload.payload = vec![0xff; 24];
+    assert_refused("garbage payload", exchange(endpoint, &::frame::encode_frame(&garbage_payload)));
+    let mut other_envelope = ::frame::request_frame(1, &status_request());
+    other_envelope.envelope_version = 7;
+    assert_refused("envelope version 7", exchange(endpoint, &::frame::encode_frame(&other_envelope)));
+
+    let future = v1::Request {
+        protocol_version: 999,
+        body: Some(request::Body::Status(v1::StatusRequest { all: false })),
+    };
+    match exchange(endpoint, &request_bytes(1, &future)) {
+        Answer::Reply(response::Body::VersionMismatch(m)) => {
+            assert_eq!(m.expected, ::frame::PROTOCOL_VERSION);
+            assert_eq!(m.received, 999);
+            assert!(!m.peer_version_string.is_empty(), "mismatch without a version string");
+        }
+        other => panic!("protocol 999: expected VersionMismatch, got {other:?}"),
+    }
+
+    // A connection that sends three bytes and stalls holds nobody up, and
+    // the header deadline closes it.
+    let mut stalled = UnixStream::connect(endpoint).unwrap();
+    stalled.write_all(&[0x01, 0x10, 0x00]).unwrap();
+    assert!(
+        matches!(exchange(endpoint, &valid), Answer::Reply(response::Body::Status(_))),
+        "status beside a stalled connection"
+    );
+    stalled.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert_refused("stalled header", read_answer(&mut stalled));
+
+    assert_eq!(server_pid(endpoint), pid, "the server was replaced");
+    let rss1 = vm_kib(pid, "VmRSS");
+    let peak1 = vm_kib(pid, "VmPeak");
+    assert!(rss1 < rss0 + 4 * 1024, "VmRSS grew from {rss0} to {rss1} KiB");
+    // A lazily zeroed 4 GiB buffer would not show in RSS, but in the peak.
+    assert!(peak1 < peak0 + 512 * 1024, "VmPeak grew from {peak0} to {peak1} KiB");
+}
+
+#[test]
+fn f3_hostile_bytes_on_both_sockets_are_refused() {
+    let sb = Sandbox::new("f3hostile");
+    let _stop = StopBroker(&sb);
+    sb.write("h.c", "int h(int x) { return x * 3; }\n");
+    ok(&sb.bare("gcc", ["-c", "h.c", "-o", "h.ref.o"]));
+    ok(&sb.zccache(["gcc", "-c", "h.c"]));
+
+    let daemon = daemon_paths(&sb).endpoint;
+    let broker = broker_endpoint(&sb);
+    let daemon_pid = server_pid(&daemon);
+    let broker_pid = server_pid(&broker);
+    hostile_inputs(&daemon);
+    hostile_inputs(&broker);
+
+    // Both still serve: a compile hits through the same daemon, the broker
+    // still routes and answers status.
+    let (h0, _, _) = sb.hmp();
+    std::fs::remove_file(sb.path("h.o")).unwrap();
+    ok(&sb.zccache(["gcc", "-c", "h.c"]));
+    assert_eq!(sb.read("h.o"), sb.read("h.ref.o"));
+    assert_eq!(sb.hmp().0, h0 + 1, "the compile after the abuse must hit");
+    assert_eq!(sb.status()["pid"].as_u64(), Some(u64::from(daemon_pid)));
+    ok(&sb.zccache(["start"]));
+    assert_eq!(server_pid(&broker), broker_pid);
+    match exchange(&broker, &request_bytes(1, &status_request())) {
+        Answer::Reply(response::Body::Status(s)) => {
+            let all: serde_json::Value = serde_json::from_str(&s.json).unwrap();
+            assert!(all.is_array(), "broker status is a list: {all}");
+        }
+        other => panic!("broker status: {other:?}"),
+    }
+}
+
+#[test]
+fn f4_unusable_runtime_dir_falls_back_to_a_direct_compile() {
+    let sb = Sandbox::new("f4rtdir");
+    sb.write("r.c", "int r(int x) { return x - 1; }\n");
+    ok(&sb.bare("gcc", ["-c", "r.c", "-o", "r.ref.o"]));
+    let open = sb.root.join("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+
+    let quiet = sb.cmd(conformance::zccache_bin()).env("ZCCACHE_RUNTIME_DIR", &open).args(["gcc", "-c", "r.c"]).output().unwrap();
+    ok(&quiet);
+    assert_eq!(sb.read("r.o"), sb.read("r.ref.o"));
+    assert!(quiet.stderr.is_empty(), "a silent fallback printed: {}", String::from_utf8_lossy(&quiet.stderr));
+
+    std::fs::remove_file(sb.path("r.o")).unwrap();
+    let loud = sb
+        .cmd(conformance::zccache_bin())
+        .env("ZCCACHE_RUNTIME_DIR", &open)
+        .env("ZCCACHE_LOG", "1")
+        .args(["gcc", "-c", "r.c"])
+        .output()
+        .unwrap();
+    ok(&loud);
+    assert_eq!(sb.read("r.o"), sb.read("r.ref.o"));
+    let text = String::from_utf8_lossy(&loud.stderr);
+    assert_eq!(text.lines().count(), 1, "one warning line expected: {text:?}");
+    assert!(text.starts_with("zccache: ") && text.contains("runtime"), "warning: {text:?}");
+
+    // Refused, not used: nothing was created in the open directory.
+    let inside: Vec<_> = std::fs::read_dir(&open).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(inside.is_empty(), "the 0777 runtime dir was used: {inside:?}");
+    assert_eq!(std::fs::metadata(&open).unwrap().permissions().mode() & 0o7777, 0o777);
+}
+
+#[test]
+fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
+    let sb = Sandbox::new("f4errors");
+    let _stop = StopBroker(&sb);
+    sb.write("bad.c", "int bad(void) { return missing + 1; }\nint also_bad(void) { return ; }\n");
+    sb.write("warn.c", "int warn(int x) { int unused; return x; }\n");
+    let open = sb.root.join("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+
+    let cases: [&[&str]; 4] = [
+        &["-c", "bad.c"],
+        &["-c", "no-such-file.c"],
+        &["-Wall", "-c", "warn.c"],
+        &["-Wall", "-Werror", "-c", "warn.c"],
+    ];
+    for args in cases {
+        let bare = sb.bare("gcc", args);
+        assert!(!bare.stderr.is_empty(), "{args:?}: the case must produce diagnostics");
+        // Twice through the daemon (a miss, then a hit or a recompile), then
+        // once with the cache unreachable.
+        for round in ["first", "second", "fallback"] {
+            let mut cmd = sb.cmd(conformance::zccache_bin());
+            if round == "fallback" {
+                cmd.env("ZCCACHE_RUNTIME_DIR", &open);
+            }
+            let out = cmd.arg("gcc").args(args).output().unwrap();
+            assert_eq!(out.status.code(), bare.status.code(), "{args:?} {round}: exit code");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&bare.stderr),
+                "{args:?} {round}: stderr"
+            );
+            assert_eq!(out.stdout, bare.stdout, "{args:?} {round}: stdout");
+        }
+    }
+    // The successful warning case was cached and replayed.
+    assert!(sb.hmp().0 >= 1, "the warning compile never hit");
+}
