@@ -14,12 +14,15 @@ use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 
 use super::env::check_env;
-use super::flags::{self, ColorFlag, CoverageFlag, DepFlag, FlagClass, InputRole, Item, MapKind, ModeFlag, SearchKind};
+use super::flags::{
+    self, ColorFlag, CoverageFlag, DepFlag, FlagClass, InputRole, Item, MapKind, ModeFlag,
+    SearchKind,
+};
 use super::names::{self, derived, is_dev_null, split_once, tail_after, with_suffix};
 use super::rsp::shlex_split;
 use super::{
-    Classified, DepMode, DepSpec, DepTarget, ExtraInput, ExtraInputKind, Family, Invocation, Language, Mode,
-    Passthrough, Reason, SearchPath, Unit,
+    Classified, DepMode, DepSpec, DepTarget, ExtraInput, ExtraInputKind, Family, Invocation,
+    Language, Mode, Passthrough, Reason, SearchPath, Unit,
 };
 
 /// Classifies an expanded argv (no argv\[0\]; see `expand_response_files`).
@@ -45,13 +48,22 @@ fn classify_args(
     args: &[OsString],
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Invocation, Passthrough> {
+    let given = args.len();
     let args = with_emcc_cflags(family, args, env)?;
     let items = flags::split(family, &args)?;
     let mut state = State::new(family, cplusplus);
     for item in &items {
         state.visit(item, &args[item.start]);
     }
-    state.finish(&args, &items, env)
+    let invocation = state.finish(&args, &items, env)?;
+    // A unit's `arg_index` points into the caller's argv, which lacks `EMCC_CFLAGS`.
+    if invocation.units.iter().any(|unit| unit.arg_index >= given) {
+        return Err(Passthrough::new(
+            Reason::UnsupportedEnvironmentVariable,
+            "source file in EMCC_CFLAGS",
+        ));
+    }
+    Ok(invocation)
 }
 
 /// emcc appends the shell-split `EMCC_CFLAGS` to its arguments.
@@ -66,7 +78,12 @@ fn with_emcc_cflags<'a>(
     let Some(cflags) = env("EMCC_CFLAGS").filter(|v| !v.is_empty()) else {
         return Ok(Cow::Borrowed(args));
     };
-    let bad = |detail: &str| Passthrough::new(Reason::BadCompilerArguments, format!("EMCC_CFLAGS: {detail}"));
+    let bad = |detail: &str| {
+        Passthrough::new(
+            Reason::BadCompilerArguments,
+            format!("EMCC_CFLAGS: {detail}"),
+        )
+    };
     let text = cflags.to_str().ok_or_else(|| bad("not UTF-8"))?;
     let extra = shlex_split(text).map_err(bad)?;
     let mut all = args.to_vec();
@@ -210,18 +227,34 @@ impl State {
         }
         let Some(class) = item.class() else {
             if item.positional {
-                self.inputs.push(Input { path: arg.clone(), x: self.x.clone(), at: item.start });
+                self.inputs.push(Input {
+                    path: arg.clone(),
+                    x: self.x.clone(),
+                    at: item.start,
+                });
             }
             return;
         };
         let value = item.value.clone().unwrap_or_default();
+        // Details name the flag with its separate value, if any.
+        let shown = if item.len > 1 {
+            let mut shown = arg.clone();
+            shown.push(" ");
+            shown.push(&value);
+            shown
+        } else {
+            arg.clone()
+        };
+        let arg = &shown;
         match class {
             FlagClass::Plain => {}
             FlagClass::Output => self.output = Some(value),
             FlagClass::Mode(ModeFlag::Compile) => self.compile = true,
             FlagClass::Mode(ModeFlag::Assemble) => self.assemble = true,
             FlagClass::Mode(ModeFlag::SyntaxOnly) => self.syntax_only = true,
-            FlagClass::Mode(ModeFlag::Preprocess) => self.refuse(Reason::CalledForPreprocessing, arg.to_string_lossy()),
+            FlagClass::Mode(ModeFlag::Preprocess) => {
+                self.refuse(Reason::CalledForPreprocessing, arg.to_string_lossy())
+            }
             FlagClass::Language => self.x = (value != "none").then_some(value),
             FlagClass::Dep(dep) => self.dep_flag(dep, value, arg),
             FlagClass::Wp => self.wp_flag(&value, arg),
@@ -286,14 +319,16 @@ impl State {
     fn dep_flag(&mut self, dep: DepFlag, value: OsString, arg: &OsStr) {
         match dep {
             // -M and -MM imply -E.
-            DepFlag::M | DepFlag::MM => self.refuse(Reason::CalledForPreprocessing, arg.to_string_lossy()),
-            DepFlag::MD => self.md = true,
-            DepFlag::MMD => self.mmd = true,
-            DepFlag::MF => self.mf = Some(value),
-            DepFlag::MT => self.targets.push(DepTarget::Raw(value)),
-            DepFlag::MQ => self.targets.push(DepTarget::Quoted(value)),
-            DepFlag::MP => self.phony = true,
-            DepFlag::MG => self.missing_ok = true,
+            DepFlag::M | DepFlag::Mm => {
+                self.refuse(Reason::CalledForPreprocessing, arg.to_string_lossy())
+            }
+            DepFlag::Md => self.md = true,
+            DepFlag::Mmd => self.mmd = true,
+            DepFlag::Mf => self.mf = Some(value),
+            DepFlag::Mt => self.targets.push(DepTarget::Raw(value)),
+            DepFlag::Mq => self.targets.push(DepTarget::Quoted(value)),
+            DepFlag::Mp => self.phony = true,
+            DepFlag::Mg => self.missing_ok = true,
         }
     }
 
@@ -307,8 +342,10 @@ impl State {
         for (prefix, mode) in [("-MD,", DepMode::Md), ("-MMD,", DepMode::Mmd)] {
             if single(prefix) && value.len() > prefix.len() {
                 let path = tail_after(value, prefix.len()).to_os_string();
+                // With several of them the last one wins for gcc's cc1, while clang's
+                // driver turns each into -M[M]D -MF and then prefers -MMD.
                 let mode = match &self.wp {
-                    Some((DepMode::Mmd, _)) => DepMode::Mmd,
+                    Some((DepMode::Mmd, _)) if self.family != Family::Gcc => DepMode::Mmd,
                     _ => mode,
                 };
                 self.wp = Some((mode, path));
@@ -325,7 +362,11 @@ impl State {
         let bytes = dir.as_encoded_bytes();
         // `-I-` splits the chain; `=dir` and `$SYSROOT/dir` are sysroot-relative; a
         // `.hmap` is a clang header map. None of these chains is modelled.
-        if dir == "-" || bytes.starts_with(b"=") || bytes.starts_with(b"$SYSROOT") || bytes.ends_with(b".hmap") {
+        if dir == "-"
+            || bytes.starts_with(b"=")
+            || bytes.starts_with(b"$SYSROOT")
+            || bytes.ends_with(b".hmap")
+        {
             self.unsupported(arg);
             return;
         }
@@ -405,7 +446,9 @@ impl State {
             return;
         }
         // Formats with an optional trailing level: -g3, -ggdb2, -gstabs+1, -gctf0.
-        for format in ["", "gdb", "stabs+", "stabs", "xcoff+", "xcoff", "vms", "btf", "ctf"] {
+        for format in [
+            "", "gdb", "stabs+", "stabs", "xcoff+", "xcoff", "vms", "btf", "ctf",
+        ] {
             if let Some(level) = rest.strip_prefix(format) {
                 match level.as_bytes() {
                     [] => return self.raise_debug(),
@@ -432,10 +475,13 @@ impl State {
         match kind {
             MapKind::DebugPrefix | MapKind::FilePrefix => {
                 if let Some((old, new)) = split_once(value, b'=') {
-                    self.prefix_maps.push((old.to_os_string(), new.to_os_string()));
+                    self.prefix_maps
+                        .push((old.to_os_string(), new.to_os_string()));
                 }
             }
-            MapKind::DebugCompilationDir | MapKind::FileCompilationDir => self.debug_compilation_dir = true,
+            MapKind::DebugCompilationDir | MapKind::FileCompilationDir => {
+                self.debug_compilation_dir = true
+            }
             MapKind::MacroPrefix
             | MapKind::CoveragePrefix
             | MapKind::CoverageCompilationDir
@@ -481,26 +527,51 @@ impl State {
             "-mllvm" | "-target-feature" | "-target-cpu" | "-target-abi" | "-tune-cpu" => {
                 self.xclang_value_pending = true;
             }
-            "-disable-llvm-passes" | "-disable-O0-optnone" | "-disable-llvm-optzns" | "-no-opaque-pointers"
-            | "-opaque-pointers" | "-vectorize-loops" | "-vectorize-slp" => {}
+            "-disable-llvm-passes"
+            | "-disable-O0-optnone"
+            | "-disable-llvm-optzns"
+            | "-no-opaque-pointers"
+            | "-opaque-pointers"
+            | "-vectorize-loops"
+            | "-vectorize-slp" => {}
             _ if option.starts_with("-fmodule") => self.refuse(Reason::CouldNotUseModules, option),
-            _ if ["-fdebug-compilation-dir", "-fcoverage-compilation-dir", "-fprofile", "-fplugin", "-fpass-plugin"]
-                .iter()
-                .any(|p| option.starts_with(p)) =>
+            _ if [
+                "-fdebug-compilation-dir",
+                "-fcoverage-compilation-dir",
+                "-fprofile",
+                "-fplugin",
+                "-fpass-plugin",
+            ]
+            .iter()
+            .any(|p| option.starts_with(p)) =>
             {
-                self.refuse(Reason::UnsupportedCompilerOption, format!("-Xclang {option}"));
+                self.refuse(
+                    Reason::UnsupportedCompilerOption,
+                    format!("-Xclang {option}"),
+                );
             }
-            _ if ["-f", "-W", "-O", "-D", "-U"].iter().any(|p| option.starts_with(p)) => {}
-            _ => self.refuse(Reason::UnsupportedCompilerOption, format!("-Xclang {option}")),
+            _ if ["-f", "-W", "-O", "-D", "-U"]
+                .iter()
+                .any(|p| option.starts_with(p)) => {}
+            _ => self.refuse(
+                Reason::UnsupportedCompilerOption,
+                format!("-Xclang {option}"),
+            ),
         }
     }
 
     /// Assembler options that write listings or depfiles are extra outputs.
     fn asm_options(&mut self, value: &OsStr, comma_separated: bool, arg: &OsStr) {
         let bytes = value.as_encoded_bytes();
-        let parts: Vec<&[u8]> = if comma_separated { bytes.split(|&b| b == b',').collect() } else { vec![bytes] };
+        let parts: Vec<&[u8]> = if comma_separated {
+            bytes.split(|&b| b == b',').collect()
+        } else {
+            vec![bytes]
+        };
         let writes_file = |p: &&[u8]| {
-            (p.starts_with(b"-a") && !p.starts_with(b"-arch")) || p.starts_with(b"--MD") || p.starts_with(b"-MD")
+            (p.starts_with(b"-a") && !p.starts_with(b"-arch"))
+                || p.starts_with(b"--MD")
+                || p.starts_with(b"-MD")
                 || p.starts_with(b"-o")
         };
         if parts.iter().any(writes_file) {
@@ -540,10 +611,16 @@ impl State {
         distinct_archs.sort();
         distinct_archs.dedup();
         if distinct_archs.len() > 1 {
-            return Err(Passthrough::new(Reason::UnsupportedCompilerOption, "multiple -arch"));
+            return Err(Passthrough::new(
+                Reason::UnsupportedCompilerOption,
+                "multiple -arch",
+            ));
         }
         if self.profile_uses > 1 || (self.profile_uses > 0 && self.profile_generate) {
-            return Err(Passthrough::new(Reason::UnsupportedCompilerOption, "several profile options"));
+            return Err(Passthrough::new(
+                Reason::UnsupportedCompilerOption,
+                "several profile options",
+            ));
         }
         check_env(self.family, env)?;
 
@@ -554,25 +631,51 @@ impl State {
         } else if self.compile {
             Mode::Compile
         } else {
-            return Err(Passthrough::new(Reason::CalledForLink, "no -c, -S or -fsyntax-only"));
+            return Err(Passthrough::new(
+                Reason::CalledForLink,
+                "no -c, -S or -fsyntax-only",
+            ));
         };
 
-        let kinds: Vec<InputKind> = self.inputs.iter().map(|input| self.input_kind(input)).collect();
+        let kinds: Vec<InputKind> = self
+            .inputs
+            .iter()
+            .map(|input| self.input_kind(input))
+            .collect();
         if let Some(i) = kinds.iter().position(|k| matches!(k, InputKind::Link)) {
-            return Err(Passthrough::new(Reason::CalledForLink, self.inputs[i].path.to_string_lossy()));
+            return Err(Passthrough::new(
+                Reason::CalledForLink,
+                self.inputs[i].path.to_string_lossy(),
+            ));
         }
         let mut languages = Vec::with_capacity(kinds.len());
         for (input, kind) in self.inputs.iter().zip(kinds) {
-            let detail = || input.path.to_string_lossy().into_owned();
+            let detail = || match &input.x {
+                Some(x) => format!("-x {} for {:?}", x.to_string_lossy(), input.path),
+                None => format!("{:?}", input.path),
+            };
             match kind {
-                InputKind::Source(language) if names::is_bare_dotfile(&input.path) => {
-                    let _ = language;
-                    return Err(Passthrough::new(Reason::UnsupportedSourceLanguage, detail()));
+                // gcc and clang disagree about the stem of `.c`.
+                InputKind::Source(_) if names::is_bare_dotfile(&input.path) => {
+                    return Err(Passthrough::new(
+                        Reason::UnsupportedSourceLanguage,
+                        detail(),
+                    ));
                 }
                 InputKind::Source(language) => languages.push(language),
-                InputKind::Header => return Err(Passthrough::new(Reason::CouldNotUsePrecompiledHeader, detail())),
+                InputKind::Header => {
+                    return Err(Passthrough::new(
+                        Reason::CouldNotUsePrecompiledHeader,
+                        detail(),
+                    ))
+                }
                 InputKind::Link => unreachable!("links were ruled out above"),
-                InputKind::Unsupported => return Err(Passthrough::new(Reason::UnsupportedSourceLanguage, detail())),
+                InputKind::Unsupported => {
+                    return Err(Passthrough::new(
+                        Reason::UnsupportedSourceLanguage,
+                        detail(),
+                    ))
+                }
             }
         }
 
@@ -582,19 +685,32 @@ impl State {
                 return Err(Passthrough::new(Reason::OutputToStdout, "-o -"));
             }
             if several {
-                return Err(Passthrough::new(Reason::MultipleSourceFiles, "-o with several sources"));
+                return Err(Passthrough::new(
+                    Reason::MultipleSourceFiles,
+                    "-o with several sources",
+                ));
             }
-            if output.is_empty() || names::is_bare_dotfile(output) || *output == self.inputs[0].path {
-                return Err(Passthrough::new(Reason::BadOutputFile, output.to_string_lossy()));
+            if output.is_empty() || names::is_bare_dotfile(output) || *output == self.inputs[0].path
+            {
+                return Err(Passthrough::new(
+                    Reason::BadOutputFile,
+                    output.to_string_lossy(),
+                ));
             }
         }
         if several && self.serialize_diagnostics.is_some() {
-            return Err(Passthrough::new(Reason::MultipleSourceFiles, "--serialize-diagnostics with several sources"));
+            return Err(Passthrough::new(
+                Reason::MultipleSourceFiles,
+                "--serialize-diagnostics with several sources",
+            ));
         }
 
         let dep = self.dep_spec()?;
         if several && dep.mode != DepMode::None && dep.file.is_some() {
-            return Err(Passthrough::new(Reason::MultipleSourceFiles, "one depfile for several sources"));
+            return Err(Passthrough::new(
+                Reason::MultipleSourceFiles,
+                "one depfile for several sources",
+            ));
         }
 
         let mut units = Vec::with_capacity(self.inputs.len());
@@ -609,14 +725,23 @@ impl State {
 
         let mut extra_inputs = self.extra_inputs;
         let em_config = match self.family {
-            Family::Emcc => self.em_config.or_else(|| env("EM_CONFIG").filter(|v| !v.is_empty())),
+            Family::Emcc => self
+                .em_config
+                .or_else(|| env("EM_CONFIG").filter(|v| !v.is_empty())),
             _ => None,
         };
         if let Some(config) = &em_config {
-            extra_inputs.push(ExtraInput { path: config.clone(), kind: ExtraInputKind::Content });
+            extra_inputs.push(ExtraInput {
+                path: config.clone(),
+                kind: ExtraInputKind::Content,
+            });
         }
 
-        let key_args = if self.record_command_line { args.to_vec() } else { key_args(args, items, &dep) };
+        let key_args = if self.record_command_line {
+            args.to_vec()
+        } else {
+            key_args(args, items, &dep)
+        };
         Ok(Invocation {
             probe_drop: self.probe_drop.clone(),
             family: self.family,
@@ -648,7 +773,10 @@ impl State {
     fn dep_spec(&self) -> Result<DepSpec, Passthrough> {
         if self.wp.is_some() && (self.md || self.mmd || self.mf.is_some()) {
             // gcc and clang disagree on which file and which mode win.
-            return Err(Passthrough::new(Reason::UnsupportedCompilerOption, "-Wp,-M[M]D mixed with -MD, -MMD or -MF"));
+            return Err(Passthrough::new(
+                Reason::UnsupportedCompilerOption,
+                "-Wp,-M[M]D mixed with -MD, -MMD or -MF",
+            ));
         }
         let (mode, file, via_wp) = match &self.wp {
             Some((mode, path)) => (*mode, Some(path.clone()), true),
@@ -690,10 +818,18 @@ impl State {
             "s" => Language::Asm,
             "S" => Language::AsmWithCpp,
             "sx" if !clangish => Language::AsmWithCpp,
-            "h" | "hh" | "H" | "hp" | "hxx" | "hpp" | "HPP" | "h++" | "tcc" => return InputKind::Header,
-            "o" | "obj" | "a" | "so" | "lib" | "dylib" | "dll" | "lo" | "la" | "tbd" | "res" => return InputKind::Link,
+            "h" | "hh" | "H" | "hp" | "hxx" | "hpp" | "HPP" | "h++" | "tcc" => {
+                return InputKind::Header
+            }
+            "o" | "obj" | "a" | "so" | "lib" | "dylib" | "dll" | "lo" | "la" | "tbd" | "res" => {
+                return InputKind::Link
+            }
             "wasm" if self.family == Family::Emcc => return InputKind::Link,
-            _ if names::basename(path).as_encoded_bytes().windows(4).any(|w| w == b".so.") => {
+            _ if names::basename(path)
+                .as_encoded_bytes()
+                .windows(4)
+                .any(|w| w == b".so.") =>
+            {
                 return InputKind::Link;
             }
             _ => return InputKind::Unsupported,
@@ -701,12 +837,27 @@ impl State {
         InputKind::Source(lang)
     }
 
-    fn unit(&self, mode: Mode, dep: &DepSpec, source: &OsStr, language: Language) -> Result<Unit, Passthrough> {
-        let unsupported = |detail: &str| Err(Passthrough::new(Reason::UnsupportedCompilerOption, detail));
+    fn unit(
+        &self,
+        mode: Mode,
+        dep: &DepSpec,
+        source: &OsStr,
+        language: Language,
+    ) -> Result<Unit, Passthrough> {
+        let unsupported =
+            |detail: &str| Err(Passthrough::new(Reason::UnsupportedCompilerOption, detail));
         let bitcode = self.emit_llvm && self.family != Family::Gcc;
         let output = match mode {
-            Mode::Compile => Some(self.output.clone().unwrap_or_else(|| derived(source, if bitcode { ".bc" } else { ".o" }))),
-            Mode::Assemble => Some(self.output.clone().unwrap_or_else(|| derived(source, if bitcode { ".ll" } else { ".s" }))),
+            Mode::Compile => Some(
+                self.output
+                    .clone()
+                    .unwrap_or_else(|| derived(source, if bitcode { ".bc" } else { ".o" })),
+            ),
+            Mode::Assemble => Some(
+                self.output
+                    .clone()
+                    .unwrap_or_else(|| derived(source, if bitcode { ".ll" } else { ".s" })),
+            ),
             Mode::SyntaxOnly => None,
         };
         let to_dev_null = self.output.as_deref().is_some_and(is_dev_null);
@@ -716,20 +867,31 @@ impl State {
         if dep.mode != DepMode::None && language.is_preprocessed_by_compiler() {
             depfile = match (&dep.file, &self.output) {
                 (Some(file), _) => Some(file.clone()),
-                (None, Some(_)) if to_dev_null => return unsupported("depfile named after /dev/null"),
+                (None, Some(_)) if to_dev_null => {
+                    return unsupported("depfile named after /dev/null")
+                }
                 (None, Some(output)) => Some(with_suffix(output, ".d")),
-                (None, None) if self.family == Family::Gcc && mode == Mode::SyntaxOnly && !self.compile && !self.assemble => {
+                (None, None)
+                    if self.family == Family::Gcc
+                        && mode == Mode::SyntaxOnly
+                        && !self.compile
+                        && !self.assemble =>
+                {
                     // gcc 11+ names it after the link-mode dump base ("a-t.d").
                     return unsupported("gcc -fsyntax-only depfile without -o, -c or -S");
                 }
                 (None, None) => Some(derived(source, ".d")),
             };
-            dep_targets = if !dep.targets.is_empty() {
+            dep_targets = if self.family == Family::Gcc && !dep.targets.is_empty() {
+                gcc_target_order(&dep.targets)
+            } else if !dep.targets.is_empty() {
                 dep.targets.clone()
             } else {
                 match &self.output {
                     // gcc's cc1 ignores -o when the request bypasses the driver.
-                    Some(output) if !(dep.via_wp && self.family == Family::Gcc) => vec![DepTarget::Quoted(output.clone())],
+                    Some(output) if !(dep.via_wp && self.family == Family::Gcc) => {
+                        vec![DepTarget::Quoted(output.clone())]
+                    }
                     _ => vec![DepTarget::Quoted(derived(source, ".o"))],
                 }
             };
@@ -744,28 +906,47 @@ impl State {
             (true, Family::Gcc, Mode::Assemble) => None,
             (true, _, _) if !debug => None,
             (true, Family::Emcc, _) => return unsupported("-gsplit-dwarf under emcc"),
-            (true, Family::Clang, _) if self.debug_level == 1 => return unsupported("-gsplit-dwarf with line tables only"),
+            (true, Family::Clang, _) if self.debug_level == 1 => {
+                return unsupported("-gsplit-dwarf with line tables only")
+            }
             (true, Family::Clang, Mode::Assemble) => return unsupported("clang -S -gsplit-dwarf"),
-            (true, Family::Clang, Mode::Compile) if to_dev_null => return unsupported("-gsplit-dwarf into /dev/null"),
-            (true, Family::Clang, Mode::Compile) => output.as_deref().map(|o| with_suffix(o, ".dwo")),
+            (true, Family::Clang, Mode::Compile) if to_dev_null => {
+                return unsupported("-gsplit-dwarf into /dev/null")
+            }
+            (true, Family::Clang, Mode::Compile) => {
+                output.as_deref().map(|o| with_suffix(o, ".dwo"))
+            }
         };
 
         let gcno = match (self.notes, self.family, mode) {
             (false, _, _) => None,
             (true, Family::Emcc, _) => return unsupported("coverage under emcc"),
             // gcc writes a .gcno even then, named unlike any other output.
-            (true, Family::Gcc, Mode::SyntaxOnly) => return unsupported("gcc -fsyntax-only with coverage"),
+            (true, Family::Gcc, Mode::SyntaxOnly) => {
+                return unsupported("gcc -fsyntax-only with coverage")
+            }
             (true, _, Mode::SyntaxOnly) => None,
             (true, _, _) if to_dev_null => return unsupported("coverage into /dev/null"),
             (true, _, _) => output.as_deref().map(|o| with_suffix(o, ".gcno")),
         };
 
-        Ok(Unit { arg_index: 0, source: source.to_os_string(), language, output, depfile, dep_targets, dwo, gcno })
+        Ok(Unit {
+            arg_index: 0,
+            source: source.to_os_string(),
+            language,
+            output,
+            depfile,
+            dep_targets,
+            dwo,
+            gcno,
+        })
     }
 }
 
 fn language_from_x(x: &OsStr) -> InputKind {
-    let Some(x) = x.to_str() else { return InputKind::Unsupported };
+    let Some(x) = x.to_str() else {
+        return InputKind::Unsupported;
+    };
     let lang = match x {
         "c" => Language::C,
         "c++" => Language::Cxx,
@@ -773,18 +954,47 @@ fn language_from_x(x: &OsStr) -> InputKind {
         "c++-cpp-output" => Language::CxxPreprocessed,
         "assembler" => Language::Asm,
         "assembler-with-cpp" => Language::AsmWithCpp,
-        "c-header" | "c++-header" | "c++-system-header" | "c++-user-header" | "c-header-cpp-output"
+        "c-header"
+        | "c++-header"
+        | "c++-system-header"
+        | "c++-user-header"
+        | "c-header-cpp-output"
         | "c++-header-cpp-output" => return InputKind::Header,
         _ => return InputKind::Unsupported,
     };
     InputKind::Source(lang)
 }
 
+/// The order in which gcc writes explicit targets. Its driver hands cc1 every `-MQ`
+/// before every `-MT`, and cc1 (`deps_add_target`) keeps raw targets ahead of quoted
+/// ones by swapping each new raw target with the lowest quoted one: `-MQ q1 -MQ q2
+/// -MT t1` is written `t1 q2 q1`. clang keeps the command-line order.
+fn gcc_target_order(targets: &[DepTarget]) -> Vec<DepTarget> {
+    let quoted = targets.iter().filter(|t| matches!(t, DepTarget::Quoted(_)));
+    let raw = targets.iter().filter(|t| matches!(t, DepTarget::Raw(_)));
+    let mut out: Vec<DepTarget> = Vec::with_capacity(targets.len());
+    let mut low_water = 0;
+    for target in quoted.chain(raw) {
+        let mut target = target.clone();
+        if matches!(target, DepTarget::Raw(_)) {
+            if low_water != out.len() {
+                std::mem::swap(&mut out[low_water], &mut target);
+            }
+            low_water += 1;
+        }
+        out.push(target);
+    }
+    out
+}
+
 /// Units of one call must not write the same file.
 fn check_distinct(units: &[Unit]) -> Result<(), Passthrough> {
     let mut seen = HashSet::new();
     for unit in units {
-        for path in [&unit.output, &unit.depfile, &unit.dwo, &unit.gcno].into_iter().flatten() {
+        for path in [&unit.output, &unit.depfile, &unit.dwo, &unit.gcno]
+            .into_iter()
+            .flatten()
+        {
             if !is_dev_null(path) && !seen.insert(path.clone()) {
                 return Err(Passthrough::new(
                     Reason::MultipleSourceFiles,
@@ -805,9 +1015,13 @@ fn key_args(args: &[OsString], items: &[Item], dep: &DepSpec) -> Vec<OsString> {
             continue;
         }
         match item.class() {
-            Some(FlagClass::Output | FlagClass::Dep(DepFlag::MF | DepFlag::MT | DepFlag::MQ)) => {}
+            Some(FlagClass::Output | FlagClass::Dep(DepFlag::Mf | DepFlag::Mt | DepFlag::Mq)) => {}
             Some(FlagClass::Wp) if dep.via_wp && is_wp_dep(&spelled[0]) => {
-                out.push(OsString::from(if is_wp_mmd(&spelled[0]) { "-Wp,-MMD," } else { "-Wp,-MD," }));
+                out.push(OsString::from(if is_wp_mmd(&spelled[0]) {
+                    "-Wp,-MMD,"
+                } else {
+                    "-Wp,-MD,"
+                }));
             }
             Some(FlagClass::SerializeDiagnostics) => out.push(spelled[0].clone()),
             _ => out.extend(spelled.iter().cloned()),

@@ -1,11 +1,11 @@
-//! Which environment variables join a C/C++ key, and which Emscripten
-//! variables do (cache-keys.md §2 "Environment", §9).
+//! Environment variables: which ones join a C/C++/emcc key, and which ones make a call
+//! uncacheable (cache-keys.md §2 "Environment", §5, §9).
 //!
-//! Lists only; the caller reads the values.
+//! It reads the environment only through the caller's lookup, and leaves
+//! `SOURCE_DATE_EPOCH` to the caller: whether it is keyed depends on the sources'
+//! temporal macros (§4).
 
-use std::ffi::OsStr;
-
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 
 use super::{Family, Invocation, Passthrough, Reason};
 
@@ -30,6 +30,8 @@ const COMMON: &[&str] = &[
     "TVOS_DEPLOYMENT_TARGET",
     "WATCHOS_DEPLOYMENT_TARGET",
     "CCC_OVERRIDE_OPTIONS",
+    "INCLUDE",
+    "EXTERNAL_INCLUDE",
     "I_MPI_CC",
     "I_MPI_CXX",
     "QNX_HOST",
@@ -38,7 +40,9 @@ const COMMON: &[&str] = &[
 
 const EMCC: &[&str] = &["EM_CONFIG", "EMCC_CFLAGS"];
 
-/// Variables whose values go into the key for this invocation.
+/// Variables whose values (unset distinct from empty) go into the key of every unit
+/// of this invocation. For emcc, every variable for which [`is_emcc_env`] holds joins
+/// the key too.
 pub(crate) fn key_env_vars(family: Family, _inv: &Invocation) -> Vec<&'static str> {
     let mut v = COMMON.to_vec();
     if family == Family::Emcc {
@@ -53,20 +57,35 @@ pub(crate) fn is_emcc_env(name: &OsStr) -> bool {
     b.starts_with(b"EMCC_") || b.starts_with(b"EM_")
 }
 
-/// Variables that make a compile uncacheable (cache-keys.md §5).
-pub(super) const UNSUPPORTED: &[&str] = &[
-    "DEPENDENCIES_OUTPUT",
-    "SUNPRO_DEPENDENCIES",
-    "LD_PRELOAD",
-    "LD_AUDIT",
-    "DYLD_INSERT_LIBRARIES",
-];
+/// Variables whose mere presence makes a compile uncacheable (cache-keys.md §5): gcc
+/// writes an extra depfile.
+const DEPFILE_VARS: &[&str] = &["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"];
 
-/// Refuse a compile whose environment changes what the compiler writes
-/// in ways we do not track.
-pub(super) fn check_env(_family: Family, env: &dyn Fn(&str) -> Option<OsString>) -> Result<(), Passthrough> {
-    match UNSUPPORTED.iter().find(|v| env(v).is_some()) {
-        Some(v) => Err(Passthrough::new(Reason::UnsupportedEnvironmentVariable, *v)),
+/// Loader injection may make the compiler do anything; an empty value injects nothing.
+const INJECTION_VARS: &[&str] = &["LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES"];
+
+/// Refuses a compile whose environment changes what the compiler writes in ways the
+/// arguments do not show. clang's `CCC_OVERRIDE_OPTIONS` rewrites the arguments
+/// themselves, so classifying them would be classifying the wrong command.
+pub(super) fn check_env(
+    family: Family,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<(), Passthrough> {
+    let non_empty = |name: &str| env(name).is_some_and(|value| !value.is_empty());
+    let refused = DEPFILE_VARS
+        .iter()
+        .find(|name| env(name).is_some())
+        .or_else(|| INJECTION_VARS.iter().find(|name| non_empty(name)))
+        .copied()
+        .or_else(|| {
+            (family != Family::Gcc && non_empty("CCC_OVERRIDE_OPTIONS"))
+                .then_some("CCC_OVERRIDE_OPTIONS")
+        });
+    match refused {
+        Some(name) => Err(Passthrough::new(
+            Reason::UnsupportedEnvironmentVariable,
+            name,
+        )),
         None => Ok(()),
     }
 }

@@ -94,14 +94,14 @@ pub(crate) enum ModeFlag {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DepFlag {
     M,
-    MM,
-    MD,
-    MMD,
-    MF,
-    MT,
-    MQ,
-    MP,
-    MG,
+    Mm,
+    Md,
+    Mmd,
+    Mf,
+    Mt,
+    Mq,
+    Mp,
+    Mg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,7 +228,13 @@ pub(crate) fn split(family: Family, args: &[OsString]) -> Result<Vec<Item>, Pass
         let arg = &args[i];
         let bytes = arg.as_encoded_bytes();
         if bytes.len() < 2 || bytes[0] != b'-' {
-            items.push(Item { spec: None, positional: true, start: i, len: 1, value: None });
+            items.push(Item {
+                spec: None,
+                positional: true,
+                start: i,
+                len: 1,
+                value: None,
+            });
             i += 1;
             continue;
         }
@@ -240,7 +246,13 @@ pub(crate) fn split(family: Family, args: &[OsString]) -> Result<Vec<Item>, Pass
             }
         }
         let Some((spec, separate)) = lookup(family, arg) else {
-            items.push(Item { spec: None, positional: false, start: i, len: 1, value: None });
+            items.push(Item {
+                spec: None,
+                positional: false,
+                start: i,
+                len: 1,
+                value: None,
+            });
             i += 1;
             continue;
         };
@@ -259,13 +271,22 @@ pub(crate) fn split(family: Family, args: &[OsString]) -> Result<Vec<Item>, Pass
         let value = match spec.kind {
             FlagKind::Flag => None,
             FlagKind::Separate | FlagKind::Multi(_) => Some(args[i + 1].clone()),
-            FlagKind::JoinedOrSeparate | FlagKind::EqOrSeparate if separate => Some(args[i + 1].clone()),
-            FlagKind::EqOrSeparate => Some(tail_after(arg, spec.name.len() + 1).to_os_string()),
-            FlagKind::Joined | FlagKind::JoinedEq | FlagKind::JoinedOrSeparate | FlagKind::JoinedAndSeparate => {
-                Some(tail_after(arg, spec.name.len()).to_os_string())
+            FlagKind::JoinedOrSeparate | FlagKind::EqOrSeparate if separate => {
+                Some(args[i + 1].clone())
             }
+            FlagKind::EqOrSeparate => Some(tail_after(arg, spec.name.len() + 1).to_os_string()),
+            FlagKind::Joined
+            | FlagKind::JoinedEq
+            | FlagKind::JoinedOrSeparate
+            | FlagKind::JoinedAndSeparate => Some(tail_after(arg, spec.name.len()).to_os_string()),
         };
-        items.push(Item { spec: Some(spec), positional: false, start: i, len: 1 + needed, value });
+        items.push(Item {
+            spec: Some(spec),
+            positional: false,
+            start: i,
+            len: 1 + needed,
+            value,
+        });
         i += 1 + needed;
     }
     Ok(items)
@@ -295,7 +316,11 @@ fn lookup(family: Family, arg: &OsStr) -> Option<(&'static FlagSpec, bool)> {
             }
         };
         if let Some(separate) = candidate {
-            if best.map_or(true, |(b, _)| b.name.len() < name.len()) {
+            let longer = match best {
+                None => true,
+                Some((current, _)) => current.name.len() < name.len(),
+            };
+            if longer {
                 best = Some((spec, separate));
             }
         }
@@ -330,21 +355,36 @@ fn emcc_setting(args: &[OsString], i: usize) -> Result<Option<Item>, Passthrough
     if !is_setting_name(name) {
         return Ok(None);
     }
-    Ok(Some(Item { spec: Some(&EM_SETTING), positional: false, start: i, len, value: Some(value) }))
+    Ok(Some(Item {
+        spec: Some(&EM_SETTING),
+        positional: false,
+        start: i,
+        len,
+        value: Some(value),
+    }))
 }
 
 /// Python's `str.isidentifier() and str.isupper()` for ASCII names.
 fn is_setting_name(name: &OsStr) -> bool {
     let bytes = name.as_encoded_bytes();
-    let Some(&first) = bytes.first() else { return false };
+    let Some(&first) = bytes.first() else {
+        return false;
+    };
     (first.is_ascii_alphabetic() || first == b'_')
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
         && bytes.iter().any(u8::is_ascii_uppercase)
         && !bytes.iter().any(u8::is_ascii_lowercase)
 }
 
 const fn row(name: &'static str, kind: FlagKind, class: FlagClass, families: Families) -> FlagSpec {
-    FlagSpec { name, kind, class, families }
+    FlagSpec {
+        name,
+        kind,
+        class,
+        families,
+    }
 }
 
 use Families as F;
@@ -356,6 +396,7 @@ const MODULES: FlagClass = C::Passthrough(Reason::CouldNotUseModules);
 const PREPROCESS: FlagClass = C::Mode(ModeFlag::Preprocess);
 
 /// The flag table. Order does not matter: the longest matching name wins.
+#[rustfmt::skip]
 pub(crate) static FLAGS: &[FlagSpec] = &[
     // What to produce and where.
     row("-o", K::JoinedOrSeparate, C::Output, F::ALL),
@@ -373,18 +414,18 @@ pub(crate) static FLAGS: &[FlagSpec] = &[
     // Dependency files.
     row("-M", K::Flag, C::Dep(DepFlag::M), F::ALL),
     row("--dependencies", K::Flag, C::Dep(DepFlag::M), F::ALL),
-    row("-MM", K::Flag, C::Dep(DepFlag::MM), F::ALL),
-    row("--user-dependencies", K::Flag, C::Dep(DepFlag::MM), F::ALL),
-    row("-MD", K::Flag, C::Dep(DepFlag::MD), F::ALL),
-    row("--write-dependencies", K::Flag, C::Dep(DepFlag::MD), F::ALL),
-    row("-MMD", K::Flag, C::Dep(DepFlag::MMD), F::ALL),
-    row("--write-user-dependencies", K::Flag, C::Dep(DepFlag::MMD), F::ALL),
-    row("-MF", K::JoinedOrSeparate, C::Dep(DepFlag::MF), F::ALL),
-    row("-MT", K::JoinedOrSeparate, C::Dep(DepFlag::MT), F::ALL),
-    row("-MQ", K::JoinedOrSeparate, C::Dep(DepFlag::MQ), F::ALL),
-    row("-MP", K::Flag, C::Dep(DepFlag::MP), F::ALL),
-    row("-MG", K::Flag, C::Dep(DepFlag::MG), F::ALL),
-    row("--print-missing-file-dependencies", K::Flag, C::Dep(DepFlag::MG), F::ALL),
+    row("-MM", K::Flag, C::Dep(DepFlag::Mm), F::ALL),
+    row("--user-dependencies", K::Flag, C::Dep(DepFlag::Mm), F::ALL),
+    row("-MD", K::Flag, C::Dep(DepFlag::Md), F::ALL),
+    row("--write-dependencies", K::Flag, C::Dep(DepFlag::Md), F::ALL),
+    row("-MMD", K::Flag, C::Dep(DepFlag::Mmd), F::ALL),
+    row("--write-user-dependencies", K::Flag, C::Dep(DepFlag::Mmd), F::ALL),
+    row("-MF", K::JoinedOrSeparate, C::Dep(DepFlag::Mf), F::ALL),
+    row("-MT", K::JoinedOrSeparate, C::Dep(DepFlag::Mt), F::ALL),
+    row("-MQ", K::JoinedOrSeparate, C::Dep(DepFlag::Mq), F::ALL),
+    row("-MP", K::Flag, C::Dep(DepFlag::Mp), F::ALL),
+    row("-MG", K::Flag, C::Dep(DepFlag::Mg), F::ALL),
+    row("--print-missing-file-dependencies", K::Flag, C::Dep(DepFlag::Mg), F::ALL),
     row("-MJ", K::JoinedOrSeparate, UNSUPPORTED, F::ALL),
     row("-Wp,", K::Joined, C::Wp, F::ALL),
     row("-Xpreprocessor", K::Separate, C::Xpreprocessor, F::ALL),
@@ -717,7 +758,11 @@ mod tests {
                         (_, true) => format!("({spelled})"),
                         (None, false) => format!("<{spelled}>"),
                         (Some(spec), _) => {
-                            format!("[{}:{}]", spec.name, item.value.as_deref().unwrap_or_default().to_string_lossy())
+                            format!(
+                                "[{}:{}]",
+                                spec.name,
+                                item.value.as_deref().unwrap_or_default().to_string_lossy()
+                            )
                         }
                     }
                 })
@@ -734,8 +779,11 @@ mod tests {
     #[test]
     fn table_has_unique_names_per_family() {
         for family in [Family::Gcc, Family::Clang, Family::Emcc] {
-            let mut names: Vec<&str> =
-                FLAGS.iter().filter(|s| s.families.contains(family)).map(|s| s.name).collect();
+            let mut names: Vec<&str> = FLAGS
+                .iter()
+                .filter(|s| s.families.contains(family))
+                .map(|s| s.name)
+                .collect();
             names.sort_unstable();
             let before = names.len();
             names.dedup();
@@ -743,7 +791,13 @@ mod tests {
         }
         for spec in FLAGS {
             assert!(spec.name.starts_with('-'), "{}", spec.name);
-            assert_eq!(spec.kind == FlagKind::JoinedEq, spec.name.ends_with('='), "{}", spec.name);
+            let joined_eq = matches!(spec.kind, FlagKind::JoinedEq | FlagKind::JoinedAndSeparate);
+            assert!(
+                spec.kind != FlagKind::JoinedEq || spec.name.ends_with('='),
+                "{}",
+                spec.name
+            );
+            assert!(!spec.name.ends_with('=') || joined_eq, "{}", spec.name);
         }
     }
 
@@ -752,31 +806,71 @@ mod tests {
         let g = Family::Gcc;
         check(g, "-c t.c -o x.o", "[-c:] (t.c) [-o:x.o]");
         check(g, "-c t.c -odir", "[-c:] (t.c) [-o:dir]");
-        check(g, "-I inc -Iinc2 -isystem sys -isystemsys2", "[-I:inc] [-I:inc2] [-isystem:sys] [-isystem:sys2]");
-        check(g, "-iwithprefixbeforex -iwithprefix y", "[-iwithprefixbefore:x] [-iwithprefix:y]");
+        check(
+            g,
+            "-I inc -Iinc2 -isystem sys -isystemsys2",
+            "[-I:inc] [-I:inc2] [-isystem:sys] [-isystem:sys2]",
+        );
+        check(
+            g,
+            "-iwithprefixbeforex -iwithprefix y",
+            "[-iwithprefixbefore:x] [-iwithprefix:y]",
+        );
         check(g, "-MF d -MTt -MQ q", "[-MF:d] [-MT:t] [-MQ:q]");
         check(g, "-Wp,-MD,x.d -Wl,-z,now", "[-Wp,:-MD,x.d] [-Wl,:-z,now]");
-        check(g, "--sysroot=/s --sysroot /t", "[--sysroot:/s] [--sysroot:/t]");
+        check(
+            g,
+            "--sysroot=/s --sysroot /t",
+            "[--sysroot:/s] [--sysroot:/t]",
+        );
         check(g, "-std=c11 -Wall -", "<-std=c11> <-Wall> (-)");
         check(g, "-include@x -include @y", "[-include:@x] [-include:@y]");
-        check(g, "-c t.c -I", "error bad_compiler_arguments missing argument to -I");
+        check(
+            g,
+            "-c t.c -I",
+            "error bad_compiler_arguments missing argument to -I",
+        );
         check(g, "-undefined x -u y -uz", "[-undefined:x] [-u:y] [-u:z]");
         // gcc reads -emit-llvm as -e with the entry symbol "mit-llvm".
         check(g, "-emit-llvm", "[-e:mit-llvm]");
         check(Family::Clang, "-emit-llvm", "[-emit-llvm:]");
-        check(Family::Clang, "-Xarch_x86_64 -O2 t.c", "[-Xarch_:x86_64] (t.c)");
-        check(Family::Clang, "-sectcreate a b c t.c", "[-sectcreate:a] (t.c)");
-        check(Family::Clang, "-gcc-toolchain /x -g3", "[-gcc-toolchain:/x] [-g:3]");
-        check(g, "-fdiagnostics-color -fdiagnostics-color=never", "[-fdiagnostics-color:] [-fdiagnostics-color=:never]");
+        check(
+            Family::Clang,
+            "-Xarch_x86_64 -O2 t.c",
+            "[-Xarch_:x86_64] (t.c)",
+        );
+        check(
+            Family::Clang,
+            "-sectcreate a b c t.c",
+            "[-sectcreate:a] (t.c)",
+        );
+        check(
+            Family::Clang,
+            "-gcc-toolchain /x -g3",
+            "[-gcc-toolchain:/x] [-g:3]",
+        );
+        check(
+            g,
+            "-fdiagnostics-color -fdiagnostics-color=never",
+            "[-fdiagnostics-color:] [-fdiagnostics-color=:never]",
+        );
     }
 
     #[test]
     fn emcc_settings() {
         let e = Family::Emcc;
-        check(e, "-sUSE_SDL=2 -s WASM=0 -sSTRICT", "[-s:USE_SDL=2] [-s:WASM=0] [-s:STRICT]");
+        check(
+            e,
+            "-sUSE_SDL=2 -s WASM=0 -sSTRICT",
+            "[-s:USE_SDL=2] [-s:WASM=0] [-s:STRICT]",
+        );
         check(e, "-s -shared -std=c11", "<-s> <-shared> <-std=c11>");
         check(e, "-s t.c", "<-s> (t.c)");
-        check(e, "--em-config cfg --em-config=cfg2", "[--em-config:cfg] [--em-config:cfg2]");
+        check(
+            e,
+            "--em-config cfg --em-config=cfg2",
+            "[--em-config:cfg] [--em-config:cfg2]",
+        );
         check(Family::Clang, "-sUSE_SDL=2", "<-sUSE_SDL=2>");
     }
 }

@@ -21,6 +21,10 @@ mod flags;
 mod names;
 mod rsp;
 
+#[cfg(test)]
+mod real_tests;
+#[cfg(test)]
+mod tests;
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -37,8 +41,12 @@ pub(crate) enum Family {
     Emcc,
 }
 
-/// Why a call is not cached. The compiler then runs unchanged.
+/// The classifier's verdict: a cacheable call, or why the compiler must run unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per request"
+)]
 pub(crate) enum Classified {
     Compile(Invocation),
     Passthrough(Passthrough),
@@ -265,10 +273,17 @@ impl Family {
         if base == "emcc" || base == "em++" {
             return Some(Family::Emcc);
         }
-        if base == "clang" || base == "clang++" || base.ends_with("-clang") || base.ends_with("-clang++") {
+        if base == "clang"
+            || base == "clang++"
+            || base.ends_with("-clang")
+            || base.ends_with("-clang++")
+        {
             return Some(Family::Clang);
         }
-        if matches!(base, "gcc" | "g++" | "cc" | "c++") || base.ends_with("-gcc") || base.ends_with("-g++") {
+        if matches!(base, "gcc" | "g++" | "cc" | "c++")
+            || base.ends_with("-gcc")
+            || base.ends_with("-g++")
+        {
             return Some(Family::Gcc);
         }
         None
@@ -282,14 +297,6 @@ impl Family {
                 || base.ends_with("-c++")
                 || base.ends_with("-clang++")
         })
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Family::Gcc => "gcc",
-            Family::Clang => "clang",
-            Family::Emcc => "emcc",
-        }
     }
 }
 
@@ -319,7 +326,10 @@ fn driver_base(name: &OsStr) -> Option<&str> {
 
 impl Passthrough {
     pub(crate) fn new(reason: Reason, detail: impl Into<String>) -> Passthrough {
-        Passthrough { reason, detail: detail.into() }
+        Passthrough {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -414,25 +424,51 @@ impl Invocation {
         self.cwd_key(cwd).is_some_and(|key| key == cwd.as_os_str())
     }
 
-    /// Whether the object path is embedded in the outputs (the `.dwo` name with
-    /// `-gsplit-dwarf`, the `.gcda` path with coverage or profile generation), so each
-    /// unit's output path must join its key.
     /// The expanded argv with every other unit's source removed.
     pub(crate) fn args_for_unit(&self, expanded: &[OsString], index: usize) -> Vec<OsString> {
-        let others: Vec<usize> =
-            self.units.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, u)| u.arg_index).collect();
-        expanded.iter().enumerate().filter(|(i, _)| !others.contains(i)).map(|(_, a)| a.clone()).collect()
+        let others: Vec<usize> = self
+            .units
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, u)| u.arg_index)
+            .collect();
+        expanded
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !others.contains(i))
+            .map(|(_, a)| a.clone())
+            .collect()
     }
 
     /// Arguments for a dependency-only run of one unit (the caller appends
     /// `-M -MF <file>`): no mode, output or depfile flags, other sources gone.
-    pub(crate) fn dependency_probe_args(&self, expanded: &[OsString], index: usize) -> Vec<OsString> {
-        let others: Vec<usize> =
-            self.units.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, u)| u.arg_index).collect();
-        let dropped = |i: usize| others.contains(&i) || self.probe_drop.iter().any(|(s, l)| i >= *s && i < s + l);
-        expanded.iter().enumerate().filter(|(i, _)| !dropped(*i)).map(|(_, a)| a.clone()).collect()
+    pub(crate) fn dependency_probe_args(
+        &self,
+        expanded: &[OsString],
+        index: usize,
+    ) -> Vec<OsString> {
+        let others: Vec<usize> = self
+            .units
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, u)| u.arg_index)
+            .collect();
+        let dropped = |i: usize| {
+            others.contains(&i) || self.probe_drop.iter().any(|(s, l)| i >= *s && i < s + l)
+        };
+        expanded
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped(*i))
+            .map(|(_, a)| a.clone())
+            .collect()
     }
 
+    /// Whether the object path is embedded in the outputs (the `.dwo` name with
+    /// `-gsplit-dwarf`, the `.gcda` path with coverage or profile generation), so each
+    /// unit's output path must join its key.
     pub(crate) fn object_path_matters(&self) -> bool {
         self.split_dwarf || self.coverage || self.profile_generate
     }

@@ -9,8 +9,12 @@ use std::ffi::{OsStr, OsString};
 /// `s[start..end]`, where each boundary is an end of `s` or next to an ASCII byte.
 fn slice(s: &OsStr, start: usize, end: usize) -> &OsStr {
     let bytes = s.as_encoded_bytes();
-    let valid = |i: usize| i == 0 || i == bytes.len() || bytes[i - 1].is_ascii() || bytes[i].is_ascii();
-    assert!(valid(start) && valid(end), "split point must be next to an ASCII byte");
+    let valid =
+        |i: usize| i == 0 || i == bytes.len() || bytes[i - 1].is_ascii() || bytes[i].is_ascii();
+    assert!(
+        valid(start) && valid(end),
+        "split point must be next to an ASCII byte"
+    );
     // SAFETY: the bytes come from an `OsStr` and both boundaries are at its ends or
     // immediately before or after an ASCII (hence valid UTF-8) byte, which the
     // encoding allows.
@@ -41,7 +45,10 @@ fn is_separator(b: u8) -> bool {
 /// Byte offset where the file name starts.
 fn basename_start(path: &OsStr) -> usize {
     let bytes = path.as_encoded_bytes();
-    bytes.iter().rposition(|&b| is_separator(b)).map_or(0, |i| i + 1)
+    bytes
+        .iter()
+        .rposition(|&b| is_separator(b))
+        .map_or(0, |i| i + 1)
 }
 
 pub(super) fn basename(path: &OsStr) -> &OsStr {
@@ -52,7 +59,10 @@ pub(super) fn basename(path: &OsStr) -> &OsStr {
 fn last_dot_in_name(path: &OsStr) -> Option<usize> {
     let start = basename_start(path);
     let bytes = path.as_encoded_bytes();
-    bytes[start..].iter().rposition(|&b| b == b'.').map(|i| start + i)
+    bytes[start..]
+        .iter()
+        .rposition(|&b| b == b'.')
+        .map(|i| start + i)
 }
 
 /// The extension as gcc sees it: after the last `.` of the file name, unless that dot

@@ -102,7 +102,12 @@ fn expand_gnu(
             .into_iter()
             .map(os_from_bytes)
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Passthrough::new(Reason::BadCompilerArguments, "response file is not valid text"))?;
+            .ok_or_else(|| {
+                Passthrough::new(
+                    Reason::BadCompilerArguments,
+                    "response file is not valid text",
+                )
+            })?;
         stack.push(path);
         expand_gnu(family, &words, cwd, reader, stack, out)?;
         stack.pop();
@@ -122,12 +127,23 @@ fn expand_emcc(
             continue;
         };
         let bytes = reader.read(&cwd.join(name)).map_err(|_| {
-            Passthrough::new(Reason::BadCompilerArguments, format!("emcc response file {} unreadable", arg.to_string_lossy()))
+            Passthrough::new(
+                Reason::BadCompilerArguments,
+                format!("emcc response file {} unreadable", arg.to_string_lossy()),
+            )
         })?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Passthrough::new(Reason::BadCompilerArguments, "emcc response file is not UTF-8"))?;
-        let words = shlex_split(&text)
-            .map_err(|e| Passthrough::new(Reason::BadCompilerArguments, format!("emcc response file: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Passthrough::new(
+                Reason::BadCompilerArguments,
+                "emcc response file is not UTF-8",
+            )
+        })?;
+        let words = shlex_split(&text).map_err(|e| {
+            Passthrough::new(
+                Reason::BadCompilerArguments,
+                format!("emcc response file: {e}"),
+            )
+        })?;
         for word in words {
             if word.starts_with('@') {
                 return Err(Passthrough::new(
@@ -152,7 +168,9 @@ fn response_file_name(arg: &OsString) -> Option<&Path> {
 
 /// Lexical normalization for cycle detection only (`./a` and `a` are one file).
 fn normalize(path: &Path) -> PathBuf {
-    path.components().filter(|c| !matches!(c, Component::CurDir)).collect()
+    path.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
 }
 
 fn strip_utf8_bom(bytes: &[u8]) -> &[u8] {
@@ -328,18 +346,26 @@ mod tests {
     use super::*;
 
     fn show(words: Vec<Vec<u8>>) -> Vec<String> {
-        words.into_iter().map(|w| String::from_utf8(w).unwrap()).collect()
+        words
+            .into_iter()
+            .map(|w| String::from_utf8(w).unwrap())
+            .collect()
     }
 
     #[track_caller]
     fn check(tokenizer: fn(&[u8]) -> Vec<Vec<u8>>, input: &str, expected: &[&str]) {
-        assert_eq!(show(tokenizer(input.as_bytes())), expected, "input {input:?}");
+        assert_eq!(
+            show(tokenizer(input.as_bytes())),
+            expected,
+            "input {input:?}"
+        );
     }
 
     #[track_caller]
     fn check_shlex(input: &str, expected: Result<&[&str], &str>) {
         let got = shlex_split(input);
-        let expected = expected.map(|words| words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+        let expected =
+            expected.map(|words| words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
         assert_eq!(got, expected, "input {input:?}");
     }
 
@@ -349,7 +375,11 @@ mod tests {
         check(t, "", &[]);
         check(t, "  \n\t ", &[]);
         check(t, "-c  a.c\n-o x.o\n", &["-c", "a.c", "-o", "x.o"]);
-        check(t, r#"-DA='x y' -DB="p\\q" -DC='it\'s' -DD=a\ b"#, &["-DA=x y", r"-DB=p\q", "-DC=it's", "-DD=a b"]);
+        check(
+            t,
+            r#"-DA='x y' -DB="p\\q" -DC='it\'s' -DD=a\ b"#,
+            &["-DA=x y", r"-DB=p\q", "-DC=it's", "-DD=a b"],
+        );
         check(t, "a '' b", &["a", "", "b"]);
         check(t, r#"x"y z"w"#, &["xy zw"]);
         check(t, "'unterminated rest", &["unterminated rest"]);
@@ -362,7 +392,11 @@ mod tests {
     fn llvm() {
         let t = tokenize_llvm;
         check(t, "", &[]);
-        check(t, r#"-DA='x y' -DB="p\\q" -DC='it\'s' -DD=a\ b"#, &["-DA=x y", r"-DB=p\q", "-DC=it's", "-DD=a b"]);
+        check(
+            t,
+            r#"-DA='x y' -DB="p\\q" -DC='it\'s' -DD=a\ b"#,
+            &["-DA=x y", r"-DB=p\q", "-DC=it's", "-DD=a b"],
+        );
         check(t, "a '' b", &["a", "b"]);
         check(t, "trailing\\", &["trailing\\"]);
         check(t, "a\x0bb", &["a\x0bb"]);
