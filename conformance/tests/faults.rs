@@ -286,6 +286,86 @@ fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
     assert!(stray.is_empty(), "debris in the build dir: {stray:?}");
 }
 
+/// A stand-in for gcc that can wait for a gate file before and after the
+/// real compile, so a test can order two compiles exactly.
+fn gated_gcc(sb: &Sandbox) -> PathBuf {
+    let gcc = conformance::which("gcc").expect("gcc on PATH");
+    let script = format!(
+        "#!/bin/sh\n\
+         if [ -n \"$ZCT_BEFORE\" ]; then : > \"$ZCT_BEFORE.waiting\"; while [ ! -e \"$ZCT_BEFORE\" ]; do sleep 0.02; done; fi\n\
+         {} \"$@\" || exit $?\n\
+         if [ -n \"$ZCT_AFTER\" ]; then : > \"$ZCT_AFTER.waiting\"; while [ ! -e \"$ZCT_AFTER\" ]; do sleep 0.02; done; fi\n",
+        gcc.display()
+    );
+    sb.write("fake/gcc", script);
+    let path = sb.path("fake/gcc");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn f1_a_compile_of_a_killed_daemon_never_feeds_its_successor() {
+    let sb = Sandbox::new("f1deps");
+    let _stop = StopBroker(&sb);
+    let gcc = gated_gcc(&sb);
+    let gcc = gcc.to_str().unwrap();
+    sb.write("x.h", "#define XV 1\n");
+    sb.write("x.c", "#include \"x.h\"\nint x(void) { return XV; }\n");
+    sb.write("y.h", "#define YV 1\n");
+    sb.write("y.c", "#include \"y.h\"\nint y(void) { return YV; }\n");
+    ok(&sb.bare("gcc", ["-c", "x.c", "-o", "x.ref.o"]));
+    ok(&sb.bare("gcc", ["-c", "y.c", "-o", "y.ref.o"]));
+    let gate = |name: &str| sb.root.join(name);
+    let waiting = |name: &str| {
+        let marker = sb.root.join(format!("{name}.waiting"));
+        wait_for(&format!("{name} to be reached"), || marker.exists().then_some(()));
+    };
+
+    // The first daemon hands x.c a Miss; its compile waits before running.
+    let old = sb
+        .cmd(conformance::zccache_bin())
+        .env("ZCT_BEFORE", gate("go1"))
+        .args([gcc, "-c", "x.c"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    waiting("go1");
+    kill_daemon(&sb);
+
+    // Its successor hands y.c a Miss; y.c compiles, then waits before Store
+    // while x.c's compile, still running for the dead daemon, finishes.
+    let new = sb
+        .cmd(conformance::zccache_bin())
+        .env("ZCT_AFTER", gate("go2"))
+        .args([gcc, "-c", "y.c"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    waiting("go2");
+    std::fs::write(gate("go1"), "").unwrap();
+    ok(&old.wait_with_output().unwrap());
+    assert_eq!(sb.read("x.o"), sb.read("x.ref.o"));
+    std::fs::write(gate("go2"), "").unwrap();
+    ok(&new.wait_with_output().unwrap());
+    assert_eq!(sb.read("y.o"), sb.read("y.ref.o"));
+
+    // y.c's entry hits, and depends on y.h, whatever x.c's compile wrote.
+    let again = |expect: &str| {
+        std::fs::remove_file(sb.path("y.o")).unwrap();
+        let out = sb.cmd(conformance::zccache_bin()).env("ZCT_AFTER", gate("go2")).args([gcc, "-c", "y.c"]).output().unwrap();
+        ok(&out);
+        assert_eq!(sb.read("y.o"), sb.read(expect), "y.o differs from {expect}");
+    };
+    let (h0, _, _) = sb.hmp();
+    again("y.ref.o");
+    assert_eq!(sb.hmp().0, h0 + 1, "y.c was stored and hits");
+    sb.write("y.h", "#define YV 2\n");
+    ok(&sb.bare("gcc", ["-c", "y.c", "-o", "y.ref2.o"]));
+    again("y.ref2.o");
+}
+
 /// The entry directories of the store, by name.
 fn entry_dirs(sb: &Sandbox) -> Vec<PathBuf> {
     let mut found = vec![];
@@ -396,7 +476,7 @@ fn f2_damaged_entries_are_misses_then_replaced() {
 /// Sends each hostile input on its own connection and checks that it is
 /// refused, that the server did not allocate what the input claimed, and
 /// that the same process keeps serving.
-fn hostile_inputs(endpoint: &Path) {
+fn hostile_inputs(endpoint: &Path, first_cap: usize) {
     let pid = server_pid(endpoint);
     let rss0 = vm_kib(pid, "VmRSS");
     let peak0 = vm_kib(pid, "VmPeak");
@@ -410,9 +490,9 @@ fn hostile_inputs(endpoint: &Path) {
     for _ in 0..8 {
         assert_refused("length 0xFFFFFFFF", exchange(endpoint, &[0x01, 0xff, 0xff, 0xff, 0xff]));
     }
-    let over_first = (::frame::MAX_FIRST_FRAME as u32 + 1).to_le_bytes();
+    let over_first = (first_cap as u32 + 1).to_le_bytes();
     assert_refused(
-        "first frame over 64 KiB",
+        "first frame over its cap",
         exchange(endpoint, &[0x01, over_first[0], over_first[1], over_first[2], over_first[3]]),
     );
     // After a valid first frame the limit is 16 MiB; one byte more is refused.
@@ -483,8 +563,9 @@ fn f3_hostile_bytes_on_both_sockets_are_refused() {
     let broker = broker_endpoint(&sb);
     let daemon_pid = server_pid(&daemon);
     let broker_pid = server_pid(&broker);
-    hostile_inputs(&daemon);
-    hostile_inputs(&broker);
+    // A daemon's first frame may be a Lookup carrying a whole environment.
+    hostile_inputs(&daemon, ::frame::MAX_FIRST_LOOKUP_FRAME);
+    hostile_inputs(&broker, ::frame::MAX_FIRST_FRAME);
 
     // Both still serve: a compile hits through the same daemon, the broker
     // still routes and answers status.

@@ -96,7 +96,8 @@ async fn run(opts: Options) -> Result<(), String> {
     let store = store::Store::open(&opts.cache_root, max_size).map_err(|e| format!("cannot open the store: {e}"))?;
     let stats_path = opts.cache_root.join(format!("stats-{}.json", opts.namespace));
     let stats = stats::Stats::load(&stats_path);
-    let engine = Arc::new(compile::Engine::new(store, stats, opts.cache_root.join("v1").join("private")));
+    let private = private_dir(&opts.cache_root.join("v1").join("private"));
+    let engine = Arc::new(compile::Engine::new(store, stats, private));
 
     let mut status_base = serde_json::Map::new();
     status_base.insert("version".into(), frame::PACKAGE_VERSION.into());
@@ -189,6 +190,33 @@ fn publish_identity(opts: &Options) -> Result<router::Identity, String> {
     Ok(identity)
 }
 
+/// This daemon's own directory for the private depfiles it adds to miss
+/// argvs, under `parent`. Tokens restart at 1 in every daemon, and a compile
+/// handed a Miss by a daemon that has since died (or by a daemon of another
+/// namespace on this root) may still be writing its depfile: in a shared
+/// directory that file would land under a token of ours and record another
+/// source's include set. Directories are never removed at exit, for the same
+/// reason; the next daemon sweeps those of dead daemons once they are old.
+fn private_dir(parent: &Path) -> PathBuf {
+    const GRACE: Duration = Duration::from_secs(24 * 60 * 60);
+    if let Ok(listing) = std::fs::read_dir(parent) {
+        for entry in listing.flatten() {
+            let name = entry.file_name();
+            let owner = name.to_str().and_then(|n| n.split_once('-')).and_then(|(pid, _)| pid.parse::<u32>().ok());
+            if owner.is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists()) {
+                continue;
+            }
+            let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= GRACE);
+            if old {
+                let path = entry.path();
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
+        }
+    }
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    parent.join(format!("{}-{nanos}", std::process::id()))
+}
+
 /// On exit, remove the endpoint and identity only if they are still ours
 /// (a successor may already have replaced them).
 fn remove_if_ours(endpoint: &Path, identity_file: &Path, pid: u32) {
@@ -211,4 +239,34 @@ fn env_u64(name: &str) -> Option<u64> {
         _ => (v, 1),
     };
     num.trim().parse::<u64>().ok().map(|n| n.saturating_mul(mul))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_dirs_of_dead_daemons_are_swept_once_old() {
+        let parent = std::env::temp_dir().join(format!("zccache-private-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&parent);
+        let age = |name: &str, old: bool| {
+            let p = parent.join(name);
+            std::fs::create_dir_all(&p).unwrap();
+            if old {
+                let t = SystemTime::now() - Duration::from_secs(2 * 24 * 60 * 60);
+                std::fs::File::open(&p).unwrap().set_modified(t).unwrap();
+            }
+            p
+        };
+        // Pid 0 is never a daemon's; our own pid is alive.
+        let dead_old = age("0-1", true);
+        let dead_new = age("0-2", false);
+        let live_old = age(&format!("{}-3", std::process::id()), true);
+        let mine = private_dir(&parent);
+        assert!(!dead_old.exists());
+        assert!(dead_new.exists() && live_old.exists());
+        assert_ne!(mine, live_old);
+        assert!(mine.starts_with(&parent));
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
 }
