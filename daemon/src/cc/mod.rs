@@ -409,8 +409,12 @@ impl Invocation {
             if !cwd_bytes.starts_with(old) {
                 continue;
             }
+            // A prefix ending inside a multi-byte character cannot be split here.
+            let Some(rest) = names::checked_tail_after(cwd, old.len()) else {
+                return Some(cwd.to_os_string());
+            };
             let mut candidate = new.clone();
-            candidate.push(names::tail_after(cwd, old.len()));
+            candidate.push(rest);
             match &remapped {
                 Some(previous) if *previous != candidate => return Some(cwd.to_os_string()),
                 _ => remapped = Some(candidate),
@@ -419,9 +423,11 @@ impl Invocation {
         Some(remapped.unwrap_or_else(|| cwd.to_os_string()))
     }
 
-    /// Whether the raw cwd has to be keyed: see [`Invocation::cwd_key`].
+    /// Whether anything derived from cwd reaches the outputs. Hashing the raw cwd
+    /// whenever this holds is always safe; hashing [`Invocation::cwd_key`] instead
+    /// keeps hits across checkouts when a prefix map or compilation dir hides cwd.
     pub(crate) fn cwd_matters(&self, cwd: &Path) -> bool {
-        self.cwd_key(cwd).is_some_and(|key| key == cwd.as_os_str())
+        self.cwd_key(cwd).is_some()
     }
 
     /// The expanded argv with every other unit's source removed.

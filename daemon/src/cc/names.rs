@@ -8,17 +8,26 @@ use std::ffi::{OsStr, OsString};
 
 /// `s[start..end]`, where each boundary is an end of `s` or next to an ASCII byte.
 fn slice(s: &OsStr, start: usize, end: usize) -> &OsStr {
+    checked_slice(s, start, end).expect("split point must be next to an ASCII byte")
+}
+
+/// `s[start..end]` if each boundary is an end of `s` or next to an ASCII byte.
+fn checked_slice(s: &OsStr, start: usize, end: usize) -> Option<&OsStr> {
     let bytes = s.as_encoded_bytes();
     let valid =
         |i: usize| i == 0 || i == bytes.len() || bytes[i - 1].is_ascii() || bytes[i].is_ascii();
-    assert!(
-        valid(start) && valid(end),
-        "split point must be next to an ASCII byte"
-    );
+    if start > end || end > bytes.len() || !valid(start) || !valid(end) {
+        return None;
+    }
     // SAFETY: the bytes come from an `OsStr` and both boundaries are at its ends or
     // immediately before or after an ASCII (hence valid UTF-8) byte, which the
     // encoding allows.
-    unsafe { OsStr::from_encoded_bytes_unchecked(&bytes[start..end]) }
+    Some(unsafe { OsStr::from_encoded_bytes_unchecked(&bytes[start..end]) })
+}
+
+/// The part of `s` after its first `len` bytes, if that is a clean split point.
+pub(super) fn checked_tail_after(s: &OsStr, len: usize) -> Option<&OsStr> {
+    checked_slice(s, len, s.len())
 }
 
 /// The part of `s` after its first `len` bytes.
