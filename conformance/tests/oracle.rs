@@ -188,7 +188,13 @@ impl<'a> Step<'a> {
         let zc = run(self.command(&zccache_bin(), &prefix), self.tty);
         let zc_files = self.read_outputs();
         let after = counts(self.sb);
-        let what = format!("{} {:?} in {}", self.cc, self.args, self.dir.display());
+        let d = Counts {
+            hits: after.hits - before.hits,
+            misses: after.misses - before.misses,
+            pt: after.pt - before.pt,
+            stored: after.stored - before.stored,
+        };
+        let what = format!("{} {:?} in {} (expected {expect:?}, counters moved by {d:?})", self.cc, self.args, self.dir.display());
         assert_eq!(
             String::from_utf8_lossy(&zc.stderr),
             String::from_utf8_lossy(&bare.stderr),
@@ -218,12 +224,6 @@ impl<'a> Step<'a> {
                 ),
             }
         }
-        let d = Counts {
-            hits: after.hits - before.hits,
-            misses: after.misses - before.misses,
-            pt: after.pt - before.pt,
-            stored: after.stored - before.stored,
-        };
         let good = match expect {
             Expect::Hit => (d.hits, d.misses, d.pt, d.stored) == (1, 0, 0, 0),
             Expect::Miss => (d.hits, d.misses, d.pt, d.stored) == (0, 1, 0, 1),
@@ -235,7 +235,7 @@ impl<'a> Step<'a> {
         };
         assert!(
             good,
-            "expected {expect:?}, counters moved by {d:?}: {what}\nstatus: {}",
+            "wrong outcome: {what}\nstatus: {}",
             self.sb.status()
         );
         Ran { zc }

@@ -227,7 +227,7 @@ impl Engine {
                 if !entry.matches(r.cwd, &self.meta) {
                     continue;
                 }
-                let Some(result_key) = result_key_for(entry, r.cwd, sde.as_deref(), &today) else {
+                let Some(result_key) = result_key_for(&manifest_key, entry, r.cwd, sde.as_deref(), &today) else {
                     continue;
                 };
                 match self.store.get(&Key(result_key)) {
@@ -494,7 +494,7 @@ impl Engine {
         }
         let negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
         let mut entry = ManifestEntry { includes, negatives, temporal, result_key: [0; 32] };
-        entry.result_key = result_key_for(&entry, &p.cwd, p.sde.as_deref(), &p.today).ok_or("modified_input_file")?;
+        entry.result_key = result_key_for(&p.manifest_key, &entry, &p.cwd, p.sde.as_deref(), &p.today).ok_or("modified_input_file")?;
 
         // Snapshot the outputs, then publish.
         let mut writer = self.store.begin_entry().map_err(store_failed)?;
@@ -598,10 +598,19 @@ impl Engine {
     }
 }
 
-/// The result key: the manifest key's include set plus temporal inputs.
+/// The result key: the manifest key, its include set and temporal inputs.
+/// The manifest key must be in it: two compiles with the same headers but
+/// different flags or sources share an include set, never a result.
 /// `None` when a `__TIMESTAMP__` file can no longer be read.
-fn result_key_for(entry: &ManifestEntry, cwd: &Path, sde: Option<&[u8]>, today: &[u8]) -> Option<[u8; 32]> {
-    let mut h = KeyHasher::new("zccache-cc-result-v1");
+fn result_key_for(
+    manifest_key: &[u8; 32],
+    entry: &ManifestEntry,
+    cwd: &Path,
+    sde: Option<&[u8]>,
+    today: &[u8],
+) -> Option<[u8; 32]> {
+    let mut h = KeyHasher::new("zccache-cc-result-v2");
+    h.bytes("manifest", manifest_key);
     let mut sorted: Vec<&(Vec<u8>, Digest)> = entry.includes.iter().collect();
     sorted.sort();
     for (p, d) in sorted {
