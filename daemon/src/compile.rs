@@ -128,8 +128,16 @@ impl Engine {
         if !inv.color_flag_valid {
             return Err(Pt::new("unsupported_compiler_option", "colour flag of another compiler"));
         }
+        if inv.march_native {
+            // Its meaning depends on the build machine's CPU, which we do
+            // not probe: passthrough by design.
+            return Err(Pt::new("unsupported_compiler_option", "-march/-mcpu/-mtune=native"));
+        }
         let term_dumb = env.get(&b"TERM"[..]).map_or(true, |t| t == b"dumb");
-        let color_forced = inv.user_color.is_none() && req.stderr_is_tty && !term_dumb;
+        // A recorded command line would record our colour flag too, and
+        // the object would differ from a bare compile's.
+        let color_forced =
+            inv.user_color.is_none() && req.stderr_is_tty && !term_dumb && !inv.record_command_line;
 
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
@@ -138,7 +146,7 @@ impl Engine {
         base.bytes("compiler", &identity);
         base.os("argv0", argv0.file_name().unwrap_or_default());
         for a in &inv.key_args {
-            base.os("arg", a);
+            base.os("arg", &cwd_independent_prefix_map(a, &cwd));
         }
         base.bytes("color_forced", &[color_forced as u8]);
         for var in cc::key_env_vars(family, &inv) {
@@ -151,11 +159,27 @@ impl Engine {
                 }
             }
         }
-        if inv.cwd_matters(&cwd) {
-            base.os("cwd", cwd.as_os_str());
+        // The cwd as it ends up in outputs (remapped by prefix maps), if at all.
+        if let Some(k) = inv.cwd_key(&cwd) {
+            base.os("cwd", &k);
         }
         for extra in &inv.extra_inputs {
+            if extra.path.is_empty() {
+                return Err(Pt::new("unsupported_compiler_option", "profile data at a default path"));
+            }
             let path = manifest::resolve(&cwd, extra.path.as_bytes());
+            if extra.kind == cc::ExtraInputKind::Include {
+                // `-include x.h` silently uses a precompiled `x.h.gch` / `x.h.pch`.
+                for suffix in [".gch", ".pch"] {
+                    let mut pch = path.clone().into_os_string();
+                    pch.push(suffix);
+                    if let Ok((_, d)) = self.meta.digest(Path::new(&pch)) {
+                        base.bytes("pch", &d);
+                    } else if Path::new(&pch).exists() {
+                        return Err(Pt::new("could_not_use_precompiled_header", "unreadable precompiled header"));
+                    }
+                }
+            }
             base.os("extra_input", &extra.path);
             match extra.kind {
                 cc::ExtraInputKind::Content | cc::ExtraInputKind::Include | cc::ExtraInputKind::ProfileUse => {
@@ -202,6 +226,11 @@ impl Engine {
         unit: &Unit,
         index: usize,
     ) -> Result<v1::unit_answer::Answer, Pt> {
+        if let Some(o) = &unit.output {
+            if manifest::resolve(r.cwd, o.as_bytes()).is_dir() {
+                return Err(Pt::new("bad_output_file", "the output is a directory"));
+            }
+        }
         let source = manifest::resolve(r.cwd, unit.source.as_bytes());
         let (source_stat, source_digest) = self
             .meta
@@ -219,7 +248,13 @@ impl Engine {
             key.opt("object", unit.output.as_ref().map(|o| o.as_bytes()));
         }
         let manifest_key = key.finish();
-        let sde = r.env.get(&b"SOURCE_DATE_EPOCH"[..]).cloned();
+        // clang honours SOURCE_DATE_EPOCH only from version 16 on, and we
+        // do not probe versions: for clang and emcc it changes nothing, so
+        // keying it would serve stale dates and times.
+        let sde = match inv.family {
+            Family::Gcc => r.env.get(&b"SOURCE_DATE_EPOCH"[..]).cloned(),
+            Family::Clang | Family::Emcc => None,
+        };
         let today = today_local();
 
         if let Some(m) = self.manifest(&manifest_key) {
@@ -280,6 +315,15 @@ impl Engine {
             None
         } else {
             match inv.dep.mode {
+                // The object records the command line: added flags would
+                // show in it, so learn the headers in a separate run.
+                DepMode::None | DepMode::Md
+                    if inv.record_command_line && !user_depfile.as_deref().is_some_and(|p| !is_dev_null(p)) =>
+                {
+                    deps_args = inv.dependency_probe_args(r.expanded, index);
+                    deps_args.extend(["-M".into(), "-MF".into(), private_dep.clone().into_os_string()]);
+                    Some(private_dep.clone())
+                }
                 DepMode::None => {
                     args.extend(["-MD".into(), "-MF".into(), private_dep.clone().into_os_string()]);
                     Some(private_dep.clone())
@@ -596,6 +640,27 @@ impl Engine {
         self.meta.clear();
         let _ = self.store.clear();
     }
+}
+
+/// `-fdebug-prefix-map=OLD=NEW` (and the file and macro variants) with OLD
+/// equal to cwd is keyed with a placeholder for OLD: every path it maps is
+/// keyed elsewhere (cwd through `cwd_key`, sources and headers as spelled),
+/// so two checkouts built with `-fdebug-prefix-map=$PWD=X` share entries.
+fn cwd_independent_prefix_map(arg: &OsStr, cwd: &Path) -> OsString {
+    let bytes = arg.as_bytes();
+    for flag in ["-fdebug-prefix-map=", "-ffile-prefix-map=", "-fmacro-prefix-map="] {
+        let Some(rest) = bytes.strip_prefix(flag.as_bytes()) else { continue };
+        let Some(eq) = rest.iter().position(|b| *b == b'=') else { break };
+        let old = rest[..eq].strip_suffix(b"/").unwrap_or(&rest[..eq]);
+        if old == cwd.as_os_str().as_bytes() {
+            let mut out = flag.as_bytes().to_vec();
+            out.extend_from_slice(b"\0cwd");
+            out.extend_from_slice(&rest[eq..]);
+            return OsString::from_vec(out);
+        }
+        break;
+    }
+    arg.to_os_string()
 }
 
 /// The result key: the manifest key, its include set and temporal inputs.

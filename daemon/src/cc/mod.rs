@@ -423,13 +423,6 @@ impl Invocation {
         Some(remapped.unwrap_or_else(|| cwd.to_os_string()))
     }
 
-    /// Whether anything derived from cwd reaches the outputs. Hashing the raw cwd
-    /// whenever this holds is always safe; hashing [`Invocation::cwd_key`] instead
-    /// keeps hits across checkouts when a prefix map or compilation dir hides cwd.
-    pub(crate) fn cwd_matters(&self, cwd: &Path) -> bool {
-        self.cwd_key(cwd).is_some()
-    }
-
     /// The expanded argv with every other unit's source removed.
     pub(crate) fn args_for_unit(&self, expanded: &[OsString], index: usize) -> Vec<OsString> {
         let others: Vec<usize> = self
