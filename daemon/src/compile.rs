@@ -164,9 +164,17 @@ impl Engine {
             base.os("cwd", &k);
         }
         for extra in &inv.extra_inputs {
-            if extra.path.is_empty() {
-                return Err(Pt::new("unsupported_compiler_option", "profile data at a default path"));
-            }
+            let default_profile;
+            let extra = if extra.path.is_empty() {
+                default_profile = cc::ExtraInput {
+                    path: default_profile_path(&inv)
+                        .ok_or_else(|| Pt::new("unsupported_compiler_option", "profile data at a default path"))?,
+                    kind: extra.kind,
+                };
+                &default_profile
+            } else {
+                extra
+            };
             let path = manifest::resolve(&cwd, extra.path.as_bytes());
             if extra.kind == cc::ExtraInputKind::Include {
                 // `-include x.h` silently uses a precompiled `x.h.gch` / `x.h.pch`.
@@ -639,6 +647,20 @@ impl Engine {
         self.manifests.clear();
         self.meta.clear();
         let _ = self.store.clear();
+    }
+}
+
+/// Where a valueless `-fprofile-use` reads: gcc the object path with its
+/// extension replaced by `.gcda`, clang `default.profdata` in cwd. `None`
+/// when that depends on which of several units is compiled.
+fn default_profile_path(inv: &Invocation) -> Option<OsString> {
+    match inv.family {
+        Family::Clang | Family::Emcc => Some("default.profdata".into()),
+        Family::Gcc => {
+            let [unit] = inv.units.as_slice() else { return None };
+            let object = Path::new(unit.output.as_ref()?);
+            Some(object.with_extension("gcda").into_os_string())
+        }
     }
 }
 
