@@ -134,14 +134,19 @@ enum Answer {
     Closed,
 }
 
-/// Connects, sends `bytes`, and waits for one answer frame or the end of
-/// the connection.
-fn exchange(endpoint: &Path, bytes: &[u8]) -> Answer {
+/// Connects and sends `bytes`.
+fn send(endpoint: &Path, bytes: &[u8]) -> UnixStream {
     let mut stream = UnixStream::connect(endpoint).unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     // A server may refuse and close before reading everything we send.
     let _ = stream.write_all(bytes);
-    read_answer(&mut stream)
+    stream
+}
+
+/// Connects, sends `bytes`, and waits for one answer frame or the end of
+/// the connection.
+fn exchange(endpoint: &Path, bytes: &[u8]) -> Answer {
+    read_answer(&mut send(endpoint, bytes))
 }
 
 fn read_answer(stream: &mut UnixStream) -> Answer {
@@ -158,12 +163,16 @@ fn read_answer(stream: &mut UnixStream) -> Answer {
     }
 }
 
-/// A refusal is an `Error` reply with a message, or a closed connection.
+/// A refusal is an `Error` reply with a message followed by the end of the
+/// connection, or the end of the connection alone.
 #[track_caller]
-fn assert_refused(what: &str, answer: Answer) {
-    match answer {
+fn assert_refused(what: &str, stream: &mut UnixStream) {
+    match read_answer(stream) {
         Answer::Closed => {}
-        Answer::Reply(response::Body::Error(e)) => assert!(!e.message.is_empty(), "{what}: empty error"),
+        Answer::Reply(response::Body::Error(e)) => {
+            assert!(!e.message.is_empty(), "{what}: empty error");
+            assert!(matches!(read_answer(stream), Answer::Closed), "{what}: connection left open after the refusal");
+        }
         Answer::Reply(other) => panic!("{what}: expected a refusal, got {other:?}"),
     }
 }
@@ -484,16 +493,16 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
     let valid = request_bytes(1, &status_request());
     let mut wrong_byte = valid.clone();
     wrong_byte[0] = 0x02;
-    assert_refused("wrong framing byte", exchange(endpoint, &wrong_byte));
-    assert_refused("framing byte alone", exchange(endpoint, &[0xff]));
+    assert_refused("wrong framing byte", &mut send(endpoint, &wrong_byte));
+    assert_refused("framing byte alone", &mut send(endpoint, &[0xff]));
 
     for _ in 0..8 {
-        assert_refused("length 0xFFFFFFFF", exchange(endpoint, &[0x01, 0xff, 0xff, 0xff, 0xff]));
+        assert_refused("length 0xFFFFFFFF", &mut send(endpoint, &[0x01, 0xff, 0xff, 0xff, 0xff]));
     }
     let over_first = (first_cap as u32 + 1).to_le_bytes();
     assert_refused(
         "first frame over its cap",
-        exchange(endpoint, &[0x01, over_first[0], over_first[1], over_first[2], over_first[3]]),
+        &mut send(endpoint, &[0x01, over_first[0], over_first[1], over_first[2], over_first[3]]),
     );
     // After a valid first frame the limit is 16 MiB; one byte more is refused.
     {
@@ -506,24 +515,25 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
         );
         let over = (::frame::MAX_FRAME as u32 + 1).to_le_bytes();
         let _ = stream.write_all(&[0x01, over[0], over[1], over[2], over[3]]);
-        assert_refused("later frame over 16 MiB", read_answer(&mut stream));
+        assert_refused("later frame over 16 MiB", &mut stream);
     }
 
     let mut garbage_body = vec![0x01, 16, 0, 0, 0];
     garbage_body.extend([0xff; 16]);
-    assert_refused("garbage envelope", exchange(endpoint, &garbage_body));
+    assert_refused("garbage envelope", &mut send(endpoint, &garbage_body));
     let mut garbage_payload = ::frame::request_frame(1, &status_request());
     garbage_payload.payload = vec![0xff; 24];
-    assert_refused("garbage payload", exchange(endpoint, &::frame::encode_frame(&garbage_payload)));
+    assert_refused("garbage payload", &mut send(endpoint, &::frame::encode_frame(&garbage_payload)));
     let mut other_envelope = ::frame::request_frame(1, &status_request());
     other_envelope.envelope_version = 7;
-    assert_refused("envelope version 7", exchange(endpoint, &::frame::encode_frame(&other_envelope)));
+    assert_refused("envelope version 7", &mut send(endpoint, &::frame::encode_frame(&other_envelope)));
 
     let future = v1::Request {
         protocol_version: 999,
         body: Some(request::Body::Status(v1::StatusRequest { all: false })),
     };
-    match exchange(endpoint, &request_bytes(1, &future)) {
+    let mut stream = send(endpoint, &request_bytes(1, &future));
+    match read_answer(&mut stream) {
         Answer::Reply(response::Body::VersionMismatch(m)) => {
             assert_eq!(m.expected, ::frame::PROTOCOL_VERSION);
             assert_eq!(m.received, 999);
@@ -531,6 +541,7 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
         }
         other => panic!("protocol 999: expected VersionMismatch, got {other:?}"),
     }
+    assert!(matches!(read_answer(&mut stream), Answer::Closed), "a mismatch closes the connection");
 
     // A connection that sends three bytes and stalls holds nobody up, and
     // the header deadline closes it.
@@ -541,7 +552,7 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
         "status beside a stalled connection"
     );
     stalled.set_read_timeout(Some(PATIENCE)).unwrap();
-    assert_refused("stalled header", read_answer(&mut stalled));
+    assert_refused("stalled header", &mut stalled);
 
     assert_eq!(server_pid(endpoint), pid, "the server was replaced");
     let rss1 = vm_kib(pid, "VmRSS");
@@ -658,4 +669,104 @@ fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
     }
     // The successful warning case was cached and replayed.
     assert!(sb.hmp().0 >= 1, "the warning compile never hit");
+}
+
+/// How a squatter on the daemon endpoint answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Squat {
+    /// A length prefix of 0xFFFFFFFF.
+    HugeLength,
+    /// A typed mismatch from a "newer" server.
+    Mismatch,
+    /// A framed body that is no protobuf.
+    Garbage,
+    /// Reads the request and never answers.
+    Silent,
+}
+
+struct SetOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Serves `mode` on `endpoint` until `stop` is set.
+fn squat(endpoint: &Path, mode: Squat, stop: &std::sync::atomic::AtomicBool) {
+    let listener = std::os::unix::net::UnixListener::bind(endpoint).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::scope(|s| {
+        while !stop.load(Ordering::SeqCst) {
+            let mut stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Err(e) => panic!("accept: {e}"),
+            };
+            s.spawn(move || {
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(PATIENCE)).unwrap();
+                let Ok(request) = ::frame::read_frame(&mut stream, ::frame::MAX_FRAME) else {
+                    return;
+                };
+                let reply = match mode {
+                    Squat::HugeLength => vec![0x01, 0xff, 0xff, 0xff, 0xff],
+                    Squat::Mismatch => {
+                        let m = v1::VersionMismatch { expected: 999, received: ::frame::PROTOCOL_VERSION, peer_version_string: "9.9.9".into() };
+                        ::frame::encode_frame(&::frame::response_frame(request.request_id, &v1::Response::version_mismatch(m)))
+                    }
+                    Squat::Garbage => vec![0x01, 6, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                    Squat::Silent => vec![],
+                };
+                let _ = stream.write_all(&reply);
+                // Hold the connection until the peer gives up.
+                let _ = stream.read(&mut [0u8; 1]);
+            });
+        }
+    });
+}
+
+#[test]
+fn f4_a_hostile_daemon_endpoint_never_breaks_a_build() {
+    let sb = Sandbox::new("f4squat");
+    let _stop = StopBroker(&sb);
+    sb.write("s.c", "#include <stdio.h>\nint s(void) { return puts(\"s\"); }\n");
+    ok(&sb.bare("gcc", ["-c", "s.c", "-o", "s.ref.o"]));
+    let endpoint = daemon_paths(&sb).endpoint;
+    for mode in [Squat::HugeLength, Squat::Mismatch, Squat::Garbage, Squat::Silent] {
+        let _ = std::fs::remove_file(&endpoint);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| squat(&endpoint, mode, &stop));
+            // Set even when an assertion below panics, or the scope would
+            // wait for the squatter forever.
+            let _stop_squatter = SetOnDrop(&stop);
+            wait_for("the squatter to listen", || UnixStream::connect(&endpoint).ok());
+            for log in ["0", "1"] {
+                let _ = std::fs::remove_file(sb.path("s.o"));
+                let started = Instant::now();
+                let out = sb
+                    .cmd(conformance::zccache_bin())
+                    .env("ZCCACHE_REQUEST_TIMEOUT_MS", "1000")
+                    .env("ZCCACHE_LOG", log)
+                    .args(["gcc", "-c", "s.c"])
+                    .output()
+                    .unwrap();
+                ok(&out);
+                assert_eq!(sb.read("s.o"), sb.read("s.ref.o"), "{mode:?}: wrong object");
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(out.stdout.is_empty(), "{mode:?}: stdout changed: {out:?}");
+                if log == "0" {
+                    assert!(stderr.is_empty(), "{mode:?}: stderr changed: {stderr:?}");
+                } else {
+                    assert!(stderr.starts_with("zccache: ") && stderr.lines().count() == 1, "{mode:?}: one warning expected: {stderr:?}");
+                }
+                // Two one-second answer deadlines and a spawn attempt, at most.
+                assert!(started.elapsed() < Duration::from_secs(30), "{mode:?}: took {:?}", started.elapsed());
+            }
+        });
+    }
 }
