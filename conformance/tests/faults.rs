@@ -235,10 +235,15 @@ fn parallel_build(sb: &Sandbox, n: usize, kill_after: usize, mid_build: impl FnO
     done_at_kill
 }
 
-/// Kills this sandbox's daemon and waits until it is gone.
+/// Kills this sandbox's daemon and waits until it is gone. First it plants
+/// a staging directory such as a Store cut short by the kill leaves behind,
+/// which the successor's startup sweep must remove.
 fn kill_daemon(sb: &Sandbox) -> u32 {
     let pid = identity_pid(sb).expect("a daemon runs mid-build");
     assert!(is_our_daemon(sb, pid), "pid {pid} is not this sandbox's daemon");
+    let debris = sb.cache.join(format!("v1/tmp/{pid}-0-00000000deadbeef.staging"));
+    std::fs::create_dir_all(&debris).unwrap();
+    std::fs::write(debris.join("out-0"), "half an object").unwrap();
     sigkill(pid);
     wait_for("the killed daemon to die", || is_dead(pid).then_some(()));
     pid
@@ -293,6 +298,12 @@ fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
         .filter(|n| n.starts_with('.') || n.contains("tmp"))
         .collect();
     assert!(stray.is_empty(), "debris in the build dir: {stray:?}");
+    let left: Vec<_> = std::fs::read_dir(sb.cache.join("v1/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("{killed}-")) || n.starts_with(&format!("{killed_again}-")))
+        .collect();
+    assert!(left.is_empty(), "debris of killed daemons survived their successor's start: {left:?}");
 }
 
 /// A stand-in for gcc that can wait for a gate file before and after the
