@@ -493,6 +493,41 @@ fn c14(cc: &str) {
     step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
 }
 
+/// The quote chain: a header appearing in the includer's directory, in an
+/// earlier `-iquote` dir, or named by a `__has_include` that was false.
+fn c14_quote_chain(cc: &str) {
+    let sb = sandbox("c14q");
+    sb.write("src/t.c", "#include \"foo.h\"\nint v = V;\n");
+    sb.write("a/foo.h", "#define V 1\n");
+    std::fs::create_dir_all(sb.path("q")).unwrap();
+    let args = "-iquote q -Ia -c src/t.c -o t.o";
+    step(&sb, cc, args).out("t.o").expect(Expect::Miss);
+    step(&sb, cc, args).out("t.o").expect(Expect::Hit);
+    sb.write("q/foo.h", "#define V 2\n");
+    step(&sb, cc, args).out("t.o").expect(Expect::Miss);
+    step(&sb, cc, args).out("t.o").expect(Expect::Hit);
+    sb.write("src/foo.h", "#define V 3\n");
+    step(&sb, cc, args).out("t.o").expect(Expect::Miss);
+    step(&sb, cc, args).out("t.o").expect(Expect::Hit);
+}
+
+fn c14_has_include(cc: &str) {
+    let sb = sandbox("c14h");
+    sb.write(
+        "t.c",
+        "#include \"h.h\"\n#if __has_include(\"opt.h\")\nint v = 2;\n#else\nint v = 1;\n#endif\n",
+    );
+    sb.write("h.h", "int h;\n");
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
+    sb.write("inc/opt.h", "\n");
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
+    // Gone again: the first entry is valid again, the second is not.
+    std::fs::remove_file(sb.path("inc/opt.h")).unwrap();
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
+}
+
 fn c15(cc: &str) {
     let sb = sandbox("c15");
     sb.write("t.c", "#ifndef FOO\n#define FOO 0\n#endif\nint v = FOO;\n");
@@ -637,6 +672,9 @@ fn c28(cc: &str) {
         step(&sb, cc, "-c").arg(f).out("t.o").expect(Expect::Miss);
         step(&sb, cc, "-c").arg(f).out("t.o").expect(Expect::Hit);
     }
+    // The same file as another language is another key.
+    step(&sb, cc, "-x c -c t.i").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-x c -c t.i").out("t.o").expect(Expect::Hit);
 }
 
 fn c29(cc: &str) {
@@ -1038,6 +1076,13 @@ fn c61(cc: &str) {
     sb.write("args.rsp", "-c t.c -DV=2\n");
     step(&sb, cc, "@args.rsp").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "@args.rsp").out("t.o").expect(Expect::Hit);
+    // Nested: an edit two files deep still misses.
+    sb.write("outer.rsp", "-c \"t.c\" @inner.rsp\n");
+    sb.write("inner.rsp", "'-DV=3'\n");
+    step(&sb, cc, "@outer.rsp").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "@outer.rsp").out("t.o").expect(Expect::Hit);
+    sb.write("inner.rsp", "'-DV=4'\n");
+    step(&sb, cc, "@outer.rsp").out("t.o").expect(Expect::Miss);
 }
 
 cases! {
@@ -1066,11 +1111,16 @@ cases! {
     c11_modified_nested_header_gcc => c11("gcc");
     c11_modified_nested_header_clang => c11("clang");
     c11_modified_nested_header_emcc => c11("emcc");
+    c11_modified_nested_header_gxx => c11("g++");
     c12_removed_header => c12();
     c13_appearing_include_dir_gcc => c13("gcc");
     c13_appearing_include_dir_clang => c13("clang");
     c14_shadowing_header_in_existing_dir_gcc => c14("gcc");
     c14_shadowing_header_in_existing_dir_clang => c14("clang");
+    c14_quote_chain_gcc => c14_quote_chain("gcc");
+    c14_quote_chain_clang => c14_quote_chain("clang");
+    c14_has_include_gcc => c14_has_include("gcc");
+    c14_has_include_clang => c14_has_include("clang");
     c15_define_values_gcc => c15("gcc");
     c15_define_values_clang => c15("clang");
     c16_define_order_gcc => c16("gcc");
@@ -1114,6 +1164,8 @@ cases! {
     c41_depfile_combinations_gcc => c41("gcc");
     c41_depfile_combinations_clang => c41("clang");
     c41_depfile_combinations_emcc => c41("emcc");
+    c41_depfile_combinations_gxx => c41("g++");
+    c41_depfile_combinations_clangxx => c41("clang++");
     c42_depfile_target_rewriting_gcc => c42("gcc");
     c42_depfile_target_rewriting_clang => c42("clang");
     c43_depfile_of_identical_source_gcc => c43("gcc");

@@ -544,6 +544,27 @@ impl Engine {
             }
             probes.extend(s.has_include.iter().cloned());
         }
+        // A `__has_include` that found its header leaves no trace in gcc's
+        // depfile (the header is not opened): key every header a probe can
+        // see, so that its removal misses and its presence is in the key.
+        let mut probe_dirs: Vec<PathBuf> = p.search_dirs.clone();
+        for (i, _) in &includes {
+            probe_dirs.extend(manifest::resolve(&p.cwd, i).parent().map(Path::to_path_buf));
+        }
+        probe_dirs.extend(["/usr/include", "/usr/local/include"].map(PathBuf::from));
+        for probe in &probes {
+            for dir in &probe_dirs {
+                let found = dir.join(OsStr::from_bytes(probe));
+                if !found.is_file() || includes.iter().any(|(i, _)| manifest::resolve(&p.cwd, i) == found) {
+                    continue;
+                }
+                let (stat, digest) = self.meta.digest(&found).map_err(|_| "modified_input_file")?;
+                if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
+                    return Err("modified_input_file");
+                }
+                includes.push((found.into_os_string().into_vec(), digest));
+            }
+        }
         let negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
         let mut entry = ManifestEntry { includes, negatives, temporal, result_key: [0; 32] };
         entry.result_key = result_key_for(&p.manifest_key, &entry, &p.cwd, p.sde.as_deref(), &p.today).ok_or("modified_input_file")?;
