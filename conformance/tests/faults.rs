@@ -493,6 +493,65 @@ fn f2_damaged_entries_are_misses_then_replaced() {
     }
 }
 
+/// Files two levels below `dir` (`<shard>/<name>`), sorted.
+fn sharded(dir: &Path) -> Vec<PathBuf> {
+    let mut found = vec![];
+    if let Ok(shards) = std::fs::read_dir(dir) {
+        for shard in shards {
+            for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                found.push(f.unwrap().path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Stops the daemon and waits until its process is gone.
+fn stop_daemon(sb: &Sandbox) {
+    let pid = identity_pid(sb).expect("a daemon runs");
+    ok(&sb.zccache(["stop"]));
+    wait_for("the daemon to exit", || is_dead(pid).then_some(()));
+}
+
+#[test]
+fn f2_damaged_manifests_and_stats_are_reset_on_restart() {
+    let sb = Sandbox::new("f2manifest");
+    let _stop = StopBroker(&sb);
+    for (i, how) in [Damage::Truncate0, Damage::Flip3, Damage::TruncateLast].into_iter().enumerate() {
+        let what = format!("manifest {how:?}");
+        let src = format!("m{i}.c");
+        let obj = format!("m{i}.o");
+        let reference = format!("m{i}.ref.o");
+        sb.write(&src, heavy_tu(200 + i));
+        ok(&sb.bare("gcc", ["-c", &src, "-o", &reference]));
+        let before = sharded(&sb.cache.join("v1/manifests"));
+        ok(&sb.zccache(["gcc", "-c", &src]));
+        let after = sharded(&sb.cache.join("v1/manifests"));
+        let new: Vec<_> = after.iter().filter(|m| !before.contains(m)).collect();
+        assert_eq!(new.len(), 1, "{what}: one new manifest expected, got {new:?}");
+        let manifest = new[0].clone();
+
+        // The daemon keeps manifests in memory; damage shows after a restart.
+        stop_daemon(&sb);
+        damage(&manifest, how);
+        std::fs::write(sb.cache.join("stats-default.json"), b"\x00{garbage").unwrap();
+
+        std::fs::remove_file(sb.path(&obj)).unwrap();
+        ok(&sb.zccache(["gcc", "-c", &src]));
+        assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object");
+        let status = sb.status();
+        assert_eq!(status["hits"].as_u64(), Some(0), "{what}: stats after garbage: {status}");
+        assert_eq!(status["misses"].as_u64(), Some(1), "{what}: the compile after the damage must be a miss");
+        assert_eq!(status["corrupt_detected"].as_u64(), Some(1), "{what}: corrupt_detected");
+
+        std::fs::remove_file(sb.path(&obj)).unwrap();
+        ok(&sb.zccache(["gcc", "-c", &src]));
+        assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object on the hit");
+        assert_eq!(sb.hmp().0, 1, "{what}: the manifest was rebuilt and hits");
+    }
+}
+
 /// Sends each hostile input on its own connection and checks that it is
 /// refused, that the server did not allocate what the input claimed, and
 /// that the same process keeps serving.
@@ -616,29 +675,49 @@ fn f4_unusable_runtime_dir_falls_back_to_a_direct_compile() {
     let open = sb.root.join("open");
     std::fs::create_dir_all(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let private = sb.root.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = sb.root.join("link");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    let file = sb.root.join("file");
+    std::fs::write(&file, "").unwrap();
 
-    let quiet = sb.cmd(conformance::zccache_bin()).env("ZCCACHE_RUNTIME_DIR", &open).args(["gcc", "-c", "r.c"]).output().unwrap();
-    ok(&quiet);
-    assert_eq!(sb.read("r.o"), sb.read("r.ref.o"));
-    assert!(quiet.stderr.is_empty(), "a silent fallback printed: {}", String::from_utf8_lossy(&quiet.stderr));
+    let cases: [(&str, &Path); 4] = [
+        ("mode 0777", &open),
+        ("a symlink to a private dir", &link),
+        ("a regular file", &file),
+        ("a relative path", Path::new("rt-relative")),
+    ];
+    for (what, dir) in cases {
+        for log in ["0", "1"] {
+            let _ = std::fs::remove_file(sb.path("r.o"));
+            let out = sb
+                .cmd(conformance::zccache_bin())
+                .env("ZCCACHE_RUNTIME_DIR", dir)
+                .env("ZCCACHE_LOG", log)
+                .args(["gcc", "-c", "r.c"])
+                .output()
+                .unwrap();
+            ok(&out);
+            assert_eq!(sb.read("r.o"), sb.read("r.ref.o"), "{what}: wrong object");
+            assert!(out.stdout.is_empty(), "{what}: stdout changed");
+            let text = String::from_utf8_lossy(&out.stderr);
+            if log == "0" {
+                assert!(text.is_empty(), "{what}: a silent fallback printed: {text:?}");
+            } else {
+                assert_eq!(text.lines().count(), 1, "{what}: one warning line expected: {text:?}");
+                assert!(text.starts_with("zccache: ") && text.contains("runtime"), "{what}: warning: {text:?}");
+            }
+        }
+    }
 
-    std::fs::remove_file(sb.path("r.o")).unwrap();
-    let loud = sb
-        .cmd(conformance::zccache_bin())
-        .env("ZCCACHE_RUNTIME_DIR", &open)
-        .env("ZCCACHE_LOG", "1")
-        .args(["gcc", "-c", "r.c"])
-        .output()
-        .unwrap();
-    ok(&loud);
-    assert_eq!(sb.read("r.o"), sb.read("r.ref.o"));
-    let text = String::from_utf8_lossy(&loud.stderr);
-    assert_eq!(text.lines().count(), 1, "one warning line expected: {text:?}");
-    assert!(text.starts_with("zccache: ") && text.contains("runtime"), "warning: {text:?}");
-
-    // Refused, not used: nothing was created in the open directory.
-    let inside: Vec<_> = std::fs::read_dir(&open).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert!(inside.is_empty(), "the 0777 runtime dir was used: {inside:?}");
+    // Refused, not used: nothing was created in or through them.
+    for dir in [&open, &private] {
+        let inside: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(inside.is_empty(), "{} was used: {inside:?}", dir.display());
+    }
+    assert!(!sb.path("rt-relative").exists(), "the relative runtime dir was created");
     assert_eq!(std::fs::metadata(&open).unwrap().permissions().mode() & 0o7777, 0o777);
 }
 
@@ -680,6 +759,25 @@ fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
     }
     // The successful warning case was cached and replayed.
     assert!(sb.hmp().0 >= 1, "the warning compile never hit");
+
+    // A compiler that fails in its own way: its exit code and both streams
+    // come through untouched, from the cache path and the fallback alike.
+    sb.write("odd/gcc", "#!/bin/sh\necho 'odd: out'\necho 'odd: err' >&2\nexit 3\n");
+    let odd = sb.path("odd/gcc");
+    std::fs::set_permissions(&odd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let odd = odd.to_str().unwrap();
+    sb.write("ok.c", "int ok(void) { return 0; }\n");
+    for round in ["first", "second", "fallback"] {
+        let mut cmd = sb.cmd(conformance::zccache_bin());
+        if round == "fallback" {
+            cmd.env("ZCCACHE_RUNTIME_DIR", &open);
+        }
+        let out = cmd.args([odd, "-c", "ok.c"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "odd compiler {round}: exit code");
+        assert_eq!(out.stdout, b"odd: out\n", "odd compiler {round}: stdout");
+        assert_eq!(out.stderr, b"odd: err\n", "odd compiler {round}: stderr");
+        assert!(!sb.path("ok.o").exists(), "odd compiler {round}: an object appeared");
+    }
 }
 
 /// How a squatter on the daemon endpoint answers.
