@@ -386,6 +386,60 @@ fn f1_a_compile_of_a_killed_daemon_never_feeds_its_successor() {
     again("y.ref2.o");
 }
 
+/// Resumes a stopped process when dropped, so a failing test never leaves
+/// one behind.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGCONT) };
+    }
+}
+
+#[test]
+fn f1_a_wedged_daemon_costs_a_deadline_and_never_acts_late() {
+    let sb = Sandbox::new("f1wedged");
+    let _stop = StopBroker(&sb);
+    sb.write("w.c", "int w(int x) { return x << 2; }\n");
+    sb.write("v.c", "int v(int x) { return x >> 2; }\n");
+    ok(&sb.bare("gcc", ["-c", "w.c", "-o", "w.ref.o"]));
+    ok(&sb.zccache(["gcc", "-c", "w.c"]));
+    std::fs::remove_file(sb.path("w.o")).unwrap();
+    let pid = identity_pid(&sb).unwrap();
+    assert!(is_our_daemon(&sb, pid));
+
+    // SAFETY: kill has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) }, 0);
+    let resume = Resume(pid);
+    let started = Instant::now();
+    let out = sb
+        .cmd(conformance::zccache_bin())
+        .env("ZCCACHE_REQUEST_TIMEOUT_MS", "1000")
+        .args(["gcc", "-c", "w.c"])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(sb.read("w.o"), sb.read("w.ref.o"));
+    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+
+    // The build moves on and rewrites its object (an objcopy step, say).
+    let mut post = sb.read("w.ref.o");
+    post.extend_from_slice(b"post-processed");
+    std::fs::write(sb.path("w.o"), &post).unwrap();
+
+    // Woken up, the daemon must not act on the Lookup its client gave up on.
+    drop(resume);
+    ok(&sb.zccache(["gcc", "-c", "v.c"]));
+    assert_eq!(sb.status()["pid"].as_u64(), Some(u64::from(pid)), "the wedged daemon was replaced");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        assert_eq!(sb.read("w.o"), post, "a late answer rewrote the build's object");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The entry directories of the store, by name.
 fn entry_dirs(sb: &Sandbox) -> Vec<PathBuf> {
     let mut found = vec![];

@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use frame::{v1, Frame, FrameCodec, FrameError, PAYLOAD_IDENTITY, PAYLOAD_ZCCACHE};
@@ -117,7 +118,8 @@ impl Server {
                 return;
             }
             let stop = matches!(req.body, Some(v1::request::Body::Shutdown(_)));
-            let resp = self.dispatch(req).await;
+            let client = Client { deadline_unix_ms: frame.deadline_unix_ms, fd: conn.stream.as_raw_fd() };
+            let resp = self.dispatch(req, client).await;
             if conn.send(frame::response_frame(id, &resp)).await.is_err() {
                 return;
             }
@@ -135,24 +137,30 @@ impl Server {
         }
     }
 
-    async fn dispatch(self: &Arc<Self>, req: v1::Request) -> v1::Response {
+    async fn dispatch(self: &Arc<Self>, req: v1::Request, client: Client) -> v1::Response {
         use v1::request::Body as Rq;
         use v1::response::Body as Rs;
         let engine = self.engine.clone();
+        // Checked on the blocking thread, right before the work starts: a
+        // request may wait there behind others.
         let body = match req.body {
             Some(Rq::Lookup(l)) => {
-                match tokio::task::spawn_blocking(move || engine.lookup(&l)).await {
-                    Ok(r) => Rs::Lookup(r),
+                match tokio::task::spawn_blocking(move || (!client.gave_up()).then(|| engine.lookup(&l))).await {
+                    Ok(Some(r)) => Rs::Lookup(r),
+                    Ok(None) => Rs::Error(v1::Error { message: GAVE_UP.into() }),
                     Err(_) => {
                         self.engine.stats.bump(&self.engine.stats.errors);
                         Rs::Error(v1::Error { message: "lookup failed internally".into() })
                     }
                 }
             }
-            Some(Rq::Store(s)) => match tokio::task::spawn_blocking(move || engine.store_result(&s)).await {
-                Ok(r) => Rs::Store(r),
-                Err(_) => Rs::Error(v1::Error { message: "store failed internally".into() }),
-            },
+            Some(Rq::Store(s)) => {
+                match tokio::task::spawn_blocking(move || (!client.gave_up()).then(|| engine.store_result(&s))).await {
+                    Ok(Some(r)) => Rs::Store(r),
+                    Ok(None) => Rs::Error(v1::Error { message: GAVE_UP.into() }),
+                    Err(_) => Rs::Error(v1::Error { message: "store failed internally".into() }),
+                }
+            }
             Some(Rq::Status(_)) => Rs::Status(v1::StatusReply { json: self.status_json().to_string() }),
             Some(Rq::ZeroStats(_)) => {
                 self.engine.stats.zero();
@@ -202,6 +210,54 @@ impl Server {
     }
 }
 
+/// What the daemon can tell about whether the client of a request is still
+/// waiting for it. A Lookup or Store whose client gave up (it compiled
+/// directly and its build moved on, perhaps rewriting the outputs) must not
+/// be acted on: a late Hit would overwrite the build's files, a late Store
+/// would snapshot whatever they have become.
+#[derive(Clone, Copy)]
+struct Client {
+    /// The frame's `deadline_unix_ms`; 0 when the client set none.
+    deadline_unix_ms: u64,
+    fd: RawFd,
+}
+
+const GAVE_UP: &str = "the client's deadline passed before the request was served";
+
+/// Work is not started this close to the client's deadline: it would likely
+/// finish after the client stopped waiting.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
+
+impl Client {
+    fn gave_up(&self) -> bool {
+        if self.deadline_unix_ms != 0 {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + DEADLINE_MARGIN;
+            if now.as_millis() >= u128::from(self.deadline_unix_ms) {
+                return true;
+            }
+        }
+        peer_hung_up(self.fd)
+    }
+}
+
+/// Whether the peer has closed its end: a wrapper closes the connection
+/// when it stops waiting. It sends one request at a time, so nothing is
+/// pending to peek at while it waits.
+fn peer_hung_up(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: the buffer is one writable byte; MSG_PEEK leaves the stream
+    // as it is and MSG_DONTWAIT keeps the call from blocking.
+    let n = unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    if n == 0 {
+        return true;
+    }
+    n < 0
+        && !matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EAGAIN | libc::EINTR)
+        )
+}
+
 /// One connection: a socket, the frame decoder and its read buffer.
 struct Conn {
     stream: UnixStream,
@@ -233,4 +289,29 @@ impl Conn {
 
 fn error_response(message: &str) -> v1::Response {
     v1::Response { body: Some(v1::response::Body::Error(v1::Error { message: message.into() })) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix_ms(t: SystemTime) -> u64 {
+        t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    #[test]
+    fn a_client_gives_up_at_its_deadline_or_when_it_hangs_up() {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let client = |deadline_unix_ms| Client { deadline_unix_ms, fd: ours.as_raw_fd() };
+        let later = unix_ms(SystemTime::now() + Duration::from_secs(60));
+        let past = unix_ms(SystemTime::now() - Duration::from_secs(1));
+        let within_margin = unix_ms(SystemTime::now() + DEADLINE_MARGIN / 2);
+        assert!(!client(0).gave_up());
+        assert!(!client(later).gave_up());
+        assert!(client(past).gave_up());
+        assert!(client(within_margin).gave_up());
+        drop(theirs);
+        assert!(client(0).gave_up());
+        assert!(client(later).gave_up());
+    }
 }

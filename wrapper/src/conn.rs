@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use frame::v1::{request, response, Request};
 use frame::{FrameError, MAX_FIRST_FRAME, MAX_FRAME};
@@ -83,7 +83,14 @@ impl Conn {
         let deadline = Instant::now() + timeout;
         let id = self.next_id;
         self.next_id += 1;
-        let bytes = frame::encode_frame(&frame::request_frame(id, request));
+        let mut request_frame = frame::request_frame(id, request);
+        // Tells the server when we stop waiting, so it does not act on a
+        // request we have given up on (and compiled directly instead).
+        request_frame.deadline_unix_ms = SystemTime::now()
+            .checked_add(timeout)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let bytes = frame::encode_frame(&request_frame);
         // Servers refuse a big first frame before reading it; the length
         // prefix is counted too, which errs on the safe side.
         let first_limit = match request.body {
@@ -305,6 +312,30 @@ mod tests {
         });
         let err = conn.call(big, Duration::from_secs(5)).unwrap_err();
         assert!(err.is_too_large(), "{err}");
+    }
+
+    #[test]
+    fn requests_carry_their_deadline() {
+        let path = socket_path("deadline");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let request = frame::read_frame(&mut stream, frame::MAX_FIRST_FRAME).unwrap();
+            let ack = frame::response_frame(request.request_id, &frame::v1::Response::ack());
+            std::io::Write::write_all(&mut stream, &frame::encode_frame(&ack)).unwrap();
+            request.deadline_unix_ms
+        });
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let mut conn = Conn::connect(&path, Duration::from_secs(1)).unwrap();
+        conn.call(shutdown(), Duration::from_secs(5)).unwrap();
+        let deadline = server.join().unwrap();
+        assert!(
+            (now + 4_000..now + 60_000).contains(&deadline),
+            "deadline {deadline}, now {now}"
+        );
     }
 
     #[test]
