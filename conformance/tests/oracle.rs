@@ -180,6 +180,9 @@ impl<'a> Step<'a> {
         let bare = run(self.command(Path::new(&self.cc), &[]), self.tty);
         let bare_files = self.read_outputs();
         self.remove_outputs();
+        // Inputs written just before this step have a ctime of "now", which
+        // backdating cannot change: let them age past the too-new guard.
+        std::thread::sleep(Duration::from_millis(30));
         for t in &self.touch_before_zc {
             let f = std::fs::File::options().write(true).open(self.dir.join(t)).unwrap();
             f.set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
@@ -457,6 +460,13 @@ fn c11(cc: &str) {
     sb.write("inc/b.h", "#define V 2\n");
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
+    // Same size, same mtime: only the ctime tells.
+    let b = sb.path("inc/b.h");
+    let mtime = std::fs::metadata(&b).unwrap().modified().unwrap();
+    std::fs::write(&b, "#define V 3\n").unwrap();
+    std::fs::File::options().write(true).open(&b).unwrap().set_modified(mtime).unwrap();
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
 }
 
 fn c12() {
@@ -685,6 +695,18 @@ fn c29(cc: &str) {
     backdate(&sb.path("t.s"));
     step(&sb, cc, "-c t.s -o u.o").out("u.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.s -o u.o").out("u.o").expect(Expect::Hit);
+}
+
+fn c29_asm_with_cpp(cc: &str) {
+    let sb = sandbox("c29S");
+    sb.write("t.S", "#include \"v.h\"\n.globl f\nf:\n  mov $V, %eax\n  ret\n");
+    sb.write("v.h", "#define V 1\n");
+    step(&sb, cc, "-c t.S").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.S").out("t.o").expect(Expect::Hit);
+    sb.write("v.h", "#define V 2\n");
+    step(&sb, cc, "-c t.S").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-MD -c t.S").outs(&["t.o", "t.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MD -c t.S").outs(&["t.o", "t.d"]).expect(Expect::Hit);
 }
 
 fn c30(cc: &str) {
@@ -946,6 +968,18 @@ fn c50(cc: &str) {
     }
 }
 
+/// Colour and recorded command lines or debug info: the object must not
+/// record a colour flag we added.
+fn c50_recorded(cc: &str) {
+    let sb = sandbox("c50r");
+    sb.write("t.c", "int f(void) { int unused; return 0; }\n");
+    for args in ["-g -Wall -c t.c", "-frecord-gcc-switches -Wall -c t.c"] {
+        for tty in [true, false, true] {
+            step(&sb, cc, args).tty(tty).out("t.o").expect(Expect::Any);
+        }
+    }
+}
+
 fn c51() {
     let sb = sandbox("c51");
     sb.write("t.c", T_C);
@@ -997,8 +1031,11 @@ fn c56(cc: &str) {
     sb.write("t.c", T_C);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.c -o /dev/null").expect(Expect::Hit);
+    std::fs::create_dir_all(sb.path("out")).unwrap();
+    step(&sb, cc, "-c t.c -o out/foo.o").out("out/foo.o").expect(Expect::Hit);
+    std::fs::remove_dir_all(sb.path("out")).unwrap();
     step(&sb, cc, "-c t.c -o out/foo.o").out("out/foo.o").expect(Expect::NotHit);
-    assert!(!sb.path("out").exists());
+    assert!(!sb.path("out").exists(), "no directory is created for a failing compile");
     std::fs::create_dir_all(sb.path("adir")).unwrap();
     step(&sb, cc, "-c t.c -o adir").expect(Expect::Pt);
 }
@@ -1093,6 +1130,7 @@ cases! {
     c01_base_case_emcc => c1("emcc");
     c02_output_option_gcc => c2("gcc");
     c02_output_option_clang => c2("clang");
+    c02_output_option_emcc => c2("emcc");
     c03_output_option_without_space => c3();
     c04_nested_zccache => c4();
     c05_debug_option_gcc => c5("gcc");
@@ -1145,6 +1183,8 @@ cases! {
     c28_direct_i_ii_clang => c28("clang");
     c29_assembly_gcc => c29("gcc");
     c29_assembly_clang => c29("clang");
+    c29_asm_with_cpp_gcc => c29_asm_with_cpp("gcc");
+    c29_asm_with_cpp_clang => c29_asm_with_cpp("clang");
     c30_c_vs_c_header_gcc => c30("gcc");
     c30_c_vs_c_header_clang => c30("clang");
     c31_comment_in_string => c31();
@@ -1178,12 +1218,15 @@ cases! {
     c46_mf_dev_null_clang => c46("clang");
     c47_caching_stderr_gcc => c47("gcc");
     c47_caching_stderr_clang => c47("clang");
+    c47_caching_stderr_emcc => c47("emcc");
     c48_stdout_and_stderr_gcc => c48("gcc");
     c48_stdout_and_stderr_clang => c48("clang");
     c49_hash_warning_gcc => c49("gcc");
     c49_hash_warning_clang => c49("clang");
     c50_colour_on_a_tty_gcc => c50("gcc");
     c50_colour_on_a_tty_clang => c50("clang");
+    c50_colour_and_recorded_switches_gcc => c50_recorded("gcc");
+    c50_colour_and_recorded_switches_clang => c50_recorded("clang");
     c51_gcc_given_clang_colour_flag => c51();
     c52_serialize_diagnostics => c52();
     c53_compile_error_gcc => c53("gcc");

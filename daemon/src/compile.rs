@@ -134,10 +134,12 @@ impl Engine {
             return Err(Pt::new("unsupported_compiler_option", "-march/-mcpu/-mtune=native"));
         }
         let term_dumb = env.get(&b"TERM"[..]).map_or(true, |t| t == b"dumb");
-        // A recorded command line would record our colour flag too, and
-        // the object would differ from a bare compile's.
-        let color_forced =
-            inv.user_color.is_none() && req.stderr_is_tty && !term_dumb && !inv.record_command_line;
+        let color_forced = inv.user_color.is_none() && req.stderr_is_tty && !term_dumb;
+        if color_forced && inv.record_command_line {
+            // The object would record our colour flag, and without it the
+            // diagnostics would lack the colour a bare compile shows.
+            return Err(Pt::new("unsupported_compiler_option", "recorded command line on a terminal"));
+        }
 
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
