@@ -306,6 +306,46 @@ fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
     assert!(left.is_empty(), "debris of killed daemons survived their successor's start: {left:?}");
 }
 
+#[test]
+fn f1_broker_sigkilled_mid_build_leaves_the_daemon_serving() {
+    const N: usize = 30;
+    let sb = Sandbox::new("f1broker");
+    let _stop = StopBroker(&sb);
+    std::fs::create_dir_all(sb.path("ref")).unwrap();
+    for i in 0..N {
+        sb.write(&format!("t{i}.c"), heavy_tu(300 + i));
+        ok(&sb.bare("gcc", ["-O2", "-c", &format!("t{i}.c"), "-o", &format!("ref/t{i}.o")]));
+    }
+    ok(&sb.zccache(["start"]));
+    let daemon = identity_pid(&sb).unwrap();
+    let broker_endpoint = broker_endpoint(&sb);
+    let broker = server_pid(&broker_endpoint);
+    let cmdline = std::fs::read(format!("/proc/{broker}/cmdline")).unwrap();
+    assert!(cmdline.split(|&b| b == 0).next().unwrap().ends_with(b"zccache-broker"), "pid {broker} is no broker");
+
+    let done = parallel_build(&sb, N, 6, || {
+        sigkill(broker);
+        wait_for("the killed broker to die", || is_dead(broker).then_some(()));
+    });
+    assert!(done < N, "the build finished before the kill; nothing was tested");
+    for i in 0..N {
+        assert_eq!(sb.read(&format!("t{i}.o")), sb.read(&format!("ref/t{i}.o")), "t{i}.o differs from bare gcc's");
+    }
+    // Compiles go straight to the daemon: it served them all, and stays.
+    let status = sb.status();
+    assert_eq!(status["pid"].as_u64(), Some(u64::from(daemon)), "the daemon was replaced");
+    assert_eq!(status["misses"].as_u64(), Some(N as u64), "every compile reached the daemon: {status}");
+
+    // The next broker adopts the live daemon instead of replacing it.
+    let started = sb.zccache(["start"]);
+    ok(&started);
+    assert_eq!(String::from_utf8_lossy(&started.stdout).trim(), daemon_paths(&sb).endpoint.to_str().unwrap());
+    let successor = server_pid(&broker_endpoint);
+    assert_ne!(successor, broker);
+    assert_eq!(identity_pid(&sb), Some(daemon));
+    assert!(!is_dead(daemon));
+}
+
 /// A stand-in for gcc that can wait for a gate file before and after the
 /// real compile, so a test can order two compiles exactly.
 fn gated_gcc(sb: &Sandbox) -> PathBuf {
