@@ -480,6 +480,45 @@ fn f1_a_wedged_daemon_costs_a_deadline_and_never_acts_late() {
     }
 }
 
+#[test]
+fn f1_a_wrapper_killed_before_its_store_stores_nothing() {
+    let sb = Sandbox::new("f1wrapper");
+    let _stop = StopBroker(&sb);
+    let gcc = gated_gcc(&sb);
+    let gcc = gcc.to_str().unwrap();
+    sb.write("k.c", "int k(int x) { return x * 7; }\n");
+    ok(&sb.bare("gcc", ["-c", "k.c", "-o", "k.ref.o"]));
+    ok(&sb.zccache(["start"]));
+    let entries = entry_dirs(&sb);
+
+    // The compile has run; the wrapper dies before it can send the Store.
+    let mut wrapper = sb
+        .cmd(conformance::zccache_bin())
+        .env("ZCT_AFTER", sb.root.join("go"))
+        .args([gcc, "-c", "k.c"])
+        .spawn()
+        .unwrap();
+    let marker = sb.root.join("go.waiting");
+    wait_for("the compile to finish", || marker.exists().then_some(()));
+    sigkill(wrapper.id());
+    wrapper.wait().unwrap();
+    std::fs::write(sb.root.join("go"), "").unwrap();
+    // Whatever the build's object became, nothing was stored from it.
+    std::fs::write(sb.path("k.o"), "clobbered by the next build step").unwrap();
+    assert_eq!(entry_dirs(&sb), entries, "a Store arrived from a killed wrapper");
+
+    let (h0, m0, _) = sb.hmp();
+    let out = sb.cmd(conformance::zccache_bin()).env("ZCT_AFTER", sb.root.join("go")).args([gcc, "-c", "k.c"]).output().unwrap();
+    ok(&out);
+    assert_eq!(sb.read("k.o"), sb.read("k.ref.o"));
+    assert_eq!(sb.hmp(), (h0, m0 + 1, 0), "the next compile is a miss");
+    std::fs::remove_file(sb.path("k.o")).unwrap();
+    let out = sb.cmd(conformance::zccache_bin()).env("ZCT_AFTER", sb.root.join("go")).args([gcc, "-c", "k.c"]).output().unwrap();
+    ok(&out);
+    assert_eq!(sb.read("k.o"), sb.read("k.ref.o"));
+    assert_eq!(sb.hmp(), (h0 + 1, m0 + 1, 0), "and then a hit");
+}
+
 /// The entry directories of the store, by name.
 fn entry_dirs(sb: &Sandbox) -> Vec<PathBuf> {
     let mut found = vec![];
