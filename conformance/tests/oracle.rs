@@ -481,6 +481,9 @@ fn c10(cc: &str) {
     step(&sb, cc, "-g -gsplit-dwarf -c t.c").outs(&["t.o", "t.dwo"]).expect(Expect::Hit);
     step(&sb, cc, "-g -gsplit-dwarf -c t.c -o u.o").outs(&["u.o", "u.dwo"]).expect(Expect::Miss);
     step(&sb, cc, "-g -gsplit-dwarf -c t.c -o u.o").outs(&["u.o", "u.dwo"]).expect(Expect::Hit);
+    // Without -g, gcc 12 still writes a .dwo and clang does not.
+    step(&sb, cc, "-gsplit-dwarf -c t.c -o v.o").outs(&["v.o", "v.dwo"]).expect(Expect::Miss);
+    step(&sb, cc, "-gsplit-dwarf -c t.c -o v.o").outs(&["v.o", "v.dwo"]).expect(Expect::Hit);
 }
 
 fn c11(cc: &str) {
@@ -578,6 +581,18 @@ fn c15(cc: &str) {
     step(&sb, cc, "-DFOO=2 -c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-DFOO=1 -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+/// emcc appends `EMCC_CFLAGS`; it is part of the key.
+fn c15_emcc_cflags() {
+    let sb = sandbox("c15e");
+    sb.write("t.c", "#ifndef FOO\n#define FOO 0\n#endif\nint v = FOO;\n");
+    step(&sb, "emcc", "-c t.c").env("EMCC_CFLAGS", "-DFOO=1").out("t.o").expect(Expect::Miss);
+    step(&sb, "emcc", "-c t.c").env("EMCC_CFLAGS", "-DFOO=2").out("t.o").expect(Expect::Miss);
+    step(&sb, "emcc", "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "emcc", "-c t.c").env("EMCC_CFLAGS", "-DFOO=1").out("t.o").expect(Expect::Hit);
+    step(&sb, "emcc", "-sSTRICT=1 -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "emcc", "-sSTRICT=1 -c t.c").out("t.o").expect(Expect::Hit);
 }
 
 fn c16(cc: &str) {
@@ -1068,6 +1083,9 @@ fn c55(cc: &str) {
     let before = std::fs::metadata(sb.path("t.o")).unwrap().modified().unwrap();
     step(&sb, cc, "-Wall -fsyntax-only t.c").expect(Expect::Miss);
     step(&sb, cc, "-Wall -fsyntax-only t.c").expect(Expect::Hit);
+    // With -MD the classifier passes it through for now: bytes only.
+    step(&sb, cc, "-Wall -fsyntax-only -MD t.c").outs(&["t.d", "a.d", "-.d"]).expect(Expect::Any);
+    step(&sb, cc, "-Wall -fsyntax-only -MD t.c").outs(&["t.d", "a.d", "-.d"]).expect(Expect::Any);
     assert_eq!(sb.read("t.o"), b"not an object\n");
     assert_eq!(std::fs::metadata(sb.path("t.o")).unwrap().modified().unwrap(), before);
 }
@@ -1097,6 +1115,31 @@ fn c57(cc: &str) {
     step(&sb, cc, "-c").expect(Expect::Pt);
     step(&sb, cc, "-c t.c -I").out("t.o").expect(Expect::Pt);
     step(&sb, cc, "-c t.c").env("DEPENDENCIES_OUTPUT", "deps.d").outs(&["t.o", "deps.d"]).expect(Expect::Pt);
+}
+
+/// cache-keys.md §5: flags and inputs we pass through.
+fn c57_unsupported(cc: &str) {
+    let sb = sandbox("c57u");
+    sb.write("t.c", T_C);
+    sb.write("data.bin", "0123456789");
+    sb.write("inc.c", "__asm__(\".incbin \\\"data.bin\\\"\");\n");
+    step(&sb, cc, "-save-temps -c t.c").outs(&["t.o", "t.i", "t.s"]).expect(Expect::Pt);
+    step(&sb, cc, "-Xpreprocessor -DX=1 -c t.c").out("t.o").expect(Expect::Pt);
+    step(&sb, cc, "-Wp,-P -c t.c").out("t.o").expect(Expect::Pt);
+    step(&sb, cc, "-c t.c").env("SUNPRO_DEPENDENCIES", "deps.d").outs(&["t.o", "deps.d"]).expect(Expect::Pt);
+    step(&sb, cc, "-c inc.c").out("inc.o").expect(Expect::Pt);
+    if cc == "clang" {
+        // The trace holds timings: not compared.
+        step(&sb, cc, "-ftime-trace -c t.c").out("t.o").expect(Expect::Pt);
+        step(&sb, cc, "-fmodules -c t.c").out("t.o").expect(Expect::Pt);
+    }
+    // `.incbin` in a header: compiled, never stored, so an edit of the
+    // data cannot be missed.
+    sb.write("h.h", "__asm__(\".incbin \\\"data.bin\\\"\");\n");
+    sb.write("u.c", "#include \"h.h\"\n");
+    step(&sb, cc, "-c u.c").out("u.o").expect(Expect::NoStore);
+    sb.write("data.bin", "9876543210");
+    step(&sb, cc, "-c u.c").out("u.o").expect(Expect::NoStore);
 }
 
 fn c58(cc: &str) {
@@ -1154,6 +1197,11 @@ fn c60(cc: &str) {
     sb.write("c.c", "int c(void) { int uc; return 0; }\n");
     step(&sb, cc, "-Wall -c a.c bad.c c.c").outs(&["a.o", "bad.o", "c.o"]).expect(Expect::Delta(1, 2, 0));
     step(&sb, cc, "-Wall -c a.c bad.c c.c").outs(&["a.o", "bad.o", "c.o"]).expect(Expect::Delta(2, 1, 0));
+    // Depfiles per unit, one of them from the cache.
+    step(&sb, cc, "-MD -c a.c").outs(&["a.o", "a.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MD -c a.c c.c").outs(&["a.o", "a.d", "c.o", "c.d"]).expect(Expect::Delta(1, 1, 0));
+    // One -o for several objects is bare's error.
+    step(&sb, cc, "-c a.c c.c -o x.o").out("x.o").expect(Expect::Pt);
 }
 
 fn c61(cc: &str) {
@@ -1213,6 +1261,8 @@ cases! {
     c14_has_include_clang => c14_has_include("clang");
     c15_define_values_gcc => c15("gcc");
     c15_define_values_clang => c15("clang");
+    c15_define_values_emcc => c15("emcc");
+    c15_emcc_cflags_in_key => c15_emcc_cflags();
     c16_define_order_gcc => c16("gcc");
     c16_define_order_clang => c16("clang");
     c17_source_path_in_key => c17();
@@ -1292,6 +1342,8 @@ cases! {
     c56_odd_outputs_clang => c56("clang");
     c57_passthrough_calls_gcc => c57("gcc");
     c57_passthrough_calls_clang => c57("clang");
+    c57_unsupported_flags_gcc => c57_unsupported("gcc");
+    c57_unsupported_flags_clang => c57_unsupported("clang");
     c58_too_new_inputs_gcc => c58("gcc");
     c58_too_new_inputs_clang => c58("clang");
     c59_include_gcc => c59_include("gcc");

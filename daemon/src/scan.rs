@@ -35,11 +35,16 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
             i += 2;
         } else if c == b'"' || c == b'\'' {
             i += 1;
+            let start = i;
             while i < n && src[i] != c && src[i] != b'\n' {
                 if src[i] == b'\\' {
                     i += 1;
                 }
                 i += 1;
+            }
+            // Inline assembly is a string: `__asm__(".incbin \"f\"")`.
+            if c == b'"' && mentions_incbin(&src[start..i.min(n)]) {
+                r.embeds = true;
             }
             i += 1;
         } else if c == b'_' || c == b'#' || c == b'.' || c.is_ascii_alphabetic() {
@@ -79,6 +84,13 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
         }
     }
     r
+}
+
+/// Whether a string literal's text holds the `.incbin` directive.
+fn mentions_incbin(text: &[u8]) -> bool {
+    text.windows(7).enumerate().any(|(k, w)| {
+        w == b".incbin" && !text.get(k + 7).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    })
 }
 
 /// After `__has_include`, read `( "name" )` or `( <name> )`.
@@ -128,6 +140,8 @@ mod tests {
         check("// comment mentions #embed\n", false, false, false, false, &[]);
         check("#embed \"data.bin\"\n", false, false, false, true, &[]);
         check(".incbin \"blob\"\n", false, false, false, true, &[]);
+        check("__asm__(\".incbin \\\"blob\\\"\");", false, false, false, true, &[]);
+        check("const char *s = \"see .incbins\";", false, false, false, false, &[]);
         check(
             "#if __has_include(<foo.h>) && __has_include_next( \"bar/baz.h\" )\n#endif",
             false,
