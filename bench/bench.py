@@ -385,7 +385,16 @@ def rebuilds(runner, tools, projects, compiler, jobs, reps):
 # --- report -----------------------------------------------------------------
 
 
-def machine_facts(work, compiler, zexe):
+def loadavg():
+    """1/5/15-minute load: on a shared 2-core machine, other work skews
+    every column, so the report says how busy the host was."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def machine_facts(work, compiler, zexe, hyperfine):
     def sh(cmd):
         try:
             return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30).stdout.strip()
@@ -411,8 +420,9 @@ def machine_facts(work, compiler, zexe):
         "sccache": first_line(["sccache", "--version"]),
         "zccache": first_line([str(zexe), "--version"]) if zexe else "not built",
         "zccache commit": commit + (" (with uncommitted changes)" if dirty else ""),
-        "timer": "hyperfine " + first_line(["hyperfine", "--version"]).split()[-1]
-        if shutil.which("hyperfine")
+        "load average at start": loadavg(),
+        "timer": "hyperfine " + first_line([hyperfine, "--version"]).split()[-1]
+        if hyperfine
         else "python time.perf_counter",
     }
 
@@ -508,6 +518,7 @@ def main():
     ap.add_argument("--out", help="write the markdown report here")
     ap.add_argument("--json", help="write the raw times here")
     ap.add_argument("--skip", action="append", default=[], help="tool=reason, reported as skipped")
+    ap.add_argument("--note", help="one line about the conditions, shown with the machine facts")
     ap.add_argument("--no-hyperfine", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
     args = ap.parse_args()
@@ -544,10 +555,13 @@ def main():
             t.skipped = f"could not start: {e}"
 
     try:
-        facts = machine_facts(work, args.compiler, args.zccache)
+        facts = machine_facts(work, args.compiler, args.zccache, runner.hyperfine)
         hit = per_hit(runner, tools, args.compiler, args.n, args.reps)
         projects = prepare_projects(work, repo, args.lua_dir)
         builds = rebuilds(runner, tools, projects, args.compiler, args.jobs, args.reps)
+        facts["load average at end"] = loadavg()
+        if args.note:
+            facts["note"] = args.note
     finally:
         for t in tools:
             t.stop()

@@ -57,7 +57,8 @@ elif ! (cd "$probe" && ZCCACHE_CACHE_DIR="$probe/cache" "$zccache" gcc -c p.c -o
     skips+=(--skip "zccache=a probe compile through it failed")
 fi
 ZCCACHE_CACHE_DIR="$probe/cache" "$zccache" stop >/dev/null 2>&1 || true
-rm -rf "$probe"
+# The daemon may still be writing its last files just after "stop" returns.
+sleep 0.2; rm -rf "$probe" 2>/dev/null || true
 
 # --- Lua sources, through the crates.io package lua-src ----------------------
 lua_args=()

@@ -58,7 +58,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 cleanup() {
     "$zccache" stop >/dev/null 2>&1 || true
-    rm -rf "$cache_dir"
+    rm -rf "$cache_dir" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -100,7 +100,7 @@ printf '\nsecond build: %d of %d compiles were hits, %d misses, %.2f s wall\n' \
 
 say "zccache stop"
 "$zccache" stop
-trap 'rm -rf "$cache_dir"' EXIT
+trap 'rm -rf "$cache_dir" 2>/dev/null || true' EXIT
 
 if [ "$hits" -ne "$sources" ] || [ "$misses" -ne 0 ]; then
     die "expected $sources hits and 0 misses in the second build, got $hits hits and $misses misses"
