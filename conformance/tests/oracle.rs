@@ -388,6 +388,9 @@ fn c2(cc: &str) {
     sb.write("t.c", T_C);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.c -o foo.o").out("foo.o").expect(Expect::Hit);
+    std::fs::create_dir_all(sb.path("sub")).unwrap();
+    step(&sb, cc, "-c ../t.c -o ../up.o").dir("sub").out("../up.o").expect(Expect::Miss);
+    step(&sb, cc, "-c ../t.c -o ../up.o").dir("sub").out("../up.o").expect(Expect::Hit);
 }
 
 fn c3() {
@@ -910,6 +913,25 @@ fn c41(cc: &str) {
     }
 }
 
+/// `-MMD` leaves out system headers, which still change the object: an
+/// edit of one (in an `-isystem` dir, or marked `#pragma GCC
+/// system_header`) must miss.
+fn c41_mmd_system_headers(cc: &str) {
+    let sb = sandbox("c41s");
+    sb.write("t.c", "#include <s.h>\n#include \"p.h\"\nint v = S + P;\n");
+    sb.write("sys/s.h", "#define S 1\n");
+    sb.write("p.h", "#pragma GCC system_header\n#define P 10\n");
+    let args = "-isystem sys -MMD -c t.c";
+    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Miss);
+    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    sb.write("sys/s.h", "#define S 2\n");
+    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Miss);
+    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    sb.write("p.h", "#pragma GCC system_header\n#define P 20\n");
+    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Miss);
+    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+}
+
 fn c42(cc: &str) {
     let sb = sandbox("c42");
     sb.write("t.c", "#include \"h.h\"\nint v = V;\n");
@@ -1113,6 +1135,8 @@ fn c57(cc: &str) {
     step(&sb, cc, "-E t.c").expect(Expect::Pt);
     step(&sb, cc, "-M t.c").expect(Expect::Pt);
     step(&sb, cc, "-c").expect(Expect::Pt);
+    step(&sb, cc, "-S t.c -o -").expect(Expect::Pt);
+    step(&sb, cc, "-c -x c -").outs(&["-.o", "a.out"]).expect(Expect::Pt);
     step(&sb, cc, "-c t.c -I").out("t.o").expect(Expect::Pt);
     step(&sb, cc, "-c t.c").env("DEPENDENCIES_OUTPUT", "deps.d").outs(&["t.o", "deps.d"]).expect(Expect::Pt);
 }
@@ -1308,6 +1332,8 @@ cases! {
     c41_depfile_combinations_emcc => c41("emcc");
     c41_depfile_combinations_gxx => c41("g++");
     c41_depfile_combinations_clangxx => c41("clang++");
+    c41_mmd_system_headers_gcc => c41_mmd_system_headers("gcc");
+    c41_mmd_system_headers_clang => c41_mmd_system_headers("clang");
     c42_depfile_target_rewriting_gcc => c42("gcc");
     c42_depfile_target_rewriting_clang => c42("clang");
     c42_depfile_escaping_gcc => c42_escaping("gcc");
