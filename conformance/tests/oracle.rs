@@ -89,6 +89,7 @@ struct Step<'a> {
     tty: bool,
     touch_before_zc: Vec<String>,
     mask_time: bool,
+    umask: Option<u32>,
 }
 
 /// What a step saw through zccache.
@@ -109,6 +110,7 @@ fn step<'a>(sb: &'a Sandbox, cc: &str, args: &str) -> Step<'a> {
         tty: false,
         touch_before_zc: Vec::new(),
         mask_time: false,
+        umask: None,
     }
 }
 
@@ -147,6 +149,11 @@ impl<'a> Step<'a> {
         self.tty = on;
         self
     }
+    /// Run both commands with this umask.
+    fn umask(mut self, mask: u32) -> Self {
+        self.umask = Some(mask);
+        self
+    }
     /// Compare outputs with every `HH:MM:SS` masked (`__TIME__`).
     fn mask_time(mut self) -> Self {
         self.mask_time = true;
@@ -168,6 +175,16 @@ impl<'a> Step<'a> {
         for (k, v) in &self.env {
             c.env(k, v);
         }
+        if let Some(mask) = self.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask is async-signal-safe and touches no memory.
+            unsafe {
+                c.pre_exec(move || {
+                    libc::umask(mask as libc::mode_t);
+                    Ok(())
+                });
+            }
+        }
         c
     }
 
@@ -187,6 +204,14 @@ impl<'a> Step<'a> {
         self.outputs.iter().map(|o| std::fs::read(self.dir.join(o)).ok().map(mask)).collect()
     }
 
+    fn output_modes(&self) -> Vec<Option<u32>> {
+        use std::os::unix::fs::PermissionsExt;
+        self.outputs
+            .iter()
+            .map(|o| std::fs::metadata(self.dir.join(o)).ok().map(|m| m.permissions().mode() & 0o7777))
+            .collect()
+    }
+
     fn remove_outputs(&self) {
         for o in &self.outputs {
             let _ = std::fs::remove_file(self.dir.join(o));
@@ -198,6 +223,7 @@ impl<'a> Step<'a> {
         self.remove_outputs();
         let bare = run(self.command(Path::new(&self.cc), &[]), self.tty);
         let bare_files = self.read_outputs();
+        let bare_modes = self.output_modes();
         self.remove_outputs();
         // Inputs written just before this step have a ctime of "now", which
         // backdating cannot change: let them age past the too-new guard.
@@ -211,6 +237,7 @@ impl<'a> Step<'a> {
         prefix.push(OsString::from(&self.cc));
         let zc = run(self.command(&zccache_bin(), &prefix), self.tty);
         let zc_files = self.read_outputs();
+        let zc_modes = self.output_modes();
         let after = counts(self.sb);
         let d = Counts {
             hits: after.hits - before.hits,
@@ -248,6 +275,7 @@ impl<'a> Step<'a> {
                 ),
             }
         }
+        assert_eq!(zc_modes, bare_modes, "output permissions differ from bare: {what}");
         let good = match expect {
             Expect::Hit => (d.hits, d.misses, d.pt, d.stored) == (1, 0, 0, 0),
             Expect::Miss => (d.hits, d.misses, d.pt, d.stored) == (0, 1, 0, 1),
@@ -380,7 +408,19 @@ fn c1(cc: &str) {
     let sb = sandbox("c1");
     sb.write("t.c", T_C);
     step(&sb, present(cc), "-c t.c").out("t.o").expect(Expect::Miss);
+    // A hit leaves the object as new as a fresh compile would, for make.
+    let before = SystemTime::now() - Duration::from_secs(1);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
+    assert!(std::fs::metadata(sb.path("t.o")).unwrap().modified().unwrap() >= before, "t.o mtime is now");
+}
+
+/// Outputs get the permissions the client's umask gives, hit or miss.
+fn c1_umask(cc: &str) {
+    let sb = sandbox("c1u");
+    sb.write("t.c", T_C);
+    step(&sb, cc, "-MD -c t.c").umask(0o077).outs(&["t.o", "t.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MD -c t.c").umask(0o077).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    step(&sb, cc, "-MD -c t.c").umask(0o002).outs(&["t.o", "t.d"]).expect(Expect::Hit);
 }
 
 fn c2(cc: &str) {
@@ -1252,6 +1292,8 @@ cases! {
     c01_base_case_gxx => c1("g++");
     c01_base_case_clangxx => c1("clang++");
     c01_base_case_emcc => c1("emcc");
+    c01_umask_gcc => c1_umask("gcc");
+    c01_umask_clang => c1_umask("clang");
     c02_output_option_gcc => c2("gcc");
     c02_output_option_clang => c2("clang");
     c02_output_option_emcc => c2("emcc");

@@ -447,6 +447,7 @@ impl Engine {
             }
             _ => None,
         };
+        let mode = client_file_mode(r.env);
         for (idx, dest) in plan {
             if let Err(e) = self.store.deliver(stored, idx, &dest, MtimePolicy::Now) {
                 if !e.is_missing() && !e.is_corrupt() && !e.is_not_regular() && !e.is_no_space() {
@@ -454,9 +455,11 @@ impl Engine {
                 }
                 return None;
             }
+            set_mode(&dest, mode);
         }
         if let Some((dest, bytes)) = depfile {
             crate::store::write_file_atomic(&dest, &bytes, MtimePolicy::Now).ok()?;
+            set_mode(&dest, mode);
         }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
             stdout: stored.stdout.clone(),
@@ -670,6 +673,20 @@ impl Engine {
         self.manifests.clear();
         self.meta.clear();
         let _ = self.store.clear();
+    }
+}
+
+/// The mode a fresh compile's outputs get under the client's umask, which
+/// the wrapper sends as `ZCCACHE_CLIENT_UMASK` (octal); `None` without it.
+fn client_file_mode(env: &BTreeMap<Vec<u8>, Vec<u8>>) -> Option<u32> {
+    let text = std::str::from_utf8(env.get(&b"ZCCACHE_CLIENT_UMASK"[..])?).ok()?;
+    Some(0o666 & !u32::from_str_radix(text, 8).ok()?)
+}
+
+fn set_mode(path: &Path, mode: Option<u32>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(mode) = mode {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
     }
 }
 

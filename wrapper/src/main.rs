@@ -108,6 +108,24 @@ fn exec_directly(compiler: &Compiler, args: &[OsString]) -> ! {
     exit(compile::spawn_failure_code(&err))
 }
 
+/// Carries our umask to the daemon, which writes a hit's outputs and must
+/// give them the permissions a fresh compile would. Never part of a key.
+const UMASK_VAR: &str = "ZCCACHE_CLIENT_UMASK";
+
+fn umask_var() -> EnvVar {
+    // SAFETY: umask only swaps the process's mask; it is set back at once,
+    // and the wrapper runs no other threads that create files.
+    let mask = unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    };
+    EnvVar {
+        name: UMASK_VAR.as_bytes().to_vec(),
+        value: format!("{:o}", mask).into_bytes(),
+    }
+}
+
 /// The cache path: one Lookup, then whatever the reply asks for.
 fn cached_compile(
     compiler: &Compiler,
@@ -125,10 +143,12 @@ fn cached_compile(
         args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: cwd.into_os_string().into_vec(),
         env: std::env::vars_os()
+            .filter(|(name, _)| name.as_bytes() != UMASK_VAR.as_bytes())
             .map(|(name, value)| EnvVar {
                 name: name.into_vec(),
                 value: value.into_vec(),
             })
+            .chain(std::iter::once(umask_var()))
             .collect(),
         argv0: compiler.argv0.as_bytes().to_vec(),
         stderr_is_tty: std::io::stderr().is_terminal(),
