@@ -1,6 +1,8 @@
 //! Fault and abuse cases from faults.md over the real binaries and real gcc:
-//! a daemon SIGKILLed mid-build, damaged store entries, hostile bytes on the
-//! daemon and broker sockets, and fallbacks that must never break a build.
+//! a daemon or broker SIGKILLed mid-build, a wedged daemon, a wrapper killed
+//! before its Store, damaged entries and manifests, hostile bytes on the
+//! daemon and broker sockets, a hostile server on the daemon endpoint, and
+//! fallbacks that must never change a build's result.
 //!
 //! It checks only what a build or a peer can observe (exit codes, streams,
 //! output bytes, `status`, replies on the wire, `/proc`); failpoints inside
@@ -76,7 +78,9 @@ fn is_our_daemon(sb: &Sandbox, pid: u32) -> bool {
     let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
     let cache = std::fs::canonicalize(&sb.cache).unwrap();
     args.first().is_some_and(|a| a.ends_with(b"zccache-daemon"))
-        && args.iter().any(|a| *a == cache.as_os_str().as_encoded_bytes())
+        && args
+            .iter()
+            .any(|a| *a == cache.as_os_str().as_encoded_bytes())
 }
 
 fn sigkill(pid: u32) {
@@ -88,8 +92,13 @@ fn sigkill(pid: u32) {
 /// The pid of whoever listens on `endpoint` (SO_PEERCRED).
 fn server_pid(endpoint: &Path) -> u32 {
     use std::os::fd::AsRawFd;
-    let stream = UnixStream::connect(endpoint).unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let stream = UnixStream::connect(endpoint)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: `cred` and `len` are valid for writes of the sizes given.
     let rc = unsafe {
@@ -123,7 +132,10 @@ impl Drop for StopBroker<'_> {
     fn drop(&mut self) {
         let endpoint = broker_endpoint(self.0);
         let shutdown = v1::Request::new(request::Body::Shutdown(v1::ShutdownRequest {}));
-        let _ = exchange(&endpoint, &::frame::encode_frame(&::frame::request_frame(1, &shutdown)));
+        let _ = exchange(
+            &endpoint,
+            &::frame::encode_frame(&::frame::request_frame(1, &shutdown)),
+        );
     }
 }
 
@@ -136,7 +148,8 @@ enum Answer {
 
 /// Connects and sends `bytes`.
 fn send(endpoint: &Path, bytes: &[u8]) -> UnixStream {
-    let mut stream = UnixStream::connect(endpoint).unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
+    let mut stream = UnixStream::connect(endpoint)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     // A server may refuse and close before reading everything we send.
     let _ = stream.write_all(bytes);
@@ -157,7 +170,9 @@ fn read_answer(stream: &mut UnixStream) -> Answer {
         },
         Err(e) if e.is_closed() => Answer::Closed,
         Err(e) => match e.io_error().map(std::io::Error::kind) {
-            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => Answer::Closed,
+            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => {
+                Answer::Closed
+            }
             _ => panic!("no answer and no close: {e}"),
         },
     }
@@ -171,7 +186,10 @@ fn assert_refused(what: &str, stream: &mut UnixStream) {
         Answer::Closed => {}
         Answer::Reply(response::Body::Error(e)) => {
             assert!(!e.message.is_empty(), "{what}: empty error");
-            assert!(matches!(read_answer(stream), Answer::Closed), "{what}: connection left open after the refusal");
+            assert!(
+                matches!(read_answer(stream), Answer::Closed),
+                "{what}: connection left open after the refusal"
+            );
         }
         Answer::Reply(other) => panic!("{what}: expected a refusal, got {other:?}"),
     }
@@ -231,7 +249,11 @@ fn parallel_build(sb: &Sandbox, n: usize, kill_after: usize, mid_build: impl FnO
         mid_build();
     });
     let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "compiles failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "compiles failed:\n{}",
+        failures.join("\n")
+    );
     done_at_kill
 }
 
@@ -240,8 +262,13 @@ fn parallel_build(sb: &Sandbox, n: usize, kill_after: usize, mid_build: impl FnO
 /// which the successor's startup sweep must remove.
 fn kill_daemon(sb: &Sandbox) -> u32 {
     let pid = identity_pid(sb).expect("a daemon runs mid-build");
-    assert!(is_our_daemon(sb, pid), "pid {pid} is not this sandbox's daemon");
-    let debris = sb.cache.join(format!("v1/tmp/{pid}-0-00000000deadbeef.staging"));
+    assert!(
+        is_our_daemon(sb, pid),
+        "pid {pid} is not this sandbox's daemon"
+    );
+    let debris = sb
+        .cache
+        .join(format!("v1/tmp/{pid}-0-00000000deadbeef.staging"));
     std::fs::create_dir_all(&debris).unwrap();
     std::fs::write(debris.join("out-0"), "half an object").unwrap();
     sigkill(pid);
@@ -257,18 +284,34 @@ fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
     std::fs::create_dir_all(sb.path("ref")).unwrap();
     for i in 0..N {
         sb.write(&format!("t{i}.c"), heavy_tu(i));
-        ok(&sb.bare("gcc", ["-O2", "-c", &format!("t{i}.c"), "-o", &format!("ref/t{i}.o")]));
+        ok(&sb.bare(
+            "gcc",
+            [
+                "-O2",
+                "-c",
+                &format!("t{i}.c"),
+                "-o",
+                &format!("ref/t{i}.o"),
+            ],
+        ));
     }
     let check_objects = || {
         for i in 0..N {
-            assert_eq!(sb.read(&format!("t{i}.o")), sb.read(&format!("ref/t{i}.o")), "t{i}.o differs from bare gcc's");
+            assert_eq!(
+                sb.read(&format!("t{i}.o")),
+                sb.read(&format!("ref/t{i}.o")),
+                "t{i}.o differs from bare gcc's"
+            );
         }
     };
 
     // Cold: the kill lands among misses and Stores.
     let mut killed = 0;
     let done = parallel_build(&sb, N, 6, || killed = kill_daemon(&sb));
-    assert!(done < N, "the build finished before the kill; nothing was tested");
+    assert!(
+        done < N,
+        "the build finished before the kill; nothing was tested"
+    );
     check_objects();
 
     // A compile after the build is served by a fresh daemon.
@@ -284,7 +327,10 @@ fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
     let mut killed_again = 0;
     let done = parallel_build(&sb, N, 6, || killed_again = kill_daemon(&sb));
     assert_eq!(killed_again, pid);
-    assert!(done < N, "the warm build finished before the kill; nothing was tested");
+    assert!(
+        done < N,
+        "the warm build finished before the kill; nothing was tested"
+    );
     check_objects();
     ok(&sb.zccache(["gcc", "-O2", "-c", "t1.c"]));
     let status = sb.status();
@@ -301,9 +347,14 @@ fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
     let left: Vec<_> = std::fs::read_dir(sb.cache.join("v1/tmp"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&format!("{killed}-")) || n.starts_with(&format!("{killed_again}-")))
+        .filter(|n| {
+            n.starts_with(&format!("{killed}-")) || n.starts_with(&format!("{killed_again}-"))
+        })
         .collect();
-    assert!(left.is_empty(), "debris of killed daemons survived their successor's start: {left:?}");
+    assert!(
+        left.is_empty(),
+        "debris of killed daemons survived their successor's start: {left:?}"
+    );
 }
 
 #[test]
@@ -314,32 +365,66 @@ fn f1_broker_sigkilled_mid_build_leaves_the_daemon_serving() {
     std::fs::create_dir_all(sb.path("ref")).unwrap();
     for i in 0..N {
         sb.write(&format!("t{i}.c"), heavy_tu(300 + i));
-        ok(&sb.bare("gcc", ["-O2", "-c", &format!("t{i}.c"), "-o", &format!("ref/t{i}.o")]));
+        ok(&sb.bare(
+            "gcc",
+            [
+                "-O2",
+                "-c",
+                &format!("t{i}.c"),
+                "-o",
+                &format!("ref/t{i}.o"),
+            ],
+        ));
     }
     ok(&sb.zccache(["start"]));
     let daemon = identity_pid(&sb).unwrap();
     let broker_endpoint = broker_endpoint(&sb);
     let broker = server_pid(&broker_endpoint);
     let cmdline = std::fs::read(format!("/proc/{broker}/cmdline")).unwrap();
-    assert!(cmdline.split(|&b| b == 0).next().unwrap().ends_with(b"zccache-broker"), "pid {broker} is no broker");
+    assert!(
+        cmdline
+            .split(|&b| b == 0)
+            .next()
+            .unwrap()
+            .ends_with(b"zccache-broker"),
+        "pid {broker} is no broker"
+    );
 
     let done = parallel_build(&sb, N, 6, || {
         sigkill(broker);
         wait_for("the killed broker to die", || is_dead(broker).then_some(()));
     });
-    assert!(done < N, "the build finished before the kill; nothing was tested");
+    assert!(
+        done < N,
+        "the build finished before the kill; nothing was tested"
+    );
     for i in 0..N {
-        assert_eq!(sb.read(&format!("t{i}.o")), sb.read(&format!("ref/t{i}.o")), "t{i}.o differs from bare gcc's");
+        assert_eq!(
+            sb.read(&format!("t{i}.o")),
+            sb.read(&format!("ref/t{i}.o")),
+            "t{i}.o differs from bare gcc's"
+        );
     }
     // Compiles go straight to the daemon: it served them all, and stays.
     let status = sb.status();
-    assert_eq!(status["pid"].as_u64(), Some(u64::from(daemon)), "the daemon was replaced");
-    assert_eq!(status["misses"].as_u64(), Some(N as u64), "every compile reached the daemon: {status}");
+    assert_eq!(
+        status["pid"].as_u64(),
+        Some(u64::from(daemon)),
+        "the daemon was replaced"
+    );
+    assert_eq!(
+        status["misses"].as_u64(),
+        Some(N as u64),
+        "every compile reached the daemon: {status}"
+    );
 
     // The next broker adopts the live daemon instead of replacing it.
     let started = sb.zccache(["start"]);
     ok(&started);
-    assert_eq!(String::from_utf8_lossy(&started.stdout).trim(), daemon_paths(&sb).endpoint.to_str().unwrap());
+    assert_eq!(
+        String::from_utf8_lossy(&started.stdout).trim(),
+        daemon_paths(&sb).endpoint.to_str().unwrap()
+    );
     let successor = server_pid(&broker_endpoint);
     assert_ne!(successor, broker);
     assert_eq!(identity_pid(&sb), Some(daemon));
@@ -378,7 +463,9 @@ fn f1_a_compile_of_a_killed_daemon_never_feeds_its_successor() {
     let gate = |name: &str| sb.root.join(name);
     let waiting = |name: &str| {
         let marker = sb.root.join(format!("{name}.waiting"));
-        wait_for(&format!("{name} to be reached"), || marker.exists().then_some(()));
+        wait_for(&format!("{name} to be reached"), || {
+            marker.exists().then_some(())
+        });
     };
 
     // The first daemon hands x.c a Miss; its compile waits before running.
@@ -414,7 +501,12 @@ fn f1_a_compile_of_a_killed_daemon_never_feeds_its_successor() {
     // y.c's entry hits, and depends on y.h, whatever x.c's compile wrote.
     let again = |expect: &str| {
         std::fs::remove_file(sb.path("y.o")).unwrap();
-        let out = sb.cmd(conformance::zccache_bin()).env("ZCT_AFTER", gate("go2")).args([gcc, "-c", "y.c"]).output().unwrap();
+        let out = sb
+            .cmd(conformance::zccache_bin())
+            .env("ZCT_AFTER", gate("go2"))
+            .args([gcc, "-c", "y.c"])
+            .output()
+            .unwrap();
         ok(&out);
         assert_eq!(sb.read("y.o"), sb.read(expect), "y.o differs from {expect}");
     };
@@ -461,8 +553,16 @@ fn f1_a_wedged_daemon_costs_a_deadline_and_never_acts_late() {
         .unwrap();
     ok(&out);
     assert_eq!(sb.read("w.o"), sb.read("w.ref.o"));
-    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
 
     // The build moves on and rewrites its object (an objcopy step, say).
     let mut post = sb.read("w.ref.o");
@@ -472,10 +572,18 @@ fn f1_a_wedged_daemon_costs_a_deadline_and_never_acts_late() {
     // Woken up, the daemon must not act on the Lookup its client gave up on.
     drop(resume);
     ok(&sb.zccache(["gcc", "-c", "v.c"]));
-    assert_eq!(sb.status()["pid"].as_u64(), Some(u64::from(pid)), "the wedged daemon was replaced");
+    assert_eq!(
+        sb.status()["pid"].as_u64(),
+        Some(u64::from(pid)),
+        "the wedged daemon was replaced"
+    );
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
-        assert_eq!(sb.read("w.o"), post, "a late answer rewrote the build's object");
+        assert_eq!(
+            sb.read("w.o"),
+            post,
+            "a late answer rewrote the build's object"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -505,15 +613,29 @@ fn f1_a_wrapper_killed_before_its_store_stores_nothing() {
     std::fs::write(sb.root.join("go"), "").unwrap();
     // Whatever the build's object became, nothing was stored from it.
     std::fs::write(sb.path("k.o"), "clobbered by the next build step").unwrap();
-    assert_eq!(entry_dirs(&sb), entries, "a Store arrived from a killed wrapper");
+    assert_eq!(
+        entry_dirs(&sb),
+        entries,
+        "a Store arrived from a killed wrapper"
+    );
 
     let (h0, m0, _) = sb.hmp();
-    let out = sb.cmd(conformance::zccache_bin()).env("ZCT_AFTER", sb.root.join("go")).args([gcc, "-c", "k.c"]).output().unwrap();
+    let out = sb
+        .cmd(conformance::zccache_bin())
+        .env("ZCT_AFTER", sb.root.join("go"))
+        .args([gcc, "-c", "k.c"])
+        .output()
+        .unwrap();
     ok(&out);
     assert_eq!(sb.read("k.o"), sb.read("k.ref.o"));
     assert_eq!(sb.hmp(), (h0, m0 + 1, 0), "the next compile is a miss");
     std::fs::remove_file(sb.path("k.o")).unwrap();
-    let out = sb.cmd(conformance::zccache_bin()).env("ZCT_AFTER", sb.root.join("go")).args([gcc, "-c", "k.c"]).output().unwrap();
+    let out = sb
+        .cmd(conformance::zccache_bin())
+        .env("ZCT_AFTER", sb.root.join("go"))
+        .args([gcc, "-c", "k.c"])
+        .output()
+        .unwrap();
     ok(&out);
     assert_eq!(sb.read("k.o"), sb.read("k.ref.o"));
     assert_eq!(sb.hmp(), (h0 + 1, m0 + 1, 0), "and then a hit");
@@ -548,7 +670,11 @@ fn damage(path: &Path, how: Damage) {
     let mode = std::fs::metadata(path).unwrap().permissions();
     // Stored files are read-only; the damage is done as their owner would.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     match how {
         Damage::Truncate0 => f.set_len(0).unwrap(),
         Damage::TruncateHalf => f.set_len(len / 2).unwrap(),
@@ -567,7 +693,11 @@ fn damage(path: &Path, how: Damage) {
     drop(f);
     std::fs::set_permissions(path, mode).unwrap();
     if matches!(how, Damage::Flip3) {
-        assert_eq!(std::fs::metadata(path).unwrap().len(), len, "a flip keeps the size");
+        assert_eq!(
+            std::fs::metadata(path).unwrap().len(),
+            len,
+            "a flip keeps the size"
+        );
     }
 }
 
@@ -602,16 +732,32 @@ fn f2_damaged_entries_are_misses_then_replaced() {
         let victim = dir.join(file);
         let original = std::fs::read(&victim).unwrap();
         damage(&victim, how);
-        assert_ne!(std::fs::read(&victim).unwrap(), original, "{what}: the damage changed nothing");
+        assert_ne!(
+            std::fs::read(&victim).unwrap(),
+            original,
+            "{what}: the damage changed nothing"
+        );
 
         let (h0, m0, _) = sb.hmp();
         let corrupt0 = sb.counter("corrupt_detected");
         std::fs::remove_file(sb.path(&obj)).unwrap();
         ok(&sb.zccache(["gcc", "-c", &src]));
-        assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object after the damage");
+        assert_eq!(
+            sb.read(&obj),
+            sb.read(&reference),
+            "{what}: wrong object after the damage"
+        );
         let (h1, m1, _) = sb.hmp();
-        assert_eq!((h1, m1), (h0, m0 + 1), "{what}: the compile after the damage must be a miss");
-        assert_eq!(sb.counter("corrupt_detected"), corrupt0 + 1, "{what}: corrupt_detected");
+        assert_eq!(
+            (h1, m1),
+            (h0, m0 + 1),
+            "{what}: the compile after the damage must be a miss"
+        );
+        assert_eq!(
+            sb.counter("corrupt_detected"),
+            corrupt0 + 1,
+            "{what}: corrupt_detected"
+        );
         assert_eq!(
             std::fs::read(&victim).ok().as_ref(),
             Some(&original),
@@ -620,7 +766,11 @@ fn f2_damaged_entries_are_misses_then_replaced() {
 
         std::fs::remove_file(sb.path(&obj)).unwrap();
         ok(&sb.zccache(["gcc", "-c", &src]));
-        assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object from the new entry");
+        assert_eq!(
+            sb.read(&obj),
+            sb.read(&reference),
+            "{what}: wrong object from the new entry"
+        );
         let (h2, m2, _) = sb.hmp();
         assert_eq!((h2, m2), (h1 + 1, m1), "{what}: the third compile must hit");
     }
@@ -651,7 +801,10 @@ fn stop_daemon(sb: &Sandbox) {
 fn f2_damaged_manifests_and_stats_are_reset_on_restart() {
     let sb = Sandbox::new("f2manifest");
     let _stop = StopBroker(&sb);
-    for (i, how) in [Damage::Truncate0, Damage::Flip3, Damage::TruncateLast].into_iter().enumerate() {
+    for (i, how) in [Damage::Truncate0, Damage::Flip3, Damage::TruncateLast]
+        .into_iter()
+        .enumerate()
+    {
         let what = format!("manifest {how:?}");
         let src = format!("m{i}.c");
         let obj = format!("m{i}.o");
@@ -662,7 +815,11 @@ fn f2_damaged_manifests_and_stats_are_reset_on_restart() {
         ok(&sb.zccache(["gcc", "-c", &src]));
         let after = sharded(&sb.cache.join("v1/manifests"));
         let new: Vec<_> = after.iter().filter(|m| !before.contains(m)).collect();
-        assert_eq!(new.len(), 1, "{what}: one new manifest expected, got {new:?}");
+        assert_eq!(
+            new.len(),
+            1,
+            "{what}: one new manifest expected, got {new:?}"
+        );
         let manifest = new[0].clone();
 
         // The daemon keeps manifests in memory; damage shows after a restart.
@@ -674,13 +831,29 @@ fn f2_damaged_manifests_and_stats_are_reset_on_restart() {
         ok(&sb.zccache(["gcc", "-c", &src]));
         assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object");
         let status = sb.status();
-        assert_eq!(status["hits"].as_u64(), Some(0), "{what}: stats after garbage: {status}");
-        assert_eq!(status["misses"].as_u64(), Some(1), "{what}: the compile after the damage must be a miss");
-        assert_eq!(status["corrupt_detected"].as_u64(), Some(1), "{what}: corrupt_detected");
+        assert_eq!(
+            status["hits"].as_u64(),
+            Some(0),
+            "{what}: stats after garbage: {status}"
+        );
+        assert_eq!(
+            status["misses"].as_u64(),
+            Some(1),
+            "{what}: the compile after the damage must be a miss"
+        );
+        assert_eq!(
+            status["corrupt_detected"].as_u64(),
+            Some(1),
+            "{what}: corrupt_detected"
+        );
 
         std::fs::remove_file(sb.path(&obj)).unwrap();
         ok(&sb.zccache(["gcc", "-c", &src]));
-        assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object on the hit");
+        assert_eq!(
+            sb.read(&obj),
+            sb.read(&reference),
+            "{what}: wrong object on the hit"
+        );
         assert_eq!(sb.hmp().0, 1, "{what}: the manifest was rebuilt and hits");
     }
 }
@@ -700,12 +873,24 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
     assert_refused("framing byte alone", &mut send(endpoint, &[0xff]));
 
     for _ in 0..8 {
-        assert_refused("length 0xFFFFFFFF", &mut send(endpoint, &[0x01, 0xff, 0xff, 0xff, 0xff]));
+        assert_refused(
+            "length 0xFFFFFFFF",
+            &mut send(endpoint, &[0x01, 0xff, 0xff, 0xff, 0xff]),
+        );
     }
     let over_first = (first_cap as u32 + 1).to_le_bytes();
     assert_refused(
         "first frame over its cap",
-        &mut send(endpoint, &[0x01, over_first[0], over_first[1], over_first[2], over_first[3]]),
+        &mut send(
+            endpoint,
+            &[
+                0x01,
+                over_first[0],
+                over_first[1],
+                over_first[2],
+                over_first[3],
+            ],
+        ),
     );
     // After a valid first frame the limit is 16 MiB; one byte more is refused.
     {
@@ -713,7 +898,10 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         stream.write_all(&valid).unwrap();
         assert!(
-            matches!(read_answer(&mut stream), Answer::Reply(response::Body::Status(_))),
+            matches!(
+                read_answer(&mut stream),
+                Answer::Reply(response::Body::Status(_))
+            ),
             "status on a fresh connection"
         );
         let over = (::frame::MAX_FRAME as u32 + 1).to_le_bytes();
@@ -726,10 +914,16 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
     assert_refused("garbage envelope", &mut send(endpoint, &garbage_body));
     let mut garbage_payload = ::frame::request_frame(1, &status_request());
     garbage_payload.payload = vec![0xff; 24];
-    assert_refused("garbage payload", &mut send(endpoint, &::frame::encode_frame(&garbage_payload)));
+    assert_refused(
+        "garbage payload",
+        &mut send(endpoint, &::frame::encode_frame(&garbage_payload)),
+    );
     let mut other_envelope = ::frame::request_frame(1, &status_request());
     other_envelope.envelope_version = 7;
-    assert_refused("envelope version 7", &mut send(endpoint, &::frame::encode_frame(&other_envelope)));
+    assert_refused(
+        "envelope version 7",
+        &mut send(endpoint, &::frame::encode_frame(&other_envelope)),
+    );
 
     let future = v1::Request {
         protocol_version: 999,
@@ -740,18 +934,27 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
         Answer::Reply(response::Body::VersionMismatch(m)) => {
             assert_eq!(m.expected, ::frame::PROTOCOL_VERSION);
             assert_eq!(m.received, 999);
-            assert!(!m.peer_version_string.is_empty(), "mismatch without a version string");
+            assert!(
+                !m.peer_version_string.is_empty(),
+                "mismatch without a version string"
+            );
         }
         other => panic!("protocol 999: expected VersionMismatch, got {other:?}"),
     }
-    assert!(matches!(read_answer(&mut stream), Answer::Closed), "a mismatch closes the connection");
+    assert!(
+        matches!(read_answer(&mut stream), Answer::Closed),
+        "a mismatch closes the connection"
+    );
 
     // A connection that sends three bytes and stalls holds nobody up, and
     // the header deadline closes it.
     let mut stalled = UnixStream::connect(endpoint).unwrap();
     stalled.write_all(&[0x01, 0x10, 0x00]).unwrap();
     assert!(
-        matches!(exchange(endpoint, &valid), Answer::Reply(response::Body::Status(_))),
+        matches!(
+            exchange(endpoint, &valid),
+            Answer::Reply(response::Body::Status(_))
+        ),
         "status beside a stalled connection"
     );
     stalled.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -760,9 +963,15 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
     assert_eq!(server_pid(endpoint), pid, "the server was replaced");
     let rss1 = vm_kib(pid, "VmRSS");
     let peak1 = vm_kib(pid, "VmPeak");
-    assert!(rss1 < rss0 + 4 * 1024, "VmRSS grew from {rss0} to {rss1} KiB");
+    assert!(
+        rss1 < rss0 + 4 * 1024,
+        "VmRSS grew from {rss0} to {rss1} KiB"
+    );
     // A lazily zeroed 4 GiB buffer would not show in RSS, but in the peak.
-    assert!(peak1 < peak0 + 512 * 1024, "VmPeak grew from {peak0} to {peak1} KiB");
+    assert!(
+        peak1 < peak0 + 512 * 1024,
+        "VmPeak grew from {peak0} to {peak1} KiB"
+    );
 }
 
 #[test]
@@ -837,28 +1046,50 @@ fn f4_unusable_runtime_dir_falls_back_to_a_direct_compile() {
             assert!(out.stdout.is_empty(), "{what}: stdout changed");
             let text = String::from_utf8_lossy(&out.stderr);
             if log == "0" {
-                assert!(text.is_empty(), "{what}: a silent fallback printed: {text:?}");
+                assert!(
+                    text.is_empty(),
+                    "{what}: a silent fallback printed: {text:?}"
+                );
             } else {
-                assert_eq!(text.lines().count(), 1, "{what}: one warning line expected: {text:?}");
-                assert!(text.starts_with("zccache: ") && text.contains("runtime"), "{what}: warning: {text:?}");
+                assert_eq!(
+                    text.lines().count(),
+                    1,
+                    "{what}: one warning line expected: {text:?}"
+                );
+                assert!(
+                    text.starts_with("zccache: ") && text.contains("runtime"),
+                    "{what}: warning: {text:?}"
+                );
             }
         }
     }
 
     // Refused, not used: nothing was created in or through them.
     for dir in [&open, &private] {
-        let inside: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let inside: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert!(inside.is_empty(), "{} was used: {inside:?}", dir.display());
     }
-    assert!(!sb.path("rt-relative").exists(), "the relative runtime dir was created");
-    assert_eq!(std::fs::metadata(&open).unwrap().permissions().mode() & 0o7777, 0o777);
+    assert!(
+        !sb.path("rt-relative").exists(),
+        "the relative runtime dir was created"
+    );
+    assert_eq!(
+        std::fs::metadata(&open).unwrap().permissions().mode() & 0o7777,
+        0o777
+    );
 }
 
 #[test]
 fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
     let sb = Sandbox::new("f4errors");
     let _stop = StopBroker(&sb);
-    sb.write("bad.c", "int bad(void) { return missing + 1; }\nint also_bad(void) { return ; }\n");
+    sb.write(
+        "bad.c",
+        "int bad(void) { return missing + 1; }\nint also_bad(void) { return ; }\n",
+    );
     sb.write("warn.c", "int warn(int x) { int unused; return x; }\n");
     let open = sb.root.join("open");
     std::fs::create_dir_all(&open).unwrap();
@@ -872,7 +1103,10 @@ fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
     ];
     for args in cases {
         let bare = sb.bare("gcc", args);
-        assert!(!bare.stderr.is_empty(), "{args:?}: the case must produce diagnostics");
+        assert!(
+            !bare.stderr.is_empty(),
+            "{args:?}: the case must produce diagnostics"
+        );
         // Twice through the daemon (a miss, then a hit or a recompile), then
         // once with the cache unreachable.
         for round in ["first", "second", "fallback"] {
@@ -881,7 +1115,11 @@ fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
                 cmd.env("ZCCACHE_RUNTIME_DIR", &open);
             }
             let out = cmd.arg("gcc").args(args).output().unwrap();
-            assert_eq!(out.status.code(), bare.status.code(), "{args:?} {round}: exit code");
+            assert_eq!(
+                out.status.code(),
+                bare.status.code(),
+                "{args:?} {round}: exit code"
+            );
             assert_eq!(
                 String::from_utf8_lossy(&out.stderr),
                 String::from_utf8_lossy(&bare.stderr),
@@ -895,7 +1133,10 @@ fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
 
     // A compiler that fails in its own way: its exit code and both streams
     // come through untouched, from the cache path and the fallback alike.
-    sb.write("odd/gcc", "#!/bin/sh\necho 'odd: out'\necho 'odd: err' >&2\nexit 3\n");
+    sb.write(
+        "odd/gcc",
+        "#!/bin/sh\necho 'odd: out'\necho 'odd: err' >&2\nexit 3\n",
+    );
     let odd = sb.path("odd/gcc");
     std::fs::set_permissions(&odd, std::fs::Permissions::from_mode(0o755)).unwrap();
     let odd = odd.to_str().unwrap();
@@ -906,10 +1147,17 @@ fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
             cmd.env("ZCCACHE_RUNTIME_DIR", &open);
         }
         let out = cmd.args([odd, "-c", "ok.c"]).output().unwrap();
-        assert_eq!(out.status.code(), Some(3), "odd compiler {round}: exit code");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "odd compiler {round}: exit code"
+        );
         assert_eq!(out.stdout, b"odd: out\n", "odd compiler {round}: stdout");
         assert_eq!(out.stderr, b"odd: err\n", "odd compiler {round}: stderr");
-        assert!(!sb.path("ok.o").exists(), "odd compiler {round}: an object appeared");
+        assert!(
+            !sb.path("ok.o").exists(),
+            "odd compiler {round}: an object appeared"
+        );
     }
 }
 
@@ -957,8 +1205,15 @@ fn squat(endpoint: &Path, mode: Squat, stop: &std::sync::atomic::AtomicBool) {
                 let reply = match mode {
                     Squat::HugeLength => vec![0x01, 0xff, 0xff, 0xff, 0xff],
                     Squat::Mismatch => {
-                        let m = v1::VersionMismatch { expected: 999, received: ::frame::PROTOCOL_VERSION, peer_version_string: "9.9.9".into() };
-                        ::frame::encode_frame(&::frame::response_frame(request.request_id, &v1::Response::version_mismatch(m)))
+                        let m = v1::VersionMismatch {
+                            expected: 999,
+                            received: ::frame::PROTOCOL_VERSION,
+                            peer_version_string: "9.9.9".into(),
+                        };
+                        ::frame::encode_frame(&::frame::response_frame(
+                            request.request_id,
+                            &v1::Response::version_mismatch(m),
+                        ))
                     }
                     Squat::Garbage => vec![0x01, 6, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
                     Squat::Silent => vec![],
@@ -975,10 +1230,18 @@ fn squat(endpoint: &Path, mode: Squat, stop: &std::sync::atomic::AtomicBool) {
 fn f4_a_hostile_daemon_endpoint_never_breaks_a_build() {
     let sb = Sandbox::new("f4squat");
     let _stop = StopBroker(&sb);
-    sb.write("s.c", "#include <stdio.h>\nint s(void) { return puts(\"s\"); }\n");
+    sb.write(
+        "s.c",
+        "#include <stdio.h>\nint s(void) { return puts(\"s\"); }\n",
+    );
     ok(&sb.bare("gcc", ["-c", "s.c", "-o", "s.ref.o"]));
     let endpoint = daemon_paths(&sb).endpoint;
-    for mode in [Squat::HugeLength, Squat::Mismatch, Squat::Garbage, Squat::Silent] {
+    for mode in [
+        Squat::HugeLength,
+        Squat::Mismatch,
+        Squat::Garbage,
+        Squat::Silent,
+    ] {
         let _ = std::fs::remove_file(&endpoint);
         let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -986,7 +1249,9 @@ fn f4_a_hostile_daemon_endpoint_never_breaks_a_build() {
             // Set even when an assertion below panics, or the scope would
             // wait for the squatter forever.
             let _stop_squatter = SetOnDrop(&stop);
-            wait_for("the squatter to listen", || UnixStream::connect(&endpoint).ok());
+            wait_for("the squatter to listen", || {
+                UnixStream::connect(&endpoint).ok()
+            });
             for log in ["0", "1"] {
                 let _ = std::fs::remove_file(sb.path("s.o"));
                 let started = Instant::now();
@@ -1004,10 +1269,17 @@ fn f4_a_hostile_daemon_endpoint_never_breaks_a_build() {
                 if log == "0" {
                     assert!(stderr.is_empty(), "{mode:?}: stderr changed: {stderr:?}");
                 } else {
-                    assert!(stderr.starts_with("zccache: ") && stderr.lines().count() == 1, "{mode:?}: one warning expected: {stderr:?}");
+                    assert!(
+                        stderr.starts_with("zccache: ") && stderr.lines().count() == 1,
+                        "{mode:?}: one warning expected: {stderr:?}"
+                    );
                 }
                 // Two one-second answer deadlines and a spawn attempt, at most.
-                assert!(started.elapsed() < Duration::from_secs(30), "{mode:?}: took {:?}", started.elapsed());
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "{mode:?}: took {:?}",
+                    started.elapsed()
+                );
             }
         });
     }
