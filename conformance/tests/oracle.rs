@@ -90,6 +90,7 @@ struct Step<'a> {
     touch_before_zc: Vec<String>,
     mask_time: bool,
     umask: Option<u32>,
+    rewrite_before_zc: Vec<(String, String)>,
 }
 
 /// What a step saw through zccache.
@@ -111,6 +112,7 @@ fn step<'a>(sb: &'a Sandbox, cc: &str, args: &str) -> Step<'a> {
         touch_before_zc: Vec::new(),
         mask_time: false,
         umask: None,
+        rewrite_before_zc: Vec::new(),
     }
 }
 
@@ -147,6 +149,12 @@ impl<'a> Step<'a> {
     }
     fn tty(mut self, on: bool) -> Self {
         self.tty = on;
+        self
+    }
+    /// Between the bare run and zccache, write this file again (backdated):
+    /// undoes what a fake compiler changed.
+    fn rewrite_before_zc(mut self, rel: &str, body: &str) -> Self {
+        self.rewrite_before_zc.push((rel.to_owned(), body.to_owned()));
         self
     }
     /// Run both commands with this umask.
@@ -225,6 +233,10 @@ impl<'a> Step<'a> {
         let bare_files = self.read_outputs();
         let bare_modes = self.output_modes();
         self.remove_outputs();
+        for (rel, body) in &self.rewrite_before_zc {
+            std::fs::write(self.dir.join(rel), body).unwrap();
+            backdate(&self.dir.join(rel));
+        }
         // Inputs written just before this step have a ctime of "now", which
         // backdating cannot change: let them age past the too-new guard.
         std::thread::sleep(Duration::from_millis(30));
@@ -1215,6 +1227,39 @@ fn c58(cc: &str) {
     step(&sb, cc, "-c u.c").touch_before_zc("h.h").out("u.o").expect(Expect::NoStore);
 }
 
+/// A header changed while the compiler ran: the object was built from the
+/// old bytes, so nothing may be stored under the new ones.
+fn c58_changed_during_compile(cc: &str) {
+    let sb = sandbox("c58d");
+    sb.write("t.c", "#include \"h.h\"\nint v = V;\n");
+    let real = conformance::which(cc).unwrap();
+    let fake = script(
+        &sb,
+        &format!("bin/{cc}"),
+        &format!(
+            "#!/bin/sh\n{} \"$@\"\nrc=$?\necho '#define V 2' > h.h\nexit $rc\n",
+            real.display()
+        ),
+    );
+    sb.write("h.h", "#define V 1\n");
+    step(&sb, &fake, "-c t.c").rewrite_before_zc("h.h", "#define V 1\n").out("t.o").expect(Expect::NoStore);
+    // h.h now says 2 and is old enough: a wrong entry would be served here.
+    let v2 = "#define V 2\n";
+    step(&sb, &fake, "-c t.c").rewrite_before_zc("h.h", v2).out("t.o").expect(Expect::NoStore);
+}
+
+/// `__TIMESTAMP__` is the file's mtime: touching the file misses.
+fn c35_timestamp(cc: &str) {
+    let sb = sandbox("c35t");
+    sb.write("t.c", "const char *ts = __TIMESTAMP__;\n");
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
+    let f = std::fs::File::options().write(true).open(sb.path("t.c")).unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(7200)).unwrap();
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
+}
+
 fn c59_include(cc: &str) {
     let sb = sandbox("c59");
     sb.write("t.c", "int v = V;\n");
@@ -1414,6 +1459,10 @@ cases! {
     c57_unsupported_flags_clang => c57_unsupported("clang");
     c58_too_new_inputs_gcc => c58("gcc");
     c58_too_new_inputs_clang => c58("clang");
+    c58_changed_during_compile_gcc => c58_changed_during_compile("gcc");
+    c58_changed_during_compile_clang => c58_changed_during_compile("clang");
+    c35_timestamp_gcc => c35_timestamp("gcc");
+    c35_timestamp_clang => c35_timestamp("clang");
     c59_include_gcc => c59_include("gcc");
     c59_include_clang => c59_include("clang");
     c59_precompiled_header_gcc => c59_pch("gcc");
