@@ -629,6 +629,34 @@ fn c14_has_include(cc: &str) {
     step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
 }
 
+/// `#include_next` continues after the dir it was found in: a header that
+/// appears in a dir between the two must miss.
+fn c14_include_next(cc: &str) {
+    let sb = sandbox("c14n");
+    sb.write("t.c", "#include <foo.h>\nint v = V;\n");
+    sb.write("a/foo.h", "#include_next <foo.h>\n");
+    sb.write("b/foo.h", "#define V 1\n");
+    std::fs::create_dir_all(sb.path("c")).unwrap();
+    let args = "-Ia -Ic -Ib -c t.c";
+    step(&sb, cc, args).out("t.o").expect(Expect::Miss);
+    step(&sb, cc, args).out("t.o").expect(Expect::Hit);
+    sb.write("c/foo.h", "#define V 2\n");
+    step(&sb, cc, args).out("t.o").expect(Expect::Miss);
+    step(&sb, cc, args).out("t.o").expect(Expect::Hit);
+}
+
+/// A user dir that later gets a file named like a system header shadows it.
+fn c14_system_header_shadowed(cc: &str) {
+    let sb = sandbox("c14s");
+    sb.write("t.c", "#include <stddef.h>\n#ifndef V\n#define V 1\n#endif\nint v = V;\n");
+    std::fs::create_dir_all(sb.path("inc")).unwrap();
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
+    sb.write("inc/stddef.h", "#define V 2\n");
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
+}
+
 fn c15(cc: &str) {
     let sb = sandbox("c15");
     sb.write("t.c", "#ifndef FOO\n#define FOO 0\n#endif\nint v = FOO;\n");
@@ -1370,6 +1398,10 @@ cases! {
     c14_quote_chain_clang => c14_quote_chain("clang");
     c14_has_include_gcc => c14_has_include("gcc");
     c14_has_include_clang => c14_has_include("clang");
+    c14_include_next_gcc => c14_include_next("gcc");
+    c14_include_next_clang => c14_include_next("clang");
+    c14_system_header_shadowed_gcc => c14_system_header_shadowed("gcc");
+    c14_system_header_shadowed_clang => c14_system_header_shadowed("clang");
     c15_define_values_gcc => c15("gcc");
     c15_define_values_clang => c15("clang");
     c15_define_values_emcc => c15("emcc");
