@@ -73,7 +73,12 @@ struct Counts {
 fn counts(sb: &Sandbox) -> Counts {
     let s = sb.status();
     let g = |k: &str| s[k].as_u64().unwrap_or(0);
-    Counts { hits: g("hits"), misses: g("misses"), pt: g("passthrough"), stored: g("stored") }
+    Counts {
+        hits: g("hits"),
+        misses: g("misses"),
+        pt: g("passthrough"),
+        stored: g("stored"),
+    }
 }
 
 /// One compile, run bare and then through zccache.
@@ -106,7 +111,12 @@ fn step<'a>(sb: &'a Sandbox, cc: &str, args: &str) -> Step<'a> {
         dir: sb.work.clone(),
         outputs: Vec::new(),
         env: Vec::new(),
-        unset: vec!["LANG".into(), "CPATH".into(), "GCC_COLORS".into(), "EMCC_CFLAGS".into()],
+        unset: vec![
+            "LANG".into(),
+            "CPATH".into(),
+            "GCC_COLORS".into(),
+            "EMCC_CFLAGS".into(),
+        ],
         nest: 0,
         tty: false,
         touch_before_zc: Vec::new(),
@@ -154,7 +164,8 @@ impl<'a> Step<'a> {
     /// Between the bare run and zccache, write this file again (backdated):
     /// undoes what a fake compiler changed.
     fn rewrite_before_zc(mut self, rel: &str, body: &str) -> Self {
-        self.rewrite_before_zc.push((rel.to_owned(), body.to_owned()));
+        self.rewrite_before_zc
+            .push((rel.to_owned(), body.to_owned()));
         self
     }
     /// Run both commands with this umask.
@@ -176,7 +187,10 @@ impl<'a> Step<'a> {
 
     fn command(&self, program: &Path, extra: &[OsString]) -> Command {
         let mut c = self.sb.cmd(program);
-        c.current_dir(&self.dir).args(extra).args(&self.args).env("TERM", "xterm");
+        c.current_dir(&self.dir)
+            .args(extra)
+            .args(&self.args)
+            .env("TERM", "xterm");
         for u in &self.unset {
             c.env_remove(u);
         }
@@ -202,21 +216,29 @@ impl<'a> Step<'a> {
                 for i in 0..b.len().saturating_sub(7) {
                     let w = &b[i..i + 8];
                     let d = |k: usize| w[k].is_ascii_digit();
-                    if d(0) && d(1) && w[2] == b':' && d(3) && d(4) && w[5] == b':' && d(6) && d(7) {
+                    if d(0) && d(1) && w[2] == b':' && d(3) && d(4) && w[5] == b':' && d(6) && d(7)
+                    {
                         b[i..i + 8].copy_from_slice(b"HH:MM:SS");
                     }
                 }
             }
             b
         };
-        self.outputs.iter().map(|o| std::fs::read(self.dir.join(o)).ok().map(mask)).collect()
+        self.outputs
+            .iter()
+            .map(|o| std::fs::read(self.dir.join(o)).ok().map(mask))
+            .collect()
     }
 
     fn output_modes(&self) -> Vec<Option<u32>> {
         use std::os::unix::fs::PermissionsExt;
         self.outputs
             .iter()
-            .map(|o| std::fs::metadata(self.dir.join(o)).ok().map(|m| m.permissions().mode() & 0o7777))
+            .map(|o| {
+                std::fs::metadata(self.dir.join(o))
+                    .ok()
+                    .map(|m| m.permissions().mode() & 0o7777)
+            })
             .collect()
     }
 
@@ -241,11 +263,17 @@ impl<'a> Step<'a> {
         // backdating cannot change: let them age past the too-new guard.
         std::thread::sleep(Duration::from_millis(30));
         for t in &self.touch_before_zc {
-            let f = std::fs::File::options().write(true).open(self.dir.join(t)).unwrap();
-            f.set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
+            let f = std::fs::File::options()
+                .write(true)
+                .open(self.dir.join(t))
+                .unwrap();
+            f.set_modified(SystemTime::now() + Duration::from_secs(5))
+                .unwrap();
         }
         let before = counts(self.sb);
-        let mut prefix: Vec<OsString> = (0..self.nest).map(|_| zccache_bin().into_os_string()).collect();
+        let mut prefix: Vec<OsString> = (0..self.nest)
+            .map(|_| zccache_bin().into_os_string())
+            .collect();
         prefix.push(OsString::from(&self.cc));
         let zc = run(self.command(&zccache_bin(), &prefix), self.tty);
         let zc_files = self.read_outputs();
@@ -257,7 +285,12 @@ impl<'a> Step<'a> {
             pt: after.pt - before.pt,
             stored: after.stored - before.stored,
         };
-        let what = format!("{} {:?} in {} (expected {expect:?}, counters moved by {d:?})", self.cc, self.args, self.dir.display());
+        let what = format!(
+            "{} {:?} in {} (expected {expect:?}, counters moved by {d:?})",
+            self.cc,
+            self.args,
+            self.dir.display()
+        );
         assert_eq!(
             String::from_utf8_lossy(&zc.stderr),
             String::from_utf8_lossy(&bare.stderr),
@@ -268,7 +301,11 @@ impl<'a> Step<'a> {
             String::from_utf8_lossy(&bare.stdout),
             "stdout differs from bare: {what}"
         );
-        assert_eq!(zc.status.code(), bare.status.code(), "exit code differs from bare: {what}");
+        assert_eq!(
+            zc.status.code(),
+            bare.status.code(),
+            "exit code differs from bare: {what}"
+        );
         for ((name, b), z) in self.outputs.iter().zip(&bare_files).zip(&zc_files) {
             match (b, z) {
                 (Some(b), Some(z)) if b == z => {}
@@ -282,12 +319,23 @@ impl<'a> Step<'a> {
                 (None, None) => {}
                 (b, z) => panic!(
                     "{name}: bare {} it, zccache {} it: {what}",
-                    if b.is_some() { "wrote" } else { "did not write" },
-                    if z.is_some() { "wrote" } else { "did not write" }
+                    if b.is_some() {
+                        "wrote"
+                    } else {
+                        "did not write"
+                    },
+                    if z.is_some() {
+                        "wrote"
+                    } else {
+                        "did not write"
+                    }
                 ),
             }
         }
-        assert_eq!(zc_modes, bare_modes, "output permissions differ from bare: {what}");
+        assert_eq!(
+            zc_modes, bare_modes,
+            "output permissions differ from bare: {what}"
+        );
         let good = match expect {
             Expect::Hit => (d.hits, d.misses, d.pt, d.stored) == (1, 0, 0, 0),
             Expect::Miss => (d.hits, d.misses, d.pt, d.stored) == (0, 1, 0, 1),
@@ -298,11 +346,7 @@ impl<'a> Step<'a> {
             Expect::Pt => (d.hits, d.misses, d.pt, d.stored) == (0, 0, 1, 0),
             Expect::Delta(h, m, p) => (d.hits, d.misses, d.pt) == (h, m, p),
         };
-        assert!(
-            good,
-            "wrong outcome: {what}\nstatus: {}",
-            self.sb.status()
-        );
+        assert!(good, "wrong outcome: {what}\nstatus: {}", self.sb.status());
         Ran { zc }
     }
 }
@@ -317,7 +361,13 @@ fn run(mut c: Command, tty: bool) -> Output {
     // SAFETY: openpty writes two fds into the pointers we pass; no name,
     // termios or winsize is requested.
     let rc = unsafe {
-        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
     };
     assert_eq!(rc, 0, "openpty");
     // SAFETY: both fds were just returned by openpty and are owned by no one.
@@ -372,29 +422,44 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Runs a test body; one listed in known-failures.txt must still fail.
 fn known(name: &str, body: impl FnOnce() + std::panic::UnwindSafe) {
-    let list = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.txt"))
-        .unwrap_or_default();
-    let listed = list.lines().any(|l| l.split_whitespace().next() == Some(name));
+    let list =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.txt"))
+            .unwrap_or_default();
+    let listed = list
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(name));
     let result = std::panic::catch_unwind(body);
     match (listed, result) {
         (false, Err(e)) => std::panic::resume_unwind(e),
         (false, Ok(())) => {}
         (true, Err(_)) => eprintln!("{name}: known failure (conformance/known-failures.txt)"),
-        (true, Ok(())) => panic!("{name} passes now: remove it from conformance/known-failures.txt"),
+        (true, Ok(())) => {
+            panic!("{name} passes now: remove it from conformance/known-failures.txt")
+        }
     }
 }
 
 #[test]
 fn known_failures_name_real_tests() {
-    let list = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.txt"))
-        .expect("conformance/known-failures.txt");
+    let list =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("known-failures.txt"))
+            .expect("conformance/known-failures.txt");
     let source = include_str!("oracle.rs");
-    for line in list.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+    for line in list
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         let mut fields = line.split_whitespace();
         let name = fields.next().unwrap();
         let case = fields.next().unwrap_or("");
-        assert!(source.contains(&format!("    {name} => ")), "known-failures.txt names no test: {name}");
-        assert!(case.starts_with('C') && fields.next().is_some(), "want `name case reason`: {line}");
+        assert!(
+            source.contains(&format!("    {name} => ")),
+            "known-failures.txt names no test: {name}"
+        );
+        assert!(
+            case.starts_with('C') && fields.next().is_some(),
+            "want `name case reason`: {line}"
+        );
     }
 }
 
@@ -419,46 +484,85 @@ const MAIN_C: &str = "int main(void) { return 0; }\n";
 fn c1(cc: &str) {
     let sb = sandbox("c1");
     sb.write("t.c", T_C);
-    step(&sb, present(cc), "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, present(cc), "-c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     // A hit leaves the object as new as a fresh compile would, for make.
     let before = SystemTime::now() - Duration::from_secs(1);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
-    assert!(std::fs::metadata(sb.path("t.o")).unwrap().modified().unwrap() >= before, "t.o mtime is now");
+    assert!(
+        std::fs::metadata(sb.path("t.o"))
+            .unwrap()
+            .modified()
+            .unwrap()
+            >= before,
+        "t.o mtime is now"
+    );
 }
 
 /// Outputs get the permissions the client's umask gives, hit or miss.
 fn c1_umask(cc: &str) {
     let sb = sandbox("c1u");
     sb.write("t.c", T_C);
-    step(&sb, cc, "-MD -c t.c").umask(0o077).outs(&["t.o", "t.d"]).expect(Expect::Miss);
-    step(&sb, cc, "-MD -c t.c").umask(0o077).outs(&["t.o", "t.d"]).expect(Expect::Hit);
-    step(&sb, cc, "-MD -c t.c").umask(0o002).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    step(&sb, cc, "-MD -c t.c")
+        .umask(0o077)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-MD -c t.c")
+        .umask(0o077)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Hit);
+    step(&sb, cc, "-MD -c t.c")
+        .umask(0o002)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Hit);
 }
 
 fn c2(cc: &str) {
     let sb = sandbox("c2");
     sb.write("t.c", T_C);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-c t.c -o foo.o").out("foo.o").expect(Expect::Hit);
+    step(&sb, cc, "-c t.c -o foo.o")
+        .out("foo.o")
+        .expect(Expect::Hit);
     std::fs::create_dir_all(sb.path("sub")).unwrap();
-    step(&sb, cc, "-c ../t.c -o ../up.o").dir("sub").out("../up.o").expect(Expect::Miss);
-    step(&sb, cc, "-c ../t.c -o ../up.o").dir("sub").out("../up.o").expect(Expect::Hit);
+    step(&sb, cc, "-c ../t.c -o ../up.o")
+        .dir("sub")
+        .out("../up.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-c ../t.c -o ../up.o")
+        .dir("sub")
+        .out("../up.o")
+        .expect(Expect::Hit);
 }
 
 fn c3() {
     let sb = sandbox("c3");
     sb.write("t.c", T_C);
     step(&sb, "gcc", "-c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-c t.c -odir").out("dir").expect(Expect::Hit);
-    step(&sb, "gcc", "-optf -c t.c").out("ptf").expect(Expect::Hit);
+    step(&sb, "gcc", "-c t.c -odir")
+        .out("dir")
+        .expect(Expect::Hit);
+    step(&sb, "gcc", "-optf -c t.c")
+        .out("ptf")
+        .expect(Expect::Hit);
 }
 
 fn c4() {
     let sb = sandbox("c4");
     sb.write("t.c", T_C);
-    step(&sb, "gcc", "-c t.c").nest(1).out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-c t.c").nest(1).out("t.o").expect(Expect::Hit);
-    step(&sb, "gcc", "-c t.c").nest(2).out("t.o").expect(Expect::Hit);
+    step(&sb, "gcc", "-c t.c")
+        .nest(1)
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-c t.c")
+        .nest(1)
+        .out("t.o")
+        .expect(Expect::Hit);
+    step(&sb, "gcc", "-c t.c")
+        .nest(2)
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c5(cc: &str) {
@@ -472,11 +576,20 @@ fn c6(cc: &str) {
     let sb = sandbox("c6");
     sb.write("dir1/t.c", T_C);
     sb.write("dir2/t.c", T_C);
-    step(&sb, cc, "-g -c t.c").dir("dir1").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-g -c t.c").dir("dir2").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-g -c t.c")
+        .dir("dir1")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-g -c t.c")
+        .dir("dir2")
+        .out("t.o")
+        .expect(Expect::Miss);
     for d in ["dir1", "dir2"] {
         let obj = sb.read(&format!("{d}/t.o"));
-        assert!(contains(&obj, sb.path(d).to_str().unwrap().as_bytes()), "{d}/t.o names its own dir");
+        assert!(
+            contains(&obj, sb.path(d).to_str().unwrap().as_bytes()),
+            "{d}/t.o names its own dir"
+        );
     }
 }
 
@@ -484,8 +597,14 @@ fn c7(cc: &str) {
     let sb = sandbox("c7");
     sb.write("dir1/t.c", T_C);
     sb.write("dir2/t.c", T_C);
-    step(&sb, cc, "-c t.c").dir("dir1").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-c t.c").dir("dir2").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-c t.c")
+        .dir("dir1")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-c t.c")
+        .dir("dir2")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c8(cc: &str) {
@@ -507,16 +626,31 @@ fn c9_prefix_map(cc: &str) {
     }
     for (d, e) in [("co1", Expect::Miss), ("co2", Expect::Hit)] {
         let map = format!("-fdebug-prefix-map={}=XMAPX", sb.path(d).display());
-        step(&sb, cc, "-g -c t.c").arg(map).dir(d).out("t.o").expect(e);
+        step(&sb, cc, "-g -c t.c")
+            .arg(map)
+            .dir(d)
+            .out("t.o")
+            .expect(e);
         let obj = sb.read(&format!("{d}/t.o"));
         assert!(contains(&obj, b"XMAPX"), "{d}/t.o records the mapped dir");
-        assert!(!contains(&obj, sb.work.to_str().unwrap().as_bytes()), "{d}/t.o names no checkout");
+        assert!(
+            !contains(&obj, sb.work.to_str().unwrap().as_bytes()),
+            "{d}/t.o names no checkout"
+        );
     }
     // A map that covers cwd only in part leaves each checkout's name in
     // the object: those must not share an entry.
     let parent = format!("-fdebug-prefix-map={}=XMAPX", sb.work.display());
-    step(&sb, cc, "-g -c t.c").arg(&parent).dir("co3").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-g -c t.c").arg(&parent).dir("co4").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-g -c t.c")
+        .arg(&parent)
+        .dir("co3")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-g -c t.c")
+        .arg(&parent)
+        .dir("co4")
+        .out("t.o")
+        .expect(Expect::Miss);
 }
 
 fn c9_compilation_dir() {
@@ -524,21 +658,42 @@ fn c9_compilation_dir() {
     sb.write("co1/t.c", T_C);
     sb.write("co2/t.c", T_C);
     let args = "-g -fdebug-compilation-dir=. -c t.c";
-    step(&sb, "clang", args).dir("co1").out("t.o").expect(Expect::Miss);
-    step(&sb, "clang", args).dir("co2").out("t.o").expect(Expect::Hit);
-    assert!(!contains(&sb.read("co2/t.o"), sb.work.to_str().unwrap().as_bytes()));
+    step(&sb, "clang", args)
+        .dir("co1")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "clang", args)
+        .dir("co2")
+        .out("t.o")
+        .expect(Expect::Hit);
+    assert!(!contains(
+        &sb.read("co2/t.o"),
+        sb.work.to_str().unwrap().as_bytes()
+    ));
 }
 
 fn c10(cc: &str) {
     let sb = sandbox("c10");
     sb.write("t.c", T_C);
-    step(&sb, cc, "-g -gsplit-dwarf -c t.c").outs(&["t.o", "t.dwo"]).expect(Expect::Miss);
-    step(&sb, cc, "-g -gsplit-dwarf -c t.c").outs(&["t.o", "t.dwo"]).expect(Expect::Hit);
-    step(&sb, cc, "-g -gsplit-dwarf -c t.c -o u.o").outs(&["u.o", "u.dwo"]).expect(Expect::Miss);
-    step(&sb, cc, "-g -gsplit-dwarf -c t.c -o u.o").outs(&["u.o", "u.dwo"]).expect(Expect::Hit);
+    step(&sb, cc, "-g -gsplit-dwarf -c t.c")
+        .outs(&["t.o", "t.dwo"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-g -gsplit-dwarf -c t.c")
+        .outs(&["t.o", "t.dwo"])
+        .expect(Expect::Hit);
+    step(&sb, cc, "-g -gsplit-dwarf -c t.c -o u.o")
+        .outs(&["u.o", "u.dwo"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-g -gsplit-dwarf -c t.c -o u.o")
+        .outs(&["u.o", "u.dwo"])
+        .expect(Expect::Hit);
     // Without -g, gcc 12 still writes a .dwo and clang does not.
-    step(&sb, cc, "-gsplit-dwarf -c t.c -o v.o").outs(&["v.o", "v.dwo"]).expect(Expect::Miss);
-    step(&sb, cc, "-gsplit-dwarf -c t.c -o v.o").outs(&["v.o", "v.dwo"]).expect(Expect::Hit);
+    step(&sb, cc, "-gsplit-dwarf -c t.c -o v.o")
+        .outs(&["v.o", "v.dwo"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-gsplit-dwarf -c t.c -o v.o")
+        .outs(&["v.o", "v.dwo"])
+        .expect(Expect::Hit);
 }
 
 fn c11(cc: &str) {
@@ -546,7 +701,9 @@ fn c11(cc: &str) {
     sb.write("t.c", "#include \"a.h\"\nint v = V;\n");
     sb.write("a.h", "#include \"inc/b.h\"\n");
     sb.write("inc/b.h", "#define V 1\n");
-    step(&sb, present(cc), "-c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, present(cc), "-c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
     sb.write("inc/b.h", "#define V 2\n");
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
@@ -555,7 +712,12 @@ fn c11(cc: &str) {
     let b = sb.path("inc/b.h");
     let mtime = std::fs::metadata(&b).unwrap().modified().unwrap();
     std::fs::write(&b, "#define V 3\n").unwrap();
-    std::fs::File::options().write(true).open(&b).unwrap().set_modified(mtime).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&b)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
 }
@@ -575,11 +737,19 @@ fn c13(cc: &str) {
     let sb = sandbox("c13");
     sb.write("t.c", "#include <foo.h>\nint v = V;\n");
     sb.write("a/foo.h", "#define V 1\n");
-    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
     sb.write("b/foo.h", "#define V 2\n");
-    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c14(cc: &str) {
@@ -587,11 +757,19 @@ fn c14(cc: &str) {
     sb.write("t.c", "#include <foo.h>\nint v = V;\n");
     sb.write("a/foo.h", "#define V 1\n");
     std::fs::create_dir_all(sb.path("b")).unwrap();
-    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
     sb.write("b/foo.h", "#define V 2\n");
-    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-Ib -Ia -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 /// The quote chain: a header appearing in the includer's directory, in an
@@ -619,10 +797,14 @@ fn c14_has_include(cc: &str) {
         "#include \"h.h\"\n#if __has_include(\"opt.h\")\nint v = 2;\n#else\nint v = 1;\n#endif\n",
     );
     sb.write("h.h", "int h;\n");
-    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Iinc -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
     sb.write("inc/opt.h", "\n");
-    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Iinc -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
     // Gone again: the first entry is valid again, the second is not.
     std::fs::remove_file(sb.path("inc/opt.h")).unwrap();
@@ -648,42 +830,74 @@ fn c14_include_next(cc: &str) {
 /// A user dir that later gets a file named like a system header shadows it.
 fn c14_system_header_shadowed(cc: &str) {
     let sb = sandbox("c14s");
-    sb.write("t.c", "#include <stddef.h>\n#ifndef V\n#define V 1\n#endif\nint v = V;\n");
+    sb.write(
+        "t.c",
+        "#include <stddef.h>\n#ifndef V\n#define V 1\n#endif\nint v = V;\n",
+    );
     std::fs::create_dir_all(sb.path("inc")).unwrap();
-    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Iinc -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
     sb.write("inc/stddef.h", "#define V 2\n");
-    step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Iinc -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
 }
 
 fn c15(cc: &str) {
     let sb = sandbox("c15");
     sb.write("t.c", "#ifndef FOO\n#define FOO 0\n#endif\nint v = FOO;\n");
-    step(&sb, cc, "-DFOO=1 -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-DFOO=2 -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-DFOO=1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-DFOO=2 -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-DFOO=1 -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-DFOO=1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 /// emcc appends `EMCC_CFLAGS`; it is part of the key.
 fn c15_emcc_cflags() {
     let sb = sandbox("c15e");
     sb.write("t.c", "#ifndef FOO\n#define FOO 0\n#endif\nint v = FOO;\n");
-    step(&sb, "emcc", "-c t.c").env("EMCC_CFLAGS", "-DFOO=1").out("t.o").expect(Expect::Miss);
-    step(&sb, "emcc", "-c t.c").env("EMCC_CFLAGS", "-DFOO=2").out("t.o").expect(Expect::Miss);
+    step(&sb, "emcc", "-c t.c")
+        .env("EMCC_CFLAGS", "-DFOO=1")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "emcc", "-c t.c")
+        .env("EMCC_CFLAGS", "-DFOO=2")
+        .out("t.o")
+        .expect(Expect::Miss);
     step(&sb, "emcc", "-c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, "emcc", "-c t.c").env("EMCC_CFLAGS", "-DFOO=1").out("t.o").expect(Expect::Hit);
-    step(&sb, "emcc", "-sSTRICT=1 -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, "emcc", "-sSTRICT=1 -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, "emcc", "-c t.c")
+        .env("EMCC_CFLAGS", "-DFOO=1")
+        .out("t.o")
+        .expect(Expect::Hit);
+    step(&sb, "emcc", "-sSTRICT=1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "emcc", "-sSTRICT=1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c16(cc: &str) {
     let sb = sandbox("c16");
     sb.write("t.c", "int v = X;\n");
-    step(&sb, cc, "-DX=1 -DX=2 -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-DX=2 -DX=1 -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-DX=1 -DX=2 -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-DX=1 -DX=2 -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-DX=2 -DX=1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-DX=1 -DX=2 -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c17() {
@@ -691,15 +905,24 @@ fn c17() {
     let body = "const char *f = __FILE__;\n";
     sb.write("file.c", body);
     sb.write("file2.c", body);
-    step(&sb, "gcc", "-c file.c -o x.o").out("x.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-c file2.c -o x.o").out("x.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c file.c -o x.o")
+        .out("x.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-c file2.c -o x.o")
+        .out("x.o")
+        .expect(Expect::Miss);
 }
 
 fn c18() {
     let sb = sandbox("c18");
     sb.write("file.c", "const char *f = __FILE__;\n");
-    step(&sb, "gcc", "-c file.c").out("file.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-c").arg(sb.path("file.c")).out("file.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-c file.c")
+        .out("file.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-c")
+        .arg(sb.path("file.c"))
+        .out("file.o")
+        .expect(Expect::Miss);
 }
 
 fn c19() {
@@ -708,9 +931,18 @@ fn c19() {
         sb.write(&format!("{d}/file.c"), "#include \"file.h\"\nint v = V;\n");
         sb.write(&format!("{d}/file.h"), format!("#define V {v}\n"));
     }
-    step(&sb, "gcc", "-c file.c").dir("a").out("file.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-c file.c").dir("b").out("file.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-c file.c").dir("a").out("file.o").expect(Expect::Hit);
+    step(&sb, "gcc", "-c file.c")
+        .dir("a")
+        .out("file.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-c file.c")
+        .dir("b")
+        .out("file.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-c file.c")
+        .dir("a")
+        .out("file.o")
+        .expect(Expect::Hit);
 }
 
 fn c20() {
@@ -718,53 +950,90 @@ fn c20() {
     sb.write("t.c", "#include <h.h>\nint v = V;\n");
     sb.write("subdir1/h.h", "#define V 1\n");
     sb.write("subdir2/h.h", "#define V 2\n");
-    step(&sb, "gcc", "-c t.c").env("CPATH", "subdir1").out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-c t.c").env("CPATH", "subdir2").out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-c t.c").env("CPATH", "subdir1").out("t.o").expect(Expect::Hit);
+    step(&sb, "gcc", "-c t.c")
+        .env("CPATH", "subdir1")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-c t.c")
+        .env("CPATH", "subdir2")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-c t.c")
+        .env("CPATH", "subdir1")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c21() {
     let sb = sandbox("c21");
     sb.write("t.c", "int f(void) { int unused; return 0; }\n");
-    step(&sb, "gcc", "-Wall -c t.c").env("LANG", "foo").out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-Wall -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-Wall -c t.c").env("LANG", "foo").out("t.o").expect(Expect::Hit);
+    step(&sb, "gcc", "-Wall -c t.c")
+        .env("LANG", "foo")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-Wall -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-Wall -c t.c")
+        .env("LANG", "foo")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c22(cc: &str) {
     let sb = sandbox("c22");
     sb.write("t.c", T_C);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-c t.c -Werror -rdynamic").out("t.o").expect(Expect::MissAny);
+    step(&sb, cc, "-c t.c -Werror -rdynamic")
+        .out("t.o")
+        .expect(Expect::MissAny);
 }
 
 fn c23(cc: &str) {
     let sb = sandbox("c23");
     sb.write("t.c", T_C);
-    step(&sb, cc, "-frecord-gcc-switches -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-frecord-gcc-switches -Wall -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-frecord-gcc-switches -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-frecord-gcc-switches -Wall -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     // gcc does not record `-o`, clang does: only the bytes are checked.
-    step(&sb, cc, "-frecord-gcc-switches -c t.c -o u.o").out("u.o").expect(Expect::Any);
+    step(&sb, cc, "-frecord-gcc-switches -c t.c -o u.o")
+        .out("u.o")
+        .expect(Expect::Any);
 }
 
 fn c24(cc: &str) {
     let sb = sandbox("c24");
     sb.write("t.c", T_C);
     for flag in ["-march=native", "-mtune=native"] {
-        step(&sb, cc, "-c t.c").arg(flag).out("t.o").expect(Expect::Pt);
+        step(&sb, cc, "-c t.c")
+            .arg(flag)
+            .out("t.o")
+            .expect(Expect::Pt);
     }
 }
 
 fn c25() {
     let sb = sandbox("c25");
     sb.write("t.c", "int v = V;\n");
-    let gcc = script(&sb, "bin/gcc", "#!/bin/sh\nexec /usr/bin/gcc -DV=1 \"$@\"\n");
+    let gcc = script(
+        &sb,
+        "bin/gcc",
+        "#!/bin/sh\nexec /usr/bin/gcc -DV=1 \"$@\"\n",
+    );
     let mtime = std::fs::metadata(&gcc).unwrap().modified().unwrap();
     step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Hit);
     // Same path, size and mtime; other bytes.
     std::fs::write(&gcc, "#!/bin/sh\nexec /usr/bin/gcc -DV=2 \"$@\"\n").unwrap();
-    std::fs::File::options().write(true).open(&gcc).unwrap().set_modified(mtime).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&gcc)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
     step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, &gcc, "-c t.c").out("t.o").expect(Expect::Hit);
     // Only the mtime changes: the same bytes are the same compiler.
@@ -801,7 +1070,9 @@ fn c26(cc: &str) {
 fn c27(cc: &str) {
     let sb = sandbox("c27");
     sb.write("t.c", T_C);
-    step(&sb, cc, "-x unknown -c t.c").out("t.o").expect(Expect::Pt);
+    step(&sb, cc, "-x unknown -c t.c")
+        .out("t.o")
+        .expect(Expect::Pt);
 }
 
 fn c28(cc: &str) {
@@ -824,30 +1095,47 @@ fn c29(cc: &str) {
     step(&sb, cc, "-S t.c").out("t.s").expect(Expect::Miss);
     step(&sb, cc, "-S t.c").out("t.s").expect(Expect::Hit);
     backdate(&sb.path("t.s"));
-    step(&sb, cc, "-c t.s -o u.o").out("u.o").expect(Expect::Miss);
-    step(&sb, cc, "-c t.s -o u.o").out("u.o").expect(Expect::Hit);
+    step(&sb, cc, "-c t.s -o u.o")
+        .out("u.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-c t.s -o u.o")
+        .out("u.o")
+        .expect(Expect::Hit);
 }
 
 fn c29_asm_with_cpp(cc: &str) {
     let sb = sandbox("c29S");
-    sb.write("t.S", "#include \"v.h\"\n.globl f\nf:\n  mov $V, %eax\n  ret\n");
+    sb.write(
+        "t.S",
+        "#include \"v.h\"\n.globl f\nf:\n  mov $V, %eax\n  ret\n",
+    );
     sb.write("v.h", "#define V 1\n");
     step(&sb, cc, "-c t.S").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.S").out("t.o").expect(Expect::Hit);
     sb.write("v.h", "#define V 2\n");
     step(&sb, cc, "-c t.S").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-MD -c t.S").outs(&["t.o", "t.d"]).expect(Expect::Miss);
-    step(&sb, cc, "-MD -c t.S").outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    step(&sb, cc, "-MD -c t.S")
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-MD -c t.S")
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Hit);
 }
 
 fn c30(cc: &str) {
     let sb = sandbox("c30");
     sb.write("t.h", T_C);
-    step(&sb, cc, "-x c -c t.h -o t.o").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-x c -c t.h -o t.o")
+        .out("t.o")
+        .expect(Expect::Miss);
     // gcc's precompiled headers are not reproducible byte for byte.
     let pch = if cc == "gcc" { "t.o.unused" } else { "t.o" };
-    step(&sb, cc, "-x c-header -c t.h -o t.o").out(pch).expect(Expect::NotHit);
-    step(&sb, cc, "-x c -c t.h -o t.o").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-x c-header -c t.h -o t.o")
+        .out(pch)
+        .expect(Expect::NotHit);
+    step(&sb, cc, "-x c -c t.h -o t.o")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c31() {
@@ -861,10 +1149,20 @@ fn c31() {
 fn c32(cc: &str) {
     let sb = sandbox("c32");
     sb.write("t.c", "#include \"h.h\"\nint x;\n");
-    sb.write("h.h", "static inline int g(void) { int unused; return 0; }\n");
-    step(&sb, cc, "-Wall -c t.c").out("t.o").expect(Expect::Miss);
-    sb.write("h.h", "/* a comment */\nstatic inline int g(void) { int unused; return 0; }\n");
-    let ran = step(&sb, cc, "-Wall -c t.c").out("t.o").expect(Expect::Miss);
+    sb.write(
+        "h.h",
+        "static inline int g(void) { int unused; return 0; }\n",
+    );
+    step(&sb, cc, "-Wall -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    sb.write(
+        "h.h",
+        "/* a comment */\nstatic inline int g(void) { int unused; return 0; }\n",
+    );
+    let ran = step(&sb, cc, "-Wall -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     assert!(contains(&ran.zc.stderr, b"h.h:2:"), "warning on line 2");
 }
 
@@ -874,8 +1172,16 @@ fn c33(cc: &str) {
     sb.write("u.c", "#include \"time.h\"\n");
     sb.write("time.h", "const char *t = __TIME__;\n");
     for (f, o) in [("t.c", "t.o"), ("u.c", "u.o")] {
-        step(&sb, cc, "-c").arg(f).out(o).mask_time().expect(Expect::NoStore);
-        step(&sb, cc, "-c").arg(f).out(o).mask_time().expect(Expect::NoStore);
+        step(&sb, cc, "-c")
+            .arg(f)
+            .out(o)
+            .mask_time()
+            .expect(Expect::NoStore);
+        step(&sb, cc, "-c")
+            .arg(f)
+            .out(o)
+            .mask_time()
+            .expect(Expect::NoStore);
     }
 }
 
@@ -883,8 +1189,12 @@ fn c34(cc: &str) {
     let sb = sandbox("c34");
     sb.write("t.c", "#include \"h.h\"\n");
     sb.write("h.h", "const char *d = __DATE__;\n");
-    step(&sb, cc, "-MMD -c t.c").outs(&["t.o", "t.d"]).expect(Expect::Miss);
-    step(&sb, cc, "-MMD -c t.c").outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    step(&sb, cc, "-MMD -c t.c")
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-MMD -c t.c")
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Hit);
 }
 
 fn c35(cc: &str) {
@@ -893,31 +1203,68 @@ fn c35(cc: &str) {
     sb.write("date.c", "const char *d = __DATE__;\n");
     sb.write("time.c", "const char *t = __TIME__;\n");
     if cc == "gcc" {
-        for (f, third) in [("plain.c", Expect::Hit), ("date.c", Expect::Miss), ("time.c", Expect::Miss)] {
+        for (f, third) in [
+            ("plain.c", Expect::Hit),
+            ("date.c", Expect::Miss),
+            ("time.c", Expect::Miss),
+        ] {
             let args = format!("-c {f} -o x.o");
-            step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "1").out("x.o").expect(Expect::Miss);
-            step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "1").out("x.o").expect(Expect::Hit);
-            step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "172800").out("x.o").expect(third);
+            step(&sb, cc, &args)
+                .env("SOURCE_DATE_EPOCH", "1")
+                .out("x.o")
+                .expect(Expect::Miss);
+            step(&sb, cc, &args)
+                .env("SOURCE_DATE_EPOCH", "1")
+                .out("x.o")
+                .expect(Expect::Hit);
+            step(&sb, cc, &args)
+                .env("SOURCE_DATE_EPOCH", "172800")
+                .out("x.o")
+                .expect(third);
         }
         return;
     }
     // clang 14 ignores SOURCE_DATE_EPOCH (clang 16 is the first to honour
     // it): `__DATE__` is today's date and `__TIME__` is never stored.
-    for (f, e) in [("plain.c", Expect::Hit), ("date.c", Expect::Hit), ("time.c", Expect::NoStore)] {
+    for (f, e) in [
+        ("plain.c", Expect::Hit),
+        ("date.c", Expect::Hit),
+        ("time.c", Expect::NoStore),
+    ] {
         let args = format!("-c {f} -o x.o");
-        let first = if f == "time.c" { Expect::NoStore } else { Expect::Miss };
+        let first = if f == "time.c" {
+            Expect::NoStore
+        } else {
+            Expect::Miss
+        };
         let out = if f == "time.c" { "x.o.unused" } else { "x.o" };
-        step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "1").out(out).expect(first);
-        step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "1").out(out).expect(e);
-        step(&sb, cc, &args).env("SOURCE_DATE_EPOCH", "172800").out(out).expect(e);
+        step(&sb, cc, &args)
+            .env("SOURCE_DATE_EPOCH", "1")
+            .out(out)
+            .expect(first);
+        step(&sb, cc, &args)
+            .env("SOURCE_DATE_EPOCH", "1")
+            .out(out)
+            .expect(e);
+        step(&sb, cc, &args)
+            .env("SOURCE_DATE_EPOCH", "172800")
+            .out(out)
+            .expect(e);
     }
 }
 
 fn c36() {
     let sb = sandbox("c36");
-    sb.write("t.c", "int main(int c, char **v) { (void)v; return c > 5; }\n");
-    step(&sb, "gcc", "-fprofile-generate -frandom-seed=1 -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-fprofile-generate -frandom-seed=1 -c t.c").out("t.o").expect(Expect::Hit);
+    sb.write(
+        "t.c",
+        "int main(int c, char **v) { (void)v; return c > 5; }\n",
+    );
+    step(&sb, "gcc", "-fprofile-generate -frandom-seed=1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-fprofile-generate -frandom-seed=1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
     ok(&sb.bare("gcc", ["-fprofile-generate", "t.o", "-o", "t"]));
     let train = |n: usize| {
         for _ in 0..n {
@@ -931,10 +1278,16 @@ fn c36() {
         backdate(&gcda);
     };
     train(1);
-    step(&sb, "gcc", "-fprofile-use -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-fprofile-use -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, "gcc", "-fprofile-use -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-fprofile-use -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
     train(3);
-    step(&sb, "gcc", "-fprofile-use -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, "gcc", "-fprofile-use -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
 }
 
 fn c37(cc: &str) {
@@ -943,10 +1296,22 @@ fn c37(cc: &str) {
     let sb = sandbox("c37");
     sb.write("d1/t.c", T_C);
     sb.write("d2/t.c", T_C);
-    step(&sb, cc, &format!("{seed} --coverage -c t.c")).dir("d1").outs(&["t.o", "t.gcno"]).expect(Expect::Miss);
-    step(&sb, cc, &format!("{seed} --coverage -c t.c")).dir("d1").outs(&["t.o", "t.gcno"]).expect(Expect::Hit);
-    step(&sb, cc, &format!("{seed} --coverage -c t.c")).dir("d2").outs(&["t.o", "t.gcno"]).expect(Expect::Miss);
-    step(&sb, cc, &format!("{seed} --coverage -c t.c -o u.o")).dir("d1").outs(&["u.o", "u.gcno"]).expect(Expect::Miss);
+    step(&sb, cc, &format!("{seed} --coverage -c t.c"))
+        .dir("d1")
+        .outs(&["t.o", "t.gcno"])
+        .expect(Expect::Miss);
+    step(&sb, cc, &format!("{seed} --coverage -c t.c"))
+        .dir("d1")
+        .outs(&["t.o", "t.gcno"])
+        .expect(Expect::Hit);
+    step(&sb, cc, &format!("{seed} --coverage -c t.c"))
+        .dir("d2")
+        .outs(&["t.o", "t.gcno"])
+        .expect(Expect::Miss);
+    step(&sb, cc, &format!("{seed} --coverage -c t.c -o u.o"))
+        .dir("d1")
+        .outs(&["u.o", "u.gcno"])
+        .expect(Expect::Miss);
 }
 
 fn c38() {
@@ -964,8 +1329,12 @@ fn c38() {
 fn c40() {
     let sb = sandbox("c40");
     sb.write("t.c", b"const char *s = \"caf\xe9\";\n");
-    step(&sb, "gcc", "-finput-charset=latin1 -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, "gcc", "-finput-charset=latin1 -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, "gcc", "-finput-charset=latin1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, "gcc", "-finput-charset=latin1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c41(cc: &str) {
@@ -1002,14 +1371,26 @@ fn c41_mmd_system_headers(cc: &str) {
     sb.write("sys/s.h", "#define S 1\n");
     sb.write("p.h", "#pragma GCC system_header\n#define P 10\n");
     let args = "-isystem sys -MMD -c t.c";
-    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Miss);
-    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    step(&sb, cc, args)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, args)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Hit);
     sb.write("sys/s.h", "#define S 2\n");
-    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Miss);
-    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    step(&sb, cc, args)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, args)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Hit);
     sb.write("p.h", "#pragma GCC system_header\n#define P 20\n");
-    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Miss);
-    step(&sb, cc, args).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+    step(&sb, cc, args)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, args)
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Hit);
 }
 
 fn c42(cc: &str) {
@@ -1018,8 +1399,12 @@ fn c42(cc: &str) {
     sb.write("h.h", "#define V 1\n");
     std::fs::create_dir_all(sb.path("build1")).unwrap();
     std::fs::create_dir_all(sb.path("build2")).unwrap();
-    step(&sb, cc, "-MD -c t.c -o build1/x.o").outs(&["build1/x.o", "build1/x.d"]).expect(Expect::Miss);
-    step(&sb, cc, "-MD -c t.c -o build2/y.o").outs(&["build2/y.o", "build2/y.d"]).expect(Expect::Hit);
+    step(&sb, cc, "-MD -c t.c -o build1/x.o")
+        .outs(&["build1/x.o", "build1/x.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-MD -c t.c -o build2/y.o")
+        .outs(&["build2/y.o", "build2/y.d"])
+        .expect(Expect::Hit);
     assert!(contains(&sb.read("build2/y.d"), b"build2/y.o:"));
 }
 
@@ -1030,7 +1415,9 @@ fn c42_escaping(cc: &str) {
     sb.write("sp ace/h$1#x.h", "#define V 1\n");
     std::fs::create_dir_all(sb.path("build1")).unwrap();
     std::fs::create_dir_all(sb.path("build 2")).unwrap();
-    step(&sb, cc, "-MD -MP -c t.c -o build1/x.o").outs(&["build1/x.o", "build1/x.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MD -MP -c t.c -o build1/x.o")
+        .outs(&["build1/x.o", "build1/x.d"])
+        .expect(Expect::Miss);
     step(&sb, cc, "-MD -MP -c t.c")
         .argv(&["-MD", "-MP", "-c", "t.c", "-o", "build 2/y$.o"])
         .outs(&["build 2/y$.o", "build 2/y$.d"])
@@ -1041,8 +1428,12 @@ fn c43(cc: &str) {
     let sb = sandbox("c43");
     sb.write("foo.c", T_C);
     sb.write("bar.c", T_C);
-    step(&sb, cc, "-MD -MF first.d -c foo.c").outs(&["foo.o", "first.d"]).expect(Expect::Miss);
-    step(&sb, cc, "-MD -MF second.d -c bar.c").outs(&["bar.o", "second.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MD -MF first.d -c foo.c")
+        .outs(&["foo.o", "first.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-MD -MF second.d -c bar.c")
+        .outs(&["bar.o", "second.d"])
+        .expect(Expect::Miss);
     let d = sb.read("second.d");
     assert!(contains(&d, b"bar.o") && contains(&d, b"bar.c"));
 }
@@ -1051,10 +1442,22 @@ fn c44(cc: &str) {
     let sb = sandbox("c44");
     sb.write("t.c", "#include \"h.h\"\nint v = V;\n");
     sb.write("h.h", "#define V 1\n");
-    for args in ["-Wp,-MD,x.d -c t.c", "-Wp,-MMD,x.d -c t.c", "-Wp,-MD,y.d -c t.c -o o.o"] {
-        let first = if args.contains("y.d") { Expect::Hit } else { Expect::Miss };
-        step(&sb, cc, args).outs(&["t.o", "o.o", "x.d", "y.d"]).expect(first);
-        step(&sb, cc, args).outs(&["t.o", "o.o", "x.d", "y.d"]).expect(Expect::Hit);
+    for args in [
+        "-Wp,-MD,x.d -c t.c",
+        "-Wp,-MMD,x.d -c t.c",
+        "-Wp,-MD,y.d -c t.c -o o.o",
+    ] {
+        let first = if args.contains("y.d") {
+            Expect::Hit
+        } else {
+            Expect::Miss
+        };
+        step(&sb, cc, args)
+            .outs(&["t.o", "o.o", "x.d", "y.d"])
+            .expect(first);
+        step(&sb, cc, args)
+            .outs(&["t.o", "o.o", "x.d", "y.d"])
+            .expect(Expect::Hit);
     }
 }
 
@@ -1062,7 +1465,9 @@ fn c45(cc: &str) {
     let sb = sandbox("c45");
     sb.write("t.c", "#include \"h.h\"\nint v = V;\n");
     sb.write("h.h", "#define V 1\n");
-    step(&sb, cc, "-MD -c t.c").outs(&["t.o", "t.d"]).expect(Expect::Miss);
+    step(&sb, cc, "-MD -c t.c")
+        .outs(&["t.o", "t.d"])
+        .expect(Expect::Miss);
     for targets in [
         &["-MT", "foo"][..],
         &["-MQ", "$foo"],
@@ -1072,23 +1477,35 @@ fn c45(cc: &str) {
     ] {
         let mut argv = vec!["-MD", "-c", "t.c"];
         argv.extend_from_slice(targets);
-        step(&sb, cc, "").argv(&argv).outs(&["t.o", "t.d"]).expect(Expect::Hit);
+        step(&sb, cc, "")
+            .argv(&argv)
+            .outs(&["t.o", "t.d"])
+            .expect(Expect::Hit);
     }
 }
 
 fn c46(cc: &str) {
     let sb = sandbox("c46");
     sb.write("t.c", T_C);
-    step(&sb, cc, "-MD -MF /dev/null -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-MD -MF /dev/null -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-MD -MF /dev/null -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-MD -MF /dev/null -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
 }
 
 fn c47(cc: &str) {
     let sb = sandbox("c47");
     sb.write("t.c", "int f(void) { int unused; return 0; }\n");
-    step(&sb, cc, "-Wall -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Wall -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
     let ran = step(&sb, cc, "-Wall -c t.c").out("t.o").expect(Expect::Hit);
-    assert!(contains(&ran.zc.stderr, b"unused"), "the warning is replayed");
+    assert!(
+        contains(&ran.zc.stderr, b"unused"),
+        "the warning is replayed"
+    );
 }
 
 fn c48(cc: &str) {
@@ -1098,11 +1515,17 @@ fn c48(cc: &str) {
     let fake = script(
         &sb,
         &format!("bin/{cc}"),
-        &format!("#!/bin/sh\necho to-stdout\necho to-stderr >&2\nexec {} \"$@\"\n", real.display()),
+        &format!(
+            "#!/bin/sh\necho to-stdout\necho to-stderr >&2\nexec {} \"$@\"\n",
+            real.display()
+        ),
     );
     step(&sb, &fake, "-c t.c").out("t.o").expect(Expect::Miss);
     let ran = step(&sb, &fake, "-c t.c").out("t.o").expect(Expect::Hit);
-    assert_eq!((&ran.zc.stdout[..], &ran.zc.stderr[..]), (&b"to-stdout\n"[..], &b"to-stderr\n"[..]));
+    assert_eq!(
+        (&ran.zc.stdout[..], &ran.zc.stderr[..]),
+        (&b"to-stdout\n"[..], &b"to-stderr\n"[..])
+    );
 }
 
 fn c49(cc: &str) {
@@ -1121,13 +1544,34 @@ fn c50(cc: &str) {
         let sb = sandbox("c50");
         sb.write("t.c", "int f(void) { int unused; return 0; }\n");
         let args = "-Wall -c t.c";
-        let ran = step(&sb, cc, args).tty(first).out("t.o").expect(Expect::Miss);
-        assert_eq!(contains(&ran.zc.stderr, b"\x1b["), first, "colour exactly on a TTY");
-        let e = if first == second { Expect::Hit } else { Expect::Miss };
+        let ran = step(&sb, cc, args)
+            .tty(first)
+            .out("t.o")
+            .expect(Expect::Miss);
+        assert_eq!(
+            contains(&ran.zc.stderr, b"\x1b["),
+            first,
+            "colour exactly on a TTY"
+        );
+        let e = if first == second {
+            Expect::Hit
+        } else {
+            Expect::Miss
+        };
         let ran = step(&sb, cc, args).tty(second).out("t.o").expect(e);
-        assert_eq!(contains(&ran.zc.stderr, b"\x1b["), second, "colour exactly on a TTY");
-        step(&sb, cc, args).tty(first).out("t.o").expect(Expect::Hit);
-        step(&sb, cc, args).tty(second).out("t.o").expect(Expect::Hit);
+        assert_eq!(
+            contains(&ran.zc.stderr, b"\x1b["),
+            second,
+            "colour exactly on a TTY"
+        );
+        step(&sb, cc, args)
+            .tty(first)
+            .out("t.o")
+            .expect(Expect::Hit);
+        step(&sb, cc, args)
+            .tty(second)
+            .out("t.o")
+            .expect(Expect::Hit);
     }
 }
 
@@ -1146,8 +1590,12 @@ fn c50_recorded(cc: &str) {
 fn c51() {
     let sb = sandbox("c51");
     sb.write("t.c", T_C);
-    step(&sb, "gcc", "-fcolor-diagnostics -c t.c").out("t.o").expect(Expect::Pt);
-    step(&sb, "gcc", "-fcolor-diagnostics -c t.c").out("t.o").expect(Expect::Pt);
+    step(&sb, "gcc", "-fcolor-diagnostics -c t.c")
+        .out("t.o")
+        .expect(Expect::Pt);
+    step(&sb, "gcc", "-fcolor-diagnostics -c t.c")
+        .out("t.o")
+        .expect(Expect::Pt);
     assert_eq!(counts(&sb).stored, 0);
 }
 
@@ -1155,16 +1603,28 @@ fn c52() {
     let sb = sandbox("c52");
     sb.write("t.c", "int f(void) { int unused; return 0; }\n");
     let args = "-Wall --serialize-diagnostics t.dia -c t.c";
-    step(&sb, "clang", args).outs(&["t.o", "t.dia"]).expect(Expect::Miss);
-    step(&sb, "clang", args).outs(&["t.o", "t.dia"]).expect(Expect::Hit);
+    step(&sb, "clang", args)
+        .outs(&["t.o", "t.dia"])
+        .expect(Expect::Miss);
+    step(&sb, "clang", args)
+        .outs(&["t.o", "t.dia"])
+        .expect(Expect::Hit);
 }
 
 fn c53(cc: &str) {
     let sb = sandbox("c53");
     sb.write("t.c", "int f(void) { return nope; }\n");
-    let args = if cc == "clang" { "--serialize-diagnostics t.dia -c t.c" } else { "-c t.c" };
-    step(&sb, cc, args).outs(&["t.o", "t.dia"]).expect(Expect::NoStore);
-    step(&sb, cc, args).outs(&["t.o", "t.dia"]).expect(Expect::NoStore);
+    let args = if cc == "clang" {
+        "--serialize-diagnostics t.dia -c t.c"
+    } else {
+        "-c t.c"
+    };
+    step(&sb, cc, args)
+        .outs(&["t.o", "t.dia"])
+        .expect(Expect::NoStore);
+    step(&sb, cc, args)
+        .outs(&["t.o", "t.dia"])
+        .expect(Expect::NoStore);
 }
 
 fn c54() {
@@ -1173,8 +1633,12 @@ fn c54() {
     let none = script(&sb, "none/gcc", "#!/bin/sh\nexit 0\n");
     let empty = script(&sb, "empty/gcc", "#!/bin/sh\n: > t.o\n");
     for fake in [none, empty] {
-        step(&sb, &fake, "-c t.c").out("t.o").expect(Expect::NoStore);
-        step(&sb, &fake, "-c t.c").out("t.o").expect(Expect::NoStore);
+        step(&sb, &fake, "-c t.c")
+            .out("t.o")
+            .expect(Expect::NoStore);
+        step(&sb, &fake, "-c t.c")
+            .out("t.o")
+            .expect(Expect::NoStore);
     }
 }
 
@@ -1182,14 +1646,27 @@ fn c55(cc: &str) {
     let sb = sandbox("c55");
     sb.write("t.c", "int f(void) { int unused; return 0; }\n");
     sb.write("t.o", "not an object\n");
-    let before = std::fs::metadata(sb.path("t.o")).unwrap().modified().unwrap();
+    let before = std::fs::metadata(sb.path("t.o"))
+        .unwrap()
+        .modified()
+        .unwrap();
     step(&sb, cc, "-Wall -fsyntax-only t.c").expect(Expect::Miss);
     step(&sb, cc, "-Wall -fsyntax-only t.c").expect(Expect::Hit);
     // With -MD the classifier passes it through for now: bytes only.
-    step(&sb, cc, "-Wall -fsyntax-only -MD t.c").outs(&["t.d", "a.d", "-.d"]).expect(Expect::Any);
-    step(&sb, cc, "-Wall -fsyntax-only -MD t.c").outs(&["t.d", "a.d", "-.d"]).expect(Expect::Any);
+    step(&sb, cc, "-Wall -fsyntax-only -MD t.c")
+        .outs(&["t.d", "a.d", "-.d"])
+        .expect(Expect::Any);
+    step(&sb, cc, "-Wall -fsyntax-only -MD t.c")
+        .outs(&["t.d", "a.d", "-.d"])
+        .expect(Expect::Any);
     assert_eq!(sb.read("t.o"), b"not an object\n");
-    assert_eq!(std::fs::metadata(sb.path("t.o")).unwrap().modified().unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(sb.path("t.o"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
 }
 
 fn c56(cc: &str) {
@@ -1198,10 +1675,17 @@ fn c56(cc: &str) {
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.c -o /dev/null").expect(Expect::Hit);
     std::fs::create_dir_all(sb.path("out")).unwrap();
-    step(&sb, cc, "-c t.c -o out/foo.o").out("out/foo.o").expect(Expect::Hit);
+    step(&sb, cc, "-c t.c -o out/foo.o")
+        .out("out/foo.o")
+        .expect(Expect::Hit);
     std::fs::remove_dir_all(sb.path("out")).unwrap();
-    step(&sb, cc, "-c t.c -o out/foo.o").out("out/foo.o").expect(Expect::NotHit);
-    assert!(!sb.path("out").exists(), "no directory is created for a failing compile");
+    step(&sb, cc, "-c t.c -o out/foo.o")
+        .out("out/foo.o")
+        .expect(Expect::NotHit);
+    assert!(
+        !sb.path("out").exists(),
+        "no directory is created for a failing compile"
+    );
     std::fs::create_dir_all(sb.path("adir")).unwrap();
     step(&sb, cc, "-c t.c -o adir").expect(Expect::Pt);
 }
@@ -1216,9 +1700,14 @@ fn c57(cc: &str) {
     step(&sb, cc, "-M t.c").expect(Expect::Pt);
     step(&sb, cc, "-c").expect(Expect::Pt);
     step(&sb, cc, "-S t.c -o -").expect(Expect::Pt);
-    step(&sb, cc, "-c -x c -").outs(&["-.o", "a.out"]).expect(Expect::Pt);
+    step(&sb, cc, "-c -x c -")
+        .outs(&["-.o", "a.out"])
+        .expect(Expect::Pt);
     step(&sb, cc, "-c t.c -I").out("t.o").expect(Expect::Pt);
-    step(&sb, cc, "-c t.c").env("DEPENDENCIES_OUTPUT", "deps.d").outs(&["t.o", "deps.d"]).expect(Expect::Pt);
+    step(&sb, cc, "-c t.c")
+        .env("DEPENDENCIES_OUTPUT", "deps.d")
+        .outs(&["t.o", "deps.d"])
+        .expect(Expect::Pt);
 }
 
 /// cache-keys.md §5: flags and inputs we pass through.
@@ -1227,15 +1716,26 @@ fn c57_unsupported(cc: &str) {
     sb.write("t.c", T_C);
     sb.write("data.bin", "0123456789");
     sb.write("inc.c", "__asm__(\".incbin \\\"data.bin\\\"\");\n");
-    step(&sb, cc, "-save-temps -c t.c").outs(&["t.o", "t.i", "t.s"]).expect(Expect::Pt);
-    step(&sb, cc, "-Xpreprocessor -DX=1 -c t.c").out("t.o").expect(Expect::Pt);
+    step(&sb, cc, "-save-temps -c t.c")
+        .outs(&["t.o", "t.i", "t.s"])
+        .expect(Expect::Pt);
+    step(&sb, cc, "-Xpreprocessor -DX=1 -c t.c")
+        .out("t.o")
+        .expect(Expect::Pt);
     step(&sb, cc, "-Wp,-P -c t.c").out("t.o").expect(Expect::Pt);
-    step(&sb, cc, "-c t.c").env("SUNPRO_DEPENDENCIES", "deps.d").outs(&["t.o", "deps.d"]).expect(Expect::Pt);
+    step(&sb, cc, "-c t.c")
+        .env("SUNPRO_DEPENDENCIES", "deps.d")
+        .outs(&["t.o", "deps.d"])
+        .expect(Expect::Pt);
     step(&sb, cc, "-c inc.c").out("inc.o").expect(Expect::Pt);
     if cc == "clang" {
         // The trace holds timings: not compared.
-        step(&sb, cc, "-ftime-trace -c t.c").out("t.o").expect(Expect::Pt);
-        step(&sb, cc, "-fmodules -c t.c").out("t.o").expect(Expect::Pt);
+        step(&sb, cc, "-ftime-trace -c t.c")
+            .out("t.o")
+            .expect(Expect::Pt);
+        step(&sb, cc, "-fmodules -c t.c")
+            .out("t.o")
+            .expect(Expect::Pt);
     }
     // `.incbin` in a header: compiled, never stored, so an edit of the
     // data cannot be missed.
@@ -1249,10 +1749,16 @@ fn c57_unsupported(cc: &str) {
 fn c58(cc: &str) {
     let sb = sandbox("c58");
     sb.write("t.c", T_C);
-    step(&sb, cc, "-c t.c").touch_before_zc("t.c").out("t.o").expect(Expect::NoStore);
+    step(&sb, cc, "-c t.c")
+        .touch_before_zc("t.c")
+        .out("t.o")
+        .expect(Expect::NoStore);
     sb.write("u.c", "#include \"h.h\"\nint v = V;\n");
     sb.write("h.h", "#define V 1\n");
-    step(&sb, cc, "-c u.c").touch_before_zc("h.h").out("u.o").expect(Expect::NoStore);
+    step(&sb, cc, "-c u.c")
+        .touch_before_zc("h.h")
+        .out("u.o")
+        .expect(Expect::NoStore);
 }
 
 /// A header changed while the compiler ran: the object was built from the
@@ -1270,10 +1776,16 @@ fn c58_changed_during_compile(cc: &str) {
         ),
     );
     sb.write("h.h", "#define V 1\n");
-    step(&sb, &fake, "-c t.c").rewrite_before_zc("h.h", "#define V 1\n").out("t.o").expect(Expect::NoStore);
+    step(&sb, &fake, "-c t.c")
+        .rewrite_before_zc("h.h", "#define V 1\n")
+        .out("t.o")
+        .expect(Expect::NoStore);
     // h.h now says 2 and is old enough: a wrong entry would be served here.
     let v2 = "#define V 2\n";
-    step(&sb, &fake, "-c t.c").rewrite_before_zc("h.h", v2).out("t.o").expect(Expect::NoStore);
+    step(&sb, &fake, "-c t.c")
+        .rewrite_before_zc("h.h", v2)
+        .out("t.o")
+        .expect(Expect::NoStore);
 }
 
 /// `__TIMESTAMP__` is the file's mtime: touching the file misses.
@@ -1282,8 +1794,12 @@ fn c35_timestamp(cc: &str) {
     sb.write("t.c", "const char *ts = __TIMESTAMP__;\n");
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
-    let f = std::fs::File::options().write(true).open(sb.path("t.c")).unwrap();
-    f.set_modified(SystemTime::now() - Duration::from_secs(7200)).unwrap();
+    let f = std::fs::File::options()
+        .write(true)
+        .open(sb.path("t.c"))
+        .unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Miss);
     step(&sb, cc, "-c t.c").out("t.o").expect(Expect::Hit);
 }
@@ -1292,10 +1808,16 @@ fn c59_include(cc: &str) {
     let sb = sandbox("c59");
     sb.write("t.c", "int v = V;\n");
     sb.write("pch.h", "#define V 1\n");
-    step(&sb, cc, "-include pch.h -c t.c").out("t.o").expect(Expect::Miss);
-    step(&sb, cc, "-include pch.h -c t.c").out("t.o").expect(Expect::Hit);
+    step(&sb, cc, "-include pch.h -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-include pch.h -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
     sb.write("pch.h", "#define V 2\n");
-    step(&sb, cc, "-include pch.h -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-include pch.h -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
 }
 
 fn c59_pch(cc: &str) {
@@ -1315,7 +1837,11 @@ fn c59_pch(cc: &str) {
         let before = counts(&sb).stored;
         step(&sb, cc, use_args).out("t.o").expect(Expect::NotHit);
         let stored = counts(&sb).stored > before;
-        step(&sb, cc, use_args).out("t.o").expect(if stored { Expect::Hit } else { Expect::NotHit });
+        step(&sb, cc, use_args).out("t.o").expect(if stored {
+            Expect::Hit
+        } else {
+            Expect::NotHit
+        });
     }
 }
 
@@ -1323,22 +1849,41 @@ fn c60(cc: &str) {
     let sb = sandbox("c60");
     sb.write("a.c", "int a(void) { int ua; return 0; }\n");
     sb.write("b.c", "int b(void) { int ub; return 0; }\n");
-    step(&sb, cc, "-Wall -c a.c").out("a.o").expect(Expect::Miss);
-    step(&sb, cc, "-Wall -c a.c b.c").outs(&["a.o", "b.o"]).expect(Expect::Delta(1, 1, 0));
-    let ran = step(&sb, cc, "-Wall -c a.c b.c").outs(&["a.o", "b.o"]).expect(Expect::Delta(2, 0, 0));
+    step(&sb, cc, "-Wall -c a.c")
+        .out("a.o")
+        .expect(Expect::Miss);
+    step(&sb, cc, "-Wall -c a.c b.c")
+        .outs(&["a.o", "b.o"])
+        .expect(Expect::Delta(1, 1, 0));
+    let ran = step(&sb, cc, "-Wall -c a.c b.c")
+        .outs(&["a.o", "b.o"])
+        .expect(Expect::Delta(2, 0, 0));
     let err = String::from_utf8_lossy(&ran.zc.stderr).into_owned();
-    assert!(err.find("ua").unwrap() < err.find("ub").unwrap(), "stderr in source order");
+    assert!(
+        err.find("ua").unwrap() < err.find("ub").unwrap(),
+        "stderr in source order"
+    );
     // A failing unit in the middle: the others still compile, the exit
     // code and the stream order are bare's.
     sb.write("bad.c", "int bad(void) { return nope; }\n");
     sb.write("c.c", "int c(void) { int uc; return 0; }\n");
-    step(&sb, cc, "-Wall -c a.c bad.c c.c").outs(&["a.o", "bad.o", "c.o"]).expect(Expect::Delta(1, 2, 0));
-    step(&sb, cc, "-Wall -c a.c bad.c c.c").outs(&["a.o", "bad.o", "c.o"]).expect(Expect::Delta(2, 1, 0));
+    step(&sb, cc, "-Wall -c a.c bad.c c.c")
+        .outs(&["a.o", "bad.o", "c.o"])
+        .expect(Expect::Delta(1, 2, 0));
+    step(&sb, cc, "-Wall -c a.c bad.c c.c")
+        .outs(&["a.o", "bad.o", "c.o"])
+        .expect(Expect::Delta(2, 1, 0));
     // Depfiles per unit, one of them from the cache.
-    step(&sb, cc, "-MD -c a.c").outs(&["a.o", "a.d"]).expect(Expect::Miss);
-    step(&sb, cc, "-MD -c a.c c.c").outs(&["a.o", "a.d", "c.o", "c.d"]).expect(Expect::Delta(1, 1, 0));
+    step(&sb, cc, "-MD -c a.c")
+        .outs(&["a.o", "a.d"])
+        .expect(Expect::Miss);
+    step(&sb, cc, "-MD -c a.c c.c")
+        .outs(&["a.o", "a.d", "c.o", "c.d"])
+        .expect(Expect::Delta(1, 1, 0));
     // One -o for several objects is bare's error.
-    step(&sb, cc, "-c a.c c.c -o x.o").out("x.o").expect(Expect::Pt);
+    step(&sb, cc, "-c a.c c.c -o x.o")
+        .out("x.o")
+        .expect(Expect::Pt);
 }
 
 fn c61(cc: &str) {

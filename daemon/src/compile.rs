@@ -328,7 +328,7 @@ impl Engine {
                 // The object records the command line: added flags would
                 // show in it, so learn the headers in a separate run.
                 DepMode::None | DepMode::Md
-                    if inv.record_command_line && !user_depfile.as_deref().is_some_and(|p| !is_dev_null(p)) =>
+                    if inv.record_command_line && user_depfile.as_deref().is_none_or(is_dev_null) =>
                 {
                     deps_args = inv.dependency_probe_args(r.expanded, index);
                     deps_args.extend(["-M".into(), "-MF".into(), private_dep.clone().into_os_string()]);
