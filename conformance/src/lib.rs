@@ -122,10 +122,24 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// Ask this sandbox's broker to exit (it would idle out after minutes).
+    pub fn stop_broker(&self) {
+        use std::io::Write;
+        let endpoint = self.runtime.join(format!("broker-p{}.sock", frame::PROTOCOL_VERSION));
+        let shutdown = frame::v1::Request::new(frame::v1::request::Body::Shutdown(frame::v1::ShutdownRequest {}));
+        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(endpoint) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(&frame::encode_frame(&frame::request_frame(1, &shutdown)));
+            let _ = std::io::Read::read(&mut s, &mut [0u8; 64]);
+        }
+    }
+}
+
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = self.zccache(["stop", "--all"]);
         let _ = self.zccache(["stop"]);
+        self.stop_broker();
         // The broker exits on its own; give processes a moment, then remove.
         std::thread::sleep(Duration::from_millis(50));
         if std::env::var_os("ZCCACHE_KEEP_SANDBOX").is_none() {

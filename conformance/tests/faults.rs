@@ -124,21 +124,6 @@ fn vm_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} for pid {pid}"))
 }
 
-/// Stops the sandbox's broker when dropped (before the sandbox, if declared
-/// after it), so tests leave no broker idling for minutes.
-struct StopBroker<'a>(&'a Sandbox);
-
-impl Drop for StopBroker<'_> {
-    fn drop(&mut self) {
-        let endpoint = broker_endpoint(self.0);
-        let shutdown = v1::Request::new(request::Body::Shutdown(v1::ShutdownRequest {}));
-        let _ = exchange(
-            &endpoint,
-            &::frame::encode_frame(&::frame::request_frame(1, &shutdown)),
-        );
-    }
-}
-
 /// What a server did with bytes we sent.
 #[derive(Debug)]
 enum Answer {
@@ -280,7 +265,6 @@ fn kill_daemon(sb: &Sandbox) -> u32 {
 fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
     const N: usize = 30;
     let sb = Sandbox::new("f1kill");
-    let _stop = StopBroker(&sb);
     std::fs::create_dir_all(sb.path("ref")).unwrap();
     for i in 0..N {
         sb.write(&format!("t{i}.c"), heavy_tu(i));
@@ -361,7 +345,6 @@ fn f1_daemon_sigkilled_mid_build_breaks_nothing() {
 fn f1_broker_sigkilled_mid_build_leaves_the_daemon_serving() {
     const N: usize = 30;
     let sb = Sandbox::new("f1broker");
-    let _stop = StopBroker(&sb);
     std::fs::create_dir_all(sb.path("ref")).unwrap();
     for i in 0..N {
         sb.write(&format!("t{i}.c"), heavy_tu(300 + i));
@@ -451,7 +434,6 @@ fn gated_gcc(sb: &Sandbox) -> PathBuf {
 #[test]
 fn f1_a_compile_of_a_killed_daemon_never_feeds_its_successor() {
     let sb = Sandbox::new("f1deps");
-    let _stop = StopBroker(&sb);
     let gcc = gated_gcc(&sb);
     let gcc = gcc.to_str().unwrap();
     sb.write("x.h", "#define XV 1\n");
@@ -532,7 +514,6 @@ impl Drop for Resume {
 #[test]
 fn f1_a_wedged_daemon_costs_a_deadline_and_never_acts_late() {
     let sb = Sandbox::new("f1wedged");
-    let _stop = StopBroker(&sb);
     sb.write("w.c", "int w(int x) { return x << 2; }\n");
     sb.write("v.c", "int v(int x) { return x >> 2; }\n");
     ok(&sb.bare("gcc", ["-c", "w.c", "-o", "w.ref.o"]));
@@ -591,7 +572,6 @@ fn f1_a_wedged_daemon_costs_a_deadline_and_never_acts_late() {
 #[test]
 fn f1_a_wrapper_killed_before_its_store_stores_nothing() {
     let sb = Sandbox::new("f1wrapper");
-    let _stop = StopBroker(&sb);
     let gcc = gated_gcc(&sb);
     let gcc = gcc.to_str().unwrap();
     sb.write("k.c", "int k(int x) { return x * 7; }\n");
@@ -704,7 +684,6 @@ fn damage(path: &Path, how: Damage) {
 #[test]
 fn f2_damaged_entries_are_misses_then_replaced() {
     let sb = Sandbox::new("f2corrupt");
-    let _stop = StopBroker(&sb);
     let cases = [
         ("entry", Damage::Truncate0),
         ("entry", Damage::TruncateHalf),
@@ -800,7 +779,6 @@ fn stop_daemon(sb: &Sandbox) {
 #[test]
 fn f2_damaged_manifests_and_stats_are_reset_on_restart() {
     let sb = Sandbox::new("f2manifest");
-    let _stop = StopBroker(&sb);
     for (i, how) in [Damage::Truncate0, Damage::Flip3, Damage::TruncateLast]
         .into_iter()
         .enumerate()
@@ -977,7 +955,6 @@ fn hostile_inputs(endpoint: &Path, first_cap: usize) {
 #[test]
 fn f3_hostile_bytes_on_both_sockets_are_refused() {
     let sb = Sandbox::new("f3hostile");
-    let _stop = StopBroker(&sb);
     sb.write("h.c", "int h(int x) { return x * 3; }\n");
     ok(&sb.bare("gcc", ["-c", "h.c", "-o", "h.ref.o"]));
     ok(&sb.zccache(["gcc", "-c", "h.c"]));
@@ -1085,7 +1062,6 @@ fn f4_unusable_runtime_dir_falls_back_to_a_direct_compile() {
 #[test]
 fn f4_compile_errors_and_warnings_are_exactly_the_compilers() {
     let sb = Sandbox::new("f4errors");
-    let _stop = StopBroker(&sb);
     sb.write(
         "bad.c",
         "int bad(void) { return missing + 1; }\nint also_bad(void) { return ; }\n",
@@ -1229,7 +1205,6 @@ fn squat(endpoint: &Path, mode: Squat, stop: &std::sync::atomic::AtomicBool) {
 #[test]
 fn f4_a_hostile_daemon_endpoint_never_breaks_a_build() {
     let sb = Sandbox::new("f4squat");
-    let _stop = StopBroker(&sb);
     sb.write(
         "s.c",
         "#include <stdio.h>\nint s(void) { return puts(\"s\"); }\n",
