@@ -17,3 +17,16 @@ fn c1_compile_twice_miss_then_hit_identical_object() {
     let (hits, misses, _) = sb.hmp();
     assert_eq!((hits, misses), (1, 1));
 }
+
+#[test]
+fn stop_returns_only_after_the_daemon_let_go_of_the_cache_root() {
+    let sb = Sandbox::new("stop");
+    sb.write("t.c", "int g(void) { return 2; }\n");
+    ok(&sb.zccache(["gcc", "-c", "t.c"]));
+    let pid = sb.status()["pid"].as_u64().unwrap();
+    ok(&sb.zccache(["stop"]));
+    // Nothing of the daemon's may appear in the root after stop returned.
+    std::fs::remove_dir_all(&sb.cache).expect("cache root removable right after stop");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!sb.cache.exists(), "the stopped daemon {pid} wrote into the removed cache root");
+}

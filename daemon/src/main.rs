@@ -114,6 +114,15 @@ async fn run(opts: Options) -> Result<(), String> {
         last_activity: AtomicU64::new(0),
         shutdown: tokio::sync::Notify::new(),
         cache_root: opts.cache_root.clone(),
+        retire: {
+            let (engine, endpoint, identity_file, pid, stats_path) =
+                (engine.clone(), opts.endpoint.clone(), opts.identity.clone(), identity.pid, stats_path.clone());
+            Box::new(move || {
+                remove_if_ours(&endpoint, &identity_file, pid);
+                engine.stats.save_if_dirty(&stats_path);
+            })
+        },
+        retired: std::sync::Once::new(),
     });
     let accept = tokio::spawn(server.clone().accept_loop(listener));
 
@@ -134,8 +143,7 @@ async fn run(opts: Options) -> Result<(), String> {
     // Stop accepting first, so a client arriving now gets a refused connect
     // (and retries through the broker) rather than a half-served request.
     accept.abort();
-    remove_if_ours(&opts.endpoint, &opts.identity, identity.pid);
-    engine.stats.save_if_dirty(&stats_path);
+    server.retire_once();
     Ok(())
 }
 

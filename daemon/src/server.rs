@@ -35,9 +35,18 @@ pub(crate) struct Server {
     pub(crate) last_activity: AtomicU64,
     pub(crate) shutdown: Notify,
     pub(crate) cache_root: PathBuf,
+    /// Unpublish the endpoint and identity and save the counters: run once,
+    /// before a Shutdown is acknowledged, so that after `zccache stop`
+    /// returns nothing of ours writes into the cache root any more.
+    pub(crate) retire: Box<dyn Fn() + Send + Sync>,
+    pub(crate) retired: std::sync::Once,
 }
 
 impl Server {
+    pub(crate) fn retire_once(&self) {
+        self.retired.call_once(|| (self.retire)());
+    }
+
     pub(crate) fn touch(&self) {
         self.last_activity.store(self.started.elapsed().as_secs(), Ordering::Relaxed);
     }
@@ -171,7 +180,10 @@ impl Server {
                 Rs::Ack(v1::Ack {})
             }
             Some(Rq::ReleaseHandles(r)) => Rs::ReleaseHandles(self.release_handles(&r)),
-            Some(Rq::Shutdown(_)) => Rs::Ack(v1::Ack {}),
+            Some(Rq::Shutdown(_)) => {
+                self.retire_once();
+                Rs::Ack(v1::Ack {})
+            }
             Some(Rq::Route(_)) => Rs::Error(v1::Error {
                 message: "Route goes to the broker, not to a daemon".into(),
             }),
