@@ -1141,11 +1141,12 @@ fn c30(cc: &str) {
     step(&sb, cc, "-x c -c t.h -o t.o")
         .out("t.o")
         .expect(Expect::Miss);
-    // gcc's precompiled headers are not reproducible byte for byte.
-    let pch = if cc == "gcc" { "t.o.unused" } else { "t.o" };
-    step(&sb, cc, "-x c-header -c t.h -o t.o")
-        .out(pch)
-        .expect(Expect::NotHit);
+    // gcc's precompiled headers are not reproducible byte for byte: there,
+    // only that one was written is checked.
+    let pch = step(&sb, cc, "-x c-header -c t.h -o t.o");
+    let pch = if cc == "gcc" { pch } else { pch.out("t.o") };
+    pch.expect(Expect::NotHit);
+    assert!(sb.path("t.o").exists());
     step(&sb, cc, "-x c -c t.h -o t.o")
         .out("t.o")
         .expect(Expect::Hit);
@@ -1250,18 +1251,20 @@ fn c35(cc: &str) {
         } else {
             Expect::Miss
         };
-        let out = if f == "time.c" { "x.o.unused" } else { "x.o" };
         step(&sb, cc, &args)
             .env("SOURCE_DATE_EPOCH", "1")
-            .out(out)
+            .out("x.o")
+            .mask_time()
             .expect(first);
         step(&sb, cc, &args)
             .env("SOURCE_DATE_EPOCH", "1")
-            .out(out)
+            .out("x.o")
+            .mask_time()
             .expect(e);
         step(&sb, cc, &args)
             .env("SOURCE_DATE_EPOCH", "172800")
-            .out(out)
+            .out("x.o")
+            .mask_time()
             .expect(e);
     }
 }
