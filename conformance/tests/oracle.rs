@@ -25,6 +25,15 @@
 //!   variant runs with clang only.
 //! - C38 (`-fsanitize-ignorelist`) is a clang flag: clang only.
 //! - C52/C53 `.dia` (`--serialize-diagnostics`) is clang only.
+//! - C35: clang 14 ignores `SOURCE_DATE_EPOCH` (clang 16 is the first to
+//!   honour it), so for clang `__DATE__` is keyed by today and `__TIME__` is
+//!   never stored; the gcc run checks the case as written.
+//! - C33 and clang's C35: objects are compared with `HH:MM:SS` masked.
+//! - C36/C37: gcc stamps coverage and profile objects with the time unless
+//!   given `-frandom-seed`, which the gcc runs pass so bare and cached
+//!   outputs can be compared byte for byte.
+//! - C30: gcc's `.gch` is not reproducible byte for byte; only its presence
+//!   is checked.
 //!
 //! Known failures live in `conformance/known-failures.txt`; a listed test
 //! must still fail, so the list can only shrink.
@@ -1306,6 +1315,47 @@ fn c36() {
         .expect(Expect::Miss);
 }
 
+/// clang's instrumented profiles: `default.profdata` in cwd is what a
+/// valueless `-fprofile-use` reads.
+fn c36_clang() {
+    let sb = sandbox("c36c");
+    sb.write(
+        "t.c",
+        "volatile int x;\nint main(int c, char **v) { (void)v; if (c > 5) x = 1; else x = 2; return 0; }\n",
+    );
+    let gen = "-fprofile-instr-generate -c t.c";
+    step(&sb, "clang", gen).out("t.o").expect(Expect::Miss);
+    step(&sb, "clang", gen).out("t.o").expect(Expect::Hit);
+    ok(&sb.bare("clang", ["-fprofile-instr-generate", "t.o", "-o", "t"]));
+    let train = |n: usize| {
+        // Each run overwrites the raw profile: its arguments make the
+        // difference between trainings.
+        ok(&sb
+            .cmd(sb.path("t"))
+            .args(std::iter::repeat("x").take(n))
+            .env("LLVM_PROFILE_FILE", "t.profraw")
+            .output()
+            .unwrap());
+        ok(&sb.bare(
+            "llvm-profdata",
+            ["merge", "-o", "default.profdata", "t.profraw"],
+        ));
+        backdate(&sb.path("default.profdata"));
+    };
+    train(1);
+    for args in [
+        "-fprofile-use -c t.c",
+        "-fprofile-use=default.profdata -c t.c",
+    ] {
+        step(&sb, "clang", args).out("t.o").expect(Expect::Miss);
+        step(&sb, "clang", args).out("t.o").expect(Expect::Hit);
+    }
+    train(7);
+    step(&sb, "clang", "-fprofile-use -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+}
+
 fn c37(cc: &str) {
     // gcc stamps .gcno/.o pairs with the time unless given a seed.
     let seed = if cc == "gcc" { "-frandom-seed=1" } else { "" };
@@ -2003,6 +2053,7 @@ cases! {
     c35_source_date_epoch_gcc => c35("gcc");
     c35_source_date_epoch_clang => c35("clang");
     c36_profile_generate_and_use => c36();
+    c36_profile_instr_generate_and_use_clang => c36_clang();
     c37_coverage_gcc => c37("gcc");
     c37_coverage_clang => c37("clang");
     c38_sanitize_ignorelist => c38();
