@@ -868,6 +868,43 @@ fn c14_system_header_shadowed(cc: &str) {
     step(&sb, cc, "-Iinc -c t.c").out("t.o").expect(Expect::Hit);
 }
 
+/// A nested header's `"…"` include searches that header's own directory
+/// first: a file appearing there shadows the one found through `-I`.
+fn c14_nested_includer_dir(cc: &str) {
+    let sb = sandbox("c14d");
+    sb.write("t.c", "#include \"a/x.h\"\nint v = V;\n");
+    sb.write("a/x.h", "#include \"y.h\"\n");
+    sb.write("b/y.h", "#define V 1\n");
+    step(&sb, cc, "-Ib -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Ib -c t.c").out("t.o").expect(Expect::Hit);
+    sb.write("a/y.h", "#define V 2\n");
+    step(&sb, cc, "-Ib -c t.c").out("t.o").expect(Expect::Miss);
+    step(&sb, cc, "-Ib -c t.c").out("t.o").expect(Expect::Hit);
+}
+
+/// Headers and include dirs reached through symlinks that are re-pointed.
+fn c11_symlinks(cc: &str) {
+    use std::os::unix::fs::symlink;
+    let sb = sandbox("c11s");
+    sb.write("t.c", "#include \"h.h\"\n#include <g.h>\nint v = V + G;\n");
+    sb.write("one.h", "#define V 1\n");
+    sb.write("two.h", "#define V 2\n");
+    sb.write("inc1/g.h", "#define G 10\n");
+    sb.write("inc2/g.h", "#define G 20\n");
+    symlink("one.h", sb.path("h.h")).unwrap();
+    symlink("inc1", sb.path("inc")).unwrap();
+    let args = "-Iinc -c t.c";
+    step(&sb, cc, args).out("t.o").expect(Expect::Miss);
+    step(&sb, cc, args).out("t.o").expect(Expect::Hit);
+    std::fs::remove_file(sb.path("h.h")).unwrap();
+    symlink("two.h", sb.path("h.h")).unwrap();
+    step(&sb, cc, args).out("t.o").expect(Expect::Miss);
+    std::fs::remove_file(sb.path("inc")).unwrap();
+    symlink("inc2", sb.path("inc")).unwrap();
+    step(&sb, cc, args).out("t.o").expect(Expect::Miss);
+    step(&sb, cc, args).out("t.o").expect(Expect::Hit);
+}
+
 fn c15(cc: &str) {
     let sb = sandbox("c15");
     sb.write("t.c", "#ifndef FOO\n#define FOO 0\n#endif\nint v = FOO;\n");
@@ -2013,6 +2050,10 @@ cases! {
     c14_include_next_clang => c14_include_next("clang");
     c14_system_header_shadowed_gcc => c14_system_header_shadowed("gcc");
     c14_system_header_shadowed_clang => c14_system_header_shadowed("clang");
+    c14_nested_includer_dir_gcc => c14_nested_includer_dir("gcc");
+    c14_nested_includer_dir_clang => c14_nested_includer_dir("clang");
+    c11_symlinked_headers_gcc => c11_symlinks("gcc");
+    c11_symlinked_headers_clang => c11_symlinks("clang");
     c15_define_values_gcc => c15("gcc");
     c15_define_values_clang => c15("clang");
     c15_define_values_emcc => c15("emcc");
