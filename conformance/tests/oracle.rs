@@ -1690,6 +1690,39 @@ fn c50_recorded(cc: &str) {
     }
 }
 
+/// Explicit colour flags and `TERM=dumb` on a TTY: exactly bare's colour.
+fn c50_explicit(cc: &str) {
+    let sb = sandbox("c50x");
+    sb.write("t.c", "int f(void) { int unused; return 0; }\n");
+    // gcc: never and auto; clang: never and always.
+    let (never, other) = if cc == "gcc" {
+        ("-fdiagnostics-color=never", "-fdiagnostics-color=auto")
+    } else {
+        ("-fno-color-diagnostics", "-fcolor-diagnostics")
+    };
+    for flag in [never, other] {
+        for tty in [true, false, true] {
+            step(&sb, cc, "-Wall -c t.c")
+                .arg(flag)
+                .tty(tty)
+                .out("t.o")
+                .expect(Expect::Any);
+        }
+    }
+    for tty in [true, false, true] {
+        step(&sb, cc, "-Wall -c t.c")
+            .env("TERM", "dumb")
+            .tty(tty)
+            .out("t.o")
+            .expect(Expect::Any);
+    }
+    step(&sb, cc, "-Wall -c t.c")
+        .env("TERM", "dumb")
+        .tty(true)
+        .out("t.o")
+        .expect(Expect::Hit);
+}
+
 fn c51() {
     let sb = sandbox("c51");
     sb.write("t.c", T_C);
@@ -2129,6 +2162,8 @@ cases! {
     c50_colour_on_a_tty_clang => c50("clang");
     c50_colour_and_recorded_switches_gcc => c50_recorded("gcc");
     c50_colour_and_recorded_switches_clang => c50_recorded("clang");
+    c50_explicit_colour_flags_gcc => c50_explicit("gcc");
+    c50_explicit_colour_flags_clang => c50_explicit("clang");
     c51_gcc_given_clang_colour_flag => c51();
     c52_serialize_diagnostics => c52();
     c53_compile_error_gcc => c53("gcc");
