@@ -905,6 +905,36 @@ fn c11_symlinks(cc: &str) {
     step(&sb, cc, args).out("t.o").expect(Expect::Hit);
 }
 
+/// Manifests survive a daemon restart with their negative candidates and
+/// temporal facts intact.
+fn c14_after_restart(cc: &str) {
+    let sb = sandbox("c14r");
+    sb.write("t.c", "#include <foo.h>\n#include \"d.h\"\nint v = V;\n");
+    sb.write("d.h", "const char *d = __DATE__;\n");
+    sb.write("a/foo.h", "#define V 1\n");
+    std::fs::create_dir_all(sb.path("b")).unwrap();
+    let restart = || {
+        ok(&sb.zccache(["stop"]));
+        ok(&sb.zccache(["start"]));
+    };
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    restart();
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
+    restart();
+    sb.write("b/foo.h", "#define V 2\n");
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Miss);
+    restart();
+    step(&sb, cc, "-Ib -Ia -c t.c")
+        .out("t.o")
+        .expect(Expect::Hit);
+}
+
 fn c15(cc: &str) {
     let sb = sandbox("c15");
     sb.write("t.c", "#ifndef FOO\n#define FOO 0\n#endif\nint v = FOO;\n");
@@ -2087,6 +2117,8 @@ cases! {
     c14_nested_includer_dir_clang => c14_nested_includer_dir("clang");
     c11_symlinked_headers_gcc => c11_symlinks("gcc");
     c11_symlinked_headers_clang => c11_symlinks("clang");
+    c14_after_daemon_restart_gcc => c14_after_restart("gcc");
+    c14_after_daemon_restart_clang => c14_after_restart("clang");
     c15_define_values_gcc => c15("gcc");
     c15_define_values_clang => c15("clang");
     c15_define_values_emcc => c15("emcc");
