@@ -71,6 +71,8 @@ struct Request<'a> {
     cwd: &'a Path,
     env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
     start_ns: i128,
+    /// Mode the client's umask gives a fresh output; `None` if unknown.
+    file_mode: Option<u32>,
     color_forced: bool,
     original_args: &'a [OsString],
     expanded: &'a [OsString],
@@ -215,6 +217,7 @@ impl Engine {
             cwd: &cwd,
             env: &env,
             start_ns,
+            file_mode: (req.file_mode != 0).then_some(req.file_mode),
             color_forced,
             original_args: &args,
             expanded: &expanded,
@@ -447,7 +450,7 @@ impl Engine {
             }
             _ => None,
         };
-        let mode = client_file_mode(r.env);
+        let mode = r.file_mode;
         for (idx, dest) in plan {
             if let Err(e) = self.store.deliver(stored, idx, &dest, MtimePolicy::Now) {
                 if !e.is_missing() && !e.is_corrupt() && !e.is_not_regular() && !e.is_no_space() {
@@ -674,13 +677,6 @@ impl Engine {
         self.meta.clear();
         let _ = self.store.clear();
     }
-}
-
-/// The mode a fresh compile's outputs get under the client's umask, which
-/// the wrapper sends as `ZCCACHE_CLIENT_UMASK` (octal); `None` without it.
-fn client_file_mode(env: &BTreeMap<Vec<u8>, Vec<u8>>) -> Option<u32> {
-    let text = std::str::from_utf8(env.get(&b"ZCCACHE_CLIENT_UMASK"[..])?).ok()?;
-    Some(0o666 & !u32::from_str_radix(text, 8).ok()?)
 }
 
 fn set_mode(path: &Path, mode: Option<u32>) {

@@ -98,6 +98,9 @@ pub struct Lookup {
     /// When the wrapper started (too-new guard).
     #[prost(uint64, tag = "7")]
     pub start_unix_ns: u64,
+    /// Mode a fresh compile's outputs get (0666 & ~umask); 0 = unknown.
+    #[prost(uint32, tag = "8")]
+    pub file_mode: u32,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -108,11 +108,9 @@ fn exec_directly(compiler: &Compiler, args: &[OsString]) -> ! {
     exit(compile::spawn_failure_code(&err))
 }
 
-/// Carries our umask to the daemon, which writes a hit's outputs and must
-/// give them the permissions a fresh compile would. Never part of a key.
-const UMASK_VAR: &str = "ZCCACHE_CLIENT_UMASK";
-
-fn umask_var() -> EnvVar {
+/// The mode a fresh compile's outputs get under our umask: the daemon
+/// writes a hit's outputs and must give them the same permissions.
+fn file_mode() -> u32 {
     // SAFETY: umask only swaps the process's mask; it is set back at once,
     // and the wrapper runs no other threads that create files.
     let mask = unsafe {
@@ -120,10 +118,7 @@ fn umask_var() -> EnvVar {
         libc::umask(m);
         m
     };
-    EnvVar {
-        name: UMASK_VAR.as_bytes().to_vec(),
-        value: format!("{:o}", mask).into_bytes(),
-    }
+    0o666 & !(mask as u32)
 }
 
 /// The cache path: one Lookup, then whatever the reply asks for.
@@ -143,16 +138,15 @@ fn cached_compile(
         args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: cwd.into_os_string().into_vec(),
         env: std::env::vars_os()
-            .filter(|(name, _)| name.as_bytes() != UMASK_VAR.as_bytes())
             .map(|(name, value)| EnvVar {
                 name: name.into_vec(),
                 value: value.into_vec(),
             })
-            .chain(std::iter::once(umask_var()))
             .collect(),
         argv0: compiler.argv0.as_bytes().to_vec(),
         stderr_is_tty: std::io::stderr().is_terminal(),
         start_unix_ns,
+        file_mode: file_mode(),
     }));
     let (mut conn, reply) = match lookup(&place, &request, cfg) {
         Ok(found) => found,

@@ -103,6 +103,8 @@ fn vectors() -> Vec<Vector> {
                 argv0: bytes("gcc"),
                 stderr_is_tty: true,
                 start_unix_ns: 1_700_000_000_123_456_789,
+                // Added after 001 was frozen: a zero value must keep its bytes.
+                file_mode: 0,
             }),
         ),
         request(
@@ -251,6 +253,21 @@ fn vectors() -> Vec<Vector> {
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 deps_exit_code: 0,
+            }),
+        ),
+        // Lookup.file_mode (tag 8), the mode a hit's outputs get.
+        request(
+            "021-request-lookup-file-mode",
+            1,
+            Rq::Lookup(v1::Lookup {
+                compiler: bytes("/usr/bin/cc"),
+                args: args(&["-c", "a.c"]),
+                cwd: bytes("/w"),
+                env: Vec::new(),
+                argv0: bytes("cc"),
+                stderr_is_tty: false,
+                start_unix_ns: 1,
+                file_mode: 0o644,
             }),
         ),
     ]
