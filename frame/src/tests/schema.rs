@@ -314,6 +314,7 @@ fn v1_rows() -> Vec<Row> {
         field!(Lookup.argv0),
         field!(Lookup.stderr_is_tty),
         field!(Lookup.start_unix_ns),
+        field!(Lookup.file_mode),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Passthrough(Passthrough)),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Units(Units)),
         field!(Units.units),
