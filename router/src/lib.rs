@@ -39,33 +39,3 @@ pub use runtime::{
     RuntimeDirError,
 };
 pub use verdict::{verdict, Expected, ProcessFacts, StaleReason, Verdict};
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    /// Every source file opens with a `//!` line (style rule 1).
-    #[test]
-    fn every_file_has_a_module_doc() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut pending = vec![src];
-        let mut seen = 0;
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else if path.extension().is_some_and(|ext| ext == "rs") {
-                    seen += 1;
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    assert!(
-                        text.starts_with("//! "),
-                        "{} lacks a //! line",
-                        path.display()
-                    );
-                }
-            }
-        }
-        assert!(seen >= 10, "only {seen} files found");
-    }
-}

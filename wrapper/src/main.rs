@@ -197,32 +197,3 @@ fn ask(conn: &mut Conn, request: &Request, cfg: &Config) -> Result<LookupReply, 
         other => Err(ConnError::Answer(describe(&other))),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    /// Every source file opens with a `//!` line (style rule 1).
-    #[test]
-    fn every_file_has_a_module_doc() {
-        let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
-        let mut seen = 0;
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else if path.extension().is_some_and(|ext| ext == "rs") {
-                    seen += 1;
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    assert!(
-                        text.starts_with("//! "),
-                        "{} lacks a //! first line",
-                        path.display()
-                    );
-                }
-            }
-        }
-        assert!(seen > 3);
-    }
-}

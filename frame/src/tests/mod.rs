@@ -1,5 +1,4 @@
-//! Whole-crate tests: the Rust types against the `.proto` text, the committed wire vectors, and the `//!` rule; per-module tests live beside their modules.
+//! Whole-crate tests: the Rust types against the `.proto` text, the committed wire vectors; per-module tests live beside their modules.
 
 mod schema;
-mod tidy;
 mod vectors;
