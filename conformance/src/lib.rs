@@ -127,7 +127,7 @@ impl Sandbox {
     pub fn stop_broker(&self) {
         use std::io::Write;
         let endpoint = self.runtime.join(format!("broker-p{}.sock", frame::PROTOCOL_VERSION));
-        let shutdown = frame::v1::Request::new(frame::v1::request::Body::Shutdown(frame::v1::ShutdownRequest {}));
+        let shutdown = frame::v1::Request::new(frame::v1::request::Body::Shutdown(frame::v1::ShutdownRequest { all: false }));
         if let Ok(mut s) = std::os::unix::net::UnixStream::connect(endpoint) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let _ = s.write_all(&frame::encode_frame(&frame::request_frame(1, &shutdown)));

@@ -257,7 +257,11 @@ pub struct ReleaseHandlesReply {
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]
-pub struct ShutdownRequest {}
+pub struct ShutdownRequest {
+    /// To the broker: every daemon first, then itself.
+    #[prost(bool, tag = "1")]
+    pub all: bool,
+}
 
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Ack {}

@@ -131,7 +131,7 @@ mod tests {
         check(
             v1::Request {
                 protocol_version: other,
-                body: Some(Body::Shutdown(v1::ShutdownRequest {})),
+                body: Some(Body::Shutdown(v1::ShutdownRequest { all: false })),
             },
             VersionCheck::Compatible,
         );

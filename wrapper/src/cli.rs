@@ -72,7 +72,7 @@ pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
             Err(e) => fail(&e),
         }),
         // Stopping what does not run has succeeded; the others have not.
-        Command::Stop => ask_daemon(cfg, Body::Shutdown(ShutdownRequest {}), 0, |answer| {
+        Command::Stop => ask_daemon(cfg, Body::Shutdown(ShutdownRequest { all: false }), 0, |answer| {
             acked(answer, "daemon stopped")
         }),
         Command::ZeroStats => ask_daemon(cfg, Body::ZeroStats(ZeroStatsRequest {}), 1, |answer| {

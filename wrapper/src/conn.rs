@@ -237,7 +237,7 @@ mod tests {
     }
 
     fn shutdown() -> request::Body {
-        request::Body::Shutdown(ShutdownRequest {})
+        request::Body::Shutdown(ShutdownRequest { all: false })
     }
 
     #[test]

@@ -346,6 +346,7 @@ fn v1_rows() -> Vec<Row> {
         field!(ReleaseHandlesRequest.path),
         field!(ReleaseHandlesReply.json),
         field!(ReleaseHandlesReply.all_released),
+        field!(ShutdownRequest.all),
         field!(Error.message),
         field!(VersionMismatch.expected),
         field!(VersionMismatch.received),

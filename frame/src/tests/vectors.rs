@@ -140,7 +140,7 @@ fn vectors() -> Vec<Vector> {
         request(
             "008-request-shutdown",
             1,
-            Rq::Shutdown(v1::ShutdownRequest {}),
+            Rq::Shutdown(v1::ShutdownRequest { all: false }),
         ),
         response(
             "009-response-lookup-passthrough",
@@ -269,6 +269,12 @@ fn vectors() -> Vec<Vector> {
                 start_unix_ns: 1,
                 file_mode: 0o644,
             }),
+        ),
+        // ShutdownRequest.all (tag 1): to the broker, every daemon first.
+        request(
+            "022-request-shutdown-all",
+            1,
+            Rq::Shutdown(v1::ShutdownRequest { all: true }),
         ),
     ]
 }
