@@ -44,6 +44,15 @@ pub(crate) struct Engine {
     scans: DashMap<Digest, Arc<ScanResult>>,
 }
 
+/// What one release-handles call dropped, by kind.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Released {
+    pub(crate) metadata_entries: usize,
+    pub(crate) manifests: usize,
+    pub(crate) scans: usize,
+    pub(crate) pending_compiles: usize,
+}
+
 /// What the daemon remembers between a Miss and its Store.
 struct Pending {
     created: Instant,
@@ -667,9 +676,35 @@ impl Engine {
         });
     }
 
-    /// Drop cached metadata and manifests under `path` (release-handles).
-    pub(crate) fn release_under(&self, path: &Path) -> usize {
-        self.meta.forget_under(path)
+    /// Forgets what this engine remembers about files under any of
+    /// `spellings` (one directory, as given and canonical): their cached
+    /// metadata and the pending misses that compile in or write there (a
+    /// later Store of those tokens answers "unknown token"). In-memory
+    /// manifests and scan results all go: they are reloaded from the store
+    /// or recomputed, and sorting them by path would cost more than that.
+    pub(crate) fn release_under(&self, spellings: &[PathBuf]) -> Released {
+        let under = |p: &Path| spellings.iter().any(|s| p.starts_with(s));
+        let metadata_entries = spellings.iter().map(|s| self.meta.forget_under(s)).sum();
+        let manifests = self.manifests.len();
+        self.manifests.clear();
+        let scans = self.scans.len();
+        self.scans.clear();
+        let mut pending_compiles = 0;
+        self.pending.retain(|_, p| {
+            let touches = under(&p.cwd)
+                || under(&p.source)
+                || p.outputs.iter().any(|(_, o)| under(o))
+                || p.dep_source.as_deref().is_some_and(under)
+                || p.user_depfile.as_deref().is_some_and(under);
+            if touches {
+                pending_compiles += 1;
+                if let Some(d) = &p.private_dep {
+                    let _ = std::fs::remove_file(d);
+                }
+            }
+            !touches
+        });
+        Released { metadata_entries, manifests, scans, pending_compiles }
     }
 
     pub(crate) fn clear(&self) {

@@ -122,6 +122,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn forget_under_goes_by_path_components() {
+        // Inserted directly: a file written now has a fresh ctime, which
+        // `digest` never memoizes.
+        let cache = MetaCache::default();
+        let stat = StatId { size: 1, mtime_ns: 0, ctime_ns: 0, ino: 1, dev: 1 };
+        for f in ["/w/a.h", "/w/sub/b.h", "/wx/c.h", "/w"] {
+            cache.entries.insert(PathBuf::from(f), (stat, [0; 32]));
+        }
+        assert_eq!(cache.forget_under(Path::new("/w")), 3);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.forget_under(Path::new("/w")), 0);
+        assert_eq!(cache.forget_under(Path::new("/wx/c.h")), 1);
+    }
+
+    #[test]
     fn digest_follows_content_changes() {
         let dir = std::env::temp_dir().join(format!("zccache-meta-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -192,20 +192,64 @@ impl Server {
         v1::Response { body: Some(body) }
     }
 
+    /// Drops everything this daemon holds under the requested path and
+    /// says what it dropped and what it still holds; refuses, dropping
+    /// nothing, when its cache root or cwd lies there: deleting the path
+    /// would delete the cache under a running daemon, which must be
+    /// stopped instead.
     fn release_handles(&self, r: &v1::ReleaseHandlesRequest) -> v1::ReleaseHandlesReply {
         use std::os::unix::ffi::OsStrExt;
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&r.path));
-        let path = std::fs::canonicalize(&path).unwrap_or(path);
-        if self.cache_root.starts_with(&path) {
-            let json = serde_json::json!({
-                "released": 0,
-                "refused": format!("cache root {} lies under {}: stop this daemon instead", self.cache_root.display(), path.display()),
-            });
-            return v1::ReleaseHandlesReply { json: json.to_string(), all_released: false };
+        let given = PathBuf::from(std::ffi::OsStr::from_bytes(&r.path));
+        let mut json = serde_json::Map::new();
+        for key in ["cache_root", "namespace", "pid"] {
+            if let Some(v) = self.status_base.get(key) {
+                json.insert(key.into(), v.clone());
+            }
         }
-        let forgotten = self.engine.release_under(&path);
-        let json = serde_json::json!({ "released_metadata_entries": forgotten, "held": [] });
-        v1::ReleaseHandlesReply { json: json.to_string(), all_released: true }
+        let spellings = spellings(&given);
+        let cwd = std::env::current_dir().unwrap_or_else(|_| self.cache_root.clone());
+        let refusal = if !given.is_absolute() {
+            Some(format!("{} is not an absolute path", given.display()))
+        } else {
+            [&self.cache_root, &cwd]
+                .into_iter()
+                .find(|ours| under(ours, &spellings))
+                .map(|ours| {
+                    format!(
+                        "{} lies under {}: stop this daemon instead (zccache stop with ZCCACHE_CACHE_DIR={} ZCCACHE_DAEMON_NAMESPACE={})",
+                        ours.display(),
+                        given.display(),
+                        self.cache_root.display(),
+                        json.get("namespace").and_then(|n| n.as_str()).unwrap_or("default"),
+                    )
+                })
+        };
+        if let Some(refusal) = refusal {
+            json.insert("released".into(), serde_json::json!({}));
+            json.insert("held".into(), serde_json::json!([]));
+            json.insert("refused".into(), refusal.into());
+            return v1::ReleaseHandlesReply { json: serde_json::Value::Object(json).to_string(), all_released: false };
+        }
+        let released = self.engine.release_under(&spellings);
+        let held: Vec<String> = match os::open_descriptor_targets() {
+            Ok(targets) => targets.iter().filter(|t| under(t, &spellings)).map(|t| t.display().to_string()).collect(),
+            Err(e) => vec![format!("open descriptors unknown: /proc/self/fd: {e}")],
+        };
+        json.insert(
+            "released".into(),
+            serde_json::json!({
+                "metadata_entries": released.metadata_entries,
+                "manifests": released.manifests,
+                "scans": released.scans,
+                "pending_compiles": released.pending_compiles,
+                // No file watches exist in this daemon: stat is the authority.
+                "watches": 0,
+            }),
+        );
+        let all_released = held.is_empty();
+        json.insert("held".into(), held.into());
+        json.insert("refused".into(), serde_json::Value::Null);
+        v1::ReleaseHandlesReply { json: serde_json::Value::Object(json).to_string(), all_released }
     }
 
     pub(crate) fn status_json(&self) -> serde_json::Value {
@@ -220,6 +264,23 @@ impl Server {
         m.insert("metadata_entries".into(), (self.engine.meta.len() as u64).into());
         serde_json::Value::Object(m)
     }
+}
+
+/// `path` as given and, when it differs, canonical: cached paths are
+/// spelled the way the build spelled them, which may go through symlinks.
+/// A path that no longer exists has only its given spelling.
+fn spellings(path: &std::path::Path) -> Vec<PathBuf> {
+    let mut all = vec![path.to_path_buf()];
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        if canonical != path {
+            all.push(canonical);
+        }
+    }
+    all
+}
+
+fn under(path: &std::path::Path, spellings: &[PathBuf]) -> bool {
+    spellings.iter().any(|s| path.starts_with(s))
 }
 
 /// What the daemon can tell about whether the client of a request is still
@@ -309,6 +370,24 @@ mod tests {
 
     fn unix_ms(t: SystemTime) -> u64 {
         t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    #[test]
+    fn release_paths_match_by_component_and_through_symlinks() {
+        let dir = std::env::temp_dir().join(format!("zccache-release-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("real/sub")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+        let canonical = std::fs::canonicalize(dir.join("real")).unwrap();
+        let via_link = spellings(&dir.join("link"));
+        assert_eq!(via_link, vec![dir.join("link"), canonical.clone()]);
+        assert!(under(&canonical.join("sub/a.h"), &via_link));
+        assert!(under(&dir.join("link/a.h"), &via_link));
+        assert!(!under(&dir.join("realm/a.h"), &via_link));
+        assert!(!under(&dir, &via_link));
+        let gone = dir.join("gone");
+        assert_eq!(spellings(&gone), vec![gone.clone()]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

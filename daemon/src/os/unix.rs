@@ -1,31 +1,11 @@
 //! Unix specifics for the daemon: peer credentials, our effective uid, the
-//! local time zone offset, and the umask around bind.
+//! local time zone offset, the umask around bind, and what our open
+//! descriptors point at.
 //!
 //! Callers never see a `cfg`; other platforms would get a sibling file with
 //! the same functions.
 
-use std::os::fd::AsRawFd;
-
-/// The uid of the process at the other end of a Unix socket.
-pub(crate) fn peer_uid(sock: &impl AsRawFd) -> std::io::Result<u32> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes of the sizes passed, and
-    // the fd is a live socket owned by the caller for the call's duration.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(cred.uid)
-}
+pub(crate) use sys::{peer_uid, with_private_umask};
 
 pub(crate) fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -46,12 +26,17 @@ pub(crate) fn utc_offset_secs(unix_secs: i64) -> i64 {
     }
 }
 
-/// Run `f` with the umask set to 077 so a socket is born owner-only.
-pub(crate) fn with_private_umask<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: umask only swaps the process file-mode mask; we restore it.
-    let old = unsafe { libc::umask(0o077) };
-    let out = f();
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
-    out
+/// Where each of our open descriptors points, as the kernel names it
+/// (`/proc/self/fd/<n>` link targets: paths, or `socket:[…]`,
+/// `anon_inode:inotify` and the like). The descriptor of the listing itself
+/// is among them; it points into `/proc`.
+pub(crate) fn open_descriptor_targets() -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut targets = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        // A descriptor closed between listing and reading is simply gone.
+        if let Ok(target) = std::fs::read_link(entry?.path()) {
+            targets.push(target);
+        }
+    }
+    Ok(targets)
 }
