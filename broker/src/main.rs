@@ -2,8 +2,9 @@
 //!
 //! Started detached by the wrapper when nobody answers on the broker
 //! endpoint. It binds first; a live broker already there means this one
-//! exits 0. It exits on Shutdown, or after `ZCCACHE_BROKER_IDLE_TIMEOUT_SECS`
-//! (default 600, 0 = never) without a Route. Its log is its stderr.
+//! exits 0. It exits on Shutdown, or once `ZCCACHE_BROKER_IDLE_TIMEOUT_SECS`
+//! (default 600, 0 = never) have passed since its last live daemon exited
+//! and its last Route. Its log is its stderr.
 
 #[cfg(unix)]
 #[path = "os/unix.rs"]
@@ -19,7 +20,7 @@ use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use frame::PROTOCOL_VERSION;
@@ -63,12 +64,11 @@ fn run() -> Result<(), Box<dyn Error>> {
     let idle_timeout = Duration::from_secs(secs("ZCCACHE_BROKER_IDLE_TIMEOUT_SECS", 600));
     let spawn_timeout = Duration::from_millis(secs("ZCCACHE_SPAWN_TIMEOUT_MS", 10_000));
     let broker = Arc::new(Broker {
-        daemons: Daemons {
+        daemons: Daemons::new(
             rt,
-            daemon_exe: daemons::daemon_exe(std::env::var_os("ZCCACHE_DAEMON_EXE")),
+            daemons::daemon_exe(std::env::var_os("ZCCACHE_DAEMON_EXE")),
             spawn_timeout,
-            children: Mutex::new(Vec::new()),
-        },
+        ),
         registry: Registry::load(paths.registry.clone()),
         started: Instant::now(),
         last_route: AtomicU64::new(0),
@@ -119,18 +119,35 @@ fn bind(path: &Path) -> io::Result<Option<UnixListener>> {
     }
 }
 
-/// Returns once no Route arrived for `limit`; never when `limit` is 0.
+/// Returns once, for `limit`, no daemon of ours has run and no Route
+/// arrived; never when `limit` is 0. Daemons started by an earlier broker
+/// count too: they are found through the roots file.
 async fn idle(broker: &Broker, limit: Duration) {
     if limit.is_zero() {
         std::future::pending::<()>().await;
     }
+    let mut last_live = Instant::now();
     loop {
-        let idle = broker.idle_for();
-        if idle >= limit {
+        if any_daemon_runs(broker) {
+            last_live = Instant::now();
+        }
+        let quiet = last_live.elapsed().min(broker.idle_for());
+        if quiet >= limit {
             return;
         }
-        tokio::time::sleep(limit - idle + Duration::from_millis(10)).await;
+        tokio::time::sleep((limit - quiet).min(LIVENESS_POLL)).await;
     }
+}
+
+/// How often the broker looks whether any of its daemons still runs.
+const LIVENESS_POLL: Duration = Duration::from_secs(1);
+
+fn any_daemon_runs(broker: &Broker) -> bool {
+    broker.registry.roots().iter().any(|root| {
+        registry::namespaces(root, PROTOCOL_VERSION)
+            .iter()
+            .any(|namespace| broker.daemons.runs(&broker.daemons.paths(root, namespace)))
+    })
 }
 
 /// Reaps exited daemons every few seconds.

@@ -1,12 +1,11 @@
 //! Reaching the daemon for this cache root and namespace: its endpoint computed locally (the fast path), else a Route through the broker, starting the broker when nobody answers; it never starts a daemon itself.
 
 use std::error::Error;
-use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use frame::v1::{request, response, Route, RouteReply};
@@ -17,17 +16,6 @@ use router::{
 use crate::config::Config;
 use crate::conn::{Conn, ConnError};
 use crate::os;
-
-/// Variables a long-lived process must not inherit from one build: an
-/// interposer, or a jobserver it would hold tokens of.
-const UNSAFE_SPAWN_VARS: [&str; 6] = [
-    "LD_PRELOAD",
-    "LD_AUDIT",
-    "LD_LIBRARY_PATH",
-    "MAKEFLAGS",
-    "MFLAGS",
-    "CARGO_MAKEFLAGS",
-];
 
 /// Where this invocation's daemon lives.
 #[derive(Debug)]
@@ -150,7 +138,8 @@ fn connect_broker(rt: &RuntimeDir, cfg: &Config) -> Result<Conn, RouteError> {
                     return Ok(conn);
                 }
                 let exe = broker_exe(cfg);
-                let mut child = spawn_detached(&exe, Path::new("/"), &paths.log)
+                // The broker keeps no build directory busy: cwd is "/".
+                let mut child = sys::spawn_detached(Command::new(&exe), Path::new("/"), &paths.log)
                     .map_err(|source| RouteError::SpawnBroker { exe, source })?;
                 return wait_for(&paths.endpoint, cfg, deadline, &mut child);
             }
@@ -206,29 +195,6 @@ fn broker_exe(cfg: &Config) -> PathBuf {
     dir.unwrap_or_default().join("zccache-broker")
 }
 
-/// Starts `exe` in its own session with no stdin, stdout and stderr
-/// appended to `log`, cwd `cwd`, no inherited descriptors and none of
-/// [`UNSAFE_SPAWN_VARS`] or `DYLD_*`.
-fn spawn_detached(exe: &Path, cwd: &Path, log: &Path) -> io::Result<Child> {
-    let log = os::open_log(log)?;
-    let mut cmd = Command::new(exe);
-    cmd.current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    for (name, _) in std::env::vars_os() {
-        if is_unsafe_spawn_var(&name) {
-            cmd.env_remove(name);
-        }
-    }
-    os::detach(&mut cmd);
-    cmd.spawn()
-}
-
-fn is_unsafe_spawn_var(name: &OsStr) -> bool {
-    UNSAFE_SPAWN_VARS.iter().any(|v| name == *v) || name.as_bytes().starts_with(b"DYLD_")
-}
-
 /// Sleeps 1 ms, doubling up to 100 ms.
 struct Backoff(Duration);
 
@@ -279,32 +245,6 @@ impl Error for RouteError {}
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spawn_environment_is_cleaned() {
-        for name in [
-            "LD_PRELOAD",
-            "LD_AUDIT",
-            "LD_LIBRARY_PATH",
-            "MAKEFLAGS",
-            "MFLAGS",
-            "CARGO_MAKEFLAGS",
-            "DYLD_INSERT_LIBRARIES",
-            "DYLD_",
-        ] {
-            assert!(is_unsafe_spawn_var(OsStr::new(name)), "{name}");
-        }
-        for name in [
-            "PATH",
-            "HOME",
-            "LD_RUN_PATH",
-            "MAKELEVEL",
-            "XDG_RUNTIME_DIR",
-            "ZCCACHE_CACHE_DIR",
-        ] {
-            assert!(!is_unsafe_spawn_var(OsStr::new(name)), "{name}");
-        }
-    }
 
     #[test]
     fn backoff_is_capped() {

@@ -1,148 +1,108 @@
-//! Unix system calls the broker needs (peer uid, umask around bind, detaching a spawned daemon, file identity); no policy about when to use them.
+//! Unix system calls the broker needs: the shared hygiene of the `sys` crate (peer uid, umask around bind, detached spawn, file identity) under the names the broker uses, and signalling a process; no policy about when to use them (`daemons.rs` decides whom to signal).
 
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::Command;
 
-/// The uid of the process on the other end of a Unix stream.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn peer_uid(stream: &impl AsRawFd) -> io::Result<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
+pub(crate) use sys::{
+    file_id, open_append, open_lock, peer_uid, spawn_detached, with_private_umask,
+};
+
+/// The signals the broker sends, to daemons it has proven its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Term,
+    Kill,
+}
+
+/// Sends `signal` to `pid`. Ids that `kill` would read as a group or as
+/// "every process" are refused.
+pub(crate) fn signal(pid: u32, signal: Signal) -> io::Result<()> {
+    let Some(pid) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a single process id",
+        ));
     };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes and `len` holds the
-    // size of `cred`.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
+    let sig = match signal {
+        Signal::Term => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
     };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(cred.uid)
-}
-
-/// The uid of the process on the other end of a Unix stream.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn peer_uid(stream: &impl AsRawFd) -> io::Result<u32> {
-    let mut uid: libc::uid_t = 0;
-    let mut gid: libc::gid_t = 0;
-    // SAFETY: both out-pointers are valid for writes.
-    let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(uid)
-}
-
-/// Runs `f` with umask 077, so a socket it binds is 0600 from birth.
-/// The umask is process-wide: call this before other threads exist.
-pub(crate) fn with_private_umask<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: umask only swaps the process's file creation mask.
-    let old = unsafe { libc::umask(0o077) };
-    let out = f();
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
-    out
-}
-
-/// Makes `cmd` start a process that keeps nothing of ours: its own session
-/// (no controlling terminal, no signals from our process group) and no
-/// inherited descriptor beyond its stdio.
-pub(crate) fn detach(cmd: &mut Command) {
-    let fd_limit = fd_limit();
-    // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe system calls; it neither allocates nor locks.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            cloexec_from_3(fd_limit);
-            Ok(())
-        });
+    // SAFETY: kill has no memory-safety preconditions; `pid` is positive, so
+    // it names one process.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
-/// Device and inode of `path` itself (not following a symlink).
-pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    Some((meta.dev(), meta.ino()))
+/// The fields of `/proc/<pid>/stat` that tell whether a process still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    /// State `Z`: exited, waiting for its parent; it serves nothing.
+    pub(crate) zombie: bool,
+    /// Field 22, clock ticks since boot.
+    pub(crate) start_time: u64,
 }
 
-/// Opens (creating, mode 0600) a lock file.
-pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
+/// `/proc/<pid>/stat` now, or `None` when no such process exists.
+pub(crate) fn process_stat(pid: u32) -> Option<ProcStat> {
+    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&bytes)
 }
 
-/// Opens (creating, mode 0600) a file for appending.
-pub(crate) fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
+/// Fields are counted from the last `)`, since the command name in
+/// parentheses may itself hold spaces and parentheses.
+fn parse_stat(bytes: &[u8]) -> Option<ProcStat> {
+    let close = bytes.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&bytes[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?;
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat {
+        zombie: state == "Z" || state == "X",
+        start_time,
+    })
 }
 
-/// The highest descriptor number worth visiting when close_range is not
-/// available; capped so a huge RLIMIT_NOFILE does not cost a second.
-fn fd_limit() -> libc::c_int {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is valid for writes.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
-        return 65_536;
-    }
-    lim.rlim_cur.min(65_536) as libc::c_int
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Marks every descriptor from 3 up close-on-exec rather than closing it,
-/// so std's own exec-error pipe keeps working until the exec.
-///
-/// # Safety
-///
-/// Only for the child between fork and exec.
-unsafe fn cloexec_from_3(limit: libc::c_int) {
-    #[cfg(target_os = "linux")]
-    {
-        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        // SAFETY: close_range only changes descriptor flags.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                3 as libc::c_uint,
-                libc::c_uint::MAX,
-                CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        if rc == 0 {
-            return;
+    #[test]
+    fn group_and_broadcast_ids_are_refused() {
+        for pid in [0, u32::MAX, i32::MAX as u32 + 1] {
+            let err = signal(pid, Signal::Term).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "pid {pid}");
         }
     }
-    for fd in 3..limit {
-        // SAFETY: fcntl on a descriptor that may not exist fails with EBADF
-        // and changes nothing.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+
+    #[test]
+    fn stat_lines() {
+        let line = b"77 (a) b) Z 1 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4711 0 0";
+        assert_eq!(
+            parse_stat(line),
+            Some(ProcStat {
+                zombie: true,
+                start_time: 4711
+            })
+        );
+        assert_eq!(parse_stat(b"77 (x) S 1 2"), None);
+        let me = process_stat(std::process::id()).unwrap();
+        assert!(!me.zombie);
+        assert_eq!(
+            Some(me.start_time),
+            router::process_start_time(std::process::id())
+        );
+    }
+
+    #[test]
+    fn signals_reach_a_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        signal(child.id(), Signal::Term).unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
     }
 }

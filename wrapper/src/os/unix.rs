@@ -1,23 +1,18 @@
-//! Unix system calls the wrapper needs (bounded connect, the server's uid, file identity, exec, detaching a spawned process); no policy about when to use them.
+//! Unix system calls the wrapper needs (bounded connect, exec, exit codes), plus the shared hygiene of the `sys` crate under the names the wrapper uses; no policy about when to use them.
 
 use std::ffi::OsStr;
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-/// Device and inode of the file `path` names (symlinks followed).
-pub(crate) fn file_id(path: &Path) -> Option<(u64, u64)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.dev(), meta.ino()))
-}
+pub(crate) use sys::{open_lock, peer_uid, target_file_id as file_id};
 
 /// `None` when nothing is there; otherwise whether it is a regular file with
 /// an execute bit, which is what `execvp` would accept.
@@ -77,45 +72,6 @@ pub(crate) fn connect(path: &Path, timeout: Duration) -> io::Result<UnixStream> 
     Ok(UnixStream::from(socket))
 }
 
-/// The uid of the process on the other end of `stream`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes and `len` holds the
-    // size of `cred`.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(cred.uid)
-}
-
-/// The uid of the process on the other end of `stream`.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
-    let mut uid: libc::uid_t = 0;
-    let mut gid: libc::gid_t = 0;
-    // SAFETY: both out-pointers are valid for writes.
-    let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(uid)
-}
-
 /// A command for `exe` that the program sees as invoked under `argv0`.
 pub(crate) fn command(exe: &Path, argv0: &OsStr) -> Command {
     let mut cmd = Command::new(exe);
@@ -137,45 +93,6 @@ pub(crate) fn exit_code(status: ExitStatus) -> i32 {
         (None, Some(signal)) => 128 + signal,
         (None, None) => 1,
     }
-}
-
-/// Makes `cmd` start a process that keeps nothing of ours: its own session
-/// (no controlling terminal, no signals from our process group) and no
-/// inherited descriptor beyond its stdio, so no build tool waits on a pipe
-/// or jobserver token it holds.
-pub(crate) fn detach(cmd: &mut Command) {
-    let fd_limit = fd_limit();
-    // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe system calls; it neither allocates nor locks.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            cloexec_from_3(fd_limit);
-            Ok(())
-        });
-    }
-}
-
-/// Opens (creating, mode 0600) a lock file.
-pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-}
-
-/// Opens (creating, mode 0600) a log file for appending.
-pub(crate) fn open_log(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
 }
 
 fn socket_addr(path: &OsStr) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
@@ -205,49 +122,4 @@ fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// The highest descriptor number worth visiting when close_range is not
-/// available; capped so a huge RLIMIT_NOFILE does not cost a second.
-fn fd_limit() -> libc::c_int {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is valid for writes.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
-        return 65_536;
-    }
-    lim.rlim_cur.min(65_536) as libc::c_int
-}
-
-/// Marks every descriptor from 3 up close-on-exec rather than closing it,
-/// so std's own exec-error pipe keeps working until the exec.
-///
-/// # Safety
-///
-/// Only for the child between fork and exec.
-unsafe fn cloexec_from_3(limit: libc::c_int) {
-    #[cfg(target_os = "linux")]
-    {
-        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        // SAFETY: close_range only changes descriptor flags.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                3 as libc::c_uint,
-                libc::c_uint::MAX,
-                CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        if rc == 0 {
-            return;
-        }
-    }
-    for fd in 3..limit {
-        // SAFETY: fcntl on a descriptor that may not exist fails with EBADF
-        // and changes nothing.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
 }
