@@ -23,11 +23,23 @@ pub(crate) enum Entry {
     Usage(String),
 }
 
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+#[derive(Debug, PartialEq, Eq, Clone)]
 pub(crate) enum Command {
     Start,
-    Stop,
-    Status { json: bool },
+    /// `all`: every daemon of this user, then the broker.
+    Stop {
+        all: bool,
+    },
+    /// `all`: one row (or object) per live daemon of this user.
+    Status {
+        json: bool,
+        all: bool,
+    },
+    /// Every daemon lets go of what it holds under `path`.
+    ReleaseHandles {
+        path: Option<OsString>,
+        json: bool,
+    },
     ZeroStats,
     Clear,
     Version,
@@ -47,9 +59,15 @@ pub(crate) fn parse(argv: Vec<OsString>) -> Entry {
     };
     let command = match first.as_bytes() {
         b"start" => Command::Start,
-        b"stop" => Command::Stop,
-        b"status" => Command::Status { json: false },
-        b"stats" => Command::Status { json: false },
+        b"stop" => Command::Stop { all: false },
+        b"status" | b"stats" => Command::Status {
+            json: false,
+            all: false,
+        },
+        b"release-handles" => Command::ReleaseHandles {
+            path: None,
+            json: false,
+        },
         b"zero-stats" => Command::ZeroStats,
         b"clear" => Command::Clear,
         b"--version" | b"-V" => Command::Version,
@@ -79,16 +97,35 @@ pub(crate) fn is_wrapper_name(argv0: &OsStr) -> bool {
 
 fn parse_options(command: Command, options: &[OsString]) -> Entry {
     let mut command = command;
-    for option in options {
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
         match (&mut command, option.as_bytes()) {
-            (Command::Status { json }, b"--json") => *json = true,
+            (Command::Status { json, .. } | Command::ReleaseHandles { json, .. }, b"--json") => {
+                *json = true;
+            }
+            (Command::Status { all, .. } | Command::Stop { all }, b"--all") => *all = true,
+            (Command::ReleaseHandles { path, .. }, b"--path") => match options.next() {
+                Some(value) => *path = Some(value.clone()),
+                None => return Entry::Usage("--path needs a value".to_owned()),
+            },
+            (Command::ReleaseHandles { path, .. }, bytes) if bytes.starts_with(b"--path=") => {
+                *path = Some(OsStr::from_bytes(&bytes[b"--path=".len()..]).to_os_string());
+            }
             _ => {
                 let option = option.to_string_lossy();
                 return Entry::Usage(format!("unexpected argument {option}"));
             }
         }
     }
-    Entry::Command(command)
+    match command {
+        Command::ReleaseHandles { path: None, .. } => {
+            Entry::Usage("release-handles needs --path P".to_owned())
+        }
+        Command::ReleaseHandles { path: Some(p), .. } if p.is_empty() => {
+            Entry::Usage("--path needs a value".to_owned())
+        }
+        command => Entry::Command(command),
+    }
 }
 
 #[cfg(test)]
@@ -108,18 +145,48 @@ mod tests {
     #[test]
     fn subcommands() {
         check(&["zccache", "start"], Entry::Command(Command::Start));
-        check(&["/usr/bin/zccache", "stop"], Entry::Command(Command::Stop));
         check(
-            &["zccache", "status"],
-            Entry::Command(Command::Status { json: false }),
+            &["/usr/bin/zccache", "stop"],
+            Entry::Command(Command::Stop { all: false }),
         );
         check(
-            &["zccache", "status", "--json"],
-            Entry::Command(Command::Status { json: true }),
+            &["zccache", "stop", "--all"],
+            Entry::Command(Command::Stop { all: true }),
+        );
+        let status = |json, all| Entry::Command(Command::Status { json, all });
+        check(&["zccache", "status"], status(false, false));
+        check(&["zccache", "status", "--json"], status(true, false));
+        check(&["zccache", "stats"], status(false, false));
+        check(&["zccache", "status", "--all"], status(false, true));
+        check(
+            &["zccache", "status", "--all", "--json"],
+            status(true, true),
         );
         check(
-            &["zccache", "stats"],
-            Entry::Command(Command::Status { json: false }),
+            &["zccache", "status", "--json", "--all"],
+            status(true, true),
+        );
+        let release = |path: &str, json| {
+            Entry::Command(Command::ReleaseHandles {
+                path: Some(path.into()),
+                json,
+            })
+        };
+        check(
+            &["zccache", "release-handles", "--path", "/w"],
+            release("/w", false),
+        );
+        check(
+            &["zccache", "release-handles", "--json", "--path", "w t"],
+            release("w t", true),
+        );
+        check(
+            &["zccache", "release-handles", "--path=/w/x", "--json"],
+            release("/w/x", true),
+        );
+        check(
+            &["zccache", "release-handles", "--path", "--json"],
+            release("--json", false),
         );
         check(
             &["zccache", "zero-stats"],
@@ -146,6 +213,32 @@ mod tests {
             &["zccache", "stop", "now"],
             Entry::Usage("unexpected argument now".to_owned()),
         );
+        for argv in [
+            &["zccache", "release-handles"][..],
+            &["zccache", "release-handles", "--json"],
+        ] {
+            check(
+                argv,
+                Entry::Usage("release-handles needs --path P".to_owned()),
+            );
+        }
+        for argv in [
+            &["zccache", "release-handles", "--path"][..],
+            &["zccache", "release-handles", "--path="],
+        ] {
+            check(argv, Entry::Usage("--path needs a value".to_owned()));
+        }
+        for (argv, bad) in [
+            (&["zccache", "zero-stats", "--all"][..], "--all"),
+            (&["zccache", "stop", "--json"], "--json"),
+            (&["zccache", "status", "--path", "/w"], "--path"),
+            (
+                &["zccache", "release-handles", "--all", "--path", "/w"],
+                "--all",
+            ),
+        ] {
+            check(argv, Entry::Usage(format!("unexpected argument {bad}")));
+        }
     }
 
     #[test]
