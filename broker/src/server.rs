@@ -1,13 +1,17 @@
-//! The broker's accept loop and request dispatch: peer check before the first byte, one version check, Route / Status / Shutdown; it never carries compile traffic.
+//! The broker's accept loop and request dispatch: peer check before the first byte, one version check, Route, and the requests it fans out to every live daemon (Status, ReleaseHandles, Shutdown with `all`); it never carries compile traffic and never interprets what daemons release.
 
+use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frame::v1::{request, response, Request, Response, Route, StatusReply, VersionMismatch};
+use frame::v1::{
+    request, response, ReleaseHandlesReply, ReleaseHandlesRequest, Request, Response, Route,
+    ShutdownRequest, StatusReply, VersionMismatch,
+};
 use frame::{VersionCheck, PACKAGE_VERSION, PROTOCOL_VERSION};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
@@ -15,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::daemons::Daemons;
-use crate::framed::Framed;
+use crate::framed::{connect_ours, Framed};
 use crate::os;
 use crate::registry::{self, Registry};
 
@@ -130,8 +134,18 @@ impl Broker {
             Some(request::Body::Status(_)) => Response::new(response::Body::Status(StatusReply {
                 json: self.status_all().await,
             })),
-            Some(request::Body::Shutdown(_)) => Response::ack(),
-            Some(_) => Response::error("the broker answers Route, Status and Shutdown only"),
+            Some(request::Body::ReleaseHandles(release)) => Response::new(
+                response::Body::ReleaseHandles(self.release_all(release).await),
+            ),
+            Some(request::Body::Shutdown(shutdown)) => {
+                if shutdown.all {
+                    self.stop_all().await;
+                }
+                Response::ack()
+            }
+            Some(_) => Response::error(
+                "the broker answers Route, Status, ReleaseHandles and Shutdown only",
+            ),
             None => Response::error("empty request"),
         }
     }
@@ -172,34 +186,325 @@ impl Broker {
         }
     }
 
-    /// A JSON array with the status object of every daemon that answers,
-    /// found through the roots this broker (or an earlier one) served.
+    /// A JSON array with the status object of every live daemon.
     async fn status_all(&self) -> String {
-        let mut asks = JoinSet::new();
+        let found = self.live_daemons().await;
+        serde_json::Value::Array(found.into_iter().map(|d| d.status).collect()).to_string()
+    }
+
+    /// Every live daemon of ours and this protocol, sorted by cache root
+    /// and namespace: those with an identity file under a root this broker
+    /// or an earlier one served, and those listening on a daemon endpoint
+    /// in the runtime directory (which finds a daemon whose identity file
+    /// or root has been removed). Live means it answered a Status.
+    async fn live_daemons(&self) -> Vec<Live> {
+        let mut endpoints = BTreeSet::new();
         for root in self.registry.roots() {
             for namespace in registry::namespaces(&root, PROTOCOL_VERSION) {
-                let paths = self.daemons.paths(&root, &namespace);
-                let root = root.clone();
-                asks.spawn(async move { status_of(paths.endpoint, root, namespace).await });
+                endpoints.insert(self.daemons.paths(&root, &namespace).endpoint);
             }
         }
-        let mut found = vec![];
+        endpoints.extend(daemon_endpoints(self.daemons.rt.path()));
+        let mut asks = JoinSet::new();
+        for endpoint in endpoints {
+            asks.spawn(async move {
+                let status = crate::daemons::status_at(&endpoint).await?;
+                // A daemon of another protocol answers with a mismatch
+                // and is left alone; this check covers one that answers
+                // anyway.
+                let ours = status["protocol_version"].as_u64() == Some(PROTOCOL_VERSION.into());
+                ours.then_some(Live { endpoint, status })
+            });
+        }
+        let mut found: Vec<Live> = vec![];
         while let Some(joined) = asks.join_next().await {
-            if let Ok(Some(entry)) = joined {
-                found.push(entry);
+            if let Ok(Some(live)) = joined {
+                // Two spellings of one endpoint (a symlinked runtime
+                // directory) reach the same process.
+                if !found.iter().any(|f| f.pid() == live.pid()) {
+                    found.push(live);
+                }
             }
         }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        serde_json::Value::Array(found.into_iter().map(|(_, status)| status).collect()).to_string()
+        found.sort_by_key(Live::sort_key);
+        found
+    }
+
+    /// Asks every live daemon to release what it holds under the path;
+    /// everything is released when every daemon says so. A daemon that
+    /// is gone by the time it is asked holds nothing.
+    async fn release_all(&self, release: ReleaseHandlesRequest) -> ReleaseHandlesReply {
+        let mut asks = JoinSet::new();
+        for live in self.live_daemons().await {
+            let body = request::Body::ReleaseHandles(release.clone());
+            asks.spawn(async move {
+                let answer = call(&live.endpoint, body, RELEASE_TIMEOUT).await;
+                release_entry(&live, answer)
+            });
+        }
+        let mut entries = vec![];
+        let mut all_released = true;
+        while let Some(joined) = asks.join_next().await {
+            let Ok((key, entry, released)) = joined else {
+                all_released = false;
+                continue;
+            };
+            all_released &= released;
+            entries.push((key, entry));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let json = serde_json::Value::Array(entries.into_iter().map(|(_, e)| e).collect());
+        ReleaseHandlesReply {
+            json: json.to_string(),
+            all_released,
+        }
+    }
+
+    /// Shuts down every live daemon and waits, bounded, until each process
+    /// is gone, so that `zccache stop --all` returning means none runs.
+    async fn stop_all(&self) {
+        let mut asks = JoinSet::new();
+        for live in self.live_daemons().await {
+            asks.spawn(async move {
+                let body = request::Body::Shutdown(ShutdownRequest { all: false });
+                if let Err(e) = call(&live.endpoint, body, STOP_TIMEOUT).await {
+                    eprintln!("stop daemon at {}: {e}", live.endpoint.display());
+                }
+                let deadline = Instant::now() + STOP_TIMEOUT;
+                while live.pid().is_some_and(is_running) && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+        }
+        while asks.join_next().await.is_some() {}
     }
 }
 
-/// (sort key, status object) of the daemon at `endpoint`.
-async fn status_of(
+/// How long a daemon may take to release handles.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a daemon may take to acknowledge a Shutdown, and then to exit.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A daemon that answered a Status.
+struct Live {
     endpoint: PathBuf,
-    root: PathBuf,
-    namespace: String,
-) -> Option<((PathBuf, String), serde_json::Value)> {
-    let status = crate::daemons::status_at(&endpoint).await?;
-    Some(((root, namespace), status))
+    status: serde_json::Value,
+}
+
+impl Live {
+    fn pid(&self) -> Option<u32> {
+        self.status["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+    }
+
+    fn sort_key(&self) -> (String, String, u64) {
+        let text = |k: &str| self.status[k].as_str().unwrap_or_default().to_owned();
+        let pid = self.status["pid"].as_u64().unwrap_or_default();
+        (text("cache_root"), text("namespace"), pid)
+    }
+}
+
+/// The daemon endpoints (`d-*.sock`) in the runtime directory.
+fn daemon_endpoints(runtime: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(runtime) else {
+        return vec![];
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.as_bytes();
+            name.starts_with(b"d-") && name.ends_with(b".sock")
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// One daemon's line of a release-handles answer: its own report with its
+/// cache root, namespace and pid, or what went wrong asking it; and
+/// whether it released everything.
+fn release_entry(
+    live: &Live,
+    answer: Result<response::Body, String>,
+) -> ((String, String, u64), serde_json::Value, bool) {
+    let mut entry = serde_json::Map::new();
+    let released = match answer {
+        Ok(response::Body::ReleaseHandles(reply)) => {
+            match serde_json::from_str(&reply.json) {
+                Ok(serde_json::Value::Object(report)) => entry = report,
+                _ => {
+                    entry.insert("report".into(), reply.json.into());
+                }
+            }
+            reply.all_released
+        }
+        Ok(other) => {
+            entry.insert("error".into(), describe(&other).into());
+            false
+        }
+        // It has gone since it answered the Status: it holds nothing.
+        Err(e) if live.pid().is_some_and(|p| !is_running(p)) => {
+            entry.insert("gone".into(), e.into());
+            true
+        }
+        Err(e) => {
+            entry.insert("error".into(), e.into());
+            false
+        }
+    };
+    for key in ["cache_root", "namespace", "pid"] {
+        if !entry.contains_key(key) {
+            entry.insert(key.into(), live.status[key].clone());
+        }
+    }
+    (live.sort_key(), serde_json::Value::Object(entry), released)
+}
+
+/// Sends one request to the daemon at `endpoint` and returns its answer.
+async fn call(
+    endpoint: &Path,
+    body: request::Body,
+    limit: Duration,
+) -> Result<response::Body, String> {
+    let ask = async {
+        let stream = connect_ours(endpoint).await.map_err(|e| e.to_string())?;
+        let mut conn = Framed::client(stream, frame::MAX_FRAME);
+        let request = Request::new(body);
+        conn.send(&frame::request_frame(1, &request))
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = match conn.next().await {
+            Some(Ok(answer)) => answer,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("closed the connection without answering".to_owned()),
+        };
+        let response = frame::decode_response(&answer).map_err(|e| e.to_string())?;
+        response.body.ok_or_else(|| "an empty answer".to_owned())
+    };
+    match timeout(limit, ask).await {
+        Ok(answer) => answer,
+        Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
+    }
+}
+
+/// A short description of an answer that was not the one asked for.
+fn describe(body: &response::Body) -> String {
+    match body {
+        response::Body::Error(e) => format!("error: {}", e.message),
+        response::Body::VersionMismatch(m) => format!(
+            "protocol mismatch: the daemon speaks {} ({}), we speak {}",
+            m.expected, m.peer_version_string, m.received
+        ),
+        _ => "an unexpected kind of answer".to_owned(),
+    }
+}
+
+/// Whether `pid` runs: exists and is not a zombie (a zombie has let go of
+/// everything; only its parent can clear it).
+fn is_running(pid: u32) -> bool {
+    os::process_stat(pid).is_some_and(|s| !s.zombie)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use frame::v1::Error as ErrorReply;
+
+    fn live(pid: u32) -> Live {
+        Live {
+            endpoint: PathBuf::from("/rt/d-0.sock"),
+            status: serde_json::json!({"cache_root": "/c", "namespace": "a", "pid": pid}),
+        }
+    }
+
+    #[track_caller]
+    fn check(
+        pid: u32,
+        answer: Result<response::Body, String>,
+        entry: serde_json::Value,
+        released: bool,
+    ) {
+        let (key, got, got_released) = release_entry(&live(pid), answer);
+        assert_eq!(key, ("/c".to_owned(), "a".to_owned(), u64::from(pid)));
+        assert_eq!(got, entry);
+        assert_eq!(got_released, released);
+    }
+
+    #[test]
+    fn release_entries_name_their_daemon() {
+        let ours = std::process::id();
+        let report = |json: &str, all_released| {
+            Ok(response::Body::ReleaseHandles(ReleaseHandlesReply {
+                json: json.to_owned(),
+                all_released,
+            }))
+        };
+        check(
+            ours,
+            report(r#"{"pid":1,"released":{"scans":2},"held":[]}"#, true),
+            serde_json::json!({"cache_root": "/c", "namespace": "a", "pid": 1,
+                               "released": {"scans": 2}, "held": []}),
+            true,
+        );
+        check(
+            ours,
+            report(r#"{"refused":"root under path"}"#, false),
+            serde_json::json!({"cache_root": "/c", "namespace": "a", "pid": ours,
+                               "refused": "root under path"}),
+            false,
+        );
+        check(
+            ours,
+            report("not json", true),
+            serde_json::json!({"cache_root": "/c", "namespace": "a", "pid": ours,
+                               "report": "not json"}),
+            true,
+        );
+        check(
+            ours,
+            Ok(response::Body::Error(ErrorReply {
+                message: "no".to_owned(),
+            })),
+            serde_json::json!({"cache_root": "/c", "namespace": "a", "pid": ours,
+                               "error": "error: no"}),
+            false,
+        );
+        // Still running but silent: it may hold anything.
+        check(
+            ours,
+            Err("no answer".to_owned()),
+            serde_json::json!({"cache_root": "/c", "namespace": "a", "pid": ours,
+                               "error": "no answer"}),
+            false,
+        );
+        // Gone since it answered the Status: it holds nothing.
+        let gone = u32::MAX - 1;
+        check(
+            gone,
+            Err("refused".to_owned()),
+            serde_json::json!({"cache_root": "/c", "namespace": "a", "pid": gone,
+                               "gone": "refused"}),
+            true,
+        );
+    }
+
+    #[test]
+    fn daemon_endpoints_are_the_d_sockets() {
+        let dir = std::env::temp_dir().join(format!("zccache-fanout-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "d-0123.sock",
+            "d-0123.lock",
+            "d-0123.log",
+            "broker-p1.sock",
+            "x-d-1.sock",
+        ] {
+            std::fs::write(dir.join(name), "").unwrap();
+        }
+        assert_eq!(daemon_endpoints(&dir), vec![dir.join("d-0123.sock")]);
+        assert!(daemon_endpoints(&dir.join("absent")).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
