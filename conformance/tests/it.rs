@@ -5,6 +5,7 @@
 //! here mocks a component.
 
 mod e2e;
+mod cross;
 mod oracle;
 mod faults;
 mod frame;

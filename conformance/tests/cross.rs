@@ -1,0 +1,489 @@
+//! Cross-namespace commands over the real binaries: `status --all`,
+//! `stop --all` and `release-handles --path` with daemons of several
+//! namespaces and cache roots sharing one runtime directory (one broker).
+//!
+//! What a daemon holds is read from `/proc/<pid>/{fd,fdinfo,cwd}`, never
+//! from its own report alone. Routing, staleness and spawn races are
+//! covered by faults.rs, not here.
+
+use std::collections::BTreeSet;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use conformance::{ok, zccache_bin, Sandbox};
+use serde_json::Value;
+
+/// Long enough for a loaded 2-core machine; only failures ever wait it out.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `f` until it returns `Some`, panicking with `what` after
+/// [`PATIENCE`].
+#[track_caller]
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// One (cache root, namespace) of a sandbox, and the directory its builds
+/// run in.
+struct Place<'a> {
+    sb: &'a Sandbox,
+    cache: PathBuf,
+    namespace: &'a str,
+}
+
+impl Place<'_> {
+    fn zccache<const N: usize>(&self, cwd: &Path, args: [&str; N]) -> Output {
+        self.sb
+            .cmd(zccache_bin())
+            .current_dir(cwd)
+            .env("ZCCACHE_CACHE_DIR", &self.cache)
+            .env("ZCCACHE_DAEMON_NAMESPACE", self.namespace)
+            .args(args)
+            .output()
+            .expect("run zccache")
+    }
+
+    /// The pid this place's own `status --json` reports.
+    fn pid(&self) -> u32 {
+        let out = self.zccache(&self.sb.work, ["status", "--json"]);
+        let status: Value = serde_json::from_slice(&ok(&out).stdout).expect("status is JSON");
+        status["pid"].as_u64().expect("status has a pid") as u32
+    }
+}
+
+/// Runs `zccache stop --all` when dropped, so that daemons of namespaces
+/// and roots the sandbox does not know about never outlive a test.
+struct StopAll<'a>(&'a Sandbox);
+
+impl Drop for StopAll<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.zccache(["stop", "--all"]);
+    }
+}
+
+/// `zccache <args>` parsed as JSON, with the exit code.
+fn json_of<const N: usize>(sb: &Sandbox, args: [&str; N]) -> (Option<i32>, Value) {
+    let out = sb.zccache(args);
+    let value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "zccache {args:?}: not JSON ({e}):\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), value)
+}
+
+fn pids_of(daemons: &Value) -> BTreeSet<u32> {
+    daemons
+        .as_array()
+        .expect("an array of daemons")
+        .iter()
+        .map(|d| d["pid"].as_u64().expect("every entry names its pid") as u32)
+        .collect()
+}
+
+/// `/proc/<pid>/stat` state letter, `None` once the pid is gone.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is parenthesized and may hold spaces.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Gone, or a zombie: it holds nothing and serves nothing, and reaping it
+/// is up to whichever process inherited it.
+fn is_dead(pid: u32) -> bool {
+    matches!(proc_state(pid), None | Some('Z' | 'X'))
+}
+
+/// The pid of whoever listens on `endpoint` (SO_PEERCRED).
+fn server_pid(endpoint: &Path) -> u32 {
+    use std::os::fd::AsRawFd;
+    let stream = UnixStream::connect(endpoint)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "SO_PEERCRED: {}", std::io::Error::last_os_error());
+    cred.pid as u32
+}
+
+fn broker_endpoint(sb: &Sandbox) -> PathBuf {
+    let rt = router::RuntimeDir::at(&sb.runtime).expect("sandbox runtime dir");
+    router::broker_paths(&rt, ::frame::PROTOCOL_VERSION).endpoint
+}
+
+/// Everything `pid` has open or sits in under `dir` (both spellings, as
+/// given and canonical): descriptors, inotify watches, its cwd.
+fn held_under(pid: u32, dir: &Path) -> Vec<String> {
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let under = |p: &Path| p.starts_with(dir) || p.starts_with(&canonical);
+    let mut held = vec![];
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"));
+    for fd in fds {
+        let fd = fd.unwrap();
+        let Ok(target) = std::fs::read_link(fd.path()) else {
+            continue;
+        };
+        if under(&target) {
+            held.push(format!("fd {:?} -> {}", fd.file_name(), target.display()));
+        }
+        let info = format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy());
+        let info = std::fs::read_to_string(info).unwrap_or_default();
+        // Any inotify watch at all: the daemon has no business watching.
+        if let Some(watch) = info.lines().find(|l| l.starts_with("inotify wd:")) {
+            held.push(format!("fd {:?} watches: {watch}", fd.file_name()));
+        }
+    }
+    if let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) {
+        if under(&cwd) {
+            held.push(format!("cwd {}", cwd.display()));
+        }
+    }
+    held
+}
+
+/// A small project: a source that includes a header from a subdirectory.
+fn write_project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("inc")).unwrap();
+    std::fs::write(dir.join("inc/w.h"), "#define W 7\n").unwrap();
+    std::fs::write(
+        dir.join("w.c"),
+        "#include \"inc/w.h\"\nint w(void) { return W; }\n",
+    )
+    .unwrap();
+    for f in ["inc/w.h", "w.c"] {
+        conformance::backdate(&dir.join(f));
+    }
+}
+
+#[test]
+fn release_handles_lets_go_of_a_worktree_in_every_namespace() {
+    let sb = Sandbox::new("release");
+    let _stop = StopAll(&sb);
+    let worktree = sb.root.join("worktree");
+    write_project(&worktree);
+    // Old enough ctimes that the daemons memoize digests of files in the
+    // worktree: there is something to release.
+    std::thread::sleep(Duration::from_millis(2100));
+    let second_root = sb.root.join("cache2");
+    std::fs::create_dir_all(&second_root).unwrap();
+    let places = [
+        Place {
+            sb: &sb,
+            cache: sb.cache.clone(),
+            namespace: "a",
+        },
+        Place {
+            sb: &sb,
+            cache: second_root.clone(),
+            namespace: "b",
+        },
+    ];
+    ok(&sb.bare(
+        "gcc",
+        ["-c", worktree.join("w.c").to_str().unwrap(), "-o", "ref.o"],
+    ));
+    let reference = sb.read("ref.o");
+    for place in &places {
+        // Twice: a miss, then a hit, each reading the worktree.
+        for _ in 0..2 {
+            ok(&place.zccache(&worktree, ["gcc", "-c", "w.c", "-o", "w.o"]));
+            assert_eq!(std::fs::read(worktree.join("w.o")).unwrap(), reference);
+        }
+    }
+    let pids: BTreeSet<u32> = places.iter().map(Place::pid).collect();
+    assert_eq!(pids.len(), 2, "one daemon per namespace and root");
+
+    let path = worktree.to_str().unwrap();
+    let (code, report) = json_of(&sb, ["release-handles", "--path", path, "--json"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(pids_of(&report), pids, "{report:#}");
+    let mut released_metadata = 0;
+    for entry in report.as_array().unwrap() {
+        assert!(entry["refused"].is_null(), "{entry:#}");
+        assert_eq!(entry["held"], serde_json::json!([]), "{entry:#}");
+        released_metadata += entry["released"]["metadata_entries"].as_u64().unwrap();
+    }
+    assert!(
+        released_metadata > 0,
+        "digests of worktree files were cached: {report:#}"
+    );
+    let namespaces: BTreeSet<&str> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces, BTreeSet::from(["a", "b"]));
+    for &pid in &pids {
+        assert!(!is_dead(pid), "release-handles must not stop daemon {pid}");
+        assert_eq!(
+            held_under(pid, &worktree),
+            Vec::<String>::new(),
+            "daemon {pid}"
+        );
+    }
+    // The human form says the same, and so does a second run.
+    let out = sb.zccache(["release-handles", "--path", path]);
+    let text = String::from_utf8_lossy(&ok(&out).stdout).into_owned();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.lines().all(|l| l.ends_with("holds nothing there")),
+        "{text}"
+    );
+
+    std::fs::remove_dir_all(&worktree).unwrap();
+    let elsewhere = sb.root.join("elsewhere");
+    write_project(&elsewhere);
+    for place in &places {
+        ok(&place.zccache(&elsewhere, ["gcc", "-c", "w.c", "-o", "w.o"]));
+        assert_eq!(std::fs::read(elsewhere.join("w.o")).unwrap(), reference);
+        assert!(!worktree.exists(), "nothing recreated the removed worktree");
+    }
+    // The same daemons served the rebuild.
+    assert_eq!(places.iter().map(Place::pid).collect::<BTreeSet<_>>(), pids);
+}
+
+#[test]
+fn a_daemon_whose_cache_root_lies_under_the_path_refuses() {
+    let sb = Sandbox::new("refuse");
+    let _stop = StopAll(&sb);
+    let parent = sb.root.join("nested");
+    let inner = Place {
+        sb: &sb,
+        cache: parent.join("cache"),
+        namespace: "default",
+    };
+    let outer = Place {
+        sb: &sb,
+        cache: sb.cache.clone(),
+        namespace: "other",
+    };
+    std::fs::create_dir_all(&inner.cache).unwrap();
+    sb.write("r.c", "int r(void) { return 3; }\n");
+    for place in [&inner, &outer] {
+        ok(&place.zccache(&sb.work, ["gcc", "-c", "r.c"]));
+    }
+    let (inner_pid, outer_pid) = (inner.pid(), outer.pid());
+
+    let path = parent.to_str().unwrap();
+    let (code, report) = json_of(&sb, ["release-handles", "--path", path, "--json"]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(pids_of(&report), BTreeSet::from([inner_pid, outer_pid]));
+    for entry in report.as_array().unwrap() {
+        let pid = entry["pid"].as_u64().unwrap() as u32;
+        if pid == inner_pid {
+            let refused = entry["refused"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{entry:#}"));
+            assert!(refused.contains("stop"), "says to stop it: {refused}");
+        } else {
+            assert!(entry["refused"].is_null(), "{entry:#}");
+        }
+    }
+    // Through a trailing slash and a symlink it is the same directory.
+    let link = sb.root.join("link");
+    std::os::unix::fs::symlink(&parent, &link).unwrap();
+    for spelling in [format!("{path}/"), link.to_str().unwrap().to_owned()] {
+        let (code, report) = json_of(&sb, ["release-handles", "--path", &spelling, "--json"]);
+        assert_eq!(code, Some(1), "{spelling}: {report:#}");
+    }
+    let out = sb.zccache(["release-handles", "--path", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("refused"));
+    assert!(!is_dead(inner_pid), "a refusing daemon keeps running");
+
+    // Stopped as it says, nothing holds the path any more.
+    ok(&inner.zccache(&sb.work, ["stop"]));
+    wait_for("the inner daemon to exit", || {
+        is_dead(inner_pid).then_some(())
+    });
+    let (code, report) = json_of(&sb, ["release-handles", "--path", path, "--json"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(pids_of(&report), BTreeSet::from([outer_pid]));
+}
+
+#[test]
+fn status_all_lists_exactly_the_live_daemons_and_stop_all_stops_them() {
+    let sb = Sandbox::new("all");
+    let _stop = StopAll(&sb);
+    // Nothing runs yet: an empty list, and nothing is started.
+    let (code, listed) = json_of(&sb, ["status", "--all", "--json"]);
+    assert_eq!((code, listed), (Some(0), serde_json::json!([])));
+    let out = sb.zccache(["status", "--all"]);
+    assert_eq!(String::from_utf8_lossy(&ok(&out).stdout).lines().count(), 1);
+    ok(&sb.zccache(["stop", "--all"]));
+    ok(&sb.zccache(["release-handles", "--path", sb.work.to_str().unwrap()]));
+    assert!(
+        !broker_endpoint(&sb).exists(),
+        "none of these starts a broker"
+    );
+
+    let second_root = sb.root.join("cache2");
+    std::fs::create_dir_all(&second_root).unwrap();
+    let places = [
+        Place {
+            sb: &sb,
+            cache: sb.cache.clone(),
+            namespace: "a",
+        },
+        Place {
+            sb: &sb,
+            cache: sb.cache.clone(),
+            namespace: "b",
+        },
+        Place {
+            sb: &sb,
+            cache: second_root,
+            namespace: "default",
+        },
+    ];
+    sb.write("s.c", "int s(void) { return 4; }\n");
+    for place in &places {
+        ok(&place.zccache(&sb.work, ["gcc", "-c", "s.c"]));
+    }
+    let pids: BTreeSet<u32> = places.iter().map(Place::pid).collect();
+    assert_eq!(pids.len(), 3);
+
+    let (code, listed) = json_of(&sb, ["status", "--all", "--json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(pids_of(&listed), pids, "{listed:#}");
+    for daemon in listed.as_array().unwrap() {
+        for field in ["cache_root", "namespace", "pid", "uptime_secs"] {
+            assert!(!daemon[field].is_null(), "{field} in {daemon:#}");
+        }
+        for field in ["hits", "misses", "entries", "bytes"] {
+            assert!(daemon[field].is_u64(), "{field} in {daemon:#}");
+        }
+        assert_eq!(daemon["misses"], 1, "{daemon:#}");
+    }
+    let roots_and_namespaces: BTreeSet<(String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["cache_root"].as_str().unwrap().to_owned(),
+                d["namespace"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let expected: BTreeSet<(String, String)> = places
+        .iter()
+        .map(|p| (canonical(&p.cache), p.namespace.to_owned()))
+        .collect();
+    assert_eq!(roots_and_namespaces, expected);
+    let out = sb.zccache(["status", "--all"]);
+    let table = String::from_utf8_lossy(&ok(&out).stdout).into_owned();
+    assert_eq!(
+        table.lines().count(),
+        4,
+        "a header and one row per daemon:\n{table}"
+    );
+    for pid in &pids {
+        assert!(table.contains(&format!(" {pid} ")), "{pid} in\n{table}");
+    }
+
+    let broker = server_pid(&broker_endpoint(&sb));
+    let out = sb.zccache(["stop", "--all"]);
+    ok(&out);
+    // Returning means gone: no polling needed for the endpoints.
+    assert!(
+        !broker_endpoint(&sb).exists(),
+        "the broker's endpoint is gone"
+    );
+    for pid in pids.iter().chain([&broker]) {
+        wait_for(&format!("pid {pid} to exit"), || {
+            is_dead(*pid).then_some(())
+        });
+    }
+    let (code, listed) = json_of(&sb, ["status", "--all", "--json"]);
+    assert_eq!((code, listed), (Some(0), serde_json::json!([])));
+    assert!(
+        !broker_endpoint(&sb).exists(),
+        "status --all started nothing"
+    );
+
+    // The next compile starts a broker and a daemon again.
+    std::fs::remove_file(sb.path("s.o")).unwrap();
+    ok(&places[0].zccache(&sb.work, ["gcc", "-c", "s.c"]));
+    assert!(sb.path("s.o").exists());
+    let restarted = places[0].pid();
+    assert!(!pids.contains(&restarted));
+    let (_, listed) = json_of(&sb, ["status", "--all", "--json"]);
+    assert_eq!(pids_of(&listed), BTreeSet::from([restarted]));
+}
+
+#[test]
+fn a_restarted_broker_finds_the_daemons_of_the_one_before() {
+    let sb = Sandbox::new("adopt");
+    let _stop = StopAll(&sb);
+    let places = [
+        Place {
+            sb: &sb,
+            cache: sb.cache.clone(),
+            namespace: "a",
+        },
+        Place {
+            sb: &sb,
+            cache: sb.cache.clone(),
+            namespace: "b",
+        },
+    ];
+    sb.write("t.c", "int t(void) { return 5; }\n");
+    for place in &places {
+        ok(&place.zccache(&sb.work, ["gcc", "-c", "t.c"]));
+    }
+    let pids: BTreeSet<u32> = places.iter().map(Place::pid).collect();
+    // Only this broker stops; its daemons keep running.
+    let first = server_pid(&broker_endpoint(&sb));
+    sb.stop_broker();
+    wait_for("the first broker to exit", || is_dead(first).then_some(()));
+    assert!(pids.iter().all(|&p| !is_dead(p)));
+
+    // A Route (through `start`) brings up a new broker, which lists both.
+    ok(&places[0].zccache(&sb.work, ["start"]));
+    assert_ne!(server_pid(&broker_endpoint(&sb)), first);
+    let (code, listed) = json_of(&sb, ["status", "--all", "--json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(pids_of(&listed), pids, "{listed:#}");
+    ok(&sb.zccache(["stop", "--all"]));
+    for pid in &pids {
+        wait_for(&format!("daemon {pid} to exit"), || {
+            is_dead(*pid).then_some(())
+        });
+    }
+}
