@@ -6,6 +6,8 @@
 # the Lua 5.4 sources through cargo (crate lua-src), then runs
 # bench/bench.py, which prints the tables and writes bench/results/latest.md.
 #
+# Route / direct-hit / broker-path latencies are a separate run: bench/route.sh.
+#
 # Usage: bench/run.sh [bench.py options...]     e.g. bench/run.sh --reps 3
 # Environment:
 #   BENCH_INSTALL=0      do not apt-get install missing tools (default 1 when root)
