@@ -4,6 +4,7 @@
 //! Modules by area; shared helpers are in the crate's `src/lib.rs`. Nothing
 //! here mocks a component.
 
+mod broker;
 mod e2e;
 mod cross;
 mod oracle;
