@@ -816,3 +816,62 @@ fn b6_clients_arriving_while_the_daemon_idles_out_are_served() {
         "no daemon idled out: nothing was tested"
     );
 }
+
+/// Field 6 of `/proc/<pid>/stat`: the session id.
+fn session_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    rest.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+#[test]
+fn b7_spawned_processes_keep_nothing_of_the_build() {
+    let sb = Sandbox::new("b7hygiene");
+    sb.write("g.c", "int g(void) { return 2; }\n");
+    let marker = sb.root.join("jobserver-marker");
+    std::fs::write(&marker, "").unwrap();
+    // The build holds a descriptor (as make's jobserver pipe would) and a
+    // preload, and runs from its own directory.
+    let out = sb
+        .cmd("/bin/sh")
+        .arg("-c")
+        .arg("exec 7>>\"$1\"; shift; exec \"$@\"")
+        .arg("sh")
+        .arg(&marker)
+        .arg(conformance::zccache_bin())
+        .args(["gcc", "-c", "g.c"])
+        .env("MAKEFLAGS", "-j8 --jobserver-auth=7,7")
+        .output()
+        .unwrap();
+    ok(&out);
+    let daemon = identity(&sb).unwrap().pid;
+    let broker = server_pid(&broker_endpoint(&sb, ::frame::PROTOCOL_VERSION));
+    let cache = std::fs::canonicalize(&sb.cache).unwrap();
+    for (what, pid, cwd) in [
+        ("broker", broker, PathBuf::from("/")),
+        ("daemon", daemon, cache),
+    ] {
+        assert_eq!(session_of(pid), pid, "{what}: not a session leader");
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+            cwd,
+            "{what}: cwd"
+        );
+        for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+            let target = std::fs::read_link(fd.unwrap().path()).unwrap_or_default();
+            assert_ne!(target, marker, "{what}: holds the build's descriptor");
+            assert!(
+                !target.starts_with(&sb.work),
+                "{what}: holds {} open",
+                target.display()
+            );
+        }
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            !environ
+                .split(|&b| b == 0)
+                .any(|v| v.starts_with(b"MAKEFLAGS=")),
+            "{what}: inherited the jobserver"
+        );
+    }
+}
