@@ -222,8 +222,11 @@ impl Daemons {
                 }
                 // Checked right before the signal: the pid is still the
                 // process the identity names, not a stranger that took it.
-                os::signal(pid, signal)
+                let sent = os::signal_if_same(pid, start_time, signal)
                     .map_err(|e| format!("signal stale daemon pid={pid}: {e}"))?;
+                if !sent {
+                    break;
+                }
                 eprintln!(
                     "sent {signal:?} to stale daemon pid={pid} key={}",
                     paths.key

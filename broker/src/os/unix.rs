@@ -1,6 +1,8 @@
 //! Unix system calls the broker needs: the shared hygiene of the `sys` crate (peer uid, umask around bind, detached spawn, file identity) under the names the broker uses, and signalling a process; no policy about when to use them (`daemons.rs` decides whom to signal).
 
 use std::io;
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub(crate) use sys::{
     file_id, open_append, open_lock, peer_uid, spawn_detached, with_private_umask,
@@ -13,10 +15,13 @@ pub(crate) enum Signal {
     Kill,
 }
 
-/// Sends `signal` to `pid`. Ids that `kill` would read as a group or as
-/// "every process" are refused.
-pub(crate) fn signal(pid: u32, signal: Signal) -> io::Result<()> {
-    let Some(pid) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
+/// Sends `signal` to `pid` only if it is still the process that started at
+/// `start_time`: `Ok(false)` when it is gone or the pid now names another
+/// process. On Linux the process is pinned by a pidfd before its start
+/// time is read, so a pid recycled between the check and the signal
+/// cannot receive it; elsewhere a plain `kill` right after the check.
+pub(crate) fn signal_if_same(pid: u32, start_time: u64, signal: Signal) -> io::Result<bool> {
+    let Some(target) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a single process id",
@@ -26,12 +31,57 @@ pub(crate) fn signal(pid: u32, signal: Signal) -> io::Result<()> {
         Signal::Term => libc::SIGTERM,
         Signal::Kill => libc::SIGKILL,
     };
-    // SAFETY: kill has no memory-safety preconditions; `pid` is positive, so
-    // it names one process.
-    if unsafe { libc::kill(pid, sig) } == 0 {
-        Ok(())
+    let same = || process_stat(pid).is_some_and(|s| !s.zombie && s.start_time == start_time);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new
+        // descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, target, 0) };
+        if fd >= 0 {
+            // SAFETY: the descriptor was just returned to us and is owned by
+            // nobody else.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+            if !same() {
+                return Ok(false);
+            }
+            // SAFETY: a pidfd we own, a valid signal, no siginfo, no flags.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd.as_raw_fd(),
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                )
+            };
+            return match rc {
+                0 => Ok(true),
+                _ => match io::Error::last_os_error() {
+                    e if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+                    e => Err(e),
+                },
+            };
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::ESRCH) {
+            return Ok(false);
+        }
+        if err.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(err);
+        }
+    }
+    if !same() {
+        return Ok(false);
+    }
+    // SAFETY: kill has no memory-safety preconditions; `target` is positive,
+    // so it names one process.
+    if unsafe { libc::kill(target, sig) } == 0 {
+        Ok(true)
     } else {
-        Err(io::Error::last_os_error())
+        match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+            e => Err(e),
+        }
     }
 }
 
@@ -71,7 +121,7 @@ mod tests {
     #[test]
     fn group_and_broadcast_ids_are_refused() {
         for pid in [0, u32::MAX, i32::MAX as u32 + 1] {
-            let err = signal(pid, Signal::Term).unwrap_err();
+            let err = signal_if_same(pid, 1, Signal::Term).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "pid {pid}");
         }
     }
@@ -96,13 +146,19 @@ mod tests {
     }
 
     #[test]
-    fn signals_reach_a_child() {
+    fn signals_reach_only_the_same_process() {
+        use std::os::unix::process::ExitStatusExt;
         let mut child = std::process::Command::new("sleep")
             .arg("1000")
             .spawn()
             .unwrap();
-        signal(child.id(), Signal::Term).unwrap();
-        use std::os::unix::process::ExitStatusExt;
+        let pid = child.id();
+        let start = process_stat(pid).unwrap().start_time;
+        // Another start time: a stranger on the pid, left alone.
+        assert!(!signal_if_same(pid, start + 1, Signal::Kill).unwrap());
+        assert!(process_stat(pid).is_some_and(|s| !s.zombie));
+        assert!(signal_if_same(pid, start, Signal::Term).unwrap());
         assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
+        assert!(!signal_if_same(pid, start, Signal::Kill).unwrap());
     }
 }
