@@ -205,8 +205,9 @@ impl Daemons {
         deadline: Instant,
     ) -> Result<(), String> {
         // A request, not a signal: whoever of our uid serves the endpoint
-        // may be asked to leave, proven ours or not.
-        let asked = ask_shutdown(&paths.endpoint).await;
+        // may be asked to leave, proven ours or not. One that just failed
+        // the probe would not answer this either.
+        let asked = *reason != StaleReason::ProbeFailed && ask_shutdown(&paths.endpoint).await;
         let ours = match identity {
             Some(id) if reason.may_signal() => Some((id.pid, id.start_time)),
             _ => None,

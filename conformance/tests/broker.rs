@@ -205,6 +205,7 @@ fn b1_cold_herd_over_three_roots_and_two_namespaces() {
         ));
     }
 
+    let burst = Instant::now();
     let children: Vec<Child> = (0..N)
         .map(|i| {
             let (root, ns) = &pairs[i % pairs.len()];
@@ -230,6 +231,7 @@ fn b1_cold_herd_over_three_roots_and_two_namespaces() {
             "h{i}.o differs from bare gcc's"
         );
     }
+    eprintln!("{N} cold wrappers over 6 daemons: {:?}", burst.elapsed());
     assert_eq!(log_lines(&sb, "started broker"), 1, "brokers started");
     assert_eq!(log_lines(&sb, "spawned daemon"), 6, "daemons spawned");
     // Each pair has its own live daemon, and every compile reached one.
@@ -267,6 +269,7 @@ fn stale_case(name: &str, make_stale: impl FnOnce(&Sandbox, &router::Identity) -
         .unwrap();
     ok(&out);
     let took = started.elapsed();
+    eprintln!("{name}: replaced in {took:?}");
     let new = identity(&sb).expect("the successor published its identity");
     assert_ne!(new.pid, old.pid, "{name}: not replaced");
     assert!(!is_dead(new.pid), "{name}: successor dead");
