@@ -3,7 +3,10 @@
 //! and six daemons; each of the six stale cases of broker.md, set up for
 //! real, ends with one fresh daemon and no signal to a stranger; a killed
 //! broker is restarted exactly once by racing wrappers; two protocol
-//! versions share a machine; peers of another uid are dropped unread.
+//! versions share a machine; peers of another uid are dropped unread;
+//! idle exits (the broker outlives its last daemon, clients arriving at
+//! shutdown are served); spawned processes keep nothing of the build; a
+//! second daemon for a live key leaves the first alone.
 //!
 //! It observes only what a user could: logs in the runtime directory,
 //! identity files, `/proc`, replies on the wire and build outputs. Cases
@@ -877,4 +880,37 @@ fn b7_spawned_processes_keep_nothing_of_the_build() {
             "{what}: inherited the jobserver"
         );
     }
+}
+
+#[test]
+fn b8_a_second_daemon_for_a_live_key_leaves_the_first_alone() {
+    let sb = Sandbox::new("b8second");
+    sb.write("d.c", "int d(void) { return 8; }\n");
+    ok(&sb.zccache(["gcc", "-c", "d.c"]));
+    let first = identity(&sb).unwrap();
+    let paths = default_paths(&sb);
+    let second = sb
+        .cmd(conformance::bin_dir().join("zccache-daemon"))
+        .arg("--cache-root")
+        .arg(&first.cache_root)
+        .args(["--namespace", "default", "--endpoint"])
+        .arg(&paths.endpoint)
+        .arg("--identity")
+        .arg(&paths.identity_file)
+        .output()
+        .unwrap();
+    ok(&second);
+    assert_eq!(
+        server_pid(&paths.endpoint),
+        first.pid,
+        "the endpoint changed hands"
+    );
+    assert_eq!(
+        identity(&sb),
+        Some(first.clone()),
+        "the identity was rewritten"
+    );
+    std::fs::remove_file(sb.path("d.o")).unwrap();
+    ok(&sb.zccache(["gcc", "-c", "d.c"]));
+    assert_eq!(sb.status()["pid"].as_u64(), Some(u64::from(first.pid)));
 }
