@@ -3,7 +3,8 @@
 //! namespaces and cache roots sharing one runtime directory (one broker).
 //!
 //! What a daemon holds is read from `/proc/<pid>/{fd,fdinfo,cwd}`, never
-//! from its own report alone. Routing, staleness and spawn races are
+//! from its own report alone; a miss whose compile runs in the released
+//! path is forgotten, so its Store stores nothing. Routing, staleness and spawn races are
 //! covered by faults.rs, not here.
 
 use std::collections::BTreeSet;
@@ -486,4 +487,85 @@ fn a_restarted_broker_finds_the_daemons_of_the_one_before() {
             is_dead(*pid).then_some(())
         });
     }
+}
+
+#[test]
+fn a_miss_compiling_in_the_released_path_is_forgotten_not_stored() {
+    let sb = Sandbox::new("pending");
+    let _stop = StopAll(&sb);
+    let worktree = sb.root.join("wt");
+    write_project(&worktree);
+    let real_gcc = conformance::which("gcc").expect("gcc on PATH");
+    // A gcc that waits for a go-ahead file before compiling, so the
+    // release arrives between the Miss and its Store.
+    let bin = sb.root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let (started, go) = (sb.root.join("started"), sb.root.join("go"));
+    std::fs::write(
+        bin.join("gcc"),
+        format!(
+            "#!/bin/sh\n: > '{}'\ni=0\nwhile [ ! -e '{}' ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done\nexec '{}' \"$@\"\n",
+            started.display(),
+            go.display(),
+            real_gcc.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("gcc"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    conformance::backdate(&bin.join("gcc"));
+    // A source changed within the compile's own second is never stored,
+    // and no token is handed out for it: let the ctimes age.
+    std::thread::sleep(Duration::from_millis(2100));
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let compile = || {
+        let mut cmd = sb.cmd(zccache_bin());
+        cmd.current_dir(&worktree)
+            .env("PATH", &path)
+            .args(["gcc", "-c", "w.c", "-o", "w.o"]);
+        cmd
+    };
+
+    let child = compile().spawn().expect("start the compile");
+    // Lets the compiler go even when an assertion below fails first.
+    struct Go<'a>(&'a Path);
+    impl Drop for Go<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0, "");
+        }
+    }
+    let go_on_drop = Go(&go);
+    wait_for("the compiler to start", || started.exists().then_some(()));
+    let (code, report) = json_of(
+        &sb,
+        [
+            "release-handles",
+            "--path",
+            worktree.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report[0]["released"]["pending_compiles"], 1, "{report:#}");
+    drop(go_on_drop);
+    let out = child.wait_with_output().unwrap();
+    ok(&out);
+    ok(&sb.bare(
+        "gcc",
+        ["-c", worktree.join("w.c").to_str().unwrap(), "-o", "ref.o"],
+    ));
+    assert_eq!(
+        std::fs::read(worktree.join("w.o")).unwrap(),
+        sb.read("ref.o")
+    );
+
+    // The forgotten token stored nothing, so the same compile misses again.
+    let status = sb.status();
+    assert_eq!(status["stored"], 0, "{status:#}");
+    ok(&compile().output().unwrap());
+    let (hits, misses, _) = sb.hmp();
+    assert_eq!((hits, misses), (0, 2));
 }
