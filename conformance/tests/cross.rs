@@ -4,8 +4,8 @@
 //!
 //! What a daemon holds is read from `/proc/<pid>/{fd,fdinfo,cwd}`, never
 //! from its own report alone; a miss whose compile runs in the released
-//! path is forgotten, so its Store stores nothing. Routing, staleness and spawn races are
-//! covered by faults.rs, not here.
+//! path is forgotten, so its Store stores nothing. Routing, staleness and
+//! spawn races are covered by broker.rs and faults.rs, not here.
 
 use std::collections::BTreeSet;
 use std::os::unix::net::UnixStream;
