@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -151,6 +151,11 @@ impl Broker {
     }
 
     async fn route(&self, route: Route) -> Response {
+        // A daemon started now would outlive the broker that is stopping
+        // every daemon; the wrapper compiles directly instead.
+        if STOPPING.load(Ordering::SeqCst) {
+            return Response::error("the broker is stopping every daemon");
+        }
         self.last_route
             .store(self.started.elapsed().as_secs(), Ordering::Relaxed);
         if route.client_protocol_version != PROTOCOL_VERSION {
@@ -263,6 +268,7 @@ impl Broker {
     /// Shuts down every live daemon and waits, bounded, until each process
     /// is gone, so that `zccache stop --all` returning means none runs.
     async fn stop_all(&self) {
+        STOPPING.store(true, Ordering::SeqCst);
         let mut asks = JoinSet::new();
         for live in self.live_daemons().await {
             asks.spawn(async move {
@@ -279,6 +285,10 @@ impl Broker {
         while asks.join_next().await.is_some() {}
     }
 }
+
+/// Set once a Shutdown with `all` has begun: this broker routes no more.
+/// Process-wide because there is one broker per process.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// How long a daemon may take to release handles.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -569,3 +569,84 @@ fn a_miss_compiling_in_the_released_path_is_forgotten_not_stored() {
     let (hits, misses, _) = sb.hmp();
     assert_eq!((hits, misses), (0, 2));
 }
+
+/// The three binaries speaking protocol 2, built into `target/proto2` (the
+/// same place broker.rs builds them, so one build serves both).
+fn protocol_2_bin() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = workspace.join("target/proto2");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(workspace)
+        .env("ZCCACHE_PROTOCOL_VERSION_OVERRIDE", "2")
+        .args(["build", "-p", "wrapper", "-p", "broker", "-p", "daemon"])
+        .arg("--target-dir")
+        .arg(&target)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    ok(&out);
+    target.join("debug")
+}
+
+#[test]
+fn the_all_commands_leave_another_protocol_version_alone() {
+    assert_eq!(
+        ::frame::PROTOCOL_VERSION,
+        1,
+        "this test assumes protocol 1 here"
+    );
+    let bin2 = protocol_2_bin().join("zccache");
+    let sb = Sandbox::new("versions");
+    let v2 = |args: &[&str]| sb.cmd(&bin2).args(args).output().unwrap();
+    struct StopV2<'a>(&'a dyn Fn(&[&str]) -> Output);
+    impl Drop for StopV2<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["stop", "--all"]);
+        }
+    }
+    let _stop2 = StopV2(&v2);
+    let _stop1 = StopAll(&sb);
+    sb.write("v.c", "int v(void) { return 6; }\n");
+    ok(&sb.zccache(["gcc", "-c", "v.c"]));
+    ok(&v2(&["gcc", "-c", "v.c"]));
+    let d1 = sb.status()["pid"].as_u64().unwrap() as u32;
+    let s2: Value = serde_json::from_slice(&ok(&v2(&["status", "--json"])).stdout).unwrap();
+    let d2 = s2["pid"].as_u64().unwrap() as u32;
+    assert_ne!(d1, d2);
+
+    let (_, listed) = json_of(&sb, ["status", "--all", "--json"]);
+    assert_eq!(pids_of(&listed), BTreeSet::from([d1]));
+    let listed2: Value =
+        serde_json::from_slice(&ok(&v2(&["status", "--all", "--json"])).stdout).unwrap();
+    assert_eq!(pids_of(&listed2), BTreeSet::from([d2]));
+    let (code, report) = json_of(
+        &sb,
+        [
+            "release-handles",
+            "--path",
+            sb.work.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(pids_of(&report), BTreeSet::from([d1]));
+
+    let broker1 = server_pid(&broker_endpoint(&sb));
+    ok(&sb.zccache(["stop", "--all"]));
+    for pid in [d1, broker1] {
+        wait_for(&format!("pid {pid} to exit"), || is_dead(pid).then_some(()));
+    }
+    assert!(!is_dead(d2), "the protocol 2 daemon runs on");
+    // With no broker of ours, the other version's daemon is not ours to
+    // report: nothing runs, nothing is held.
+    let (code, listed) = json_of(&sb, ["status", "--all", "--json"]);
+    assert_eq!((code, listed), (Some(0), serde_json::json!([])));
+    ok(&sb.zccache(["stop", "--all"]));
+    std::fs::remove_file(sb.path("v.o")).unwrap();
+    ok(&v2(&["gcc", "-c", "v.c"]));
+    assert_eq!(v2(&["status", "--json"]).status.code(), Some(0));
+    let s2: Value = serde_json::from_slice(&v2(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(s2["pid"].as_u64(), Some(u64::from(d2)));
+    assert_eq!(s2["hits"].as_u64(), Some(1), "{s2:#}");
+}

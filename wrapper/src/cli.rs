@@ -183,9 +183,20 @@ fn running_broker(cfg: &Config) -> Result<Option<(RuntimeDir, Conn)>, i32> {
     }
 }
 
-/// The daemon endpoints in the runtime directory that something of ours
-/// answers on.
+/// The daemon endpoints in the runtime directory on which a daemon of ours
+/// and of our protocol version answers a Status (one of another version
+/// answers with a mismatch and is not ours to count).
 fn answering_daemons(rt: &RuntimeDir, cfg: &Config) -> Vec<PathBuf> {
+    let answers = |endpoint: &Path| {
+        let Ok(mut conn) = Conn::connect(endpoint, cfg.connect_timeout) else {
+            return false;
+        };
+        let status = request::Body::Status(StatusRequest { all: false });
+        matches!(
+            conn.call(status, cfg.request_timeout),
+            Ok(response::Body::Status(_))
+        )
+    };
     let Ok(entries) = std::fs::read_dir(rt.path()) else {
         return vec![];
     };
@@ -196,7 +207,7 @@ fn answering_daemons(rt: &RuntimeDir, cfg: &Config) -> Vec<PathBuf> {
             name.as_bytes().starts_with(b"d-") && name.as_bytes().ends_with(b".sock")
         })
         .map(|e| e.path())
-        .filter(|p| Conn::connect(p, cfg.connect_timeout).is_ok())
+        .filter(|p| answers(p))
         .collect()
 }
 
