@@ -148,8 +148,7 @@ impl Daemons {
         });
         if let Some(mut facts) = cached {
             // Liveness is the one fact that changes.
-            facts.alive = os::process_stat(pid)
-                .is_some_and(|s| !s.zombie && Some(s.start_time) == start_time);
+            facts.alive = start_time.is_some() && router::running_start_time(pid) == start_time;
             return facts;
         }
         let facts = tokio::task::spawn_blocking(move || router::process_facts(pid))
@@ -253,10 +252,7 @@ impl Daemons {
     /// zombie, or the pid now names another process.
     fn gone(&self, pid: u32, start_time: u64) -> bool {
         self.reap();
-        match os::process_stat(pid) {
-            Some(stat) => stat.zombie || stat.start_time != start_time,
-            None => true,
-        }
+        router::running_start_time(pid) != Some(start_time)
     }
 
     async fn wait_gone(&self, pid: u32, start_time: u64, until: Instant) {
@@ -338,7 +334,7 @@ impl Daemons {
             return false;
         };
         router::current_boot_id().as_ref() == Some(&id.boot_id)
-            && os::process_stat(id.pid).is_some_and(|s| !s.zombie && s.start_time == id.start_time)
+            && router::running_start_time(id.pid) == Some(id.start_time)
     }
 
     /// Starts the daemon detached: its own session, stdio to its log, cwd

@@ -413,7 +413,7 @@ fn describe(body: &response::Body) -> String {
 /// Whether `pid` runs: exists and is not a zombie (a zombie has let go of
 /// everything; only its parent can clear it).
 fn is_running(pid: u32) -> bool {
-    os::process_stat(pid).is_some_and(|s| !s.zombie)
+    router::running_start_time(pid).is_some()
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -298,7 +297,7 @@ fn call(endpoint: &Path, request: &Request) -> Result<response::Body, String> {
     let bytes = frame::encode_frame(&f);
     let mut stream = UnixStream::connect(endpoint)
         .map_err(|e| format!("connect {}: {e}", endpoint.display()))?;
-    let uid = peer_uid(&stream).map_err(|e| format!("peer uid: {e}"))?;
+    let uid = sys::peer_uid(&stream).map_err(|e| format!("peer uid: {e}"))?;
     if uid != router::euid() {
         return Err(format!("server runs as uid {uid}"));
     }
@@ -361,31 +360,6 @@ fn describe(body: &response::Body) -> String {
         response::Body::Error(e) => format!("error: {}", e.message),
         response::Body::VersionMismatch(m) => format!("version mismatch: {m:?}"),
         _ => "an unexpected kind of answer".to_owned(),
-    }
-}
-
-fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: cred and len are valid for writes of the sizes passed, and
-    // the descriptor is open for the duration of the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        Ok(cred.uid)
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 

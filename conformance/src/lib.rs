@@ -19,8 +19,13 @@ pub fn bin_dir() -> PathBuf {
         return PathBuf::from(d);
     }
     // conformance/ → workspace root → target/<profile>
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(root.join("target"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or(root.join("target"));
     target.join("debug")
 }
 
@@ -41,14 +46,24 @@ impl Sandbox {
     pub fn new(name: &str) -> Sandbox {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         // Short paths: socket names must fit in 108 bytes.
-        let root = PathBuf::from(format!("/tmp/zcc-t{}-{}-{}", std::process::id(), n, &name[..name.len().min(12)]));
+        let root = PathBuf::from(format!(
+            "/tmp/zcc-t{}-{}-{}",
+            std::process::id(),
+            n,
+            &name[..name.len().min(12)]
+        ));
         let _ = std::fs::remove_dir_all(&root);
         let cache = root.join("cache");
         let runtime = root.join("rt");
         let work = root.join("w");
         std::fs::create_dir_all(&work).unwrap();
         std::fs::create_dir_all(&cache).unwrap();
-        Sandbox { root, cache, runtime, work }
+        Sandbox {
+            root,
+            cache,
+            runtime,
+            work,
+        }
     }
 
     /// A command with the sandbox's environment, cwd = work dir.
@@ -72,7 +87,10 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.cmd(zccache_bin()).args(args).output().expect("run zccache")
+        self.cmd(zccache_bin())
+            .args(args)
+            .output()
+            .expect("run zccache")
     }
 
     /// The bare compiler, same environment, for reference outputs.
@@ -81,7 +99,10 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.cmd(compiler).args(args).output().expect("run compiler")
+        self.cmd(compiler)
+            .args(args)
+            .output()
+            .expect("run compiler")
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -106,7 +127,11 @@ impl Sandbox {
     /// `zccache status --json` as a JSON value.
     pub fn status(&self) -> serde_json::Value {
         let out = self.zccache(["status", "--json"]);
-        assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("status --json is JSON")
     }
 
@@ -126,8 +151,12 @@ impl Sandbox {
     /// Ask this sandbox's broker to exit (it would idle out after minutes).
     pub fn stop_broker(&self) {
         use std::io::Write;
-        let endpoint = self.runtime.join(format!("broker-p{}.sock", frame::PROTOCOL_VERSION));
-        let shutdown = frame::v1::Request::new(frame::v1::request::Body::Shutdown(frame::v1::ShutdownRequest { all: false }));
+        let endpoint = self
+            .runtime
+            .join(format!("broker-p{}.sock", frame::PROTOCOL_VERSION));
+        let shutdown = frame::v1::Request::new(frame::v1::request::Body::Shutdown(
+            frame::v1::ShutdownRequest { all: false },
+        ));
         if let Ok(mut s) = std::os::unix::net::UnixStream::connect(endpoint) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let _ = s.write_all(&frame::encode_frame(&frame::request_frame(1, &shutdown)));
@@ -146,6 +175,13 @@ impl Drop for Sandbox {
             let _ = std::fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// The pid of whoever listens on `endpoint` (SO_PEERCRED).
+pub fn server_pid(endpoint: &Path) -> u32 {
+    let stream = std::os::unix::net::UnixStream::connect(endpoint)
+        .unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
+    sys::peer_cred(&stream).expect("SO_PEERCRED").0
 }
 
 /// Set a file's mtime an hour into the past.

@@ -8,12 +8,11 @@
 //! spawn races are covered by broker.rs and faults.rs, not here.
 
 use std::collections::BTreeSet;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use conformance::{ok, zccache_bin, Sandbox};
+use conformance::{ok, server_pid, zccache_bin, Sandbox};
 use serde_json::Value;
 
 /// Long enough for a loaded 2-core machine; only failures ever wait it out.
@@ -106,31 +105,6 @@ fn proc_state(pid: u32) -> Option<char> {
 /// is up to whichever process inherited it.
 fn is_dead(pid: u32) -> bool {
     matches!(proc_state(pid), None | Some('Z' | 'X'))
-}
-
-/// The pid of whoever listens on `endpoint` (SO_PEERCRED).
-fn server_pid(endpoint: &Path) -> u32 {
-    use std::os::fd::AsRawFd;
-    let stream = UnixStream::connect(endpoint)
-        .unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "SO_PEERCRED: {}", std::io::Error::last_os_error());
-    cred.pid as u32
 }
 
 fn broker_endpoint(sb: &Sandbox) -> PathBuf {

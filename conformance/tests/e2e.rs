@@ -28,5 +28,8 @@ fn stop_returns_only_after_the_daemon_let_go_of_the_cache_root() {
     // Nothing of the daemon's may appear in the root after stop returned.
     std::fs::remove_dir_all(&sb.cache).expect("cache root removable right after stop");
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(!sb.cache.exists(), "the stopped daemon {pid} wrote into the removed cache root");
+    assert!(
+        !sb.cache.exists(),
+        "the stopped daemon {pid} wrote into the removed cache root"
+    );
 }

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ::frame::v1::{self, request, response};
-use conformance::{ok, Sandbox};
+use conformance::{ok, server_pid, Sandbox};
 
 /// Long enough for a loaded 2-core machine; only failures ever wait it out.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -87,31 +87,6 @@ fn sigkill(pid: u32) {
     // SAFETY: kill has no memory-safety preconditions.
     let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     assert_eq!(rc, 0, "kill {pid}: {}", std::io::Error::last_os_error());
-}
-
-/// The pid of whoever listens on `endpoint` (SO_PEERCRED).
-fn server_pid(endpoint: &Path) -> u32 {
-    use std::os::fd::AsRawFd;
-    let stream = UnixStream::connect(endpoint)
-        .unwrap_or_else(|e| panic!("connect {}: {e}", endpoint.display()));
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "SO_PEERCRED: {}", std::io::Error::last_os_error());
-    cred.pid as u32
 }
 
 /// A `Vm*` line of `/proc/<pid>/status`, in KiB.

@@ -5,10 +5,10 @@
 //! here mocks a component.
 
 mod broker;
-mod e2e;
 mod cross;
-mod oracle;
+mod e2e;
 mod faults;
 mod frame;
+mod oracle;
 mod thirdparty;
 mod tidy;

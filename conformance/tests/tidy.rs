@@ -25,11 +25,23 @@ fn every_rust_file_opens_with_a_module_doc_line() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut files = Vec::new();
     rust_files(root, &mut files);
-    assert!(files.len() > 20, "found only {} .rs files under {}", files.len(), root.display());
+    assert!(
+        files.len() > 20,
+        "found only {} .rs files under {}",
+        files.len(),
+        root.display()
+    );
     let offenders: Vec<String> = files
         .iter()
-        .filter(|f| !std::fs::read_to_string(f).unwrap_or_default().starts_with("//!"))
+        .filter(|f| {
+            !std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .starts_with("//!")
+        })
         .map(|f| f.strip_prefix(root).unwrap().display().to_string())
         .collect();
-    assert!(offenders.is_empty(), "files without a leading //! line: {offenders:#?}");
+    assert!(
+        offenders.is_empty(),
+        "files without a leading //! line: {offenders:#?}"
+    );
 }

@@ -49,10 +49,12 @@ impl<'a> Dec<'a> {
         self.take(1).map(|b| b[0])
     }
     pub(crate) fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
+        self.take(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
     }
     pub(crate) fn i128(&mut self) -> Option<i128> {
-        self.take(16).map(|b| i128::from_le_bytes(b.try_into().unwrap_or_default()))
+        self.take(16)
+            .map(|b| i128::from_le_bytes(b.try_into().unwrap_or_default()))
     }
     pub(crate) fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;

@@ -117,8 +117,11 @@ impl Engine {
     fn try_lookup(&self, req: &v1::Lookup) -> Result<v1::LookupReply, Pt> {
         self.expire_pending();
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
-        let env: BTreeMap<Vec<u8>, Vec<u8>> =
-            req.env.iter().map(|v| (v.name.clone(), v.value.clone())).collect();
+        let env: BTreeMap<Vec<u8>, Vec<u8>> = req
+            .env
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect();
         let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
         let argv0 = Path::new(OsStr::from_bytes(&req.argv0));
         let family = argv0
@@ -126,8 +129,11 @@ impl Engine {
             .and_then(Family::from_argv0)
             .or_else(|| compiler.file_name().and_then(Family::from_argv0))
             .ok_or_else(|| Pt::new("unsupported_compiler", "not a gcc, clang or emcc driver"))?;
-        let args: Vec<OsString> =
-            req.args.iter().map(|a| OsString::from_vec(a.clone())).collect();
+        let args: Vec<OsString> = req
+            .args
+            .iter()
+            .map(|a| OsString::from_vec(a.clone()))
+            .collect();
         let expanded = cc::expand_response_files(family, &args, &cwd, &cc::FsReader)
             .map_err(|p| Pt::new(p.reason.as_str(), &p.detail))?;
         let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
@@ -137,19 +143,28 @@ impl Engine {
             Classified::Passthrough(p) => return Err(Pt::new(p.reason.as_str(), &p.detail)),
         };
         if !inv.color_flag_valid {
-            return Err(Pt::new("unsupported_compiler_option", "colour flag of another compiler"));
+            return Err(Pt::new(
+                "unsupported_compiler_option",
+                "colour flag of another compiler",
+            ));
         }
         if inv.march_native {
             // Its meaning depends on the build machine's CPU, which we do
             // not probe: passthrough by design.
-            return Err(Pt::new("unsupported_compiler_option", "-march/-mcpu/-mtune=native"));
+            return Err(Pt::new(
+                "unsupported_compiler_option",
+                "-march/-mcpu/-mtune=native",
+            ));
         }
         let term_dumb = env.get(&b"TERM"[..]).map_or(true, |t| t == b"dumb");
         let color_forced = inv.user_color.is_none() && req.stderr_is_tty && !term_dumb;
         if color_forced && inv.record_command_line {
             // The object would record our colour flag, and without it the
             // diagnostics would lack the colour a bare compile shows.
-            return Err(Pt::new("unsupported_compiler_option", "recorded command line on a terminal"));
+            return Err(Pt::new(
+                "unsupported_compiler_option",
+                "recorded command line on a terminal",
+            ));
         }
 
         let identity = self
@@ -180,8 +195,12 @@ impl Engine {
             let default_profile;
             let extra = if extra.path.is_empty() {
                 default_profile = cc::ExtraInput {
-                    path: default_profile_path(&inv)
-                        .ok_or_else(|| Pt::new("unsupported_compiler_option", "profile data at a default path"))?,
+                    path: default_profile_path(&inv).ok_or_else(|| {
+                        Pt::new(
+                            "unsupported_compiler_option",
+                            "profile data at a default path",
+                        )
+                    })?,
                     kind: extra.kind,
                 };
                 &default_profile
@@ -197,13 +216,18 @@ impl Engine {
                     if let Ok((_, d)) = self.meta.digest(Path::new(&pch)) {
                         base.bytes("pch", &d);
                     } else if Path::new(&pch).exists() {
-                        return Err(Pt::new("could_not_use_precompiled_header", "unreadable precompiled header"));
+                        return Err(Pt::new(
+                            "could_not_use_precompiled_header",
+                            "unreadable precompiled header",
+                        ));
                     }
                 }
             }
             base.os("extra_input", &extra.path);
             match extra.kind {
-                cc::ExtraInputKind::Content | cc::ExtraInputKind::Include | cc::ExtraInputKind::ProfileUse => {
+                cc::ExtraInputKind::Content
+                | cc::ExtraInputKind::Include
+                | cc::ExtraInputKind::ProfileUse => {
                     match self.meta.digest(&path) {
                         Ok((_, d)) => base.bytes("digest", &d),
                         // A profile directory holds one file per object; we do
@@ -234,7 +258,9 @@ impl Engine {
         };
         let mut units = Vec::with_capacity(inv.units.len());
         for (i, unit) in inv.units.iter().enumerate() {
-            units.push(v1::UnitAnswer { answer: Some(self.lookup_unit(&r, &inv, unit, i)?) });
+            units.push(v1::UnitAnswer {
+                answer: Some(self.lookup_unit(&r, &inv, unit, i)?),
+            });
         }
         Ok(v1::LookupReply {
             outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units { units })),
@@ -260,7 +286,10 @@ impl Engine {
             .map_err(|e| Pt::new("no_input_file", &format!("{}: {e}", source.display())))?;
         let source_scan = self.scan(&source, &source_digest);
         if source_scan.embeds {
-            return Err(Pt::new("unsupported_source_feature", "#embed or .incbin in the source"));
+            return Err(Pt::new(
+                "unsupported_source_feature",
+                "#embed or .incbin in the source",
+            ));
         }
         let mut key = r.base_key.clone();
         key.bytes("lang", unit.language.as_str().as_bytes());
@@ -284,7 +313,9 @@ impl Engine {
                 if !entry.matches(r.cwd, &self.meta) {
                     continue;
                 }
-                let Some(result_key) = result_key_for(&manifest_key, entry, r.cwd, sde.as_deref(), &today) else {
+                let Some(result_key) =
+                    result_key_for(&manifest_key, entry, r.cwd, sde.as_deref(), &today)
+                else {
                     continue;
                 };
                 match self.store.get(&Key(result_key)) {
@@ -300,7 +331,18 @@ impl Engine {
             }
         }
         self.stats.bump(&self.stats.misses);
-        Ok(self.miss(r, inv, unit, index, manifest_key, source, source_stat, &source_scan, sde, today))
+        Ok(self.miss(
+            r,
+            inv,
+            unit,
+            index,
+            manifest_key,
+            source,
+            source_stat,
+            &source_scan,
+            sde,
+            today,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -330,7 +372,10 @@ impl Engine {
             }));
         }
         let private_dep = self.private_dir.join(format!("dep-{token}.d"));
-        let user_depfile = unit.depfile.as_ref().map(|d| manifest::resolve(r.cwd, d.as_bytes()));
+        let user_depfile = unit
+            .depfile
+            .as_ref()
+            .map(|d| manifest::resolve(r.cwd, d.as_bytes()));
         let preprocessed = !unit.language.is_preprocessed_by_compiler();
         let mut deps_args = Vec::new();
         let dep_source = if preprocessed {
@@ -340,14 +385,23 @@ impl Engine {
                 // The object records the command line: added flags would
                 // show in it, so learn the headers in a separate run.
                 DepMode::None | DepMode::Md
-                    if inv.record_command_line && user_depfile.as_deref().is_none_or(is_dev_null) =>
+                    if inv.record_command_line
+                        && user_depfile.as_deref().is_none_or(is_dev_null) =>
                 {
                     deps_args = inv.dependency_probe_args(r.expanded, index);
-                    deps_args.extend(["-M".into(), "-MF".into(), private_dep.clone().into_os_string()]);
+                    deps_args.extend([
+                        "-M".into(),
+                        "-MF".into(),
+                        private_dep.clone().into_os_string(),
+                    ]);
                     Some(private_dep.clone())
                 }
                 DepMode::None => {
-                    args.extend(["-MD".into(), "-MF".into(), private_dep.clone().into_os_string()]);
+                    args.extend([
+                        "-MD".into(),
+                        "-MF".into(),
+                        private_dep.clone().into_os_string(),
+                    ]);
                     Some(private_dep.clone())
                 }
                 DepMode::Md if user_depfile.as_deref().is_some_and(|p| !is_dev_null(p)) => {
@@ -359,7 +413,11 @@ impl Engine {
                 }
                 DepMode::Mmd => {
                     deps_args = inv.dependency_probe_args(r.expanded, index);
-                    deps_args.extend(["-M".into(), "-MF".into(), private_dep.clone().into_os_string()]);
+                    deps_args.extend([
+                        "-M".into(),
+                        "-MF".into(),
+                        private_dep.clone().into_os_string(),
+                    ]);
                     Some(private_dep.clone())
                 }
             }
@@ -377,7 +435,11 @@ impl Engine {
                 outputs.push(("object", manifest::resolve(r.cwd, o.as_bytes())));
             }
         }
-        for (role, p) in [("dwo", &unit.dwo), ("gcno", &unit.gcno), ("dia", &inv.serialize_diagnostics)] {
+        for (role, p) in [
+            ("dwo", &unit.dwo),
+            ("gcno", &unit.gcno),
+            ("dia", &inv.serialize_diagnostics),
+        ] {
             if let Some(p) = p {
                 outputs.push((role, manifest::resolve(r.cwd, p.as_bytes())));
             }
@@ -435,10 +497,19 @@ impl Engine {
         // Everything the current request needs must be in the entry.
         let mut plan: Vec<(usize, PathBuf)> = Vec::new();
         let want = |role: &'static str, p: &Option<OsString>| p.as_ref().map(|p| (role, p.clone()));
-        let object = if inv.mode == Mode::SyntaxOnly { None } else { want("object", &unit.output) };
-        for (role, p) in [object, want("dwo", &unit.dwo), want("gcno", &unit.gcno), want("dia", &inv.serialize_diagnostics)]
-            .into_iter()
-            .flatten()
+        let object = if inv.mode == Mode::SyntaxOnly {
+            None
+        } else {
+            want("object", &unit.output)
+        };
+        for (role, p) in [
+            object,
+            want("dwo", &unit.dwo),
+            want("gcno", &unit.gcno),
+            want("dia", &inv.serialize_diagnostics),
+        ]
+        .into_iter()
+        .flatten()
         {
             let dest = manifest::resolve(r.cwd, p.as_bytes());
             if is_dev_null(&dest) {
@@ -454,7 +525,15 @@ impl Engine {
                 } else {
                     let idx = role_index("depfile")?;
                     let bytes = self.store.deliver_bytes(stored, idx).ok()?;
-                    Some((dest, retarget_depfile(&bytes, &stored.extra, &unit_dep_targets(inv, unit), inv.dep.phony)?))
+                    Some((
+                        dest,
+                        retarget_depfile(
+                            &bytes,
+                            &stored.extra,
+                            &unit_dep_targets(inv, unit),
+                            inv.dep.phony,
+                        )?,
+                    ))
                 }
             }
             _ => None,
@@ -491,7 +570,10 @@ impl Engine {
         match reply {
             Ok(()) => {
                 self.stats.bump(&self.stats.stored);
-                v1::StoreReply { stored: true, reason: String::new() }
+                v1::StoreReply {
+                    stored: true,
+                    reason: String::new(),
+                }
             }
             Err(reason) => {
                 self.stats.not_stored(reason);
@@ -508,7 +590,9 @@ impl Engine {
             return Err("preprocessor_error");
         }
         // The source must be exactly what was hashed at Lookup.
-        let now = std::fs::metadata(&p.source).map(|m| StatId::of(&m)).map_err(|_| "modified_input_file")?;
+        let now = std::fs::metadata(&p.source)
+            .map(|m| StatId::of(&m))
+            .map_err(|_| "modified_input_file")?;
         if now != p.source_stat {
             return Err("modified_input_file");
         }
@@ -527,7 +611,17 @@ impl Engine {
         // The include set, from the full depfile.
         let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
         let mut scans: Vec<(Vec<u8>, Arc<ScanResult>)> = Vec::new();
-        scans.push((p.source.as_os_str().as_bytes().to_vec(), self.scan(&p.source, &self.meta.digest(&p.source).map_err(|_| "modified_input_file")?.1)));
+        scans.push((
+            p.source.as_os_str().as_bytes().to_vec(),
+            self.scan(
+                &p.source,
+                &self
+                    .meta
+                    .digest(&p.source)
+                    .map_err(|_| "modified_input_file")?
+                    .1,
+            ),
+        ));
         if let Some(dep_path) = &p.dep_source {
             let text = std::fs::read(dep_path).map_err(|_| "missing_depfile")?;
             let rule = depfile::parse(&text).ok_or("bad_depfile")?;
@@ -572,10 +666,17 @@ impl Engine {
         for probe in &probes {
             for dir in &probe_dirs {
                 let found = dir.join(OsStr::from_bytes(probe));
-                if !found.is_file() || includes.iter().any(|(i, _)| manifest::resolve(&p.cwd, i) == found) {
+                if !found.is_file()
+                    || includes
+                        .iter()
+                        .any(|(i, _)| manifest::resolve(&p.cwd, i) == found)
+                {
                     continue;
                 }
-                let (stat, digest) = self.meta.digest(&found).map_err(|_| "modified_input_file")?;
+                let (stat, digest) = self
+                    .meta
+                    .digest(&found)
+                    .map_err(|_| "modified_input_file")?;
                 if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
                     return Err("modified_input_file");
                 }
@@ -583,19 +684,30 @@ impl Engine {
             }
         }
         let negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
-        let mut entry = ManifestEntry { includes, negatives, temporal, result_key: [0; 32] };
-        entry.result_key = result_key_for(&p.manifest_key, &entry, &p.cwd, p.sde.as_deref(), &p.today).ok_or("modified_input_file")?;
+        let mut entry = ManifestEntry {
+            includes,
+            negatives,
+            temporal,
+            result_key: [0; 32],
+        };
+        entry.result_key =
+            result_key_for(&p.manifest_key, &entry, &p.cwd, p.sde.as_deref(), &p.today)
+                .ok_or("modified_input_file")?;
 
         // Snapshot the outputs, then publish.
         let mut writer = self.store.begin_entry().map_err(store_failed)?;
         for (role, path) in &p.outputs {
-            writer.add_output_from_file(role, path).map_err(store_failed)?;
+            writer
+                .add_output_from_file(role, path)
+                .map_err(store_failed)?;
         }
         let mut extra = Vec::new();
         if let Some(user_dep) = &p.user_depfile {
             let bytes = std::fs::read(user_dep).map_err(|_| "missing_depfile")?;
             extra = depfile_meta(&bytes, p.family, &p.dep_targets, p.dep_phony);
-            writer.add_output_bytes("depfile", &bytes).map_err(store_failed)?;
+            writer
+                .add_output_bytes("depfile", &bytes)
+                .map_err(store_failed)?;
         }
         let _ = p.mode;
         writer
@@ -603,7 +715,9 @@ impl Engine {
             .map_err(store_failed)?;
         let old = self.manifest(&p.manifest_key).unwrap_or_default();
         let updated = Arc::new(old.with_entry(entry));
-        self.store.put_manifest(&Key(p.manifest_key), &updated.encode()).map_err(store_failed)?;
+        self.store
+            .put_manifest(&Key(p.manifest_key), &updated.encode())
+            .map_err(store_failed)?;
         self.manifests.insert(p.manifest_key, updated);
         Ok(())
     }
@@ -622,7 +736,11 @@ impl Engine {
         if let Some(s) = self.scans.get(digest) {
             return s.clone();
         }
-        let s = Arc::new(std::fs::read(path).map(|b| scan::scan(&b)).unwrap_or_default());
+        let s = Arc::new(
+            std::fs::read(path)
+                .map(|b| scan::scan(&b))
+                .unwrap_or_default(),
+        );
         self.scans.insert(*digest, s.clone());
         s
     }
@@ -638,7 +756,12 @@ impl Engine {
         inv: &Invocation,
         cwd: &Path,
     ) -> Result<Vec<u8>, String> {
-        let digest = |p: &Path| self.meta.digest(p).map(|(_, d)| d).map_err(|e| format!("{}: {e}", p.display()));
+        let digest = |p: &Path| {
+            self.meta
+                .digest(p)
+                .map(|(_, d)| d)
+                .map_err(|e| format!("{}: {e}", p.display()))
+        };
         let mut h = KeyHasher::new("zccache-compiler-v1");
         h.bytes("driver", &digest(compiler)?);
         if family == Family::Emcc {
@@ -653,7 +776,10 @@ impl Engine {
                 .em_config
                 .as_ref()
                 .map(|c| manifest::resolve(cwd, c.as_bytes()))
-                .or_else(|| env.get(&b"EM_CONFIG"[..]).map(|v| PathBuf::from(OsStr::from_bytes(v))))
+                .or_else(|| {
+                    env.get(&b"EM_CONFIG"[..])
+                        .map(|v| PathBuf::from(OsStr::from_bytes(v)))
+                })
                 .unwrap_or_else(|| root.join(".emscripten"));
             let text = std::fs::read(&config).map_err(|e| format!("{}: {e}", config.display()))?;
             h.bytes("config", &text);
@@ -704,7 +830,12 @@ impl Engine {
             }
             !touches
         });
-        Released { metadata_entries, manifests, scans, pending_compiles }
+        Released {
+            metadata_entries,
+            manifests,
+            scans,
+            pending_compiles,
+        }
     }
 
     pub(crate) fn clear(&self) {
@@ -728,7 +859,9 @@ fn default_profile_path(inv: &Invocation) -> Option<OsString> {
     match inv.family {
         Family::Clang | Family::Emcc => Some("default.profdata".into()),
         Family::Gcc => {
-            let [unit] = inv.units.as_slice() else { return None };
+            let [unit] = inv.units.as_slice() else {
+                return None;
+            };
             let object = Path::new(unit.output.as_ref()?);
             Some(object.with_extension("gcda").into_os_string())
         }
@@ -741,9 +874,17 @@ fn default_profile_path(inv: &Invocation) -> Option<OsString> {
 /// so two checkouts built with `-fdebug-prefix-map=$PWD=X` share entries.
 fn cwd_independent_prefix_map(arg: &OsStr, cwd: &Path) -> OsString {
     let bytes = arg.as_bytes();
-    for flag in ["-fdebug-prefix-map=", "-ffile-prefix-map=", "-fmacro-prefix-map="] {
-        let Some(rest) = bytes.strip_prefix(flag.as_bytes()) else { continue };
-        let Some(eq) = rest.iter().position(|b| *b == b'=') else { break };
+    for flag in [
+        "-fdebug-prefix-map=",
+        "-ffile-prefix-map=",
+        "-fmacro-prefix-map=",
+    ] {
+        let Some(rest) = bytes.strip_prefix(flag.as_bytes()) else {
+            continue;
+        };
+        let Some(eq) = rest.iter().position(|b| *b == b'=') else {
+            break;
+        };
         let old = rest[..eq].strip_suffix(b"/").unwrap_or(&rest[..eq]);
         if old == cwd.as_os_str().as_bytes() {
             let mut out = flag.as_bytes().to_vec();
@@ -781,7 +922,8 @@ fn result_key_for(
         }
         for f in &entry.temporal.timestamp_files {
             let md = std::fs::metadata(manifest::resolve(cwd, f)).ok()?;
-            h.bytes("timestamp", f).bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes());
+            h.bytes("timestamp", f)
+                .bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes());
         }
     }
     Some(h.finish())
@@ -795,7 +937,13 @@ fn search_chain(cwd: &Path, source: &Path, inv: &Invocation) -> Vec<PathBuf> {
         chain.push(d.to_path_buf());
     }
     let s = &inv.search;
-    for d in s.iquote.iter().chain(&s.angled).chain(&s.system).chain(&s.after) {
+    for d in s
+        .iquote
+        .iter()
+        .chain(&s.angled)
+        .chain(&s.system)
+        .chain(&s.after)
+    {
         chain.push(manifest::resolve(cwd, d.as_bytes()));
     }
     chain
@@ -820,12 +968,20 @@ fn negative_candidates(
             .max_by_key(|(_, d)| d.as_os_str().len());
         match found {
             Some((idx, dir)) => {
-                let name = abs.strip_prefix(dir).unwrap_or(&abs).as_os_str().as_bytes().to_vec();
+                let name = abs
+                    .strip_prefix(dir)
+                    .unwrap_or(&abs)
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec();
                 if let Some(parent) = abs.parent() {
                     quote_dirs.insert(parent.to_path_buf());
                 }
                 for earlier in &chain[..idx] {
-                    per_dir.entry(earlier.clone()).or_default().insert(name.clone());
+                    per_dir
+                        .entry(earlier.clone())
+                        .or_default()
+                        .insert(name.clone());
                 }
             }
             None => {
@@ -835,7 +991,10 @@ fn negative_candidates(
                 for k in 1..comps.len().min(5) {
                     let name: PathBuf = comps[comps.len() - k..].iter().collect();
                     for d in chain {
-                        per_dir.entry(d.clone()).or_default().insert(name.as_os_str().as_bytes().to_vec());
+                        per_dir
+                            .entry(d.clone())
+                            .or_default()
+                            .insert(name.as_os_str().as_bytes().to_vec());
                     }
                 }
             }
@@ -847,7 +1006,10 @@ fn negative_candidates(
         if let Some(name) = abs.file_name() {
             for d in &quote_dirs {
                 if abs.parent() != Some(d.as_path()) {
-                    per_dir.entry(d.clone()).or_default().insert(name.as_bytes().to_vec());
+                    per_dir
+                        .entry(d.clone())
+                        .or_default()
+                        .insert(name.as_bytes().to_vec());
                 }
             }
         }
@@ -857,7 +1019,10 @@ fn negative_candidates(
             per_dir.entry(d.clone()).or_default().insert(probe.clone());
         }
         for d in ["/usr/include", "/usr/local/include"] {
-            per_dir.entry(PathBuf::from(d)).or_default().insert(probe.clone());
+            per_dir
+                .entry(PathBuf::from(d))
+                .or_default()
+                .insert(probe.clone());
         }
     }
     per_dir
@@ -866,7 +1031,10 @@ fn negative_candidates(
             let md = std::fs::metadata(&dir).ok();
             let names: Vec<Vec<u8>> = names
                 .into_iter()
-                .filter(|n| md.is_none() || std::fs::symlink_metadata(dir.join(OsStr::from_bytes(n))).is_err())
+                .filter(|n| {
+                    md.is_none()
+                        || std::fs::symlink_metadata(dir.join(OsStr::from_bytes(n))).is_err()
+                })
                 .collect();
             (!names.is_empty()).then(|| NegativeDir {
                 dir: dir.as_os_str().as_bytes().to_vec(),
@@ -880,7 +1048,10 @@ fn negative_candidates(
 
 /// The targets the compiler would write for this unit's first depfile rule.
 fn unit_dep_targets(_inv: &Invocation, unit: &Unit) -> Vec<Vec<u8>> {
-    unit.dep_targets.iter().map(|t| t.to_make().into_vec()).collect()
+    unit.dep_targets
+        .iter()
+        .map(|t| t.to_make().into_vec())
+        .collect()
 }
 
 /// Stored beside a depfile: the compiler style that reproduces it, if any.
@@ -889,8 +1060,13 @@ fn depfile_meta(bytes: &[u8], family: Family, targets: &[Vec<u8>], phony: bool) 
         Family::Gcc => Style::Gcc,
         Family::Clang | Family::Emcc => Style::Clang,
     };
-    let Some(rule) = depfile::parse(bytes) else { return vec![0] };
-    let again = DepRule { targets: targets.to_vec(), deps: rule.deps.clone() };
+    let Some(rule) = depfile::parse(bytes) else {
+        return vec![0];
+    };
+    let again = DepRule {
+        targets: targets.to_vec(),
+        deps: rule.deps.clone(),
+    };
     if rule.targets == targets && depfile::format(style, &again, phony) == bytes {
         vec![if style == Style::Gcc { 1 } else { 2 }]
     } else {
@@ -900,7 +1076,12 @@ fn depfile_meta(bytes: &[u8], family: Family, targets: &[Vec<u8>], phony: bool) 
 
 /// The stored depfile with the current request's targets, or `None` when
 /// they differ and the stored text cannot be re-emitted faithfully.
-fn retarget_depfile(bytes: &[u8], meta: &[u8], targets: &[Vec<u8>], phony: bool) -> Option<Vec<u8>> {
+fn retarget_depfile(
+    bytes: &[u8],
+    meta: &[u8],
+    targets: &[Vec<u8>],
+    phony: bool,
+) -> Option<Vec<u8>> {
     let rule = depfile::parse(bytes)?;
     if rule.targets == targets {
         return Some(bytes.to_vec());
@@ -910,7 +1091,14 @@ fn retarget_depfile(bytes: &[u8], meta: &[u8], targets: &[Vec<u8>], phony: bool)
         Some(2) => Style::Clang,
         _ => return None,
     };
-    Some(depfile::format(style, &DepRule { targets: targets.to_vec(), deps: rule.deps }, phony))
+    Some(depfile::format(
+        style,
+        &DepRule {
+            targets: targets.to_vec(),
+            deps: rule.deps,
+        },
+        phony,
+    ))
 }
 
 /// `LLVM_ROOT` (and `CLANG_ADD_VERSION`) from an Emscripten config file.
@@ -925,7 +1113,9 @@ fn emscripten_clang(config: &str) -> PathBuf {
     };
     let root = value("LLVM_ROOT").unwrap_or_else(|| "/usr/bin".into());
     match value("CLANG_ADD_VERSION") {
-        Some(v) if Path::new(&root).join(format!("clang-{v}")).exists() => Path::new(&root).join(format!("clang-{v}")),
+        Some(v) if Path::new(&root).join(format!("clang-{v}")).exists() => {
+            Path::new(&root).join(format!("clang-{v}"))
+        }
         _ => Path::new(&root).join("clang"),
     }
 }
@@ -933,9 +1123,14 @@ fn emscripten_clang(config: &str) -> PathBuf {
 fn today_local() -> Vec<u8> {
     // `__DATE__` uses local time; the day number since the epoch, shifted by
     // the zone offset libc reports, is what changes when it changes.
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let offset = crate::os::utc_offset_secs(secs);
-    ((secs + offset).div_euclid(86_400)).to_string().into_bytes()
+    ((secs + offset).div_euclid(86_400))
+        .to_string()
+        .into_bytes()
 }
 
 fn store_failed(e: StoreError) -> &'static str {
@@ -949,7 +1144,10 @@ fn store_failed(e: StoreError) -> &'static str {
 }
 
 fn not_stored(reason: &str) -> v1::StoreReply {
-    v1::StoreReply { stored: false, reason: reason.into() }
+    v1::StoreReply {
+        stored: false,
+        reason: reason.into(),
+    }
 }
 
 pub(crate) fn passthrough_reply(reason: &str, detail: &str) -> v1::LookupReply {
@@ -969,6 +1167,9 @@ struct Pt {
 
 impl Pt {
     fn new(reason: &'static str, detail: &str) -> Pt {
-        Pt { reason, detail: detail.to_owned() }
+        Pt {
+            reason,
+            detail: detail.to_owned(),
+        }
     }
 }

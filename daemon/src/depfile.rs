@@ -210,7 +210,10 @@ mod tests {
     #[track_caller]
     fn check_roundtrip(style: Style, text: &str, phony: bool) {
         let rule = parse(text.as_bytes()).expect("a rule");
-        assert_eq!(String::from_utf8(format(style, &rule, phony)).unwrap(), text);
+        assert_eq!(
+            String::from_utf8(format(style, &rule, phony)).unwrap(),
+            text
+        );
     }
 
     #[test]

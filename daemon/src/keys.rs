@@ -71,7 +71,14 @@ mod tests {
                 h.bytes("a", b"a").bytes("a", b"bc");
             })
         );
-        assert_ne!(k(&|h| { h.opt("v", None); }), k(&|h| { h.opt("v", Some(b"")); }));
+        assert_ne!(
+            k(&|h| {
+                h.opt("v", None);
+            }),
+            k(&|h| {
+                h.opt("v", Some(b""));
+            })
+        );
         assert_ne!(KeyHasher::new("x").finish(), KeyHasher::new("y").finish());
     }
 }

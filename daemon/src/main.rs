@@ -13,13 +13,13 @@ mod depfile;
 mod keys;
 mod manifest;
 mod meta;
+#[cfg(unix)]
+#[path = "os/unix.rs"]
+mod os;
 mod scan;
 mod server;
 mod stats;
 mod store;
-#[cfg(unix)]
-#[path = "os/unix.rs"]
-mod os;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -53,7 +53,10 @@ fn main() {
         .max_blocking_threads(64)
         .enable_all()
         .build();
-    let code = match rt.map_err(|e| e.to_string()).and_then(|rt| rt.block_on(run(opts))) {
+    let code = match rt
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(run(opts)))
+    {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("zccache-daemon: {e}");
@@ -75,10 +78,13 @@ fn parse_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<Opti
         };
         *slot = Some(args.next().ok_or_else(|| format!("{a:?} needs a value"))?);
     }
-    let need = |v: Option<std::ffi::OsString>, name: &str| v.ok_or_else(|| format!("missing {name}"));
+    let need =
+        |v: Option<std::ffi::OsString>, name: &str| v.ok_or_else(|| format!("missing {name}"));
     Ok(Options {
         cache_root: need(root, "--cache-root")?.into(),
-        namespace: need(ns, "--namespace")?.into_string().map_err(|_| "namespace is not UTF-8")?,
+        namespace: need(ns, "--namespace")?
+            .into_string()
+            .map_err(|_| "namespace is not UTF-8")?,
         endpoint: need(ep, "--endpoint")?.into(),
         identity: need(id, "--identity")?.into(),
     })
@@ -90,11 +96,19 @@ async fn run(opts: Options) -> Result<(), String> {
         return Ok(());
     };
     let identity = publish_identity(&opts)?;
-    eprintln!("zccache-daemon: pid {} serving {} ({})", std::process::id(), opts.cache_root.display(), opts.namespace);
+    eprintln!(
+        "zccache-daemon: pid {} serving {} ({})",
+        std::process::id(),
+        opts.cache_root.display(),
+        opts.namespace
+    );
 
     let max_size = env_u64("ZCCACHE_MAX_SIZE").unwrap_or(DEFAULT_MAX_SIZE);
-    let store = store::Store::open(&opts.cache_root, max_size).map_err(|e| format!("cannot open the store: {e}"))?;
-    let stats_path = opts.cache_root.join(format!("stats-{}.json", opts.namespace));
+    let store = store::Store::open(&opts.cache_root, max_size)
+        .map_err(|e| format!("cannot open the store: {e}"))?;
+    let stats_path = opts
+        .cache_root
+        .join(format!("stats-{}.json", opts.namespace));
     let stats = stats::Stats::load(&stats_path);
     let private = private_dir(&opts.cache_root.join("v1").join("private"));
     let engine = Arc::new(compile::Engine::new(store, stats, private));
@@ -103,8 +117,14 @@ async fn run(opts: Options) -> Result<(), String> {
     status_base.insert("version".into(), frame::PACKAGE_VERSION.into());
     status_base.insert("protocol_version".into(), frame::PROTOCOL_VERSION.into());
     status_base.insert("pid".into(), std::process::id().into());
-    status_base.insert("endpoint".into(), opts.endpoint.display().to_string().into());
-    status_base.insert("cache_root".into(), opts.cache_root.display().to_string().into());
+    status_base.insert(
+        "endpoint".into(),
+        opts.endpoint.display().to_string().into(),
+    );
+    status_base.insert(
+        "cache_root".into(),
+        opts.cache_root.display().to_string().into(),
+    );
     status_base.insert("namespace".into(), opts.namespace.clone().into());
     let server = Arc::new(server::Server {
         engine: engine.clone(),
@@ -115,8 +135,13 @@ async fn run(opts: Options) -> Result<(), String> {
         shutdown: tokio::sync::Notify::new(),
         cache_root: opts.cache_root.clone(),
         retire: {
-            let (engine, endpoint, identity_file, pid, stats_path) =
-                (engine.clone(), opts.endpoint.clone(), opts.identity.clone(), identity.pid, stats_path.clone());
+            let (engine, endpoint, identity_file, pid, stats_path) = (
+                engine.clone(),
+                opts.endpoint.clone(),
+                opts.identity.clone(),
+                identity.pid,
+                stats_path.clone(),
+            );
             Box::new(move || {
                 remove_if_ours(&endpoint, &identity_file, pid);
                 engine.stats.save_if_dirty(&stats_path);
@@ -182,9 +207,15 @@ fn publish_identity(opts: &Options) -> Result<router::Identity, String> {
         endpoint: opts.endpoint.clone(),
         cache_root: opts.cache_root.clone(),
         namespace: opts.namespace.clone(),
-        started_at_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+        started_at_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
     };
-    let dir = opts.identity.parent().ok_or("identity file has no directory")?;
+    let dir = opts
+        .identity
+        .parent()
+        .ok_or("identity file has no directory")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let tmp = opts.identity.with_extension(format!("json.tmp-{pid}"));
     let write = || -> std::io::Result<()> {
@@ -210,18 +241,29 @@ fn private_dir(parent: &Path) -> PathBuf {
     if let Ok(listing) = std::fs::read_dir(parent) {
         for entry in listing.flatten() {
             let name = entry.file_name();
-            let owner = name.to_str().and_then(|n| n.split_once('-')).and_then(|(pid, _)| pid.parse::<u32>().ok());
+            let owner = name
+                .to_str()
+                .and_then(|n| n.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<u32>().ok());
             if owner.is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists()) {
                 continue;
             }
-            let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= GRACE);
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= GRACE);
             if old {
                 let path = entry.path();
                 let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
             }
         }
     }
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     parent.join(format!("{}-{nanos}", std::process::id()))
 }
 
@@ -246,7 +288,10 @@ fn env_u64(name: &str) -> Option<u64> {
         (i, 'T' | 't') => (&v[..i], 1 << 40),
         _ => (v, 1),
     };
-    num.trim().parse::<u64>().ok().map(|n| n.saturating_mul(mul))
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|n| n.saturating_mul(mul))
 }
 
 #[cfg(test)]

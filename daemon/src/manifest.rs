@@ -110,7 +110,12 @@ impl Manifest {
                 for _ in 0..nnames {
                     names.push(checked_path(d.bytes()?)?);
                 }
-                negatives.push(NegativeDir { dir, existed, mtime_ns, names });
+                negatives.push(NegativeDir {
+                    dir,
+                    existed,
+                    mtime_ns,
+                    names,
+                });
             }
             let date = d.u8()? != 0;
             let nt = d.count(4)?;
@@ -122,7 +127,10 @@ impl Manifest {
             entries.push(ManifestEntry {
                 includes,
                 negatives,
-                temporal: Temporal { date, timestamp_files },
+                temporal: Temporal {
+                    date,
+                    timestamp_files,
+                },
                 result_key,
             });
         }
@@ -200,7 +208,10 @@ mod tests {
                     mtime_ns: 42,
                     names: vec![b"foo.h".to_vec()],
                 }],
-                temporal: Temporal { date: true, timestamp_files: vec![b"t.c".to_vec()] },
+                temporal: Temporal {
+                    date: true,
+                    timestamp_files: vec![b"t.c".to_vec()],
+                },
                 result_key: [9; 32],
             }],
         }

@@ -58,7 +58,10 @@ impl MetaCache {
     pub(crate) fn digest(&self, path: &Path) -> io::Result<(StatId, Digest)> {
         let md = std::fs::metadata(path)?;
         if !md.is_file() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
         }
         let stat = StatId::of(&md);
         if let Some(hit) = self.entries.get(path) {
@@ -71,7 +74,10 @@ impl MetaCache {
         // stat data we saw before it.
         let after = StatId::of(&std::fs::metadata(path)?);
         if after != stat {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "file changed while hashed"));
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "file changed while hashed",
+            ));
         }
         if !is_racy(&stat) {
             self.entries.insert(path.to_path_buf(), (stat, digest));
@@ -126,7 +132,13 @@ mod tests {
         // Inserted directly: a file written now has a fresh ctime, which
         // `digest` never memoizes.
         let cache = MetaCache::default();
-        let stat = StatId { size: 1, mtime_ns: 0, ctime_ns: 0, ino: 1, dev: 1 };
+        let stat = StatId {
+            size: 1,
+            mtime_ns: 0,
+            ctime_ns: 0,
+            ino: 1,
+            dev: 1,
+        };
         for f in ["/w/a.h", "/w/sub/b.h", "/wx/c.h", "/w"] {
             cache.entries.insert(PathBuf::from(f), (stat, [0; 32]));
         }

@@ -72,7 +72,9 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
                         j += 1;
                     }
                     if src[j..].starts_with(b"embed")
-                        && !src.get(j + 5).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                        && !src
+                            .get(j + 5)
+                            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
                     {
                         r.embeds = true;
                     }
@@ -89,7 +91,10 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
 /// Whether a string literal's text holds the `.incbin` directive.
 fn mentions_incbin(text: &[u8]) -> bool {
     text.windows(7).enumerate().any(|(k, w)| {
-        w == b".incbin" && !text.get(k + 7).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        w == b".incbin"
+            && !text
+                .get(k + 7)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
     })
 }
 
@@ -112,7 +117,9 @@ fn probe_name(src: &[u8], mut i: usize) -> Option<(Vec<u8>, usize)> {
         _ => return None,
     };
     let start = i + 1;
-    let len = src[start..].iter().position(|&c| c == close || c == b'\n')?;
+    let len = src[start..]
+        .iter()
+        .position(|&c| c == close || c == b'\n')?;
     (src[start + len] == close).then(|| (src[start..start + len].to_vec(), start + len + 1))
 }
 
@@ -123,25 +130,67 @@ mod tests {
     #[track_caller]
     fn check(src: &str, date: bool, time: bool, stamp: bool, embeds: bool, probes: &[&str]) {
         let r = scan(src.as_bytes());
-        assert_eq!((r.date, r.time, r.timestamp, r.embeds), (date, time, stamp, embeds), "{src}");
-        let got: Vec<String> =
-            r.has_include.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+        assert_eq!(
+            (r.date, r.time, r.timestamp, r.embeds),
+            (date, time, stamp, embeds),
+            "{src}"
+        );
+        let got: Vec<String> = r
+            .has_include
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
         assert_eq!(got, probes, "{src}");
     }
 
     #[test]
     fn tokens_outside_comments_and_strings_only() {
         check("const char *d = __DATE__;", true, false, false, false, &[]);
-        check("// __TIME__ in a comment\n", false, false, false, false, &[]);
-        check("/* __TIMESTAMP__ */ \"__DATE__\" '_'", false, false, false, false, &[]);
+        check(
+            "// __TIME__ in a comment\n",
+            false,
+            false,
+            false,
+            false,
+            &[],
+        );
+        check(
+            "/* __TIMESTAMP__ */ \"__DATE__\" '_'",
+            false,
+            false,
+            false,
+            false,
+            &[],
+        );
         check("x = __TIME__ ;", false, true, false, false, &[]);
         check("__TIMESTAMP__", false, false, true, false, &[]);
         check("int __DATE__X;", false, false, false, false, &[]);
-        check("// comment mentions #embed\n", false, false, false, false, &[]);
+        check(
+            "// comment mentions #embed\n",
+            false,
+            false,
+            false,
+            false,
+            &[],
+        );
         check("#embed \"data.bin\"\n", false, false, false, true, &[]);
         check(".incbin \"blob\"\n", false, false, false, true, &[]);
-        check("__asm__(\".incbin \\\"blob\\\"\");", false, false, false, true, &[]);
-        check("const char *s = \"see .incbins\";", false, false, false, false, &[]);
+        check(
+            "__asm__(\".incbin \\\"blob\\\"\");",
+            false,
+            false,
+            false,
+            true,
+            &[],
+        );
+        check(
+            "const char *s = \"see .incbins\";",
+            false,
+            false,
+            false,
+            false,
+            &[],
+        );
         check(
             "#if __has_include(<foo.h>) && __has_include_next( \"bar/baz.h\" )\n#endif",
             false,

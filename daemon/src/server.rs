@@ -6,10 +6,10 @@
 //! moves frames and enforces deadlines, so a slow or hostile client costs
 //! one task and never a stuck daemon.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -48,7 +48,8 @@ impl Server {
     }
 
     pub(crate) fn touch(&self) {
-        self.last_activity.store(self.started.elapsed().as_secs(), Ordering::Relaxed);
+        self.last_activity
+            .store(self.started.elapsed().as_secs(), Ordering::Relaxed);
     }
 
     pub(crate) fn idle_for(&self) -> Duration {
@@ -57,7 +58,7 @@ impl Server {
     }
 
     pub(crate) async fn accept_loop(self: Arc<Self>, listener: UnixListener) {
-        let euid = os::euid();
+        let euid = router::euid();
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(s) => s,
@@ -86,10 +87,18 @@ impl Server {
     }
 
     async fn serve(self: Arc<Self>, stream: UnixStream) {
-        let mut conn = Conn { stream, codec: FrameCodec::with_limits(frame::MAX_FIRST_LOOKUP_FRAME, frame::MAX_FRAME), buf: BytesMut::with_capacity(8 * 1024) };
+        let mut conn = Conn {
+            stream,
+            codec: FrameCodec::with_limits(frame::MAX_FIRST_LOOKUP_FRAME, frame::MAX_FRAME),
+            buf: BytesMut::with_capacity(8 * 1024),
+        };
         let mut first = true;
         loop {
-            let wait = if first { HEADER_DEADLINE } else { IDLE_CONNECTION };
+            let wait = if first {
+                HEADER_DEADLINE
+            } else {
+                IDLE_CONNECTION
+            };
             let frame = match tokio::time::timeout(wait, conn.next()).await {
                 Err(_) | Ok(None) => return,
                 Ok(Some(Err(e))) => {
@@ -111,7 +120,9 @@ impl Server {
             }
             if frame.payload_protocol != PAYLOAD_ZCCACHE {
                 let msg = format!("unknown payload protocol {:#x}", frame.payload_protocol);
-                let _ = conn.send(frame::response_frame(id, &error_response(&msg))).await;
+                let _ = conn
+                    .send(frame::response_frame(id, &error_response(&msg)))
+                    .await;
                 return;
             }
             let req = match frame::decode_request(&frame) {
@@ -122,12 +133,17 @@ impl Server {
                 }
             };
             if let frame::VersionCheck::Mismatch(m) = frame::check_request_version(&req) {
-                let resp = v1::Response { body: Some(v1::response::Body::VersionMismatch(m)) };
+                let resp = v1::Response {
+                    body: Some(v1::response::Body::VersionMismatch(m)),
+                };
                 let _ = conn.send(frame::response_frame(id, &resp)).await;
                 return;
             }
             let stop = matches!(req.body, Some(v1::request::Body::Shutdown(_)));
-            let client = Client { deadline_unix_ms: frame.deadline_unix_ms, fd: conn.stream.as_raw_fd() };
+            let client = Client {
+                deadline_unix_ms: frame.deadline_unix_ms,
+                fd: conn.stream.as_raw_fd(),
+            };
             let resp = self.dispatch(req, client).await;
             if conn.send(frame::response_frame(id, &resp)).await.is_err() {
                 return;
@@ -142,7 +158,12 @@ impl Server {
     async fn refuse(&self, conn: &mut Conn, id: u64, e: &FrameError) {
         if !e.is_io() && !e.is_closed() {
             eprintln!("zccache-daemon: refused a frame: {e}");
-            let _ = conn.send(frame::response_frame(id, &error_response(&format!("refused: {e}")))).await;
+            let _ = conn
+                .send(frame::response_frame(
+                    id,
+                    &error_response(&format!("refused: {e}")),
+                ))
+                .await;
         }
     }
 
@@ -154,23 +175,41 @@ impl Server {
         // request may wait there behind others.
         let body = match req.body {
             Some(Rq::Lookup(l)) => {
-                match tokio::task::spawn_blocking(move || (!client.gave_up()).then(|| engine.lookup(&l))).await {
+                match tokio::task::spawn_blocking(move || {
+                    (!client.gave_up()).then(|| engine.lookup(&l))
+                })
+                .await
+                {
                     Ok(Some(r)) => Rs::Lookup(r),
-                    Ok(None) => Rs::Error(v1::Error { message: GAVE_UP.into() }),
+                    Ok(None) => Rs::Error(v1::Error {
+                        message: GAVE_UP.into(),
+                    }),
                     Err(_) => {
                         self.engine.stats.bump(&self.engine.stats.errors);
-                        Rs::Error(v1::Error { message: "lookup failed internally".into() })
+                        Rs::Error(v1::Error {
+                            message: "lookup failed internally".into(),
+                        })
                     }
                 }
             }
             Some(Rq::Store(s)) => {
-                match tokio::task::spawn_blocking(move || (!client.gave_up()).then(|| engine.store_result(&s))).await {
+                match tokio::task::spawn_blocking(move || {
+                    (!client.gave_up()).then(|| engine.store_result(&s))
+                })
+                .await
+                {
                     Ok(Some(r)) => Rs::Store(r),
-                    Ok(None) => Rs::Error(v1::Error { message: GAVE_UP.into() }),
-                    Err(_) => Rs::Error(v1::Error { message: "store failed internally".into() }),
+                    Ok(None) => Rs::Error(v1::Error {
+                        message: GAVE_UP.into(),
+                    }),
+                    Err(_) => Rs::Error(v1::Error {
+                        message: "store failed internally".into(),
+                    }),
                 }
             }
-            Some(Rq::Status(_)) => Rs::Status(v1::StatusReply { json: self.status_json().to_string() }),
+            Some(Rq::Status(_)) => Rs::Status(v1::StatusReply {
+                json: self.status_json().to_string(),
+            }),
             Some(Rq::ZeroStats(_)) => {
                 self.engine.stats.zero();
                 Rs::Ack(v1::Ack {})
@@ -187,7 +226,9 @@ impl Server {
             Some(Rq::Route(_)) => Rs::Error(v1::Error {
                 message: "Route goes to the broker, not to a daemon".into(),
             }),
-            None => Rs::Error(v1::Error { message: "empty request".into() }),
+            None => Rs::Error(v1::Error {
+                message: "empty request".into(),
+            }),
         };
         v1::Response { body: Some(body) }
     }
@@ -228,11 +269,18 @@ impl Server {
             json.insert("released".into(), serde_json::json!({}));
             json.insert("held".into(), serde_json::json!([]));
             json.insert("refused".into(), refusal.into());
-            return v1::ReleaseHandlesReply { json: serde_json::Value::Object(json).to_string(), all_released: false };
+            return v1::ReleaseHandlesReply {
+                json: serde_json::Value::Object(json).to_string(),
+                all_released: false,
+            };
         }
         let released = self.engine.release_under(&spellings);
         let held: Vec<String> = match os::open_descriptor_targets() {
-            Ok(targets) => targets.iter().filter(|t| under(t, &spellings)).map(|t| t.display().to_string()).collect(),
+            Ok(targets) => targets
+                .iter()
+                .filter(|t| under(t, &spellings))
+                .map(|t| t.display().to_string())
+                .collect(),
             Err(e) => vec![format!("open descriptors unknown: /proc/self/fd: {e}")],
         };
         json.insert(
@@ -249,19 +297,28 @@ impl Server {
         let all_released = held.is_empty();
         json.insert("held".into(), held.into());
         json.insert("refused".into(), serde_json::Value::Null);
-        v1::ReleaseHandlesReply { json: serde_json::Value::Object(json).to_string(), all_released }
+        v1::ReleaseHandlesReply {
+            json: serde_json::Value::Object(json).to_string(),
+            all_released,
+        }
     }
 
     pub(crate) fn status_json(&self) -> serde_json::Value {
         let mut m = self.status_base.clone();
-        m.insert("uptime_secs".into(), self.started.elapsed().as_secs().into());
+        m.insert(
+            "uptime_secs".into(),
+            self.started.elapsed().as_secs().into(),
+        );
         m.extend(self.engine.stats.to_json());
         let s = self.engine.store.stats();
         m.insert("entries".into(), s.entries.into());
         m.insert("bytes".into(), s.bytes.into());
         m.insert("corrupt_detected".into(), s.corrupt_detected.into());
         m.insert("evictions".into(), s.evictions.into());
-        m.insert("metadata_entries".into(), (self.engine.meta.len() as u64).into());
+        m.insert(
+            "metadata_entries".into(),
+            (self.engine.meta.len() as u64).into(),
+        );
         serde_json::Value::Object(m)
     }
 }
@@ -304,7 +361,10 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 impl Client {
     fn gave_up(&self) -> bool {
         if self.deadline_unix_ms != 0 {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + DEADLINE_MARGIN;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                + DEADLINE_MARGIN;
             if now.as_millis() >= u128::from(self.deadline_unix_ms) {
                 return true;
             }
@@ -320,7 +380,14 @@ fn peer_hung_up(fd: RawFd) -> bool {
     let mut byte = 0u8;
     // SAFETY: the buffer is one writable byte; MSG_PEEK leaves the stream
     // as it is and MSG_DONTWAIT keeps the call from blocking.
-    let n = unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
     if n == 0 {
         return true;
     }
@@ -361,7 +428,11 @@ impl Conn {
 }
 
 fn error_response(message: &str) -> v1::Response {
-    v1::Response { body: Some(v1::response::Body::Error(v1::Error { message: message.into() })) }
+    v1::Response {
+        body: Some(v1::response::Body::Error(v1::Error {
+            message: message.into(),
+        })),
+    }
 }
 
 #[cfg(test)]
@@ -393,7 +464,10 @@ mod tests {
     #[test]
     fn a_client_gives_up_at_its_deadline_or_when_it_hangs_up() {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        let client = |deadline_unix_ms| Client { deadline_unix_ms, fd: ours.as_raw_fd() };
+        let client = |deadline_unix_ms| Client {
+            deadline_unix_ms,
+            fd: ours.as_raw_fd(),
+        };
         let later = unix_ms(SystemTime::now() + Duration::from_secs(60));
         let past = unix_ms(SystemTime::now() - Duration::from_secs(1));
         let within_margin = unix_ms(SystemTime::now() + DEADLINE_MARGIN / 2);

@@ -31,20 +31,42 @@ impl Stats {
 
     pub(crate) fn passthrough(&self, reason: &str) {
         self.bump(&self.passthrough);
-        *self.reasons.lock().unwrap_or_else(|e| e.into_inner()).entry(reason.to_owned()).or_default() += 1;
+        *self
+            .reasons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason.to_owned())
+            .or_default() += 1;
     }
 
     pub(crate) fn not_stored(&self, reason: &str) {
-        *self.no_store.lock().unwrap_or_else(|e| e.into_inner()).entry(reason.to_owned()).or_default() += 1;
+        *self
+            .no_store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason.to_owned())
+            .or_default() += 1;
         self.dirty.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn zero(&self) {
-        for c in [&self.hits, &self.misses, &self.passthrough, &self.errors, &self.stored] {
+        for c in [
+            &self.hits,
+            &self.misses,
+            &self.passthrough,
+            &self.errors,
+            &self.stored,
+        ] {
             c.store(0, Ordering::Relaxed);
         }
-        self.reasons.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.no_store.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.reasons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.no_store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.dirty.store(true, Ordering::Relaxed);
     }
 
@@ -73,15 +95,22 @@ impl Stats {
 
     pub(crate) fn load(path: &Path) -> Stats {
         let s = Stats::default();
-        let Ok(bytes) = std::fs::read(path) else { return s };
-        let Ok(serde_json::Value::Object(v)) = serde_json::from_slice(&bytes) else { return s };
+        let Ok(bytes) = std::fs::read(path) else {
+            return s;
+        };
+        let Ok(serde_json::Value::Object(v)) = serde_json::from_slice(&bytes) else {
+            return s;
+        };
         let num = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
         s.hits.store(num("hits"), Ordering::Relaxed);
         s.misses.store(num("misses"), Ordering::Relaxed);
         s.passthrough.store(num("passthrough"), Ordering::Relaxed);
         s.errors.store(num("errors"), Ordering::Relaxed);
         s.stored.store(num("stored"), Ordering::Relaxed);
-        for (field, target) in [("passthrough_reasons", &s.reasons), ("not_stored_reasons", &s.no_store)] {
+        for (field, target) in [
+            ("passthrough_reasons", &s.reasons),
+            ("not_stored_reasons", &s.no_store),
+        ] {
             if let Some(serde_json::Value::Object(r)) = v.get(field) {
                 let mut t = target.lock().unwrap_or_else(|e| e.into_inner());
                 for (k, n) in r {

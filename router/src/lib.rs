@@ -31,7 +31,8 @@ pub use paths::{
 };
 pub use probe::{check_probe_reply, probe_nonce_reply, MAX_PROBE_REPLY_LEN, PROBE_NONCE_LEN};
 pub use process::{
-    current_boot_id, file_blake3, pid_alive, process_exe, process_facts, process_start_time,
+    current_boot_id, file_blake3, is_zombie, pid_alive, process_exe, process_facts,
+    process_start_time, running_start_time,
 };
 pub use root::{daemon_key, resolve_cache_root, CacheRootEnv, CacheRootError};
 pub use runtime::{

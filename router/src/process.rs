@@ -25,6 +25,24 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
     os::stat(pid).map(|stat| stat.start_time)
 }
 
+/// The start time of `pid` while it runs: `None` when there is no such
+/// process, it is a zombie (exited, waiting for its parent: it serves and
+/// holds nothing) or it cannot be read.
+pub fn running_start_time(pid: u32) -> Option<u64> {
+    os::stat(pid)
+        .filter(|stat| !is_dead_state(stat.state))
+        .map(|stat| stat.start_time)
+}
+
+/// Whether `pid` is known to be a zombie; `false` where that cannot be read.
+pub fn is_zombie(pid: u32) -> bool {
+    os::stat(pid).is_some_and(|stat| is_dead_state(stat.state))
+}
+
+fn is_dead_state(state: u8) -> bool {
+    state == b'Z' || state == b'X'
+}
+
 /// The executable of `pid` (`/proc/<pid>/exe`). Linux appends
 /// `" (deleted)"` when the file was removed since, which then no longer
 /// matches a recorded path.
@@ -64,7 +82,7 @@ pub fn file_blake3(path: &Path) -> io::Result<String> {
 pub fn process_facts(pid: u32) -> ProcessFacts {
     let alive = pid_alive(pid);
     let stat = if alive { os::stat(pid) } else { None };
-    let zombie = stat.as_ref().is_some_and(|stat| stat.state == b'Z');
+    let zombie = stat.as_ref().is_some_and(|stat| is_dead_state(stat.state));
     ProcessFacts {
         boot_id: current_boot_id(),
         alive: alive && !zombie,

@@ -78,9 +78,9 @@ fn detach(cmd: &mut Command) {
     }
 }
 
-/// The uid of the process on the other end of a Unix stream.
+/// The pid and uid of the process on the other end of a Unix stream.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn peer_uid(stream: &impl AsRawFd) -> io::Result<u32> {
+pub fn peer_cred(stream: &impl AsRawFd) -> io::Result<(u32, u32)> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -101,7 +101,13 @@ pub fn peer_uid(stream: &impl AsRawFd) -> io::Result<u32> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(cred.uid)
+    Ok((cred.pid as u32, cred.uid))
+}
+
+/// The uid of the process on the other end of a Unix stream.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn peer_uid(stream: &impl AsRawFd) -> io::Result<u32> {
+    peer_cred(stream).map(|(_, uid)| uid)
 }
 
 /// The uid of the process on the other end of a Unix stream.

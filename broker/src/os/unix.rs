@@ -31,7 +31,7 @@ pub(crate) fn signal_if_same(pid: u32, start_time: u64, signal: Signal) -> io::R
         Signal::Term => libc::SIGTERM,
         Signal::Kill => libc::SIGKILL,
     };
-    let same = || process_stat(pid).is_some_and(|s| !s.zombie && s.start_time == start_time);
+    let same = || router::running_start_time(pid) == Some(start_time);
     #[cfg(target_os = "linux")]
     {
         // SAFETY: pidfd_open takes a pid and flags and returns a new
@@ -85,35 +85,6 @@ pub(crate) fn signal_if_same(pid: u32, start_time: u64, signal: Signal) -> io::R
     }
 }
 
-/// The fields of `/proc/<pid>/stat` that tell whether a process still runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ProcStat {
-    /// State `Z`: exited, waiting for its parent; it serves nothing.
-    pub(crate) zombie: bool,
-    /// Field 22, clock ticks since boot.
-    pub(crate) start_time: u64,
-}
-
-/// `/proc/<pid>/stat` now, or `None` when no such process exists.
-pub(crate) fn process_stat(pid: u32) -> Option<ProcStat> {
-    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&bytes)
-}
-
-/// Fields are counted from the last `)`, since the command name in
-/// parentheses may itself hold spaces and parentheses.
-fn parse_stat(bytes: &[u8]) -> Option<ProcStat> {
-    let close = bytes.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&bytes[close + 1..]).ok()?;
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?;
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some(ProcStat {
-        zombie: state == "Z" || state == "X",
-        start_time,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,25 +98,6 @@ mod tests {
     }
 
     #[test]
-    fn stat_lines() {
-        let line = b"77 (a) b) Z 1 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4711 0 0";
-        assert_eq!(
-            parse_stat(line),
-            Some(ProcStat {
-                zombie: true,
-                start_time: 4711
-            })
-        );
-        assert_eq!(parse_stat(b"77 (x) S 1 2"), None);
-        let me = process_stat(std::process::id()).unwrap();
-        assert!(!me.zombie);
-        assert_eq!(
-            Some(me.start_time),
-            router::process_start_time(std::process::id())
-        );
-    }
-
-    #[test]
     fn signals_reach_only_the_same_process() {
         use std::os::unix::process::ExitStatusExt;
         let mut child = std::process::Command::new("sleep")
@@ -153,10 +105,10 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id();
-        let start = process_stat(pid).unwrap().start_time;
+        let start = router::running_start_time(pid).unwrap();
         // Another start time: a stranger on the pid, left alone.
         assert!(!signal_if_same(pid, start + 1, Signal::Kill).unwrap());
-        assert!(process_stat(pid).is_some_and(|s| !s.zombie));
+        assert!(router::running_start_time(pid).is_some());
         assert!(signal_if_same(pid, start, Signal::Term).unwrap());
         assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
         assert!(!signal_if_same(pid, start, Signal::Kill).unwrap());

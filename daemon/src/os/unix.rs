@@ -1,16 +1,11 @@
-//! Unix specifics for the daemon: peer credentials, our effective uid, the
-//! local time zone offset, the umask around bind, and what our open
+//! Unix specifics for the daemon: peer credentials, the local time zone
+//! offset, the umask around bind, and what our open
 //! descriptors point at.
 //!
 //! Callers never see a `cfg`; other platforms would get a sibling file with
 //! the same functions.
 
 pub(crate) use sys::{peer_uid, with_private_umask};
-
-pub(crate) fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
 
 /// Seconds east of UTC for the local zone at `unix_secs`.
 pub(crate) fn utc_offset_secs(unix_secs: i64) -> i64 {

@@ -118,28 +118,7 @@ pub(super) fn sync_dir(path: &Path) -> io::Result<()> {
 /// a killed daemon stays one until the broker reaps it, which may be after
 /// its successor has swept.
 pub(super) fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 performs only the existence and permission check.
-    let rc = unsafe { libc::kill(pid, 0) };
-    let exists = rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    exists && !is_zombie(pid)
-}
-
-/// Whether `/proc` shows `pid` as a zombie (or dead); false where there is
-/// no `/proc` to ask.
-fn is_zombie(pid: libc::pid_t) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesized command name, which may hold
-    // spaces and parentheses itself.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-    matches!(state, Some('Z' | 'X'))
+    router::pid_alive(pid) && !router::is_zombie(pid)
 }
 
 #[cfg(test)]
@@ -150,10 +129,10 @@ mod tests {
     fn zombies_are_dead() {
         assert!(process_alive(std::process::id()));
         let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        let pid = child.id();
         // Until it is waited for, the exited child stays a zombie.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !is_zombie(pid) {
+        while !router::is_zombie(pid) {
             assert!(std::time::Instant::now() < deadline, "child never exited");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
