@@ -101,11 +101,26 @@ pub struct Lookup {
     /// Mode a fresh compile's outputs get (0666 & ~umask); 0 = unknown.
     #[prost(uint32, tag = "8")]
     pub file_mode: u32,
+    /// Answers to a Probe reply, sent with the same Lookup again.
+    #[prost(message, repeated, tag = "9")]
+    pub probes: ::prost::alloc::vec::Vec<ProbeResult>,
+}
+
+/// One compiler run the daemon asked for, as the wrapper saw it.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ProbeResult {
+    /// argv\[1..\] of the run, as asked.
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub args: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    #[prost(int32, tag = "2")]
+    pub exit_code: i32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub stdout: ::prost::alloc::vec::Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LookupReply {
-    #[prost(oneof = "lookup_reply::Outcome", tags = "1, 2")]
+    #[prost(oneof = "lookup_reply::Outcome", tags = "1, 2, 3")]
     pub outcome: ::core::option::Option<lookup_reply::Outcome>,
 }
 
@@ -119,7 +134,26 @@ pub mod lookup_reply {
         /// One answer per source file, in source order.
         #[prost(message, tag = "2")]
         Units(super::Units),
+        /// Run these, then send the same Lookup again with the results.
+        #[prost(message, tag = "3")]
+        Probe(super::Probe),
     }
+}
+
+/// The daemon needs facts only the compiler can tell (`rustc -vV`): run
+/// the compiler with each argv\[1..\] (stdin null, stdout captured) and
+/// resend the Lookup with `probes` filled in. At most one probe round per
+/// compile.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Probe {
+    #[prost(message, repeated, tag = "1")]
+    pub runs: ::prost::alloc::vec::Vec<ProbeRun>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ProbeRun {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub args: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

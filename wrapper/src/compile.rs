@@ -5,7 +5,9 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::process::Stdio;
 
-use frame::v1::{lookup_reply, unit_answer, Hit, LookupReply, Miss, Store, UnitAnswer};
+use frame::v1::{
+    lookup_reply, unit_answer, Hit, LookupReply, Miss, Probe, ProbeResult, Store, UnitAnswer,
+};
 
 use crate::os;
 use crate::resolve::Compiler;
@@ -35,6 +37,10 @@ pub(crate) trait Runner {
     /// Runs the compiler with exactly `args` as argv[1..], our stdin
     /// inherited, stdout and stderr captured.
     fn run(&mut self, args: &[OsString]) -> io::Result<Output>;
+
+    /// Runs the compiler with `args` as argv[1..], stdin null (a probe
+    /// must never eat the build's input), stdout and stderr captured.
+    fn probe(&mut self, args: &[OsString]) -> io::Result<Output>;
 }
 
 /// The real compiler.
@@ -42,11 +48,21 @@ pub(crate) struct Process<'a>(pub(crate) &'a Compiler);
 
 impl Runner for Process<'_> {
     fn run(&mut self, args: &[OsString]) -> io::Result<Output> {
+        self.spawn(args, Stdio::inherit())
+    }
+
+    fn probe(&mut self, args: &[OsString]) -> io::Result<Output> {
+        self.spawn(args, Stdio::null())
+    }
+}
+
+impl Process<'_> {
+    fn spawn(&self, args: &[OsString], stdin: Stdio) -> io::Result<Output> {
         // `wait_with_output` drains both pipes at once, so a compiler that
         // fills one while we read the other cannot deadlock.
         let output = os::command(&self.0.exe, &self.0.argv0)
             .args(args)
-            .stdin(Stdio::inherit())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?
@@ -57,6 +73,27 @@ impl Runner for Process<'_> {
             stderr: output.stderr,
         })
     }
+}
+
+/// Runs each probe the daemon asked for; a run that cannot start reports
+/// exit code 127 and no output, which the daemon treats as "unknown".
+pub(crate) fn run_probes(probe: &Probe, runner: &mut impl Runner) -> Vec<ProbeResult> {
+    probe
+        .runs
+        .iter()
+        .map(|run| {
+            let output = runner.probe(&to_os(run.args.clone())).unwrap_or(Output {
+                code: 127,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            });
+            ProbeResult {
+                args: run.args.clone(),
+                exit_code: output.code,
+                stdout: output.stdout,
+            }
+        })
+        .collect()
 }
 
 /// Serves `reply` in source order. `store` gets each finished miss that
@@ -73,6 +110,9 @@ pub(crate) fn serve(
         None => return Outcome::Fallback("the daemon sent an empty lookup answer".to_owned()),
         Some(lookup_reply::Outcome::Passthrough(p)) => return Outcome::Passthrough(p.reason),
         Some(lookup_reply::Outcome::Units(units)) => units.units,
+        Some(lookup_reply::Outcome::Probe(_)) => {
+            return Outcome::Fallback("the daemon asked for a second probe round".to_owned())
+        }
     };
     // Check every answer before acting on any: after the first replay a
     // direct compile would repeat output.
@@ -198,6 +238,10 @@ mod tests {
                 .position(|(k, _)| *k == first)
                 .expect("unscripted run");
             self.outputs.remove(at).1
+        }
+
+        fn probe(&mut self, args: &[OsString]) -> io::Result<Output> {
+            self.run(args)
         }
     }
 
@@ -388,6 +432,50 @@ mod tests {
             s.stores.iter().map(|s| s.token).collect::<Vec<_>>(),
             vec![5, 6]
         );
+    }
+
+    #[test]
+    fn probes_run_once_each_and_a_second_round_falls_back() {
+        let bytes = |a: &[&str]| a.iter().map(|s| s.as_bytes().to_vec()).collect();
+        let probe = Probe {
+            runs: vec![
+                frame::v1::ProbeRun {
+                    args: bytes(&["-vV"]),
+                },
+                frame::v1::ProbeRun {
+                    args: bytes(&["--print", "sysroot"]),
+                },
+            ],
+        };
+        let mut runner = Script {
+            outputs: vec![
+                ("-vV", output(0, "rustc 1.0\n", "noise")),
+                ("--print", Err(io::Error::from(io::ErrorKind::NotFound))),
+            ],
+            ran: vec![],
+        };
+        let results = run_probes(&probe, &mut runner);
+        assert_eq!(
+            results,
+            vec![
+                ProbeResult {
+                    args: bytes(&["-vV"]),
+                    exit_code: 0,
+                    stdout: b"rustc 1.0\n".to_vec(),
+                },
+                ProbeResult {
+                    args: bytes(&["--print", "sysroot"]),
+                    exit_code: 127,
+                    stdout: vec![],
+                },
+            ]
+        );
+        let again = LookupReply {
+            outcome: Some(lookup_reply::Outcome::Probe(probe)),
+        };
+        let s = serve_with(again, vec![]);
+        assert!(matches!(s.outcome, Outcome::Fallback(_)));
+        assert!(s.ran.is_empty());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use frame::v1::{request, response, EnvVar, Lookup, LookupReply, Request, Store};
+use frame::v1::{lookup_reply, request, response, EnvVar, Lookup, LookupReply, Request, Store};
 
 use crate::compile::Outcome;
 use crate::config::{Config, LogLevel};
@@ -147,11 +147,24 @@ fn cached_compile(
         stderr_is_tty: std::io::stderr().is_terminal(),
         start_unix_ns,
         file_mode: file_mode(),
+        probes: Vec::new(),
     }));
-    let (mut conn, reply) = match lookup(&place, &request, cfg) {
+    let (mut conn, mut reply) = match lookup(&place, &request, cfg) {
         Ok(found) => found,
         Err(what) => return Outcome::Fallback(what),
     };
+    if let Some(lookup_reply::Outcome::Probe(probe)) = reply.outcome {
+        // One probe round: the answers go back in the same Lookup. A second
+        // Probe reaches `serve`, which compiles directly: never a loop.
+        let mut request = request;
+        if let Some(request::Body::Lookup(l)) = &mut request.body {
+            l.probes = compile::run_probes(&probe, &mut compile::Process(compiler));
+        }
+        reply = match ask(&mut conn, &request, cfg) {
+            Ok(reply) => reply,
+            Err(e) => return Outcome::Fallback(format!("daemon: {e}")),
+        };
+    }
     let mut connected = true;
     let mut store = |store: Store| {
         // The compile already happened, so a failed Store only costs a

@@ -271,7 +271,7 @@ messages!(
     v1_messages: Request, Response, EnvVar, Lookup, LookupReply, Units, UnitAnswer, Passthrough,
     Hit, Miss, Store, StoreReply, Route, RouteReply, StatusRequest, StatusReply, ClearRequest,
     ZeroStatsRequest, ReleaseHandlesRequest, ReleaseHandlesReply, ShutdownRequest, Ack, Error,
-    VersionMismatch,
+    VersionMismatch, ProbeResult, Probe, ProbeRun,
 );
 
 fn envelope_rows() -> Vec<Row> {
@@ -315,8 +315,15 @@ fn v1_rows() -> Vec<Row> {
         field!(Lookup.stderr_is_tty),
         field!(Lookup.start_unix_ns),
         field!(Lookup.file_mode),
+        field!(Lookup.probes),
+        field!(ProbeResult.args),
+        field!(ProbeResult.exit_code),
+        field!(ProbeResult.stdout),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Passthrough(Passthrough)),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Units(Units)),
+        variant!(LookupReply.outcome = lookup_reply::Outcome::Probe(Probe)),
+        field!(Probe.runs),
+        field!(ProbeRun.args),
         field!(Units.units),
         variant!(UnitAnswer.answer = unit_answer::Answer::Hit(Hit)),
         variant!(UnitAnswer.answer = unit_answer::Answer::Miss(Miss)),

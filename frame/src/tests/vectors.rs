@@ -105,6 +105,7 @@ fn vectors() -> Vec<Vector> {
                 start_unix_ns: 1_700_000_000_123_456_789,
                 // Added after 001 was frozen: a zero value must keep its bytes.
                 file_mode: 0,
+                probes: Vec::new(),
             }),
         ),
         request(
@@ -268,6 +269,7 @@ fn vectors() -> Vec<Vector> {
                 stderr_is_tty: false,
                 start_unix_ns: 1,
                 file_mode: 0o644,
+                probes: Vec::new(),
             }),
         ),
         // ShutdownRequest.all (tag 1): to the broker, every daemon first.
@@ -275,6 +277,41 @@ fn vectors() -> Vec<Vector> {
             "022-request-shutdown-all",
             1,
             Rq::Shutdown(v1::ShutdownRequest { all: true }),
+        ),
+        // LookupReply.probe (tag 3): the daemon asks for compiler runs.
+        response(
+            "023-response-lookup-probe",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Probe(v1::Probe {
+                    runs: vec![
+                        v1::ProbeRun { args: args(&["-vV"]) },
+                        v1::ProbeRun {
+                            args: args(&["--print", "sysroot"]),
+                        },
+                    ],
+                })),
+            }),
+        ),
+        // Lookup.probes (tag 9): the same Lookup again with the answers.
+        request(
+            "024-request-lookup-probes",
+            1,
+            Rq::Lookup(v1::Lookup {
+                compiler: bytes("/r/rustc"),
+                args: args(&["-"]),
+                cwd: bytes("/w"),
+                env: Vec::new(),
+                argv0: bytes("rustc"),
+                stderr_is_tty: false,
+                start_unix_ns: 1,
+                file_mode: 0,
+                probes: vec![v1::ProbeResult {
+                    args: args(&["-vV"]),
+                    exit_code: 0,
+                    stdout: bytes("rustc 1\n"),
+                }],
+            }),
         ),
     ]
 }
