@@ -20,7 +20,6 @@ use tokio::time::timeout;
 
 use crate::daemons::Daemons;
 use crate::framed::{connect_ours, Framed};
-use crate::os;
 use crate::registry::{self, Registry};
 
 /// A connection that has sent no complete frame within this long is closed.
@@ -59,16 +58,9 @@ impl Broker {
                 }
             };
             // Before one byte is read: a foreign peer gets nothing.
-            match os::peer_uid(&stream) {
-                Ok(uid) if uid == euid => {}
-                Ok(uid) => {
-                    eprintln!("refused a connection from uid {uid} (we serve uid {euid} only)");
-                    continue;
-                }
-                Err(e) => {
-                    eprintln!("refused a connection without peer credentials: {e}");
-                    continue;
-                }
+            if let Some(why) = sys::refusal(&stream, euid) {
+                eprintln!("{why}");
+                continue;
             }
             tokio::spawn(self.clone().serve(stream));
         }

@@ -177,6 +177,35 @@ impl Drop for Sandbox {
     }
 }
 
+/// How long a test waits for something that should happen: long enough
+/// for a loaded 2-core machine; only failures ever wait it out.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `f` until it returns `Some`, panicking with `what` after
+/// [`PATIENCE`].
+#[track_caller]
+pub fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_within(PATIENCE, what, f)
+}
+
+/// [`wait_for`] with another patience.
+#[track_caller]
+pub fn wait_for_within<T>(patience: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
 /// The pid of whoever listens on `endpoint` (SO_PEERCRED).
 pub fn server_pid(endpoint: &Path) -> u32 {
     let stream = std::os::unix::net::UnixStream::connect(endpoint)

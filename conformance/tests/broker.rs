@@ -19,25 +19,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conformance::{ok, server_pid, Sandbox};
+use conformance::{ok, server_pid, wait_for_within, Sandbox};
 
-/// Long enough for a loaded 2-core machine; only failures ever wait it out.
+/// Spawning and replacing daemons under load takes longer than most waits.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-/// Polls `f` until it returns `Some`, panicking with `what` after
-/// [`PATIENCE`].
 #[track_caller]
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    let mut pause = Duration::from_millis(2);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_within(PATIENCE, what, f)
 }
 
 /// `/proc/<pid>/stat` state letter, `None` once the pid is gone.

@@ -10,29 +10,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use conformance::{ok, server_pid, zccache_bin, Sandbox};
+use conformance::{ok, server_pid, wait_for, zccache_bin, Sandbox};
 use serde_json::Value;
-
-/// Long enough for a loaded 2-core machine; only failures ever wait it out.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Polls `f` until it returns `Some`, panicking with `what` after
-/// [`PATIENCE`].
-#[track_caller]
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    let mut pause = Duration::from_millis(2);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
-}
 
 /// One (cache root, namespace) of a sandbox, and the directory its builds
 /// run in.

@@ -17,26 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ::frame::v1::{self, request, response};
-use conformance::{ok, server_pid, Sandbox};
-
-/// Long enough for a loaded 2-core machine; only failures ever wait it out.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Polls `f` until it returns `Some`, panicking with `what` after
-/// [`PATIENCE`].
-#[track_caller]
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    let mut pause = Duration::from_millis(2);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
-}
+use conformance::{ok, server_pid, wait_for, Sandbox, PATIENCE};
 
 fn runtime(sb: &Sandbox) -> router::RuntimeDir {
     router::RuntimeDir::at(&sb.runtime).expect("sandbox runtime dir")

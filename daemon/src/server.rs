@@ -69,16 +69,9 @@ impl Server {
                     continue;
                 }
             };
-            match os::peer_uid(&stream) {
-                Ok(uid) if uid == euid => {}
-                Ok(uid) => {
-                    eprintln!("zccache-daemon: refused a connection from uid {uid} (we serve uid {euid} only)");
-                    continue;
-                }
-                Err(e) => {
-                    eprintln!("zccache-daemon: refused a connection: no peer credentials: {e}");
-                    continue;
-                }
+            if let Some(why) = sys::refusal(&stream, euid) {
+                eprintln!("zccache-daemon: {why}");
+                continue;
             }
             self.touch();
             let server = self.clone();

@@ -123,6 +123,20 @@ pub fn peer_uid(stream: &impl AsRawFd) -> io::Result<u32> {
     Ok(uid)
 }
 
+/// Why a connection must be refused before one byte is read from it: its
+/// peer is not `euid`, or has no credentials. `None` for our own uid.
+pub fn refusal(stream: &impl AsRawFd, euid: u32) -> Option<String> {
+    match peer_uid(stream) {
+        Ok(uid) if uid == euid => None,
+        Ok(uid) => Some(format!(
+            "refused a connection from uid {uid} (we serve uid {euid} only)"
+        )),
+        Err(e) => Some(format!(
+            "refused a connection without peer credentials: {e}"
+        )),
+    }
+}
+
 /// Runs `f` with umask 077, so a socket it binds is 0600 from birth.
 /// The umask is process-wide: call this before other threads create files.
 pub fn with_private_umask<T>(f: impl FnOnce() -> T) -> T {

@@ -5,7 +5,7 @@
 //! Callers never see a `cfg`; other platforms would get a sibling file with
 //! the same functions.
 
-pub(crate) use sys::{peer_uid, with_private_umask};
+pub(crate) use sys::with_private_umask;
 
 /// Seconds east of UTC for the local zone at `unix_secs`.
 pub(crate) fn utc_offset_secs(unix_secs: i64) -> i64 {
