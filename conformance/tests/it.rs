@@ -10,5 +10,6 @@ mod e2e;
 mod faults;
 mod frame;
 mod oracle;
+mod rust;
 mod thirdparty;
 mod tidy;
