@@ -37,10 +37,11 @@ pub(crate) struct Engine {
     pub(crate) store: Store,
     pub(crate) meta: MetaCache,
     pub(crate) stats: Stats,
-    private_dir: PathBuf,
+    pub(crate) private_dir: PathBuf,
     pending: DashMap<u64, Pending>,
-    next_token: AtomicU64,
-    manifests: DashMap<[u8; 32], Arc<Manifest>>,
+    pub(crate) next_token: AtomicU64,
+    pub(crate) manifests: DashMap<[u8; 32], Arc<Manifest>>,
+    pub(crate) rust: crate::rust::RustState,
     scans: DashMap<Digest, Arc<ScanResult>>,
 }
 
@@ -101,11 +102,17 @@ impl Engine {
             next_token: AtomicU64::new(1),
             manifests: DashMap::new(),
             scans: DashMap::new(),
+            rust: crate::rust::RustState::default(),
         }
     }
 
     pub(crate) fn lookup(&self, req: &v1::Lookup) -> v1::LookupReply {
-        match self.try_lookup(req) {
+        let looked = if crate::rust::is_rustc(req) {
+            self.rust_lookup(req)
+        } else {
+            self.try_lookup(req)
+        };
+        match looked {
             Ok(reply) => reply,
             Err(pt) => {
                 self.stats.passthrough(pt.reason);
@@ -561,6 +568,9 @@ impl Engine {
 
     pub(crate) fn store_result(&self, st: &v1::Store) -> v1::StoreReply {
         let Some((_, p)) = self.pending.remove(&st.token) else {
+            if let Some(reply) = self.rust_store(st) {
+                return reply;
+            }
             return not_stored("unknown or expired token");
         };
         let reply = self.try_store(&p, st);
@@ -688,6 +698,7 @@ impl Engine {
             includes,
             negatives,
             temporal,
+            env_deps: Vec::new(),
             result_key: [0; 32],
         };
         entry.result_key =
@@ -815,7 +826,7 @@ impl Engine {
         self.manifests.clear();
         let scans = self.scans.len();
         self.scans.clear();
-        let mut pending_compiles = 0;
+        let mut pending_compiles = self.release_rust_under(spellings);
         self.pending.retain(|_, p| {
             let touches = under(&p.cwd)
                 || under(&p.source)
@@ -840,12 +851,13 @@ impl Engine {
 
     pub(crate) fn clear(&self) {
         self.manifests.clear();
+        self.rust.clear();
         self.meta.clear();
         let _ = self.store.clear();
     }
 }
 
-fn set_mode(path: &Path, mode: Option<u32>) {
+pub(crate) fn set_mode(path: &Path, mode: Option<u32>) {
     use std::os::unix::fs::PermissionsExt;
     if let Some(mode) = mode {
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
@@ -1133,7 +1145,7 @@ fn today_local() -> Vec<u8> {
         .into_bytes()
 }
 
-fn store_failed(e: StoreError) -> &'static str {
+pub(crate) fn store_failed(e: StoreError) -> &'static str {
     if e.is_not_regular() {
         "bad_output_file"
     } else if e.is_no_space() {
@@ -1143,7 +1155,7 @@ fn store_failed(e: StoreError) -> &'static str {
     }
 }
 
-fn not_stored(reason: &str) -> v1::StoreReply {
+pub(crate) fn not_stored(reason: &str) -> v1::StoreReply {
     v1::StoreReply {
         stored: false,
         reason: reason.into(),
@@ -1160,13 +1172,13 @@ pub(crate) fn passthrough_reply(reason: &str, detail: &str) -> v1::LookupReply {
 }
 
 /// "Cannot cache this", with a counter name.
-struct Pt {
-    reason: &'static str,
-    detail: String,
+pub(crate) struct Pt {
+    pub(crate) reason: &'static str,
+    pub(crate) detail: String,
 }
 
 impl Pt {
-    fn new(reason: &'static str, detail: &str) -> Pt {
+    pub(crate) fn new(reason: &'static str, detail: &str) -> Pt {
         Pt {
             reason,
             detail: detail.to_owned(),

@@ -17,7 +17,7 @@ use crate::meta::{Digest, MetaCache, StatId};
 
 /// Newest entries first; older ones fall off.
 pub(crate) const MAX_ENTRIES: usize = 16;
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Manifest {
@@ -31,6 +31,9 @@ pub(crate) struct ManifestEntry {
     pub(crate) includes: Vec<(Vec<u8>, Digest)>,
     pub(crate) negatives: Vec<NegativeDir>,
     pub(crate) temporal: Temporal,
+    /// Environment variables the compile read (rustc's `# env-dep:`): their
+    /// current values join the result key, unset distinct from empty.
+    pub(crate) env_deps: Vec<Vec<u8>>,
     pub(crate) result_key: [u8; 32],
 }
 
@@ -79,6 +82,10 @@ impl Manifest {
             for f in &m.temporal.timestamp_files {
                 e.bytes(f);
             }
+            e.u32(m.env_deps.len() as u32);
+            for v in &m.env_deps {
+                e.bytes(v);
+            }
             e.digest(&m.result_key);
         }
         e.0
@@ -123,6 +130,11 @@ impl Manifest {
             for _ in 0..nt {
                 timestamp_files.push(checked_path(d.bytes()?)?);
             }
+            let ne = d.count(4)?;
+            let mut env_deps = Vec::with_capacity(ne);
+            for _ in 0..ne {
+                env_deps.push(d.bytes()?.to_vec());
+            }
             let result_key = d.digest()?;
             entries.push(ManifestEntry {
                 includes,
@@ -131,6 +143,7 @@ impl Manifest {
                     date,
                     timestamp_files,
                 },
+                env_deps,
                 result_key,
             });
         }
@@ -142,7 +155,8 @@ impl Manifest {
     pub(crate) fn with_entry(&self, entry: ManifestEntry) -> Manifest {
         let mut entries = vec![entry];
         for old in &self.entries {
-            if old.includes != entries[0].includes && entries.len() < MAX_ENTRIES {
+            let same = old.includes == entries[0].includes && old.env_deps == entries[0].env_deps;
+            if !same && entries.len() < MAX_ENTRIES {
                 entries.push(old.clone());
             }
         }
@@ -212,6 +226,7 @@ mod tests {
                     date: true,
                     timestamp_files: vec![b"t.c".to_vec()],
                 },
+                env_deps: vec![b"TEST_ENV".to_vec(), b"".to_vec()],
                 result_key: [9; 32],
             }],
         }
@@ -245,6 +260,7 @@ mod tests {
                 names: vec![b"foo.h".to_vec()],
             }],
             temporal: Temporal::default(),
+            env_deps: Vec::new(),
             result_key: [0; 32],
         };
         assert!(entry.matches(&dir, &meta));

@@ -17,6 +17,9 @@ pub(crate) struct Stats {
     pub(crate) passthrough: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) stored: AtomicU64,
+    /// The Rust share of `hits` and `misses`.
+    pub(crate) rust_hits: AtomicU64,
+    pub(crate) rust_misses: AtomicU64,
     /// Why a compile was not cacheable, or was compiled but not stored.
     reasons: Mutex<BTreeMap<String, u64>>,
     no_store: Mutex<BTreeMap<String, u64>>,
@@ -56,6 +59,8 @@ impl Stats {
             &self.passthrough,
             &self.errors,
             &self.stored,
+            &self.rust_hits,
+            &self.rust_misses,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -79,6 +84,8 @@ impl Stats {
         m.insert("passthrough".into(), get(&self.passthrough));
         m.insert("errors".into(), get(&self.errors));
         m.insert("stored".into(), get(&self.stored));
+        m.insert("rust_hits".into(), get(&self.rust_hits));
+        m.insert("rust_misses".into(), get(&self.rust_misses));
         let map = |b: &Mutex<BTreeMap<String, u64>>| {
             serde_json::Value::Object(
                 b.lock()
@@ -107,6 +114,8 @@ impl Stats {
         s.passthrough.store(num("passthrough"), Ordering::Relaxed);
         s.errors.store(num("errors"), Ordering::Relaxed);
         s.stored.store(num("stored"), Ordering::Relaxed);
+        s.rust_hits.store(num("rust_hits"), Ordering::Relaxed);
+        s.rust_misses.store(num("rust_misses"), Ordering::Relaxed);
         for (field, target) in [
             ("passthrough_reasons", &s.reasons),
             ("not_stored_reasons", &s.no_store),

@@ -28,13 +28,6 @@ const MAX_STEM: usize = 100;
 pub(crate) enum MtimePolicy {
     /// As a fresh compile would leave it.
     Now,
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "rustc outputs keep their stored mtime (next issue)"
-        )
-    )]
     Set(SystemTime),
 }
 

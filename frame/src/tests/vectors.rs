@@ -285,7 +285,9 @@ fn vectors() -> Vec<Vector> {
             Rs::Lookup(v1::LookupReply {
                 outcome: Some(v1::lookup_reply::Outcome::Probe(v1::Probe {
                     runs: vec![
-                        v1::ProbeRun { args: args(&["-vV"]) },
+                        v1::ProbeRun {
+                            args: args(&["-vV"]),
+                        },
                         v1::ProbeRun {
                             args: args(&["--print", "sysroot"]),
                         },

@@ -1,0 +1,629 @@
+//! rustc argument classification: which calls are cacheable compiles, what of the argv goes into the key, and where the outputs land; pure, no file system access (the pipeline in `mod.rs` digests what this names).
+//!
+//! Table-driven like `cc/`: every option rustc accepts that we understand
+//! is listed with whether it takes a value and what it means to the cache.
+//! An option not in the table passes the call through: a wrong hit costs
+//! more than a missed one.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+/// Why a rustc call is not cached; the reason is a stats counter name.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Passthrough {
+    pub(crate) reason: &'static str,
+    pub(crate) detail: String,
+}
+
+fn pt(reason: &'static str, detail: impl Into<String>) -> Passthrough {
+    Passthrough {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// One key field derived from the argv, in argv order.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub(crate) enum KeyArg {
+    /// An option (canonical spelling) and its value, or a flag with none.
+    Opt(&'static str, Option<OsString>),
+    /// `--extern NAME=PATH`: the name part is keyed, the path's content
+    /// digest replaces the path.
+    Extern { name: OsString, path: OsString },
+    /// `--target FILE.json`: the file's content is keyed with the spelling.
+    TargetFile(OsString),
+    /// The input file as spelled (its digest is keyed separately).
+    Input(OsString),
+}
+
+/// What rustc writes into `--out-dir`.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) struct Emits {
+    pub(crate) link: bool,
+    pub(crate) metadata: bool,
+    pub(crate) dep_info: bool,
+}
+
+/// A cacheable rustc compile.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Invocation {
+    pub(crate) crate_name: OsString,
+    /// Each of lib, rlib, staticlib, at most once.
+    pub(crate) crate_types: Vec<&'static str>,
+    pub(crate) emits: Emits,
+    pub(crate) out_dir: OsString,
+    pub(crate) input: OsString,
+    /// `-C extra-filename=`: the suffix of every output name.
+    pub(crate) extra_filename: OsString,
+    pub(crate) key_args: Vec<KeyArg>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    CrateName,
+    CrateType,
+    Emit,
+    OutDir,
+    LibPath,
+    Extern,
+    Codegen,
+    Target,
+    /// Cosmetic: never in the key.
+    Drop,
+    /// In the key as given.
+    Keep,
+    /// Not a compile: `--print`, `--explain`, `-V`, `--help`.
+    NotCompile,
+    /// Passes through with `unsupported_compiler_option`.
+    Unsupported,
+    /// `--test` builds a linked test binary.
+    Links,
+}
+
+/// (spellings, canonical name, takes a value, role). Short options take
+/// their value attached (`-Cx`) or as the next argument.
+const TABLE: &[(&[&str], &str, bool, Role)] = &[
+    (&["--crate-name"], "--crate-name", true, Role::CrateName),
+    (&["--crate-type"], "--crate-type", true, Role::CrateType),
+    (&["--emit"], "--emit", true, Role::Emit),
+    (&["--out-dir"], "--out-dir", true, Role::OutDir),
+    (&["-L"], "-L", true, Role::LibPath),
+    (&["--extern"], "--extern", true, Role::Extern),
+    (&["-C", "--codegen"], "-C", true, Role::Codegen),
+    (&["--target"], "--target", true, Role::Target),
+    (
+        &["--diagnostic-width"],
+        "--diagnostic-width",
+        true,
+        Role::Drop,
+    ),
+    (&["--color"], "--color", true, Role::Keep),
+    (&["-l"], "-l", true, Role::Unsupported),
+    (&["-o"], "-o", true, Role::Unsupported),
+    (&["--sysroot"], "--sysroot", true, Role::Unsupported),
+    (&["--print"], "--print", true, Role::NotCompile),
+    (&["--explain"], "--explain", true, Role::NotCompile),
+    (&["-Z"], "-Z", true, Role::Keep),
+    (&["--edition"], "--edition", true, Role::Keep),
+    (&["--cfg"], "--cfg", true, Role::Keep),
+    (&["--check-cfg"], "--check-cfg", true, Role::Keep),
+    (&["--cap-lints"], "--cap-lints", true, Role::Keep),
+    (&["--error-format"], "--error-format", true, Role::Keep),
+    (&["--json"], "--json", true, Role::Keep),
+    (
+        &["--remap-path-prefix"],
+        "--remap-path-prefix",
+        true,
+        Role::Keep,
+    ),
+    (&["-A", "--allow"], "-A", true, Role::Keep),
+    (&["-W", "--warn"], "-W", true, Role::Keep),
+    (&["--force-warn"], "--force-warn", true, Role::Keep),
+    (&["-D", "--deny"], "-D", true, Role::Keep),
+    (&["-F", "--forbid"], "-F", true, Role::Keep),
+    (&["-g"], "-g", false, Role::Keep),
+    (&["-O"], "-O", false, Role::Keep),
+    (&["-v", "--verbose"], "-v", false, Role::Keep),
+    (&["--test"], "--test", false, Role::Links),
+    (
+        &["-V", "--version", "-vV", "-Vv"],
+        "-V",
+        false,
+        Role::NotCompile,
+    ),
+    (&["-h", "--help"], "--help", false, Role::NotCompile),
+];
+
+/// Finds `arg` in the table: (entry, value attached to the argument).
+fn lookup(
+    arg: &[u8],
+) -> Option<(
+    &'static (&'static [&'static str], &'static str, bool, Role),
+    Option<&[u8]>,
+)> {
+    for entry in TABLE {
+        for spelling in entry.0 {
+            let s = spelling.as_bytes();
+            if arg == s {
+                return Some((entry, None));
+            }
+            if !entry.2 || !arg.starts_with(s) {
+                continue;
+            }
+            let rest = &arg[s.len()..];
+            if s.starts_with(b"--") {
+                if let Some(v) = rest.strip_prefix(b"=") {
+                    return Some((entry, Some(v)));
+                }
+            } else if s.len() == 2 {
+                return Some((entry, Some(rest)));
+            }
+        }
+    }
+    None
+}
+
+/// Classifies rustc's argv[1..] (any leading rustc path of a
+/// clippy-driver call already removed).
+pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
+    if args.is_empty() {
+        return Err(pt("not_a_compile", "no arguments"));
+    }
+    let mut crate_name = None;
+    let mut crate_types: Vec<&'static str> = Vec::new();
+    let mut emits = None;
+    let mut out_dir = None;
+    let mut inputs: Vec<OsString> = Vec::new();
+    let mut extra_filename = OsString::new();
+    let mut key_args = Vec::new();
+    let mut unsupported: Option<Passthrough> = None;
+    let mut links: Option<Passthrough> = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let bytes = arg.as_bytes();
+        if bytes == b"-" {
+            return Err(pt("stdin_input", "input from stdin"));
+        }
+        if bytes.starts_with(b"@") {
+            unsupported.get_or_insert(pt("unsupported_compiler_option", "@argfile"));
+            continue;
+        }
+        if !bytes.starts_with(b"-") {
+            inputs.push(arg.clone());
+            key_args.push(KeyArg::Input(arg.clone()));
+            continue;
+        }
+        let Some((&(_, name, takes_value, role), attached)) = lookup(bytes) else {
+            unsupported.get_or_insert(pt("unsupported_compiler_option", arg.to_string_lossy()));
+            continue;
+        };
+        let value: Option<OsString> = if takes_value {
+            match attached {
+                Some(v) => Some(OsStr::from_bytes(v).to_os_string()),
+                None => match it.next() {
+                    Some(v) => Some(v.clone()),
+                    None => {
+                        return Err(pt(
+                            "bad_compiler_arguments",
+                            format!("{name} without a value"),
+                        ))
+                    }
+                },
+            }
+        } else {
+            None
+        };
+        let v = value.clone().unwrap_or_default();
+        match role {
+            Role::NotCompile => return Err(pt("not_a_compile", name)),
+            Role::Unsupported => {
+                unsupported.get_or_insert(pt("unsupported_compiler_option", name));
+            }
+            Role::Links => {
+                links.get_or_insert(pt("crate_type_links", "--test links a binary"));
+            }
+            Role::Drop => {}
+            Role::Keep => key_args.push(KeyArg::Opt(name, value)),
+            Role::CrateName => {
+                crate_name = Some(v.clone());
+                key_args.push(KeyArg::Opt(name, value));
+            }
+            Role::OutDir => out_dir = Some(v),
+            Role::LibPath => {
+                // `-L dependency=` only helps find `--extern`-less
+                // transitive crates; their identity is in the extern
+                // digests, so the directory does not matter.
+                if !v.as_bytes().starts_with(b"dependency=") {
+                    key_args.push(KeyArg::Opt(name, value));
+                }
+            }
+            Role::Extern => match v.as_bytes().iter().position(|b| *b == b'=') {
+                Some(eq) => key_args.push(KeyArg::Extern {
+                    name: OsStr::from_bytes(&v.as_bytes()[..eq]).to_os_string(),
+                    path: OsStr::from_bytes(&v.as_bytes()[eq + 1..]).to_os_string(),
+                }),
+                None => key_args.push(KeyArg::Opt(name, value)),
+            },
+            Role::Target => {
+                if v.as_bytes().ends_with(b".json") {
+                    key_args.push(KeyArg::TargetFile(v));
+                } else {
+                    key_args.push(KeyArg::Opt(name, value));
+                }
+            }
+            Role::CrateType => {
+                for t in v.as_bytes().split(|b| *b == b',') {
+                    let t: &'static str = match t {
+                        b"lib" => "lib",
+                        b"rlib" => "rlib",
+                        b"staticlib" => "staticlib",
+                        b"bin" | b"proc-macro" | b"dylib" | b"cdylib" => {
+                            links.get_or_insert(pt("crate_type_links", String::from_utf8_lossy(t)));
+                            continue;
+                        }
+                        other => {
+                            return Err(pt(
+                                "unsupported_crate_type",
+                                String::from_utf8_lossy(other),
+                            ))
+                        }
+                    };
+                    if !crate_types.contains(&t) {
+                        crate_types.push(t);
+                    }
+                }
+                key_args.push(KeyArg::Opt(name, value));
+            }
+            Role::Emit => {
+                let e = emits.get_or_insert(Emits {
+                    link: false,
+                    metadata: false,
+                    dep_info: false,
+                });
+                for kind in v.as_bytes().split(|b| *b == b',') {
+                    if kind.contains(&b'=') {
+                        unsupported
+                            .get_or_insert(pt("unsupported_compiler_option", "--emit with a path"));
+                        continue;
+                    }
+                    match kind {
+                        b"link" => e.link = true,
+                        b"metadata" => e.metadata = true,
+                        b"dep-info" => e.dep_info = true,
+                        other => {
+                            return Err(pt("unsupported_emit", String::from_utf8_lossy(other)))
+                        }
+                    }
+                }
+                key_args.push(KeyArg::Opt(name, value));
+            }
+            Role::Codegen => {
+                let b = v.as_bytes();
+                let (opt, val) = match b.iter().position(|c| *c == b'=') {
+                    Some(eq) => (&b[..eq], &b[eq + 1..]),
+                    None => (b, &b""[..]),
+                };
+                match opt {
+                    b"incremental" => {
+                        return Err(pt("incremental", "-C incremental"));
+                    }
+                    b"extra-filename" => {
+                        extra_filename = OsStr::from_bytes(val).to_os_string();
+                    }
+                    // Extra files in the out-dir that we do not track.
+                    b"save-temps" => {
+                        unsupported
+                            .get_or_insert(pt("unsupported_compiler_option", "-C save-temps"));
+                    }
+                    b"split-debuginfo" if val != b"off" => {
+                        unsupported
+                            .get_or_insert(pt("unsupported_compiler_option", "-C split-debuginfo"));
+                    }
+                    _ => {}
+                }
+                key_args.push(KeyArg::Opt(name, value));
+            }
+        }
+    }
+    if let Some(p) = unsupported {
+        return Err(p);
+    }
+    match inputs.len() {
+        0 => return Err(pt("no_input_file", "")),
+        1 => {}
+        _ => return Err(pt("multiple_inputs", "")),
+    }
+    if let Some(p) = links {
+        return Err(p);
+    }
+    let emits = emits.ok_or_else(|| pt("unsupported_emit", "no --emit"))?;
+    if crate_types.is_empty() {
+        return Err(pt("unsupported_crate_type", "no --crate-type"));
+    }
+    if !emits.link && !emits.metadata {
+        return Err(pt("unsupported_emit", "dep-info only"));
+    }
+    let crate_name =
+        crate_name.ok_or_else(|| pt("unsupported_compiler_option", "no --crate-name"))?;
+    let out_dir = out_dir.ok_or_else(|| pt("unsupported_compiler_option", "no --out-dir"))?;
+    Ok(Invocation {
+        crate_name,
+        crate_types,
+        emits,
+        out_dir,
+        input: inputs.remove(0),
+        extra_filename,
+        key_args,
+    })
+}
+
+impl Invocation {
+    /// The files rustc writes into the out-dir for this crate, by role,
+    /// as file names (dep-info only when it was asked for).
+    pub(crate) fn outputs(&self) -> Vec<(&'static str, OsString)> {
+        let stem = |prefix: &str, suffix: &str| {
+            let mut v = prefix.as_bytes().to_vec();
+            v.extend_from_slice(self.crate_name.as_bytes());
+            v.extend_from_slice(self.extra_filename.as_bytes());
+            v.extend_from_slice(suffix.as_bytes());
+            OsString::from_vec(v)
+        };
+        let rlib = self.crate_types.iter().any(|t| *t == "lib" || *t == "rlib");
+        let staticlib = self.crate_types.contains(&"staticlib");
+        let mut out = Vec::new();
+        if self.emits.link && rlib {
+            out.push(("rlib", stem("lib", ".rlib")));
+        }
+        if self.emits.link && staticlib {
+            out.push(("staticlib", stem("lib", ".a")));
+        }
+        if self.emits.metadata {
+            out.push(("rmeta", stem("lib", ".rmeta")));
+        }
+        if self.emits.dep_info {
+            out.push(("dep-info", stem("", ".d")));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    /// What cargo passes for a registry library under `cargo build`.
+    const CARGO_LIB: &[&str] = &[
+        "--crate-name",
+        "itoa",
+        "--edition=2018",
+        "/r/itoa/src/lib.rs",
+        "--error-format=json",
+        "--json=diagnostic-rendered-ansi,artifacts,future-incompat",
+        "--diagnostic-width=100",
+        "--crate-type",
+        "lib",
+        "--emit=dep-info,metadata,link",
+        "-C",
+        "embed-bitcode=no",
+        "-C",
+        "debuginfo=2",
+        "-C",
+        "metadata=7d2",
+        "-C",
+        "extra-filename=-0f3a",
+        "--out-dir",
+        "/t/debug/deps",
+        "-L",
+        "dependency=/t/debug/deps",
+        "--extern",
+        "memchr=/t/debug/deps/libmemchr-11.rmeta",
+        "--cap-lints",
+        "allow",
+    ];
+
+    #[track_caller]
+    fn check_pt(args: &[&str], reason: &str) {
+        match classify(&os(args)) {
+            Err(p) => assert_eq!(p.reason, reason, "{args:?}: {}", p.detail),
+            Ok(inv) => panic!("{args:?} classified as a compile: {inv:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cargo_library_compile() {
+        let inv = classify(&os(CARGO_LIB)).unwrap();
+        assert_eq!(inv.crate_name, "itoa");
+        assert_eq!(inv.crate_types, vec!["lib"]);
+        assert_eq!(inv.out_dir, "/t/debug/deps");
+        assert_eq!(inv.input, "/r/itoa/src/lib.rs");
+        assert_eq!(inv.extra_filename, "-0f3a");
+        assert_eq!(
+            inv.outputs(),
+            vec![
+                ("rlib", OsString::from("libitoa-0f3a.rlib")),
+                ("rmeta", "libitoa-0f3a.rmeta".into()),
+                ("dep-info", "itoa-0f3a.d".into()),
+            ]
+        );
+        // Out-dir, dependency dirs and the diagnostic width are not keyed;
+        // the extern is keyed by name (its digest by the pipeline).
+        let keyed = format!("{:?}", inv.key_args);
+        assert!(!keyed.contains("/t/debug/deps\""), "{keyed}");
+        assert!(!keyed.contains("diagnostic-width"), "{keyed}");
+        assert!(inv.key_args.contains(&KeyArg::Extern {
+            name: "memchr".into(),
+            path: "/t/debug/deps/libmemchr-11.rmeta".into()
+        }));
+        assert!(inv
+            .key_args
+            .contains(&KeyArg::Opt("-C", Some("metadata=7d2".into()))));
+    }
+
+    #[test]
+    fn spellings_of_one_option_key_alike() {
+        let a = classify(&os(&[
+            "--crate-name=x",
+            "--crate-type=lib",
+            "--emit",
+            "metadata",
+            "-Cmetadata=1",
+            "--out-dir=/o",
+            "a.rs",
+        ]))
+        .unwrap();
+        let b = classify(&os(&[
+            "--crate-name",
+            "x",
+            "--crate-type",
+            "lib",
+            "--emit=metadata",
+            "--codegen",
+            "metadata=1",
+            "--out-dir",
+            "/p",
+            "a.rs",
+        ]))
+        .unwrap();
+        assert_eq!(a.key_args, b.key_args);
+        assert_eq!(a.outputs(), vec![("rmeta", OsString::from("libx.rmeta"))]);
+    }
+
+    #[test]
+    fn passthrough_reasons() {
+        let base = |extra: &[&str]| {
+            let mut v = vec![
+                "--crate-name",
+                "x",
+                "--crate-type",
+                "lib",
+                "--emit=link",
+                "--out-dir",
+                "/o",
+            ];
+            v.extend_from_slice(extra);
+            v.into_iter().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let check = |extra: &[&str], reason: &str| {
+            let v = base(extra);
+            let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+            check_pt(&refs, reason);
+        };
+        check_pt(&["-vV"], "not_a_compile");
+        check_pt(&["-V"], "not_a_compile");
+        check_pt(&["--version"], "not_a_compile");
+        check_pt(
+            &["-", "--crate-name", "___", "--print=file-names"],
+            "stdin_input",
+        );
+        check_pt(&["--print", "sysroot"], "not_a_compile");
+        check_pt(
+            &["--crate-name", "x", "--print=cfg", "a.rs"],
+            "not_a_compile",
+        );
+        check_pt(&[], "not_a_compile");
+        check(&["a.rs", "-C", "incremental=/t/inc"], "incremental");
+        check(&["a.rs", "-Cincremental=/t/inc"], "incremental");
+        check(&["a.rs", "--emit=asm"], "unsupported_emit");
+        check(
+            &["a.rs", "--emit=link=/x.rlib"],
+            "unsupported_compiler_option",
+        );
+        check(&["a.rs", "-o", "x"], "unsupported_compiler_option");
+        check(&["a.rs", "--sysroot=/s"], "unsupported_compiler_option");
+        check(&["a.rs", "--frobnicate"], "unsupported_compiler_option");
+        check(
+            &["a.rs", "-C", "split-debuginfo=unpacked"],
+            "unsupported_compiler_option",
+        );
+        check(&["a.rs", "-lfoo"], "unsupported_compiler_option");
+        check(&["a.rs", "--crate-type", "bin"], "crate_type_links");
+        check(&["a.rs", "--crate-type=proc-macro"], "crate_type_links");
+        check(&["a.rs", "--crate-type=cdylib"], "crate_type_links");
+        check(&["a.rs", "--test"], "crate_type_links");
+        check(&["a.rs", "--crate-type=weird"], "unsupported_crate_type");
+        check(&[], "no_input_file");
+        check(&["a.rs", "b.rs"], "multiple_inputs");
+        check_pt(
+            &[
+                "--crate-name",
+                "x",
+                "--crate-type",
+                "lib",
+                "--out-dir",
+                "/o",
+                "a.rs",
+            ],
+            "unsupported_emit",
+        );
+        check_pt(
+            &[
+                "--crate-name",
+                "x",
+                "--emit=link",
+                "--out-dir",
+                "/o",
+                "a.rs",
+            ],
+            "unsupported_crate_type",
+        );
+        check_pt(
+            &[
+                "--crate-name",
+                "x",
+                "--crate-type=lib",
+                "--emit=link",
+                "a.rs",
+            ],
+            "unsupported_compiler_option",
+        );
+        check_pt(&["--crate-name"], "bad_compiler_arguments");
+    }
+
+    #[test]
+    fn staticlib_and_check_outputs() {
+        let inv = classify(&os(&[
+            "--crate-name",
+            "s",
+            "--crate-type",
+            "staticlib",
+            "--crate-type",
+            "rlib",
+            "--emit=link",
+            "--out-dir",
+            "/o",
+            "a.rs",
+        ]))
+        .unwrap();
+        assert_eq!(
+            inv.outputs(),
+            vec![
+                ("rlib", OsString::from("libs.rlib")),
+                ("staticlib", "libs.a".into())
+            ]
+        );
+        let check = classify(&os(&[
+            "--crate-name",
+            "c",
+            "--crate-type",
+            "lib",
+            "--emit=dep-info,metadata",
+            "-C",
+            "extra-filename=-9",
+            "--out-dir",
+            "/o",
+            "a.rs",
+        ]))
+        .unwrap();
+        assert_eq!(
+            check.outputs(),
+            vec![
+                ("rmeta", OsString::from("libc-9.rmeta")),
+                ("dep-info", "c-9.d".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,604 @@
+//! The rustc pipeline (cache-keys.md §8): a Lookup for rustc or clippy-driver becomes a Probe (toolchain unknown), a Hit (outputs written into the current out-dir, no rustc run) or a Miss; the Store after a miss records the outputs and a direct-mode manifest entry built from rustc's dep-info.
+//!
+//! Owns what goes into a Rust key. It does not parse arguments (`args`),
+//! identify toolchains (`toolchain`) or encode manifests and entries
+//! (`manifest`, `store`). Failed compiles are never stored.
+
+mod args;
+mod depinfo;
+mod toolchain;
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use dashmap::DashMap;
+use frame::v1;
+
+use crate::codec::{Dec, Enc};
+use crate::compile::{not_stored, set_mode, store_failed, Engine, Pt};
+use crate::keys::KeyHasher;
+use crate::manifest::{self, ManifestEntry, Temporal};
+use crate::meta::{Digest, StatId};
+use crate::store::{Entry, Key, MtimePolicy};
+
+use args::{Invocation, KeyArg};
+use toolchain::{Ident, Toolchains};
+
+/// Opens every Rust manifest key; bump when what is hashed changes.
+const RUST_KEY_DOMAIN: &str = "zccache-rustc-v1";
+/// A Store must arrive within this long after its Miss.
+const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
+/// Files modified this close to the compile's start are not trusted.
+const TOO_NEW_SLACK_NS: i128 = 20_000_000;
+const EXTRA_FORMAT: u8 = 1;
+
+/// `CARGO_*` variables that are not inputs of the compile: the jobserver,
+/// parallelism, incremental (its own passthrough), flags already in the
+/// argv, and anything that may hold credentials (never hashed or stored).
+fn cargo_var_is_volatile(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"CARGO_MAKEFLAGS"
+            | b"CARGO_BUILD_JOBS"
+            | b"CARGO_ENCODED_RUSTFLAGS"
+            | b"CARGO_INCREMENTAL"
+    ) || [
+        &b"CARGO_REGISTRIES_"[..],
+        b"CARGO_REGISTRY_",
+        b"CARGO_HTTP_",
+        b"CARGO_NET_",
+        b"CARGO_TERM_",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+}
+
+/// The Rust side of the engine's state.
+#[derive(Default)]
+pub(crate) struct RustState {
+    toolchains: Toolchains,
+    pending: DashMap<u64, Pending>,
+}
+
+impl RustState {
+    pub(crate) fn clear(&self) {
+        self.toolchains.clear();
+    }
+}
+
+/// What the daemon remembers between a Miss and its Store.
+struct Pending {
+    created: Instant,
+    cwd: PathBuf,
+    env: BTreeMap<Vec<u8>, Vec<u8>>,
+    manifest_key: [u8; 32],
+    source: PathBuf,
+    source_stat: StatId,
+    start_ns: i128,
+    out_dir: PathBuf,
+    outputs: Vec<(&'static str, PathBuf)>,
+    /// The dep-info rustc writes: cargo's, or ours (removed after Store).
+    dep_info: PathBuf,
+    private_dep: bool,
+}
+
+/// True when the Lookup names rustc or clippy-driver.
+pub(crate) fn is_rustc(req: &v1::Lookup) -> bool {
+    let name = |b: &[u8]| {
+        Path::new(OsStr::from_bytes(b))
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default()
+    };
+    let c = name(&req.compiler);
+    c == b"rustc" || c == b"clippy-driver"
+}
+
+/// The argv rustc sees: clippy-driver's leading rustc path removed.
+fn split_lead(compiler: &Path, args: &[OsString]) -> (Option<OsString>, Vec<OsString>) {
+    let clippy = compiler.file_name() == Some(OsStr::new("clippy-driver"));
+    match args.first() {
+        Some(first)
+            if clippy
+                && Path::new(first)
+                    .file_name()
+                    .is_some_and(|n| n.as_bytes().starts_with(b"rustc")) =>
+        {
+            (Some(first.clone()), args[1..].to_vec())
+        }
+        _ => (None, args.to_vec()),
+    }
+}
+
+/// Per-request facts the hit path needs.
+struct Request<'a> {
+    cwd: &'a Path,
+    env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    inv: &'a Invocation,
+    out_dir: PathBuf,
+    file_mode: Option<u32>,
+    /// The newest mtime among the extern files, for the mtime floor.
+    newest_extern_ns: i128,
+}
+
+impl Engine {
+    pub(crate) fn rust_lookup(&self, req: &v1::Lookup) -> Result<v1::LookupReply, Pt> {
+        self.expire_rust_pending();
+        let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
+        let env: BTreeMap<Vec<u8>, Vec<u8>> = req
+            .env
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect();
+        let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
+        let all_args: Vec<OsString> = req
+            .args
+            .iter()
+            .map(|a| OsString::from_vec(a.clone()))
+            .collect();
+        let (lead, args) = split_lead(&compiler, &all_args);
+        // Probes and other non-compiles are answered before anything else:
+        // cargo runs `rustc -vV` on every build.
+        let inv = args::classify(&args).map_err(|p| Pt::new(p.reason, &p.detail))?;
+        let tc = match self.rust.toolchains.identify(
+            &self.meta,
+            &compiler,
+            lead.as_deref(),
+            &env,
+            &cwd,
+            &req.probes,
+        ) {
+            Ident::Known(t) => t,
+            Ident::Probe(p) if req.probes.is_empty() => {
+                return Ok(v1::LookupReply {
+                    outcome: Some(v1::lookup_reply::Outcome::Probe(p)),
+                })
+            }
+            Ident::Probe(_) => return Err(Pt::new("compiler_check_failed", "probe unanswered")),
+            Ident::Failed(e) => return Err(Pt::new("compiler_check_failed", &e)),
+        };
+
+        let mut key = KeyHasher::new(RUST_KEY_DOMAIN);
+        key.bytes("toolchain", &tc.identity);
+        key.bytes("clippy", &[lead.is_some() as u8]);
+        let mut newest_extern_ns = 0i128;
+        let mut source_stat = None;
+        let mut source_path = PathBuf::new();
+        for a in &inv.key_args {
+            match a {
+                KeyArg::Opt(name, value) => {
+                    key.bytes("opt", name.as_bytes());
+                    key.opt("value", value.as_ref().map(|v| v.as_bytes()));
+                }
+                KeyArg::Extern { name, path } => {
+                    let abs = manifest::resolve(&cwd, path.as_bytes());
+                    let (stat, d) = self.meta.digest(&abs).map_err(|e| {
+                        Pt::new("no_input_file", &format!("--extern {}: {e}", abs.display()))
+                    })?;
+                    newest_extern_ns = newest_extern_ns.max(stat.mtime_ns);
+                    // The file name carries the dependency's metadata hash
+                    // and kind (rlib or rmeta), so it is keyed too.
+                    let file = abs.file_name().unwrap_or_default();
+                    key.os("extern", name).os("file", file).bytes("digest", &d);
+                }
+                KeyArg::TargetFile(spec) => {
+                    let abs = manifest::resolve(&cwd, spec.as_bytes());
+                    let (_, d) = self.meta.digest(&abs).map_err(|e| {
+                        Pt::new("no_input_file", &format!("--target {}: {e}", abs.display()))
+                    })?;
+                    key.os("target_file", spec).bytes("digest", &d);
+                }
+                KeyArg::Input(spelled) => {
+                    let abs = manifest::resolve(&cwd, spelled.as_bytes());
+                    let (stat, d) = self.meta.digest(&abs).map_err(|e| {
+                        Pt::new("no_input_file", &format!("{}: {e}", abs.display()))
+                    })?;
+                    key.os("input", spelled).bytes("digest", &d);
+                    source_stat = Some(stat);
+                    source_path = abs;
+                }
+            }
+        }
+        let source_stat = source_stat.ok_or_else(|| Pt::new("no_input_file", ""))?;
+        for (name, value) in &env {
+            let kept = (name.starts_with(b"CARGO") && !cargo_var_is_volatile(name))
+                || name == b"OUT_DIR"
+                || name == b"RUSTC_BOOTSTRAP";
+            if kept {
+                key.bytes("env", name).bytes("value", value);
+            }
+        }
+        // cargo runs rustc in the package directory; diagnostics and
+        // relative source paths depend on it.
+        key.os("cwd", cwd.as_os_str());
+        let manifest_key = key.finish();
+
+        let r = Request {
+            cwd: &cwd,
+            env: &env,
+            inv: &inv,
+            out_dir: manifest::resolve(&cwd, inv.out_dir.as_bytes()),
+            file_mode: (req.file_mode != 0).then_some(req.file_mode),
+            newest_extern_ns,
+        };
+        if let Some(m) = self.rust_manifest(&manifest_key) {
+            for entry in &m.entries {
+                let Some(newest_input_ns) = matches(self, entry, &cwd) else {
+                    continue;
+                };
+                let result_key = result_key_for(&manifest_key, entry, &env);
+                match self.store.get(&Key(result_key)) {
+                    Ok(Some(stored)) => {
+                        if let Some(hit) = self.rust_deliver(&r, &stored, newest_input_ns) {
+                            self.stats.bump(&self.stats.hits);
+                            self.stats.bump(&self.stats.rust_hits);
+                            return Ok(units(hit));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => self.stats.bump(&self.stats.errors),
+                }
+            }
+        }
+        self.stats.bump(&self.stats.misses);
+        self.stats.bump(&self.stats.rust_misses);
+        Ok(units(self.rust_miss(
+            &r,
+            &all_args,
+            manifest_key,
+            source_path,
+            source_stat,
+            req.start_unix_ns as i128,
+        )))
+    }
+
+    fn rust_miss(
+        &self,
+        r: &Request<'_>,
+        all_args: &[OsString],
+        manifest_key: [u8; 32],
+        source: PathBuf,
+        source_stat: StatId,
+        start_ns: i128,
+    ) -> v1::unit_answer::Answer {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let mut args = all_args.to_vec();
+        let outputs: Vec<(&'static str, PathBuf)> = r
+            .inv
+            .outputs()
+            .into_iter()
+            .map(|(role, name)| (role, r.out_dir.join(name)))
+            .collect();
+        let (dep_info, private_dep) = match outputs.iter().find(|(role, _)| *role == "dep-info") {
+            Some((_, p)) => (p.clone(), false),
+            None => {
+                let p = self.private_dir.join(format!("rust-dep-{token}.d"));
+                let mut emit = OsString::from("--emit=dep-info=");
+                emit.push(&p);
+                args.push(emit);
+                (p, true)
+            }
+        };
+        let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
+        if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= start_ns {
+            self.stats.not_stored("modified_input_file");
+            return v1::unit_answer::Answer::Miss(v1::Miss {
+                token: 0,
+                args: to_bytes(all_args.to_vec()),
+                deps_args: Vec::new(),
+                no_store_reason: "modified_input_file".into(),
+            });
+        }
+        self.rust.pending.insert(
+            token,
+            Pending {
+                created: Instant::now(),
+                cwd: r.cwd.to_path_buf(),
+                env: r.env.clone(),
+                manifest_key,
+                source,
+                source_stat,
+                start_ns,
+                out_dir: r.out_dir.clone(),
+                outputs,
+                dep_info,
+                private_dep,
+            },
+        );
+        v1::unit_answer::Answer::Miss(v1::Miss {
+            token,
+            args: to_bytes(args),
+            deps_args: Vec::new(),
+            no_store_reason: String::new(),
+        })
+    }
+
+    /// Writes every output the current request names from `stored`; `None`
+    /// makes it a miss.
+    fn rust_deliver(
+        &self,
+        r: &Request<'_>,
+        stored: &Entry,
+        newest_input_ns: i128,
+    ) -> Option<v1::unit_answer::Answer> {
+        let (old_out_dir, stored_mtime_ns) = decode_extra(&stored.extra)?;
+        // The stored mtime, floored up to the newest input, so that cargo's
+        // "dependency not newer than me" holds for every dependent.
+        let mtime_ns = stored_mtime_ns.max(newest_input_ns).max(r.newest_extern_ns);
+        let mtime = UNIX_EPOCH + Duration::from_nanos(u64::try_from(mtime_ns).ok()?);
+        let policy = MtimePolicy::Set(mtime);
+        let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
+        let mut plan = Vec::new();
+        for (role, name) in r.inv.outputs() {
+            plan.push((role, role_index(role)?, r.out_dir.join(name)));
+        }
+        let new_out_dir = r.out_dir.as_os_str().as_bytes();
+        for (role, idx, dest) in plan {
+            if role == "dep-info" {
+                let bytes = self.store.deliver_bytes(stored, idx).ok()?;
+                let bytes = depinfo::rewrite_out_dir(&bytes, &old_out_dir, new_out_dir);
+                crate::store::write_file_atomic(&dest, &bytes, policy).ok()?;
+            } else if let Err(e) = self.store.deliver(stored, idx, &dest, policy) {
+                if !e.is_missing() && !e.is_corrupt() && !e.is_not_regular() && !e.is_no_space() {
+                    self.stats.bump(&self.stats.errors);
+                }
+                return None;
+            }
+            set_mode(&dest, r.file_mode);
+        }
+        Some(v1::unit_answer::Answer::Hit(v1::Hit {
+            stdout: stored.stdout.clone(),
+            stderr: depinfo::rewrite_artifacts(&stored.stderr, &old_out_dir, new_out_dir),
+            exit_code: stored.exit_code,
+        }))
+    }
+
+    /// `None` when the token is not a Rust miss.
+    pub(crate) fn rust_store(&self, st: &v1::Store) -> Option<v1::StoreReply> {
+        let (_, p) = self.rust.pending.remove(&st.token)?;
+        let reply = self.try_rust_store(&p, st);
+        if p.private_dep {
+            let _ = std::fs::remove_file(&p.dep_info);
+        }
+        Some(match reply {
+            Ok(()) => {
+                self.stats.bump(&self.stats.stored);
+                v1::StoreReply {
+                    stored: true,
+                    reason: String::new(),
+                }
+            }
+            Err(reason) => {
+                self.stats.not_stored(reason);
+                not_stored(reason)
+            }
+        })
+    }
+
+    fn try_rust_store(&self, p: &Pending, st: &v1::Store) -> Result<(), &'static str> {
+        if st.exit_code != 0 {
+            return Err("compile_failed");
+        }
+        let now = std::fs::metadata(&p.source)
+            .map(|m| StatId::of(&m))
+            .map_err(|_| "modified_input_file")?;
+        if now != p.source_stat {
+            return Err("modified_input_file");
+        }
+        let mut newest_output_ns = 0i128;
+        for (_, path) in &p.outputs {
+            let md = std::fs::symlink_metadata(path).map_err(|_| "compiler_produced_no_output")?;
+            if !md.is_file() {
+                return Err("bad_output_file");
+            }
+            newest_output_ns = newest_output_ns.max(StatId::of(&md).mtime_ns);
+        }
+        let text = std::fs::read(&p.dep_info).map_err(|_| "missing_depfile")?;
+        let parsed = depinfo::parse(&text).ok_or("bad_depfile")?;
+        let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
+        for dep in parsed.sources {
+            let abs = manifest::resolve(&p.cwd, &dep);
+            let (stat, digest) = self.meta.digest(&abs).map_err(|_| "modified_input_file")?;
+            if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
+                return Err("modified_input_file");
+            }
+            includes.push((dep, digest));
+        }
+        let mut entry = ManifestEntry {
+            includes,
+            negatives: Vec::new(),
+            temporal: Temporal::default(),
+            env_deps: parsed.env_deps,
+            result_key: [0; 32],
+        };
+        entry.result_key = result_key_for(&p.manifest_key, &entry, &p.env);
+
+        let mut writer = self.store.begin_entry().map_err(store_failed)?;
+        for (role, path) in &p.outputs {
+            writer
+                .add_output_from_file(role, path)
+                .map_err(store_failed)?;
+        }
+        let extra = encode_extra(p.out_dir.as_os_str().as_bytes(), newest_output_ns);
+        writer
+            .commit(&Key(entry.result_key), 0, &st.stdout, &st.stderr, &extra)
+            .map_err(store_failed)?;
+        let old = self.rust_manifest(&p.manifest_key).unwrap_or_default();
+        let updated = Arc::new(old.with_entry(entry));
+        self.store
+            .put_manifest(&Key(p.manifest_key), &updated.encode())
+            .map_err(store_failed)?;
+        self.manifests.insert(p.manifest_key, updated);
+        Ok(())
+    }
+
+    fn rust_manifest(&self, key: &[u8; 32]) -> Option<Arc<manifest::Manifest>> {
+        if let Some(m) = self.manifests.get(key) {
+            return Some(m.clone());
+        }
+        let bytes = self.store.get_manifest(&Key(*key)).ok()??;
+        let m = Arc::new(manifest::Manifest::decode(&bytes)?);
+        self.manifests.insert(*key, m.clone());
+        Some(m)
+    }
+
+    fn expire_rust_pending(&self) {
+        let now = Instant::now();
+        self.rust.pending.retain(|_, p| {
+            let keep = now.duration_since(p.created) < PENDING_DEADLINE;
+            if !keep && p.private_dep {
+                let _ = std::fs::remove_file(&p.dep_info);
+            }
+            keep
+        });
+    }
+
+    /// Forgets pending Rust misses that compile in or write under any of
+    /// `spellings`; returns how many.
+    pub(crate) fn release_rust_under(&self, spellings: &[PathBuf]) -> usize {
+        let under = |p: &Path| spellings.iter().any(|s| p.starts_with(s));
+        let mut n = 0;
+        self.rust.pending.retain(|_, p| {
+            let touches = under(&p.cwd) || under(&p.source) || under(&p.out_dir);
+            if touches {
+                n += 1;
+                if p.private_dep {
+                    let _ = std::fs::remove_file(&p.dep_info);
+                }
+            }
+            !touches
+        });
+        n
+    }
+}
+
+fn units(answer: v1::unit_answer::Answer) -> v1::LookupReply {
+    v1::LookupReply {
+        outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+            units: vec![v1::UnitAnswer {
+                answer: Some(answer),
+            }],
+        })),
+    }
+}
+
+/// Does `entry` still describe the files on disk? The newest mtime among
+/// its sources when it does.
+fn matches(engine: &Engine, entry: &ManifestEntry, cwd: &Path) -> Option<i128> {
+    let mut newest = 0i128;
+    for (p, digest) in &entry.includes {
+        match engine.meta.digest(&manifest::resolve(cwd, p)) {
+            Ok((stat, d)) if d == *digest => newest = newest.max(stat.mtime_ns),
+            _ => return None,
+        }
+    }
+    Some(newest)
+}
+
+/// The result key: the manifest key, the sources with their digests and
+/// the current value of every variable the crate read (unset ≠ empty).
+fn result_key_for(
+    manifest_key: &[u8; 32],
+    entry: &ManifestEntry,
+    env: &BTreeMap<Vec<u8>, Vec<u8>>,
+) -> [u8; 32] {
+    let mut h = KeyHasher::new("zccache-rustc-result-v1");
+    h.bytes("manifest", manifest_key);
+    let mut sorted: Vec<&(Vec<u8>, Digest)> = entry.includes.iter().collect();
+    sorted.sort();
+    for (p, d) in sorted {
+        h.bytes("source", p).bytes("digest", d);
+    }
+    for name in &entry.env_deps {
+        h.bytes("env_dep", name)
+            .opt("value", env.get(name).map(Vec::as_slice));
+    }
+    h.finish()
+}
+
+fn encode_extra(out_dir: &[u8], mtime_ns: i128) -> Vec<u8> {
+    let mut e = Enc::new();
+    e.u8(EXTRA_FORMAT);
+    e.bytes(out_dir);
+    e.i128(mtime_ns);
+    e.0
+}
+
+fn decode_extra(bytes: &[u8]) -> Option<(Vec<u8>, i128)> {
+    let mut d = Dec::new(bytes);
+    if d.u8()? != EXTRA_FORMAT {
+        return None;
+    }
+    let dir = d.bytes()?.to_vec();
+    let mtime = d.i128()?;
+    d.is_empty().then_some((dir, mtime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volatile_and_secret_cargo_vars_stay_out() {
+        for v in [
+            "CARGO_MAKEFLAGS",
+            "CARGO_BUILD_JOBS",
+            "CARGO_REGISTRIES_X_TOKEN",
+            "CARGO_REGISTRY_TOKEN",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_INCREMENTAL",
+            "CARGO_HTTP_PROXY",
+        ] {
+            assert!(cargo_var_is_volatile(v.as_bytes()), "{v}");
+        }
+        for v in [
+            "CARGO_PKG_NAME",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_CRATE_NAME",
+            "CARGO",
+        ] {
+            assert!(!cargo_var_is_volatile(v.as_bytes()), "{v}");
+        }
+    }
+
+    #[test]
+    fn clippy_drops_its_leading_rustc() {
+        let os = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        let (lead, rest) = split_lead(
+            Path::new("/t/bin/clippy-driver"),
+            &os(&["/t/bin/rustc", "--crate-name", "x"]),
+        );
+        assert_eq!(lead, Some("/t/bin/rustc".into()));
+        assert_eq!(rest, os(&["--crate-name", "x"]));
+        let (lead, rest) = split_lead(Path::new("/t/bin/rustc"), &os(&["-vV"]));
+        assert_eq!((lead, rest), (None, os(&["-vV"])));
+    }
+
+    #[test]
+    fn env_deps_split_unset_from_empty() {
+        let entry = ManifestEntry {
+            includes: vec![(b"src/lib.rs".to_vec(), [1; 32])],
+            negatives: vec![],
+            temporal: Temporal::default(),
+            env_deps: vec![b"V".to_vec()],
+            result_key: [0; 32],
+        };
+        let mut env = BTreeMap::new();
+        let unset = result_key_for(&[0; 32], &entry, &env);
+        env.insert(b"V".to_vec(), Vec::new());
+        let empty = result_key_for(&[0; 32], &entry, &env);
+        env.insert(b"V".to_vec(), b"1".to_vec());
+        let one = result_key_for(&[0; 32], &entry, &env);
+        assert_ne!(unset, empty);
+        assert_ne!(empty, one);
+        assert_eq!(
+            decode_extra(&encode_extra(b"/o", 5)),
+            Some((b"/o".to_vec(), 5))
+        );
+    }
+}
