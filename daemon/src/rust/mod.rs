@@ -14,7 +14,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use frame::v1;
@@ -87,16 +87,13 @@ struct Pending {
     private_dep: bool,
 }
 
-/// True when the Lookup names rustc or clippy-driver.
+/// True when the Lookup names rustc or clippy-driver: a file name that
+/// starts with `rustc` (versioned copies, logging shims) or is
+/// `clippy-driver`.
 pub(crate) fn is_rustc(req: &v1::Lookup) -> bool {
-    let name = |b: &[u8]| {
-        Path::new(OsStr::from_bytes(b))
-            .file_name()
-            .map(|n| n.as_bytes().to_vec())
-            .unwrap_or_default()
-    };
-    let c = name(&req.compiler);
-    c == b"rustc" || c == b"clippy-driver"
+    Path::new(OsStr::from_bytes(&req.compiler))
+        .file_name()
+        .is_some_and(|n| n.as_bytes().starts_with(b"rustc") || n == "clippy-driver")
 }
 
 /// The argv rustc sees: clippy-driver's leading rustc path removed.
@@ -122,8 +119,6 @@ struct Request<'a> {
     inv: &'a Invocation,
     out_dir: PathBuf,
     file_mode: Option<u32>,
-    /// The newest mtime among the extern files, for the mtime floor.
-    newest_extern_ns: i128,
 }
 
 impl Engine {
@@ -166,7 +161,6 @@ impl Engine {
         let mut key = KeyHasher::new(RUST_KEY_DOMAIN);
         key.bytes("toolchain", &tc.identity);
         key.bytes("clippy", &[lead.is_some() as u8]);
-        let mut newest_extern_ns = 0i128;
         let mut source_stat = None;
         let mut source_path = PathBuf::new();
         for a in &inv.key_args {
@@ -177,10 +171,9 @@ impl Engine {
                 }
                 KeyArg::Extern { name, path } => {
                     let abs = manifest::resolve(&cwd, path.as_bytes());
-                    let (stat, d) = self.meta.digest(&abs).map_err(|e| {
+                    let (_, d) = self.meta.digest(&abs).map_err(|e| {
                         Pt::new("no_input_file", &format!("--extern {}: {e}", abs.display()))
                     })?;
-                    newest_extern_ns = newest_extern_ns.max(stat.mtime_ns);
                     // The file name carries the dependency's metadata hash
                     // and kind (rlib or rmeta), so it is keyed too.
                     let file = abs.file_name().unwrap_or_default();
@@ -224,17 +217,16 @@ impl Engine {
             inv: &inv,
             out_dir: manifest::resolve(&cwd, inv.out_dir.as_bytes()),
             file_mode: (req.file_mode != 0).then_some(req.file_mode),
-            newest_extern_ns,
         };
         if let Some(m) = self.rust_manifest(&manifest_key) {
             for entry in &m.entries {
-                let Some(newest_input_ns) = matches(self, entry, &cwd) else {
+                if !entry.matches(&cwd, &self.meta) {
                     continue;
-                };
+                }
                 let result_key = result_key_for(&manifest_key, entry, &env);
                 match self.store.get(&Key(result_key)) {
                     Ok(Some(stored)) => {
-                        if let Some(hit) = self.rust_deliver(&r, &stored, newest_input_ns) {
+                        if let Some(hit) = self.rust_deliver(&r, &stored) {
                             self.stats.bump(&self.stats.hits);
                             self.stats.bump(&self.stats.rust_hits);
                             return Ok(units(hit));
@@ -320,18 +312,15 @@ impl Engine {
 
     /// Writes every output the current request names from `stored`; `None`
     /// makes it a miss.
-    fn rust_deliver(
-        &self,
-        r: &Request<'_>,
-        stored: &Entry,
-        newest_input_ns: i128,
-    ) -> Option<v1::unit_answer::Answer> {
-        let (old_out_dir, stored_mtime_ns) = decode_extra(&stored.extra)?;
-        // The stored mtime, floored up to the newest input, so that cargo's
-        // "dependency not newer than me" holds for every dependent.
-        let mtime_ns = stored_mtime_ns.max(newest_input_ns).max(r.newest_extern_ns);
-        let mtime = UNIX_EPOCH + Duration::from_nanos(u64::try_from(mtime_ns).ok()?);
-        let policy = MtimePolicy::Set(mtime);
+    fn rust_deliver(&self, r: &Request<'_>, stored: &Entry) -> Option<v1::unit_answer::Answer> {
+        let (old_out_dir, _stored_mtime_ns) = decode_extra(&stored.extra)?;
+        // The current time, as a fresh compile leaves it. Restoring the
+        // stored mtime (even floored up to the newest source and extern)
+        // made the next `cargo build` recompile crates whose build script
+        // ran in this build: cargo sees the script's output newer than the
+        // crate's outputs. Cargo starts a dependent only after a
+        // dependency's outputs exist, so "now" orders them as rustc would.
+        let policy = MtimePolicy::Now;
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
         let mut plan = Vec::new();
         for (role, name) in r.inv.outputs() {
@@ -487,19 +476,6 @@ fn units(answer: v1::unit_answer::Answer) -> v1::LookupReply {
     }
 }
 
-/// Does `entry` still describe the files on disk? The newest mtime among
-/// its sources when it does.
-fn matches(engine: &Engine, entry: &ManifestEntry, cwd: &Path) -> Option<i128> {
-    let mut newest = 0i128;
-    for (p, digest) in &entry.includes {
-        match engine.meta.digest(&manifest::resolve(cwd, p)) {
-            Ok((stat, d)) if d == *digest => newest = newest.max(stat.mtime_ns),
-            _ => return None,
-        }
-    }
-    Some(newest)
-}
-
 /// The result key: the manifest key, the sources with their digests and
 /// the current value of every variable the crate read (unset ≠ empty).
 fn result_key_for(
@@ -577,6 +553,19 @@ mod tests {
         assert_eq!(rest, os(&["--crate-name", "x"]));
         let (lead, rest) = split_lead(Path::new("/t/bin/rustc"), &os(&["-vV"]));
         assert_eq!((lead, rest), (None, os(&["-vV"])));
+        let lookup = |c: &str| v1::Lookup {
+            compiler: c.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        for (c, rust) in [
+            ("/t/rustc", true),
+            ("/t/rustc-shim", true),
+            ("/t/clippy-driver", true),
+            ("/t/rustdoc", false),
+            ("/t/gcc", false),
+        ] {
+            assert_eq!(is_rustc(&lookup(c)), rust, "{c}");
+        }
     }
 
     #[test]
