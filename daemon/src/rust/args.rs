@@ -34,6 +34,9 @@ pub(crate) enum KeyArg {
     TargetFile(OsString),
     /// The input file as spelled (its digest is keyed separately).
     Input(OsString),
+    /// `-l static=NAME`: an rlib or staticlib bundles `libNAME.a`, so its
+    /// content (found over the `-L` dirs) is keyed with the spelling.
+    StaticLib { spec: OsString, name: OsString },
 }
 
 /// What rustc writes into `--out-dir`.
@@ -56,6 +59,9 @@ pub(crate) struct Invocation {
     /// `-C extra-filename=`: the suffix of every output name.
     pub(crate) extra_filename: OsString,
     pub(crate) key_args: Vec<KeyArg>,
+    /// `-L` directories other than `dependency=`, in order, where native
+    /// libraries are searched.
+    pub(crate) native_dirs: Vec<OsString>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,6 +72,7 @@ enum Role {
     OutDir,
     LibPath,
     Extern,
+    NativeLib,
     Codegen,
     Target,
     /// Cosmetic: never in the key.
@@ -98,7 +105,7 @@ const TABLE: &[(&[&str], &str, bool, Role)] = &[
         Role::Drop,
     ),
     (&["--color"], "--color", true, Role::Keep),
-    (&["-l"], "-l", true, Role::Unsupported),
+    (&["-l"], "-l", true, Role::NativeLib),
     (&["-o"], "-o", true, Role::Unsupported),
     (&["--sysroot"], "--sysroot", true, Role::Unsupported),
     (&["--print"], "--print", true, Role::NotCompile),
@@ -176,6 +183,7 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
     let mut inputs: Vec<OsString> = Vec::new();
     let mut extra_filename = OsString::new();
     let mut key_args = Vec::new();
+    let mut native_dirs = Vec::new();
     let mut unsupported: Option<Passthrough> = None;
     let mut links: Option<Passthrough> = None;
     let mut it = args.iter();
@@ -233,7 +241,15 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
                 // `-L dependency=` only helps find `--extern`-less
                 // transitive crates; their identity is in the extern
                 // digests, so the directory does not matter.
-                if !v.as_bytes().starts_with(b"dependency=") {
+                let b = v.as_bytes();
+                if !b.starts_with(b"dependency=") {
+                    if !b.starts_with(b"crate=") && !b.starts_with(b"framework=") {
+                        let dir = [&b"native="[..], b"all="]
+                            .iter()
+                            .find_map(|p| b.strip_prefix(*p))
+                            .unwrap_or(b);
+                        native_dirs.push(OsStr::from_bytes(dir).to_os_string());
+                    }
                     key_args.push(KeyArg::Opt(name, value));
                 }
             }
@@ -244,6 +260,22 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
                 }),
                 None => key_args.push(KeyArg::Opt(name, value)),
             },
+            Role::NativeLib => {
+                // `[KIND[:MODIFIERS]=]NAME[:RENAME]`; only static ones are
+                // bundled into what we store.
+                let b = v.as_bytes();
+                match b.iter().position(|c| *c == b'=') {
+                    Some(eq) if b[..eq].split(|c| *c == b':').next() == Some(b"static") => {
+                        let rest = &b[eq + 1..];
+                        let end = rest.iter().position(|c| *c == b':').unwrap_or(rest.len());
+                        key_args.push(KeyArg::StaticLib {
+                            spec: v.clone(),
+                            name: OsStr::from_bytes(&rest[..end]).to_os_string(),
+                        });
+                    }
+                    _ => key_args.push(KeyArg::Opt(name, value)),
+                }
+            }
             Role::Target => {
                 if v.as_bytes().ends_with(b".json") {
                     key_args.push(KeyArg::TargetFile(v));
@@ -354,6 +386,7 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
         input: inputs.remove(0),
         extra_filename,
         key_args,
+        native_dirs,
     })
 }
 
@@ -539,7 +572,6 @@ mod tests {
             &["a.rs", "-C", "split-debuginfo=unpacked"],
             "unsupported_compiler_option",
         );
-        check(&["a.rs", "-lfoo"], "unsupported_compiler_option");
         check(&["a.rs", "--crate-type", "bin"], "crate_type_links");
         check(&["a.rs", "--crate-type=proc-macro"], "crate_type_links");
         check(&["a.rs", "--crate-type=cdylib"], "crate_type_links");
@@ -581,6 +613,44 @@ mod tests {
             "unsupported_compiler_option",
         );
         check_pt(&["--crate-name"], "bad_compiler_arguments");
+    }
+
+    #[test]
+    fn static_native_libs_are_named_for_their_digest() {
+        let inv = classify(&os(&[
+            "--crate-name",
+            "z",
+            "--crate-type",
+            "lib",
+            "--emit=link",
+            "--out-dir",
+            "/o",
+            "-L",
+            "native=/b/out",
+            "-L",
+            "dependency=/d",
+            "-L",
+            "/plain",
+            "-l",
+            "static=zs:new",
+            "-l",
+            "dylib=ssl",
+            "-lm",
+            "a.rs",
+        ]))
+        .unwrap();
+        assert_eq!(
+            inv.native_dirs,
+            vec![OsString::from("/b/out"), "/plain".into()]
+        );
+        assert!(inv.key_args.contains(&KeyArg::StaticLib {
+            spec: "static=zs:new".into(),
+            name: "zs".into()
+        }));
+        assert!(inv
+            .key_args
+            .contains(&KeyArg::Opt("-l", Some("dylib=ssl".into()))));
+        assert!(inv.key_args.contains(&KeyArg::Opt("-l", Some("m".into()))));
     }
 
     #[test]

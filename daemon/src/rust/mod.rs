@@ -179,6 +179,23 @@ impl Engine {
                     let file = abs.file_name().unwrap_or_default();
                     key.os("extern", name).os("file", file).bytes("digest", &d);
                 }
+                KeyArg::StaticLib { spec, name } => {
+                    let mut file = b"lib".to_vec();
+                    file.extend_from_slice(name.as_bytes());
+                    file.extend_from_slice(b".a");
+                    let found = inv.native_dirs.iter().find_map(|d| {
+                        let p =
+                            manifest::resolve(&cwd, d.as_bytes()).join(OsStr::from_bytes(&file));
+                        self.meta.digest(&p).ok()
+                    });
+                    let (_, d) = found.ok_or_else(|| {
+                        Pt::new(
+                            "unsupported_compiler_option",
+                            &format!("-l {}: not found over -L", spec.to_string_lossy()),
+                        )
+                    })?;
+                    key.os("static_lib", spec).bytes("digest", &d);
+                }
                 KeyArg::TargetFile(spec) => {
                     let abs = manifest::resolve(&cwd, spec.as_bytes());
                     let (_, d) = self.meta.digest(&abs).map_err(|e| {
