@@ -89,7 +89,7 @@ enum Role {
 
 /// (spellings, canonical name, takes a value, role). Short options take
 /// their value attached (`-Cx`) or as the next argument.
-const TABLE: &[(&[&str], &str, bool, Role)] = &[
+const TABLE: &[Row] = &[
     (&["--crate-name"], "--crate-name", true, Role::CrateName),
     (&["--crate-type"], "--crate-type", true, Role::CrateType),
     (&["--emit"], "--emit", true, Role::Emit),
@@ -141,13 +141,11 @@ const TABLE: &[(&[&str], &str, bool, Role)] = &[
     (&["-h", "--help"], "--help", false, Role::NotCompile),
 ];
 
-/// Finds `arg` in the table: (entry, value attached to the argument).
-fn lookup(
-    arg: &[u8],
-) -> Option<(
-    &'static (&'static [&'static str], &'static str, bool, Role),
-    Option<&[u8]>,
-)> {
+/// One row of `TABLE`.
+type Row = (&'static [&'static str], &'static str, bool, Role);
+
+/// Finds `arg` in the table: (row, value attached to the argument).
+fn lookup(arg: &[u8]) -> Option<(&'static Row, Option<&[u8]>)> {
     for entry in TABLE {
         for spelling in entry.0 {
             let s = spelling.as_bytes();
