@@ -96,13 +96,14 @@ fn edited_part() -> String {
     PROJECT[7].1.replace("\"hello\"", "\"howdy\"")
 }
 
-/// Libraries only serde_derive (a proc-macro) links: `cargo check` builds
-/// them in full.
-const HOST_ONLY: [&str; 4] = [
+/// Libraries only serde_derive (a proc-macro) or a build script (autocfg)
+/// links: `cargo check` builds them in full.
+const HOST_ONLY: [&str; 5] = [
     "libproc_macro2-",
     "libquote-",
     "libsyn-",
     "libunicode_ident-",
+    "libautocfg-",
 ];
 
 /// Workspace crates that are libraries (each a cacheable unit).
