@@ -172,7 +172,7 @@ units=$(grep -c 'Compiling ' "$work/none-cold.log" || true)
     echo "# Warm \`cargo build\` after \`cargo clean\`: no cache vs sccache vs zccache"
     echo
     echo "Project: conformance/fixtures/rust/proj ($units crates compiled per build: serde with derive,"
-    echo "serde_json, regex, parking_lot, indexmap and about 25 more from crates.io, plus 5 workspace"
+    echo "serde_json, regex, parking_lot, indexmap and 25 more direct dependencies from crates.io, plus 5 workspace"
     echo "crates). Each tool: own target dir and cache, one cold build, then $reps rounds of"
     echo "\`cargo clean\` + timed \`cargo build\`, the tools interleaved round by round."
     echo "\`CARGO_INCREMENTAL=0\` for all. Produced by \`bench/cargo.sh\`."
