@@ -1399,7 +1399,7 @@ fn c36_clang() {
         // difference between trainings.
         ok(&sb
             .cmd(sb.path("t"))
-            .args(std::iter::repeat("x").take(n))
+            .args(std::iter::repeat_n("x", n))
             .env("LLVM_PROFILE_FILE", "t.profraw")
             .output()
             .unwrap());

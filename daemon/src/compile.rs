@@ -163,7 +163,7 @@ impl Engine {
                 "-march/-mcpu/-mtune=native",
             ));
         }
-        let term_dumb = env.get(&b"TERM"[..]).map_or(true, |t| t == b"dumb");
+        let term_dumb = env.get(&b"TERM"[..]).is_none_or(|t| t == b"dumb");
         let color_forced = inv.user_color.is_none() && req.stderr_is_tty && !term_dumb;
         if color_forced && inv.record_command_line {
             // The object would record our colour flag, and without it the
