@@ -29,9 +29,9 @@ use crate::store::{is_dev_null, Entry, Key, MtimePolicy, Store, StoreError};
 /// A file whose mtime or ctime is this close to (or after) the compile's
 /// start may still change unseen: store nothing (cache-keys.md §4). The
 /// slack covers the kernel's coarse file-time clock lagging real time.
-const TOO_NEW_SLACK_NS: i128 = 20_000_000;
+pub(crate) const TOO_NEW_SLACK_NS: i128 = 20_000_000;
 /// A Store must arrive within this long after its Miss.
-const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
+pub(crate) const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
 
 pub(crate) struct Engine {
     pub(crate) store: Store,
@@ -577,7 +577,12 @@ impl Engine {
         if let Some(priv_dep) = &p.private_dep {
             let _ = std::fs::remove_file(priv_dep);
         }
-        match reply {
+        self.store_reply(reply)
+    }
+
+    /// Count the outcome of a Store and answer it (C/C++ and Rust alike).
+    pub(crate) fn store_reply(&self, outcome: Result<(), &'static str>) -> v1::StoreReply {
+        match outcome {
             Ok(()) => {
                 self.stats.bump(&self.stats.stored);
                 v1::StoreReply {

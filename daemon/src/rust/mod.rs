@@ -14,13 +14,13 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dashmap::DashMap;
 use frame::v1;
 
 use crate::codec::{Dec, Enc};
-use crate::compile::{not_stored, set_mode, store_failed, Engine, Pt};
+use crate::compile::{set_mode, store_failed, Engine, Pt, PENDING_DEADLINE, TOO_NEW_SLACK_NS};
 use crate::keys::KeyHasher;
 use crate::manifest::{self, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
@@ -31,10 +31,6 @@ use toolchain::{Ident, Toolchains};
 
 /// Opens every Rust manifest key; bump when what is hashed changes.
 const RUST_KEY_DOMAIN: &str = "zccache-rustc-v1";
-/// A Store must arrive within this long after its Miss.
-const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
-/// Files modified this close to the compile's start are not trusted.
-const TOO_NEW_SLACK_NS: i128 = 20_000_000;
 const EXTRA_FORMAT: u8 = 1;
 
 /// `CARGO_*` variables that are not inputs of the compile: the jobserver,
@@ -371,19 +367,7 @@ impl Engine {
         if p.private_dep {
             let _ = std::fs::remove_file(&p.dep_info);
         }
-        Some(match reply {
-            Ok(()) => {
-                self.stats.bump(&self.stats.stored);
-                v1::StoreReply {
-                    stored: true,
-                    reason: String::new(),
-                }
-            }
-            Err(reason) => {
-                self.stats.not_stored(reason);
-                not_stored(reason)
-            }
-        })
+        Some(self.store_reply(reply))
     }
 
     fn try_rust_store(&self, p: &Pending, st: &v1::Store) -> Result<(), &'static str> {
