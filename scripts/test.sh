@@ -34,6 +34,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
 
+# The Rust cases run `cargo clippy` (R28).
+if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
+    rustup component add clippy
+fi
+
 cargo build --workspace --locked
 # --no-fail-fast: one run reports every failing test binary, not just the first.
 cargo test --workspace --locked --no-fail-fast "$@"

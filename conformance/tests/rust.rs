@@ -10,7 +10,7 @@
 //! Proc-macros, build scripts and the binary pass through (they are not
 //! counted). Probes (`-vV`, `--version`, `--print …`) are never counted.
 //!
-//! It does not cover R5, R7, R9, R10, R12–R14, R16–R20, R22, R23, R26–R30.
+//! R5 compiles one crate with rustc directly. It does not cover R7, R9, R10, R12–R14, R16–R20, R22, R23, R26–R30.
 //! It needs the network to crates.io unless the crates are already in the
 //! local cargo registry.
 //!
@@ -336,7 +336,10 @@ impl Proj {
         let target = sb.root.join("target");
         let log = sb.root.join("rustc-log");
         std::fs::create_dir_all(&log).unwrap();
-        let shim = sb.root.join("rustc-shim");
+        // Named `rustc`: clippy-driver takes its first argument for the
+        // rustc it wraps only when the file is called that.
+        std::fs::create_dir_all(sb.root.join("shim")).unwrap();
+        let shim = sb.root.join("shim/rustc");
         // One file per run: parallel rustc runs cannot interleave lines.
         std::fs::write(
             &shim,
@@ -460,7 +463,7 @@ impl Proj {
             }
         }
         let (calls, probes) = self.calls();
-        let units = cargo_units(&String::from_utf8_lossy(&out.stderr));
+        let units = cargo_units(&String::from_utf8_lossy(&frame::ansi::strip(&out.stderr)));
         Run {
             units,
             out,
@@ -597,16 +600,23 @@ fn compiling_lines(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The block cargo prints for warnlib's warning: from `warning: unused
-/// variable` to cargo's "generated 1 warning" line.
+/// The block cargo prints for warnlib's warnings: from `warning: unused
+/// variable` (or clippy's `len_zero`, whichever comes first) to cargo's
+/// "generated N warnings" line.
 fn warning_block(stderr: &str) -> String {
     let mut out = String::new();
     let mut inside = false;
     for l in stderr.lines() {
-        if l.starts_with("warning: unused variable") {
+        if l.starts_with("warning: unused variable")
+            || l.starts_with("warning: length comparison to zero")
+        {
             inside = true;
         }
-        if inside {
+        // cargo interleaves its status lines from parallel units.
+        let status = ["Compiling ", "Checking ", "Running `", "Fresh ", "Dirty "]
+            .iter()
+            .any(|w| l.trim_start().starts_with(w));
+        if inside && !status {
             out += l;
             out.push('\n');
             if l.starts_with("warning: `warnlib` (lib) generated") {
@@ -854,7 +864,7 @@ fn r11() {
 /// R25: warnlib's warning is shown again on a hit, as cargo renders it and
 /// in `--message-format=json`.
 fn r25() {
-    let p = Proj::new("r25");
+    let mut p = Proj::new("r25");
     let cold = p.cold(&["build"]);
     let want = warning_block(&cold.stderr());
     assert!(
@@ -870,6 +880,29 @@ fn r25() {
         want,
         "R25: the warning as cargo shows it on a hit vs the miss\nwarm stderr:\n{}",
         warm.stderr()
+    );
+
+    // R5 through cargo: a coloured build after a plain one hits every
+    // unit and shows the same warning in colour.
+    p.clean();
+    p.env.insert("CARGO_TERM_COLOR".into(), "always".into());
+    let colour = p.run(&["build"]);
+    p.env.remove("CARGO_TERM_COLOR");
+    p.expect_only_missed(
+        &colour,
+        &[],
+        "R5: CARGO_TERM_COLOR=always after a plain build",
+    );
+    let shown = colour.stderr();
+    assert!(
+        shown.contains("\x1b["),
+        "R5: CARGO_TERM_COLOR=always printed no colour:\n{shown}"
+    );
+    let plain = String::from_utf8_lossy(&frame::ansi::strip(shown.as_bytes())).into_owned();
+    assert_eq!(
+        warning_block(&plain),
+        want,
+        "R5: the coloured warning, colour removed, vs the plain one"
     );
 
     p.clean();
@@ -896,6 +929,117 @@ fn r25() {
     assert_eq!(
         got, want,
         "R25: the whole JSON diagnostic on a hit vs the miss"
+    );
+}
+
+/// R5: colour does not split the cache. One crate with a warning, compiled
+/// with rustc directly in JSON and human form, each with and without
+/// colour: one miss per form, every other spelling hits, and every run
+/// prints exactly what bare rustc prints for the same argv.
+fn r5() {
+    let sb = Sandbox::new("r5");
+    sb.write("w.rs", "pub fn f() { let unused = 1; }\n");
+    conformance::backdate(&sb.path("w.rs"));
+    std::fs::create_dir_all(sb.path("o")).unwrap();
+    let rustc = real_rustc().to_str().unwrap().to_owned();
+    let base = [
+        "--crate-name",
+        "w",
+        "--edition=2021",
+        "w.rs",
+        "--crate-type",
+        "lib",
+        "--emit=dep-info,metadata,link",
+        "--out-dir",
+        "o",
+    ];
+    let variants: [(&[&str], bool); 6] = [
+        (&["--error-format=json", "--json=artifacts"], false),
+        (
+            &[
+                "--error-format=json",
+                "--json=diagnostic-rendered-ansi,artifacts",
+            ],
+            true,
+        ),
+        (
+            &[
+                "--error-format=json",
+                "--json=artifacts,diagnostic-rendered-ansi",
+            ],
+            true,
+        ),
+        (&["--color=always"], true),
+        (&["--color=never"], false),
+        (&[], false),
+    ];
+    let mut differ = Vec::new();
+    for (extra, coloured) in variants {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        let bare = sb.bare(&rustc, &args);
+        ok(&bare);
+        let mut argv = vec![rustc.as_str()];
+        argv.extend_from_slice(&args);
+        let via = sb.zccache(&argv);
+        ok(&via);
+        let stderr = String::from_utf8_lossy(&via.stderr);
+        let has_ansi = stderr.contains(r"\u001b[") || stderr.contains('\x1b');
+        if has_ansi != coloured || !stderr.contains("unused") {
+            differ.push(format!(
+                "{extra:?}: coloured {has_ansi}, want {coloured}:\n{stderr}"
+            ));
+        }
+        if (&via.stdout, &via.stderr) != (&bare.stdout, &bare.stderr) {
+            differ.push(format!(
+                "{extra:?}: zccache stderr\n{stderr}\nbare stderr\n{}",
+                String::from_utf8_lossy(&bare.stderr)
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "R5:\n{}", differ.join("\n"));
+    let (h, m, _) = sb.hmp();
+    assert_eq!(
+        (h, m),
+        (4, 2),
+        "R5: want one miss each for JSON and human, every other colour spelling a hit"
+    );
+}
+
+/// R28: `cargo clippy` through zccache (cargo calls `zccache clippy-driver
+/// rustc …` for workspace members). A clippy after a cached check shows
+/// clippy's lints, so no clippy unit was served a rustc entry; a clippy
+/// after `cargo clean` hits every unit and shows the same lints again.
+fn r28() {
+    let p = Proj::new("r28");
+    let check = p.cold(&["check"]);
+    assert!(
+        !warning_block(&check.stderr()).contains("clippy::"),
+        "cargo check printed a clippy lint:\n{}",
+        check.stderr()
+    );
+    let first = p.run(&["clippy"]);
+    let lints = warning_block(&first.stderr());
+    assert!(
+        lints.contains("clippy::len_zero"),
+        "R28: cargo clippy after a cached cargo check shows no clippy lint for warnlib \
+         (served a rustc entry?):\n{}\n{}",
+        first.stderr(),
+        first.summary()
+    );
+    assert!(
+        first.misses >= WORKSPACE_LIBS.len() as u64 && first.hits == 0,
+        "R28: the workspace libs must miss under clippy-driver\n{}",
+        first.summary()
+    );
+
+    p.clean();
+    let warm = p.run(&["clippy"]);
+    p.expect_only_missed(&warm, &[], "R28: cargo clippy after cargo clean");
+    assert_eq!(
+        warning_block(&warm.stderr()),
+        lints,
+        "R28: clippy's lints on a hit vs the miss"
     );
 }
 
@@ -989,6 +1133,8 @@ cases! {
     rust_r25_warnings_replayed_human_and_json => r25();
     rust_r21_incremental_builds_succeed => r21();
     rust_r24_probes_equal_bare_rustc => r24();
+    rust_r5_colour_does_not_split_the_cache => r5();
+    rust_r28_clippy_hits_and_keeps_its_lints => r28();
 }
 
 #[test]

@@ -20,7 +20,7 @@ use frame::v1;
 use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
 use crate::depfile::{self, DepRule, Style};
 use crate::keys::{KeyHasher, CC_KEY_DOMAIN};
-use crate::manifest::{self, Manifest, ManifestEntry, NegativeDir, Temporal};
+use crate::manifest::{self, EntryRemap, Manifest, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, MetaCache, StatId};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
@@ -317,7 +317,7 @@ impl Engine {
 
         if let Some(m) = self.manifest(&manifest_key) {
             for entry in &m.entries {
-                if !entry.matches(r.cwd, &self.meta) {
+                if !entry.matches(r.cwd, None, &self.meta) {
                     continue;
                 }
                 let Some(result_key) =
@@ -459,6 +459,7 @@ impl Engine {
                 args: to_bytes(args),
                 deps_args: Vec::new(),
                 no_store_reason: no_store_reason.into(),
+                strip_ansi: false,
             });
         }
         let search_dirs = search_chain(r.cwd, &source, inv);
@@ -489,6 +490,7 @@ impl Engine {
             args: to_bytes(args),
             deps_args: to_bytes(deps_args),
             no_store_reason: String::new(),
+            strip_ansi: false,
         })
     }
 
@@ -704,6 +706,7 @@ impl Engine {
             negatives,
             temporal,
             env_deps: Vec::new(),
+            remap: EntryRemap::default(),
             result_key: [0; 32],
         };
         entry.result_key =

@@ -16,6 +16,7 @@ mod meta;
 #[cfg(unix)]
 #[path = "os/unix.rs"]
 mod os;
+mod remap;
 mod rust;
 mod scan;
 mod server;

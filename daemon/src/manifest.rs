@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 
 use crate::codec::{Dec, Enc};
 use crate::meta::{Digest, MetaCache, StatId};
+use crate::remap::{self, Root};
 
 /// Newest entries first; older ones fall off.
 pub(crate) const MAX_ENTRIES: usize = 16;
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Manifest {
@@ -34,7 +35,19 @@ pub(crate) struct ManifestEntry {
     /// Environment variables the compile read (rustc's `# env-dep:`): their
     /// current values join the result key, unset distinct from empty.
     pub(crate) env_deps: Vec<Vec<u8>>,
+    pub(crate) remap: EntryRemap,
     pub(crate) result_key: [u8; 32],
+}
+
+/// How an entry stored under path remap relates to worktree roots
+/// (`remap.rs`). Paths under the root are stored root-free (`\0R/…`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct EntryRemap {
+    /// The root of the worktree that stored the entry; empty without remap.
+    pub(crate) origin_root: Vec<u8>,
+    /// An output embeds the origin root's bytes: the entry serves that root
+    /// only (the root is salted into its result key).
+    pub(crate) root_bound: bool,
 }
 
 /// Names that did not exist in `dir` when the entry was recorded. While the
@@ -86,6 +99,8 @@ impl Manifest {
             for v in &m.env_deps {
                 e.bytes(v);
             }
+            e.bytes(&m.remap.origin_root);
+            e.u8(m.remap.root_bound as u8);
             e.digest(&m.result_key);
         }
         e.0
@@ -135,6 +150,8 @@ impl Manifest {
             for _ in 0..ne {
                 env_deps.push(d.bytes()?.to_vec());
             }
+            let origin_root = d.bytes()?.to_vec();
+            let root_bound = d.u8()? != 0;
             let result_key = d.digest()?;
             entries.push(ManifestEntry {
                 includes,
@@ -144,6 +161,10 @@ impl Manifest {
                     timestamp_files,
                 },
                 env_deps,
+                remap: EntryRemap {
+                    origin_root,
+                    root_bound,
+                },
                 result_key,
             });
         }
@@ -164,8 +185,13 @@ impl Manifest {
     }
 }
 
+/// A stored path: non-empty, and a NUL only in a leading root token.
 fn checked_path(p: &[u8]) -> Option<Vec<u8>> {
-    (!p.is_empty() && !p.contains(&0)).then(|| p.to_vec())
+    let rest = match p.strip_prefix(remap::TOKEN) {
+        Some(rest) if rest.is_empty() || rest[0] == b'/' => rest,
+        _ => p,
+    };
+    (!p.is_empty() && !rest.contains(&0)).then(|| p.to_vec())
 }
 
 pub(crate) fn resolve(cwd: &Path, p: &[u8]) -> PathBuf {
@@ -177,22 +203,45 @@ pub(crate) fn resolve(cwd: &Path, p: &[u8]) -> PathBuf {
     }
 }
 
+/// [`resolve`] for a stored path that may be root-free; `None` when it is
+/// and the request has no root.
+pub(crate) fn resolve_in(cwd: &Path, root: Option<&Root>, p: &[u8]) -> Option<PathBuf> {
+    Some(resolve(cwd, &remap::expand(p, root)?))
+}
+
 impl ManifestEntry {
-    /// Does this entry still describe the files on disk, seen from `cwd`?
-    pub(crate) fn matches(&self, cwd: &Path, meta: &MetaCache) -> bool {
+    /// Does this entry still describe the files on disk, seen from `cwd`
+    /// in the worktree `root` (if remap is on)? A root-bound entry serves
+    /// only its origin root.
+    pub(crate) fn matches(&self, cwd: &Path, root: Option<&Root>, meta: &MetaCache) -> bool {
+        if self.remap.root_bound && root.map(Root::bytes) != Some(&self.remap.origin_root[..]) {
+            return false;
+        }
         for (p, digest) in &self.includes {
-            match meta.digest(&resolve(cwd, p)) {
+            let Some(abs) = resolve_in(cwd, root, p) else {
+                return false;
+            };
+            match meta.digest(&abs) {
                 Ok((_, d)) if d == *digest => {}
                 _ => return false,
             }
         }
-        self.negatives.iter().all(|n| n.still_absent(cwd))
+        self.negatives.iter().all(|n| n.still_absent(cwd, root))
+    }
+
+    /// Whether a hit on this entry serves a worktree other than the one
+    /// that stored it (a stats counter).
+    pub(crate) fn is_cross_root(&self, root: Option<&Root>) -> bool {
+        !self.remap.origin_root.is_empty()
+            && root.is_some_and(|r| r.bytes() != &self.remap.origin_root[..])
     }
 }
 
 impl NegativeDir {
-    fn still_absent(&self, cwd: &Path) -> bool {
-        let dir = resolve(cwd, &self.dir);
+    fn still_absent(&self, cwd: &Path, root: Option<&Root>) -> bool {
+        let Some(dir) = resolve_in(cwd, root, &self.dir) else {
+            return false;
+        };
         let now = std::fs::metadata(&dir).ok();
         let unchanged = match (&now, self.existed) {
             (None, false) => true,
@@ -227,6 +276,10 @@ mod tests {
                     timestamp_files: vec![b"t.c".to_vec()],
                 },
                 env_deps: vec![b"TEST_ENV".to_vec(), b"".to_vec()],
+                remap: EntryRemap {
+                    origin_root: b"/w/a".to_vec(),
+                    root_bound: true,
+                },
                 result_key: [9; 32],
             }],
         }
@@ -234,7 +287,10 @@ mod tests {
 
     #[test]
     fn encode_decode_roundtrip_and_rejects_truncation() {
-        let m = sample();
+        let mut m = sample();
+        m.entries[0]
+            .includes
+            .push((b"\0R/src/x.h".to_vec(), [3; 32]));
         let bytes = m.encode();
         assert_eq!(Manifest::decode(&bytes), Some(m));
         for cut in 0..bytes.len() {
@@ -261,11 +317,52 @@ mod tests {
             }],
             temporal: Temporal::default(),
             env_deps: Vec::new(),
+            remap: EntryRemap::default(),
             result_key: [0; 32],
         };
-        assert!(entry.matches(&dir, &meta));
+        assert!(entry.matches(&dir, None, &meta));
         std::fs::write(dir.join("b/foo.h"), b"B").unwrap();
-        assert!(!entry.matches(&dir, &meta));
+        assert!(!entry.matches(&dir, None, &meta));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn root_free_paths_resolve_in_the_current_root_and_bound_entries_stay_home() {
+        let base = std::env::temp_dir().join(format!("zccache-manifest-r-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        for wt in ["a", "b"] {
+            std::fs::create_dir_all(base.join(wt).join("inc")).unwrap();
+            std::fs::write(base.join(wt).join("inc/x.h"), b"X").unwrap();
+        }
+        let root = |wt: &str| Root::new(base.join(wt).to_str().unwrap());
+        let meta = MetaCache::default();
+        let mut entry = ManifestEntry {
+            includes: vec![(b"\0R/inc/x.h".to_vec(), *blake3::hash(b"X").as_bytes())],
+            negatives: vec![NegativeDir {
+                dir: b"\0R/none".to_vec(),
+                existed: false,
+                mtime_ns: 0,
+                names: vec![b"x.h".to_vec()],
+            }],
+            temporal: Temporal::default(),
+            env_deps: Vec::new(),
+            remap: EntryRemap {
+                origin_root: root("a").bytes().to_vec(),
+                root_bound: false,
+            },
+            result_key: [0; 32],
+        };
+        let cwd = base.join("b");
+        assert!(entry.matches(&cwd, Some(&root("b")), &meta));
+        assert!(entry.is_cross_root(Some(&root("b"))));
+        assert!(!entry.is_cross_root(Some(&root("a"))));
+        assert!(
+            !entry.matches(&cwd, None, &meta),
+            "root-free paths need a root"
+        );
+        entry.remap.root_bound = true;
+        assert!(!entry.matches(&cwd, Some(&root("b")), &meta));
+        assert!(entry.matches(&base.join("a"), Some(&root("a")), &meta));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

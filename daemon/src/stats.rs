@@ -20,9 +20,13 @@ pub(crate) struct Stats {
     /// The Rust share of `hits` and `misses`.
     pub(crate) rust_hits: AtomicU64,
     pub(crate) rust_misses: AtomicU64,
+    /// Hits served from an entry another worktree root stored (path remap).
+    pub(crate) cross_root_hits: AtomicU64,
     /// Why a compile was not cacheable, or was compiled but not stored.
     reasons: Mutex<BTreeMap<String, u64>>,
     no_store: Mutex<BTreeMap<String, u64>>,
+    /// Why path remap was asked for but not applied (cache-keys.md §2).
+    remap_fallbacks: Mutex<BTreeMap<String, u64>>,
     dirty: AtomicBool,
 }
 
@@ -34,21 +38,16 @@ impl Stats {
 
     pub(crate) fn passthrough(&self, reason: &str) {
         self.bump(&self.passthrough);
-        *self
-            .reasons
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(reason.to_owned())
-            .or_default() += 1;
+        count(&self.reasons, reason);
     }
 
     pub(crate) fn not_stored(&self, reason: &str) {
-        *self
-            .no_store
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(reason.to_owned())
-            .or_default() += 1;
+        count(&self.no_store, reason);
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn remap_fallback(&self, reason: &str) {
+        count(&self.remap_fallbacks, reason);
         self.dirty.store(true, Ordering::Relaxed);
     }
 
@@ -61,17 +60,13 @@ impl Stats {
             &self.stored,
             &self.rust_hits,
             &self.rust_misses,
+            &self.cross_root_hits,
         ] {
             c.store(0, Ordering::Relaxed);
         }
-        self.reasons
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.no_store
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        for m in [&self.reasons, &self.no_store, &self.remap_fallbacks] {
+            m.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
         self.dirty.store(true, Ordering::Relaxed);
     }
 
@@ -86,6 +81,7 @@ impl Stats {
         m.insert("stored".into(), get(&self.stored));
         m.insert("rust_hits".into(), get(&self.rust_hits));
         m.insert("rust_misses".into(), get(&self.rust_misses));
+        m.insert("cross_root_hits".into(), get(&self.cross_root_hits));
         let map = |b: &Mutex<BTreeMap<String, u64>>| {
             serde_json::Value::Object(
                 b.lock()
@@ -97,6 +93,7 @@ impl Stats {
         };
         m.insert("passthrough_reasons".into(), map(&self.reasons));
         m.insert("not_stored_reasons".into(), map(&self.no_store));
+        m.insert("remap_fallbacks".into(), map(&self.remap_fallbacks));
         m
     }
 
@@ -116,9 +113,12 @@ impl Stats {
         s.stored.store(num("stored"), Ordering::Relaxed);
         s.rust_hits.store(num("rust_hits"), Ordering::Relaxed);
         s.rust_misses.store(num("rust_misses"), Ordering::Relaxed);
+        s.cross_root_hits
+            .store(num("cross_root_hits"), Ordering::Relaxed);
         for (field, target) in [
             ("passthrough_reasons", &s.reasons),
             ("not_stored_reasons", &s.no_store),
+            ("remap_fallbacks", &s.remap_fallbacks),
         ] {
             if let Some(serde_json::Value::Object(r)) = v.get(field) {
                 let mut t = target.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,4 +141,11 @@ impl Stats {
             let _ = std::fs::remove_file(&tmp);
         }
     }
+}
+
+fn count(m: &Mutex<BTreeMap<String, u64>>, reason: &str) {
+    *m.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(reason.to_owned())
+        .or_default() += 1;
 }

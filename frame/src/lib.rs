@@ -10,6 +10,7 @@
 //! and out of an envelope, and [`check_request_version`] is the one
 //! version check, run on the first request of a connection.
 
+pub mod ansi;
 pub mod envelope;
 pub mod v1;
 

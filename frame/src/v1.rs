@@ -211,6 +211,9 @@ pub struct Miss {
     /// Non-empty: compile, but there is nothing to Store (token is 0).
     #[prost(string, tag = "4")]
     pub no_store_reason: ::prost::alloc::string::String,
+    /// Show stderr without ANSI colour (`frame::ansi::strip`); Store it as run.
+    #[prost(bool, tag = "5")]
+    pub strip_ansi: bool,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -181,9 +181,15 @@ fn compile(
         args,
         deps_args,
         no_store_reason: _,
+        strip_ansi,
     } = miss;
     let output = runner.run(&to_os(args))?;
-    emit(out, err, &output.stdout, &output.stderr);
+    let shown = if strip_ansi {
+        frame::ansi::strip(&output.stderr)
+    } else {
+        output.stderr.as_slice().into()
+    };
+    emit(out, err, &output.stdout, &shown);
     let deps_exit_code = if output.code == 0 && !deps_args.is_empty() {
         // The dependency pass only writes files; its streams are noise.
         match runner.run(&to_os(deps_args)) {
@@ -275,6 +281,7 @@ mod tests {
                 } else {
                     String::new()
                 },
+                strip_ansi: false,
             })),
         }
     }
@@ -378,6 +385,22 @@ mod tests {
                 deps_exit_code: 0
             }]
         );
+    }
+
+    #[test]
+    fn a_coloured_miss_is_shown_plain_and_stored_coloured() {
+        let mut answer = miss(5, &["--crate-name", "x", "--color=always"], &[]);
+        if let Some(unit_answer::Answer::Miss(m)) = &mut answer.answer {
+            m.strip_ansi = true;
+        }
+        let coloured = "\x1b[1m\x1b[33mwarning\x1b[0m: x\n";
+        let s = serve_with(
+            units(vec![answer]),
+            vec![("--crate-name", output(0, "", coloured))],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert_eq!(s.stderr, "warning: x\n");
+        assert_eq!(s.stores[0].stderr, coloured.as_bytes());
     }
 
     #[test]

@@ -39,6 +39,19 @@ pub(crate) enum KeyArg {
     StaticLib { spec: OsString, name: OsString },
 }
 
+/// How the caller wants diagnostics coloured. Colour is not in the key: a
+/// miss always runs with ANSI colour on, and the output is stripped of it
+/// for a caller who did not ask (here and on every later hit).
+#[derive(Debug, PartialEq, Eq, Clone, Copy, Default)]
+pub(crate) struct Colour {
+    /// `--error-format=json`: colour is `--json=diagnostic-rendered-ansi`
+    /// (rustc ignores `--color` then).
+    pub(crate) json: bool,
+    /// The caller asked for ANSI colour. `--color=auto` is off: rustc's
+    /// stderr is a pipe to the wrapper.
+    pub(crate) requested: bool,
+}
+
 /// What rustc writes into `--out-dir`.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub(crate) struct Emits {
@@ -62,6 +75,7 @@ pub(crate) struct Invocation {
     /// `-L` directories other than `dependency=`, in order, where native
     /// libraries are searched.
     pub(crate) native_dirs: Vec<OsString>,
+    pub(crate) colour: Colour,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -75,6 +89,12 @@ enum Role {
     NativeLib,
     Codegen,
     Target,
+    /// `--color`: out of the key, see [`Colour`].
+    Color,
+    /// `--error-format`: in the key; `json` changes what colour means.
+    ErrorFormat,
+    /// `--json`: in the key without `diagnostic-rendered-ansi`.
+    Json,
     /// Cosmetic: never in the key.
     Drop,
     /// In the key as given.
@@ -104,7 +124,7 @@ const TABLE: &[Row] = &[
         true,
         Role::Drop,
     ),
-    (&["--color"], "--color", true, Role::Keep),
+    (&["--color"], "--color", true, Role::Color),
     (&["-l"], "-l", true, Role::NativeLib),
     (&["-o"], "-o", true, Role::Unsupported),
     (&["--sysroot"], "--sysroot", true, Role::Unsupported),
@@ -115,8 +135,13 @@ const TABLE: &[Row] = &[
     (&["--cfg"], "--cfg", true, Role::Keep),
     (&["--check-cfg"], "--check-cfg", true, Role::Keep),
     (&["--cap-lints"], "--cap-lints", true, Role::Keep),
-    (&["--error-format"], "--error-format", true, Role::Keep),
-    (&["--json"], "--json", true, Role::Keep),
+    (
+        &["--error-format"],
+        "--error-format",
+        true,
+        Role::ErrorFormat,
+    ),
+    (&["--json"], "--json", true, Role::Json),
     (
         &["--remap-path-prefix"],
         "--remap-path-prefix",
@@ -182,6 +207,9 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
     let mut extra_filename = OsString::new();
     let mut key_args = Vec::new();
     let mut native_dirs = Vec::new();
+    let mut color_always = false;
+    let mut json_ansi = false;
+    let mut json = false;
     let mut unsupported: Option<Passthrough> = None;
     let mut links: Option<Passthrough> = None;
     let mut it = args.iter();
@@ -230,6 +258,25 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
             }
             Role::Drop => {}
             Role::Keep => key_args.push(KeyArg::Opt(name, value)),
+            Role::Color => color_always = v == "always",
+            Role::ErrorFormat => {
+                json = v == "json";
+                key_args.push(KeyArg::Opt(name, value));
+            }
+            Role::Json => {
+                let mut rest: Vec<&[u8]> = Vec::new();
+                for part in v.as_bytes().split(|b| *b == b',') {
+                    if part == b"diagnostic-rendered-ansi" {
+                        json_ansi = true;
+                    } else {
+                        rest.push(part);
+                    }
+                }
+                if !rest.is_empty() {
+                    let rest = OsString::from_vec(rest.join(&b","[..]));
+                    key_args.push(KeyArg::Opt(name, Some(rest)));
+                }
+            }
             Role::CrateName => {
                 crate_name = Some(v.clone());
                 key_args.push(KeyArg::Opt(name, value));
@@ -385,7 +432,35 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
         extra_filename,
         key_args,
         native_dirs,
+        colour: Colour {
+            json,
+            requested: if json { json_ansi } else { color_always },
+        },
     })
+}
+
+/// The argv of a miss: `args` with ANSI colour forced on (see [`Colour`]).
+/// `--color` may be given once only, so any of the caller's is replaced.
+pub(crate) fn with_colour(args: &[OsString], colour: Colour) -> Vec<OsString> {
+    if colour.requested {
+        return args.to_vec();
+    }
+    if colour.json {
+        let mut out = args.to_vec();
+        out.push("--json=diagnostic-rendered-ansi".into());
+        return out;
+    }
+    let mut out = Vec::with_capacity(args.len() + 1);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--color" {
+            it.next();
+        } else if !a.as_bytes().starts_with(b"--color=") {
+            out.push(a.clone());
+        }
+    }
+    out.push("--color=always".into());
+    out
 }
 
 impl Invocation {
@@ -492,6 +567,58 @@ mod tests {
         assert!(inv
             .key_args
             .contains(&KeyArg::Opt("-C", Some("metadata=7d2".into()))));
+    }
+
+    #[test]
+    fn colour_is_out_of_the_key_and_forced_on_a_miss() {
+        let with = |extra: &[&str]| {
+            let mut v = os(&[
+                "--crate-name",
+                "x",
+                "--crate-type=lib",
+                "--emit=link",
+                "--out-dir=/o",
+                "a.rs",
+            ]);
+            v.extend(os(extra));
+            v
+        };
+        let keyed = |extra: &[&str]| classify(&with(extra)).unwrap().key_args;
+        let plain_json = &["--error-format=json", "--json=artifacts,future-incompat"];
+        let ansi_json = &[
+            "--error-format=json",
+            "--json=diagnostic-rendered-ansi,artifacts,future-incompat",
+        ];
+        assert_eq!(keyed(plain_json), keyed(ansi_json));
+        assert_eq!(keyed(&[]), keyed(&["--color", "always"]));
+        assert_eq!(keyed(&["--color=never"]), keyed(&["--color=auto"]));
+        assert_eq!(
+            keyed(&["--error-format=json"]),
+            keyed(&["--error-format=json", "--json=diagnostic-rendered-ansi"])
+        );
+        assert_ne!(keyed(&[]), keyed(&["--error-format=json"]));
+
+        let colour = |extra: &[&str]| classify(&with(extra)).unwrap().colour;
+        assert!(colour(ansi_json).requested && colour(ansi_json).json);
+        assert!(!colour(plain_json).requested);
+        assert!(!colour(&["--error-format=json", "--color=always"]).requested);
+        assert!(colour(&["--color=always"]).requested);
+        assert!(!colour(&["--color", "auto"]).requested);
+
+        let c = colour(&["--color", "never"]);
+        let miss = with_colour(&with(&["--color", "never"]), c);
+        assert_eq!(miss, with(&["--color=always"]));
+        let c = colour(plain_json);
+        assert_eq!(
+            with_colour(&with(plain_json), c),
+            with(&[
+                "--error-format=json",
+                "--json=artifacts,future-incompat",
+                "--json=diagnostic-rendered-ansi"
+            ])
+        );
+        let c = colour(ansi_json);
+        assert_eq!(with_colour(&with(ansi_json), c), with(ansi_json));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use frame::v1;
 use crate::codec::{Dec, Enc};
 use crate::compile::{set_mode, store_failed, Engine, Pt, PENDING_DEADLINE, TOO_NEW_SLACK_NS};
 use crate::keys::KeyHasher;
-use crate::manifest::{self, ManifestEntry, Temporal};
+use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::store::{Entry, Key, MtimePolicy};
 
@@ -233,7 +233,7 @@ impl Engine {
         };
         if let Some(m) = self.rust_manifest(&manifest_key) {
             for entry in &m.entries {
-                if !entry.matches(&cwd, &self.meta) {
+                if !entry.matches(&cwd, None, &self.meta) {
                     continue;
                 }
                 let result_key = result_key_for(&manifest_key, entry, &env);
@@ -272,7 +272,8 @@ impl Engine {
         start_ns: i128,
     ) -> v1::unit_answer::Answer {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let mut args = all_args.to_vec();
+        // Stored output is always coloured, whoever asked first.
+        let mut args = args::with_colour(all_args, r.inv.colour);
         let outputs: Vec<(&'static str, PathBuf)> = r
             .inv
             .outputs()
@@ -297,6 +298,7 @@ impl Engine {
                 args: to_bytes(all_args.to_vec()),
                 deps_args: Vec::new(),
                 no_store_reason: "modified_input_file".into(),
+                strip_ansi: false,
             });
         }
         self.rust.pending.insert(
@@ -320,6 +322,7 @@ impl Engine {
             args: to_bytes(args),
             deps_args: Vec::new(),
             no_store_reason: String::new(),
+            strip_ansi: !r.inv.colour.requested,
         })
     }
 
@@ -353,9 +356,13 @@ impl Engine {
             }
             set_mode(&dest, r.file_mode);
         }
+        let mut stderr = depinfo::rewrite_artifacts(&stored.stderr, &old_out_dir, new_out_dir);
+        if !r.inv.colour.requested {
+            stderr = frame::ansi::strip(&stderr).into_owned();
+        }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
             stdout: stored.stdout.clone(),
-            stderr: depinfo::rewrite_artifacts(&stored.stderr, &old_out_dir, new_out_dir),
+            stderr,
             exit_code: stored.exit_code,
         }))
     }
@@ -404,6 +411,7 @@ impl Engine {
             negatives: Vec::new(),
             temporal: Temporal::default(),
             env_deps: parsed.env_deps,
+            remap: EntryRemap::default(),
             result_key: [0; 32],
         };
         entry.result_key = result_key_for(&p.manifest_key, &entry, &p.env);
@@ -576,6 +584,7 @@ mod tests {
             negatives: vec![],
             temporal: Temporal::default(),
             env_deps: vec![b"V".to_vec()],
+            remap: EntryRemap::default(),
             result_key: [0; 32],
         };
         let mut env = BTreeMap::new();

@@ -336,6 +336,7 @@ fn v1_rows() -> Vec<Row> {
         field!(Miss.args),
         field!(Miss.deps_args),
         field!(Miss.no_store_reason),
+        field!(Miss.strip_ansi),
         field!(Store.token),
         field!(Store.exit_code),
         field!(Store.stdout),

@@ -172,6 +172,7 @@ fn vectors() -> Vec<Vector> {
                                 args: args(&["-c", "b.c", "-o", "b.o"]),
                                 deps_args: args(&["-M", "b.c"]),
                                 no_store_reason: String::new(),
+                                strip_ansi: false,
                             })),
                         },
                         v1::UnitAnswer {
@@ -180,6 +181,7 @@ fn vectors() -> Vec<Vector> {
                                 args: args(&["-c", "c.c"]),
                                 deps_args: Vec::new(),
                                 no_store_reason: "output_to_stdout".to_owned(),
+                                strip_ansi: false,
                             })),
                         },
                     ],
@@ -313,6 +315,24 @@ fn vectors() -> Vec<Vector> {
                     exit_code: 0,
                     stdout: bytes("rustc 1\n"),
                 }],
+            }),
+        ),
+        // Miss.strip_ansi (tag 5): a rustc miss run with colour forced on.
+        response(
+            "025-response-lookup-miss-strip-ansi",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+                    units: vec![v1::UnitAnswer {
+                        answer: Some(v1::unit_answer::Answer::Miss(v1::Miss {
+                            token: 9,
+                            args: args(&["--crate-name", "x", "x.rs", "--color=always"]),
+                            deps_args: Vec::new(),
+                            no_store_reason: String::new(),
+                            strip_ansi: true,
+                        })),
+                    }],
+                })),
             }),
         ),
     ]
