@@ -6,6 +6,7 @@
 //! parse arguments (`cc`), encode records (`manifest`, `store`) or speak
 //! the wire beyond building reply messages.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -22,6 +23,7 @@ use crate::depfile::{self, DepRule, Style};
 use crate::keys::{KeyHasher, CC_KEY_DOMAIN};
 use crate::manifest::{self, EntryRemap, Manifest, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, MetaCache, StatId};
+use crate::remap::{self, Root};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
 use crate::store::{is_dev_null, Entry, Key, MtimePolicy, Store, StoreError};
@@ -74,6 +76,8 @@ struct Pending {
     search_dirs: Vec<PathBuf>,
     sde: Option<Vec<u8>>,
     today: Vec<u8>,
+    /// The worktree root under path remap.
+    root: Option<Root>,
 }
 
 /// Per-request facts shared by every unit.
@@ -87,6 +91,8 @@ struct Request<'a> {
     original_args: &'a [OsString],
     expanded: &'a [OsString],
     base_key: KeyHasher,
+    /// The worktree root when path remap applies to this call.
+    root: Option<Root>,
 }
 
 impl Engine {
@@ -177,11 +183,17 @@ impl Engine {
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
             .map_err(|e| Pt::new("compiler_check_failed", &e))?;
+        let root = self.remap_root(&env, &cwd, &inv);
+        let tok = |p: &[u8]| -> Vec<u8> { root_free(root.as_ref(), p).into_owned() };
         let mut base = KeyHasher::new(CC_KEY_DOMAIN);
         base.bytes("compiler", &identity);
         base.os("argv0", argv0.file_name().unwrap_or_default());
-        for a in &inv.key_args {
-            base.os("arg", &cwd_independent_prefix_map(a, &cwd));
+        if root.is_some() {
+            // Remapped outputs differ from raw ones: never served across.
+            base.bytes("remap", b"auto");
+        }
+        for a in inv.key_args_mapped(&|p| root_free(root.as_ref(), p)) {
+            base.os("arg", &cwd_independent_prefix_map(&a, &cwd));
         }
         base.bytes("color_forced", &[color_forced as u8]);
         for var in cc::key_env_vars(family, &inv) {
@@ -196,7 +208,7 @@ impl Engine {
         }
         // The cwd as it ends up in outputs (remapped by prefix maps), if at all.
         if let Some(k) = inv.cwd_key(&cwd) {
-            base.os("cwd", &k);
+            base.bytes("cwd", &tok(k.as_bytes()));
         }
         for extra in &inv.extra_inputs {
             let default_profile;
@@ -230,7 +242,7 @@ impl Engine {
                     }
                 }
             }
-            base.os("extra_input", &extra.path);
+            base.bytes("extra_input", &tok(extra.path.as_bytes()));
             match extra.kind {
                 cc::ExtraInputKind::Content
                 | cc::ExtraInputKind::Include
@@ -262,6 +274,7 @@ impl Engine {
             original_args: &args,
             expanded: &expanded,
             base_key: base,
+            root,
         };
         let mut units = Vec::with_capacity(inv.units.len());
         for (i, unit) in inv.units.iter().enumerate() {
@@ -300,7 +313,10 @@ impl Engine {
         }
         let mut key = r.base_key.clone();
         key.bytes("lang", unit.language.as_str().as_bytes());
-        key.os("source", &unit.source);
+        key.bytes(
+            "source",
+            &root_free(r.root.as_ref(), unit.source.as_bytes()),
+        );
         key.bytes("source_digest", &source_digest);
         if inv.object_path_matters() {
             key.opt("object", unit.output.as_ref().map(|o| o.as_bytes()));
@@ -316,19 +332,25 @@ impl Engine {
         let today = today_local();
 
         if let Some(m) = self.manifest(&manifest_key) {
+            let root = r.root.as_ref();
             for entry in &m.entries {
-                if !entry.matches(r.cwd, None, &self.meta) {
+                if !entry.matches(r.cwd, root, &self.meta) {
                     continue;
                 }
                 let Some(result_key) =
-                    result_key_for(&manifest_key, entry, r.cwd, sde.as_deref(), &today)
+                    result_key_for(&manifest_key, entry, r.cwd, root, sde.as_deref(), &today)
                 else {
                     continue;
                 };
                 match self.store.get(&Key(result_key)) {
                     Ok(Some(stored)) => {
-                        if let Some(hit) = self.deliver(r, inv, unit, &stored) {
+                        // A root-bound entry keeps its text raw (see `try_store`).
+                        let text_root = root.filter(|_| !entry.remap.root_bound);
+                        if let Some(hit) = self.deliver(r, inv, unit, &stored, text_root) {
                             self.stats.bump(&self.stats.hits);
+                            if entry.is_cross_root(root) {
+                                self.stats.bump(&self.stats.cross_root_hits);
+                            }
                             return Ok(hit);
                         }
                     }
@@ -377,6 +399,9 @@ impl Engine {
                 Family::Gcc => "-fdiagnostics-color=always",
                 Family::Clang | Family::Emcc => "-fcolor-diagnostics",
             }));
+        }
+        if let Some(root) = &r.root {
+            args.push(file_prefix_map(root));
         }
         let private_dep = self.private_dir.join(format!("dep-{token}.d"));
         let user_depfile = unit
@@ -483,6 +508,7 @@ impl Engine {
                 search_dirs,
                 sde,
                 today,
+                root: r.root.clone(),
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -501,6 +527,7 @@ impl Engine {
         inv: &Invocation,
         unit: &Unit,
         stored: &Entry,
+        text_root: Option<&Root>,
     ) -> Option<v1::unit_answer::Answer> {
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
         // Everything the current request needs must be in the entry.
@@ -534,6 +561,7 @@ impl Engine {
                 } else {
                     let idx = role_index("depfile")?;
                     let bytes = self.store.deliver_bytes(stored, idx).ok()?;
+                    let bytes = remap::expand_text(&bytes, text_root);
                     Some((
                         dest,
                         retarget_depfile(
@@ -562,8 +590,8 @@ impl Engine {
             set_mode(&dest, mode);
         }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
-            stdout: stored.stdout.clone(),
-            stderr: stored.stderr.clone(),
+            stdout: remap::expand_text(&stored.stdout, text_root).into_owned(),
+            stderr: remap::expand_text(&stored.stderr, text_root).into_owned(),
             exit_code: stored.exit_code,
         }))
     }
@@ -700,18 +728,59 @@ impl Engine {
                 includes.push((found.into_os_string().into_vec(), digest));
             }
         }
-        let negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
+        let mut negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
+        let mut remap = EntryRemap::default();
+        if let Some(root) = &p.root {
+            // Paths under the root are stored root-free so that another
+            // worktree's request resolves them in its own tree.
+            for (path, _) in &mut includes {
+                *path = root.tokenize(path).into_owned();
+            }
+            for n in &mut negatives {
+                n.dir = root.tokenize(&n.dir).into_owned();
+            }
+            for f in &mut temporal.timestamp_files {
+                *f = root.tokenize(f).into_owned();
+            }
+            remap.origin_root = root.bytes().to_vec();
+        }
+        let depfile = match &p.user_depfile {
+            Some(user_dep) => Some(std::fs::read(user_dep).map_err(|_| "missing_depfile")?),
+            None => None,
+        };
+        let texts = match &p.root {
+            None => None,
+            Some(root) => {
+                let text = RootFreeText::of(root, &st.stdout, &st.stderr, depfile.as_deref());
+                let in_binary = p.outputs.iter().any(|(_, path)| {
+                    std::fs::read(path).map_or(true, |bytes| root.occurs_in(&bytes))
+                });
+                if in_binary {
+                    self.stats.remap_fallback("root_in_output");
+                } else if text.is_none() {
+                    self.stats.remap_fallback("token_in_text");
+                }
+                remap.root_bound = in_binary || text.is_none();
+                text.filter(|_| !remap.root_bound)
+            }
+        };
         let mut entry = ManifestEntry {
             includes,
             negatives,
             temporal,
             env_deps: Vec::new(),
-            remap: EntryRemap::default(),
+            remap,
             result_key: [0; 32],
         };
-        entry.result_key =
-            result_key_for(&p.manifest_key, &entry, &p.cwd, p.sde.as_deref(), &p.today)
-                .ok_or("modified_input_file")?;
+        entry.result_key = result_key_for(
+            &p.manifest_key,
+            &entry,
+            &p.cwd,
+            p.root.as_ref(),
+            p.sde.as_deref(),
+            &p.today,
+        )
+        .ok_or("modified_input_file")?;
 
         // Snapshot the outputs, then publish.
         let mut writer = self.store.begin_entry().map_err(store_failed)?;
@@ -721,16 +790,22 @@ impl Engine {
                 .map_err(store_failed)?;
         }
         let mut extra = Vec::new();
-        if let Some(user_dep) = &p.user_depfile {
-            let bytes = std::fs::read(user_dep).map_err(|_| "missing_depfile")?;
-            extra = depfile_meta(&bytes, p.family, &p.dep_targets, p.dep_phony);
+        if let Some(bytes) = &depfile {
+            // The style check runs on the compiler's own bytes; a hit
+            // expands the stored text first and then retargets.
+            extra = depfile_meta(bytes, p.family, &p.dep_targets, p.dep_phony);
+            let stored = texts.as_ref().and_then(|t| t.depfile.as_deref());
             writer
-                .add_output_bytes("depfile", &bytes)
+                .add_output_bytes("depfile", stored.unwrap_or(bytes))
                 .map_err(store_failed)?;
         }
         let _ = p.mode;
+        let (stdout, stderr) = match &texts {
+            Some(t) => (&t.stdout[..], &t.stderr[..]),
+            None => (&st.stdout[..], &st.stderr[..]),
+        };
         writer
-            .commit(&Key(entry.result_key), 0, &st.stdout, &st.stderr, &extra)
+            .commit(&Key(entry.result_key), 0, stdout, stderr, &extra)
             .map_err(store_failed)?;
         let old = self.manifest(&p.manifest_key).unwrap_or_default();
         let updated = Arc::new(old.with_entry(entry));
@@ -739,6 +814,45 @@ impl Engine {
             .map_err(store_failed)?;
         self.manifests.insert(p.manifest_key, updated);
         Ok(())
+    }
+
+    /// The worktree root when path remap is asked for and can be applied to
+    /// this call; every reason it cannot is counted, and the call then
+    /// behaves exactly as without remap.
+    fn remap_root(
+        &self,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+        cwd: &Path,
+        inv: &Invocation,
+    ) -> Option<Root> {
+        let root = match remap::decide(env, cwd) {
+            remap::Decision::Off => return None,
+            remap::Decision::Fallback(reason) => {
+                self.stats.remap_fallback(reason);
+                return None;
+            }
+            remap::Decision::On(root) => root,
+        };
+        let blocker = remap_blocker(inv, &root).or_else(|| {
+            // `-include x.h` silently reads `x.h.gch`, whose recorded paths
+            // we cannot see.
+            let pch = inv.extra_inputs.iter().any(|e| {
+                e.kind == cc::ExtraInputKind::Include
+                    && [".gch", ".pch"].iter().any(|suffix| {
+                        let mut p = manifest::resolve(cwd, e.path.as_bytes()).into_os_string();
+                        p.push(suffix);
+                        Path::new(&p).exists()
+                    })
+            });
+            pch.then_some("pch")
+        });
+        match blocker {
+            Some(reason) => {
+                self.stats.remap_fallback(reason);
+                None
+            }
+            None => Some(root),
+        }
     }
 
     fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
@@ -872,6 +986,85 @@ pub(crate) fn set_mode(path: &Path, mode: Option<u32>) {
     }
 }
 
+/// Why path remap cannot serve this call across worktrees, if it cannot: the
+/// user maps paths already, or an output would record a path the injected map
+/// does not cover (cache-keys.md §2 "Remap state").
+fn remap_blocker(inv: &Invocation, root: &Root) -> Option<&'static str> {
+    if !root.bytes().iter().all(|b| is_plain_path_byte(*b)) {
+        // `=` would split the prefix map, and make escapes in depfiles
+        // would hide the root from the text rewrite.
+        return Some("unsafe_root_path");
+    }
+    if inv.user_prefix_map {
+        return Some("user_prefix_map");
+    }
+    if inv.include_pch {
+        return Some("pch");
+    }
+    if inv
+        .extra_inputs
+        .iter()
+        .any(|e| e.kind == cc::ExtraInputKind::ProfileUse)
+    {
+        return Some("profile_use");
+    }
+    if inv.split_dwarf {
+        return Some("split_dwarf");
+    }
+    if inv.coverage {
+        return Some("coverage");
+    }
+    if inv.cwd_in_output {
+        return Some("cwd_in_output");
+    }
+    if inv.record_command_line {
+        return Some("record_command_line");
+    }
+    None
+}
+
+fn is_plain_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"/._-+~@,".contains(&b) || b >= 0x80
+}
+
+/// `p` root-free when remap is on and it lies under the root.
+fn root_free<'a>(root: Option<&Root>, p: &'a [u8]) -> Cow<'a, [u8]> {
+    match root {
+        Some(r) => r.tokenize(p),
+        None => Cow::Borrowed(p),
+    }
+}
+
+/// The map a remapped miss compiles with: every recorded path under the
+/// root (`__FILE__`, debug info, `DW_AT_comp_dir`) becomes relative to it.
+fn file_prefix_map(root: &Root) -> OsString {
+    let mut arg = b"-ffile-prefix-map=".to_vec();
+    arg.extend_from_slice(root.bytes());
+    arg.extend_from_slice(b"=.");
+    OsString::from_vec(arg)
+}
+
+/// A compile's streams and depfile with the root tokenized.
+struct RootFreeText {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    depfile: Option<Vec<u8>>,
+}
+
+impl RootFreeText {
+    /// `None` when any of them already holds the token.
+    fn of(root: &Root, stdout: &[u8], stderr: &[u8], depfile: Option<&[u8]>) -> Option<Self> {
+        Some(RootFreeText {
+            stdout: root.tokenize_text(stdout)?,
+            stderr: root.tokenize_text(stderr)?,
+            depfile: match depfile {
+                Some(d) => Some(root.tokenize_text(d)?),
+                None => None,
+            },
+        })
+    }
+}
+
 /// Where a valueless `-fprofile-use` reads: gcc the object path with its
 /// extension replaced by `.gcda`, clang `default.profdata` in cwd. `None`
 /// when that depends on which of several units is compiled.
@@ -920,11 +1113,14 @@ fn cwd_independent_prefix_map(arg: &OsStr, cwd: &Path) -> OsString {
 /// The result key: the manifest key, its include set and temporal inputs.
 /// The manifest key must be in it: two compiles with the same headers but
 /// different flags or sources share an include set, never a result.
+/// Include paths are hashed as stored (root-free under remap), so worktrees
+/// share the key; a root-bound entry's key is salted with its origin root.
 /// `None` when a `__TIMESTAMP__` file can no longer be read.
 fn result_key_for(
     manifest_key: &[u8; 32],
     entry: &ManifestEntry,
     cwd: &Path,
+    root: Option<&Root>,
     sde: Option<&[u8]>,
     today: &[u8],
 ) -> Option<[u8; 32]> {
@@ -941,10 +1137,13 @@ fn result_key_for(
             h.bytes("today", today);
         }
         for f in &entry.temporal.timestamp_files {
-            let md = std::fs::metadata(manifest::resolve(cwd, f)).ok()?;
+            let md = std::fs::metadata(manifest::resolve_in(cwd, root, f)?).ok()?;
             h.bytes("timestamp", f)
                 .bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes());
         }
+    }
+    if entry.remap.root_bound {
+        h.bytes("root", &entry.remap.origin_root);
     }
     Some(h.finish())
 }
@@ -1191,5 +1390,321 @@ impl Pt {
             reason,
             detail: detail.to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    fn classified(args: &[&str]) -> Invocation {
+        match cc::classify(Family::Gcc, false, &os(args), &|_| None) {
+            Classified::Compile(inv) => inv,
+            Classified::Passthrough(p) => panic!("{args:?}: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn remap_blockers() {
+        let root = Root::new("/w/a");
+        #[track_caller]
+        fn check(root: &Root, args: &[&str], want: Option<&str>) {
+            assert_eq!(remap_blocker(&classified(args), root), want, "{args:?}");
+        }
+        check(&root, &["-c", "x.c", "-g", "-I/w/a/inc"], None);
+        for map in [
+            "-ffile-prefix-map=/w/a=.",
+            "-fdebug-prefix-map=/w/a=.",
+            "-fmacro-prefix-map=/w/a=.",
+            "-fdebug-compilation-dir=.",
+        ] {
+            check(&root, &["-c", "x.c", map], Some("user_prefix_map"));
+        }
+        check(
+            &root,
+            &["-c", "x.c", "-fprofile-use=p"],
+            Some("profile_use"),
+        );
+        check(
+            &root,
+            &["-c", "x.c", "-g", "-gsplit-dwarf"],
+            Some("split_dwarf"),
+        );
+        check(&root, &["-c", "x.c", "--coverage"], Some("coverage"));
+        check(&root, &["-c", "x.c", "-ftest-coverage"], Some("coverage"));
+        check(
+            &root,
+            &["-c", "x.c", "-fprofile-generate"],
+            Some("cwd_in_output"),
+        );
+        check(
+            &Root::new("/w/a b"),
+            &["-c", "x.c"],
+            Some("unsafe_root_path"),
+        );
+        check(
+            &Root::new("/w/a=b"),
+            &["-c", "x.c"],
+            Some("unsafe_root_path"),
+        );
+        match cc::classify(
+            Family::Clang,
+            false,
+            &os(&["-c", "x.c", "-include-pch", "p.pch"]),
+            &|_| None,
+        ) {
+            Classified::Compile(inv) => assert_eq!(remap_blocker(&inv, &root), Some("pch")),
+            Classified::Passthrough(p) => panic!("{p:?}"),
+        }
+    }
+
+    #[test]
+    fn key_paths_are_root_free_only_under_the_root() {
+        let inv = classified(&[
+            "-c",
+            "/w/a/src/x.c",
+            "-I/w/a/inc",
+            "-isystem",
+            "/w/a/sys",
+            "-I/w/ab/inc",
+            "--sysroot=/w/a/sr",
+            "-include",
+            "/w/a/cfg.h",
+            "-DDIR=\"/w/a\"",
+            "-B/w/a/bin",
+            "-o",
+            "/w/a/x.o",
+        ]);
+        let root = Root::new("/w/a");
+        let mapped: Vec<OsString> = inv
+            .key_args_mapped(&|p| root_free(Some(&root), p))
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect();
+        assert_eq!(
+            mapped,
+            os(&[
+                "-c",
+                "-I\0R/inc",
+                "-isystem",
+                "\0R/sys",
+                "-I/w/ab/inc",
+                "--sysroot=\0R/sr",
+                "-include",
+                "\0R/cfg.h",
+                "-DDIR=\"/w/a\"",
+                "-B/w/a/bin",
+            ])
+        );
+        let raw: Vec<OsString> = inv
+            .key_args_mapped(&|p| root_free(None, p))
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect();
+        assert_eq!(raw, inv.key_args);
+        assert_eq!(
+            file_prefix_map(&root),
+            OsString::from("-ffile-prefix-map=/w/a=.")
+        );
+    }
+
+    /// Two worktrees of one repository, a fake compiler and an engine.
+    struct World {
+        base: PathBuf,
+        engine: Engine,
+    }
+
+    impl World {
+        fn new(name: &str) -> World {
+            let base =
+                std::env::temp_dir().join(format!("zcc-cc-remap-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&base);
+            for wt in ["a", "b"] {
+                let w = base.join(wt);
+                std::fs::create_dir_all(w.join("src")).unwrap();
+                std::fs::create_dir_all(w.join("inc")).unwrap();
+                std::fs::create_dir_all(w.join("build")).unwrap();
+                std::fs::write(w.join(".git"), "gitdir: /x\n").unwrap();
+                std::fs::write(w.join("src/x.c"), "#include \"x.h\"\nint x = X;\n").unwrap();
+                std::fs::write(w.join("inc/x.h"), "#define X 1\n").unwrap();
+            }
+            std::fs::create_dir_all(base.join("bin")).unwrap();
+            std::fs::write(base.join("bin/gcc"), "fake compiler").unwrap();
+            let store = Store::open(&base.join("cache"), 1 << 30).unwrap();
+            let engine = Engine::new(store, Stats::default(), base.join("private"));
+            World { base, engine }
+        }
+
+        fn root(&self, wt: &str) -> String {
+            self.base.join(wt).to_str().unwrap().to_owned()
+        }
+
+        fn lookup(&self, wt: &str, remap: bool) -> v1::unit_answer::Answer {
+            let root = self.root(wt);
+            let args = [
+                "-g".to_owned(),
+                "-c".to_owned(),
+                format!("{root}/src/x.c"),
+                format!("-I{root}/inc"),
+                "-o".to_owned(),
+                "x.o".to_owned(),
+                "-MD".to_owned(),
+                "-MF".to_owned(),
+                "x.d".to_owned(),
+            ];
+            let mut env = vec![v1::EnvVar {
+                name: b"PATH".to_vec(),
+                value: b"/usr/bin".to_vec(),
+            }];
+            if remap {
+                env.push(v1::EnvVar {
+                    name: b"ZCCACHE_PATH_REMAP".to_vec(),
+                    value: b"auto".to_vec(),
+                });
+            }
+            let start =
+                SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(5);
+            let reply = self.engine.lookup(&v1::Lookup {
+                compiler: self.base.join("bin/gcc").into_os_string().into_vec(),
+                argv0: b"gcc".to_vec(),
+                args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+                cwd: format!("{root}/build").into_bytes(),
+                env,
+                start_unix_ns: start.as_nanos() as u64,
+                ..Default::default()
+            });
+            match reply.outcome {
+                Some(v1::lookup_reply::Outcome::Units(mut u)) => u.units.remove(0).answer.unwrap(),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn manifest_key(&self, answer: &v1::unit_answer::Answer) -> [u8; 32] {
+            match answer {
+                v1::unit_answer::Answer::Miss(m) => {
+                    self.engine.pending.get(&m.token).unwrap().manifest_key
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+
+        /// Plays the compiler of a miss: writes the object and depfile.
+        fn compile(
+            &self,
+            wt: &str,
+            answer: &v1::unit_answer::Answer,
+            object: &[u8],
+        ) -> v1::StoreReply {
+            let v1::unit_answer::Answer::Miss(m) = answer else {
+                panic!("{answer:?}");
+            };
+            let root = self.root(wt);
+            let build = self.base.join(wt).join("build");
+            std::fs::write(build.join("x.o"), object).unwrap();
+            std::fs::write(
+                build.join("x.d"),
+                format!("x.o: {root}/src/x.c {root}/inc/x.h\n"),
+            )
+            .unwrap();
+            self.engine.store_result(&v1::Store {
+                token: m.token,
+                stderr: format!("{root}/src/x.c:2: warning: w\n").into_bytes(),
+                ..Default::default()
+            })
+        }
+
+        fn fallbacks(&self) -> serde_json::Value {
+            self.engine.stats.to_json()["remap_fallbacks"].clone()
+        }
+    }
+
+    impl Drop for World {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.base);
+        }
+    }
+
+    #[test]
+    fn worktrees_share_entries_and_hits_get_their_own_paths() {
+        let w = World::new("share");
+        let (ra, rb) = (w.root("a"), w.root("b"));
+        let a = w.lookup("a", true);
+        let v1::unit_answer::Answer::Miss(m) = &a else {
+            panic!("{a:?}");
+        };
+        let map = format!("-ffile-prefix-map={ra}=.");
+        assert_eq!(m.args.last().map(|a| &a[..]), Some(map.as_bytes()));
+        let b_miss = w.lookup("b", true);
+        assert_eq!(
+            w.manifest_key(&a),
+            w.manifest_key(&b_miss),
+            "remap on: one key"
+        );
+        assert_ne!(
+            w.manifest_key(&w.lookup("a", false)),
+            w.manifest_key(&w.lookup("b", false)),
+            "remap off: roots differ"
+        );
+        assert_ne!(
+            w.manifest_key(&a),
+            w.manifest_key(&w.lookup("a", false)),
+            "remap on and off never share"
+        );
+        assert!(w.compile("a", &a, b"OBJ without paths").stored);
+
+        match w.lookup("b", true) {
+            v1::unit_answer::Answer::Hit(h) => {
+                assert_eq!(
+                    h.stderr,
+                    format!("{rb}/src/x.c:2: warning: w\n").into_bytes()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let d = std::fs::read_to_string(w.base.join("b/build/x.d")).unwrap();
+        assert_eq!(d, format!("x.o: {rb}/src/x.c {rb}/inc/x.h\n"));
+        assert_eq!(
+            std::fs::read(w.base.join("b/build/x.o")).unwrap(),
+            b"OBJ without paths"
+        );
+        assert_eq!(w.engine.stats.cross_root_hits.load(Ordering::Relaxed), 1);
+        assert!(matches!(
+            w.lookup("a", true),
+            v1::unit_answer::Answer::Hit(_)
+        ));
+        assert_eq!(w.engine.stats.cross_root_hits.load(Ordering::Relaxed), 1);
+        // Without remap nothing stored with it is served.
+        assert!(matches!(
+            w.lookup("b", false),
+            v1::unit_answer::Answer::Miss(_)
+        ));
+    }
+
+    #[test]
+    fn an_object_holding_the_root_serves_its_root_only() {
+        let w = World::new("bound");
+        let ra = w.root("a");
+        let a = w.lookup("a", true);
+        let object = format!("OBJ {ra}/src/x.c");
+        assert!(w.compile("a", &a, object.as_bytes()).stored);
+        assert_eq!(w.fallbacks()["root_in_output"], 1);
+        assert!(matches!(
+            w.lookup("b", true),
+            v1::unit_answer::Answer::Miss(_)
+        ));
+        match w.lookup("a", true) {
+            v1::unit_answer::Answer::Hit(h) => {
+                assert_eq!(
+                    h.stderr,
+                    format!("{ra}/src/x.c:2: warning: w\n").into_bytes()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.engine.stats.cross_root_hits.load(Ordering::Relaxed), 0);
     }
 }

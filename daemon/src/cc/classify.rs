@@ -133,6 +133,8 @@ struct State {
     debug_level: u8,
     prefix_maps: Vec<(OsString, OsString)>,
     debug_compilation_dir: bool,
+    user_prefix_map: bool,
+    include_pch: bool,
     arcs: bool,
     notes: bool,
     profile_generate: bool,
@@ -178,6 +180,8 @@ impl State {
             debug_level: 0,
             prefix_maps: Vec::new(),
             debug_compilation_dir: false,
+            user_prefix_map: false,
+            include_pch: false,
             arcs: false,
             notes: false,
             profile_generate: false,
@@ -266,7 +270,10 @@ impl State {
             }
             FlagClass::IncludeDir(kind) => self.include_dir(kind, value, arg),
             FlagClass::NoStdInc => self.search.nostdinc = true,
-            FlagClass::ExtraInput(role) => self.extra_input(role, value, arg),
+            FlagClass::ExtraInput(role) => {
+                self.include_pch |= item.spec.is_some_and(|s| s.name == "-include-pch");
+                self.extra_input(role, value, arg)
+            }
             FlagClass::Debug => self.debug_flag(&value),
             FlagClass::PrefixMap(kind) => self.prefix_map(kind, &value),
             FlagClass::Coverage(flag) => match flag {
@@ -472,6 +479,7 @@ impl State {
     }
 
     fn prefix_map(&mut self, kind: MapKind, value: &OsStr) {
+        self.user_prefix_map = true;
         match kind {
             MapKind::DebugPrefix | MapKind::FilePrefix => {
                 if let Some((old, new)) = split_once(value, b'=') {
@@ -737,17 +745,14 @@ impl State {
             });
         }
 
-        let key_args = if self.record_command_line {
-            args.to_vec()
-        } else {
-            key_args(args, items, &dep)
-        };
+        let (key_args, key_paths) = key_args(args, items, &dep, self.record_command_line);
         Ok(Invocation {
             probe_drop: self.probe_drop.clone(),
             family: self.family,
             cplusplus: self.cplusplus,
             mode,
             key_args,
+            key_paths,
             units,
             dep,
             search: self.search,
@@ -755,6 +760,8 @@ impl State {
             debug_level: self.debug_level,
             prefix_maps: self.prefix_maps,
             debug_compilation_dir: self.debug_compilation_dir,
+            user_prefix_map: self.user_prefix_map,
+            include_pch: self.include_pch,
             coverage: self.arcs || self.notes,
             profile_generate: self.profile_generate,
             cwd_in_output: self.arcs || self.notes || self.profile_generate || self.cwd_sensitive,
@@ -1006,11 +1013,24 @@ fn check_distinct(units: &[Unit]) -> Result<(), Passthrough> {
     Ok(())
 }
 
-/// The expanded args in order, minus what is rewritten per request (cache-keys.md §2).
-fn key_args(args: &[OsString], items: &[Item], dep: &DepSpec) -> Vec<OsString> {
+/// The expanded args in order, minus what is rewritten per request (cache-keys.md §2),
+/// and where their path values are. With `whole` (the object records the command
+/// line) every argument stays, sources included.
+fn key_args(
+    args: &[OsString],
+    items: &[Item],
+    dep: &DepSpec,
+    whole: bool,
+) -> (Vec<OsString>, Vec<(usize, usize)>) {
     let mut out = Vec::with_capacity(args.len());
+    let mut paths = Vec::new();
     for item in items {
         let spelled = &args[item.start..item.start + item.len];
+        if whole {
+            path_at(item, spelled, out.len(), &mut paths);
+            out.extend(spelled.iter().cloned());
+            continue;
+        }
         if item.positional {
             continue;
         }
@@ -1024,10 +1044,28 @@ fn key_args(args: &[OsString], items: &[Item], dep: &DepSpec) -> Vec<OsString> {
                 }));
             }
             Some(FlagClass::SerializeDiagnostics) => out.push(spelled[0].clone()),
-            _ => out.extend(spelled.iter().cloned()),
+            _ => {
+                path_at(item, spelled, out.len(), &mut paths);
+                out.extend(spelled.iter().cloned());
+            }
         }
     }
-    out
+    (out, paths)
+}
+
+/// Records where `item`'s path value sits once `spelled` is pushed at `base`.
+fn path_at(item: &Item, spelled: &[OsString], base: usize, paths: &mut Vec<(usize, usize)>) {
+    let (Some(spec), Some(value)) = (item.spec, &item.value) else {
+        return;
+    };
+    if !spec.value_is_path() || value.is_empty() {
+        return;
+    }
+    if item.len > 1 {
+        paths.push((base + 1, 0));
+    } else {
+        paths.push((base, spelled[0].len() - value.len()));
+    }
 }
 
 fn is_wp_dep(arg: &OsStr) -> bool {

@@ -197,6 +197,39 @@ pub(crate) struct FlagSpec {
     pub(crate) families: Families,
 }
 
+impl FlagSpec {
+    /// Whether the value names a file or directory. Path remap keys such values
+    /// root-free when they lie under the worktree root; anything else stays as spelled.
+    /// `-B` is left out on purpose: the programs it selects are not hashed, so only
+    /// the exact path identifies them.
+    pub(crate) fn value_is_path(&self) -> bool {
+        match self.class {
+            FlagClass::IncludeDir(_)
+            | FlagClass::ExtraInput(_)
+            | FlagClass::EmConfig
+            | FlagClass::Output
+            | FlagClass::Dep(DepFlag::Mf)
+            | FlagClass::SerializeDiagnostics => true,
+            FlagClass::Plain => PATH_VALUED.contains(&self.name),
+            _ => false,
+        }
+    }
+}
+
+/// Plain rows whose value is a path: directories the compiler reads headers or
+/// libraries from.
+const PATH_VALUED: &[&str] = &[
+    "-isysroot",
+    "--sysroot",
+    "-iprefix",
+    "--include-prefix",
+    "-L",
+    "--library-directory",
+    "-gcc-toolchain",
+    "-resource-dir",
+    "--cache",
+];
+
 /// One element of the split argv.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Item {

@@ -26,7 +26,9 @@ mod real_tests;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 pub(crate) use classify::classify;
@@ -219,6 +221,9 @@ pub(crate) struct Invocation {
     /// `--serialize-diagnostics` path and the sources. With `record_command_line` it is
     /// the whole expanded argv instead, since the object then embeds all of it.
     pub(crate) key_args: Vec<OsString>,
+    /// The path values in `key_args` (see `FlagSpec::value_is_path`): index into
+    /// `key_args` and the byte offset at which the path starts.
+    pub(crate) key_paths: Vec<(usize, usize)>,
     /// One per source, in order.
     pub(crate) units: Vec<Unit>,
     pub(crate) dep: DepSpec,
@@ -232,6 +237,11 @@ pub(crate) struct Invocation {
     /// `-fdebug-compilation-dir` or `-ffile-compilation-dir` given: the object records
     /// that instead of cwd.
     pub(crate) debug_compilation_dir: bool,
+    /// Any prefix map or compilation-directory flag of the user's own (every
+    /// `MapKind`): path remap then leaves the call alone.
+    pub(crate) user_prefix_map: bool,
+    /// clang `-include-pch`: a precompiled header is read.
+    pub(crate) include_pch: bool,
     /// `--coverage`, `-ftest-coverage` or `-fprofile-arcs`.
     pub(crate) coverage: bool,
     /// `-fprofile-generate` and friends: the object embeds where its profile goes.
@@ -421,6 +431,27 @@ impl Invocation {
             }
         }
         Some(remapped.unwrap_or_else(|| cwd.to_os_string()))
+    }
+
+    /// `key_args` with every path value passed through `map`.
+    pub(crate) fn key_args_mapped<'a>(
+        &'a self,
+        map: &dyn Fn(&[u8]) -> Cow<'_, [u8]>,
+    ) -> Vec<Cow<'a, OsStr>> {
+        let mut out: Vec<Cow<'a, OsStr>> = self
+            .key_args
+            .iter()
+            .map(|a| Cow::Borrowed(a.as_os_str()))
+            .collect();
+        for &(i, at) in &self.key_paths {
+            let bytes = self.key_args[i].as_encoded_bytes();
+            if let Cow::Owned(path) = map(&bytes[at..]) {
+                let mut arg = bytes[..at].to_vec();
+                arg.extend_from_slice(&path);
+                out[i] = Cow::Owned(OsString::from_vec(arg));
+            }
+        }
+        out
     }
 
     /// The expanded argv with every other unit's source removed.
