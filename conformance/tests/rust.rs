@@ -702,7 +702,8 @@ macro_rules! cases {
 // Cases
 
 /// R1, R2, R3: build, clean, build: every cacheable unit hits and runs no
-/// rustc; outputs equal the cold build's; a third build is all fresh.
+/// rustc; outputs equal the cold build's; a third build is all fresh; a
+/// `cargo test` after a clean hits every library unit.
 fn r1_r2_r3() {
     let p = Proj::new("r1");
     p.cold(&["build"]);
@@ -742,6 +743,12 @@ fn r1_r2_r3() {
         "R2: a fresh build ran rustc or asked the cache\n{}",
         third.summary()
     );
+
+    // cargo test builds the same library units (plus test binaries, which
+    // link and pass through): after a clean, every library unit hits.
+    p.clean();
+    let test = p.run(&["test", "--no-run"]);
+    p.expect_only_missed(&test, &[], "cargo test --no-run after cargo clean");
 }
 
 /// The rlib, rmeta and `.d` files under `deps` with their contents.
