@@ -184,7 +184,6 @@ impl Engine {
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
             .map_err(|e| Pt::new("compiler_check_failed", &e))?;
         let root = self.remap_root(&env, &cwd, &inv);
-        let tok = |p: &[u8]| -> Vec<u8> { root_free(root.as_ref(), p).into_owned() };
         let mut base = KeyHasher::new(CC_KEY_DOMAIN);
         base.bytes("compiler", &identity);
         base.os("argv0", argv0.file_name().unwrap_or_default());
@@ -208,7 +207,7 @@ impl Engine {
         }
         // The cwd as it ends up in outputs (remapped by prefix maps), if at all.
         if let Some(k) = inv.cwd_key(&cwd) {
-            base.bytes("cwd", &tok(k.as_bytes()));
+            base.bytes("cwd", &root_free(root.as_ref(), k.as_bytes()));
         }
         for extra in &inv.extra_inputs {
             let default_profile;
@@ -242,7 +241,10 @@ impl Engine {
                     }
                 }
             }
-            base.bytes("extra_input", &tok(extra.path.as_bytes()));
+            base.bytes(
+                "extra_input",
+                &root_free(root.as_ref(), extra.path.as_bytes()),
+            );
             match extra.kind {
                 cc::ExtraInputKind::Content
                 | cc::ExtraInputKind::Include
