@@ -76,6 +76,10 @@ pub(crate) struct Invocation {
     /// libraries are searched.
     pub(crate) native_dirs: Vec<OsString>,
     pub(crate) colour: Colour,
+    /// The caller maps paths itself (`--remap-path-prefix`,
+    /// `-Z remap-cwd-prefix`, `-Z remap-path-scope`): path remap must not
+    /// add a map of its own.
+    pub(crate) user_prefix_map: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -210,6 +214,7 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
     let mut color_always = false;
     let mut json_ansi = false;
     let mut json = false;
+    let mut user_prefix_map = false;
     let mut unsupported: Option<Passthrough> = None;
     let mut links: Option<Passthrough> = None;
     let mut it = args.iter();
@@ -257,7 +262,11 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
                 links.get_or_insert(pt("crate_type_links", "--test links a binary"));
             }
             Role::Drop => {}
-            Role::Keep => key_args.push(KeyArg::Opt(name, value)),
+            Role::Keep => {
+                user_prefix_map |= name == "--remap-path-prefix"
+                    || (name == "-Z" && v.as_bytes().starts_with(b"remap-"));
+                key_args.push(KeyArg::Opt(name, value));
+            }
             Role::Color => color_always = v == "always",
             Role::ErrorFormat => {
                 json = v == "json";
@@ -436,7 +445,17 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
             json,
             requested: if json { json_ansi } else { color_always },
         },
+        user_prefix_map,
     })
+}
+
+/// The prefix map path remap appends to a miss's argv: paths under the
+/// worktree root come out relative to it, as `./…`.
+pub(crate) fn prefix_map_arg(root: &[u8]) -> OsString {
+    let mut v = b"--remap-path-prefix=".to_vec();
+    v.extend_from_slice(root);
+    v.extend_from_slice(b"=.");
+    OsString::from_vec(v)
 }
 
 /// The argv of a miss: `args` with ANSI colour forced on (see [`Colour`]).
@@ -819,6 +838,28 @@ mod tests {
                 ("rmeta", OsString::from("libc-9.rmeta")),
                 ("dep-info", "c-9.d".into())
             ]
+        );
+    }
+
+    #[test]
+    fn user_prefix_maps_are_seen_in_any_spelling() {
+        #[track_caller]
+        fn check(extra: &[&str], want: bool) {
+            let mut v = os(&["--crate-name", "x", "--crate-type=lib", "--emit=link"]);
+            v.extend(os(&["--out-dir=/o", "a.rs"]));
+            v.extend(os(extra));
+            assert_eq!(classify(&v).unwrap().user_prefix_map, want, "{extra:?}");
+        }
+        check(&[], false);
+        check(&["--remap-path-prefix=/w/a=."], true);
+        check(&["--remap-path-prefix", "/w/a=."], true);
+        check(&["-Zremap-cwd-prefix=."], true);
+        check(&["-Z", "remap-path-scope=object"], true);
+        check(&["-Z", "threads=2"], false);
+        check(&["--cfg", "remap"], false);
+        assert_eq!(
+            prefix_map_arg(b"/w/a=b"),
+            OsString::from("--remap-path-prefix=/w/a=b=.")
         );
     }
 }

@@ -8,6 +8,7 @@ mod args;
 mod depinfo;
 mod toolchain;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -24,6 +25,7 @@ use crate::compile::{set_mode, store_failed, Engine, Pt, PENDING_DEADLINE, TOO_N
 use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
+use crate::remap::{self, Decision, Root};
 use crate::store::{Entry, Key, MtimePolicy};
 
 use args::{Invocation, KeyArg};
@@ -81,6 +83,8 @@ struct Pending {
     /// The dep-info rustc writes: cargo's, or ours (removed after Store).
     dep_info: PathBuf,
     private_dep: bool,
+    /// The worktree root under path remap.
+    root: Option<Root>,
 }
 
 /// True when the Lookup names rustc or clippy-driver: a file name that
@@ -115,6 +119,7 @@ struct Request<'a> {
     inv: &'a Invocation,
     out_dir: PathBuf,
     file_mode: Option<u32>,
+    root: Option<&'a Root>,
 }
 
 impl Engine {
@@ -154,6 +159,10 @@ impl Engine {
             Ident::Failed(e) => return Err(Pt::new("compiler_check_failed", &e)),
         };
 
+        let out_dir = manifest::resolve(&cwd, inv.out_dir.as_bytes());
+        let root = self.rust_remap_root(&env, &cwd, &out_dir, &inv);
+        let root = root.as_ref();
+
         let mut key = KeyHasher::new(RUST_KEY_DOMAIN);
         key.bytes("toolchain", &tc.identity);
         key.bytes("clippy", &[lead.is_some() as u8]);
@@ -163,7 +172,11 @@ impl Engine {
             match a {
                 KeyArg::Opt(name, value) => {
                     key.bytes("opt", name.as_bytes());
-                    key.opt("value", value.as_ref().map(|v| v.as_bytes()));
+                    let value = value.as_ref().map(|v| match *name {
+                        "-L" => keyed_lib_path(root, v.as_bytes()),
+                        _ => Cow::Borrowed(v.as_bytes()),
+                    });
+                    key.opt("value", value.as_deref());
                 }
                 KeyArg::Extern { name, path } => {
                     let abs = manifest::resolve(&cwd, path.as_bytes());
@@ -197,51 +210,47 @@ impl Engine {
                     let (_, d) = self.meta.digest(&abs).map_err(|e| {
                         Pt::new("no_input_file", &format!("--target {}: {e}", abs.display()))
                     })?;
-                    key.os("target_file", spec).bytes("digest", &d);
+                    key.bytes("target_file", &keyed(root, spec.as_bytes()))
+                        .bytes("digest", &d);
                 }
                 KeyArg::Input(spelled) => {
                     let abs = manifest::resolve(&cwd, spelled.as_bytes());
                     let (stat, d) = self.meta.digest(&abs).map_err(|e| {
                         Pt::new("no_input_file", &format!("{}: {e}", abs.display()))
                     })?;
-                    key.os("input", spelled).bytes("digest", &d);
+                    key.bytes("input", &keyed(root, spelled.as_bytes()))
+                        .bytes("digest", &d);
                     source_stat = Some(stat);
                     source_path = abs;
                 }
             }
         }
         let source_stat = source_stat.ok_or_else(|| Pt::new("no_input_file", ""))?;
-        for (name, value) in &env {
-            let kept = (name.starts_with(b"CARGO") && !cargo_var_is_volatile(name))
-                || name == b"OUT_DIR"
-                || name == b"RUSTC_BOOTSTRAP";
-            if kept {
-                key.bytes("env", name).bytes("value", value);
-            }
-        }
-        // cargo runs rustc in the package directory; diagnostics and
-        // relative source paths depend on it.
-        key.os("cwd", cwd.as_os_str());
+        key_context(&mut key, root, &cwd, &env);
         let manifest_key = key.finish();
 
         let r = Request {
             cwd: &cwd,
             env: &env,
             inv: &inv,
-            out_dir: manifest::resolve(&cwd, inv.out_dir.as_bytes()),
+            out_dir,
             file_mode: (req.file_mode != 0).then_some(req.file_mode),
+            root,
         };
         if let Some(m) = self.rust_manifest(&manifest_key) {
             for entry in &m.entries {
-                if !entry.matches(&cwd, None, &self.meta) {
+                if !entry.matches(&cwd, root, &self.meta) {
                     continue;
                 }
-                let result_key = result_key_for(&manifest_key, entry, &env);
+                let result_key = result_key_for(&manifest_key, entry, &env, root);
                 match self.store.get(&Key(result_key)) {
                     Ok(Some(stored)) => {
                         if let Some(hit) = self.rust_deliver(&r, &stored) {
                             self.stats.bump(&self.stats.hits);
                             self.stats.bump(&self.stats.rust_hits);
+                            if entry.is_cross_root(root) {
+                                self.stats.bump(&self.stats.cross_root_hits);
+                            }
                             return Ok(units(hit));
                         }
                     }
@@ -274,6 +283,8 @@ impl Engine {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         // Stored output is always coloured, whoever asked first.
         let mut args = args::with_colour(all_args, r.inv.colour);
+        let prefix_map = r.root.map(|root| args::prefix_map_arg(root.bytes()));
+        args.extend(prefix_map.clone());
         let outputs: Vec<(&'static str, PathBuf)> = r
             .inv
             .outputs()
@@ -293,9 +304,11 @@ impl Engine {
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= start_ns {
             self.stats.not_stored("modified_input_file");
+            let mut args = all_args.to_vec();
+            args.extend(prefix_map);
             return v1::unit_answer::Answer::Miss(v1::Miss {
                 token: 0,
-                args: to_bytes(all_args.to_vec()),
+                args: to_bytes(args),
                 deps_args: Vec::new(),
                 no_store_reason: "modified_input_file".into(),
                 strip_ansi: false,
@@ -315,6 +328,7 @@ impl Engine {
                 outputs,
                 dep_info,
                 private_dep,
+                root: r.root.cloned(),
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -330,6 +344,9 @@ impl Engine {
     /// makes it a miss.
     fn rust_deliver(&self, r: &Request<'_>, stored: &Entry) -> Option<v1::unit_answer::Answer> {
         let (old_out_dir, _stored_mtime_ns) = decode_extra(&stored.extra)?;
+        // Under remap the stored out-dir, dep-info and streams are
+        // root-free: they name the current worktree once expanded.
+        let old_out_dir = remap::expand(&old_out_dir, r.root)?;
         // The current time, as a fresh compile leaves it. Restoring the
         // stored mtime (even floored up to the newest source and extern)
         // made the next `cargo build` recompile crates whose build script
@@ -346,6 +363,7 @@ impl Engine {
         for (role, idx, dest) in plan {
             if role == "dep-info" {
                 let bytes = self.store.deliver_bytes(stored, idx).ok()?;
+                let bytes = remap::expand_text(&bytes, r.root);
                 let bytes = depinfo::rewrite_out_dir(&bytes, &old_out_dir, new_out_dir);
                 crate::store::write_file_atomic(&dest, &bytes, policy).ok()?;
             } else if let Err(e) = self.store.deliver(stored, idx, &dest, policy) {
@@ -356,12 +374,13 @@ impl Engine {
             }
             set_mode(&dest, r.file_mode);
         }
-        let mut stderr = depinfo::rewrite_artifacts(&stored.stderr, &old_out_dir, new_out_dir);
+        let stderr = remap::expand_text(&stored.stderr, r.root);
+        let mut stderr = depinfo::rewrite_artifacts(&stderr, &old_out_dir, new_out_dir);
         if !r.inv.colour.requested {
             stderr = frame::ansi::strip(&stderr).into_owned();
         }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
-            stdout: stored.stdout.clone(),
+            stdout: remap::expand_text(&stored.stdout, r.root).into_owned(),
             stderr,
             exit_code: stored.exit_code,
         }))
@@ -404,7 +423,7 @@ impl Engine {
             if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
                 return Err("modified_input_file");
             }
-            includes.push((dep, digest));
+            includes.push((keyed(p.root.as_ref(), &dep).into_owned(), digest));
         }
         let mut entry = ManifestEntry {
             includes,
@@ -414,17 +433,50 @@ impl Engine {
             remap: EntryRemap::default(),
             result_key: [0; 32],
         };
-        entry.result_key = result_key_for(&p.manifest_key, &entry, &p.env);
+        let mut dep_info_text = None;
+        let (mut stdout, mut stderr) =
+            (Cow::Borrowed(&st.stdout[..]), Cow::Borrowed(&st.stderr[..]));
+        let mut out_dir = Cow::Borrowed(p.out_dir.as_os_str().as_bytes());
+        if let Some(root) = &p.root {
+            entry.remap.origin_root = root.bytes().to_vec();
+            // The key holds env-dep values and OUT_DIR root-free, so a crate
+            // that embeds such a value (`env!("CARGO_MANIFEST_DIR")` printed
+            // or returned) would carry this root into another worktree. Its
+            // output then holds the root's bytes: such an entry serves this
+            // root only. A path read through `include!(concat!(env!("OUT_DIR"),
+            // …))` leaves no trace, so it is shared. Not caught: a crate
+            // that derives other data from a path value (its length, a hash).
+            for (role, path) in &p.outputs {
+                if *role == "dep-info" {
+                    continue;
+                }
+                let bytes = std::fs::read(path).map_err(|_| "compiler_produced_no_output")?;
+                if root.occurs_in(&bytes) {
+                    entry.remap.root_bound = true;
+                    self.stats.remap_fallback("root_in_output");
+                    break;
+                }
+            }
+            // A stream or dep-info that already holds the token could not be
+            // told apart on the way back.
+            dep_info_text = Some(root.tokenize_text(&text).ok_or("remap_token_in_output")?);
+            stdout = Cow::Owned(root.tokenize_text(&stdout).ok_or("remap_token_in_output")?);
+            stderr = Cow::Owned(root.tokenize_text(&stderr).ok_or("remap_token_in_output")?);
+            out_dir = Cow::Owned(root.tokenize(&out_dir).into_owned());
+        }
+        entry.result_key = result_key_for(&p.manifest_key, &entry, &p.env, p.root.as_ref());
 
         let mut writer = self.store.begin_entry().map_err(store_failed)?;
         for (role, path) in &p.outputs {
-            writer
-                .add_output_from_file(role, path)
-                .map_err(store_failed)?;
+            match (&dep_info_text, *role) {
+                (Some(text), "dep-info") => writer.add_output_bytes(role, text),
+                _ => writer.add_output_from_file(role, path),
+            }
+            .map_err(store_failed)?;
         }
-        let extra = encode_extra(p.out_dir.as_os_str().as_bytes(), newest_output_ns);
+        let extra = encode_extra(&out_dir, newest_output_ns);
         writer
-            .commit(&Key(entry.result_key), 0, &st.stdout, &st.stderr, &extra)
+            .commit(&Key(entry.result_key), 0, &stdout, &stderr, &extra)
             .map_err(store_failed)?;
         let old = self.rust_manifest(&p.manifest_key).unwrap_or_default();
         let updated = Arc::new(old.with_entry(entry));
@@ -433,6 +485,41 @@ impl Engine {
             .map_err(store_failed)?;
         self.manifests.insert(p.manifest_key, updated);
         Ok(())
+    }
+
+    /// The worktree root when path remap applies to this compile. cargo
+    /// runs a registry crate in its directory under `~/.cargo`, outside any
+    /// worktree, yet its out-dir and `OUT_DIR` are in the worktree's target
+    /// directory (serde includes generated code from there): the out-dir
+    /// then decides the root.
+    fn rust_remap_root(
+        &self,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+        cwd: &Path,
+        out_dir: &Path,
+        inv: &Invocation,
+    ) -> Option<Root> {
+        let decision = match remap::decide(env, cwd) {
+            Decision::Fallback(why @ ("cwd_outside_root" | "no_worktree_root")) => {
+                match remap::decide(env, out_dir) {
+                    Decision::On(root) => Decision::On(root),
+                    _ => Decision::Fallback(why),
+                }
+            }
+            d => d,
+        };
+        match decision {
+            Decision::Off => None,
+            Decision::Fallback(why) => {
+                self.stats.remap_fallback(why);
+                None
+            }
+            Decision::On(_) if inv.user_prefix_map => {
+                self.stats.remap_fallback("user_prefix_map");
+                None
+            }
+            Decision::On(root) => Some(root),
+        }
     }
 
     fn rust_manifest(&self, key: &[u8; 32]) -> Option<Arc<manifest::Manifest>> {
@@ -487,23 +574,88 @@ fn units(answer: v1::unit_answer::Answer) -> v1::LookupReply {
 
 /// The result key: the manifest key, the sources with their digests and
 /// the current value of every variable the crate read (unset ≠ empty).
+/// Under remap (`root`) a value under the root is keyed root-free, as the
+/// entry's sources are; a root-bound entry is salted with its origin root.
 fn result_key_for(
     manifest_key: &[u8; 32],
     entry: &ManifestEntry,
     env: &BTreeMap<Vec<u8>, Vec<u8>>,
+    root: Option<&Root>,
 ) -> [u8; 32] {
     let mut h = KeyHasher::new("zccache-rustc-result-v1");
     h.bytes("manifest", manifest_key);
+    if entry.remap.root_bound {
+        h.bytes("root", &entry.remap.origin_root);
+    }
     let mut sorted: Vec<&(Vec<u8>, Digest)> = entry.includes.iter().collect();
     sorted.sort();
     for (p, d) in sorted {
         h.bytes("source", p).bytes("digest", d);
     }
     for name in &entry.env_deps {
-        h.bytes("env_dep", name)
-            .opt("value", env.get(name).map(Vec::as_slice));
+        let value = env.get(name).map(|v| keyed(root, v));
+        h.bytes("env_dep", name).opt("value", value.as_deref());
     }
     h.finish()
+}
+
+/// The environment and working directory part of the manifest key. `CARGO_*`
+/// values such as `CARGO_MANIFEST_DIR` and `OUT_DIR` name paths: under remap
+/// those under the root are keyed root-free.
+fn key_context(
+    key: &mut KeyHasher,
+    root: Option<&Root>,
+    cwd: &Path,
+    env: &BTreeMap<Vec<u8>, Vec<u8>>,
+) {
+    if root.is_some() {
+        // Outputs differ (mapped paths vs raw): never shared with remap off.
+        key.bytes("remap", b"auto");
+    }
+    for (name, value) in env {
+        let kept = (name.starts_with(b"CARGO") && !cargo_var_is_volatile(name))
+            || name == b"OUT_DIR"
+            || name == b"RUSTC_BOOTSTRAP";
+        if kept {
+            key.bytes("env", name).bytes("value", &keyed(root, value));
+        }
+    }
+    // cargo runs rustc in the workspace root (path packages) or the package
+    // directory; diagnostics and relative source paths depend on it.
+    key.bytes("cwd", &keyed(root, cwd.as_os_str().as_bytes()));
+}
+
+/// A path as the key holds it: root-free under remap when under the root.
+fn keyed<'a>(root: Option<&Root>, p: &'a [u8]) -> Cow<'a, [u8]> {
+    match root {
+        Some(r) => r.tokenize(p),
+        None => Cow::Borrowed(p),
+    }
+}
+
+/// A `-L [KIND=]DIR` value with its directory [`keyed`], the kind kept.
+fn keyed_lib_path<'a>(root: Option<&Root>, v: &'a [u8]) -> Cow<'a, [u8]> {
+    let Some(root) = root else {
+        return Cow::Borrowed(v);
+    };
+    let kind_len = [
+        &b"native="[..],
+        b"all=",
+        b"crate=",
+        b"framework=",
+        b"dependency=",
+    ]
+    .iter()
+    .find(|k| v.starts_with(k))
+    .map_or(0, |k| k.len());
+    match root.tokenize(&v[kind_len..]) {
+        Cow::Borrowed(_) => Cow::Borrowed(v),
+        Cow::Owned(dir) => {
+            let mut out = v[..kind_len].to_vec();
+            out.extend_from_slice(&dir);
+            Cow::Owned(out)
+        }
+    }
 }
 
 fn encode_extra(out_dir: &[u8], mtime_ns: i128) -> Vec<u8> {
@@ -588,16 +740,83 @@ mod tests {
             result_key: [0; 32],
         };
         let mut env = BTreeMap::new();
-        let unset = result_key_for(&[0; 32], &entry, &env);
+        let unset = result_key_for(&[0; 32], &entry, &env, None);
         env.insert(b"V".to_vec(), Vec::new());
-        let empty = result_key_for(&[0; 32], &entry, &env);
+        let empty = result_key_for(&[0; 32], &entry, &env, None);
         env.insert(b"V".to_vec(), b"1".to_vec());
-        let one = result_key_for(&[0; 32], &entry, &env);
+        let one = result_key_for(&[0; 32], &entry, &env, None);
         assert_ne!(unset, empty);
         assert_ne!(empty, one);
         assert_eq!(
             decode_extra(&encode_extra(b"/o", 5)),
             Some((b"/o".to_vec(), 5))
         );
+    }
+
+    #[test]
+    fn remapped_keys_agree_across_roots_and_differ_from_remap_off() {
+        let (a, b) = (Root::new("/w/a"), Root::new("/w/b"));
+        let env = |r: &str| -> BTreeMap<Vec<u8>, Vec<u8>> {
+            [
+                ("CARGO_MANIFEST_DIR", format!("{r}/lib")),
+                ("OUT_DIR", format!("{r}/target/debug/build/x-1/out")),
+                ("CARGO", "/usr/bin/cargo".into()),
+                ("CARGO_PKG_NAME", "x".into()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.into_bytes()))
+            .collect()
+        };
+        let key = |root: Option<&Root>, r: &str| {
+            let mut k = KeyHasher::new("t");
+            key_context(&mut k, root, Path::new(r), &env(r));
+            let lib = format!("native={r}/target/debug/build/x-1/out");
+            k.bytes("-L", &keyed_lib_path(root, lib.as_bytes()));
+            k.finish()
+        };
+        assert_eq!(key(Some(&a), "/w/a"), key(Some(&b), "/w/b"));
+        assert_ne!(key(None, "/w/a"), key(None, "/w/b"));
+        // Remap on is never remap off, even with the same paths.
+        assert_ne!(key(Some(&a), "/w/a"), key(None, "/w/a"));
+        let c = Root::new("/v/c");
+        assert_ne!(
+            key(Some(&a), "/w/a"),
+            key(Some(&c), "/w/b"),
+            "outside the root"
+        );
+
+        let mut entry = ManifestEntry {
+            includes: vec![(b"\0R/target/debug/build/x-1/out/gen.rs".to_vec(), [1; 32])],
+            negatives: vec![],
+            temporal: Temporal::default(),
+            env_deps: vec![b"OUT_DIR".to_vec()],
+            remap: EntryRemap {
+                origin_root: b"/w/a".to_vec(),
+                root_bound: false,
+            },
+            result_key: [0; 32],
+        };
+        let rk = |e: &ManifestEntry, root: &Root, r: &str| {
+            result_key_for(&[0; 32], e, &env(r), Some(root))
+        };
+        assert_eq!(rk(&entry, &a, "/w/a"), rk(&entry, &b, "/w/b"));
+        let free = rk(&entry, &a, "/w/a");
+        entry.remap.root_bound = true;
+        assert_ne!(rk(&entry, &a, "/w/a"), free, "a root-bound entry is salted");
+    }
+
+    #[test]
+    fn lib_paths_keep_their_kind() {
+        let r = Root::new("/w/a");
+        #[track_caller]
+        fn check(root: Option<&Root>, v: &str, want: &[u8]) {
+            assert_eq!(&*keyed_lib_path(root, v.as_bytes()), want, "{v}");
+        }
+        check(Some(&r), "native=/w/a/out", b"native=\0R/out");
+        check(Some(&r), "all=/w/a", b"all=\0R");
+        check(Some(&r), "/w/a/lib", b"\0R/lib");
+        check(Some(&r), "native=/usr/lib", b"native=/usr/lib");
+        check(Some(&r), "native=/w/ab", b"native=/w/ab");
+        check(None, "native=/w/a/out", b"native=/w/a/out");
     }
 }
