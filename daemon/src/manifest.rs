@@ -176,7 +176,13 @@ impl Manifest {
     pub(crate) fn with_entry(&self, entry: ManifestEntry) -> Manifest {
         let mut entries = vec![entry];
         for old in &self.entries {
-            let same = old.includes == entries[0].includes && old.env_deps == entries[0].env_deps;
+            let new = &entries[0];
+            // Root-bound entries of two worktrees share an include set but
+            // not a result: both stay.
+            let same = old.includes == new.includes
+                && old.env_deps == new.env_deps
+                && old.remap.root_bound == new.remap.root_bound
+                && (!new.remap.root_bound || old.remap.origin_root == new.remap.origin_root);
             if !same && entries.len() < MAX_ENTRIES {
                 entries.push(old.clone());
             }
@@ -296,6 +302,25 @@ mod tests {
         for cut in 0..bytes.len() {
             assert_eq!(Manifest::decode(&bytes[..cut]), None, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn root_bound_entries_of_two_roots_both_stay() {
+        let entry = |root: &str, bound: bool| ManifestEntry {
+            remap: EntryRemap {
+                origin_root: root.as_bytes().to_vec(),
+                root_bound: bound,
+            },
+            ..sample().entries[0].clone()
+        };
+        let m = Manifest::default()
+            .with_entry(entry("/w/a", true))
+            .with_entry(entry("/w/b", true));
+        assert_eq!(m.entries.len(), 2);
+        let m = m.with_entry(entry("/w/a", true));
+        assert_eq!(m.entries.len(), 2, "same root and include set replaces");
+        let m = m.with_entry(entry("/w/c", false)).with_entry(entry("/w/d", false));
+        assert_eq!(m.entries.len(), 3, "unbound entries of any root are one");
     }
 
     #[test]
