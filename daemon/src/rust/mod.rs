@@ -457,6 +457,10 @@ impl Engine {
                     break;
                 }
             }
+            if !entry.remap.root_bound && escaped_root_in(root, &[&text, &stdout, &stderr]) {
+                entry.remap.root_bound = true;
+                self.stats.remap_fallback("escaped_root_in_text");
+            }
             // A stream or dep-info that already holds the token could not be
             // told apart on the way back.
             dep_info_text = Some(root.tokenize_text(&text).ok_or("remap_token_in_output")?);
@@ -623,6 +627,37 @@ fn key_context(
     // cargo runs rustc in the workspace root (path packages) or the package
     // directory; diagnostics and relative source paths depend on it.
     key.bytes("cwd", &keyed(root, cwd.as_os_str().as_bytes()));
+}
+
+/// Whether `texts` spell the root in a form [`Root::tokenize_text`] does
+/// not see: dep-info escapes spaces (`\ `), JSON diagnostics escape quotes
+/// and backslashes. Such text would name this root in another worktree.
+fn escaped_root_in(root: &Root, texts: &[&[u8]]) -> bool {
+    let raw = root.bytes();
+    let mut forms = Vec::new();
+    if raw.contains(&b' ') {
+        let mut make = Vec::with_capacity(raw.len() + 4);
+        for b in raw {
+            if *b == b' ' {
+                make.push(b'\\');
+            }
+            make.push(*b);
+        }
+        forms.push(make);
+    }
+    if let Ok(s) = std::str::from_utf8(raw) {
+        if let Ok(quoted) = serde_json::to_string(s) {
+            let json = quoted.as_bytes()[1..quoted.len() - 1].to_vec();
+            if json != raw {
+                forms.push(json);
+            }
+        }
+    }
+    forms.iter().any(|f| {
+        texts
+            .iter()
+            .any(|t| t.windows(f.len()).any(|w| w == &f[..]))
+    })
 }
 
 /// A path as the key holds it: root-free under remap when under the root.
@@ -818,5 +853,17 @@ mod tests {
         check(Some(&r), "native=/usr/lib", b"native=/usr/lib");
         check(Some(&r), "native=/w/ab", b"native=/w/ab");
         check(None, "native=/w/a/out", b"native=/w/a/out");
+    }
+
+    #[test]
+    fn escaped_spellings_of_the_root_are_seen() {
+        #[track_caller]
+        fn check(root: &str, text: &[u8], want: bool) {
+            assert_eq!(escaped_root_in(&Root::new(root), &[b"", text]), want);
+        }
+        check("/w/a b", b"/w/a\\ b/deps/x.d: src/lib.rs", true);
+        check("/w/a b", b"{\"file\":\"/w/a b/src/lib.rs\"}", false);
+        check("/w/a\"b", b"{\"file\":\"/w/a\\\"b/src/lib.rs\"}", true);
+        check("/w/a", b"/w/a/deps/x.d: /w/a/src/lib.rs", false);
     }
 }
