@@ -13,3 +13,4 @@ mod oracle;
 mod rust;
 mod thirdparty;
 mod tidy;
+mod worktree;
