@@ -37,11 +37,12 @@ next compiler of that name on PATH through the cache.
 
 Environment: ZCCACHE_CACHE_DIR, ZCCACHE_DAEMON_NAMESPACE, ZCCACHE_DISABLE,
 ZCCACHE_LOG, ZCCACHE_CONNECT_TIMEOUT_MS, ZCCACHE_REQUEST_TIMEOUT_MS,
-ZCCACHE_SPAWN_TIMEOUT_MS, ZCCACHE_BROKER_EXE.
+ZCCACHE_SPAWN_TIMEOUT_MS, ZCCACHE_BROKER_EXE, ZCCACHE_PATH_REMAP=auto (share
+the cache between git worktrees), ZCCACHE_WORKTREE_ROOT.
 ";
 
 /// Keys shown first, in this order; the rest follow sorted.
-const STATUS_ORDER: [&str; 13] = [
+const STATUS_ORDER: [&str; 14] = [
     "version",
     "protocol_version",
     "pid",
@@ -50,6 +51,7 @@ const STATUS_ORDER: [&str; 13] = [
     "namespace",
     "hits",
     "misses",
+    "cross_root_hits",
     "passthrough",
     "passthrough_reasons",
     "errors",
