@@ -105,7 +105,8 @@ impl Root {
         }
     }
 
-    /// Every occurrence of the root in `text` that ends at a path boundary,
+    /// Every occurrence of the root in `text` that starts and ends at a path
+/// boundary (not inside a longer path),
     /// tokenized; `None` when `text` already holds the token (it could not
     /// be told apart on the way back).
     pub(crate) fn tokenize_text(&self, text: &[u8]) -> Option<Vec<u8>> {
@@ -117,7 +118,8 @@ impl Root {
         let mut at = 0;
         while let Some(i) = find(text, r, at) {
             let end = i + r.len();
-            if at_boundary(text.get(end).copied()) {
+            let starts = i == 0 || at_boundary(Some(text[i - 1])) && text[i - 1] != b'/';
+            if starts && at_boundary(text.get(end).copied()) {
                 out.extend_from_slice(&text[at..i]);
                 out.extend_from_slice(TOKEN);
             } else {
@@ -280,6 +282,8 @@ mod tests {
             &b"/v/b/src/x.c:1: warning\nIn /v/b: see /w/ab/y.c and '/v/b'\n"[..]
         );
         assert_eq!(r.tokenize_text(b"odd \0R text"), None);
+        let inside = b"/v/w/a/x.c and x/w/a/y and .w/a";
+        assert_eq!(r.tokenize_text(inside).unwrap(), inside.to_vec());
         assert!(r.occurs_in(b"xx/w/a/yy"));
         assert!(!r.occurs_in(b"xx/w/b/yy"));
     }
