@@ -562,8 +562,11 @@ impl Engine {
                     None
                 } else {
                     let idx = role_index("depfile")?;
-                    let bytes = self.store.deliver_bytes(stored, idx).ok()?;
-                    let bytes = remap::expand_text(&bytes, text_root);
+                    let stored_bytes = self.store.deliver_bytes(stored, idx).ok()?;
+                    let bytes = remap::expand_text(&stored_bytes, text_root);
+                    // gcc wraps depfile lines by length: another root
+                    // length means the compiler would have laid it out anew.
+                    let relaid = bytes.len() != stored_bytes.len();
                     Some((
                         dest,
                         retarget_depfile(
@@ -571,6 +574,7 @@ impl Engine {
                             &stored.extra,
                             &unit_dep_targets(inv, unit),
                             inv.dep.phony,
+                            relaid,
                         )?,
                     ))
                 }
@@ -1296,15 +1300,17 @@ fn depfile_meta(bytes: &[u8], family: Family, targets: &[Vec<u8>], phony: bool) 
 }
 
 /// The stored depfile with the current request's targets, or `None` when
-/// they differ and the stored text cannot be re-emitted faithfully.
+/// they differ (or its paths changed length, `relaid`) and the stored text
+/// cannot be re-emitted faithfully.
 fn retarget_depfile(
     bytes: &[u8],
     meta: &[u8],
     targets: &[Vec<u8>],
     phony: bool,
+    relaid: bool,
 ) -> Option<Vec<u8>> {
     let rule = depfile::parse(bytes)?;
-    if rule.targets == targets {
+    if rule.targets == targets && !relaid {
         return Some(bytes.to_vec());
     }
     let style = match meta.first() {
