@@ -319,7 +319,9 @@ mod tests {
         assert_eq!(m.entries.len(), 2);
         let m = m.with_entry(entry("/w/a", true));
         assert_eq!(m.entries.len(), 2, "same root and include set replaces");
-        let m = m.with_entry(entry("/w/c", false)).with_entry(entry("/w/d", false));
+        let m = m
+            .with_entry(entry("/w/c", false))
+            .with_entry(entry("/w/d", false));
         assert_eq!(m.entries.len(), 3, "unbound entries of any root are one");
     }
 
