@@ -106,7 +106,7 @@ impl Root {
     }
 
     /// Every occurrence of the root in `text` that starts and ends at a path
-/// boundary (not inside a longer path),
+    /// boundary (not inside a longer path),
     /// tokenized; `None` when `text` already holds the token (it could not
     /// be told apart on the way back).
     pub(crate) fn tokenize_text(&self, text: &[u8]) -> Option<Vec<u8>> {
