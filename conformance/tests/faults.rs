@@ -1230,3 +1230,59 @@ fn f4_a_hostile_daemon_endpoint_never_breaks_a_build() {
         });
     }
 }
+
+/// A compiler too old for the prefix map path remap adds (gcc < 8 rejects
+/// `-ffile-prefix-map`): the build is the caller's own command, byte for
+/// byte, and a real error in the same setting is still the compiler's.
+#[test]
+fn f4_a_compiler_refusing_the_remap_option_never_breaks_a_build() {
+    let sb = Sandbox::new("f4oldgcc");
+    let gcc = conformance::which("gcc").expect("gcc on PATH");
+    sb.write(
+        "fake/gcc",
+        format!(
+            "#!/bin/sh\n\
+             for a in \"$@\"; do case \"$a\" in -ffile-prefix-map=*) \
+             echo \"gcc: error: unrecognized command-line option '$a'\" >&2; exit 1;; esac; done\n\
+             exec {} \"$@\"\n",
+            gcc.display()
+        ),
+    );
+    let fake = sb.path("fake/gcc");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(sb.path(".git")).unwrap();
+    sb.write("a.c", "int a(void) { return 1; }\n");
+    sb.write("bad.c", "int b(void) { return }\n");
+    conformance::backdate(&sb.path("a.c"));
+    conformance::backdate(&sb.path("bad.c"));
+    let fake = fake.to_str().unwrap();
+    let bare = sb.bare(fake, ["-g", "-c", "a.c", "-o", "bare.o"]);
+    ok(&bare);
+
+    for round in 0..2 {
+        let via = sb
+            .cmd(conformance::zccache_bin())
+            .env("ZCCACHE_PATH_REMAP", "auto")
+            .args([fake, "-g", "-c", "a.c", "-o", "a.o"])
+            .output()
+            .unwrap();
+        assert!(
+            via.status.success() && via.stderr.is_empty(),
+            "round {round}: the build broke on the option zccache added: {:?}",
+            String::from_utf8_lossy(&via.stderr)
+        );
+        assert_eq!(sb.read("a.o"), sb.read("bare.o"), "round {round}");
+    }
+    let bad_bare = sb.bare(fake, ["-c", "bad.c", "-o", "bad.o"]);
+    let bad = sb
+        .cmd(conformance::zccache_bin())
+        .env("ZCCACHE_PATH_REMAP", "auto")
+        .args([fake, "-c", "bad.c", "-o", "bad.o"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (bad.status.code(), &bad.stderr),
+        (bad_bare.status.code(), &bad_bare.stderr),
+        "a real compile error under remap"
+    );
+}

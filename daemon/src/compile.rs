@@ -348,7 +348,16 @@ impl Engine {
                     Ok(Some(stored)) => {
                         // A root-bound entry keeps its text raw (see `try_store`).
                         let text_root = root.filter(|_| !entry.remap.root_bound);
-                        if let Some(hit) = self.deliver(r, inv, unit, &stored, text_root) {
+                        // gcc wraps depfile lines by length: a root of
+                        // another length means the compiler would have laid
+                        // the depfile out anew.
+                        let relaid = text_root
+                            .is_some_and(|t| t.bytes().len() != entry.remap.origin_root.len());
+                        let text = DeliverText {
+                            root: text_root,
+                            relaid,
+                        };
+                        if let Some(hit) = self.deliver(r, inv, unit, &stored, text) {
                             self.stats.bump(&self.stats.hits);
                             if entry.is_cross_root(root) {
                                 self.stats.bump(&self.stats.cross_root_hits);
@@ -402,8 +411,10 @@ impl Engine {
                 Family::Clang | Family::Emcc => "-fcolor-diagnostics",
             }));
         }
+        let mut injected = String::new();
         if let Some(root) = &r.root {
             args.push(file_prefix_map(root));
+            injected = "-ffile-prefix-map".into();
         }
         let private_dep = self.private_dir.join(format!("dep-{token}.d"));
         let user_depfile = unit
@@ -487,6 +498,7 @@ impl Engine {
                 deps_args: Vec::new(),
                 no_store_reason: no_store_reason.into(),
                 strip_ansi: false,
+                injected_option: injected.clone(),
             });
         }
         let search_dirs = search_chain(r.cwd, &source, inv);
@@ -519,6 +531,7 @@ impl Engine {
             deps_args: to_bytes(deps_args),
             no_store_reason: String::new(),
             strip_ansi: false,
+            injected_option: injected,
         })
     }
 
@@ -529,8 +542,9 @@ impl Engine {
         inv: &Invocation,
         unit: &Unit,
         stored: &Entry,
-        text_root: Option<&Root>,
+        text: DeliverText<'_>,
     ) -> Option<v1::unit_answer::Answer> {
+        let text_root = text.root;
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
         // Everything the current request needs must be in the entry.
         let mut plan: Vec<(usize, PathBuf)> = Vec::new();
@@ -562,11 +576,8 @@ impl Engine {
                     None
                 } else {
                     let idx = role_index("depfile")?;
-                    let stored_bytes = self.store.deliver_bytes(stored, idx).ok()?;
-                    let bytes = remap::expand_text(&stored_bytes, text_root);
-                    // gcc wraps depfile lines by length: another root
-                    // length means the compiler would have laid it out anew.
-                    let relaid = bytes.len() != stored_bytes.len();
+                    let bytes = self.store.deliver_bytes(stored, idx).ok()?;
+                    let bytes = remap::expand_text(&bytes, text_root);
                     Some((
                         dest,
                         retarget_depfile(
@@ -574,7 +585,7 @@ impl Engine {
                             &stored.extra,
                             &unit_dep_targets(inv, unit),
                             inv.dep.phony,
-                            relaid,
+                            text.relaid,
                         )?,
                     ))
                 }
@@ -1048,6 +1059,15 @@ fn file_prefix_map(root: &Root) -> OsString {
     arg.extend_from_slice(root.bytes());
     arg.extend_from_slice(b"=.");
     OsString::from_vec(arg)
+}
+
+/// How a hit writes the stored text (streams, depfile) for this request.
+#[derive(Clone, Copy)]
+struct DeliverText<'a> {
+    /// Expand root-free text with this root; `None` keeps it as stored.
+    root: Option<&'a Root>,
+    /// The depfile's paths changed length since it was stored.
+    relaid: bool,
 }
 
 /// A compile's streams and depfile with the root tokenized.

@@ -214,6 +214,11 @@ pub struct Miss {
     /// Show stderr without ANSI colour (`frame::ansi::strip`); Store it as run.
     #[prost(bool, tag = "5")]
     pub strip_ansi: bool,
+    /// An option the cache appended to the caller's argv; if the compile
+    /// fails and its stderr names it, the compiler does not know it: show
+    /// nothing, Store nothing, run the caller's own command instead.
+    #[prost(string, tag = "6")]
+    pub injected_option: ::prost::alloc::string::String,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

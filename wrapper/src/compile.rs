@@ -139,7 +139,19 @@ pub(crate) fn serve(
                 exit_code
             }
             unit_answer::Answer::Miss(miss) => match compile(miss, runner, store, out, err) {
-                Ok(code) => code,
+                Ok(Compiled::Code(code)) => code,
+                Ok(Compiled::Refused { option, output }) if !replayed => {
+                    let _ = output;
+                    return Outcome::Fallback(format!(
+                        "the compiler does not know {option}, which zccache added"
+                    ));
+                }
+                // Unreachable in practice: a compiler that took the option
+                // for an earlier unit takes it for this one.
+                Ok(Compiled::Refused { output, .. }) => {
+                    emit(out, err, &output.stdout, &output.stderr);
+                    output.code
+                }
                 Err(e) if !replayed => {
                     return Outcome::Fallback(format!("cannot run the compiler for a miss: {e}"))
                 }
@@ -166,6 +178,15 @@ pub(crate) fn spawn_failure_code(err: &io::Error) -> i32 {
     }
 }
 
+/// How one miss ended.
+enum Compiled {
+    /// Outputs written, Store sent when there was a token.
+    Code(i32),
+    /// The compiler failed on the option the cache added
+    /// (`Miss.injected_option`): nothing written, nothing stored.
+    Refused { option: String, output: Output },
+}
+
 /// Compiles one miss, writes its outputs, runs the dependency pass when
 /// asked, and hands the result to `store`. Fails only when the compiler
 /// could not be started, before anything was written.
@@ -175,15 +196,30 @@ fn compile(
     store: &mut impl FnMut(Store),
     out: &mut impl Write,
     err: &mut impl Write,
-) -> io::Result<i32> {
+) -> io::Result<Compiled> {
     let Miss {
         token,
         args,
         deps_args,
         no_store_reason: _,
         strip_ansi,
+        injected_option,
     } = miss;
     let output = runner.run(&to_os(args))?;
+    // An older compiler may not know the path prefix map remap adds; the
+    // caller's own command must then decide the build, not our option.
+    if output.code != 0
+        && !injected_option.is_empty()
+        && output
+            .stderr
+            .windows(injected_option.len())
+            .any(|w| w == injected_option.as_bytes())
+    {
+        return Ok(Compiled::Refused {
+            option: injected_option,
+            output,
+        });
+    }
     let shown = if strip_ansi {
         frame::ansi::strip(&output.stderr)
     } else {
@@ -208,7 +244,7 @@ fn compile(
             deps_exit_code,
         });
     }
-    Ok(output.code)
+    Ok(Compiled::Code(output.code))
 }
 
 /// Writes a unit's streams; a closed stdout is the reader's choice and not
@@ -282,6 +318,7 @@ mod tests {
                     String::new()
                 },
                 strip_ansi: false,
+                injected_option: String::new(),
             })),
         }
     }
@@ -401,6 +438,35 @@ mod tests {
         assert_eq!(s.outcome, Outcome::Exit(0));
         assert_eq!(s.stderr, "warning: x\n");
         assert_eq!(s.stores[0].stderr, coloured.as_bytes());
+    }
+
+    #[test]
+    fn a_compiler_refusing_the_added_option_falls_back_to_the_callers_command() {
+        let with_option = |code: i32, stderr: &'static str| {
+            let mut answer = miss(6, &["-c", "a.c", "-ffile-prefix-map=/w=."], &[]);
+            if let Some(unit_answer::Answer::Miss(m)) = &mut answer.answer {
+                m.injected_option = "-ffile-prefix-map".into();
+            }
+            (answer, vec![("-c", output(code, "", stderr))])
+        };
+        let (answer, script) = with_option(
+            1,
+            "gcc: error: unrecognized command-line option '-ffile-prefix-map=/w=.'\n",
+        );
+        let s = serve_with(units(vec![answer]), script);
+        assert!(
+            matches!(&s.outcome, Outcome::Fallback(why) if why.contains("-ffile-prefix-map")),
+            "{:?}",
+            s.outcome
+        );
+        assert_eq!((s.stderr.as_str(), s.stores.len()), ("", 0));
+
+        // A real compile error is the build's answer, stored as usual.
+        let (answer, script) = with_option(1, "a.c:1: error: expected ';'\n");
+        let s = serve_with(units(vec![answer]), script);
+        assert_eq!(s.outcome, Outcome::Exit(1));
+        assert_eq!(s.stderr, "a.c:1: error: expected ';'\n");
+        assert_eq!(s.stores.len(), 1);
     }
 
     #[test]

@@ -285,6 +285,10 @@ impl Engine {
         let mut args = args::with_colour(all_args, r.inv.colour);
         let prefix_map = r.root.map(|root| args::prefix_map_arg(root.bytes()));
         args.extend(prefix_map.clone());
+        let injected: String = match prefix_map {
+            Some(_) => "--remap-path-prefix".into(),
+            None => String::new(),
+        };
         let outputs: Vec<(&'static str, PathBuf)> = r
             .inv
             .outputs()
@@ -312,6 +316,7 @@ impl Engine {
                 deps_args: Vec::new(),
                 no_store_reason: "modified_input_file".into(),
                 strip_ansi: false,
+                injected_option: injected.clone(),
             });
         }
         self.rust.pending.insert(
@@ -337,6 +342,7 @@ impl Engine {
             deps_args: Vec::new(),
             no_store_reason: String::new(),
             strip_ansi: !r.inv.colour.requested,
+            injected_option: injected,
         })
     }
 

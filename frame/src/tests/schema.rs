@@ -337,6 +337,7 @@ fn v1_rows() -> Vec<Row> {
         field!(Miss.deps_args),
         field!(Miss.no_store_reason),
         field!(Miss.strip_ansi),
+        field!(Miss.injected_option),
         field!(Store.token),
         field!(Store.exit_code),
         field!(Store.stdout),

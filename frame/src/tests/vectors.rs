@@ -173,6 +173,7 @@ fn vectors() -> Vec<Vector> {
                                 deps_args: args(&["-M", "b.c"]),
                                 no_store_reason: String::new(),
                                 strip_ansi: false,
+                                injected_option: String::new(),
                             })),
                         },
                         v1::UnitAnswer {
@@ -182,6 +183,7 @@ fn vectors() -> Vec<Vector> {
                                 deps_args: Vec::new(),
                                 no_store_reason: "output_to_stdout".to_owned(),
                                 strip_ansi: false,
+                                injected_option: String::new(),
                             })),
                         },
                     ],
@@ -317,6 +319,25 @@ fn vectors() -> Vec<Vector> {
                 }],
             }),
         ),
+        // Miss.injected_option (tag 6): a C miss with a prefix map added.
+        response(
+            "026-response-lookup-miss-injected-option",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+                    units: vec![v1::UnitAnswer {
+                        answer: Some(v1::unit_answer::Answer::Miss(v1::Miss {
+                            token: 3,
+                            args: args(&["-c", "a.c", "-ffile-prefix-map=/w/a=."]),
+                            deps_args: Vec::new(),
+                            no_store_reason: String::new(),
+                            strip_ansi: false,
+                            injected_option: "-ffile-prefix-map".to_owned(),
+                        })),
+                    }],
+                })),
+            }),
+        ),
         // Miss.strip_ansi (tag 5): a rustc miss run with colour forced on.
         response(
             "025-response-lookup-miss-strip-ansi",
@@ -330,6 +351,7 @@ fn vectors() -> Vec<Vector> {
                             deps_args: Vec::new(),
                             no_store_reason: String::new(),
                             strip_ansi: true,
+                            injected_option: String::new(),
                         })),
                     }],
                 })),
