@@ -824,12 +824,21 @@ impl Engine {
         writer
             .commit(&Key(entry.result_key), 0, stdout, stderr, &extra)
             .map_err(store_failed)?;
-        let old = self.manifest(&p.manifest_key).unwrap_or_default();
+        self.add_manifest_entry(&p.manifest_key, entry)
+    }
+
+    /// Puts `entry` first in the manifest under `key`, on disk and in memory.
+    pub(crate) fn add_manifest_entry(
+        &self,
+        key: &[u8; 32],
+        entry: ManifestEntry,
+    ) -> Result<(), &'static str> {
+        let old = self.manifest(key).unwrap_or_default();
         let updated = Arc::new(old.with_entry(entry));
         self.store
-            .put_manifest(&Key(p.manifest_key), &updated.encode())
+            .put_manifest(&Key(*key), &updated.encode())
             .map_err(store_failed)?;
-        self.manifests.insert(p.manifest_key, updated);
+        self.manifests.insert(*key, updated);
         Ok(())
     }
 
@@ -872,7 +881,8 @@ impl Engine {
         }
     }
 
-    fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
+    /// The manifest under `key`, from memory or the store.
+    pub(crate) fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
         if let Some(m) = self.manifests.get(key) {
             return Some(m.clone());
         }

@@ -14,7 +14,6 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Instant;
 
 use dashmap::DashMap;
@@ -237,7 +236,7 @@ impl Engine {
             file_mode: (req.file_mode != 0).then_some(req.file_mode),
             root,
         };
-        if let Some(m) = self.rust_manifest(&manifest_key) {
+        if let Some(m) = self.manifest(&manifest_key) {
             for entry in &m.entries {
                 if !entry.matches(&cwd, root, &self.meta) {
                     continue;
@@ -488,13 +487,7 @@ impl Engine {
         writer
             .commit(&Key(entry.result_key), 0, &stdout, &stderr, &extra)
             .map_err(store_failed)?;
-        let old = self.rust_manifest(&p.manifest_key).unwrap_or_default();
-        let updated = Arc::new(old.with_entry(entry));
-        self.store
-            .put_manifest(&Key(p.manifest_key), &updated.encode())
-            .map_err(store_failed)?;
-        self.manifests.insert(p.manifest_key, updated);
-        Ok(())
+        self.add_manifest_entry(&p.manifest_key, entry)
     }
 
     /// The worktree root when path remap applies to this compile. cargo
@@ -530,16 +523,6 @@ impl Engine {
             }
             Decision::On(root) => Some(root),
         }
-    }
-
-    fn rust_manifest(&self, key: &[u8; 32]) -> Option<Arc<manifest::Manifest>> {
-        if let Some(m) = self.manifests.get(key) {
-            return Some(m.clone());
-        }
-        let bytes = self.store.get_manifest(&Key(*key)).ok()??;
-        let m = Arc::new(manifest::Manifest::decode(&bytes)?);
-        self.manifests.insert(*key, m.clone());
-        Some(m)
     }
 
     fn expire_rust_pending(&self) {
