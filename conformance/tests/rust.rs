@@ -133,12 +133,12 @@ struct Proj {
 
 /// One logged rustc run.
 #[derive(Debug, Clone)]
-struct Call {
-    args: Vec<String>,
+pub(crate) struct Call {
+    pub(crate) args: Vec<String>,
 }
 
 impl Call {
-    fn value(&self, flag: &str) -> Vec<String> {
+    pub(crate) fn value(&self, flag: &str) -> Vec<String> {
         let eq = format!("{flag}=");
         let mut out = Vec::new();
         let mut it = self.args.iter();
@@ -160,7 +160,7 @@ impl Call {
             .any(|a| a == "-vV" || a == "-V" || a == "--version" || a.starts_with("--print"))
     }
 
-    fn crate_name(&self) -> String {
+    pub(crate) fn crate_name(&self) -> String {
         self.value("--crate-name")
             .pop()
             .unwrap_or_else(|| "?".into())
@@ -185,7 +185,7 @@ impl Call {
     }
 
     /// Whether zccache must cache this compile (see the module doc).
-    fn cacheable(&self) -> bool {
+    pub(crate) fn cacheable(&self) -> bool {
         let types = self.crate_types();
         let emits: Vec<String> = self
             .value("--emit")
@@ -209,7 +209,7 @@ impl Call {
     }
 
     /// A build script's own compile of a probe file into its OUT_DIR.
-    fn script_probe(&self) -> bool {
+    pub(crate) fn script_probe(&self) -> bool {
         self.value("--out-dir")
             .iter()
             .any(|d| d.contains("/build/") && d.contains("/out"))
@@ -288,7 +288,7 @@ impl Run {
 /// The compiles in cargo's `-v` output: ``Running `<wrapper> <rustc> args…` ``.
 /// Splitting on whitespace breaks quoted `--check-cfg` values apart, which
 /// the flags read here never are.
-fn cargo_units(stderr: &str) -> Vec<Call> {
+pub(crate) fn cargo_units(stderr: &str) -> Vec<Call> {
     stderr
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("Running `"))
@@ -306,12 +306,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn cargo_exe() -> OsString {
+pub(crate) fn cargo_exe() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
 }
 
 /// The real rustc of the toolchain running the tests (not a rustup proxy).
-fn real_rustc() -> &'static Path {
+pub(crate) fn real_rustc() -> &'static Path {
     static RUSTC: OnceLock<PathBuf> = OnceLock::new();
     RUSTC.get_or_init(|| {
         let out = Command::new("rustc")
@@ -326,31 +326,37 @@ fn real_rustc() -> &'static Path {
     })
 }
 
+/// A `rustc` in front of the real one that logs each run's arguments, one
+/// file per run (parallel runs cannot interleave), under the sandbox:
+/// (shim, log dir). Named `rustc`: clippy-driver takes its first argument
+/// for the rustc it wraps only when the file is called that.
+pub(crate) fn rustc_shim(sb: &Sandbox) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = sb.root.join("rustc-log");
+    std::fs::create_dir_all(&log).unwrap();
+    std::fs::create_dir_all(sb.root.join("shim")).unwrap();
+    let shim = sb.root.join("shim/rustc");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nf=$(mktemp '{}/r.XXXXXXXX') && printf '%s\\n' \"$@\" > \"$f\"\nexec '{}' \"$@\"\n",
+            log.display(),
+            real_rustc().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (shim, log)
+}
+
 impl Proj {
     fn new(name: &str) -> Proj {
-        use std::os::unix::fs::PermissionsExt;
         let sb = Sandbox::new(name);
         for (rel, body) in PROJECT {
             sb.write(rel, body);
         }
         let target = sb.root.join("target");
-        let log = sb.root.join("rustc-log");
-        std::fs::create_dir_all(&log).unwrap();
-        // Named `rustc`: clippy-driver takes its first argument for the
-        // rustc it wraps only when the file is called that.
-        std::fs::create_dir_all(sb.root.join("shim")).unwrap();
-        let shim = sb.root.join("shim/rustc");
-        // One file per run: parallel rustc runs cannot interleave lines.
-        std::fs::write(
-            &shim,
-            format!(
-                "#!/bin/sh\nf=$(mktemp '{}/r.XXXXXXXX') && printf '%s\\n' \"$@\" > \"$f\"\nexec '{}' \"$@\"\n",
-                log.display(),
-                real_rustc().display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (shim, log) = rustc_shim(&sb);
         let mut env = BTreeMap::new();
         env.insert("ZCC_TEST_VAR".to_owned(), "one".to_owned());
         Proj {

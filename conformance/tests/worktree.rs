@@ -23,12 +23,12 @@
 //! local cargo registry.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::rust::{cargo_exe, cargo_units, rustc_shim, Call};
 use conformance::{backdate, ok, zccache_bin, Sandbox};
 
 // ---------------------------------------------------------------------------
@@ -428,10 +428,6 @@ fn build(t: &Trees, tree: &'static str, root: &Path, remap: Remap) -> Built {
     built
 }
 
-fn cargo_exe() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
-}
-
 /// Nothing of the cargo running the tests leaks into the builds.
 fn scrubbed(mut c: Command) -> Command {
     for (k, _) in std::env::vars_os() {
@@ -464,39 +460,6 @@ fn cargo(t: &Trees, root: &Path, wrapper: &std::ffi::OsStr) -> Command {
     c
 }
 
-/// The real rustc of the toolchain running the tests (not a rustup proxy).
-fn real_rustc() -> &'static Path {
-    static RUSTC: OnceLock<PathBuf> = OnceLock::new();
-    RUSTC.get_or_init(|| {
-        let out = Command::new("rustc")
-            .args(["--print", "sysroot"])
-            .output()
-            .expect("run rustc --print sysroot");
-        ok(&out);
-        let sysroot = String::from_utf8(out.stdout).unwrap();
-        Path::new(sysroot.trim()).join("bin/rustc")
-    })
-}
-
-/// A `rustc` in front of the real one that logs each run's arguments, one
-/// file per run, so a hit is seen to run no rustc. Named `rustc` so the
-/// wrapper treats it as one.
-fn rustc_shim(sb: &Sandbox) -> (PathBuf, PathBuf) {
-    let log = sb.root.join("rustc-log");
-    std::fs::create_dir_all(&log).unwrap();
-    std::fs::create_dir_all(sb.root.join("shim")).unwrap();
-    let shim = sb.root.join("shim/rustc");
-    write_script(
-        &shim,
-        &format!(
-            "#!/bin/sh\nf=$(mktemp '{}/r.XXXXXXXX') && printf '%s\\n' \"$@\" > \"$f\"\nexec '{}' \"$@\"\n",
-            log.display(),
-            real_rustc().display()
-        ),
-    );
-    (shim, log)
-}
-
 fn write_script(p: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(p, body).unwrap();
@@ -507,82 +470,6 @@ fn clear_dir(d: &Path) {
     for e in std::fs::read_dir(d).unwrap() {
         let _ = std::fs::remove_file(e.unwrap().path());
     }
-}
-
-/// One rustc command line.
-struct Call {
-    args: Vec<String>,
-}
-
-impl Call {
-    fn value(&self, flag: &str) -> Vec<String> {
-        let eq = format!("{flag}=");
-        let mut out = Vec::new();
-        let mut it = self.args.iter();
-        while let Some(a) = it.next() {
-            if a == flag {
-                out.extend(it.next().cloned());
-            } else if let Some(v) = a.strip_prefix(&eq) {
-                out.push(v.to_owned());
-            }
-        }
-        out
-    }
-
-    fn crate_name(&self) -> String {
-        self.value("--crate-name").pop().unwrap_or_default()
-    }
-
-    /// A lib compile emitting within link, metadata and dep-info, not
-    /// incremental, not from stdin: what zccache must cache (rust.rs has
-    /// the same rule). Build scripts, proc-macros and probes are not.
-    fn cacheable(&self) -> bool {
-        let types: Vec<String> = self
-            .value("--crate-type")
-            .iter()
-            .flat_map(|v| v.split(',').map(String::from))
-            .collect();
-        let emits: Vec<String> = self
-            .value("--emit")
-            .iter()
-            .flat_map(|v| {
-                v.split(',')
-                    .map(|e| e.split('=').next().unwrap().to_owned())
-            })
-            .collect();
-        !types.is_empty()
-            && types
-                .iter()
-                .all(|t| matches!(t.as_str(), "lib" | "rlib" | "staticlib"))
-            && !emits.is_empty()
-            && emits
-                .iter()
-                .all(|e| matches!(e.as_str(), "link" | "metadata" | "dep-info"))
-            && !self
-                .args
-                .iter()
-                .any(|a| a.contains("incremental=") || a == "-")
-    }
-
-    /// A build script's own compile into its OUT_DIR (not a cargo unit).
-    fn script_probe(&self) -> bool {
-        self.value("--out-dir")
-            .iter()
-            .any(|d| d.contains("/build/") && d.contains("/out"))
-    }
-}
-
-/// The compiles in cargo's `-v` output: ``Running `<wrapper> <rustc> args…` ``.
-fn cargo_units(stderr: &str) -> Vec<Call> {
-    stderr
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("Running `"))
-        .filter_map(|l| l.strip_suffix('`'))
-        .map(|l| Call {
-            args: l.split_whitespace().map(String::from).collect(),
-        })
-        .filter(|c| !c.crate_name().is_empty())
-        .collect()
 }
 
 fn logged_calls(log: &Path) -> Vec<Call> {
