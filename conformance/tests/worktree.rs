@@ -881,3 +881,200 @@ fn worktree_depfile_words_ignore_wrapping() {
     assert_eq!(flat, ["o.o:", "/r/a.c", "/usr/x.h", "/r/b.h"]);
     assert_ne!(flat, depfile_words(b"o.o: /r/a.c /usr/x.h\n"));
 }
+
+/// Reviewed holes in C remap, each over two `.git` trees `a` and `c` (their
+/// contents equal) in one sandbox: what `c` gets through the cache must be
+/// what a no-cache compile in `c` gives, with the injected map or without
+/// it (whichever the cache chose); every case compiles `a` first.
+mod holes {
+    use super::*;
+
+    struct Pair {
+        sb: Sandbox,
+    }
+
+    impl Pair {
+        fn new(name: &str, files: &[(&str, &str)]) -> Pair {
+            let sb = Sandbox::new(name);
+            for tree in ["a", "c"] {
+                std::fs::create_dir_all(sb.path(&format!("{tree}/.git"))).unwrap();
+                for (rel, body) in files {
+                    let p = format!("{tree}/{rel}");
+                    sb.write(&p, body);
+                    backdate(&sb.path(&p));
+                }
+            }
+            settle();
+            Pair { sb }
+        }
+
+        fn root(&self, tree: &str) -> PathBuf {
+            self.sb.path(tree)
+        }
+
+        /// `zccache gcc args` in `dir` with remap on; (stdout+stderr, object).
+        fn cached(
+            &self,
+            dir: &Path,
+            args: &[String],
+            env: &[(&str, String)],
+        ) -> (Vec<u8>, Vec<u8>) {
+            let out = self
+                .sb
+                .cmd(zccache_bin())
+                .current_dir(dir)
+                .env("ZCCACHE_PATH_REMAP", "auto")
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .arg("gcc")
+                .args(args)
+                .output()
+                .unwrap();
+            ok(&out);
+            (out.stderr, std::fs::read(dir.join("x.o")).unwrap())
+        }
+
+        /// The same compile without zccache, with `map` (if any) appended.
+        fn bare(
+            &self,
+            dir: &Path,
+            args: &[String],
+            env: &[(&str, String)],
+            map: Option<&Path>,
+        ) -> (Vec<u8>, Vec<u8>) {
+            let mut c = self.sb.cmd("gcc");
+            c.current_dir(dir)
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .args(args);
+            if let Some(root) = map {
+                c.arg(format!("-ffile-prefix-map={}=.", root.display()));
+            }
+            let out = c.output().unwrap();
+            ok(&out);
+            (out.stderr, std::fs::read(dir.join("x.o")).unwrap())
+        }
+
+        /// Compiles in `a`, then in `c`; `c`'s result must equal a bare
+        /// compile in `c`, mapped to `map_root` or unmapped.
+        #[track_caller]
+        fn check(
+            &self,
+            what: &str,
+            dirs: (&Path, &Path),
+            map_root: &Path,
+            args: &[String],
+            env: &[(&str, String)],
+        ) {
+            self.cached(dirs.0, args, env);
+            let got = self.cached(dirs.1, args, env);
+            let mapped = self.bare(dirs.1, args, env, Some(map_root));
+            let plain = self.bare(dirs.1, args, env, None);
+            assert!(
+                got == mapped || got == plain,
+                "{what}: c got bytes no compile in c makes (stderr {:?}; mapped {:?}; plain {:?})",
+                String::from_utf8_lossy(&got.0),
+                String::from_utf8_lossy(&mapped.0),
+                String::from_utf8_lossy(&plain.0),
+            );
+        }
+    }
+
+    /// The too-new guard also looks at ctime, which backdating cannot move:
+    /// inputs must be a moment old before a compile is stored.
+    fn settle() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    const X_C: &str = "#include \"h.h\"\nint x(void) { return V; }\nconst char *f = __FILE__;\n";
+
+    #[test]
+    fn worktree_hole_checkout_through_a_symlink() {
+        let p = Pair::new("wt-symlink", &[("x.c", X_C), ("h.h", "#define V 1\n")]);
+        std::os::unix::fs::symlink(p.sb.path(""), p.sb.root.join("logical")).unwrap();
+        let logical = |t: &str| p.sb.root.join("logical").join(t);
+        let args = s(&["-g", "-c", "x.c", "-o", "x.o"]);
+        p.cached(
+            &logical("a"),
+            &args,
+            &[("PWD", logical("a").display().to_string())],
+        );
+        let env = [("PWD", logical("c").display().to_string())];
+        let got = p.cached(&logical("c"), &args, &env);
+        let a = logical("a");
+        assert_eq!(
+            count(&got.1, a.as_os_str().as_encoded_bytes()),
+            0,
+            "c's object names a's logical path"
+        );
+        let plain = p.bare(&logical("c"), &args, &env, None);
+        let mapped = p.bare(&logical("c"), &args, &env, Some(&p.root("c")));
+        assert!(
+            got.1 == plain.1 || got.1 == mapped.1,
+            "symlinked checkout: c's object is no compile's in c"
+        );
+    }
+
+    #[test]
+    fn worktree_hole_a_sibling_of_the_root() {
+        let p = Pair::new("wt-sibling", &[("x.c", X_C)]);
+        // `a2` starts with `a`'s root as a string: a map of `.../a` rewrites it.
+        p.sb.write("a2/inc/h.h", "#define V 1\nconst char *hf = __FILE__;\n");
+        backdate(&p.sb.path("a2/inc/h.h"));
+        settle();
+        let inc = format!("-I{}", p.sb.path("a2/inc").display());
+        let args = s(&["-c", "x.c", "-o", "x.o", &inc]);
+        p.check(
+            "-I of a sibling",
+            (&p.root("a"), &p.root("c")),
+            &p.root("c"),
+            &args,
+            &[],
+        );
+    }
+
+    #[test]
+    fn worktree_hole_another_trees_header_through_cpath() {
+        let p = Pair::new("wt-cpath", &[("x.c", X_C), ("inc/h.h", "#define V 1\n")]);
+        let env = [("CPATH", p.sb.path("a/inc").display().to_string())];
+        let args = s(&["-c", "x.c", "-o", "x.o"]);
+        p.check(
+            "CPATH into a",
+            (&p.root("a"), &p.root("c")),
+            &p.root("c"),
+            &args,
+            &env,
+        );
+        p.sb.write("a/inc/h.h", "#define V 2\n");
+        backdate(&p.sb.path("a/inc/h.h"));
+        settle();
+        p.check(
+            "CPATH into a, header changed",
+            (&p.root("a"), &p.root("c")),
+            &p.root("c"),
+            &args,
+            &env,
+        );
+    }
+
+    #[test]
+    fn worktree_hole_a_source_naming_its_root() {
+        let p = Pair::new("wt-named", &[("h.h", "#define V 1\n")]);
+        for tree in ["a", "c"] {
+            let body = format!("#warning \"config from {}\"\n{X_C}", p.root("a").display());
+            p.sb.write(&format!("{tree}/x.c"), body);
+            backdate(&p.sb.path(&format!("{tree}/x.c")));
+        }
+        settle();
+        let args = s(&["-c", "x.c", "-o", "x.o"]);
+        p.check(
+            "#warning naming a",
+            (&p.root("a"), &p.root("c")),
+            &p.root("c"),
+            &args,
+            &[],
+        );
+    }
+}

@@ -183,7 +183,7 @@ impl Engine {
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
             .map_err(|e| Pt::new("compiler_check_failed", &e))?;
-        let root = self.remap_root(&env, &cwd, &inv);
+        let root = self.remap_root(&env, &cwd, &inv, &expanded);
         let mut base = KeyHasher::new(CC_KEY_DOMAIN);
         base.bytes("compiler", &identity);
         base.os("argv0", argv0.file_name().unwrap_or_default());
@@ -191,23 +191,43 @@ impl Engine {
             // Remapped outputs differ from raw ones: never served across.
             base.bytes("remap", b"auto");
         }
+        // Under remap, the root anywhere in a value that is not a path
+        // (`-DCFG="<root>/cfg.h"`, `CPATH`) is keyed root-free too: in this
+        // worktree it names this worktree, while the same text in another
+        // worktree names ours, so the two must not share a key. Outputs that
+        // then embed the root are root-bound at Store.
+        let text_free = |v: &[u8]| -> Vec<u8> {
+            match &root {
+                Some(r) => r.tokenize_text(v).unwrap_or_else(|| v.to_vec()),
+                None => v.to_vec(),
+            }
+        };
         for a in inv.key_args_mapped(&|p| root_free(root.as_ref(), p)) {
-            base.os("arg", &cwd_independent_prefix_map(&a, &cwd));
+            base.bytes(
+                "arg",
+                &text_free(cwd_independent_prefix_map(&a, &cwd).as_bytes()),
+            );
         }
         base.bytes("color_forced", &[color_forced as u8]);
         for var in cc::key_env_vars(family, &inv) {
-            base.opt(var, env.get(var.as_bytes()).map(|v| v.as_slice()));
+            let value = env.get(var.as_bytes()).map(|v| text_free(v));
+            base.opt(var, value.as_deref());
         }
         if family == Family::Emcc {
             for (k, v) in &env {
                 if cc::is_emcc_env(OsStr::from_bytes(k)) {
-                    base.bytes("emcc_env", k).bytes("value", v);
+                    base.bytes("emcc_env", k).bytes("value", &text_free(v));
                 }
             }
         }
-        // The cwd as it ends up in outputs (remapped by prefix maps), if at all.
+        // The cwd as it ends up in outputs (remapped by prefix maps), if at
+        // all; gcc and clang record `$PWD` when it names the cwd through a
+        // symlink.
         if let Some(k) = inv.cwd_key(&cwd) {
             base.bytes("cwd", &root_free(root.as_ref(), k.as_bytes()));
+            if let Some(pwd) = logical_cwd(&env, &cwd) {
+                base.bytes("logical_cwd", &pwd);
+            }
         }
         for extra in &inv.extra_inputs {
             let default_profile;
@@ -747,6 +767,27 @@ impl Engine {
         }
         let mut negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
         let mut remap = EntryRemap::default();
+        // An input that names the root by its bytes would name this worktree
+        // in another one: a header reached as `/w/ab/…` that the prefix map
+        // of `/w/a` rewrites as a string, or a file under the root whose
+        // text holds the root (`#include "/w/a/cfg.h"`, a `#warning` naming
+        // it). Such an entry serves its own worktree only.
+        let root_named = p.root.as_ref().and_then(|root| {
+            if includes.iter().any(|(path, _)| root.sibling_in(path)) {
+                return Some("root_prefix_of_other_path");
+            }
+            let under_root = includes
+                .iter()
+                .map(|(path, _)| manifest::resolve(&p.cwd, path))
+                .chain(std::iter::once(p.source.clone()))
+                .filter(|abs| abs.starts_with(root.path()));
+            for abs in under_root {
+                if std::fs::read(&abs).map_or(true, |bytes| root.occurs_in(&bytes)) {
+                    return Some("root_in_source");
+                }
+            }
+            None
+        });
         if let Some(root) = &p.root {
             // Paths under the root are stored root-free so that another
             // worktree's request resolves them in its own tree.
@@ -774,10 +815,12 @@ impl Engine {
                 });
                 if in_binary {
                     self.stats.remap_fallback("root_in_output");
+                } else if let Some(reason) = root_named {
+                    self.stats.remap_fallback(reason);
                 } else if text.is_none() {
                     self.stats.remap_fallback("token_in_text");
                 }
-                remap.root_bound = in_binary || text.is_none();
+                remap.root_bound = in_binary || root_named.is_some() || text.is_none();
                 text.filter(|_| !remap.root_bound)
             }
         };
@@ -850,6 +893,7 @@ impl Engine {
         env: &BTreeMap<Vec<u8>, Vec<u8>>,
         cwd: &Path,
         inv: &Invocation,
+        args: &[OsString],
     ) -> Option<Root> {
         let root = match remap::decide(env, cwd) {
             remap::Decision::Off => return None,
@@ -859,19 +903,33 @@ impl Engine {
             }
             remap::Decision::On(root) => root,
         };
-        let blocker = remap_blocker(inv, &root).or_else(|| {
-            // `-include x.h` silently reads `x.h.gch`, whose recorded paths
-            // we cannot see.
-            let pch = inv.extra_inputs.iter().any(|e| {
-                e.kind == cc::ExtraInputKind::Include
-                    && [".gch", ".pch"].iter().any(|suffix| {
-                        let mut p = manifest::resolve(cwd, e.path.as_bytes()).into_os_string();
-                        p.push(suffix);
-                        Path::new(&p).exists()
-                    })
+        let blocker = remap_blocker(inv, &root)
+            .or_else(|| {
+                // `-include x.h` silently reads `x.h.gch`, whose recorded paths
+                // we cannot see.
+                let pch = inv.extra_inputs.iter().any(|e| {
+                    e.kind == cc::ExtraInputKind::Include
+                        && [".gch", ".pch"].iter().any(|suffix| {
+                            let mut p = manifest::resolve(cwd, e.path.as_bytes()).into_os_string();
+                            p.push(suffix);
+                            Path::new(&p).exists()
+                        })
+                });
+                pch.then_some("pch")
+            })
+            .or_else(|| {
+                // The compiler records `$PWD`, not the physical cwd we map,
+                // when the checkout is reached through a symlink.
+                logical_cwd(env, cwd).map(|_| "logical_cwd")
+            })
+            .or_else(|| {
+                let sibling = args.iter().any(|a| root.sibling_in(a.as_bytes()))
+                    || cc::key_env_vars(inv.family, inv)
+                        .iter()
+                        .filter_map(|v| env.get(v.as_bytes()))
+                        .any(|v| root.sibling_in(v));
+                sibling.then_some("root_prefix_of_other_path")
             });
-            pch.then_some("pch")
-        });
         match blocker {
             Some(reason) => {
                 self.stats.remap_fallback(reason);
@@ -1048,6 +1106,19 @@ fn remap_blocker(inv: &Invocation, root: &Root) -> Option<&'static str> {
         return Some("record_command_line");
     }
     None
+}
+
+/// `$PWD` when it names the cwd by another path (through a symlink): gcc
+/// and clang then record it, not the physical cwd, as the compilation dir.
+fn logical_cwd(env: &BTreeMap<Vec<u8>, Vec<u8>>, cwd: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::fs::MetadataExt;
+    let pwd = env.get(&b"PWD"[..])?;
+    if pwd.first() != Some(&b'/') || pwd.as_slice() == cwd.as_os_str().as_bytes() {
+        return None;
+    }
+    let a = std::fs::metadata(OsStr::from_bytes(pwd)).ok()?;
+    let b = std::fs::metadata(cwd).ok()?;
+    (a.dev() == b.dev() && a.ino() == b.ino()).then(|| pwd.clone())
 }
 
 fn is_plain_path_byte(b: u8) -> bool {

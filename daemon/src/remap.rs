@@ -88,6 +88,10 @@ impl Root {
         Root(PathBuf::from(p))
     }
 
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         self.0.as_os_str().as_bytes()
     }
@@ -129,6 +133,22 @@ impl Root {
         }
         out.extend_from_slice(&text[at..]);
         Some(out)
+    }
+
+    /// Whether `bytes` holds the root's bytes continued by a name byte, as
+    /// in `/w/ab` for the root `/w/a`: the compilers' prefix maps match
+    /// strings, not path components, so they would rewrite that path too.
+    pub(crate) fn sibling_in(&self, bytes: &[u8]) -> bool {
+        let r = self.bytes();
+        let mut at = 0;
+        while let Some(i) = find(bytes, r, at) {
+            let end = i + r.len();
+            if !at_boundary(bytes.get(end).copied()) {
+                return true;
+            }
+            at = end;
+        }
+        false
     }
 
     /// Whether the root's bytes appear anywhere in `bytes` (an output that
@@ -284,6 +304,9 @@ mod tests {
         assert_eq!(r.tokenize_text(b"odd \0R text"), None);
         let inside = b"/v/w/a/x.c and x/w/a/y and .w/a";
         assert_eq!(r.tokenize_text(inside).unwrap(), inside.to_vec());
+        assert!(r.sibling_in(b"-I/w/ab/inc"));
+        assert!(r.sibling_in(b"/w/a/x /w/a_old/y"));
+        assert!(!r.sibling_in(b"-I/w/a/inc /w/a: /w/a"));
         assert!(r.occurs_in(b"xx/w/a/yy"));
         assert!(!r.occurs_in(b"xx/w/b/yy"));
     }
