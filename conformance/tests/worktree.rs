@@ -990,6 +990,63 @@ mod holes {
 
     const X_C: &str = "#include \"h.h\"\nint x(void) { return V; }\nconst char *f = __FILE__;\n";
 
+    /// Relative `-I` dirs from two cwds with one key (no `-g`, absolute
+    /// source): a header that shadows ours in the second cwd's `../inc1`
+    /// must make it miss. With and without remap.
+    #[test]
+    fn worktree_hole_relative_search_dirs_from_another_cwd() {
+        for remap in ["off", "auto"] {
+            let sb = Sandbox::new("wt-relinc");
+            std::fs::create_dir_all(sb.path(".git")).unwrap();
+            let files = [
+                ("src/x.c", X_C),
+                ("inc2/h.h", "#define V 2\n"),
+                ("out/inc2/h.h", "#define V 2\n"),
+                ("out/inc1/h.h", "#define V 1\n"),
+                ("build/.keep", ""),
+                ("out/deep/.keep", ""),
+            ];
+            for (rel, body) in files {
+                sb.write(rel, body);
+                backdate(&sb.path(rel));
+            }
+            settle();
+            let src = sb.path("src/x.c").display().to_string();
+            let args = s(&["-c", &src, "-I../inc1", "-I../inc2", "-o", "x.o"]);
+            let run = |dir: &str| {
+                let out = sb
+                    .cmd(zccache_bin())
+                    .current_dir(sb.path(dir))
+                    .env("ZCCACHE_PATH_REMAP", remap)
+                    .arg("gcc")
+                    .args(&args)
+                    .output()
+                    .unwrap();
+                ok(&out);
+                std::fs::read(sb.path(dir).join("x.o")).unwrap()
+            };
+            run("build");
+            let got = run("out/deep");
+            // What gcc makes in out/deep, unmapped or with the map remap adds.
+            let bare = |map: Option<String>| {
+                let out = sb
+                    .cmd("gcc")
+                    .current_dir(sb.path("out/deep"))
+                    .args(&args)
+                    .args(map)
+                    .output()
+                    .unwrap();
+                ok(&out);
+                std::fs::read(sb.path("out/deep/x.o")).unwrap()
+            };
+            let mapped = bare(Some(format!("-ffile-prefix-map={}=.", sb.work.display())));
+            assert!(
+                got == bare(None) || got == mapped,
+                "remap {remap}: out/deep got build's object, though ../inc1/h.h shadows ../inc2/h.h there"
+            );
+        }
+    }
+
     #[test]
     fn worktree_hole_checkout_through_a_symlink() {
         let p = Pair::new("wt-symlink", &[("x.c", X_C), ("h.h", "#define V 1\n")]);

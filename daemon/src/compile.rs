@@ -73,7 +73,7 @@ struct Pending {
     user_depfile: Option<PathBuf>,
     dep_targets: Vec<Vec<u8>>,
     dep_phony: bool,
-    search_dirs: Vec<PathBuf>,
+    search_dirs: Vec<SearchDir>,
     sde: Option<Vec<u8>>,
     today: Vec<u8>,
     /// The worktree root under path remap.
@@ -521,7 +521,7 @@ impl Engine {
                 injected_option: injected.clone(),
             });
         }
-        let search_dirs = search_chain(r.cwd, &source, inv);
+        let search_dirs = search_chain(r.cwd, unit.source.as_bytes(), inv);
         self.pending.insert(
             token,
             Pending {
@@ -740,14 +740,14 @@ impl Engine {
         // A `__has_include` that found its header leaves no trace in gcc's
         // depfile (the header is not opened): key every header a probe can
         // see, so that its removal misses and its presence is in the key.
-        let mut probe_dirs: Vec<PathBuf> = p.search_dirs.clone();
+        let mut probe_dirs: Vec<SearchDir> = p.search_dirs.clone();
         for (i, _) in &includes {
-            probe_dirs.extend(manifest::resolve(&p.cwd, i).parent().map(Path::to_path_buf));
+            probe_dirs.extend(SearchDir::parent_of(&p.cwd, i));
         }
-        probe_dirs.extend(["/usr/include", "/usr/local/include"].map(PathBuf::from));
+        probe_dirs.extend(["/usr/include", "/usr/local/include"].map(|d| SearchDir::new(&p.cwd, d.as_bytes())));
         for probe in &probes {
             for dir in &probe_dirs {
-                let found = dir.join(OsStr::from_bytes(probe));
+                let found = dir.abs.join(OsStr::from_bytes(probe));
                 if !found.is_file()
                     || includes
                         .iter()
@@ -762,7 +762,9 @@ impl Engine {
                 if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
                     return Err("modified_input_file");
                 }
-                includes.push((found.into_os_string().into_vec(), digest));
+                // As the compiler would name it from a relative search dir.
+                let spelled = dir.spelled.join(OsStr::from_bytes(probe));
+                includes.push((spelled.into_os_string().into_vec(), digest));
             }
         }
         let mut negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
@@ -1255,13 +1257,38 @@ fn result_key_for(
     Some(h.finish())
 }
 
+/// A directory headers are searched in: as spelled (relative to the cwd
+/// when the compile spelled it so) and resolved. Manifests record the
+/// spelling, so that a request from another cwd with the same key checks
+/// its own directory, as its compiler would.
+#[derive(Clone, Debug)]
+struct SearchDir {
+    spelled: PathBuf,
+    abs: PathBuf,
+}
+
+impl SearchDir {
+    fn new(cwd: &Path, spelled: &[u8]) -> SearchDir {
+        let spelled = match spelled {
+            b"" => PathBuf::from("."),
+            s => PathBuf::from(OsStr::from_bytes(s)),
+        };
+        let abs = manifest::resolve(cwd, spelled.as_os_str().as_bytes());
+        SearchDir { spelled, abs }
+    }
+
+    /// The directory of the file `p` (as a depfile names it).
+    fn parent_of(cwd: &Path, p: &[u8]) -> Option<SearchDir> {
+        let parent = Path::new(OsStr::from_bytes(p)).parent()?;
+        Some(SearchDir::new(cwd, parent.as_os_str().as_bytes()))
+    }
+}
+
 /// The directories a header could be found in, in search order: the
 /// source's own directory (for `"…"` includes), then the user's search path.
-fn search_chain(cwd: &Path, source: &Path, inv: &Invocation) -> Vec<PathBuf> {
+fn search_chain(cwd: &Path, source: &[u8], inv: &Invocation) -> Vec<SearchDir> {
     let mut chain = Vec::new();
-    if let Some(d) = source.parent() {
-        chain.push(d.to_path_buf());
-    }
+    chain.extend(SearchDir::parent_of(cwd, source));
     let s = &inv.search;
     for d in s
         .iquote
@@ -1270,44 +1297,52 @@ fn search_chain(cwd: &Path, source: &Path, inv: &Invocation) -> Vec<PathBuf> {
         .chain(&s.system)
         .chain(&s.after)
     {
-        chain.push(manifest::resolve(cwd, d.as_bytes()));
+        chain.push(SearchDir::new(cwd, d.as_bytes()));
     }
     chain
 }
 
 /// Headers that, had they existed, would have been found before ours
-/// (cache-keys.md §3 "Header shadowing"); only absent ones are recorded.
+/// (cache-keys.md §3 "Header shadowing"); only absent ones are recorded,
+/// under each directory's spelling.
 fn negative_candidates(
     cwd: &Path,
     includes: &[(Vec<u8>, Digest)],
-    chain: &[PathBuf],
+    chain: &[SearchDir],
     probes: &BTreeSet<Vec<u8>>,
 ) -> Vec<NegativeDir> {
-    let mut per_dir: BTreeMap<PathBuf, BTreeSet<Vec<u8>>> = BTreeMap::new();
-    let mut quote_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    // Keyed by spelling; the resolved path rides along.
+    let mut per_dir: BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)> = BTreeMap::new();
+    let mut add = |d: &SearchDir, name: Vec<u8>| {
+        per_dir
+            .entry(d.spelled.clone())
+            .or_insert_with(|| (d.abs.clone(), BTreeSet::new()))
+            .1
+            .insert(name);
+    };
+    let mut quote_dirs: Vec<SearchDir> = Vec::new();
     for (p, _) in includes {
         let abs = manifest::resolve(cwd, p);
         let found = chain
             .iter()
             .enumerate()
-            .filter(|(_, d)| abs.starts_with(d))
-            .max_by_key(|(_, d)| d.as_os_str().len());
+            .filter(|(_, d)| abs.starts_with(&d.abs))
+            .max_by_key(|(_, d)| d.abs.as_os_str().len());
         match found {
             Some((idx, dir)) => {
                 let name = abs
-                    .strip_prefix(dir)
+                    .strip_prefix(&dir.abs)
                     .unwrap_or(&abs)
                     .as_os_str()
                     .as_bytes()
                     .to_vec();
-                if let Some(parent) = abs.parent() {
-                    quote_dirs.insert(parent.to_path_buf());
+                if let Some(parent) = SearchDir::parent_of(cwd, p) {
+                    if !quote_dirs.iter().any(|q| q.abs == parent.abs) {
+                        quote_dirs.push(parent);
+                    }
                 }
                 for earlier in &chain[..idx] {
-                    per_dir
-                        .entry(earlier.clone())
-                        .or_default()
-                        .insert(name.clone());
+                    add(earlier, name.clone());
                 }
             }
             None => {
@@ -1317,10 +1352,7 @@ fn negative_candidates(
                 for k in 1..comps.len().min(5) {
                     let name: PathBuf = comps[comps.len() - k..].iter().collect();
                     for d in chain {
-                        per_dir
-                            .entry(d.clone())
-                            .or_default()
-                            .insert(name.as_os_str().as_bytes().to_vec());
+                        add(d, name.as_os_str().as_bytes().to_vec());
                     }
                 }
             }
@@ -1331,39 +1363,33 @@ fn negative_candidates(
         let abs = manifest::resolve(cwd, p);
         if let Some(name) = abs.file_name() {
             for d in &quote_dirs {
-                if abs.parent() != Some(d.as_path()) {
-                    per_dir
-                        .entry(d.clone())
-                        .or_default()
-                        .insert(name.as_bytes().to_vec());
+                if abs.parent() != Some(d.abs.as_path()) {
+                    add(d, name.as_bytes().to_vec());
                 }
             }
         }
     }
     for probe in probes {
         for d in chain.iter().chain(quote_dirs.iter()) {
-            per_dir.entry(d.clone()).or_default().insert(probe.clone());
+            add(d, probe.clone());
         }
         for d in ["/usr/include", "/usr/local/include"] {
-            per_dir
-                .entry(PathBuf::from(d))
-                .or_default()
-                .insert(probe.clone());
+            add(&SearchDir::new(cwd, d.as_bytes()), probe.clone());
         }
     }
     per_dir
         .into_iter()
-        .filter_map(|(dir, names)| {
-            let md = std::fs::metadata(&dir).ok();
+        .filter_map(|(spelled, (abs, names))| {
+            let md = std::fs::metadata(&abs).ok();
             let names: Vec<Vec<u8>> = names
                 .into_iter()
                 .filter(|n| {
                     md.is_none()
-                        || std::fs::symlink_metadata(dir.join(OsStr::from_bytes(n))).is_err()
+                        || std::fs::symlink_metadata(abs.join(OsStr::from_bytes(n))).is_err()
                 })
                 .collect();
             (!names.is_empty()).then(|| NegativeDir {
-                dir: dir.as_os_str().as_bytes().to_vec(),
+                dir: spelled.into_os_string().into_vec(),
                 existed: md.is_some(),
                 mtime_ns: md.map(|m| StatId::of(&m).mtime_ns).unwrap_or(0),
                 names,
