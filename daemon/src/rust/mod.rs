@@ -31,7 +31,7 @@ use args::{Invocation, KeyArg};
 use toolchain::{Ident, Toolchains};
 
 /// Opens every Rust manifest key; bump when what is hashed changes.
-const RUST_KEY_DOMAIN: &str = "zccache-rustc-v1";
+const RUST_KEY_DOMAIN: &str = "zccache-rustc-v2";
 const EXTRA_FORMAT: u8 = 1;
 
 /// `CARGO_*` variables that are not inputs of the compile: the jobserver,
@@ -171,11 +171,12 @@ impl Engine {
             match a {
                 KeyArg::Opt(name, value) => {
                     key.bytes("opt", name.as_bytes());
-                    let value = value.as_ref().map(|v| match *name {
-                        "-L" => keyed_lib_path(root, v.as_bytes()),
-                        _ => Cow::Borrowed(v.as_bytes()),
-                    });
-                    key.opt("value", value.as_deref());
+                    key_text(
+                        &mut key,
+                        "value",
+                        root,
+                        value.as_ref().map(|v| v.as_bytes()),
+                    );
                 }
                 KeyArg::Extern { name, path } => {
                     let abs = manifest::resolve(&cwd, path.as_bytes());
@@ -202,23 +203,24 @@ impl Engine {
                             &format!("-l {}: not found over -L", spec.to_string_lossy()),
                         )
                     })?;
-                    key.os("static_lib", spec).bytes("digest", &d);
+                    key_text(&mut key, "static_lib", root, Some(spec.as_bytes()));
+                    key.bytes("digest", &d);
                 }
                 KeyArg::TargetFile(spec) => {
                     let abs = manifest::resolve(&cwd, spec.as_bytes());
                     let (_, d) = self.meta.digest(&abs).map_err(|e| {
                         Pt::new("no_input_file", &format!("--target {}: {e}", abs.display()))
                     })?;
-                    key.bytes("target_file", &keyed(root, spec.as_bytes()))
-                        .bytes("digest", &d);
+                    key_text(&mut key, "target_file", root, Some(spec.as_bytes()));
+                    key.bytes("digest", &d);
                 }
                 KeyArg::Input(spelled) => {
                     let abs = manifest::resolve(&cwd, spelled.as_bytes());
                     let (stat, d) = self.meta.digest(&abs).map_err(|e| {
                         Pt::new("no_input_file", &format!("{}: {e}", abs.display()))
                     })?;
-                    key.bytes("input", &keyed(root, spelled.as_bytes()))
-                        .bytes("digest", &d);
+                    key_text(&mut key, "input", root, Some(spelled.as_bytes()));
+                    key.bytes("digest", &d);
                     source_stat = Some(stat);
                     source_path = abs;
                 }
@@ -422,11 +424,17 @@ impl Engine {
         let text = std::fs::read(&p.dep_info).map_err(|_| "missing_depfile")?;
         let parsed = depinfo::parse(&text).ok_or("bad_depfile")?;
         let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
+        let mut root_in_source = false;
         for dep in parsed.sources {
             let abs = manifest::resolve(&p.cwd, &dep);
             let (stat, digest) = self.meta.digest(&abs).map_err(|_| "modified_input_file")?;
             if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
                 return Err("modified_input_file");
+            }
+            if let Some(root) = &p.root {
+                if !root_in_source {
+                    root_in_source = source_names_root(root, &abs, &digest)?;
+                }
             }
             includes.push((keyed(p.root.as_ref(), &dep).into_owned(), digest));
         }
@@ -444,6 +452,10 @@ impl Engine {
         let mut out_dir = Cow::Borrowed(p.out_dir.as_os_str().as_bytes());
         if let Some(root) = &p.root {
             entry.remap.origin_root = root.bytes().to_vec();
+            if root_in_source {
+                entry.remap.root_bound = true;
+                self.stats.remap_fallback("root_in_source");
+            }
             // The key holds env-dep values and OUT_DIR root-free, so a crate
             // that embeds such a value (`env!("CARGO_MANIFEST_DIR")` printed
             // or returned) would carry this root into another worktree. Its
@@ -452,7 +464,7 @@ impl Engine {
             // …))` leaves no trace, so it is shared. Not caught: a crate
             // that derives other data from a path value (its length, a hash).
             for (role, path) in &p.outputs {
-                if *role == "dep-info" {
+                if *role == "dep-info" || entry.remap.root_bound {
                     continue;
                 }
                 let bytes = std::fs::read(path).map_err(|_| "compiler_produced_no_output")?;
@@ -567,8 +579,9 @@ fn units(answer: v1::unit_answer::Answer) -> v1::LookupReply {
 
 /// The result key: the manifest key, the sources with their digests and
 /// the current value of every variable the crate read (unset ≠ empty).
-/// Under remap (`root`) a value under the root is keyed root-free, as the
-/// entry's sources are; a root-bound entry is salted with its origin root.
+/// Under remap (`root`) a value is keyed through [`key_text`], as the
+/// entry's sources are root-free; a root-bound entry is salted with its
+/// origin root.
 fn result_key_for(
     manifest_key: &[u8; 32],
     entry: &ManifestEntry,
@@ -586,15 +599,15 @@ fn result_key_for(
         h.bytes("source", p).bytes("digest", d);
     }
     for name in &entry.env_deps {
-        let value = env.get(name).map(|v| keyed(root, v));
-        h.bytes("env_dep", name).opt("value", value.as_deref());
+        h.bytes("env_dep", name);
+        key_text(&mut h, "value", root, env.get(name).map(Vec::as_slice));
     }
     h.finish()
 }
 
 /// The environment and working directory part of the manifest key. `CARGO_*`
 /// values such as `CARGO_MANIFEST_DIR` and `OUT_DIR` name paths: under remap
-/// those under the root are keyed root-free.
+/// they are keyed through [`key_text`].
 fn key_context(
     key: &mut KeyHasher,
     root: Option<&Root>,
@@ -610,12 +623,13 @@ fn key_context(
             || name == b"OUT_DIR"
             || name == b"RUSTC_BOOTSTRAP";
         if kept {
-            key.bytes("env", name).bytes("value", &keyed(root, value));
+            key.bytes("env", name);
+            key_text(key, "value", root, Some(value));
         }
     }
     // cargo runs rustc in the workspace root (path packages) or the package
     // directory; diagnostics and relative source paths depend on it.
-    key.bytes("cwd", &keyed(root, cwd.as_os_str().as_bytes()));
+    key_text(key, "cwd", root, Some(cwd.as_os_str().as_bytes()));
 }
 
 /// Whether `texts` spell the root in a form [`Root::tokenize_text`] does
@@ -649,7 +663,8 @@ fn escaped_root_in(root: &Root, texts: &[&[u8]]) -> bool {
     })
 }
 
-/// A path as the key holds it: root-free under remap when under the root.
+/// A dep-info path as a manifest entry holds it: root-free under remap
+/// when under the root, which is how `ManifestEntry::matches` resolves it.
 fn keyed<'a>(root: Option<&Root>, p: &'a [u8]) -> Cow<'a, [u8]> {
     match root {
         Some(r) => r.tokenize(p),
@@ -657,29 +672,35 @@ fn keyed<'a>(root: Option<&Root>, p: &'a [u8]) -> Cow<'a, [u8]> {
     }
 }
 
-/// A `-L [KIND=]DIR` value with its directory [`keyed`], the kind kept.
-fn keyed_lib_path<'a>(root: Option<&Root>, v: &'a [u8]) -> Cow<'a, [u8]> {
-    let Some(root) = root else {
-        return Cow::Borrowed(v);
+/// Hashes an argument or environment value (a path or any text holding
+/// one). Under remap every mention of the root at a path boundary is keyed
+/// root-free, wherever it is in the value (`--cfg 'x="/w/a/cfg"'`,
+/// `-L native=/w/a/out`): keyed raw, a value naming this worktree would
+/// equal the same text sent from another worktree, where it names this
+/// one from outside. For a value that is a path under the root this is
+/// [`Root::tokenize`]. A value already holding the token is hashed as is
+/// under a tag of its own, so it never equals a tokenized one.
+fn key_text(h: &mut KeyHasher, tag: &str, root: Option<&Root>, value: Option<&[u8]>) {
+    match (root, value) {
+        (Some(root), Some(v)) => match root.tokenize_text(v) {
+            Some(t) => h.bytes(tag, &t),
+            None => h.bytes("holds_remap_token", v),
+        },
+        _ => h.opt(tag, value),
     };
-    let kind_len = [
-        &b"native="[..],
-        b"all=",
-        b"crate=",
-        b"framework=",
-        b"dependency=",
-    ]
-    .iter()
-    .find(|k| v.starts_with(k))
-    .map_or(0, |k| k.len());
-    match root.tokenize(&v[kind_len..]) {
-        Cow::Borrowed(_) => Cow::Borrowed(v),
-        Cow::Owned(dir) => {
-            let mut out = v[..kind_len].to_vec();
-            out.extend_from_slice(&dir);
-            Cow::Owned(out)
-        }
+}
+
+/// Whether a source the crate read spells `root` (`include_str!("/w/a/x")`,
+/// a string literal a diagnostic quotes): compiled under another root the
+/// same text names this worktree from outside, which the prefix map leaves
+/// as it is, so an entry built from it serves this root only. The bytes
+/// read must be those `digest` keyed; otherwise the file changed since.
+fn source_names_root(root: &Root, abs: &Path, digest: &Digest) -> Result<bool, &'static str> {
+    let bytes = std::fs::read(abs).map_err(|_| "modified_input_file")?;
+    if blake3::hash(&bytes).as_bytes() != digest {
+        return Err("modified_input_file");
     }
+    Ok(root.occurs_in(&bytes))
 }
 
 fn encode_extra(out_dir: &[u8], mtime_ns: i128) -> Vec<u8> {
@@ -795,7 +816,7 @@ mod tests {
             let mut k = KeyHasher::new("t");
             key_context(&mut k, root, Path::new(r), &env(r));
             let lib = format!("native={r}/target/debug/build/x-1/out");
-            k.bytes("-L", &keyed_lib_path(root, lib.as_bytes()));
+            key_text(&mut k, "-L", root, Some(lib.as_bytes()));
             k.finish()
         };
         assert_eq!(key(Some(&a), "/w/a"), key(Some(&b), "/w/b"));
@@ -830,11 +851,15 @@ mod tests {
     }
 
     #[test]
-    fn lib_paths_keep_their_kind() {
+    fn values_key_root_free_wherever_they_name_the_root() {
         let r = Root::new("/w/a");
         #[track_caller]
         fn check(root: Option<&Root>, v: &str, want: &[u8]) {
-            assert_eq!(&*keyed_lib_path(root, v.as_bytes()), want, "{v}");
+            let mut got = KeyHasher::new("t");
+            key_text(&mut got, "value", root, Some(v.as_bytes()));
+            let mut k = KeyHasher::new("t");
+            k.bytes("value", want);
+            assert_eq!(got.finish(), k.finish(), "{v}");
         }
         check(Some(&r), "native=/w/a/out", b"native=\0R/out");
         check(Some(&r), "all=/w/a", b"all=\0R");
@@ -842,6 +867,111 @@ mod tests {
         check(Some(&r), "native=/usr/lib", b"native=/usr/lib");
         check(Some(&r), "native=/w/ab", b"native=/w/ab");
         check(None, "native=/w/a/out", b"native=/w/a/out");
+        check(Some(&r), "x=\"/w/a/cfg\"", b"x=\"\0R/cfg\"");
+        check(
+            Some(&r),
+            "link-arg=-Wl,-rpath,/w/a/lib:/w/a/x",
+            b"link-arg=-Wl,-rpath,\0R/lib:\0R/x",
+        );
+        // A path under the root keys as `tokenize` spells it.
+        for p in ["/w/a/src/lib.rs", "/w/a", "src/lib.rs", "/w/ab/lib.rs"] {
+            check(Some(&r), p, &r.tokenize(p.as_bytes()));
+        }
+        // Text already holding the token never keys like a tokenized value.
+        let mut raw = KeyHasher::new("t");
+        key_text(&mut raw, "value", Some(&r), Some(b"\0R/cfg"));
+        let mut tok = KeyHasher::new("t");
+        key_text(&mut tok, "value", Some(&r), Some(b"/w/a/cfg"));
+        assert_ne!(raw.finish(), tok.finish());
+    }
+
+    #[test]
+    fn a_value_naming_another_worktree_keys_apart_from_one_naming_its_own() {
+        let (a, b) = (Root::new("/w/a"), Root::new("/w/b"));
+        // The argv and env as the two worktrees send them, keyed as
+        // `rust_lookup` and `key_context` do.
+        let key = |root: &Root, r: &str, cfg: &str| {
+            let mut k = KeyHasher::new("t");
+            for v in [
+                format!("x=\"{cfg}/cfg\""),
+                format!("link-arg=-Wl,-rpath,{cfg}/lib"),
+            ] {
+                k.bytes("opt", b"--cfg");
+                key_text(&mut k, "value", Some(root), Some(v.as_bytes()));
+            }
+            let env: BTreeMap<Vec<u8>, Vec<u8>> = [
+                ("CARGO_PKG_NAME", "x".to_string()),
+                ("CARGO_CFG_DATA", format!("data:{cfg}/data")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.into_bytes()))
+            .collect();
+            key_context(&mut k, Some(root), Path::new(r), &env);
+            k.finish()
+        };
+        // Each names its own tree: shared.
+        assert_eq!(key(&a, "/w/a", "/w/a"), key(&b, "/w/b", "/w/b"));
+        // The same literal naming A: its own tree in A, another in B.
+        assert_ne!(key(&a, "/w/a", "/w/a"), key(&b, "/w/b", "/w/a"));
+        // Text outside both roots stays shared.
+        assert_eq!(key(&a, "/w/a", "/v/c"), key(&b, "/w/b", "/v/c"));
+
+        let entry = ManifestEntry {
+            includes: vec![(b"\0R/src/lib.rs".to_vec(), [1; 32])],
+            negatives: vec![],
+            temporal: Temporal::default(),
+            env_deps: vec![b"DATA".to_vec()],
+            remap: EntryRemap {
+                origin_root: b"/w/a".to_vec(),
+                root_bound: false,
+            },
+            result_key: [0; 32],
+        };
+        let rk = |root: &Root, data: &str| {
+            let env = BTreeMap::from([(b"DATA".to_vec(), data.as_bytes().to_vec())]);
+            result_key_for(&[0; 32], &entry, &env, Some(root))
+        };
+        assert_eq!(rk(&a, "x:/w/a/d"), rk(&b, "x:/w/b/d"));
+        assert_ne!(rk(&a, "x:/w/a/d"), rk(&b, "x:/w/a/d"));
+    }
+
+    #[test]
+    fn sources_naming_the_root_are_seen() {
+        let dir = std::env::temp_dir().join(format!("zcc-rust-src-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = Root::new("/w/a");
+        #[track_caller]
+        fn check(dir: &Path, r: &Root, text: &str, want: bool) {
+            let p = dir.join("lib.rs");
+            std::fs::write(&p, text).unwrap();
+            let d = *blake3::hash(text.as_bytes()).as_bytes();
+            assert_eq!(source_names_root(r, &p, &d), Ok(want), "{text}");
+        }
+        check(
+            &dir,
+            &r,
+            "const D: &str = include_str!(\"/w/a/data.txt\");",
+            true,
+        );
+        check(&dir, &r, "fn f() { panic!(\"see /w/a\") }", true);
+        check(
+            &dir,
+            &r,
+            "const D: &str = include_str!(\"data.txt\");",
+            false,
+        );
+        check(&dir, &r, "// /w/b/data.txt", false);
+        // Content other than the keyed digest: the file changed since.
+        let p = dir.join("lib.rs");
+        assert_eq!(
+            source_names_root(&r, &p, &[0; 32]),
+            Err("modified_input_file")
+        );
+        assert_eq!(
+            source_names_root(&r, &dir.join("gone.rs"), &[0; 32]),
+            Err("modified_input_file")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
