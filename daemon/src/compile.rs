@@ -744,7 +744,9 @@ impl Engine {
         for (i, _) in &includes {
             probe_dirs.extend(SearchDir::parent_of(&p.cwd, i));
         }
-        probe_dirs.extend(["/usr/include", "/usr/local/include"].map(|d| SearchDir::new(&p.cwd, d.as_bytes())));
+        probe_dirs.extend(
+            ["/usr/include", "/usr/local/include"].map(|d| SearchDir::new(&p.cwd, d.as_bytes())),
+        );
         for probe in &probes {
             for dir in &probe_dirs {
                 let found = dir.abs.join(OsStr::from_bytes(probe));
