@@ -64,30 +64,11 @@ sleep 0.2; rm -rf "$probe" 2>/dev/null || true
 
 # --- Lua sources, through the crates.io package lua-src ----------------------
 lua_args=()
-fetch=$(mktemp -d)
-mkdir -p "$fetch/src"
-printf 'fn main() {}\n' > "$fetch/src/main.rs"
-cat > "$fetch/Cargo.toml" <<'TOML'
-[package]
-name = "bench-lua-fetch"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-lua-src = "=551.1.0"
-TOML
-if (cd "$fetch" && cargo fetch -q) >&2; then
-    lua=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/lua-src-551.1.0/lua-5.4* 2>/dev/null | head -1 || true)
-    if [ -n "$lua" ] && [ -f "$lua/lapi.c" ]; then
-        lua_args=(--lua-dir "$lua")
-    else
-        log "lua-src fetched but no lua-5.4 directory found; Lua skipped"
-    fi
+if lua=$(bash bench/lua.sh); then
+    lua_args=(--lua-dir "$lua")
 else
-    log "cargo fetch of lua-src failed; Lua skipped"
+    log "no Lua sources from lua-src; Lua skipped"
 fi
-rm -rf "$fetch"
 
 mkdir -p bench/results
 work_args=()

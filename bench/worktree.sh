@@ -75,22 +75,7 @@ done
 # --- Lua sources, through the crates.io package lua-src ----------------------
 lua=${LUA_DIR:-}
 if [ -z "$lua" ]; then
-    fetch=$(mktemp -d)
-    mkdir -p "$fetch/src"
-    printf 'fn main() {}\n' >"$fetch/src/main.rs"
-    cat >"$fetch/Cargo.toml" <<'TOML'
-[package]
-name = "bench-lua-fetch"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-lua-src = "=551.1.0"
-TOML
-    (cd "$fetch" && cargo fetch -q) >&2 || { log "cargo fetch of lua-src failed"; exit 1; }
-    rm -rf "$fetch"
-    lua=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/lua-src-551.1.0/lua-5.4* 2>/dev/null | head -1 || true)
+    lua=$(bash bench/lua.sh) || { log "cargo fetch of lua-src failed"; exit 1; }
 fi
 [ -n "$lua" ] && [ -f "$lua/lapi.c" ] || { log "no Lua sources (lapi.c) in '$lua'"; exit 1; }
 

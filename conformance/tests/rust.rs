@@ -300,6 +300,25 @@ pub(crate) fn cargo_units(stderr: &str) -> Vec<Call> {
         .collect()
 }
 
+/// `c` without the environment of the cargo running the tests (its
+/// `CARGO_*`, `RUSTC*`, `RUSTFLAGS`, jobserver), which must not leak into
+/// the builds under test.
+pub(crate) fn scrubbed(mut c: Command) -> Command {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME")
+            || k.starts_with("RUSTC")
+            || k.starts_with("RUSTFLAGS")
+            || k.starts_with("RUSTDOC")
+            || k == "MAKEFLAGS"
+            || k == "MFLAGS"
+        {
+            c.env_remove(&*k);
+        }
+    }
+    c
+}
+
 /// Rust tests build sizeable graphs on two cores: one at a time.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
@@ -372,19 +391,7 @@ impl Proj {
     /// cargo with the sandbox's zccache as RUSTC_WRAPPER and the shim as
     /// RUSTC; nothing of the outer cargo's environment leaks in.
     fn cargo(&self, args: &[&str]) -> Command {
-        let mut c = self.sb.cmd(cargo_exe());
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            if (k.starts_with("CARGO_") && k != "CARGO_HOME")
-                || k.starts_with("RUSTC")
-                || k.starts_with("RUSTFLAGS")
-                || k.starts_with("RUSTDOC")
-                || k == "MAKEFLAGS"
-                || k == "MFLAGS"
-            {
-                c.env_remove(&*k);
-            }
-        }
+        let mut c = scrubbed(self.sb.cmd(cargo_exe()));
         c.args(args)
             .env("CARGO_TARGET_DIR", &self.target)
             .env("CARGO_INCREMENTAL", "0")

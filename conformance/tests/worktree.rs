@@ -28,7 +28,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::rust::{cargo_exe, cargo_units, rustc_shim, Call};
+use crate::rust::{cargo_exe, cargo_units, rustc_shim, scrubbed, Call};
 use conformance::{backdate, ok, zccache_bin, Sandbox};
 
 // ---------------------------------------------------------------------------
@@ -426,23 +426,6 @@ fn build(t: &Trees, tree: &'static str, root: &Path, remap: Remap) -> Built {
     };
     eprintln!("{}", built.summary());
     built
-}
-
-/// Nothing of the cargo running the tests leaks into the builds.
-fn scrubbed(mut c: Command) -> Command {
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if (k.starts_with("CARGO_") && k != "CARGO_HOME")
-            || k.starts_with("RUSTC")
-            || k.starts_with("RUSTFLAGS")
-            || k.starts_with("RUSTDOC")
-            || k == "MAKEFLAGS"
-            || k == "MFLAGS"
-        {
-            c.env_remove(&*k);
-        }
-    }
-    c
 }
 
 /// `cargo build -v --locked` in `root` with its own `target/`, the logging
