@@ -1194,3 +1194,61 @@ fn call_classification() {
     );
     check("-vV", false, "?()");
 }
+
+/// cargo starts a crate's dependents when rustc reports its metadata on
+/// stderr (pipelining), long before rustc exits: a miss must pass stderr on
+/// while rustc runs. A `rustc` that writes a line, then waits before
+/// compiling, stands in for a long codegen.
+#[test]
+fn rust_miss_stderr_reaches_cargo_while_rustc_runs() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new("r-stream");
+    sb.write("w.rs", "pub fn f() -> u32 { 1 }\n");
+    conformance::backdate(&sb.path("w.rs"));
+    std::fs::create_dir_all(sb.path("o")).unwrap();
+    std::fs::create_dir_all(sb.path("slow")).unwrap();
+    let slow = sb.path("slow/rustc");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" --crate-name \"*) echo zcc-early-line >&2; sleep 3;; esac\nexec '{}' \"$@\"\n",
+            real_rustc().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut child = sb
+        .cmd(zccache_bin())
+        .args([
+            slow.to_str().unwrap(),
+            "--crate-name",
+            "w",
+            "--crate-type",
+            "lib",
+            "--emit=dep-info,metadata,link",
+            "--out-dir",
+            "o",
+            "w.rs",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let seen = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    // rustc waits 3 s after that line; shown only at the end, the line
+    // would come milliseconds before the wrapper exits.
+    let before_exit = seen.elapsed();
+    assert!(status.success(), "the compile failed");
+    assert_eq!(first, "zcc-early-line\n");
+    assert!(
+        before_exit >= std::time::Duration::from_secs(1),
+        "rustc's first stderr line came only {before_exit:?} before the wrapper exited, not while rustc ran"
+    );
+    let (_, m, _) = sb.hmp();
+    assert_eq!(m, 1, "the compile should have been a miss");
+}

@@ -519,6 +519,7 @@ impl Engine {
                 no_store_reason: no_store_reason.into(),
                 strip_ansi: false,
                 injected_option: injected.clone(),
+                stream_stderr: false,
             });
         }
         let search_dirs = search_chain(r.cwd, unit.source.as_bytes(), inv);
@@ -552,6 +553,7 @@ impl Engine {
             no_store_reason: String::new(),
             strip_ansi: false,
             injected_option: injected,
+            stream_stderr: false,
         })
     }
 

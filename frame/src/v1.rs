@@ -219,6 +219,10 @@ pub struct Miss {
     /// nothing, Store nothing, run the caller's own command instead.
     #[prost(string, tag = "6")]
     pub injected_option: ::prost::alloc::string::String,
+    /// Show stderr line by line while the compile runs (cargo pipelines on
+    /// rustc's "metadata ready" notification), not after it exits.
+    #[prost(bool, tag = "7")]
+    pub stream_stderr: bool,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

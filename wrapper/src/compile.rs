@@ -1,7 +1,7 @@
 //! Carries out a daemon's LookupReply: replays hits, runs the compiler for misses and reports them with Store; it never chooses an argv of its own and never reads our stdin.
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::process::Stdio;
 
@@ -41,6 +41,20 @@ pub(crate) trait Runner {
     /// Runs the compiler with `args` as argv[1..], stdin null (a probe
     /// must never eat the build's input), stdout and stderr captured.
     fn probe(&mut self, args: &[OsString]) -> io::Result<Output>;
+
+    /// Like [`Runner::run`], but stderr also goes to `err` line by line
+    /// while the compiler runs (ANSI colour removed when `strip`); the
+    /// output returned holds stderr as the compiler wrote it.
+    fn run_streaming(
+        &mut self,
+        args: &[OsString],
+        err: &mut dyn Write,
+        strip: bool,
+    ) -> io::Result<Output> {
+        let output = self.run(args)?;
+        show_stderr(err, &output.stderr, strip);
+        Ok(output)
+    }
 }
 
 /// The real compiler.
@@ -54,6 +68,66 @@ impl Runner for Process<'_> {
     fn probe(&mut self, args: &[OsString]) -> io::Result<Output> {
         self.spawn(args, Stdio::null())
     }
+
+    fn run_streaming(
+        &mut self,
+        args: &[OsString],
+        err: &mut dyn Write,
+        strip: bool,
+    ) -> io::Result<Output> {
+        let mut child = os::command(&self.0.exe, &self.0.argv0)
+            .args(args)
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        // stdout on its own thread, so a compiler filling it while we wait
+        // on stderr cannot deadlock.
+        let mut stdout_pipe = child.stdout.take().expect("stdout is piped");
+        let stdout = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = stdout_pipe.read_to_end(&mut v);
+            v
+        });
+        let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+        let mut raw = Vec::new();
+        let mut shown = 0;
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match stderr_pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The compile runs on; what it still writes is lost to us,
+                // not to its exit code.
+                Err(_) => break,
+            };
+            raw.extend_from_slice(&buf[..n]);
+            if let Some(nl) = raw[shown..].iter().rposition(|b| *b == b'\n') {
+                let end = shown + nl + 1;
+                show_stderr(err, &raw[shown..end], strip);
+                shown = end;
+            }
+        }
+        show_stderr(err, &raw[shown..], strip);
+        drop(stderr_pipe);
+        let status = child.wait()?;
+        Ok(Output {
+            code: os::exit_code(status),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: raw,
+        })
+    }
+}
+
+/// Writes compiler stderr for the user, ANSI colour removed when `strip`.
+fn show_stderr(err: &mut dyn Write, bytes: &[u8], strip: bool) {
+    let shown = if strip {
+        frame::ansi::strip(bytes)
+    } else {
+        bytes.into()
+    };
+    let _ = err.write_all(&shown).and_then(|()| err.flush());
 }
 
 impl Process<'_> {
@@ -204,11 +278,20 @@ fn compile(
         no_store_reason: _,
         strip_ansi,
         injected_option,
+        stream_stderr,
     } = miss;
-    let output = runner.run(&to_os(args))?;
+    // A refused added option must leave no output behind, so such a miss is
+    // never streamed.
+    let streamed = stream_stderr && injected_option.is_empty();
+    let output = if streamed {
+        runner.run_streaming(&to_os(args), err, strip_ansi)?
+    } else {
+        runner.run(&to_os(args))?
+    };
     // An older compiler may not know the path prefix map remap adds; the
     // caller's own command must then decide the build, not our option.
-    if output.code != 0
+    if !streamed
+        && output.code != 0
         && !injected_option.is_empty()
         && output
             .stderr
@@ -220,12 +303,10 @@ fn compile(
             output,
         });
     }
-    let shown = if strip_ansi {
-        frame::ansi::strip(&output.stderr)
-    } else {
-        output.stderr.as_slice().into()
-    };
-    emit(out, err, &output.stdout, &shown);
+    emit(out, err, &output.stdout, b"");
+    if !streamed {
+        show_stderr(err, &output.stderr, strip_ansi);
+    }
     let deps_exit_code = if output.code == 0 && !deps_args.is_empty() {
         // The dependency pass only writes files; its streams are noise.
         match runner.run(&to_os(deps_args)) {
@@ -319,6 +400,7 @@ mod tests {
                 },
                 strip_ansi: false,
                 injected_option: String::new(),
+                stream_stderr: false,
             })),
         }
     }
@@ -467,6 +549,26 @@ mod tests {
         assert_eq!(s.outcome, Outcome::Exit(1));
         assert_eq!(s.stderr, "a.c:1: error: expected ';'\n");
         assert_eq!(s.stores.len(), 1);
+    }
+
+    #[test]
+    fn a_streamed_miss_shows_stderr_once_and_stores_it_raw() {
+        let mut answer = miss(8, &["--crate-name", "x"], &[]);
+        if let Some(unit_answer::Answer::Miss(m)) = &mut answer.answer {
+            m.stream_stderr = true;
+            m.strip_ansi = true;
+        }
+        let coloured = "\x1b[1mwarning\x1b[0m: x\n";
+        let s = serve_with(
+            units(vec![answer]),
+            vec![("--crate-name", output(0, "out", coloured))],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert_eq!(
+            (s.stdout.as_str(), s.stderr.as_str()),
+            ("out", "warning: x\n")
+        );
+        assert_eq!(s.stores[0].stderr, coloured.as_bytes());
     }
 
     #[test]

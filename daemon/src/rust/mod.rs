@@ -286,10 +286,10 @@ impl Engine {
         let mut args = args::with_colour(all_args, r.inv.colour);
         let prefix_map = r.root.map(|root| args::prefix_map_arg(root.bytes()));
         args.extend(prefix_map.clone());
-        let injected: String = match prefix_map {
-            Some(_) => "--remap-path-prefix".into(),
-            None => String::new(),
-        };
+        // Every rustc cargo can drive knows `--remap-path-prefix` (stable
+        // since 1.26), so nothing needs the refusal fallback, which would
+        // rule out streaming stderr.
+        let injected = String::new();
         let outputs: Vec<(&'static str, PathBuf)> = r
             .inv
             .outputs()
@@ -318,6 +318,7 @@ impl Engine {
                 no_store_reason: "modified_input_file".into(),
                 strip_ansi: false,
                 injected_option: injected.clone(),
+                stream_stderr: true,
             });
         }
         self.rust.pending.insert(
@@ -344,6 +345,7 @@ impl Engine {
             no_store_reason: String::new(),
             strip_ansi: !r.inv.colour.requested,
             injected_option: injected,
+            stream_stderr: true,
         })
     }
 

@@ -338,6 +338,7 @@ fn v1_rows() -> Vec<Row> {
         field!(Miss.no_store_reason),
         field!(Miss.strip_ansi),
         field!(Miss.injected_option),
+        field!(Miss.stream_stderr),
         field!(Store.token),
         field!(Store.exit_code),
         field!(Store.stdout),

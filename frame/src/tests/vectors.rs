@@ -174,6 +174,7 @@ fn vectors() -> Vec<Vector> {
                                 no_store_reason: String::new(),
                                 strip_ansi: false,
                                 injected_option: String::new(),
+                                stream_stderr: false,
                             })),
                         },
                         v1::UnitAnswer {
@@ -184,6 +185,7 @@ fn vectors() -> Vec<Vector> {
                                 no_store_reason: "output_to_stdout".to_owned(),
                                 strip_ansi: false,
                                 injected_option: String::new(),
+                                stream_stderr: false,
                             })),
                         },
                     ],
@@ -333,6 +335,27 @@ fn vectors() -> Vec<Vector> {
                             no_store_reason: String::new(),
                             strip_ansi: false,
                             injected_option: "-ffile-prefix-map".to_owned(),
+                            stream_stderr: false,
+                        })),
+                    }],
+                })),
+            }),
+        ),
+        // Miss.stream_stderr (tag 7): a rustc miss whose stderr is shown live.
+        response(
+            "027-response-lookup-miss-stream-stderr",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+                    units: vec![v1::UnitAnswer {
+                        answer: Some(v1::unit_answer::Answer::Miss(v1::Miss {
+                            token: 4,
+                            args: args(&["--crate-name", "x", "x.rs"]),
+                            deps_args: Vec::new(),
+                            no_store_reason: String::new(),
+                            strip_ansi: true,
+                            injected_option: String::new(),
+                            stream_stderr: true,
                         })),
                     }],
                 })),
@@ -352,6 +375,7 @@ fn vectors() -> Vec<Vector> {
                             no_store_reason: String::new(),
                             strip_ansi: true,
                             injected_option: String::new(),
+                            stream_stderr: false,
                         })),
                     }],
                 })),
