@@ -405,6 +405,15 @@ mod tests {
         }
     }
 
+    /// A miss with some of its fields set by `set`.
+    fn miss_with(token: u64, args: &[&str], set: impl FnOnce(&mut Miss)) -> UnitAnswer {
+        let mut answer = miss(token, args, &[]);
+        if let Some(unit_answer::Answer::Miss(m)) = &mut answer.answer {
+            set(m);
+        }
+        answer
+    }
+
     fn units(units: Vec<UnitAnswer>) -> LookupReply {
         LookupReply {
             outcome: Some(lookup_reply::Outcome::Units(Units { units })),
@@ -508,10 +517,9 @@ mod tests {
 
     #[test]
     fn a_coloured_miss_is_shown_plain_and_stored_coloured() {
-        let mut answer = miss(5, &["--crate-name", "x", "--color=always"], &[]);
-        if let Some(unit_answer::Answer::Miss(m)) = &mut answer.answer {
+        let answer = miss_with(5, &["--crate-name", "x", "--color=always"], |m| {
             m.strip_ansi = true;
-        }
+        });
         let coloured = "\x1b[1m\x1b[33mwarning\x1b[0m: x\n";
         let s = serve_with(
             units(vec![answer]),
@@ -525,10 +533,9 @@ mod tests {
     #[test]
     fn a_compiler_refusing_the_added_option_falls_back_to_the_callers_command() {
         let with_option = |code: i32, stderr: &'static str| {
-            let mut answer = miss(6, &["-c", "a.c", "-ffile-prefix-map=/w=."], &[]);
-            if let Some(unit_answer::Answer::Miss(m)) = &mut answer.answer {
+            let answer = miss_with(6, &["-c", "a.c", "-ffile-prefix-map=/w=."], |m| {
                 m.injected_option = "-ffile-prefix-map".into();
-            }
+            });
             (answer, vec![("-c", output(code, "", stderr))])
         };
         let (answer, script) = with_option(
@@ -553,11 +560,10 @@ mod tests {
 
     #[test]
     fn a_streamed_miss_shows_stderr_once_and_stores_it_raw() {
-        let mut answer = miss(8, &["--crate-name", "x"], &[]);
-        if let Some(unit_answer::Answer::Miss(m)) = &mut answer.answer {
+        let answer = miss_with(8, &["--crate-name", "x"], |m| {
             m.stream_stderr = true;
             m.strip_ansi = true;
-        }
+        });
         let coloured = "\x1b[1mwarning\x1b[0m: x\n";
         let s = serve_with(
             units(vec![answer]),
