@@ -935,7 +935,8 @@ impl Engine {
                         .filter_map(|v| env.get(v.as_bytes()))
                         .any(|v| root.sibling_in(v));
                 sibling.then_some("root_prefix_of_other_path")
-            });
+            })
+            .or_else(|| wraps_diagnostics(args).then_some("message_length"));
         match blocker {
             Some(reason) => {
                 self.stats.remap_fallback(reason);
@@ -1112,6 +1113,15 @@ fn remap_blocker(inv: &Invocation, root: &Root) -> Option<&'static str> {
         return Some("record_command_line");
     }
     None
+}
+
+/// gcc's `-fmessage-length=N` (N > 0) wraps diagnostics by column, so a
+/// path of another length in them would wrap them differently.
+fn wraps_diagnostics(args: &[OsString]) -> bool {
+    args.iter()
+        .filter_map(|a| a.as_bytes().strip_prefix(b"-fmessage-length="))
+        .next_back()
+        .is_some_and(|n| n.iter().any(|d| *d != b'0'))
 }
 
 /// `$PWD` when it names the cwd by another path (through a symlink): gcc
@@ -1545,6 +1555,18 @@ mod tests {
             Classified::Compile(inv) => inv,
             Classified::Passthrough(p) => panic!("{args:?}: {p:?}"),
         }
+    }
+
+    #[test]
+    fn message_length_wraps_only_when_non_zero_and_last() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(wraps_diagnostics(&os(&["-c", "-fmessage-length=72"])));
+        assert!(!wraps_diagnostics(&os(&["-fmessage-length=0"])));
+        assert!(!wraps_diagnostics(&os(&[
+            "-fmessage-length=72",
+            "-fmessage-length=0"
+        ])));
+        assert!(!wraps_diagnostics(&os(&["-c", "x.c"])));
     }
 
     #[test]
