@@ -6,7 +6,6 @@
 //! parse arguments (`cc`), encode records (`manifest`, `store`) or speak
 //! the wire beyond building reply messages.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -23,7 +22,7 @@ use crate::depfile::{self, DepRule, Style};
 use crate::keys::{KeyHasher, CC_KEY_DOMAIN};
 use crate::manifest::{self, EntryRemap, Manifest, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, MetaCache, StatId};
-use crate::remap::{self, Root};
+use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
 use crate::store::{is_dev_null, Entry, Key, MtimePolicy, Store, StoreError};
@@ -130,11 +129,7 @@ impl Engine {
     fn try_lookup(&self, req: &v1::Lookup) -> Result<v1::LookupReply, Pt> {
         self.expire_pending();
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
-        let env: BTreeMap<Vec<u8>, Vec<u8>> = req
-            .env
-            .iter()
-            .map(|v| (v.name.clone(), v.value.clone()))
-            .collect();
+        let env = request_env(req);
         let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
         let argv0 = Path::new(OsStr::from_bytes(&req.argv0));
         let family = argv0
@@ -142,11 +137,7 @@ impl Engine {
             .and_then(Family::from_argv0)
             .or_else(|| compiler.file_name().and_then(Family::from_argv0))
             .ok_or_else(|| Pt::new("unsupported_compiler", "not a gcc, clang or emcc driver"))?;
-        let args: Vec<OsString> = req
-            .args
-            .iter()
-            .map(|a| OsString::from_vec(a.clone()))
-            .collect();
+        let args = request_args(req);
         let expanded = cc::expand_response_files(family, &args, &cwd, &cc::FsReader)
             .map_err(|p| Pt::new(p.reason.as_str(), &p.detail))?;
         let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
@@ -196,27 +187,27 @@ impl Engine {
         // worktree it names this worktree, while the same text in another
         // worktree names ours, so the two must not share a key. Outputs that
         // then embed the root are root-bound at Store.
-        let text_free = |v: &[u8]| -> Vec<u8> {
-            match &root {
-                Some(r) => r.tokenize_text(v).unwrap_or_else(|| v.to_vec()),
-                None => v.to_vec(),
-            }
-        };
         for a in inv.key_args_mapped(&|p| root_free(root.as_ref(), p)) {
             base.bytes(
                 "arg",
-                &text_free(cwd_independent_prefix_map(&a, &cwd).as_bytes()),
+                &remap::text_free(
+                    root.as_ref(),
+                    cwd_independent_prefix_map(&a, &cwd).as_bytes(),
+                ),
             );
         }
         base.bytes("color_forced", &[color_forced as u8]);
         for var in cc::key_env_vars(family, &inv) {
-            let value = env.get(var.as_bytes()).map(|v| text_free(v));
+            let value = env
+                .get(var.as_bytes())
+                .map(|v| remap::text_free(root.as_ref(), v));
             base.opt(var, value.as_deref());
         }
         if family == Family::Emcc {
             for (k, v) in &env {
                 if cc::is_emcc_env(OsStr::from_bytes(k)) {
-                    base.bytes("emcc_env", k).bytes("value", &text_free(v));
+                    base.bytes("emcc_env", k)
+                        .bytes("value", &remap::text_free(root.as_ref(), v));
                 }
             }
         }
@@ -788,7 +779,7 @@ impl Engine {
                 .chain(std::iter::once(p.source.clone()))
                 .filter(|abs| abs.starts_with(root.path()));
             for abs in under_root {
-                if std::fs::read(&abs).map_or(true, |bytes| root.occurs_in(&bytes)) {
+                if root.occurs_in_file(&abs).unwrap_or(true) {
                     return Some("root_in_source");
                 }
             }
@@ -816,9 +807,10 @@ impl Engine {
             None => None,
             Some(root) => {
                 let text = RootFreeText::of(root, &st.stdout, &st.stderr, depfile.as_deref());
-                let in_binary = p.outputs.iter().any(|(_, path)| {
-                    std::fs::read(path).map_or(true, |bytes| root.occurs_in(&bytes))
-                });
+                let in_binary = p
+                    .outputs
+                    .iter()
+                    .any(|(_, path)| root.occurs_in_file(path).unwrap_or(true));
                 if in_binary {
                     self.stats.remap_fallback("root_in_output");
                 } else if let Some(reason) = root_named {
@@ -1124,6 +1116,22 @@ fn wraps_diagnostics(args: &[OsString]) -> bool {
         .is_some_and(|n| n.iter().any(|d| *d != b'0'))
 }
 
+/// A Lookup's environment, by name.
+pub(crate) fn request_env(req: &v1::Lookup) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    req.env
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect()
+}
+
+/// A Lookup's argv[1..].
+pub(crate) fn request_args(req: &v1::Lookup) -> Vec<OsString> {
+    req.args
+        .iter()
+        .map(|a| OsString::from_vec(a.clone()))
+        .collect()
+}
+
 /// `$PWD` when it names the cwd by another path (through a symlink): gcc
 /// and clang then record it, not the physical cwd, as the compilation dir.
 fn logical_cwd(env: &BTreeMap<Vec<u8>, Vec<u8>>, cwd: &Path) -> Option<Vec<u8>> {
@@ -1139,14 +1147,6 @@ fn logical_cwd(env: &BTreeMap<Vec<u8>, Vec<u8>>, cwd: &Path) -> Option<Vec<u8>> 
 
 fn is_plain_path_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"/._-+~@,".contains(&b) || b >= 0x80
-}
-
-/// `p` root-free when remap is on and it lies under the root.
-fn root_free<'a>(root: Option<&Root>, p: &'a [u8]) -> Cow<'a, [u8]> {
-    match root {
-        Some(r) => r.tokenize(p),
-        None => Cow::Borrowed(p),
-    }
 }
 
 /// The map a remapped miss compiles with: every recorded path under the
@@ -1545,6 +1545,7 @@ impl Pt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()

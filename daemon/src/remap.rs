@@ -151,10 +151,33 @@ impl Root {
         false
     }
 
+    /// [`Root::occurs_in`] over a file's contents.
+    pub(crate) fn occurs_in_file(&self, path: &Path) -> std::io::Result<bool> {
+        Ok(self.occurs_in(&std::fs::read(path)?))
+    }
+
     /// Whether the root's bytes appear anywhere in `bytes` (an output that
     /// embeds them cannot be served to another root).
     pub(crate) fn occurs_in(&self, bytes: &[u8]) -> bool {
         find(bytes, self.bytes(), 0).is_some()
+    }
+}
+
+/// `p` root-free when remap is on (`root`) and it lies under the root.
+pub(crate) fn root_free<'a>(root: Option<&Root>, p: &'a [u8]) -> Cow<'a, [u8]> {
+    match root {
+        Some(r) => r.tokenize(p),
+        None => Cow::Borrowed(p),
+    }
+}
+
+/// `text` with the root tokenized wherever it starts a path (as
+/// [`Root::tokenize_text`]); unchanged without remap, or when it already
+/// holds the token.
+pub(crate) fn text_free<'a>(root: Option<&Root>, text: &'a [u8]) -> Cow<'a, [u8]> {
+    match root.and_then(|r| r.tokenize_text(text)) {
+        Some(t) => Cow::Owned(t),
+        None => Cow::Borrowed(text),
     }
 }
 

@@ -20,7 +20,10 @@ use dashmap::DashMap;
 use frame::v1;
 
 use crate::codec::{Dec, Enc};
-use crate::compile::{set_mode, store_failed, Engine, Pt, PENDING_DEADLINE, TOO_NEW_SLACK_NS};
+use crate::compile::{
+    request_args, request_env, set_mode, store_failed, Engine, Pt, PENDING_DEADLINE,
+    TOO_NEW_SLACK_NS,
+};
 use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
@@ -125,17 +128,9 @@ impl Engine {
     pub(crate) fn rust_lookup(&self, req: &v1::Lookup) -> Result<v1::LookupReply, Pt> {
         self.expire_rust_pending();
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
-        let env: BTreeMap<Vec<u8>, Vec<u8>> = req
-            .env
-            .iter()
-            .map(|v| (v.name.clone(), v.value.clone()))
-            .collect();
+        let env = request_env(req);
         let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
-        let all_args: Vec<OsString> = req
-            .args
-            .iter()
-            .map(|a| OsString::from_vec(a.clone()))
-            .collect();
+        let all_args = request_args(req);
         let (lead, args) = split_lead(&compiler, &all_args);
         // Probes and other non-compiles are answered before anything else:
         // cargo runs `rustc -vV` on every build.
@@ -438,7 +433,7 @@ impl Engine {
                     root_in_source = source_names_root(root, &abs, &digest)?;
                 }
             }
-            includes.push((keyed(p.root.as_ref(), &dep).into_owned(), digest));
+            includes.push((remap::root_free(p.root.as_ref(), &dep).into_owned(), digest));
         }
         let mut entry = ManifestEntry {
             includes,
@@ -469,8 +464,10 @@ impl Engine {
                 if *role == "dep-info" || entry.remap.root_bound {
                     continue;
                 }
-                let bytes = std::fs::read(path).map_err(|_| "compiler_produced_no_output")?;
-                if root.occurs_in(&bytes) {
+                let named = root
+                    .occurs_in_file(path)
+                    .map_err(|_| "compiler_produced_no_output")?;
+                if named {
                     entry.remap.root_bound = true;
                     self.stats.remap_fallback("root_in_output");
                     break;
@@ -663,15 +660,6 @@ fn escaped_root_in(root: &Root, texts: &[&[u8]]) -> bool {
             .iter()
             .any(|t| t.windows(f.len()).any(|w| w == &f[..]))
     })
-}
-
-/// A dep-info path as a manifest entry holds it: root-free under remap
-/// when under the root, which is how `ManifestEntry::matches` resolves it.
-fn keyed<'a>(root: Option<&Root>, p: &'a [u8]) -> Cow<'a, [u8]> {
-    match root {
-        Some(r) => r.tokenize(p),
-        None => Cow::Borrowed(p),
-    }
 }
 
 /// Hashes an argument or environment value (a path or any text holding
