@@ -16,9 +16,10 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo_cmd=(sudo)
 fi
 
+# clang-16 for the cases that need a clang honouring SOURCE_DATE_EPOCH,
 # emscripten for the emcc cases, ccache as the reference peer, util-linux
 # for setpriv (tests that run as a second uid), procps for ps/pgrep checks.
-packages=(build-essential clang emscripten ccache git util-linux procps)
+packages=(build-essential clang clang-16 emscripten ccache git util-linux procps)
 if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
@@ -38,6 +39,13 @@ fi
 if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
     rustup component add clippy
 fi
+
+# Style gates first: a formatting or lint failure is cheap to report.
+if ! cargo fmt --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
+    rustup component add rustfmt
+fi
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo build --workspace --locked
 # --no-fail-fast: one run reports every failing test binary, not just the first.
