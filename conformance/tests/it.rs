@@ -11,6 +11,7 @@ mod faults;
 mod frame;
 mod oracle;
 mod rust;
+mod sick_root;
 mod thirdparty;
 mod tidy;
 mod worktree;

@@ -427,7 +427,34 @@ impl Engine {
             args.push(file_prefix_map(root));
             injected = "-ffile-prefix-map".into();
         }
+        let no_store_reason = if source_scan.time && sde.is_none() {
+            "time_macro"
+        } else if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= r.start_ns {
+            "modified_input_file"
+        } else {
+            ""
+        };
+        let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
+        if !no_store_reason.is_empty() {
+            // Nothing will be stored, so nothing needs learning: the miss
+            // runs without a private depfile.
+            self.stats.not_stored(no_store_reason);
+            return v1::unit_answer::Answer::Miss(v1::Miss {
+                token: 0,
+                args: to_bytes(args),
+                deps_args: Vec::new(),
+                no_store_reason: no_store_reason.into(),
+                strip_ansi: false,
+                injected_option: injected,
+                stream_stderr: false,
+                private_paths: Vec::new(),
+            });
+        }
         let private_dep = self.private_dir.join(format!("dep-{token}.d"));
+        // Set when the compile itself writes the private depfile (not only
+        // the dependency pass after it): the wrapper must be able to create
+        // it, or the caller's own command runs instead.
+        let mut private_in_args = false;
         let user_depfile = unit
             .depfile
             .as_ref()
@@ -458,6 +485,7 @@ impl Engine {
                         "-MF".into(),
                         private_dep.clone().into_os_string(),
                     ]);
+                    private_in_args = true;
                     Some(private_dep.clone())
                 }
                 DepMode::Md if user_depfile.as_deref().is_some_and(|p| !is_dev_null(p)) => {
@@ -465,6 +493,7 @@ impl Engine {
                 }
                 DepMode::Md => {
                     args.extend(["-MF".into(), private_dep.clone().into_os_string()]);
+                    private_in_args = true;
                     Some(private_dep.clone())
                 }
                 DepMode::Mmd => {
@@ -477,13 +506,6 @@ impl Engine {
                     Some(private_dep.clone())
                 }
             }
-        };
-        let no_store_reason = if source_scan.time && sde.is_none() {
-            "time_macro"
-        } else if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= r.start_ns {
-            "modified_input_file"
-        } else {
-            ""
         };
         let mut outputs: Vec<(&'static str, PathBuf)> = Vec::new();
         if inv.mode != Mode::SyntaxOnly {
@@ -500,19 +522,6 @@ impl Engine {
                 outputs.push((role, manifest::resolve(r.cwd, p.as_bytes())));
             }
         }
-        let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
-        if !no_store_reason.is_empty() {
-            self.stats.not_stored(no_store_reason);
-            return v1::unit_answer::Answer::Miss(v1::Miss {
-                token: 0,
-                args: to_bytes(args),
-                deps_args: Vec::new(),
-                no_store_reason: no_store_reason.into(),
-                strip_ansi: false,
-                injected_option: injected.clone(),
-                stream_stderr: false,
-            });
-        }
         let search_dirs = search_chain(r.cwd, unit.source.as_bytes(), inv);
         self.pending.insert(
             token,
@@ -527,7 +536,7 @@ impl Engine {
                 start_ns: r.start_ns,
                 outputs,
                 dep_source,
-                private_dep: Some(private_dep),
+                private_dep: Some(private_dep.clone()),
                 user_depfile: user_depfile.filter(|p| !is_dev_null(p)),
                 dep_targets: unit_dep_targets(inv, unit),
                 dep_phony: inv.dep.phony,
@@ -545,6 +554,11 @@ impl Engine {
             strip_ansi: false,
             injected_option: injected,
             stream_stderr: false,
+            private_paths: if private_in_args {
+                vec![private_dep.into_os_string().into_vec()]
+            } else {
+                Vec::new()
+            },
         })
     }
 

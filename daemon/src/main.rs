@@ -112,7 +112,15 @@ async fn run(opts: Options) -> Result<(), String> {
         .cache_root
         .join(format!("stats-{}.json", opts.namespace));
     let stats = stats::Stats::load(&stats_path);
-    let private = private_dir(&opts.cache_root.join("v1").join("private"));
+    // Private depfiles live in the runtime directory, not the cache root:
+    // a cache root that is full, read-only or deleted must never make a
+    // compile fail (the wrapper also creates each first, see
+    // `Miss.private_paths`).
+    let runtime = opts
+        .endpoint
+        .parent()
+        .ok_or("the endpoint has no directory")?;
+    let private = private_dir(&runtime.join("private"));
     let engine = Arc::new(compile::Engine::new(store, stats, private));
 
     let mut status_base = serde_json::Map::new();
@@ -153,6 +161,7 @@ async fn run(opts: Options) -> Result<(), String> {
     });
     let accept = tokio::spawn(server.clone().accept_loop(listener));
 
+    let root_at_start = dir_identity(&opts.cache_root);
     let idle = Duration::from_secs(env_u64("ZCCACHE_IDLE_TIMEOUT").unwrap_or(DEFAULT_IDLE_SECS));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -164,6 +173,17 @@ async fn run(opts: Options) -> Result<(), String> {
                     eprintln!("zccache-daemon: idle for {}s, exiting", idle.as_secs());
                     break;
                 }
+                if let Some(why) = root_sickness(&opts.cache_root, root_at_start) {
+                    // Misses never depend on the root (private depfiles
+                    // live in the runtime dir), so builds went on; leaving
+                    // lets the broker start a daemon on whatever is there
+                    // now, or bypass a root that cannot be served.
+                    eprintln!(
+                        "zccache-daemon: cache root {} {why}, exiting",
+                        opts.cache_root.display()
+                    );
+                    break;
+                }
             }
         }
     }
@@ -172,6 +192,26 @@ async fn run(opts: Options) -> Result<(), String> {
     accept.abort();
     server.retire_once();
     Ok(())
+}
+
+/// The (device, inode) of a directory, `None` when it cannot be read.
+fn dir_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Why this daemon can no longer serve its cache root, if it cannot: the
+/// root was removed or replaced since start, or its file system turned
+/// read-only.
+fn root_sickness(root: &Path, at_start: Option<(u64, u64)>) -> Option<&'static str> {
+    let now = dir_identity(root);
+    if now.is_none() || now != at_start {
+        Some("was removed or replaced")
+    } else if os::is_read_only_fs(root).unwrap_or(false) {
+        Some("is on a read-only file system")
+    } else {
+        None
+    }
 }
 
 /// Bind the endpoint. An existing socket is unlinked only when nothing

@@ -223,6 +223,11 @@ pub struct Miss {
     /// rustc's "metadata ready" notification), not after it exits.
     #[prost(bool, tag = "7")]
     pub stream_stderr: bool,
+    /// Files the cache added to the argv (private depfiles): the wrapper
+    /// creates each before the compile and runs the caller's own command
+    /// instead if it cannot, or if the compile fails naming one.
+    #[prost(bytes = "vec", repeated, tag = "8")]
+    pub private_paths: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -1,8 +1,9 @@
 //! Carries out a daemon's LookupReply: replays hits, runs the compiler for misses and reports them with Store; it never chooses an argv of its own and never reads our stdin.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 use std::process::Stdio;
 
 use frame::v1::{
@@ -200,6 +201,9 @@ pub(crate) fn serve(
     else {
         return Outcome::Fallback("the daemon sent a unit without an answer".to_owned());
     };
+    if let Some(why) = unwritable_private_path(&answers) {
+        return Outcome::Fallback(why);
+    }
     let mut first_failure = 0;
     let mut replayed = false;
     for answer in answers {
@@ -214,11 +218,9 @@ pub(crate) fn serve(
             }
             unit_answer::Answer::Miss(miss) => match compile(miss, runner, store, out, err) {
                 Ok(Compiled::Code(code)) => code,
-                Ok(Compiled::Refused { option, output }) if !replayed => {
+                Ok(Compiled::Refused { why, output }) if !replayed => {
                     let _ = output;
-                    return Outcome::Fallback(format!(
-                        "the compiler does not know {option}, which zccache added"
-                    ));
+                    return Outcome::Fallback(why);
                 }
                 // Unreachable in practice: a compiler that took the option
                 // for an earlier unit takes it for this one.
@@ -252,13 +254,57 @@ pub(crate) fn spawn_failure_code(err: &io::Error) -> i32 {
     }
 }
 
+/// Creates every private file the misses' argvs name, before anything
+/// runs or is shown: a private directory that is gone, read-only or not
+/// ours must make the caller's own command run, not fail the compile. The
+/// text says why when one cannot be created.
+fn unwritable_private_path(answers: &[unit_answer::Answer]) -> Option<String> {
+    answers
+        .iter()
+        .filter_map(|answer| match answer {
+            unit_answer::Answer::Miss(miss) => Some(&miss.private_paths),
+            unit_answer::Answer::Hit(_) => None,
+        })
+        .flatten()
+        .find_map(|path| {
+            let path = Path::new(OsStr::from_bytes(path));
+            std::fs::File::create(path)
+                .err()
+                .map(|e| format!("cannot create the private depfile {}: {e}", path.display()))
+        })
+}
+
+/// Whether a failed compile's stderr names something the cache added: an
+/// option (`Miss.injected_option`) or a private file (`Miss.private_paths`).
+/// The compile then failed for the cache's sake; the text says how.
+fn failed_for_the_cache(output: &Output, option: &str, private: &[Vec<u8>]) -> Option<String> {
+    let names = |needle: &[u8]| {
+        !needle.is_empty() && output.stderr.windows(needle.len()).any(|w| w == needle)
+    };
+    if output.code == 0 {
+        None
+    } else if names(option.as_bytes()) {
+        Some(format!(
+            "the compiler does not know {option}, which zccache added"
+        ))
+    } else {
+        private.iter().find(|p| names(p)).map(|p| {
+            format!(
+                "the compile failed on the private depfile {}",
+                String::from_utf8_lossy(p)
+            )
+        })
+    }
+}
+
 /// How one miss ended.
 enum Compiled {
     /// Outputs written, Store sent when there was a token.
     Code(i32),
-    /// The compiler failed on the option the cache added
-    /// (`Miss.injected_option`): nothing written, nothing stored.
-    Refused { option: String, output: Output },
+    /// The compiler failed on something the cache added to its argv
+    /// (`Miss.injected_option`, `Miss.private_paths`): nothing shown,
+    /// nothing stored; the text says why.
+    Refused { why: String, output: Output },
 }
 
 /// Compiles one miss, writes its outputs, runs the dependency pass when
@@ -279,6 +325,7 @@ fn compile(
         strip_ansi,
         injected_option,
         stream_stderr,
+        private_paths,
     } = miss;
     // A refused added option must leave no output behind, so such a miss is
     // never streamed.
@@ -288,20 +335,13 @@ fn compile(
     } else {
         runner.run(&to_os(args))?
     };
-    // An older compiler may not know the path prefix map remap adds; the
-    // caller's own command must then decide the build, not our option.
-    if !streamed
-        && output.code != 0
-        && !injected_option.is_empty()
-        && output
-            .stderr
-            .windows(injected_option.len())
-            .any(|w| w == injected_option.as_bytes())
-    {
-        return Ok(Compiled::Refused {
-            option: injected_option,
-            output,
-        });
+    // An older compiler may not know the path prefix map remap adds, and a
+    // full disk may refuse our private depfile: the caller's own command
+    // must then decide the build, not what the cache added.
+    if !streamed {
+        if let Some(why) = failed_for_the_cache(&output, &injected_option, &private_paths) {
+            return Ok(Compiled::Refused { why, output });
+        }
     }
     emit(out, err, &output.stdout, b"");
     if !streamed {
@@ -401,6 +441,7 @@ mod tests {
                 strip_ansi: false,
                 injected_option: String::new(),
                 stream_stderr: false,
+                private_paths: Vec::new(),
             })),
         }
     }
@@ -556,6 +597,53 @@ mod tests {
         assert_eq!(s.outcome, Outcome::Exit(1));
         assert_eq!(s.stderr, "a.c:1: error: expected ';'\n");
         assert_eq!(s.stores.len(), 1);
+    }
+
+    #[test]
+    fn a_private_depfile_the_cache_cannot_write_falls_back_to_the_callers_command() {
+        let dir = std::env::temp_dir().join(format!("zccache-priv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let private = |path: &Path| {
+            let path = path.to_str().unwrap().to_owned();
+            miss_with(8, &["-c", "a.c", "-MD", "-MF", &path], |m| {
+                m.private_paths = vec![path.clone().into_bytes()];
+            })
+        };
+        // A private directory that is gone: nothing runs, nothing shown.
+        let gone = dir.join("gone").join("dep-8.d");
+        let s = serve_with(units(vec![private(&gone)]), vec![]);
+        assert!(
+            matches!(&s.outcome, Outcome::Fallback(why) if why.contains("dep-8.d")),
+            "{:?}",
+            s.outcome
+        );
+        assert!(s.ran.is_empty() && s.stderr.is_empty() && s.stores.is_empty());
+
+        // Created fine, but the compile fails writing it (a full disk).
+        let dep = dir.join("dep-8.d");
+        let full = format!(
+            "cc1: fatal error: closing dependency file {}: No space left on device\n",
+            dep.display()
+        );
+        let s = serve_with(
+            units(vec![private(&dep)]),
+            vec![("-c", output(1, "", &full))],
+        );
+        assert!(
+            matches!(&s.outcome, Outcome::Fallback(why) if why.contains("dep-8.d")),
+            "{:?}",
+            s.outcome
+        );
+        assert_eq!((s.stderr.as_str(), s.stores.len()), ("", 0));
+
+        // A compile error that names no private file is the build's answer.
+        let s = serve_with(
+            units(vec![private(&dep)]),
+            vec![("-c", output(1, "", "a.c:1: error: expected ';'\n"))],
+        );
+        assert_eq!(s.outcome, Outcome::Exit(1));
+        assert_eq!(s.stderr, "a.c:1: error: expected ';'\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Unix specifics for the daemon: peer credentials, the local time zone
-//! offset, the umask around bind, and what our open
-//! descriptors point at.
+//! offset, the umask around bind, what our open descriptors point at, and
+//! whether a file system is read-only.
 //!
 //! Callers never see a `cfg`; other platforms would get a sibling file with
 //! the same functions.
@@ -34,4 +34,20 @@ pub(crate) fn open_descriptor_targets() -> std::io::Result<Vec<std::path::PathBu
         }
     }
     Ok(targets)
+}
+
+/// Whether the file system holding `path` is mounted read-only now.
+pub(crate) fn is_read_only_fs(path: &std::path::Path) -> std::io::Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `c` is a valid NUL-terminated path and `vfs` plain data that
+    // statvfs fills in; the return code is checked.
+    unsafe {
+        let mut vfs: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut vfs) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(vfs.f_flag & libc::ST_RDONLY != 0)
+    }
 }

@@ -314,8 +314,14 @@ impl Engine {
                 strip_ansi: false,
                 injected_option: injected.clone(),
                 stream_stderr: true,
+                private_paths: Vec::new(),
             });
         }
+        let private_paths = if private_dep {
+            vec![dep_info.as_os_str().as_bytes().to_vec()]
+        } else {
+            Vec::new()
+        };
         self.rust.pending.insert(
             token,
             Pending {
@@ -341,6 +347,7 @@ impl Engine {
             strip_ansi: !r.inv.colour.requested,
             injected_option: injected,
             stream_stderr: true,
+            private_paths,
         })
     }
 

@@ -339,6 +339,7 @@ fn v1_rows() -> Vec<Row> {
         field!(Miss.strip_ansi),
         field!(Miss.injected_option),
         field!(Miss.stream_stderr),
+        field!(Miss.private_paths),
         field!(Store.token),
         field!(Store.exit_code),
         field!(Store.stdout),

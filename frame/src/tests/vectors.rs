@@ -175,6 +175,7 @@ fn vectors() -> Vec<Vector> {
                                 strip_ansi: false,
                                 injected_option: String::new(),
                                 stream_stderr: false,
+                                private_paths: Vec::new(),
                             })),
                         },
                         v1::UnitAnswer {
@@ -186,6 +187,7 @@ fn vectors() -> Vec<Vector> {
                                 strip_ansi: false,
                                 injected_option: String::new(),
                                 stream_stderr: false,
+                                private_paths: Vec::new(),
                             })),
                         },
                     ],
@@ -336,6 +338,7 @@ fn vectors() -> Vec<Vector> {
                             strip_ansi: false,
                             injected_option: "-ffile-prefix-map".to_owned(),
                             stream_stderr: false,
+                            private_paths: Vec::new(),
                         })),
                     }],
                 })),
@@ -356,6 +359,28 @@ fn vectors() -> Vec<Vector> {
                             strip_ansi: true,
                             injected_option: String::new(),
                             stream_stderr: true,
+                            private_paths: Vec::new(),
+                        })),
+                    }],
+                })),
+            }),
+        ),
+        // Miss.private_paths (tag 8): a C miss with a private depfile added.
+        response(
+            "028-response-lookup-miss-private-paths",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+                    units: vec![v1::UnitAnswer {
+                        answer: Some(v1::unit_answer::Answer::Miss(v1::Miss {
+                            token: 5,
+                            args: args(&["-c", "a.c", "-MD", "-MF", "/run/z/priv/dep-5.d"]),
+                            deps_args: Vec::new(),
+                            no_store_reason: String::new(),
+                            strip_ansi: false,
+                            injected_option: String::new(),
+                            stream_stderr: false,
+                            private_paths: vec![bytes("/run/z/priv/dep-5.d")],
                         })),
                     }],
                 })),
@@ -376,6 +401,7 @@ fn vectors() -> Vec<Vector> {
                             strip_ansi: true,
                             injected_option: String::new(),
                             stream_stderr: false,
+                            private_paths: Vec::new(),
                         })),
                     }],
                 })),
