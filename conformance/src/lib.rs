@@ -11,6 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+pub mod diff;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The directory holding `zccache`, `zccache-broker` and `zccache-daemon`.
