@@ -653,7 +653,6 @@ fn lookup_bytes(sb: &Sandbox) -> Vec<u8> {
             .collect(),
         cwd: sb.work.to_str().unwrap().as_bytes().to_vec(),
         argv0: b"gcc".to_vec(),
-        file_mode: 0o644,
         ..Default::default()
     }));
     ::frame::encode_frame(&::frame::request_frame(1, &request))

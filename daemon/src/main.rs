@@ -16,6 +16,7 @@ mod meta;
 #[cfg(unix)]
 #[path = "os/unix.rs"]
 mod os;
+mod outputs;
 mod remap;
 mod rust;
 mod scan;

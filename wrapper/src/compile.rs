@@ -1,7 +1,8 @@
-//! Carries out a daemon's LookupReply: replays hits, runs the compiler for misses and reports them with Store; it never chooses an argv of its own and never reads our stdin.
+//! Carries out a daemon's LookupReply: writes and replays hits, runs the compiler for misses and reports them with Store; it never chooses an argv of its own and never reads our stdin.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
 use std::process::Stdio;
 
@@ -9,6 +10,7 @@ use frame::v1::{
     lookup_reply, unit_answer, Hit, LookupReply, Miss, Probe, ProbeResult, Store, UnitAnswer,
 };
 
+use crate::deliver::{self, Undeliverable};
 use crate::os;
 use crate::resolve::Compiler;
 
@@ -22,6 +24,15 @@ pub(crate) enum Outcome {
     /// Nothing was replayed yet and the cache cannot go on; compile
     /// directly. The text names what failed.
     Fallback(String),
+}
+
+/// What the wrapper tells the daemon after acting on its reply.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Report {
+    /// A finished miss with a token.
+    Store(Store),
+    /// An output of the hit from this entry failed its digest check.
+    Corrupt(Vec<u8>),
 }
 
 /// One compiler run with its outputs captured.
@@ -170,13 +181,17 @@ pub(crate) fn run_probes(probe: &Probe, runner: &mut impl Runner) -> Vec<ProbeRe
         .collect()
 }
 
-/// Serves `reply` in source order. `store` gets each finished miss that
-/// has a token; what becomes of it does not matter here, since the compile
-/// already happened. Outputs go to `out` and `err` byte for byte.
+/// Serves `reply` in source order: first writes every hit's outputs (`fds`
+/// are the descriptors that came with the reply), then replays and
+/// compiles unit by unit. `report` gets each finished miss that has a
+/// token, and the entry of a hit whose output failed its digest; what
+/// becomes of them does not matter here. Outputs go to `out` and `err`
+/// byte for byte.
 pub(crate) fn serve(
     reply: LookupReply,
+    fds: Vec<OwnedFd>,
     runner: &mut impl Runner,
-    store: &mut impl FnMut(Store),
+    report: &mut impl FnMut(Report),
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Outcome {
@@ -200,6 +215,9 @@ pub(crate) fn serve(
     else {
         return Outcome::Fallback("the daemon sent a unit without an answer".to_owned());
     };
+    if let Err(outcome) = write_hits(&answers, fds, report) {
+        return outcome;
+    }
     let mut first_failure = 0;
     let mut replayed = false;
     for answer in answers {
@@ -208,11 +226,12 @@ pub(crate) fn serve(
                 stdout,
                 stderr,
                 exit_code,
+                ..
             }) => {
                 emit(out, err, &stdout, &stderr);
                 exit_code
             }
-            unit_answer::Answer::Miss(miss) => match compile(miss, runner, store, out, err) {
+            unit_answer::Answer::Miss(miss) => match compile(miss, runner, report, out, err) {
                 Ok(Compiled::Code(code)) => code,
                 Ok(Compiled::Refused { option, output }) if !replayed => {
                     let _ = output;
@@ -243,6 +262,38 @@ pub(crate) fn serve(
     Outcome::Exit(first_failure)
 }
 
+/// Writes the outputs of every hit before anything is replayed, so a hit
+/// that cannot be written still lets the compiler run as if we were not
+/// there. An output only the compiler can write (a device, a FIFO, under
+/// `/dev`) passes through; a damaged entry is reported, then compiled.
+fn write_hits(
+    answers: &[unit_answer::Answer],
+    fds: Vec<OwnedFd>,
+    report: &mut impl FnMut(Report),
+) -> Result<(), Outcome> {
+    let hits: Vec<&Hit> = answers
+        .iter()
+        .filter_map(|a| match a {
+            unit_answer::Answer::Hit(h) => Some(h),
+            unit_answer::Answer::Miss(_) => None,
+        })
+        .collect();
+    for hit in &hits {
+        deliver::preflight(&hit.outputs)
+            .map_err(|e| Outcome::Passthrough(format!("output_to_device ({e})")))?;
+    }
+    let mut slots: Vec<Option<OwnedFd>> = fds.into_iter().map(Some).collect();
+    for hit in &hits {
+        if let Err(e) = deliver::write_all(&hit.outputs, &mut slots) {
+            if matches!(e, Undeliverable::Corrupt(_)) {
+                report(Report::Corrupt(hit.entry.clone()));
+            }
+            return Err(Outcome::Fallback(e.to_string()));
+        }
+    }
+    Ok(())
+}
+
 /// What a shell exits with when it cannot start a program.
 pub(crate) fn spawn_failure_code(err: &io::Error) -> i32 {
     if err.kind() == io::ErrorKind::PermissionDenied {
@@ -267,7 +318,7 @@ enum Compiled {
 fn compile(
     miss: Miss,
     runner: &mut impl Runner,
-    store: &mut impl FnMut(Store),
+    report: &mut impl FnMut(Report),
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> io::Result<Compiled> {
@@ -317,13 +368,13 @@ fn compile(
         0
     };
     if token != 0 {
-        store(Store {
+        report(Report::Store(Store {
             token,
             exit_code: output.code,
             stdout: output.stdout,
             stderr: output.stderr,
             deps_exit_code,
-        });
+        }));
     }
     Ok(Compiled::Code(output.code))
 }
@@ -382,6 +433,8 @@ mod tests {
                 stdout: stdout.into(),
                 stderr: stderr.into(),
                 exit_code: code,
+                outputs: Vec::new(),
+                entry: Vec::new(),
             })),
         }
     }
@@ -425,6 +478,7 @@ mod tests {
         stdout: String,
         stderr: String,
         stores: Vec<Store>,
+        corrupt: Vec<Vec<u8>>,
         ran: Vec<Vec<OsString>>,
     }
 
@@ -433,12 +487,16 @@ mod tests {
             outputs: script,
             ran: vec![],
         };
-        let mut stores = vec![];
+        let (mut stores, mut corrupt) = (vec![], vec![]);
         let (mut out, mut err) = (vec![], vec![]);
         let outcome = serve(
             reply,
+            Vec::new(),
             &mut runner,
-            &mut |s| stores.push(s),
+            &mut |r| match r {
+                Report::Store(s) => stores.push(s),
+                Report::Corrupt(entry) => corrupt.push(entry),
+            },
             &mut out,
             &mut err,
         );
@@ -448,8 +506,65 @@ mod tests {
             stdout: String::from_utf8(out).unwrap(),
             stderr: String::from_utf8(err).unwrap(),
             stores,
+            corrupt,
             ran: runner.ran,
         }
+    }
+
+    /// A hit whose one output goes to `path` with `bytes` (`digest_of`
+    /// decides the digest it claims).
+    fn hit_writing(path: &std::path::Path, bytes: &[u8], digest_of: &[u8]) -> UnitAnswer {
+        use std::os::unix::ffi::OsStrExt;
+        let mut answer = hit(0, "out", "warn");
+        if let Some(unit_answer::Answer::Hit(h)) = &mut answer.answer {
+            h.outputs = vec![frame::v1::Output {
+                path: path.as_os_str().as_bytes().to_vec(),
+                write: frame::v1::WriteMode::Replace as i32,
+                size: bytes.len() as u64,
+                digest: blake3::hash(digest_of).as_bytes().to_vec(),
+                content: bytes.to_vec(),
+                descriptor: 0,
+            }];
+            h.entry = b"entry-key".to_vec();
+        }
+        answer
+    }
+
+    #[test]
+    fn hits_write_their_outputs_or_leave_the_compile_to_the_compiler() {
+        let dir = std::env::temp_dir().join(format!("zc-serve-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let obj = dir.join("a.o");
+
+        let s = serve_with(units(vec![hit_writing(&obj, b"OBJ", b"OBJ")]), vec![]);
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("out", "warn"));
+        assert_eq!(std::fs::read(&obj).unwrap(), b"OBJ");
+
+        // A damaged entry: nothing replayed or written, the daemon told.
+        let s = serve_with(units(vec![hit_writing(&obj, b"BAD", b"OBJ")]), vec![]);
+        assert!(matches!(s.outcome, Outcome::Fallback(_)), "{:?}", s.outcome);
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("", ""));
+        assert_eq!(s.corrupt, vec![b"entry-key".to_vec()]);
+        assert_eq!(std::fs::read(&obj).unwrap(), b"OBJ");
+
+        // Only the compiler writes to a device.
+        let dev = std::path::Path::new("/dev/stdout");
+        let s = serve_with(units(vec![hit_writing(dev, b"OBJ", b"OBJ")]), vec![]);
+        assert!(
+            matches!(s.outcome, Outcome::Passthrough(_)),
+            "{:?}",
+            s.outcome
+        );
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("", ""));
+
+        // An unwritable place: the compiler runs and decides.
+        let nowhere = dir.join("no/such/dir/a.o");
+        let s = serve_with(units(vec![hit_writing(&nowhere, b"OBJ", b"OBJ")]), vec![]);
+        assert!(matches!(s.outcome, Outcome::Fallback(_)), "{:?}", s.outcome);
+        assert!(s.corrupt.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
