@@ -472,6 +472,10 @@ fn d5_a_corrupted_blob_is_compiled_instead_and_never_served_again() {
         ok(&sb.zccache(["gcc", "-c", "t.c"]));
         assert_eq!(sb.read("t.o"), sb.read("ref.o"), "{name}: compiled instead");
         assert_eq!(sb.counter("corrupt_detected"), 1, "{name}");
+        if name == "large" {
+            // The wrapper found it; the daemon's hit became a miss.
+            assert_eq!(sb.status()["not_stored_reasons"]["corrupt_output"], 1);
+        }
         // Quarantined: the damaged bytes are nowhere in the store any more
         // (the daemon, which saw it itself, may have stored the compile).
         assert!(

@@ -631,14 +631,30 @@ impl Engine {
         }))
     }
 
-    /// A client found an output of entry `key` not matching its digest:
-    /// hash the entry's blobs and quarantine it if the store's copy is
-    /// damaged (a client's word alone drops nothing).
-    pub(crate) fn recheck(&self, key: &[u8]) {
-        let Ok(key) = <[u8; 32]>::try_from(key) else {
-            return;
+    /// The wrapper did not write the hit from entry `u.entry` and compiled
+    /// instead: it counts as a miss, not a hit. When an output failed its
+    /// digest, the entry's blobs are hashed again and the entry is
+    /// quarantined if the store's copy is damaged (a client's word alone
+    /// drops nothing).
+    pub(crate) fn undelivered(&self, u: &v1::Undelivered) {
+        // Counter names are ours, whatever a client sends.
+        let reason = match u.reason.as_str() {
+            "corrupt_output" => "corrupt_output",
+            "output_to_device" => "output_to_device",
+            "output_not_writable" => "output_not_writable",
+            "sibling_undelivered" => "sibling_undelivered",
+            _ => "bad_hit_answer",
         };
-        if let Ok(Some(entry)) = self.store.get(&Key(key)) {
+        let entry = <[u8; 32]>::try_from(u.entry.as_slice())
+            .ok()
+            .and_then(|key| self.store.get(&Key(key)).ok().flatten());
+        let rust = entry.as_ref().is_some_and(|e| {
+            e.outputs
+                .iter()
+                .any(|o| matches!(o.role.as_str(), "rlib" | "rmeta" | "staticlib" | "dep-info"))
+        });
+        self.stats.unhit(rust, reason);
+        if let (Some(entry), "corrupt_output") = (entry, reason) {
             for index in 0..entry.outputs.len() {
                 if self.store.check_output(&entry, index).is_err() {
                     break;
@@ -1601,6 +1617,66 @@ mod tests {
             Classified::Compile(inv) => inv,
             Classified::Passthrough(p) => panic!("{args:?}: {p:?}"),
         }
+    }
+
+    #[test]
+    fn only_clients_of_our_system_at_the_cwd_they_name_are_served() {
+        let lookup = v1::Lookup {
+            cwd: b"/w/build".to_vec(),
+            ..Default::default()
+        };
+        let ours = |cwd: &str| PeerView::Ours {
+            cwd: PathBuf::from(cwd),
+        };
+        assert!(peer_blocker(&lookup, &ours("/w/build")).is_none());
+        let reason = |peer| peer_blocker(&lookup, &peer).map(|pt| pt.reason);
+        assert_eq!(reason(ours("/w")), Some("cwd_mismatch"));
+        assert_eq!(
+            reason(PeerView::Foreign("another mount namespace".into())),
+            Some("foreign_mount_namespace")
+        );
+        // Counted like every other passthrough, before anything is read.
+        let dir = std::env::temp_dir().join(format!("zccache-peer-{}", std::process::id()));
+        let engine = Engine::new(
+            Store::open(&dir, 1 << 20).unwrap(),
+            Stats::default(),
+            dir.join("private"),
+        );
+        let (reply, fds) = engine.lookup(&lookup, &PeerView::Foreign("chroot".into()));
+        assert!(fds.0.is_empty());
+        assert!(matches!(
+            reply.outcome,
+            Some(v1::lookup_reply::Outcome::Passthrough(p)) if p.reason == "foreign_mount_namespace"
+        ));
+        assert_eq!(engine.stats.passthrough.load(Ordering::Relaxed), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_undelivered_hit_counts_as_a_miss_under_our_own_reason_names() {
+        let dir = std::env::temp_dir().join(format!("zccache-undel-{}", std::process::id()));
+        let engine = Engine::new(
+            Store::open(&dir, 1 << 20).unwrap(),
+            Stats::default(),
+            dir.join("private"),
+        );
+        engine.stats.bump(&engine.stats.hits);
+        for reason in ["output_to_device", "made up by a client"] {
+            engine.undelivered(&v1::Undelivered {
+                entry: vec![0; 32],
+                reason: reason.into(),
+            });
+        }
+        let json = engine.stats.to_json();
+        assert_eq!(
+            (json["hits"].as_u64(), json["misses"].as_u64()),
+            (Some(0), Some(2))
+        );
+        assert_eq!(
+            json["not_stored_reasons"],
+            serde_json::json!({"output_to_device": 1, "bad_hit_answer": 1})
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

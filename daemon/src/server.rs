@@ -214,8 +214,8 @@ impl Server {
                     }),
                 }
             }
-            Some(Rq::CorruptOutput(c)) => {
-                let _ = tokio::task::spawn_blocking(move || engine.recheck(&c.entry)).await;
+            Some(Rq::Undelivered(u)) => {
+                let _ = tokio::task::spawn_blocking(move || engine.undelivered(&u)).await;
                 Rs::Ack(v1::Ack {})
             }
             Some(Rq::Status(_)) => Rs::Status(v1::StatusReply {
@@ -525,6 +525,21 @@ mod tests {
         let gone = dir.join("gone");
         assert_eq!(spellings(&gone), vec![gone.clone()]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_client_of_our_own_system_is_seen_at_its_kernel_cwd() {
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let client = Client {
+            deadline_unix_ms: 0,
+            fd: ours.as_raw_fd(),
+        };
+        assert_eq!(
+            client.view(),
+            PeerView::Ours {
+                cwd: std::env::current_dir().unwrap()
+            }
+        );
     }
 
     #[test]

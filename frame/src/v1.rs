@@ -37,7 +37,7 @@ pub mod request {
         #[prost(message, tag = "9")]
         Shutdown(super::ShutdownRequest),
         #[prost(message, tag = "10")]
-        CorruptOutput(super::CorruptOutput),
+        Undelivered(super::Undelivered),
     }
 }
 
@@ -199,7 +199,7 @@ pub struct Hit {
     /// The wrapper writes every one before replaying the streams.
     #[prost(message, repeated, tag = "4")]
     pub outputs: ::prost::alloc::vec::Vec<Output>,
-    /// Names the stored entry, for a [`CorruptOutput`] report.
+    /// Names the stored entry, for an [`Undelivered`] report.
     #[prost(bytes = "vec", tag = "5")]
     pub entry: ::prost::alloc::vec::Vec<u8>,
 }
@@ -260,13 +260,18 @@ impl WriteMode {
     }
 }
 
-/// wrapper -> daemon: an output of the hit named `entry` did not match its
-/// digest. The daemon checks the entry again and drops it if it is
-/// damaged. Answered with `Ack`.
+/// wrapper -> daemon: the hit from `entry` was not written and the
+/// compiler runs instead (never sent on the hit path). Answered with `Ack`.
 #[derive(Clone, PartialEq, ::prost::Message)]
-pub struct CorruptOutput {
+pub struct Undelivered {
     #[prost(bytes = "vec", tag = "1")]
     pub entry: ::prost::alloc::vec::Vec<u8>,
+    /// `corrupt_output` (an output failed its digest: the daemon checks the
+    /// entry and drops it if damaged), `output_to_device`,
+    /// `output_not_writable`, `bad_hit_answer`, `sibling_undelivered`
+    /// (another unit's hit failed).
+    #[prost(string, tag = "2")]
+    pub reason: ::prost::alloc::string::String,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

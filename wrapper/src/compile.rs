@@ -31,8 +31,12 @@ pub(crate) enum Outcome {
 pub(crate) enum Report {
     /// A finished miss with a token.
     Store(Store),
-    /// An output of the hit from this entry failed its digest check.
-    Corrupt(Vec<u8>),
+    /// The hit from `entry` was not written (`reason`, a counter name);
+    /// the compiler runs instead.
+    Undelivered {
+        entry: Vec<u8>,
+        reason: &'static str,
+    },
 }
 
 /// One compiler run with its outputs captured.
@@ -265,7 +269,9 @@ pub(crate) fn serve(
 /// Writes the outputs of every hit before anything is replayed, so a hit
 /// that cannot be written still lets the compiler run as if we were not
 /// there. An output only the compiler can write (a device, a FIFO, under
-/// `/dev`) passes through; a damaged entry is reported, then compiled.
+/// `/dev`) passes through; any other failure (a damaged entry, an
+/// unwritable place) compiles. Either way the daemon is told, so the hit
+/// it counted becomes a miss and a damaged entry is dropped.
 fn write_hits(
     answers: &[unit_answer::Answer],
     fds: Vec<OwnedFd>,
@@ -278,16 +284,30 @@ fn write_hits(
             unit_answer::Answer::Miss(_) => None,
         })
         .collect();
+    // Every hit of the reply becomes a compile: the one that failed says
+    // why, the others that a sibling failed.
+    let mut tell = |failed: Option<usize>, e: &Undeliverable| {
+        for (i, hit) in hits.iter().enumerate() {
+            let reason = match failed {
+                Some(f) if f != i => "sibling_undelivered",
+                _ => e.reason(),
+            };
+            report(Report::Undelivered {
+                entry: hit.entry.clone(),
+                reason,
+            });
+        }
+    };
     for hit in &hits {
-        deliver::preflight(&hit.outputs)
-            .map_err(|e| Outcome::Passthrough(format!("output_to_device ({e})")))?;
+        if let Err(e) = deliver::preflight(&hit.outputs) {
+            tell(None, &e);
+            return Err(Outcome::Passthrough(format!("{} ({e})", e.reason())));
+        }
     }
     let mut slots: Vec<Option<OwnedFd>> = fds.into_iter().map(Some).collect();
-    for hit in &hits {
+    for (i, hit) in hits.iter().enumerate() {
         if let Err(e) = deliver::write_all(&hit.outputs, &mut slots) {
-            if matches!(e, Undeliverable::Corrupt(_)) {
-                report(Report::Corrupt(hit.entry.clone()));
-            }
+            tell(Some(i), &e);
             return Err(Outcome::Fallback(e.to_string()));
         }
     }
@@ -478,7 +498,7 @@ mod tests {
         stdout: String,
         stderr: String,
         stores: Vec<Store>,
-        corrupt: Vec<Vec<u8>>,
+        undelivered: Vec<(Vec<u8>, &'static str)>,
         ran: Vec<Vec<OsString>>,
     }
 
@@ -487,7 +507,7 @@ mod tests {
             outputs: script,
             ran: vec![],
         };
-        let (mut stores, mut corrupt) = (vec![], vec![]);
+        let (mut stores, mut undelivered) = (vec![], vec![]);
         let (mut out, mut err) = (vec![], vec![]);
         let outcome = serve(
             reply,
@@ -495,7 +515,7 @@ mod tests {
             &mut runner,
             &mut |r| match r {
                 Report::Store(s) => stores.push(s),
-                Report::Corrupt(entry) => corrupt.push(entry),
+                Report::Undelivered { entry, reason } => undelivered.push((entry, reason)),
             },
             &mut out,
             &mut err,
@@ -506,7 +526,7 @@ mod tests {
             stdout: String::from_utf8(out).unwrap(),
             stderr: String::from_utf8(err).unwrap(),
             stores,
-            corrupt,
+            undelivered,
             ran: runner.ran,
         }
     }
@@ -546,7 +566,10 @@ mod tests {
         let s = serve_with(units(vec![hit_writing(&obj, b"BAD", b"OBJ")]), vec![]);
         assert!(matches!(s.outcome, Outcome::Fallback(_)), "{:?}", s.outcome);
         assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("", ""));
-        assert_eq!(s.corrupt, vec![b"entry-key".to_vec()]);
+        assert_eq!(
+            s.undelivered,
+            vec![(b"entry-key".to_vec(), "corrupt_output")]
+        );
         assert_eq!(std::fs::read(&obj).unwrap(), b"OBJ");
 
         // Only the compiler writes to a device.
@@ -563,7 +586,29 @@ mod tests {
         let nowhere = dir.join("no/such/dir/a.o");
         let s = serve_with(units(vec![hit_writing(&nowhere, b"OBJ", b"OBJ")]), vec![]);
         assert!(matches!(s.outcome, Outcome::Fallback(_)), "{:?}", s.outcome);
-        assert!(s.corrupt.is_empty());
+        assert_eq!(
+            s.undelivered,
+            vec![(b"entry-key".to_vec(), "output_not_writable")]
+        );
+
+        // Two hits, the second damaged: neither is replayed, both are told.
+        let mut first = hit_writing(&obj, b"ONE", b"ONE");
+        if let Some(unit_answer::Answer::Hit(h)) = &mut first.answer {
+            h.entry = b"first".to_vec();
+        }
+        let s = serve_with(
+            units(vec![first, hit_writing(&obj, b"BAD", b"TWO")]),
+            vec![],
+        );
+        assert!(matches!(s.outcome, Outcome::Fallback(_)), "{:?}", s.outcome);
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("", ""));
+        assert_eq!(
+            s.undelivered,
+            vec![
+                (b"first".to_vec(), "sibling_undelivered"),
+                (b"entry-key".to_vec(), "corrupt_output")
+            ]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

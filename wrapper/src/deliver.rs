@@ -43,6 +43,18 @@ pub(crate) enum Undeliverable {
     Write { path: PathBuf, source: io::Error },
 }
 
+impl Undeliverable {
+    /// The counter name the daemon files the unwritten hit under.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Undeliverable::Device(_) => "output_to_device",
+            Undeliverable::Corrupt(_) => "corrupt_output",
+            Undeliverable::BadAnswer(_) => "bad_hit_answer",
+            Undeliverable::Write { .. } => "output_not_writable",
+        }
+    }
+}
+
 impl std::fmt::Display for Undeliverable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

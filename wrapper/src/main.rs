@@ -27,7 +27,7 @@ use std::process::exit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use frame::v1::{
-    lookup_reply, request, response, CorruptOutput, EnvVar, Lookup, LookupReply, Request,
+    lookup_reply, request, response, EnvVar, Lookup, LookupReply, Request, Undelivered,
 };
 
 use crate::compile::{Outcome, Report};
@@ -162,7 +162,10 @@ fn cached_compile(
         // is not trusted.
         let body = match report {
             Report::Store(store) => request::Body::Store(store),
-            Report::Corrupt(entry) => request::Body::CorruptOutput(CorruptOutput { entry }),
+            Report::Undelivered { entry, reason } => request::Body::Undelivered(Undelivered {
+                entry,
+                reason: reason.to_owned(),
+            }),
         };
         if connected {
             connected = conn.call(body, cfg.request_timeout).is_ok();

@@ -271,7 +271,7 @@ messages!(
     v1_messages: Request, Response, EnvVar, Lookup, LookupReply, Units, UnitAnswer, Passthrough,
     Hit, Miss, Store, StoreReply, Route, RouteReply, StatusRequest, StatusReply, ClearRequest,
     ZeroStatsRequest, ReleaseHandlesRequest, ReleaseHandlesReply, ShutdownRequest, Ack, Error,
-    VersionMismatch, ProbeResult, Probe, ProbeRun, Output, CorruptOutput,
+    VersionMismatch, ProbeResult, Probe, ProbeRun, Output, Undelivered,
 );
 
 fn envelope_rows() -> Vec<Row> {
@@ -297,7 +297,7 @@ fn v1_rows() -> Vec<Row> {
         variant!(Request.body = request::Body::ZeroStats(ZeroStatsRequest)),
         variant!(Request.body = request::Body::ReleaseHandles(ReleaseHandlesRequest)),
         variant!(Request.body = request::Body::Shutdown(ShutdownRequest)),
-        variant!(Request.body = request::Body::CorruptOutput(CorruptOutput)),
+        variant!(Request.body = request::Body::Undelivered(Undelivered)),
         variant!(Response.body = response::Body::Lookup(LookupReply)),
         variant!(Response.body = response::Body::Store(StoreReply)),
         variant!(Response.body = response::Body::Route(RouteReply)),
@@ -340,7 +340,8 @@ fn v1_rows() -> Vec<Row> {
         field!(Output.digest),
         field!(Output.content),
         field!(Output.descriptor),
-        field!(CorruptOutput.entry),
+        field!(Undelivered.entry),
+        field!(Undelivered.reason),
         field!(Miss.token),
         field!(Miss.args),
         field!(Miss.deps_args),

@@ -410,13 +410,14 @@ fn vectors() -> Vec<Vector> {
                 })),
             }),
         ),
-        // Request.corrupt_output (tag 10): a hit's output failed its digest.
+        // Request.undelivered (tag 10): a hit's output failed its digest.
         request_v(
-            "029-request-corrupt-output",
+            "029-request-undelivered",
             2,
             2,
-            Rq::CorruptOutput(v1::CorruptOutput {
+            Rq::Undelivered(v1::Undelivered {
                 entry: vec![0x11; 32],
+                reason: "corrupt_output".to_owned(),
             }),
         ),
     ]
