@@ -11,10 +11,15 @@ use std::process::Output;
 use ::frame::v1::{self, lookup_reply, request, response, unit_answer};
 use conformance::{ok, Sandbox, PATIENCE};
 
-fn daemon_endpoint(sb: &Sandbox) -> PathBuf {
-    let rt = router::RuntimeDir::at(&sb.runtime).expect("sandbox runtime dir");
-    let root = std::fs::canonicalize(&sb.cache).unwrap();
-    router::daemon_paths(&rt, &root, "default", ::frame::PROTOCOL_VERSION).endpoint
+/// The running daemon's endpoint and protocol, as it reports them (so a
+/// raw request reaches a daemon of any protocol).
+fn daemon_endpoint(sb: &Sandbox) -> (PathBuf, u32) {
+    let status = sb.status();
+    let endpoint = status["endpoint"]
+        .as_str()
+        .expect("status names the endpoint");
+    let protocol = status["protocol_version"].as_u64().unwrap() as u32;
+    (PathBuf::from(endpoint), protocol)
 }
 
 /// Runs `script` with `sh -c` in a private mount namespace (`unshare -m`),
@@ -83,6 +88,54 @@ fn d1_a_sandboxed_client_cannot_get_an_object_written_into_its_read_only_dir() {
     assert!(
         !sb.path("out/t.o").exists(),
         "an object appeared that the sandboxed caller could not write"
+    );
+}
+
+/// Same system, fewer rights: root without `CAP_DAC_OVERRIDE` cannot write
+/// into a directory another user owns, and neither can its cached compile,
+/// although the daemon (started with every capability) could.
+#[test]
+fn d1_a_caller_without_the_right_to_write_gets_no_object_written_for_it() {
+    assert_eq!(router::euid(), 0, "dropping capabilities needs root");
+    let sb = Sandbox::new("d1caps");
+    sb.write("t.c", "int f(int x) { return x * 5; }\n");
+    std::fs::create_dir_all(sb.path("out")).unwrap();
+    warm(&sb, &["gcc", "-c", "t.c", "-o", "out/t.o"], || {
+        let _ = std::fs::remove_file(sb.path("out/t.o"));
+    });
+    std::fs::remove_file(sb.path("out/t.o")).unwrap();
+    std::os::unix::fs::chown(sb.path("out"), Some(65534), Some(65534)).unwrap();
+
+    // The same capabilities gone for gcc alone and for the wrapper.
+    let without_dac = |program: &Path, args: &[&str]| {
+        sb.cmd("setpriv")
+            .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
+            .arg(program)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let gcc = conformance::which("gcc").unwrap();
+    let plain = without_dac(&gcc, &["-c", "t.c", "-o", "out/t.o"]);
+    assert_ne!(plain.status.code(), Some(0), "plain gcc wrote into out/");
+    let cached = without_dac(
+        &conformance::zccache_bin(),
+        &["gcc", "-c", "t.c", "-o", "out/t.o"],
+    );
+    assert_eq!(
+        cached.status.code(),
+        plain.status.code(),
+        "cached: {}",
+        String::from_utf8_lossy(&cached.stderr)
+    );
+    assert!(
+        !sb.path("out/t.o").exists(),
+        "an object appeared that the caller had no right to write"
+    );
+    assert_eq!(
+        sb.status()["not_stored_reasons"]["output_not_writable"],
+        1,
+        "the daemon's hit became a miss"
     );
 }
 
@@ -300,14 +353,15 @@ fn raw_lookup(sb: &Sandbox, lookup: v1::Lookup, extra: &[u8]) -> v1::LookupReply
         lookup_bytes.expect("a Lookup in the request")
     };
     inner.extend_from_slice(extra);
+    let (endpoint, protocol) = daemon_endpoint(sb);
     let mut payload = vec![0x08];
-    varint(u64::from(::frame::PROTOCOL_VERSION), &mut payload);
+    varint(u64::from(protocol), &mut payload);
     payload.push(0x12);
     varint(inner.len() as u64, &mut payload);
     payload.extend(inner);
     let mut frame = plain;
     frame.payload = payload;
-    let mut stream = UnixStream::connect(daemon_endpoint(sb)).unwrap();
+    let mut stream = UnixStream::connect(endpoint).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream.write_all(&::frame::encode_frame(&frame)).unwrap();
     let reply = ::frame::read_frame(&mut stream, ::frame::MAX_FRAME).unwrap();
@@ -375,8 +429,13 @@ fn d4_no_request_makes_a_setuid_file_and_outputs_get_the_callers_umask() {
     let Some(unit_answer::Answer::Hit(hit)) = &units.units[0].answer else {
         panic!("{units:?}")
     };
-    assert_eq!(hit.outputs.len(), 1, "{hit:?}");
+    assert!(
+        !(obj.exists() && mode_of(&obj) & 0o6000 != 0),
+        "a crafted Lookup made a setuid file: {:o}",
+        mode_of(&obj)
+    );
     assert!(!obj.exists(), "the daemon wrote an output itself");
+    assert_eq!(hit.outputs.len(), 1, "{hit:?}");
 
     // A cwd the kernel does not confirm passes through.
     let mut lying = lookup;

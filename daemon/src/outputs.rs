@@ -21,8 +21,9 @@ pub(crate) struct Descriptors(pub(crate) Vec<OwnedFd>);
 /// Why an output cannot be handed over; the unit becomes a miss.
 #[derive(Debug)]
 pub(crate) enum Unavailable {
-    /// The store refused (gone, damaged, unreadable); `counted` unless it
-    /// is one of the expected races or a damage already counted.
+    /// The store refused: gone or damaged (expected, and a damage is
+    /// already counted), or `unexpected` (an I/O error worth an `errors`
+    /// count).
     Store { unexpected: bool },
     /// One reply may carry at most `sys::MAX_FDS_PER_MESSAGE` descriptors.
     TooManyDescriptors,
