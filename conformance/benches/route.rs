@@ -130,7 +130,6 @@ fn main() {
         argv0: b"gcc".to_vec(),
         stderr_is_tty: false,
         start_unix_ns: 0,
-        file_mode: 0o644,
         probes: Vec::new(),
     }));
 

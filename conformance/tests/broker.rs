@@ -419,14 +419,18 @@ fn b3_killed_broker_is_restarted_once_by_racing_wrappers() {
     assert_ne!(successor, broker);
 }
 
-/// Builds the three binaries speaking protocol 2 into `target/proto2`.
-fn build_protocol_2() -> PathBuf {
+/// The protocol of the other build in `b4`: the next one after ours.
+const OTHER: u32 = ::frame::PROTOCOL_VERSION + 1;
+
+/// Builds the three binaries speaking protocol [`OTHER`] into
+/// `target/proto-other`.
+fn build_other_protocol() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let target = workspace.join("target/proto2");
+    let target = workspace.join("target/proto-other");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(workspace)
-        .env("ZCCACHE_PROTOCOL_VERSION_OVERRIDE", "2")
+        .env("ZCCACHE_PROTOCOL_VERSION_OVERRIDE", OTHER.to_string())
         .args([
             "build",
             "-p",
@@ -447,18 +451,14 @@ fn build_protocol_2() -> PathBuf {
 
 #[test]
 fn b4_two_protocol_versions_side_by_side() {
-    assert_eq!(
-        ::frame::PROTOCOL_VERSION,
-        1,
-        "this test assumes protocol 1 here"
-    );
-    let bin2 = build_protocol_2();
+    let ours = ::frame::PROTOCOL_VERSION;
+    let bin2 = build_other_protocol();
     let sb = Sandbox::new("b4versions");
     let v2 = |args: &[&str]| sb.cmd(bin2.join("zccache")).args(args).output().unwrap();
     let out = v2(&["--version"]);
     ok(&out);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("protocol 2"),
+        String::from_utf8_lossy(&out.stdout).contains(&format!("protocol {OTHER}")),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
@@ -472,11 +472,11 @@ fn b4_two_protocol_versions_side_by_side() {
     ok(&sb.zccache(["gcc", "-c", "v.c"]));
     let d1 = identity(&sb).unwrap().pid;
     ok(&v2(&["gcc", "-c", "v.c"]));
-    let id2 = router::read_identity(&paths_for(&sb, &sb.cache, "default", 2).identity_file)
-        .expect("the protocol 2 daemon has its own identity file");
+    let id2 = router::read_identity(&paths_for(&sb, &sb.cache, "default", OTHER).identity_file)
+        .expect("the other protocol's daemon has its own identity file");
     let d2 = id2.pid;
     assert_ne!(d1, d2);
-    assert_eq!(id2.protocol_version, 2);
+    assert_eq!(id2.protocol_version, OTHER);
 
     // Repeats hit in each, and neither disturbs the other's daemon.
     for round in 0..2 {
@@ -496,7 +496,7 @@ fn b4_two_protocol_versions_side_by_side() {
     ok(&v2(&["start"]));
     assert_eq!(identity(&sb).unwrap().pid, d1);
     assert_eq!(
-        router::read_identity(&paths_for(&sb, &sb.cache, "default", 2).identity_file)
+        router::read_identity(&paths_for(&sb, &sb.cache, "default", OTHER).identity_file)
             .unwrap()
             .pid,
         d2
@@ -508,8 +508,11 @@ fn b4_two_protocol_versions_side_by_side() {
     assert_eq!(s2["pid"].as_u64(), Some(u64::from(d2)));
     assert!(s1["hits"].as_u64().unwrap() >= 2, "{s1}");
     assert!(s2["hits"].as_u64().unwrap() >= 2, "{s2}");
-    let (b1, b2) = (broker_endpoint(&sb, 1), broker_endpoint(&sb, 2));
-    assert!(b1.ends_with("broker-p1.sock") && b2.ends_with("broker-p2.sock"));
+    let (b1, b2) = (broker_endpoint(&sb, ours), broker_endpoint(&sb, OTHER));
+    assert!(
+        b1.ends_with(format!("broker-p{ours}.sock"))
+            && b2.ends_with(format!("broker-p{OTHER}.sock"))
+    );
     assert_ne!(server_pid(&b1), server_pid(&b2));
 }
 
@@ -521,7 +524,7 @@ struct StopV2<'a> {
 impl Drop for StopV2<'_> {
     fn drop(&mut self) {
         let _ = self.sb.cmd(&self.zccache).arg("stop").output();
-        stop_broker(self.sb, 2);
+        stop_broker(self.sb, OTHER);
     }
 }
 
@@ -653,7 +656,6 @@ fn lookup_bytes(sb: &Sandbox) -> Vec<u8> {
             .collect(),
         cwd: sb.work.to_str().unwrap().as_bytes().to_vec(),
         argv0: b"gcc".to_vec(),
-        file_mode: 0o644,
         ..Default::default()
     }));
     ::frame::encode_frame(&::frame::request_frame(1, &request))
@@ -738,7 +740,9 @@ fn b6_idle_exits_daemon_first_then_the_broker() {
         "the broker left while its daemon still ran"
     );
     wait_for("the broker to idle out", || is_dead(broker).then_some(()));
-    let log = std::fs::read_to_string(router::broker_paths(&runtime(&sb), 1).log).unwrap();
+    let log =
+        std::fs::read_to_string(router::broker_paths(&runtime(&sb), ::frame::PROTOCOL_VERSION).log)
+            .unwrap();
     assert!(log.contains("exiting: idle"), "{log}");
     assert!(
         std::fs::read_to_string(default_paths(&sb).log)

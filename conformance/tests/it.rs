@@ -6,6 +6,7 @@
 
 mod broker;
 mod cross;
+mod deliver;
 mod differential;
 mod e2e;
 mod faults;

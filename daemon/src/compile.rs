@@ -22,10 +22,11 @@ use crate::depfile::{self, DepRule, Style};
 use crate::keys::{KeyHasher, CC_KEY_DOMAIN};
 use crate::manifest::{self, EntryRemap, Manifest, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, MetaCache, StatId};
+use crate::outputs::{self, Descriptors};
 use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
-use crate::store::{is_dev_null, Entry, Key, MtimePolicy, Store, StoreError};
+use crate::store::{is_dev_null, Entry, Key, Store, StoreError};
 
 /// A file whose mtime or ctime is this close to (or after) the compile's
 /// start may still change unseen: store nothing (cache-keys.md §4). The
@@ -84,8 +85,6 @@ struct Request<'a> {
     cwd: &'a Path,
     env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
     start_ns: i128,
-    /// Mode the client's umask gives a fresh output; `None` if unknown.
-    file_mode: Option<u32>,
     color_forced: bool,
     original_args: &'a [OsString],
     expanded: &'a [OsString],
@@ -111,22 +110,32 @@ impl Engine {
         }
     }
 
-    pub(crate) fn lookup(&self, req: &v1::Lookup) -> v1::LookupReply {
-        let looked = if crate::rust::is_rustc(req) {
-            self.rust_lookup(req)
-        } else {
-            self.try_lookup(req)
+    /// Answers a Lookup from a client whose file-system view the server
+    /// established (`PeerView`); a Hit's descriptors come with the reply.
+    pub(crate) fn lookup(
+        &self,
+        req: &v1::Lookup,
+        peer: &PeerView,
+    ) -> (v1::LookupReply, Descriptors) {
+        let mut fds = Descriptors::default();
+        let looked = match peer_blocker(req, peer) {
+            Some(pt) => Err(pt),
+            None if crate::rust::is_rustc(req) => self.rust_lookup(req, &mut fds),
+            None => self.try_lookup(req, &mut fds),
         };
         match looked {
-            Ok(reply) => reply,
+            Ok(reply) => (reply, fds),
             Err(pt) => {
                 self.stats.passthrough(pt.reason);
-                passthrough_reply(pt.reason, &pt.detail)
+                (
+                    passthrough_reply(pt.reason, &pt.detail),
+                    Descriptors::default(),
+                )
             }
         }
     }
 
-    fn try_lookup(&self, req: &v1::Lookup) -> Result<v1::LookupReply, Pt> {
+    fn try_lookup(&self, req: &v1::Lookup, fds: &mut Descriptors) -> Result<v1::LookupReply, Pt> {
         self.expire_pending();
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
         let env = request_env(req);
@@ -282,7 +291,6 @@ impl Engine {
             cwd: &cwd,
             env: &env,
             start_ns,
-            file_mode: (req.file_mode != 0).then_some(req.file_mode),
             color_forced,
             original_args: &args,
             expanded: &expanded,
@@ -292,7 +300,7 @@ impl Engine {
         let mut units = Vec::with_capacity(inv.units.len());
         for (i, unit) in inv.units.iter().enumerate() {
             units.push(v1::UnitAnswer {
-                answer: Some(self.lookup_unit(&r, &inv, unit, i)?),
+                answer: Some(self.lookup_unit(&r, &inv, unit, i, fds)?),
             });
         }
         Ok(v1::LookupReply {
@@ -306,6 +314,7 @@ impl Engine {
         inv: &Invocation,
         unit: &Unit,
         index: usize,
+        fds: &mut Descriptors,
     ) -> Result<v1::unit_answer::Answer, Pt> {
         if let Some(o) = &unit.output {
             if manifest::resolve(r.cwd, o.as_bytes()).is_dir() {
@@ -368,7 +377,7 @@ impl Engine {
                             root: text_root,
                             relaid,
                         };
-                        if let Some(hit) = self.deliver(r, inv, unit, &stored, text) {
+                        if let Some(hit) = self.deliver(r, inv, unit, &stored, text, fds) {
                             self.stats.bump(&self.stats.hits);
                             if entry.is_cross_root(root) {
                                 self.stats.bump(&self.stats.cross_root_hits);
@@ -562,7 +571,8 @@ impl Engine {
         })
     }
 
-    /// Materialize every output of a stored result; `None` makes it a miss.
+    /// Every output of a stored result the current request names, for the
+    /// wrapper to write; `None` makes it a miss.
     fn deliver(
         &self,
         r: &Request<'_>,
@@ -570,17 +580,18 @@ impl Engine {
         unit: &Unit,
         stored: &Entry,
         text: DeliverText<'_>,
+        fds: &mut Descriptors,
     ) -> Option<v1::unit_answer::Answer> {
         let text_root = text.root;
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
-        // Everything the current request needs must be in the entry.
-        let mut plan: Vec<(usize, PathBuf)> = Vec::new();
+        let write_mode = |role| outputs::cc_write_mode(inv.family, inv.mode, role);
         let want = |role: &'static str, p: &Option<OsString>| p.as_ref().map(|p| (role, p.clone()));
         let object = if inv.mode == Mode::SyntaxOnly {
             None
         } else {
             want("object", &unit.output)
         };
+        let mut list = Vec::new();
         for (role, p) in [
             object,
             want("dwo", &unit.dwo),
@@ -591,53 +602,79 @@ impl Engine {
         .flatten()
         {
             let dest = manifest::resolve(r.cwd, p.as_bytes());
+            // Stored without it: the compiler writes nothing there.
             if is_dev_null(&dest) {
                 continue;
             }
-            plan.push((role_index(role)?, dest));
-        }
-        let depfile = match &unit.depfile {
-            Some(d) if inv.dep.mode != DepMode::None => {
-                let dest = manifest::resolve(r.cwd, d.as_bytes());
-                if is_dev_null(&dest) {
-                    None
-                } else {
-                    let idx = role_index("depfile")?;
-                    let bytes = self.store.deliver_bytes(stored, idx).ok()?;
-                    let bytes = remap::expand_text(&bytes, text_root);
-                    Some((
-                        dest,
-                        retarget_depfile(
-                            &bytes,
-                            &stored.extra,
-                            &unit_dep_targets(inv, unit),
-                            inv.dep.phony,
-                            text.relaid,
-                        )?,
-                    ))
-                }
-            }
-            _ => None,
-        };
-        let mode = r.file_mode;
-        for (idx, dest) in plan {
-            if let Err(e) = self.store.deliver(stored, idx, &dest, MtimePolicy::Now) {
-                if !e.is_missing() && !e.is_corrupt() && !e.is_not_regular() && !e.is_no_space() {
+            let idx = role_index(role)?;
+            match fds.blob(&self.store, stored, idx, &dest, write_mode(role)) {
+                Ok(out) => list.push(out),
+                Err(outputs::Unavailable::Store { unexpected: true }) => {
                     self.stats.bump(&self.stats.errors);
+                    return None;
                 }
-                return None;
+                Err(_) => return None,
             }
-            set_mode(&dest, mode);
         }
-        if let Some((dest, bytes)) = depfile {
-            crate::store::write_file_atomic(&dest, &bytes, MtimePolicy::Now).ok()?;
-            set_mode(&dest, mode);
+        if let Some(d) = unit
+            .depfile
+            .as_ref()
+            .filter(|_| inv.dep.mode != DepMode::None)
+        {
+            let dest = manifest::resolve(r.cwd, d.as_bytes());
+            if !is_dev_null(&dest) {
+                let idx = role_index("depfile")?;
+                let bytes = self.store.deliver_bytes(stored, idx).ok()?;
+                let bytes = remap::expand_text(&bytes, text_root);
+                let bytes = retarget_depfile(
+                    &bytes,
+                    &stored.extra,
+                    &unit_dep_targets(inv, unit),
+                    inv.dep.phony,
+                    text.relaid,
+                )?;
+                list.push(outputs::text(&dest, write_mode("depfile"), bytes));
+            }
         }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
             stdout: remap::expand_text(&stored.stdout, text_root).into_owned(),
             stderr: remap::expand_text(&stored.stderr, text_root).into_owned(),
             exit_code: stored.exit_code,
+            outputs: list,
+            entry: stored.key().0.to_vec(),
         }))
+    }
+
+    /// The wrapper did not write the hit from entry `u.entry` and compiled
+    /// instead: it counts as a miss, not a hit. When an output failed its
+    /// digest, the entry's blobs are hashed again and the entry is
+    /// quarantined if the store's copy is damaged (a client's word alone
+    /// drops nothing).
+    pub(crate) fn undelivered(&self, u: &v1::Undelivered) {
+        // Counter names are ours, whatever a client sends.
+        let reason = match u.reason.as_str() {
+            "corrupt_output" => "corrupt_output",
+            "output_to_device" => "output_to_device",
+            "output_not_writable" => "output_not_writable",
+            "sibling_undelivered" => "sibling_undelivered",
+            _ => "bad_hit_answer",
+        };
+        let entry = <[u8; 32]>::try_from(u.entry.as_slice())
+            .ok()
+            .and_then(|key| self.store.get(&Key(key)).ok().flatten());
+        let rust = entry.as_ref().is_some_and(|e| {
+            e.outputs
+                .iter()
+                .any(|o| matches!(o.role.as_str(), "rlib" | "rmeta" | "staticlib" | "dep-info"))
+        });
+        self.stats.unhit(rust, reason);
+        if let (Some(entry), "corrupt_output") = (entry, reason) {
+            for index in 0..entry.outputs.len() {
+                if self.store.check_output(&entry, index).is_err() {
+                    break;
+                }
+            }
+        }
     }
 
     pub(crate) fn store_result(&self, st: &v1::Store) -> v1::StoreReply {
@@ -1077,10 +1114,34 @@ impl Engine {
     }
 }
 
-pub(crate) fn set_mode(path: &Path, mode: Option<u32>) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(mode) = mode {
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+/// The client's file-system view as the server found it from the OS
+/// (`SO_PEERCRED`'s pid, `/proc/<pid>`), never from the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PeerView {
+    /// Our mount namespace and root; the kernel's word for its cwd.
+    Ours { cwd: PathBuf },
+    /// Another system (container, chroot, sandbox) or facts we could not
+    /// read; the text says which.
+    Foreign(String),
+}
+
+/// Why a client's Lookup must pass through before anything is read for it:
+/// keys and outputs would name files in our view, not the client's (one
+/// system per daemon), or its cwd is not the one it claims.
+fn peer_blocker(req: &v1::Lookup, peer: &PeerView) -> Option<Pt> {
+    match peer {
+        PeerView::Foreign(why) => Some(Pt::new("foreign_mount_namespace", why)),
+        PeerView::Ours { cwd } if cwd.as_os_str().as_bytes() != req.cwd.as_slice() => {
+            Some(Pt::new(
+                "cwd_mismatch",
+                &format!(
+                    "the request names {}, the kernel {}",
+                    String::from_utf8_lossy(&req.cwd),
+                    cwd.display()
+                ),
+            ))
+        }
+        PeerView::Ours { .. } => None,
     }
 }
 
@@ -1573,6 +1634,66 @@ mod tests {
     }
 
     #[test]
+    fn only_clients_of_our_system_at_the_cwd_they_name_are_served() {
+        let lookup = v1::Lookup {
+            cwd: b"/w/build".to_vec(),
+            ..Default::default()
+        };
+        let ours = |cwd: &str| PeerView::Ours {
+            cwd: PathBuf::from(cwd),
+        };
+        assert!(peer_blocker(&lookup, &ours("/w/build")).is_none());
+        let reason = |peer| peer_blocker(&lookup, &peer).map(|pt| pt.reason);
+        assert_eq!(reason(ours("/w")), Some("cwd_mismatch"));
+        assert_eq!(
+            reason(PeerView::Foreign("another mount namespace".into())),
+            Some("foreign_mount_namespace")
+        );
+        // Counted like every other passthrough, before anything is read.
+        let dir = std::env::temp_dir().join(format!("zccache-peer-{}", std::process::id()));
+        let engine = Engine::new(
+            Store::open(&dir, 1 << 20).unwrap(),
+            Stats::default(),
+            dir.join("private"),
+        );
+        let (reply, fds) = engine.lookup(&lookup, &PeerView::Foreign("chroot".into()));
+        assert!(fds.0.is_empty());
+        assert!(matches!(
+            reply.outcome,
+            Some(v1::lookup_reply::Outcome::Passthrough(p)) if p.reason == "foreign_mount_namespace"
+        ));
+        assert_eq!(engine.stats.passthrough.load(Ordering::Relaxed), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_undelivered_hit_counts_as_a_miss_under_our_own_reason_names() {
+        let dir = std::env::temp_dir().join(format!("zccache-undel-{}", std::process::id()));
+        let engine = Engine::new(
+            Store::open(&dir, 1 << 20).unwrap(),
+            Stats::default(),
+            dir.join("private"),
+        );
+        engine.stats.bump(&engine.stats.hits);
+        for reason in ["output_to_device", "made up by a client"] {
+            engine.undelivered(&v1::Undelivered {
+                entry: vec![0; 32],
+                reason: reason.into(),
+            });
+        }
+        let json = engine.stats.to_json();
+        assert_eq!(
+            (json["hits"].as_u64(), json["misses"].as_u64()),
+            (Some(0), Some(2))
+        );
+        assert_eq!(
+            json["not_stored_reasons"],
+            serde_json::json!({"output_to_device": 1, "bad_hit_answer": 1})
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn message_length_wraps_only_when_non_zero_and_last() {
         let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
         assert!(wraps_diagnostics(&os(&["-c", "-fmessage-length=72"])));
@@ -1744,15 +1865,22 @@ mod tests {
             }
             let start =
                 SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(5);
-            let reply = self.engine.lookup(&v1::Lookup {
-                compiler: self.base.join("bin/gcc").into_os_string().into_vec(),
-                argv0: b"gcc".to_vec(),
-                args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-                cwd: format!("{root}/build").into_bytes(),
-                env,
-                start_unix_ns: start.as_nanos() as u64,
-                ..Default::default()
-            });
+            let cwd = format!("{root}/build");
+            let peer = PeerView::Ours {
+                cwd: PathBuf::from(&cwd),
+            };
+            let (reply, _) = self.engine.lookup(
+                &v1::Lookup {
+                    compiler: self.base.join("bin/gcc").into_os_string().into_vec(),
+                    argv0: b"gcc".to_vec(),
+                    args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+                    cwd: cwd.into_bytes(),
+                    env,
+                    start_unix_ns: start.as_nanos() as u64,
+                    ..Default::default()
+                },
+                &peer,
+            );
             match reply.outcome {
                 Some(v1::lookup_reply::Outcome::Units(mut u)) => u.units.remove(0).answer.unwrap(),
                 other => panic!("{other:?}"),
@@ -1832,20 +1960,37 @@ mod tests {
         );
         assert!(w.compile("a", &a, b"OBJ without paths").stored);
 
-        match w.lookup("b", true) {
-            v1::unit_answer::Answer::Hit(h) => {
-                assert_eq!(
-                    h.stderr,
-                    format!("{rb}/src/x.c:2: warning: w\n").into_bytes()
-                );
-            }
+        let hit = match w.lookup("b", true) {
+            v1::unit_answer::Answer::Hit(h) => h,
             other => panic!("{other:?}"),
-        }
-        let d = std::fs::read_to_string(w.base.join("b/build/x.d")).unwrap();
-        assert_eq!(d, format!("x.o: {rb}/src/x.c {rb}/inc/x.h\n"));
+        };
         assert_eq!(
-            std::fs::read(w.base.join("b/build/x.o")).unwrap(),
-            b"OBJ without paths"
+            hit.stderr,
+            format!("{rb}/src/x.c:2: warning: w\n").into_bytes()
+        );
+        let output = |name: &str| {
+            let path = w.base.join("b/build").join(name);
+            let out = hit
+                .outputs
+                .iter()
+                .find(|o| o.path == path.as_os_str().as_bytes())
+                .unwrap_or_else(|| panic!("no output {}", path.display()));
+            assert_eq!(out.digest, blake3::hash(&out.content).as_bytes());
+            (out.content.clone(), out.write)
+        };
+        assert_eq!(
+            output("x.d"),
+            (
+                format!("x.o: {rb}/src/x.c {rb}/inc/x.h\n").into_bytes(),
+                v1::WriteMode::WriteThrough as i32
+            )
+        );
+        assert_eq!(
+            output("x.o"),
+            (
+                b"OBJ without paths".to_vec(),
+                v1::WriteMode::ReplaceUnlessDangling as i32
+            )
         );
         assert_eq!(w.engine.stats.cross_root_hits.load(Ordering::Relaxed), 1);
         assert!(matches!(

@@ -4,7 +4,8 @@
 //! Started only by the broker (`--cache-root R --namespace N --endpoint E
 //! --identity F`). It binds before any slow initialization, publishes its
 //! identity after binding, and never runs a program a client names: the
-//! wrapper compiles, the daemon keys, stores and materializes.
+//! wrapper compiles and writes a hit's outputs, the daemon keys, stores and
+//! hands the stored outputs over.
 
 mod cc;
 mod codec;
@@ -16,6 +17,7 @@ mod meta;
 #[cfg(unix)]
 #[path = "os/unix.rs"]
 mod os;
+mod outputs;
 mod remap;
 mod rust;
 mod scan;

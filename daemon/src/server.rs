@@ -3,24 +3,26 @@
 //! version, answers identity probes and dispatches requests.
 //!
 //! Compile logic lives in `compile`, storage in `store`; this module only
-//! moves frames and enforces deadlines, so a slow or hostile client costs
-//! one task and never a stuck daemon.
+//! moves frames (a hit's descriptors with them, `SCM_RIGHTS`), enforces
+//! deadlines, so a slow or hostile client costs one task and never a stuck
+//! daemon, and asks the OS which file system a client sees (`PeerView`).
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use frame::{v1, Frame, FrameCodec, FrameError, PAYLOAD_IDENTITY, PAYLOAD_ZCCACHE};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 use tokio_util::codec::Decoder;
 
-use crate::compile::Engine;
+use crate::compile::{Engine, PeerView};
 use crate::os;
+use crate::outputs::Descriptors;
 
 /// A connection that has sent no complete frame within this long is closed.
 const HEADER_DEADLINE: Duration = Duration::from_secs(5);
@@ -137,8 +139,12 @@ impl Server {
                 deadline_unix_ms: frame.deadline_unix_ms,
                 fd: conn.stream.as_raw_fd(),
             };
-            let resp = self.dispatch(req, client).await;
-            if conn.send(frame::response_frame(id, &resp)).await.is_err() {
+            let (resp, fds) = self.dispatch(req, client).await;
+            if conn
+                .send_with(frame::response_frame(id, &resp), fds)
+                .await
+                .is_err()
+            {
                 return;
             }
             if stop {
@@ -160,20 +166,28 @@ impl Server {
         }
     }
 
-    async fn dispatch(self: &Arc<Self>, req: v1::Request, client: Client) -> v1::Response {
+    async fn dispatch(
+        self: &Arc<Self>,
+        req: v1::Request,
+        client: Client,
+    ) -> (v1::Response, Descriptors) {
         use v1::request::Body as Rq;
         use v1::response::Body as Rs;
         let engine = self.engine.clone();
+        let mut fds = Descriptors::default();
         // Checked on the blocking thread, right before the work starts: a
         // request may wait there behind others.
         let body = match req.body {
             Some(Rq::Lookup(l)) => {
                 match tokio::task::spawn_blocking(move || {
-                    (!client.gave_up()).then(|| engine.lookup(&l))
+                    (!client.gave_up()).then(|| engine.lookup(&l, &client.view()))
                 })
                 .await
                 {
-                    Ok(Some(r)) => Rs::Lookup(r),
+                    Ok(Some((r, descriptors))) => {
+                        fds = descriptors;
+                        Rs::Lookup(r)
+                    }
                     Ok(None) => Rs::Error(v1::Error {
                         message: GAVE_UP.into(),
                     }),
@@ -200,6 +214,10 @@ impl Server {
                     }),
                 }
             }
+            Some(Rq::Undelivered(u)) => {
+                let _ = tokio::task::spawn_blocking(move || engine.undelivered(&u)).await;
+                Rs::Ack(v1::Ack {})
+            }
             Some(Rq::Status(_)) => Rs::Status(v1::StatusReply {
                 json: self.status_json().to_string(),
             }),
@@ -223,7 +241,7 @@ impl Server {
                 message: "empty request".into(),
             }),
         };
-        v1::Response { body: Some(body) }
+        (v1::Response { body: Some(body) }, fds)
     }
 
     /// Drops everything this daemon holds under the requested path and
@@ -352,6 +370,39 @@ const GAVE_UP: &str = "the client's deadline passed before the request was serve
 const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 
 impl Client {
+    /// The client's file-system view, from the OS: the pid behind the
+    /// socket, then `/proc/<pid>/ns/mnt`, `/proc/<pid>/root` and
+    /// `/proc/<pid>/cwd` (two stats and a readlink).
+    fn view(&self) -> PeerView {
+        static OURS: OnceLock<Result<sys::FsView, String>> = OnceLock::new();
+        // SAFETY: the descriptor is the connection's, open while its
+        // request is served.
+        let stream = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        let pid = match sys::peer_cred(&stream) {
+            Ok((pid, _)) if pid != 0 => pid,
+            Ok(_) => return PeerView::Foreign("the client's pid is not visible to us".into()),
+            Err(e) => return PeerView::Foreign(format!("peer credentials: {e}")),
+        };
+        let ours = OURS.get_or_init(|| sys::own_fs_view().map_err(|e| e.to_string()));
+        let ours = match ours {
+            Ok(v) => v,
+            Err(e) => return PeerView::Foreign(format!("our own /proc entry: {e}")),
+        };
+        match sys::fs_view(pid) {
+            Ok(theirs) if theirs.mount_ns != ours.mount_ns => {
+                PeerView::Foreign(format!("pid {pid} runs in another mount namespace"))
+            }
+            Ok(theirs) if theirs.root != ours.root => {
+                PeerView::Foreign(format!("pid {pid} has another root directory"))
+            }
+            Ok(_) => match sys::process_cwd(pid) {
+                Ok(cwd) => PeerView::Ours { cwd },
+                Err(e) => PeerView::Foreign(format!("/proc/{pid}/cwd: {e}")),
+            },
+            Err(e) => PeerView::Foreign(format!("/proc/{pid}: {e}")),
+        }
+    }
+
     fn gave_up(&self) -> bool {
         if self.deadline_unix_ms != 0 {
             let now = SystemTime::now()
@@ -418,6 +469,28 @@ impl Conn {
     async fn send(&mut self, f: Frame) -> std::io::Result<()> {
         self.stream.write_all(&frame::encode_frame(&f)).await
     }
+
+    /// Sends `f` with `fds` attached to its first byte: one `sendmsg` that
+    /// the socket takes at least a byte of, then plain writes for the rest.
+    async fn send_with(&mut self, f: Frame, fds: Descriptors) -> std::io::Result<()> {
+        if fds.0.is_empty() {
+            return self.send(f).await;
+        }
+        let bytes = frame::encode_frame(&f);
+        let borrowed: Vec<BorrowedFd<'_>> = fds.0.iter().map(AsFd::as_fd).collect();
+        let stream = &self.stream;
+        let sent = loop {
+            stream.writable().await?;
+            match stream.try_io(Interest::WRITABLE, || {
+                sys::send_with_fds(stream, &bytes, &borrowed)
+            }) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        self.stream.write_all(&bytes[sent..]).await
+    }
 }
 
 fn error_response(message: &str) -> v1::Response {
@@ -452,6 +525,21 @@ mod tests {
         let gone = dir.join("gone");
         assert_eq!(spellings(&gone), vec![gone.clone()]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_client_of_our_own_system_is_seen_at_its_kernel_cwd() {
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let client = Client {
+            deadline_unix_ms: 0,
+            fd: ours.as_raw_fd(),
+        };
+        assert_eq!(
+            client.view(),
+            PeerView::Ours {
+                cwd: std::env::current_dir().unwrap()
+            }
+        );
     }
 
     #[test]

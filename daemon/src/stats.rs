@@ -41,6 +41,22 @@ impl Stats {
         count(&self.reasons, reason);
     }
 
+    /// A hit the wrapper could not write (it compiled instead): it moves
+    /// from the hits to the misses, with `reason` among the reasons a
+    /// compile was not stored.
+    pub(crate) fn unhit(&self, rust: bool, reason: &str) {
+        let down = |c: &AtomicU64| {
+            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        };
+        down(&self.hits);
+        self.bump(&self.misses);
+        if rust {
+            down(&self.rust_hits);
+            self.bump(&self.rust_misses);
+        }
+        self.not_stored(reason);
+    }
+
     pub(crate) fn not_stored(&self, reason: &str) {
         count(&self.no_store, reason);
         self.dirty.store(true, Ordering::Relaxed);

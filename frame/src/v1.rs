@@ -12,7 +12,7 @@
 pub struct Request {
     #[prost(uint32, tag = "1")]
     pub protocol_version: u32,
-    #[prost(oneof = "request::Body", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "request::Body", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub body: ::core::option::Option<request::Body>,
 }
 
@@ -36,6 +36,8 @@ pub mod request {
         ReleaseHandles(super::ReleaseHandlesRequest),
         #[prost(message, tag = "9")]
         Shutdown(super::ShutdownRequest),
+        #[prost(message, tag = "10")]
+        Undelivered(super::Undelivered),
     }
 }
 
@@ -98,9 +100,7 @@ pub struct Lookup {
     /// When the wrapper started (too-new guard).
     #[prost(uint64, tag = "7")]
     pub start_unix_ns: u64,
-    /// Mode a fresh compile's outputs get (0666 & ~umask); 0 = unknown.
-    #[prost(uint32, tag = "8")]
-    pub file_mode: u32,
+    // Tag 8 is reserved: `file_mode` of protocol 1.
     /// Answers to a Probe reply, sent with the same Lookup again.
     #[prost(message, repeated, tag = "9")]
     pub probes: ::prost::alloc::vec::Vec<ProbeResult>,
@@ -196,6 +196,82 @@ pub struct Hit {
     pub stderr: ::prost::alloc::vec::Vec<u8>,
     #[prost(int32, tag = "3")]
     pub exit_code: i32,
+    /// The wrapper writes every one before replaying the streams.
+    #[prost(message, repeated, tag = "4")]
+    pub outputs: ::prost::alloc::vec::Vec<Output>,
+    /// Names the stored entry, for an [`Undelivered`] report.
+    #[prost(bytes = "vec", tag = "5")]
+    pub entry: ::prost::alloc::vec::Vec<u8>,
+}
+
+/// One output of a hit, written by the wrapper exactly as the compiler
+/// would.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Output {
+    /// Absolute, or relative to the Lookup's cwd.
+    #[prost(bytes = "vec", tag = "1")]
+    pub path: ::prost::alloc::vec::Vec<u8>,
+    #[prost(enumeration = "WriteMode", tag = "2")]
+    pub write: i32,
+    #[prost(uint64, tag = "3")]
+    pub size: u64,
+    /// blake3 of the content; checked by whoever reads the bytes.
+    #[prost(bytes = "vec", tag = "4")]
+    pub digest: ::prost::alloc::vec::Vec<u8>,
+    /// The bytes themselves, when `descriptor` is 0.
+    #[prost(bytes = "vec", tag = "5")]
+    pub content: ::prost::alloc::vec::Vec<u8>,
+    /// n > 0: the content is the n-th descriptor (`SCM_RIGHTS`, read-only)
+    /// that came with the frame of this reply.
+    #[prost(uint32, tag = "6")]
+    pub descriptor: u32,
+}
+
+/// How a compiler opens its output (the path may be a symlink).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum WriteMode {
+    /// Temporary file beside, renamed over the name (clang, rustc).
+    Replace = 0,
+    /// As `Replace`, but through a dangling symlink (gcc's assembler).
+    ReplaceUnlessDangling = 1,
+    /// Open and truncate through a symlink (depfiles, gcc -S, .gcno).
+    WriteThrough = 2,
+}
+
+impl WriteMode {
+    /// The name of the value as it appears in the `.proto`.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Replace => "REPLACE",
+            Self::ReplaceUnlessDangling => "REPLACE_UNLESS_DANGLING",
+            Self::WriteThrough => "WRITE_THROUGH",
+        }
+    }
+
+    /// The value named `value` in the `.proto`, if there is one.
+    pub fn from_str_name(value: &str) -> Option<Self> {
+        match value {
+            "REPLACE" => Some(Self::Replace),
+            "REPLACE_UNLESS_DANGLING" => Some(Self::ReplaceUnlessDangling),
+            "WRITE_THROUGH" => Some(Self::WriteThrough),
+            _ => None,
+        }
+    }
+}
+
+/// wrapper -> daemon: the hit from `entry` was not written and the
+/// compiler runs instead (never sent on the hit path). Answered with `Ack`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Undelivered {
+    #[prost(bytes = "vec", tag = "1")]
+    pub entry: ::prost::alloc::vec::Vec<u8>,
+    /// `corrupt_output` (an output failed its digest: the daemon checks the
+    /// entry and drops it if damaged), `output_to_device`,
+    /// `output_not_writable`, `bad_hit_answer`, `sibling_undelivered`
+    /// (another unit's hit failed).
+    #[prost(string, tag = "2")]
+    pub reason: ::prost::alloc::string::String,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -4,13 +4,16 @@ use crate::v1;
 
 /// The zccache protocol version this build speaks (`Request.protocol_version`).
 ///
-/// It is 1 unless the crate was built with the environment variable
+/// It is 2 unless the crate was built with the environment variable
 /// `ZCCACHE_PROTOCOL_VERSION_OVERRIDE` set to a positive decimal number, so
 /// tests can build a binary that speaks another version. A malformed
 /// override fails the build.
 pub const PROTOCOL_VERSION: u32 = match option_env!("ZCCACHE_PROTOCOL_VERSION_OVERRIDE") {
     Some(text) => parse_version(text),
-    None => 1,
+    // 2: a Hit carries its outputs and the wrapper writes them; under 1 the
+    // daemon had written them, so a protocol-1 wrapper would leave a hit's
+    // outputs unwritten.
+    None => 2,
 };
 
 /// The version of this zccache package, sent to peers in a
@@ -90,9 +93,9 @@ mod tests {
     }
 
     #[test]
-    fn default_is_one_without_override() {
+    fn default_is_two_without_override() {
         match option_env!("ZCCACHE_PROTOCOL_VERSION_OVERRIDE") {
-            None => assert_eq!(PROTOCOL_VERSION, 1),
+            None => assert_eq!(PROTOCOL_VERSION, 2),
             Some(text) => assert_eq!(PROTOCOL_VERSION.to_string(), text.trim_start_matches('0')),
         }
     }

@@ -1,7 +1,8 @@
-//! Carries out a daemon's LookupReply: replays hits, runs the compiler for misses and reports them with Store; it never chooses an argv of its own and never reads our stdin.
+//! Carries out a daemon's LookupReply: writes and replays hits, runs the compiler for misses and reports them with Store; it never chooses an argv of its own and never reads our stdin.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::process::Stdio;
@@ -10,6 +11,7 @@ use frame::v1::{
     lookup_reply, unit_answer, Hit, LookupReply, Miss, Probe, ProbeResult, Store, UnitAnswer,
 };
 
+use crate::deliver::{self, Undeliverable};
 use crate::os;
 use crate::resolve::Compiler;
 
@@ -23,6 +25,19 @@ pub(crate) enum Outcome {
     /// Nothing was replayed yet and the cache cannot go on; compile
     /// directly. The text names what failed.
     Fallback(String),
+}
+
+/// What the wrapper tells the daemon after acting on its reply.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Report {
+    /// A finished miss with a token.
+    Store(Store),
+    /// The hit from `entry` was not written (`reason`, a counter name);
+    /// the compiler runs instead.
+    Undelivered {
+        entry: Vec<u8>,
+        reason: &'static str,
+    },
 }
 
 /// One compiler run with its outputs captured.
@@ -171,13 +186,17 @@ pub(crate) fn run_probes(probe: &Probe, runner: &mut impl Runner) -> Vec<ProbeRe
         .collect()
 }
 
-/// Serves `reply` in source order. `store` gets each finished miss that
-/// has a token; what becomes of it does not matter here, since the compile
-/// already happened. Outputs go to `out` and `err` byte for byte.
+/// Serves `reply` in source order: first writes every hit's outputs (`fds`
+/// are the descriptors that came with the reply), then replays and
+/// compiles unit by unit. `report` gets each finished miss that has a
+/// token, and the entry of a hit whose output failed its digest; what
+/// becomes of them does not matter here. Outputs go to `out` and `err`
+/// byte for byte.
 pub(crate) fn serve(
     reply: LookupReply,
+    fds: Vec<OwnedFd>,
     runner: &mut impl Runner,
-    store: &mut impl FnMut(Store),
+    report: &mut impl FnMut(Report),
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Outcome {
@@ -204,6 +223,9 @@ pub(crate) fn serve(
     if let Some(why) = unwritable_private_path(&answers) {
         return Outcome::Fallback(why);
     }
+    if let Err(outcome) = write_hits(&answers, fds, report) {
+        return outcome;
+    }
     let mut first_failure = 0;
     let mut replayed = false;
     for answer in answers {
@@ -212,11 +234,12 @@ pub(crate) fn serve(
                 stdout,
                 stderr,
                 exit_code,
+                ..
             }) => {
                 emit(out, err, &stdout, &stderr);
                 exit_code
             }
-            unit_answer::Answer::Miss(miss) => match compile(miss, runner, store, out, err) {
+            unit_answer::Answer::Miss(miss) => match compile(miss, runner, report, out, err) {
                 Ok(Compiled::Code(code)) => code,
                 Ok(Compiled::Refused { why, output }) if !replayed => {
                     let _ = output;
@@ -243,6 +266,54 @@ pub(crate) fn serve(
         }
     }
     Outcome::Exit(first_failure)
+}
+
+/// Writes the outputs of every hit before anything is replayed, so a hit
+/// that cannot be written still lets the compiler run as if we were not
+/// there. An output only the compiler can write (a device, a FIFO, under
+/// `/dev`) passes through; any other failure (a damaged entry, an
+/// unwritable place) compiles. Either way the daemon is told, so the hit
+/// it counted becomes a miss and a damaged entry is dropped.
+fn write_hits(
+    answers: &[unit_answer::Answer],
+    fds: Vec<OwnedFd>,
+    report: &mut impl FnMut(Report),
+) -> Result<(), Outcome> {
+    let hits: Vec<&Hit> = answers
+        .iter()
+        .filter_map(|a| match a {
+            unit_answer::Answer::Hit(h) => Some(h),
+            unit_answer::Answer::Miss(_) => None,
+        })
+        .collect();
+    // Every hit of the reply becomes a compile: the one that failed says
+    // why, the others that a sibling failed.
+    let mut tell = |failed: Option<usize>, e: &Undeliverable| {
+        for (i, hit) in hits.iter().enumerate() {
+            let reason = match failed {
+                Some(f) if f != i => "sibling_undelivered",
+                _ => e.reason(),
+            };
+            report(Report::Undelivered {
+                entry: hit.entry.clone(),
+                reason,
+            });
+        }
+    };
+    for hit in &hits {
+        if let Err(e) = deliver::preflight(&hit.outputs) {
+            tell(None, &e);
+            return Err(Outcome::Passthrough(format!("{} ({e})", e.reason())));
+        }
+    }
+    let mut slots: Vec<Option<OwnedFd>> = fds.into_iter().map(Some).collect();
+    for (i, hit) in hits.iter().enumerate() {
+        if let Err(e) = deliver::write_all(&hit.outputs, &mut slots) {
+            tell(Some(i), &e);
+            return Err(Outcome::Fallback(e.to_string()));
+        }
+    }
+    Ok(())
 }
 
 /// What a shell exits with when it cannot start a program.
@@ -313,7 +384,7 @@ enum Compiled {
 fn compile(
     miss: Miss,
     runner: &mut impl Runner,
-    store: &mut impl FnMut(Store),
+    report: &mut impl FnMut(Report),
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> io::Result<Compiled> {
@@ -357,13 +428,13 @@ fn compile(
         0
     };
     if token != 0 {
-        store(Store {
+        report(Report::Store(Store {
             token,
             exit_code: output.code,
             stdout: output.stdout,
             stderr: output.stderr,
             deps_exit_code,
-        });
+        }));
     }
     Ok(Compiled::Code(output.code))
 }
@@ -422,6 +493,8 @@ mod tests {
                 stdout: stdout.into(),
                 stderr: stderr.into(),
                 exit_code: code,
+                outputs: Vec::new(),
+                entry: Vec::new(),
             })),
         }
     }
@@ -466,6 +539,7 @@ mod tests {
         stdout: String,
         stderr: String,
         stores: Vec<Store>,
+        undelivered: Vec<(Vec<u8>, &'static str)>,
         ran: Vec<Vec<OsString>>,
     }
 
@@ -474,12 +548,16 @@ mod tests {
             outputs: script,
             ran: vec![],
         };
-        let mut stores = vec![];
+        let (mut stores, mut undelivered) = (vec![], vec![]);
         let (mut out, mut err) = (vec![], vec![]);
         let outcome = serve(
             reply,
+            Vec::new(),
             &mut runner,
-            &mut |s| stores.push(s),
+            &mut |r| match r {
+                Report::Store(s) => stores.push(s),
+                Report::Undelivered { entry, reason } => undelivered.push((entry, reason)),
+            },
             &mut out,
             &mut err,
         );
@@ -489,8 +567,90 @@ mod tests {
             stdout: String::from_utf8(out).unwrap(),
             stderr: String::from_utf8(err).unwrap(),
             stores,
+            undelivered,
             ran: runner.ran,
         }
+    }
+
+    /// A hit whose one output goes to `path` with `bytes` (`digest_of`
+    /// decides the digest it claims).
+    fn hit_writing(path: &std::path::Path, bytes: &[u8], digest_of: &[u8]) -> UnitAnswer {
+        use std::os::unix::ffi::OsStrExt;
+        let mut answer = hit(0, "out", "warn");
+        if let Some(unit_answer::Answer::Hit(h)) = &mut answer.answer {
+            h.outputs = vec![frame::v1::Output {
+                path: path.as_os_str().as_bytes().to_vec(),
+                write: frame::v1::WriteMode::Replace as i32,
+                size: bytes.len() as u64,
+                digest: blake3::hash(digest_of).as_bytes().to_vec(),
+                content: bytes.to_vec(),
+                descriptor: 0,
+            }];
+            h.entry = b"entry-key".to_vec();
+        }
+        answer
+    }
+
+    #[test]
+    fn hits_write_their_outputs_or_leave_the_compile_to_the_compiler() {
+        let dir = std::env::temp_dir().join(format!("zc-serve-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let obj = dir.join("a.o");
+
+        let s = serve_with(units(vec![hit_writing(&obj, b"OBJ", b"OBJ")]), vec![]);
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("out", "warn"));
+        assert_eq!(std::fs::read(&obj).unwrap(), b"OBJ");
+
+        // A damaged entry: nothing replayed or written, the daemon told.
+        let s = serve_with(units(vec![hit_writing(&obj, b"BAD", b"OBJ")]), vec![]);
+        assert!(matches!(s.outcome, Outcome::Fallback(_)), "{:?}", s.outcome);
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("", ""));
+        assert_eq!(
+            s.undelivered,
+            vec![(b"entry-key".to_vec(), "corrupt_output")]
+        );
+        assert_eq!(std::fs::read(&obj).unwrap(), b"OBJ");
+
+        // Only the compiler writes to a device.
+        let dev = std::path::Path::new("/dev/stdout");
+        let s = serve_with(units(vec![hit_writing(dev, b"OBJ", b"OBJ")]), vec![]);
+        assert!(
+            matches!(s.outcome, Outcome::Passthrough(_)),
+            "{:?}",
+            s.outcome
+        );
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("", ""));
+
+        // An unwritable place: the compiler runs and decides.
+        let nowhere = dir.join("no/such/dir/a.o");
+        let s = serve_with(units(vec![hit_writing(&nowhere, b"OBJ", b"OBJ")]), vec![]);
+        assert!(matches!(s.outcome, Outcome::Fallback(_)), "{:?}", s.outcome);
+        assert_eq!(
+            s.undelivered,
+            vec![(b"entry-key".to_vec(), "output_not_writable")]
+        );
+
+        // Two hits, the second damaged: neither is replayed, both are told.
+        let mut first = hit_writing(&obj, b"ONE", b"ONE");
+        if let Some(unit_answer::Answer::Hit(h)) = &mut first.answer {
+            h.entry = b"first".to_vec();
+        }
+        let s = serve_with(
+            units(vec![first, hit_writing(&obj, b"BAD", b"TWO")]),
+            vec![],
+        );
+        assert!(matches!(s.outcome, Outcome::Fallback(_)), "{:?}", s.outcome);
+        assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("", ""));
+        assert_eq!(
+            s.undelivered,
+            vec![
+                (b"first".to_vec(), "sibling_undelivered"),
+                (b"entry-key".to_vec(), "corrupt_output")
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! A blocking client connection to a daemon or the broker: bounded connect, the server's uid check, requests with their answers under a deadline; it has no fallback policy of its own.
+//! A blocking client connection to a daemon or the broker: bounded connect, the server's uid check, requests with their answers (and the descriptors sent with them, `SCM_RIGHTS`) under a deadline; it has no fallback policy of its own.
 
 use std::error::Error;
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +18,8 @@ use crate::os;
 pub(crate) struct Conn {
     stream: UnixStream,
     next_id: u64,
+    /// The descriptors that came with the last answer, in order.
+    fds: Vec<OwnedFd>,
 }
 
 /// Why a request got no usable answer.
@@ -61,7 +64,11 @@ impl Conn {
         if uid != router::euid() {
             return Err(ConnError::ForeignServer { uid });
         }
-        Ok(Conn { stream, next_id: 1 })
+        Ok(Conn {
+            stream,
+            next_id: 1,
+            fds: Vec::new(),
+        })
     }
 
     /// Sends `body` and waits at most `timeout` for the whole answer. A
@@ -108,9 +115,11 @@ impl Conn {
             .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
             .map_err(ConnError::Send)?;
         (&self.stream).write_all(&bytes).map_err(ConnError::Send)?;
+        self.fds.clear();
         let mut reader = DeadlineReader {
             stream: &self.stream,
             deadline,
+            fds: &mut self.fds,
         };
         let reply = frame::read_frame(&mut reader, MAX_FRAME).map_err(ConnError::Receive)?;
         if reply.request_id != id {
@@ -123,6 +132,14 @@ impl Conn {
             .map_err(ConnError::Receive)?
             .body
             .ok_or(ConnError::EmptyAnswer)
+    }
+}
+
+impl Conn {
+    /// The descriptors that came with the last answer (a Hit's outputs,
+    /// `Output.descriptor` counting from 1); they close when dropped.
+    pub(crate) fn take_descriptors(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.fds)
     }
 }
 
@@ -181,10 +198,13 @@ impl fmt::Display for ConnError {
 impl Error for ConnError {}
 
 /// Reads from the stream but never past `deadline`, however slowly the
-/// bytes arrive.
+/// bytes arrive, keeping the descriptors that come with the bytes: every
+/// read is a `recvmsg`, since they arrive with whichever read takes the
+/// first byte of the frame that carries them.
 struct DeadlineReader<'a> {
     stream: &'a UnixStream,
     deadline: Instant,
+    fds: &'a mut Vec<OwnedFd>,
 }
 
 impl Read for DeadlineReader<'_> {
@@ -197,7 +217,7 @@ impl Read for DeadlineReader<'_> {
             ));
         }
         self.stream.set_read_timeout(Some(left))?;
-        match (&*self.stream).read(buf) {
+        match sys::recv_with_fds(self.stream, buf, self.fds) {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "no answer before the deadline",
@@ -336,6 +356,40 @@ mod tests {
             (now + 4_000..now + 60_000).contains(&deadline),
             "deadline {deadline}, now {now}"
         );
+    }
+
+    #[test]
+    fn descriptors_come_with_the_answer() {
+        let path = socket_path("fds");
+        let listener = UnixListener::bind(&path).unwrap();
+        let blob = std::env::temp_dir().join(format!("zc-conn-{}-blob", std::process::id()));
+        std::fs::write(&blob, b"blob").unwrap();
+        let file = std::fs::File::open(&blob).unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let request = frame::read_frame(&mut stream, frame::MAX_FIRST_FRAME).unwrap();
+            let ack = frame::response_frame(request.request_id, &frame::v1::Response::ack());
+            let bytes = frame::encode_frame(&ack);
+            // Only the first byte goes with the descriptor, as in a short sendmsg.
+            use std::os::fd::AsFd;
+            assert_eq!(
+                sys::send_with_fds(&stream, &bytes[..1], &[file.as_fd()]).unwrap(),
+                1
+            );
+            std::io::Write::write_all(&mut stream, &bytes[1..]).unwrap();
+            let _ = stream.read(&mut [0u8; 1]);
+        });
+        let mut conn = Conn::connect(&path, Duration::from_secs(1)).unwrap();
+        conn.call(shutdown(), Duration::from_secs(5)).unwrap();
+        let fds = conn.take_descriptors();
+        assert_eq!(fds.len(), 1);
+        let mut text = String::new();
+        std::fs::File::from(fds.into_iter().next().unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "blob");
+        assert!(conn.take_descriptors().is_empty());
+        std::fs::remove_file(&blob).unwrap();
     }
 
     #[test]

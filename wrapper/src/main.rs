@@ -14,6 +14,7 @@ mod cli;
 mod compile;
 mod config;
 mod conn;
+mod deliver;
 mod invocation;
 mod resolve;
 mod route;
@@ -25,9 +26,11 @@ use std::path::{Path, PathBuf};
 use std::process::exit;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use frame::v1::{lookup_reply, request, response, EnvVar, Lookup, LookupReply, Request, Store};
+use frame::v1::{
+    lookup_reply, request, response, EnvVar, Lookup, LookupReply, Request, Undelivered,
+};
 
-use crate::compile::Outcome;
+use crate::compile::{Outcome, Report};
 use crate::config::{Config, LogLevel};
 use crate::conn::{Conn, ConnError};
 use crate::invocation::Entry;
@@ -108,19 +111,6 @@ fn exec_directly(compiler: &Compiler, args: &[OsString]) -> ! {
     exit(compile::spawn_failure_code(&err))
 }
 
-/// The mode a fresh compile's outputs get under our umask: the daemon
-/// writes a hit's outputs and must give them the same permissions.
-fn file_mode() -> u32 {
-    // SAFETY: umask only swaps the process's mask; it is set back at once,
-    // and the wrapper runs no other threads that create files.
-    let mask = unsafe {
-        let m = libc::umask(0o022);
-        libc::umask(m);
-        m
-    };
-    0o666 & !(mask as u32)
-}
-
 /// The cache path: one Lookup, then whatever the reply asks for.
 fn cached_compile(
     compiler: &Compiler,
@@ -146,7 +136,6 @@ fn cached_compile(
         argv0: compiler.argv0.as_bytes().to_vec(),
         stderr_is_tty: std::io::stderr().is_terminal(),
         start_unix_ns,
-        file_mode: file_mode(),
         probes: Vec::new(),
     }));
     let (mut conn, mut reply) = match lookup(&place, &request, cfg) {
@@ -165,20 +154,28 @@ fn cached_compile(
             Err(e) => return Outcome::Fallback(format!("daemon: {e}")),
         };
     }
+    let fds = conn.take_descriptors();
     let mut connected = true;
-    let mut store = |store: Store| {
-        // The compile already happened, so a failed Store only costs a
-        // future hit; after one failure the connection is not trusted.
+    let mut report = |report: Report| {
+        // The compile already happened (or is about to), so a failed
+        // report only costs a future hit; after one failure the connection
+        // is not trusted.
+        let body = match report {
+            Report::Store(store) => request::Body::Store(store),
+            Report::Undelivered { entry, reason } => request::Body::Undelivered(Undelivered {
+                entry,
+                reason: reason.to_owned(),
+            }),
+        };
         if connected {
-            connected = conn
-                .call(request::Body::Store(store), cfg.request_timeout)
-                .is_ok();
+            connected = conn.call(body, cfg.request_timeout).is_ok();
         }
     };
     compile::serve(
         reply,
+        fds,
         &mut compile::Process(compiler),
-        &mut store,
+        &mut report,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     )

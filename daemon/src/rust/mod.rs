@@ -21,14 +21,14 @@ use frame::v1;
 
 use crate::codec::{Dec, Enc};
 use crate::compile::{
-    request_args, request_env, set_mode, store_failed, Engine, Pt, PENDING_DEADLINE,
-    TOO_NEW_SLACK_NS,
+    request_args, request_env, store_failed, Engine, Pt, PENDING_DEADLINE, TOO_NEW_SLACK_NS,
 };
 use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
+use crate::outputs::{self, Descriptors};
 use crate::remap::{self, Decision, Root};
-use crate::store::{Entry, Key, MtimePolicy};
+use crate::store::{Entry, Key};
 
 use args::{Invocation, KeyArg};
 use toolchain::{Ident, Toolchains};
@@ -120,12 +120,15 @@ struct Request<'a> {
     env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
     inv: &'a Invocation,
     out_dir: PathBuf,
-    file_mode: Option<u32>,
     root: Option<&'a Root>,
 }
 
 impl Engine {
-    pub(crate) fn rust_lookup(&self, req: &v1::Lookup) -> Result<v1::LookupReply, Pt> {
+    pub(crate) fn rust_lookup(
+        &self,
+        req: &v1::Lookup,
+        fds: &mut Descriptors,
+    ) -> Result<v1::LookupReply, Pt> {
         self.expire_rust_pending();
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
         let env = request_env(req);
@@ -230,7 +233,6 @@ impl Engine {
             env: &env,
             inv: &inv,
             out_dir,
-            file_mode: (req.file_mode != 0).then_some(req.file_mode),
             root,
         };
         if let Some(m) = self.manifest(&manifest_key) {
@@ -241,7 +243,7 @@ impl Engine {
                 let result_key = result_key_for(&manifest_key, entry, &env, root);
                 match self.store.get(&Key(result_key)) {
                     Ok(Some(stored)) => {
-                        if let Some(hit) = self.rust_deliver(&r, &stored) {
+                        if let Some(hit) = self.rust_deliver(&r, &stored, fds) {
                             self.stats.bump(&self.stats.hits);
                             self.stats.bump(&self.stats.rust_hits);
                             if entry.is_cross_root(root) {
@@ -351,39 +353,48 @@ impl Engine {
         })
     }
 
-    /// Writes every output the current request names from `stored`; `None`
-    /// makes it a miss.
-    fn rust_deliver(&self, r: &Request<'_>, stored: &Entry) -> Option<v1::unit_answer::Answer> {
+    /// Every output the current request names from `stored`, for the
+    /// wrapper to write; `None` makes it a miss.
+    fn rust_deliver(
+        &self,
+        r: &Request<'_>,
+        stored: &Entry,
+        fds: &mut Descriptors,
+    ) -> Option<v1::unit_answer::Answer> {
         let (old_out_dir, _stored_mtime_ns) = decode_extra(&stored.extra)?;
         // Under remap the stored out-dir, dep-info and streams are
         // root-free: they name the current worktree once expanded.
         let old_out_dir = remap::expand(&old_out_dir, r.root)?;
-        // The current time, as a fresh compile leaves it. Restoring the
-        // stored mtime (even floored up to the newest source and extern)
-        // made the next `cargo build` recompile crates whose build script
+        // The wrapper writes them now, so they get the current time, as a
+        // fresh compile leaves them. Restoring the stored mtime (even floored
+        // up to the newest source and extern) made the next `cargo build` recompile crates whose build script
         // ran in this build: cargo sees the script's output newer than the
         // crate's outputs. Cargo starts a dependent only after a
         // dependency's outputs exist, so "now" orders them as rustc would.
-        let policy = MtimePolicy::Now;
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
         let mut plan = Vec::new();
         for (role, name) in r.inv.outputs() {
             plan.push((role, role_index(role)?, r.out_dir.join(name)));
         }
         let new_out_dir = r.out_dir.as_os_str().as_bytes();
+        let mut list = Vec::new();
         for (role, idx, dest) in plan {
+            let write = outputs::rust_write_mode(role);
             if role == "dep-info" {
                 let bytes = self.store.deliver_bytes(stored, idx).ok()?;
                 let bytes = remap::expand_text(&bytes, r.root);
                 let bytes = depinfo::rewrite_out_dir(&bytes, &old_out_dir, new_out_dir);
-                crate::store::write_file_atomic(&dest, &bytes, policy).ok()?;
-            } else if let Err(e) = self.store.deliver(stored, idx, &dest, policy) {
-                if !e.is_missing() && !e.is_corrupt() && !e.is_not_regular() && !e.is_no_space() {
-                    self.stats.bump(&self.stats.errors);
-                }
-                return None;
+                list.push(outputs::text(&dest, write, bytes));
+                continue;
             }
-            set_mode(&dest, r.file_mode);
+            match fds.blob(&self.store, stored, idx, &dest, write) {
+                Ok(out) => list.push(out),
+                Err(outputs::Unavailable::Store { unexpected: true }) => {
+                    self.stats.bump(&self.stats.errors);
+                    return None;
+                }
+                Err(_) => return None,
+            }
         }
         let stderr = remap::expand_text(&stored.stderr, r.root);
         let mut stderr = depinfo::rewrite_artifacts(&stderr, &old_out_dir, new_out_dir);
@@ -394,6 +405,8 @@ impl Engine {
             stdout: remap::expand_text(&stored.stdout, r.root).into_owned(),
             stderr,
             exit_code: stored.exit_code,
+            outputs: list,
+            entry: stored.key().0.to_vec(),
         }))
     }
 

@@ -1,93 +1,47 @@
-//! Writing cached outputs to a build's paths: verify every byte against the
-//! entry's digest, write a temporary file beside the destination, rename it
-//! over the final name. Never opens the final path for writing, so a symlink
-//! there is replaced and its target untouched, and never replaces anything
-//! but a regular file or a symlink (no directory, device, FIFO or socket).
-//! Does not fsync outputs (a fresh compile would not either) and does not
-//! hardlink.
+//! Handing cached outputs to a client: a read-only descriptor of a blob
+//! (checked for type and size, hashed by whoever reads it), the bytes of a
+//! small or rewritten output verified against the entry's digest, and a
+//! re-check of an entry a client found damaged. Writes nothing outside the
+//! store: the wrapper writes a hit's outputs with its own rights and view
+//! of the file system.
 
-use std::ffi::{OsStr, OsString};
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileTypeExt;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use super::error::DeliverError;
-use super::{copy_hashing, hash_file, os, out_name, CopyError, Entry, Store, COUNTER};
+use super::{hash_file, os, out_name, Entry, Store};
 
 /// Largest output `deliver_bytes` loads into memory.
 const MAX_IN_MEMORY: u64 = 64 << 20;
-/// Keeps temporary names within NAME_MAX however long the destination's is.
-const MAX_STEM: usize = 100;
 
-/// Which modification time a delivered file gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MtimePolicy {
-    /// As a fresh compile would leave it.
-    Now,
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "every output gets the current time; kept for a stored-mtime policy"
-        )
-    )]
-    Set(SystemTime),
-}
-
-/// True for exactly `/dev/null` when it really is a character device. The
-/// caller delivers nothing there; delivery itself refuses every device.
+/// True for exactly `/dev/null` when it really is a character device, in
+/// the daemon's view: a miss whose user depfile is `/dev/null` needs a
+/// private one.
 pub(crate) fn is_dev_null(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
     path == Path::new("/dev/null")
-        && fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
-}
-
-/// Writes `bytes` to `dest` by temporary file and rename, with the same
-/// refusals as `Store::deliver`.
-pub(crate) fn write_file_atomic(
-    dest: &Path,
-    bytes: &[u8],
-    mtime: MtimePolicy,
-) -> Result<(), DeliverError> {
-    check_dest(dest)?;
-    let mut tmp = TempFile::beside(dest)?;
-    tmp.file
-        .write_all(bytes)
-        .map_err(|e| DeliverError::io("write temporary file", &tmp.path, e))?;
-    tmp.rename_over(dest, mtime)
+        && std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
 }
 
 impl Store {
-    /// Writes output `index` of `entry` to `dest`, verified against the
-    /// recorded size and digest. A vanished blob is `is_missing` (a miss); a
-    /// mismatch quarantines the entry and is `is_corrupt`. On any error no
-    /// temporary file is left and `dest` is unchanged.
-    pub(crate) fn deliver(
-        &self,
-        entry: &Entry,
-        index: usize,
-        dest: &Path,
-        mtime: MtimePolicy,
-    ) -> Result<(), DeliverError> {
-        check_dest(dest)?;
+    /// Opens output `index` of `entry` read-only, for a client to copy and
+    /// hash: its size matches the entry, but its bytes are not hashed here
+    /// (the reader checks them against the digest). A vanished blob is
+    /// `is_missing` (a miss); a blob of the wrong type or size quarantines
+    /// the entry and is `is_corrupt`.
+    pub(crate) fn open_output(&self, entry: &Entry, index: usize) -> Result<File, DeliverError> {
+        self.open_blob(entry, index).map(|(blob, _)| blob)
+    }
+
+    /// Hashes output `index` of `entry` in full and compares it with the
+    /// entry: a client reported a mismatch, so the entry is quarantined
+    /// (`is_corrupt`) only if the store really holds damaged bytes.
+    pub(crate) fn check_output(&self, entry: &Entry, index: usize) -> Result<(), DeliverError> {
         let (mut blob, blob_path) = self.open_blob(entry, index)?;
-        let mut tmp = TempFile::beside(dest)?;
-        let got = if os::reflink(&blob, &tmp.file) {
-            // The clone shares the blob's extents; hashing it checks exactly
-            // the bytes being delivered.
-            hash_file(&mut tmp.file)
-                .map_err(|e| DeliverError::io("read back temporary file", &tmp.path, e))?
-        } else {
-            copy_hashing(&mut blob, &mut tmp.file).map_err(|e| match e {
-                CopyError::Read(e) => DeliverError::io("read cached output", &blob_path, e),
-                CopyError::Write(e) => DeliverError::io("write temporary file", &tmp.path, e),
-            })?
-        };
-        self.verify(entry, index, got, &blob_path)?;
-        tmp.rename_over(dest, mtime)
+        let got = hash_file(&mut blob)
+            .map_err(|e| DeliverError::io("read cached output", &blob_path, e))?;
+        self.verify(entry, index, got, &blob_path)
     }
 
     /// Reads output `index` of `entry` into memory, verified like `deliver`,
@@ -194,89 +148,5 @@ impl Store {
     fn corrupt(&self, entry: &Entry, path: PathBuf, reason: &'static str) -> DeliverError {
         self.inner.quarantine(&entry.key, Some(entry.dir));
         DeliverError::Corrupt { path, reason }
-    }
-}
-
-/// Accepts a destination that is absent, a regular file, or a symlink (which
-/// the rename replaces without following).
-fn check_dest(dest: &Path) -> Result<(), DeliverError> {
-    match fs::symlink_metadata(dest) {
-        Ok(m) if m.file_type().is_file() || m.file_type().is_symlink() => Ok(()),
-        Ok(_) => Err(DeliverError::NotRegular {
-            path: dest.to_owned(),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(DeliverError::io("inspect", dest, e)),
-    }
-}
-
-/// A temporary file beside a destination, removed on drop unless renamed
-/// over it.
-struct TempFile {
-    path: PathBuf,
-    file: File,
-    armed: bool,
-}
-
-impl TempFile {
-    /// Creates `.<name>.zccache-tmp-<pid>-<counter>` exclusively in the
-    /// destination's directory, mode 0666 less the umask as a compiler's
-    /// output would get.
-    fn beside(dest: &Path) -> Result<TempFile, DeliverError> {
-        let Some(name) = dest.file_name() else {
-            return Err(DeliverError::NoFileName {
-                path: dest.to_owned(),
-            });
-        };
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let stem = &name.as_bytes()[..name.len().min(MAX_STEM)];
-        let mut last_err = None;
-        for _ in 0..8 {
-            let mut tmp_name = OsString::from(".");
-            tmp_name.push(OsStr::from_bytes(stem));
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            tmp_name.push(format!(".zccache-tmp-{}-{n}", std::process::id()));
-            let path = dir.join(tmp_name);
-            match os::create_new(&path, 0o666) {
-                Ok(file) => {
-                    return Ok(TempFile {
-                        path,
-                        file,
-                        armed: true,
-                    })
-                }
-                // Left by an earlier process with our pid; try the next name.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some((path, e)),
-                Err(e) => return Err(DeliverError::io("create temporary file", path, e)),
-            }
-        }
-        let (path, e) = last_err.expect("the loop ran");
-        Err(DeliverError::io("create temporary file", path, e))
-    }
-
-    fn rename_over(mut self, dest: &Path, mtime: MtimePolicy) -> Result<(), DeliverError> {
-        if let MtimePolicy::Set(t) = mtime {
-            self.file
-                .set_modified(t)
-                .map_err(|e| DeliverError::io("set the mtime of", &self.path, e))?;
-        }
-        // Checked again because the copy took time: a directory, FIFO or
-        // device that appeared meanwhile must not be replaced.
-        check_dest(dest)?;
-        fs::rename(&self.path, dest)
-            .map_err(|e| DeliverError::io("rename a temporary file over", dest, e))?;
-        self.armed = false;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = fs::remove_file(&self.path);
-        }
     }
 }

@@ -95,10 +95,6 @@ pub(crate) enum DeliverError {
     Missing { path: PathBuf },
     /// The cached output failed verification; the entry has been quarantined.
     Corrupt { path: PathBuf, reason: &'static str },
-    /// The destination exists and is not a regular file or a symlink.
-    NotRegular { path: PathBuf },
-    /// The destination path has no final file name (`/`, `..`).
-    NoFileName { path: PathBuf },
     /// The caller asked for an output the entry does not have.
     NoSuchOutput { index: usize, count: usize },
     /// `deliver_bytes` refuses to load an output this large into memory.
@@ -132,17 +128,6 @@ impl DeliverError {
     pub(crate) fn is_corrupt(&self) -> bool {
         matches!(self, DeliverError::Corrupt { .. })
     }
-
-    /// The destination is something delivery must never replace, such as a
-    /// directory, device, FIFO or socket.
-    pub(crate) fn is_not_regular(&self) -> bool {
-        matches!(self, DeliverError::NotRegular { .. })
-    }
-
-    /// The disk or the user's quota is full.
-    pub(crate) fn is_no_space(&self) -> bool {
-        matches!(self, DeliverError::Io { source, .. } if is_no_space(source))
-    }
 }
 
 impl fmt::Display for DeliverError {
@@ -153,12 +138,6 @@ impl fmt::Display for DeliverError {
             }
             DeliverError::Corrupt { path, reason } => {
                 write!(f, "verify cached output {}: {reason}", path.display())
-            }
-            DeliverError::NotRegular { path } => {
-                write!(f, "replace {}: not a regular file", path.display())
-            }
-            DeliverError::NoFileName { path } => {
-                write!(f, "write {}: no file name", path.display())
             }
             DeliverError::NoSuchOutput { index, count } => {
                 write!(f, "deliver output {index} of an entry with {count} outputs")
@@ -223,18 +202,18 @@ mod tests {
         };
         assert!(missing.is_missing() && !missing.is_corrupt());
         check(&missing, "read cached output /c/out-0: it is gone", false);
-        let quota = DeliverError::io(
-            "write temporary file",
-            "/o/.a",
-            io::Error::from_raw_os_error(libc::EDQUOT),
+        let unreadable = DeliverError::io(
+            "read cached output",
+            "/c/out-0",
+            io::Error::from_raw_os_error(libc::EIO),
         );
-        assert!(quota.is_no_space() && !quota.is_missing());
-        check(&quota, "write temporary file /o/.a", true);
+        assert!(!unreadable.is_missing() && !unreadable.is_corrupt());
+        check(&unreadable, "read cached output /c/out-0", true);
         let corrupt = DeliverError::Corrupt {
             path: "/c/out-1".into(),
             reason: "digest mismatch",
         };
-        assert!(corrupt.is_corrupt() && !corrupt.is_not_regular());
+        assert!(corrupt.is_corrupt() && !corrupt.is_missing());
         check(
             &corrupt,
             "verify cached output /c/out-1: digest mismatch",

@@ -46,8 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-pub(crate) use deliver::{is_dev_null, write_file_atomic, MtimePolicy};
-#[cfg(test)]
+pub(crate) use deliver::is_dev_null;
 pub(crate) use error::DeliverError;
 pub(crate) use error::StoreError;
 #[cfg(test)]
@@ -143,7 +142,6 @@ impl std::fmt::Debug for Key {
 }
 
 impl Entry {
-    #[cfg(test)]
     pub(crate) fn key(&self) -> &Key {
         &self.key
     }

@@ -271,7 +271,7 @@ messages!(
     v1_messages: Request, Response, EnvVar, Lookup, LookupReply, Units, UnitAnswer, Passthrough,
     Hit, Miss, Store, StoreReply, Route, RouteReply, StatusRequest, StatusReply, ClearRequest,
     ZeroStatsRequest, ReleaseHandlesRequest, ReleaseHandlesReply, ShutdownRequest, Ack, Error,
-    VersionMismatch, ProbeResult, Probe, ProbeRun,
+    VersionMismatch, ProbeResult, Probe, ProbeRun, Output, Undelivered,
 );
 
 fn envelope_rows() -> Vec<Row> {
@@ -297,6 +297,7 @@ fn v1_rows() -> Vec<Row> {
         variant!(Request.body = request::Body::ZeroStats(ZeroStatsRequest)),
         variant!(Request.body = request::Body::ReleaseHandles(ReleaseHandlesRequest)),
         variant!(Request.body = request::Body::Shutdown(ShutdownRequest)),
+        variant!(Request.body = request::Body::Undelivered(Undelivered)),
         variant!(Response.body = response::Body::Lookup(LookupReply)),
         variant!(Response.body = response::Body::Store(StoreReply)),
         variant!(Response.body = response::Body::Route(RouteReply)),
@@ -314,7 +315,6 @@ fn v1_rows() -> Vec<Row> {
         field!(Lookup.argv0),
         field!(Lookup.stderr_is_tty),
         field!(Lookup.start_unix_ns),
-        field!(Lookup.file_mode),
         field!(Lookup.probes),
         field!(ProbeResult.args),
         field!(ProbeResult.exit_code),
@@ -332,6 +332,16 @@ fn v1_rows() -> Vec<Row> {
         field!(Hit.stdout),
         field!(Hit.stderr),
         field!(Hit.exit_code),
+        field!(Hit.outputs),
+        field!(Hit.entry),
+        field!(Output.path),
+        field!(Output.write),
+        field!(Output.size),
+        field!(Output.digest),
+        field!(Output.content),
+        field!(Output.descriptor),
+        field!(Undelivered.entry),
+        field!(Undelivered.reason),
         field!(Miss.token),
         field!(Miss.args),
         field!(Miss.deps_args),
@@ -571,7 +581,8 @@ fn envelope_matches_proto() {
 #[test]
 fn v1_matches_proto() {
     let proto = parse_proto(ZCCACHE_PROTO);
-    check(&proto, "v1", &v1_messages(), &v1_rows(), &[]);
+    let enums = vec![check_enum!(proto, WriteMode)];
+    check(&proto, "v1", &v1_messages(), &v1_rows(), &enums);
 }
 
 #[test]

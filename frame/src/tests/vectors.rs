@@ -35,8 +35,18 @@ struct Vector {
 }
 
 fn request(name: &'static str, request_id: u64, body: request::Body) -> Vector {
+    request_v(name, request_id, 1, body)
+}
+
+/// A request of a message that exists from `protocol_version` on.
+fn request_v(
+    name: &'static str,
+    request_id: u64,
+    protocol_version: u32,
+    body: request::Body,
+) -> Vector {
     let request = v1::Request {
-        protocol_version: 1,
+        protocol_version,
         body: Some(body),
     };
     Vector {
@@ -103,8 +113,6 @@ fn vectors() -> Vec<Vector> {
                 argv0: bytes("gcc"),
                 stderr_is_tty: true,
                 start_unix_ns: 1_700_000_000_123_456_789,
-                // Added after 001 was frozen: a zero value must keep its bytes.
-                file_mode: 0,
                 probes: Vec::new(),
             }),
         ),
@@ -164,6 +172,8 @@ fn vectors() -> Vec<Vector> {
                                 stdout: Vec::new(),
                                 stderr: bytes("a.c:1: warning: x\n"),
                                 exit_code: 0,
+                                outputs: Vec::new(),
+                                entry: Vec::new(),
                             })),
                         },
                         v1::UnitAnswer {
@@ -264,22 +274,6 @@ fn vectors() -> Vec<Vector> {
                 deps_exit_code: 0,
             }),
         ),
-        // Lookup.file_mode (tag 8), the mode a hit's outputs get.
-        request(
-            "021-request-lookup-file-mode",
-            1,
-            Rq::Lookup(v1::Lookup {
-                compiler: bytes("/usr/bin/cc"),
-                args: args(&["-c", "a.c"]),
-                cwd: bytes("/w"),
-                env: Vec::new(),
-                argv0: bytes("cc"),
-                stderr_is_tty: false,
-                start_unix_ns: 1,
-                file_mode: 0o644,
-                probes: Vec::new(),
-            }),
-        ),
         // ShutdownRequest.all (tag 1): to the broker, every daemon first.
         request(
             "022-request-shutdown-all",
@@ -315,7 +309,6 @@ fn vectors() -> Vec<Vector> {
                 argv0: bytes("rustc"),
                 stderr_is_tty: false,
                 start_unix_ns: 1,
-                file_mode: 0,
                 probes: vec![v1::ProbeResult {
                     args: args(&["-vV"]),
                     exit_code: 0,
@@ -367,7 +360,7 @@ fn vectors() -> Vec<Vector> {
         ),
         // Miss.private_paths (tag 8): a C miss with a private depfile added.
         response(
-            "028-response-lookup-miss-private-paths",
+            "030-response-lookup-miss-private-paths",
             1,
             Rs::Lookup(v1::LookupReply {
                 outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
@@ -405,6 +398,52 @@ fn vectors() -> Vec<Vector> {
                         })),
                     }],
                 })),
+            }),
+        ),
+        // Protocol 2: a Hit carries its outputs (Hit.outputs, Hit.entry),
+        // one by descriptor and one inline, for the wrapper to write.
+        response(
+            "028-response-lookup-hit-outputs",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+                    units: vec![v1::UnitAnswer {
+                        answer: Some(v1::unit_answer::Answer::Hit(v1::Hit {
+                            stdout: Vec::new(),
+                            stderr: Vec::new(),
+                            exit_code: 0,
+                            outputs: vec![
+                                v1::Output {
+                                    path: bytes("a.o"),
+                                    write: v1::WriteMode::ReplaceUnlessDangling as i32,
+                                    size: 1234,
+                                    digest: vec![0xab; 32],
+                                    content: Vec::new(),
+                                    descriptor: 1,
+                                },
+                                v1::Output {
+                                    path: bytes("/w/a.d"),
+                                    write: v1::WriteMode::WriteThrough as i32,
+                                    size: 9,
+                                    digest: vec![0xcd; 32],
+                                    content: bytes("a.o: a.c\n"),
+                                    descriptor: 0,
+                                },
+                            ],
+                            entry: vec![0x11; 32],
+                        })),
+                    }],
+                })),
+            }),
+        ),
+        // Request.undelivered (tag 10): a hit's output failed its digest.
+        request_v(
+            "029-request-undelivered",
+            2,
+            2,
+            Rq::Undelivered(v1::Undelivered {
+                entry: vec![0x11; 32],
+                reason: "corrupt_output".to_owned(),
             }),
         ),
     ]

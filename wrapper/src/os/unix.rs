@@ -1,4 +1,4 @@
-//! Unix system calls the wrapper needs (bounded connect, exec, exit codes), plus the shared hygiene of the `sys` crate under the names the wrapper uses; no policy about when to use them.
+//! Unix system calls the wrapper needs (bounded connect, exec, exit codes, reflink), plus the shared hygiene of the `sys` crate under the names the wrapper uses; no policy about when to use them.
 
 use std::ffi::OsStr;
 use std::io;
@@ -13,6 +13,23 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 pub(crate) use sys::{open_lock, peer_uid, target_file_id as file_id};
+
+/// Makes `dst` share `src`'s extents (`FICLONE`), where the file system
+/// can; false when it cannot and the bytes must be copied.
+pub(crate) fn reflink(src: &std::fs::File, dst: &std::fs::File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: both descriptors stay open for the duration of the call,
+        // and FICLONE takes the source descriptor as its integer argument.
+        let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
+        rc == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (src, dst);
+        false
+    }
+}
 
 /// `None` when nothing is there; otherwise whether it is a regular file with
 /// an execute bit, which is what `execvp` would accept.
