@@ -1,9 +1,15 @@
-//! Making sure a healthy daemon serves a (cache root, namespace): the staleness verdict plus the identity probe, replacing a stale daemon under its per-key lock, spawning and waiting. It never hashes cache contents and never touches them, and it signals only a process proven to be the daemon it replaces (same boot, pid and start time).
+//! Making sure a healthy daemon serves a (cache root, namespace): the staleness verdict plus the identity probe, replacing a stale daemon under its per-key lock, spawning and waiting. It never hashes cache contents and never touches them, and it signals only a process the OS proves to be a daemon of ours (router's verdict: our identity file, same boot, pid and start time, our uid, a daemon executable).
+//!
+//! Replacement happens only on proof that the daemon is dead, refuses
+//! connections, has another identity, is stopped (state `T`) or is of
+//! another build or protocol. A daemon that is proven ours and alive but
+//! does not answer the probe in time is busy: it is routed to (the wrapper
+//! compiles directly should it stay silent) and never signalled.
 //!
 //! Replacement, under the key's lock: ask the old daemon to shut down over
 //! its endpoint (a request, which any process of ours may send); if it is
 //! proven ours and still there, SIGTERM, then SIGKILL after a grace period,
-//! re-reading its start time right before each signal; unlink the endpoint
+//! re-checking the proof right before each signal; unlink the endpoint
 //! only once nothing serves it any more. A stale daemon that is not proven
 //! ours gets the request at most, never a signal.
 
@@ -27,6 +33,7 @@ use crate::framed::{connect_ours, Framed};
 use crate::os::{self, Signal};
 
 /// How long a daemon may take to answer an identity probe (broker.md).
+/// Missing it proves nothing: a daemon that misses it is busy, not stale.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a daemon may take to answer a Status request.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -61,6 +68,10 @@ type ExeStamp = (u64, u64, u64, i64, i64);
 enum Judged {
     /// It answers the probe as its identity says: serve its endpoint.
     Healthy(u32),
+    /// It is proven ours, alive and not stopped, and accepts connections,
+    /// but did not answer the probe in time: busy, so route to it (a
+    /// client it keeps waiting compiles directly) and never signal it.
+    Busy(u32),
     /// It must be replaced; the identity, when one could be read, tells
     /// whom to ask to leave.
     Stale(StaleReason, Option<Box<Identity>>),
@@ -88,7 +99,7 @@ impl Daemons {
     /// concurrent Routes start at most one daemon.
     pub(crate) async fn route(&self, root: &Path, namespace: &str) -> Result<RouteReply, String> {
         let paths = self.paths(root, namespace);
-        if let Judged::Healthy(pid) = self.judge(&paths).await {
+        if let Judged::Healthy(pid) | Judged::Busy(pid) = self.judge(&paths).await {
             return Ok(reply(&paths, pid));
         }
         let _held = lock_exclusive(paths.lock.clone())
@@ -97,7 +108,7 @@ impl Daemons {
         let deadline = Instant::now() + self.spawn_timeout;
         // Whoever held the lock before us may have replaced it already.
         match self.judge(&paths).await {
-            Judged::Healthy(pid) => return Ok(reply(&paths, pid)),
+            Judged::Healthy(pid) | Judged::Busy(pid) => return Ok(reply(&paths, pid)),
             Judged::Stale(reason, identity) => {
                 if identity.is_some() || paths.endpoint.exists() {
                     let pid = identity.as_ref().map_or(0, |id| id.pid);
@@ -114,27 +125,38 @@ impl Daemons {
     /// facts about its pid, then, if those pass, the identity probe.
     async fn judge(&self, paths: &DaemonPaths) -> Judged {
         let identity_file = paths.identity_file.clone();
-        let identity = tokio::task::spawn_blocking(move || router::read_identity(&identity_file))
-            .await
-            .unwrap_or_else(|_| Err(IdentityError::from(router::IdentityErrorKind::NotFound)));
-        let expected = router::Expected {
-            protocol_version: PROTOCOL_VERSION,
-            exe_blake3: self.expected_exe_hash().await,
-            endpoint: paths.endpoint.clone(),
-        };
+        let identity =
+            tokio::task::spawn_blocking(move || router::read_identity_file(&identity_file))
+                .await
+                .unwrap_or_else(|_| Err(IdentityError::from(router::IdentityErrorKind::NotFound)));
+        let expected = self.expected(paths).await;
         let facts = match &identity {
-            Ok(id) => Some(self.process_facts(id.pid).await),
+            Ok(file) => Some(self.process_facts(file.identity.pid).await),
             Err(_) => None,
         };
         let verdict = router::verdict(&identity, |_| facts.clone().unwrap_or_default(), &expected);
-        let identity = identity.ok();
+        let identity = identity.ok().map(|file| file.identity);
         match (verdict, identity) {
             (Verdict::Alive, Some(id)) => match probe(&paths.endpoint, &id).await {
-                true => Judged::Healthy(id.pid),
-                false => Judged::Stale(StaleReason::ProbeFailed, Some(Box::new(id))),
+                Probe::Answered => Judged::Healthy(id.pid),
+                Probe::Silent => Judged::Busy(id.pid),
+                Probe::Unreachable => Judged::Stale(StaleReason::Unreachable, Some(Box::new(id))),
+                Probe::OtherIdentity => {
+                    Judged::Stale(StaleReason::OtherIdentity, Some(Box::new(id)))
+                }
             },
             (Verdict::Alive, None) => Judged::Stale(StaleReason::NoIdentity, None),
             (Verdict::Stale(reason), identity) => Judged::Stale(reason, identity.map(Box::new)),
+        }
+    }
+
+    /// What a daemon of `paths` must be, for the verdict.
+    async fn expected(&self, paths: &DaemonPaths) -> router::Expected {
+        router::Expected {
+            euid: router::euid(),
+            protocol_version: PROTOCOL_VERSION,
+            exe_blake3: self.expected_exe_hash().await,
+            endpoint: paths.endpoint.clone(),
         }
     }
 
@@ -147,8 +169,11 @@ impl Daemons {
             cache.get(&(pid, st)).cloned()
         });
         if let Some(mut facts) = cached {
-            // Liveness is the one fact that changes.
-            facts.alive = start_time.is_some() && router::running_start_time(pid) == start_time;
+            // Liveness, state and uid change; the executable does not.
+            let stat = router::running_start_time(pid);
+            facts.alive = start_time.is_some() && stat == start_time;
+            facts.state = router::process_state(pid);
+            facts.uid = router::process_uid(pid);
             return facts;
         }
         let facts = tokio::task::spawn_blocking(move || router::process_facts(pid))
@@ -204,9 +229,10 @@ impl Daemons {
         deadline: Instant,
     ) -> Result<(), String> {
         // A request, not a signal: whoever of our uid serves the endpoint
-        // may be asked to leave, proven ours or not. One that just failed
-        // the probe would not answer this either.
-        let asked = *reason != StaleReason::ProbeFailed && ask_shutdown(&paths.endpoint).await;
+        // may be asked to leave, proven ours or not. Nothing listens on an
+        // unreachable one, and a stopped one cannot answer.
+        let asked = !matches!(reason, StaleReason::Unreachable | StaleReason::Stopped)
+            && ask_shutdown(&paths.endpoint).await;
         let ours = match identity {
             Some(id) if reason.may_signal() => Some((id.pid, id.start_time)),
             _ => None,
@@ -221,8 +247,8 @@ impl Daemons {
                     break;
                 }
                 // Checked right before the signal: the pid is still the
-                // process the identity names, not a stranger that took it.
-                let sent = os::signal_if_same(pid, start_time, signal)
+                // daemon of ours the verdict proved, not a stranger.
+                let sent = os::signal_if_proven(pid, start_time, signal)
                     .map_err(|e| format!("signal stale daemon pid={pid}: {e}"))?;
                 if !sent {
                     break;
@@ -285,7 +311,7 @@ impl Daemons {
         let mut backoff = Duration::from_millis(2);
         let healthy = || async {
             match self.judge(paths).await {
-                Judged::Healthy(pid) => Some(reply(paths, pid)),
+                Judged::Healthy(pid) | Judged::Busy(pid) => Some(reply(paths, pid)),
                 Judged::Stale(..) => None,
             }
         };
@@ -389,21 +415,62 @@ fn reply(paths: &DaemonPaths, pid: u32) -> RouteReply {
     }
 }
 
-/// Whether the daemon behind `endpoint` echoes a fresh nonce with the
-/// identity `identity` records, within the probe timeout.
-async fn probe(endpoint: &Path, identity: &Identity) -> bool {
+/// What the identity probe found on a daemon's endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// A fresh nonce came back with the identity the file records.
+    Answered,
+    /// Nothing accepts connections there.
+    Unreachable,
+    /// Something answered, but not as the identity says (another
+    /// identity, a stale nonce, not a probe reply, another uid).
+    OtherIdentity,
+    /// It accepted the connection but gave no answer in time, or closed it
+    /// unanswered: busy, or leaving; proof of nothing.
+    Silent,
+}
+
+/// Sends a fresh nonce to `endpoint` and sorts out what came back within
+/// the probe timeout.
+async fn probe(endpoint: &Path, identity: &Identity) -> Probe {
     let Ok(nonce) = nonce() else {
-        return false;
+        return Probe::Silent;
     };
     let ask = async {
-        let stream = connect_ours(endpoint).await.ok()?;
+        let stream = match connect_ours(endpoint).await {
+            Ok(stream) => stream,
+            Err(e) if is_unreachable(&e) => return Probe::Unreachable,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Probe::OtherIdentity,
+            Err(_) => return Probe::Silent,
+        };
         let mut conn = Framed::client(stream, PROBE_REPLY_LIMIT);
-        conn.send(&frame::probe_frame(1, &nonce)).await.ok()?;
-        let answer = conn.next().await?.ok()?;
-        frame::decode_probe_reply(&answer, &nonce).ok()?;
-        Some(router::check_probe_reply(&nonce, &answer.payload, identity))
+        if conn.send(&frame::probe_frame(1, &nonce)).await.is_err() {
+            return Probe::Silent;
+        }
+        let answer = match conn.next().await {
+            Some(Ok(answer)) => answer,
+            Some(Err(e)) if e.is_io() => return Probe::Silent,
+            Some(Err(_)) => return Probe::OtherIdentity,
+            None => return Probe::Silent,
+        };
+        let fresh = frame::decode_probe_reply(&answer, &nonce).is_ok()
+            && router::check_probe_reply(&nonce, &answer.payload, identity);
+        if fresh {
+            Probe::Answered
+        } else {
+            Probe::OtherIdentity
+        }
     };
-    timeout(PROBE_TIMEOUT, ask).await.ok().flatten() == Some(true)
+    timeout(PROBE_TIMEOUT, ask).await.unwrap_or(Probe::Silent)
+}
+
+/// A connect error that means nobody listens: no socket file, or one with
+/// no listener behind it.
+fn is_unreachable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// Asks whoever of our uid serves `endpoint` to shut down; true when it

@@ -342,6 +342,34 @@ fn b2_stale_recycled_pid_is_never_signalled() {
 }
 
 #[test]
+fn b2_stale_identity_naming_a_process_of_ours_is_never_signalled() {
+    // A corrupted identity (still ours, owner-only) naming a live process
+    // of ours with its true start time: it runs no daemon executable, so
+    // the old daemon is asked to leave over its endpoint and the process
+    // named is left alone.
+    stale_case("b2notdaemon", |sb, _| {
+        let sleep = Reaped(
+            Command::new("sleep")
+                .arg("1000")
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let pid = sleep.0.id();
+        wait_for("sleep to start", || {
+            (proc_state(pid) == Some('S')).then_some(())
+        });
+        rewrite_identity(sb, "pid", pid.into());
+        rewrite_identity(
+            sb,
+            "start_time",
+            router::running_start_time(pid).unwrap().into(),
+        );
+        Some(sleep)
+    });
+}
+
+#[test]
 fn b2_stale_other_exe_or_protocol() {
     stale_case("b2exe", |sb, _| {
         rewrite_identity(sb, "exe_path", "/usr/bin/zccache-daemon-old".into());

@@ -13,4 +13,5 @@ mod oracle;
 mod rust;
 mod thirdparty;
 mod tidy;
+mod trust;
 mod worktree;

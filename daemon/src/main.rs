@@ -221,7 +221,15 @@ fn publish_identity(opts: &Options) -> Result<router::Identity, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let tmp = opts.identity.with_extension(format!("json.tmp-{pid}"));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Owner-only whatever the umask: a broker trusts an identity file
+        // only when nobody else may write it.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&identity.to_json())?;
         f.sync_all()?;
         std::fs::rename(&tmp, &opts.identity)?;
