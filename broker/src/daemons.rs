@@ -412,6 +412,7 @@ fn reply(paths: &DaemonPaths, pid: u32) -> RouteReply {
     RouteReply {
         endpoint: paths.endpoint.as_os_str().as_bytes().to_vec(),
         daemon_pid: pid,
+        ..Default::default()
     }
 }
 
@@ -422,8 +423,9 @@ enum Probe {
     Answered,
     /// Nothing accepts connections there.
     Unreachable,
-    /// Something answered, but not as the identity says (another
-    /// identity, a stale nonce, not a probe reply, another uid).
+    /// Another process accepted (its pid from `SO_PEERCRED`), or something
+    /// answered, but not as the identity says (another identity, a stale
+    /// nonce, not a probe reply, another uid).
     OtherIdentity,
     /// It accepted the connection but gave no answer in time, or closed it
     /// unanswered: busy, or leaving; proof of nothing.
@@ -443,6 +445,13 @@ async fn probe(endpoint: &Path, identity: &Identity) -> Probe {
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Probe::OtherIdentity,
             Err(_) => return Probe::Silent,
         };
+        // Who accepted is the OS's word: another process on the endpoint
+        // is not the daemon the identity names, whatever it answers.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        match sys::peer_cred(&stream) {
+            Ok((pid, _)) if pid == identity.pid => {}
+            _ => return Probe::OtherIdentity,
+        }
         let mut conn = Framed::client(stream, PROBE_REPLY_LIMIT);
         if conn.send(&frame::probe_frame(1, &nonce)).await.is_err() {
             return Probe::Silent;

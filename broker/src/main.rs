@@ -12,6 +12,7 @@ mod os;
 
 mod daemons;
 mod framed;
+mod refusals;
 mod registry;
 mod server;
 
@@ -70,6 +71,7 @@ fn run() -> Result<(), Box<dyn Error>> {
             spawn_timeout,
         ),
         registry: Registry::load(paths.registry.clone()),
+        refusals: Default::default(),
         started: Instant::now(),
         last_route: AtomicU64::new(0),
         shutdown: Notify::new(),

@@ -20,6 +20,7 @@ use tokio::time::timeout;
 
 use crate::daemons::Daemons;
 use crate::framed::{connect_ours, Framed};
+use crate::refusals::{Refusal, Refusals};
 use crate::registry::{self, Registry};
 
 /// A connection that has sent no complete frame within this long is closed.
@@ -30,6 +31,8 @@ const IDLE_CONNECTION: Duration = Duration::from_secs(60);
 pub(crate) struct Broker {
     pub(crate) daemons: Daemons,
     pub(crate) registry: Registry,
+    /// The roots routed no daemon, and why.
+    pub(crate) refusals: Refusals,
     pub(crate) started: Instant,
     /// Seconds from `started` to the latest Route.
     pub(crate) last_route: AtomicU64,
@@ -125,6 +128,7 @@ impl Broker {
             Some(request::Body::Route(route)) => self.route(route).await,
             Some(request::Body::Status(_)) => Response::new(response::Body::Status(StatusReply {
                 json: self.status_all().await,
+                refusals_json: self.refusals.json(),
             })),
             Some(request::Body::ReleaseHandles(release)) => Response::new(
                 response::Body::ReleaseHandles(self.release_all(release).await),
@@ -171,8 +175,20 @@ impl Broker {
             Ok(namespace) => namespace,
             Err(e) => return Response::error(format!("namespace: {e}")),
         };
+        // A root anybody else may write is not used: no daemon, and the
+        // wrapper compiles directly. Checked on every Route, so a root
+        // fixed later is served again.
+        if let Err(refusal) = router::check_cache_root(&root) {
+            let refusal = Refusal {
+                reason: refusal.as_str(),
+                detail: refusal.to_string(),
+            };
+            let reply = self.refusals.refuse(&root, &namespace, refusal);
+            return Response::new(response::Body::Route(reply));
+        }
         match self.daemons.route(&root, &namespace).await {
             Ok(reply) => {
+                self.refusals.clear(&root, &namespace);
                 self.registry.remember(&root);
                 Response::new(response::Body::Route(reply))
             }

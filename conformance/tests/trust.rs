@@ -191,4 +191,210 @@ fn t1_an_identity_forged_by_another_user_gets_nobody_signalled() {
     // Give a late signal every chance to land.
     std::thread::sleep(Duration::from_millis(200));
     victim.assert_untouched("forged identity, later");
+    // The root is not ours alone, so it is not used at all.
+    assert_eq!(spawned(&sb), 0, "a daemon was started for the open root");
+    assert_eq!(std::fs::metadata(&file).unwrap().uid(), other_user().0);
+}
+
+/// Every path under `dir`, sorted.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(list) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in list.flatten() {
+            let path = entry.path();
+            out.push(path.clone());
+            if path.is_dir() && !path.is_symlink() {
+                walk(&path, out);
+            }
+        }
+    }
+    let mut found = vec![];
+    walk(dir, &mut found);
+    found.sort();
+    found
+}
+
+/// Three compiles in a root that is not ours alone: each as bare gcc's,
+/// nothing written into the root, the reason said once, and `status`
+/// showing it.
+fn check_root_not_used(sb: &Sandbox, what: &str) {
+    sb.write("n.c", "int n(int x) { return x - 9; }\n");
+    ok(&sb.bare("gcc", ["-c", "n.c", "-o", "n.ref.o"]));
+    let before = tree(&sb.cache);
+    let spawned_before = spawned(sb);
+    let mut said = vec![];
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(sb.path("n.o"));
+        let out = compile(sb, &["gcc", "-c", "n.c"]);
+        ok(&out);
+        assert_eq!(sb.read("n.o"), sb.read("n.ref.o"), "{what}: wrong object");
+        said.extend(
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(said.len(), 1, "{what}: one line, once: {said:?}");
+    assert!(
+        said[0].starts_with("zccache: cache root ") && said[0].contains("is not used"),
+        "{what}: {said:?}"
+    );
+    assert_eq!(tree(&sb.cache), before, "{what}: the root was written");
+    let status = sb.status();
+    assert_eq!(status["refused"], "foreign_cache_root", "{what}: {status}");
+    assert!(
+        status["detail"].as_str().unwrap().contains("is not used"),
+        "{what}: {status}"
+    );
+    let text = sb.zccache(["status"]);
+    ok(&text);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("is not used"),
+        "{what}: {}",
+        String::from_utf8_lossy(&text.stdout)
+    );
+    // No daemon was started for it.
+    assert_eq!(spawned(sb), spawned_before, "{what}: a daemon was spawned");
+}
+
+/// How many daemons this sandbox's brokers spawned.
+fn spawned(sb: &Sandbox) -> usize {
+    std::fs::read_to_string(sb.runtime.join("broker-p1.log"))
+        .unwrap_or_default()
+        .matches("spawned daemon")
+        .count()
+}
+
+#[test]
+fn t2_a_root_others_may_write_is_not_used() {
+    let sb = Sandbox::new("t2open");
+    set_mode(&sb.cache, 0o777);
+    check_root_not_used(&sb, "mode 0777");
+}
+
+#[test]
+fn t2_a_root_of_another_user_is_not_used() {
+    let sb = Sandbox::new("t2owner");
+    let (uid, gid) = other_user();
+    std::os::unix::fs::chown(&sb.cache, Some(uid), Some(gid)).unwrap();
+    set_mode(&sb.cache, 0o755);
+    check_root_not_used(&sb, "owned by another uid");
+}
+
+#[test]
+fn t2_a_store_dir_others_may_write_is_not_used() {
+    let sb = Sandbox::new("t2store");
+    sb.write("s.c", "int s(void) { return 3; }\n");
+    ok(&compile(&sb, &["gcc", "-c", "s.c"]));
+    ok(&sb.zccache(["stop"]));
+    set_mode(&sb.cache.join("v1/entries"), 0o777);
+    check_root_not_used(&sb, "v1/entries 0777");
+}
+
+#[test]
+fn t2_the_daemon_refuses_a_root_others_may_write() {
+    let sb = Sandbox::new("t2daemon");
+    set_mode(&sb.cache, 0o777);
+    let paths = default_paths(&sb);
+    std::fs::create_dir_all(&sb.runtime).unwrap();
+    set_mode(&sb.runtime, 0o700);
+    let out = Command::new(conformance::bin_dir().join("zccache-daemon"))
+        .arg("--cache-root")
+        .arg(std::fs::canonicalize(&sb.cache).unwrap())
+        .args(["--namespace", "default", "--endpoint"])
+        .arg(&paths.endpoint)
+        .arg("--identity")
+        .arg(&paths.identity_file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not used"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(tree(&sb.cache).is_empty(), "{:?}", tree(&sb.cache));
+    assert!(!paths.endpoint.exists());
+}
+
+/// Rewrites the entry file of a one-output entry so that its output is
+/// `object`: size, digest and checksum recomputed, as anyone can.
+fn poisoned_entry(entry: &[u8], stored: &[u8], object: &[u8]) -> Vec<u8> {
+    let payload_len = u32::from_le_bytes(entry[6..10].try_into().unwrap()) as usize;
+    let mut out = entry[..10 + payload_len].to_vec();
+    let mut at = 10 + 32 + 4;
+    for _ in 0..2 {
+        let len = u32::from_le_bytes(out[at..at + 4].try_into().unwrap()) as usize;
+        at += 4 + len;
+    }
+    let count = u16::from_le_bytes(out[at..at + 2].try_into().unwrap());
+    at += 2;
+    let want = blake3::hash(stored);
+    let mut found = false;
+    for _ in 0..count {
+        at += 1 + out[at] as usize;
+        let size = u64::from_le_bytes(out[at..at + 8].try_into().unwrap());
+        if size == stored.len() as u64 && out[at + 8..at + 40] == *want.as_bytes() {
+            out[at..at + 8].copy_from_slice(&(object.len() as u64).to_le_bytes());
+            out[at + 8..at + 40].copy_from_slice(blake3::hash(object).as_bytes());
+            found = true;
+        }
+        at += 40;
+    }
+    assert!(found, "the stored object is not among the entry's outputs");
+    let checksum = blake3::hash(&out);
+    out.extend_from_slice(checksum.as_bytes());
+    out
+}
+
+#[test]
+fn t2_a_root_poisoned_by_another_user_is_never_read() {
+    let sb = Sandbox::new("t2poison");
+    sb.write(
+        "good.c",
+        "#include <stdio.h>\nint main(void) { puts(\"good\"); return 0; }\n",
+    );
+    sb.write(
+        "evil.c",
+        "#include <stdio.h>\nint main(void) { puts(\"evil\"); return 0; }\n",
+    );
+    ok(&sb.bare("gcc", ["-c", "evil.c", "-o", "evil.o"]));
+    ok(&compile(&sb, &["gcc", "-c", "good.c"]));
+    ok(&sb.zccache(["stop"]));
+    let stored = sb.read("good.o");
+    let entries: Vec<PathBuf> = tree(&sb.cache.join("v1/entries"))
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "entry"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let dir = entries[0].parent().unwrap().to_path_buf();
+    let evil = sb.read("evil.o");
+    let poisoned = poisoned_entry(&std::fs::read(&entries[0]).unwrap(), &stored, &evil);
+
+    // The root is opened to everyone, and another user poisons it.
+    ok(&Command::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(&sb.cache)
+        .output()
+        .unwrap());
+    for out in std::fs::read_dir(&dir).unwrap().flatten() {
+        if std::fs::read(out.path()).unwrap() == stored {
+            write_as_other(&out.path(), &evil);
+        }
+    }
+    write_as_other(&entries[0], &poisoned);
+
+    std::fs::remove_file(sb.path("good.o")).unwrap();
+    ok(&compile(&sb, &["gcc", "-c", "good.c"]));
+    ok(&sb.bare("gcc", ["good.o", "-o", "good"]));
+    let run = Command::new(sb.path("good")).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "good\n",
+        "the poisoned entry was served"
+    );
+    assert_eq!(sb.read("good.o"), stored);
 }

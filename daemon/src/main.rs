@@ -93,6 +93,10 @@ fn parse_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<Opti
 }
 
 async fn run(opts: Options) -> Result<(), String> {
+    // Defence in depth (the broker checks first): a root anybody else may
+    // write is refused before anything is written into it.
+    router::check_cache_root(&opts.cache_root).map_err(|e| e.to_string())?;
+    create_private_dirs(&opts.cache_root)?;
     let Some(listener) = bind(&opts.endpoint)? else {
         // A live daemon already serves this endpoint.
         return Ok(());
@@ -171,6 +175,22 @@ async fn run(opts: Options) -> Result<(), String> {
     // (and retries through the broker) rather than a half-served request.
     accept.abort();
     server.retire_once();
+    Ok(())
+}
+
+/// Creates the directories a daemon keeps in its root
+/// (`router::CACHE_ROOT_DIRS`) with mode 0700 where missing, so a root we
+/// fill is ours alone whatever the umask; existing ones were just checked.
+fn create_private_dirs(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    for dir in router::CACHE_ROOT_DIRS {
+        let path = root.join(dir);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        }
+    }
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 //! of everything the broker and daemons use (runtime directory, daemon key,
 //! endpoints, locks, logs, identity files), and the verdict on whether a
 //! published daemon is stale. It never connects and never spawns; its only
-//! I/O is creating and checking the runtime directory and cache root,
-//! reading identity files and reading facts about processes from `/proc`.
+//! I/O is creating and checking the runtime directory and cache root
+//! (whether it is ours alone), reading identity files and reading facts about processes from `/proc`.
 //!
 //! Unix only. Process facts are read on Linux; on other Unix systems they
 //! are unknown, and an unknown fact never proves a daemon is ours.
@@ -18,6 +18,7 @@ mod probe;
 mod process;
 mod root;
 mod runtime;
+mod trust;
 mod verdict;
 
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub use runtime::{
     euid, runtime_dir, runtime_dir_in, verify_runtime_dir, RuntimeDir, RuntimeDirEnv,
     RuntimeDirError,
 };
+pub use trust::{check_cache_root, RootRefusal, CACHE_ROOT_DIRS, FOREIGN_CACHE_ROOT};
 pub use verdict::{
     is_daemon_exe, verdict, Expected, ProcessFacts, StaleReason, Verdict, DAEMON_EXE_NAME,
 };
