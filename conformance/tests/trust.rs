@@ -398,3 +398,91 @@ fn t2_a_root_poisoned_by_another_user_is_never_read() {
     );
     assert_eq!(sb.read("good.o"), stored);
 }
+
+/// Removes a directory when dropped.
+struct Removed(PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `zccache <args>` as the second user in `sb`, with its own home and the
+/// default runtime directory choice (no ZCCACHE_RUNTIME_DIR, no
+/// XDG_RUNTIME_DIR).
+fn zccache_as_other(sb: &Sandbox, home: &Path, args: &[&str]) -> Output {
+    let (uid, gid) = other_user();
+    sb.cmd("setpriv")
+        .arg("--reuid")
+        .arg(uid.to_string())
+        .arg("--regid")
+        .arg(gid.to_string())
+        .arg("--clear-groups")
+        .arg(conformance::zccache_bin())
+        .args(args)
+        .env_remove("ZCCACHE_RUNTIME_DIR")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", home)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn t5_a_squatted_tmp_runtime_dir_moves_to_the_home() {
+    let (uid, gid) = other_user();
+    let sb = Sandbox::new("t5squat");
+    sb.write("q.c", "int q(int x) { return x | 6; }\n");
+    ok(&sb.bare("gcc", ["-c", "q.c", "-o", "q.ref.o"]));
+    let home = sb.root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    ok(&Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(&sb.root)
+        .output()
+        .unwrap());
+    // Someone else (here root) made the second user's /tmp name first.
+    let squatted = PathBuf::from(format!("/tmp/zccache-{uid}"));
+    let _ = std::fs::remove_dir_all(&squatted);
+    std::fs::create_dir(&squatted).unwrap();
+    set_mode(&squatted, 0o700);
+    let _cleanup = Removed(squatted.clone());
+    struct StopAll<'a>(&'a Sandbox, &'a Path);
+    impl Drop for StopAll<'_> {
+        fn drop(&mut self) {
+            let _ = zccache_as_other(self.0, self.1, &["stop", "--all"]);
+        }
+    }
+    let _stop = StopAll(&sb, &home);
+
+    let mut said = vec![];
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(sb.path("q.o"));
+        let out = zccache_as_other(&sb, &home, &["gcc", "-c", "q.c"]);
+        ok(&out);
+        assert_eq!(sb.read("q.o"), sb.read("q.ref.o"));
+        said.extend(
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    let fallback = home.join(".cache/zccache-runtime");
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    assert!(
+        said[0].contains(squatted.to_str().unwrap())
+            && said[0].contains(fallback.to_str().unwrap()),
+        "{said:?}"
+    );
+    let meta = std::fs::symlink_metadata(&fallback).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (uid, 0o700));
+    assert!(fallback.join("broker-p1.sock").exists());
+    assert_eq!(std::fs::read_dir(&squatted).unwrap().count(), 0);
+    // Caching works there: the repeats were hits.
+    let status = zccache_as_other(&sb, &home, &["status", "--json"]);
+    ok(&status);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(status["hits"].as_u64().unwrap() >= 1, "{status}");
+}

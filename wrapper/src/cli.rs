@@ -230,6 +230,7 @@ fn running_broker(cfg: &Config) -> Result<Option<(RuntimeDir, Conn)>, i32> {
         Ok(rt) => rt,
         Err(e) => return Err(fail(&format!("runtime directory: {e}"))),
     };
+    crate::route::announce_runtime_dir(&rt);
     let endpoint = router::broker_paths(&rt, frame::PROTOCOL_VERSION).endpoint;
     match Conn::connect(&endpoint, cfg.connect_timeout) {
         Ok(conn) => Ok(Some((rt, conn))),

@@ -72,6 +72,7 @@ impl Place {
             router::sanitize_namespace(std::env::var_os("ZCCACHE_DAEMON_NAMESPACE").as_deref())
                 .map_err(PlaceError::Namespace)?;
         let rt = router::runtime_dir().map_err(PlaceError::RuntimeDir)?;
+        announce_runtime_dir(&rt);
         let daemon = router::daemon_paths(&rt, &root, &namespace, frame::PROTOCOL_VERSION);
         let untrusted = router::check_cache_root(&root).err();
         Ok(Place {
@@ -126,6 +127,14 @@ impl Place {
         let endpoint = PathBuf::from(std::ffi::OsString::from_vec(reply.endpoint.clone()));
         let conn = Conn::connect(&endpoint, cfg.connect_timeout).map_err(RouteError::Daemon)?;
         Ok((conn, reply))
+    }
+}
+
+/// Says once, whatever ZCCACHE_LOG asks, that `/tmp`'s runtime directory
+/// is taken and where we went instead: only a person can clear it.
+pub(crate) fn announce_runtime_dir(rt: &RuntimeDir) {
+    if let Some(notice) = rt.notice() {
+        eprintln!("zccache: {notice}");
     }
 }
 
