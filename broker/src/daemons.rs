@@ -59,6 +59,37 @@ pub(crate) struct Daemons {
     /// The hash of `daemon_exe`, keyed by its (dev, ino, size, mtime), so a
     /// rebuilt or upgraded daemon is noticed and the old one replaced once.
     pub(crate) exe_hash: Mutex<Option<(ExeStamp, String)>>,
+    /// Daemons that keep exiting at startup, by key: not spawned again
+    /// until their backoff has passed.
+    failures: Mutex<HashMap<String, Failures>>,
+    /// The first backoff; each further failure doubles it, up to
+    /// [`MAX_BACKOFF`].
+    backoff: Duration,
+}
+
+/// Consecutive startup failures of one key's daemon for one reason.
+#[derive(Debug, Clone)]
+struct Failures {
+    count: u32,
+    /// The last line the daemon wrote before exiting (or its exit status).
+    reason: String,
+    /// No spawn before this, once backing off.
+    until: Option<Instant>,
+}
+
+/// Startup failures for the same reason after which a key backs off.
+const FAILURES_BEFORE_BACKOFF: u32 = 2;
+/// The longest backoff.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// What a Route ends in when it does not fail.
+#[derive(Debug)]
+pub(crate) enum Routed {
+    /// A daemon serves: its endpoint.
+    Reply(RouteReply),
+    /// The key's daemon keeps dying at startup; nothing was spawned (or
+    /// this spawn just failed once more). The text says why, for people.
+    Backoff(String),
 }
 
 type ExeStamp = (u64, u64, u64, i64, i64);
@@ -78,8 +109,15 @@ enum Judged {
 }
 
 impl Daemons {
-    pub(crate) fn new(rt: RuntimeDir, daemon_exe: PathBuf, spawn_timeout: Duration) -> Daemons {
+    pub(crate) fn new(
+        rt: RuntimeDir,
+        daemon_exe: PathBuf,
+        spawn_timeout: Duration,
+        backoff: Duration,
+    ) -> Daemons {
         Daemons {
+            failures: Mutex::new(HashMap::new()),
+            backoff,
             rt,
             daemon_exe,
             spawn_timeout,
@@ -97,10 +135,10 @@ impl Daemons {
     /// replacing a stale one and spawning one if needed. Spawns for one key
     /// are serialized by its lock file and re-checked under it, so
     /// concurrent Routes start at most one daemon.
-    pub(crate) async fn route(&self, root: &Path, namespace: &str) -> Result<RouteReply, String> {
+    pub(crate) async fn route(&self, root: &Path, namespace: &str) -> Result<Routed, String> {
         let paths = self.paths(root, namespace);
         if let Judged::Healthy(pid) | Judged::Busy(pid) = self.judge(&paths).await {
-            return Ok(reply(&paths, pid));
+            return Ok(Routed::Reply(reply(&paths, pid)));
         }
         let _held = lock_exclusive(paths.lock.clone())
             .await
@@ -108,7 +146,13 @@ impl Daemons {
         let deadline = Instant::now() + self.spawn_timeout;
         // Whoever held the lock before us may have replaced it already.
         match self.judge(&paths).await {
-            Judged::Healthy(pid) | Judged::Busy(pid) => return Ok(reply(&paths, pid)),
+            Judged::Healthy(pid) | Judged::Busy(pid) => {
+                return Ok(Routed::Reply(reply(&paths, pid)))
+            }
+            Judged::Stale(..) if self.backing_off(&paths).is_some() => {
+                let detail = self.backing_off(&paths).unwrap_or_default();
+                return Ok(Routed::Backoff(detail));
+            }
             Judged::Stale(reason, identity) => {
                 if identity.is_some() || paths.endpoint.exists() {
                     let pid = identity.as_ref().map_or(0, |id| id.pid);
@@ -157,6 +201,44 @@ impl Daemons {
             protocol_version: PROTOCOL_VERSION,
             exe_blake3: self.expected_exe_hash().await,
             endpoint: paths.endpoint.clone(),
+        }
+    }
+
+    /// Stops the daemon the identity file of `paths` names, if the OS
+    /// proves it a live daemon of ours (the verdict finds it alive, or
+    /// stale only for a reason found after the proof): SIGTERM, then
+    /// SIGKILL after a grace period. For daemons no Shutdown request can
+    /// reach, such as one whose socket was removed from outside.
+    pub(crate) async fn stop_proven(&self, paths: &DaemonPaths) {
+        let identity_file = paths.identity_file.clone();
+        let Ok(Ok(file)) =
+            tokio::task::spawn_blocking(move || router::read_identity_file(&identity_file)).await
+        else {
+            return;
+        };
+        let expected = self.expected(paths).await;
+        let facts = self.process_facts(file.identity.pid).await;
+        let proven = match router::verdict(&Ok(file.clone()), |_| facts, &expected) {
+            Verdict::Alive => true,
+            Verdict::Stale(reason) => reason.may_signal(),
+        };
+        if !proven {
+            return;
+        }
+        let (pid, start_time) = (file.identity.pid, file.identity.start_time);
+        for signal in [Signal::Term, Signal::Kill] {
+            if self.gone(pid, start_time) {
+                break;
+            }
+            match os::signal_if_proven(pid, start_time, signal) {
+                Ok(true) => eprintln!(
+                    "sent {signal:?} to unreachable daemon pid={pid} key={}",
+                    paths.key
+                ),
+                _ => break,
+            }
+            self.wait_gone(pid, start_time, Instant::now() + GRACE)
+                .await;
         }
     }
 
@@ -293,6 +375,54 @@ impl Daemons {
         }
     }
 
+    /// Why the daemon of `paths` is not spawned now, while it backs off.
+    fn backing_off(&self, paths: &DaemonPaths) -> Option<String> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let f = failures.get(&paths.key)?;
+        let left = f.until?.checked_duration_since(Instant::now())?;
+        Some(format!(
+            "the daemon for this cache root exited at startup {} times in a row ({}); \
+             compiling directly, next try in {} s; see {}",
+            f.count,
+            f.reason,
+            left.as_secs() + 1,
+            paths.log.display()
+        ))
+    }
+
+    /// Records that the daemon of `paths` exited at startup, with the last
+    /// line of its log as the reason; backs off once it failed
+    /// [`FAILURES_BEFORE_BACKOFF`] times for the same reason.
+    fn startup_failed(&self, paths: &DaemonPaths, status: std::process::ExitStatus) {
+        let reason = last_line(&paths.log).unwrap_or_else(|| status.to_string());
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let f = failures.entry(paths.key.clone()).or_insert(Failures {
+            count: 0,
+            reason: reason.clone(),
+            until: None,
+        });
+        if f.reason != reason {
+            *f = Failures {
+                count: 0,
+                reason,
+                until: None,
+            };
+        }
+        f.count += 1;
+        if f.count >= FAILURES_BEFORE_BACKOFF {
+            let doublings = (f.count - FAILURES_BEFORE_BACKOFF).min(16);
+            let wait = self.backoff.saturating_mul(1 << doublings).min(MAX_BACKOFF);
+            f.until = Some(Instant::now() + wait);
+            eprintln!(
+                "daemon key={} exited at startup {} times ({}); backing off {} s",
+                paths.key,
+                f.count,
+                f.reason,
+                wait.as_secs()
+            );
+        }
+    }
+
     /// Spawns the daemon and waits until its probe passes, its process
     /// exits, or `deadline` passes.
     async fn spawn_and_wait(
@@ -301,7 +431,7 @@ impl Daemons {
         root: &Path,
         namespace: &str,
         deadline: Instant,
-    ) -> Result<RouteReply, String> {
+    ) -> Result<Routed, String> {
         let mut child = self
             .spawn(paths, root, namespace)
             .map_err(|e| format!("start {}: {e}", self.daemon_exe.display()))?;
@@ -311,7 +441,11 @@ impl Daemons {
         let mut backoff = Duration::from_millis(2);
         let healthy = || async {
             match self.judge(paths).await {
-                Judged::Healthy(pid) | Judged::Busy(pid) => Some(reply(paths, pid)),
+                Judged::Healthy(pid) | Judged::Busy(pid) => {
+                    let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                    failures.remove(&paths.key);
+                    Some(Routed::Reply(reply(paths, pid)))
+                }
                 Judged::Stale(..) => None,
             }
         };
@@ -322,12 +456,17 @@ impl Daemons {
             if let Ok(Some(status)) = child.try_wait() {
                 // It may have found a live daemon on the endpoint and left
                 // it in charge: one last look.
-                break healthy().await.ok_or_else(|| {
-                    format!(
-                        "daemon pid={pid} exited ({status}) without answering; see {}",
-                        paths.log.display()
-                    )
-                });
+                if let Some(found) = healthy().await {
+                    break Ok(found);
+                }
+                self.startup_failed(paths, status);
+                if let Some(detail) = self.backing_off(paths) {
+                    break Ok(Routed::Backoff(detail));
+                }
+                break Err(format!(
+                    "daemon pid={pid} exited ({status}) without answering; see {}",
+                    paths.log.display()
+                ));
             }
             if Instant::now() >= deadline {
                 break Err(format!(
@@ -405,6 +544,19 @@ pub(crate) async fn status_at(endpoint: &Path) -> Option<serde_json::Value> {
         }
     };
     timeout(STATUS_TIMEOUT, ask).await.ok().flatten()
+}
+
+/// The last non-empty line of a daemon's log, from its last 4 KiB.
+fn last_line(log: &Path) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(line.trim().chars().take(300).collect())
 }
 
 fn reply(paths: &DaemonPaths, pid: u32) -> RouteReply {
@@ -574,6 +726,22 @@ mod tests {
         assert_eq!(daemon_exe(Some("/opt/d".into())), PathBuf::from("/opt/d"));
         assert!(daemon_exe(Some("".into())).ends_with("zccache-daemon"));
         assert!(daemon_exe(None).ends_with("zccache-daemon"));
+    }
+
+    #[test]
+    fn last_lines_of_logs() {
+        let dir = std::env::temp_dir().join(format!("zccache-lastline-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("d.log");
+        assert_eq!(last_line(&log), None);
+        std::fs::write(&log, "first\nzccache-daemon: cannot publish identity\n\n").unwrap();
+        assert_eq!(
+            last_line(&log).as_deref(),
+            Some("zccache-daemon: cannot publish identity")
+        );
+        std::fs::write(&log, format!("{}\nlast", "x".repeat(10_000))).unwrap();
+        assert_eq!(last_line(&log).as_deref(), Some("last"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -69,6 +69,7 @@ fn run() -> Result<(), Box<dyn Error>> {
             rt,
             daemons::daemon_exe(std::env::var_os("ZCCACHE_DAEMON_EXE")),
             spawn_timeout,
+            Duration::from_secs(secs("ZCCACHE_DAEMON_BACKOFF_SECS", 10)),
         ),
         registry: Registry::load(paths.registry.clone()),
         refusals: Default::default(),

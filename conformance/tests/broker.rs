@@ -1031,3 +1031,69 @@ fn b8_a_second_daemon_for_a_live_key_leaves_the_first_alone() {
     ok(&sb.zccache(["gcc", "-c", "d.c"]));
     assert_eq!(sb.status()["pid"].as_u64(), Some(u64::from(first.pid)));
 }
+
+#[test]
+fn b9_a_daemon_dying_at_startup_is_backed_off() {
+    let sb = Sandbox::new("b9backoff");
+    sb.write("k.c", "int k(int x) { return x + 40; }\n");
+    ok(&sb.bare("gcc", ["-c", "k.c", "-o", "k.ref.o"]));
+    // A daemon that dies at once, as one that cannot publish its identity.
+    let fake = sb.root.join("zccache-daemon");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'zccache-daemon: cannot publish identity: Read-only file system' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| {
+        patient(&sb)
+            .env("ZCCACHE_DAEMON_EXE", &fake)
+            // Longer than any test: the backoff never ends within it.
+            .env("ZCCACHE_DAEMON_BACKOFF_SECS", "3600")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let mut said = vec![];
+    for _ in 0..6 {
+        let _ = std::fs::remove_file(sb.path("k.o"));
+        let out = run(&["gcc", "-c", "k.c"]);
+        ok(&out);
+        assert_eq!(sb.read("k.o"), sb.read("k.ref.o"));
+        said.extend(
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(log_lines(&sb, "spawned daemon"), 2, "spawns");
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    assert!(
+        said[0].contains("exited at startup 2 times")
+            && said[0].contains("cannot publish identity"),
+        "{said:?}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&ok(&run(&["status", "--json"])).stdout).unwrap();
+    assert_eq!(status["refused"], "daemon_backoff", "{status}");
+    let all = run(&["status", "--all"]);
+    ok(&all);
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert!(
+        text.contains("not served:") && text.contains("daemon_backoff"),
+        "{text}"
+    );
+}
+
+#[test]
+fn b10_stop_all_reaches_a_daemon_whose_socket_is_gone() {
+    let sb = Sandbox::new("b10nosock");
+    sb.write("z.c", "int z(void) { return 10; }\n");
+    ok(&patient(&sb).args(["gcc", "-c", "z.c"]).output().unwrap());
+    let id = identity(&sb).expect("a daemon published its identity");
+    std::fs::remove_file(default_paths(&sb).endpoint).unwrap();
+    ok(&patient(&sb).args(["stop", "--all"]).output().unwrap());
+    // `stop --all` returns once every daemon is gone: no waiting here.
+    assert!(is_dead(id.pid), "the daemon without a socket still runs");
+    assert_eq!(log_lines(&sb, "to unreachable daemon pid="), 1);
+}
