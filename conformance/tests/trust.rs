@@ -2,7 +2,9 @@
 //! created here with `useradd` and run with `setpriv`, forges identity
 //! files and poisons cache roots it can write; the broker signals nothing
 //! of ours on a file's word, and a cache root that is not ours alone is
-//! never used.
+//! never used. As that user: a squatted `/tmp` runtime name moves the
+//! runtime directory home, and a root the daemon cannot publish its
+//! identity in is backed off instead of respawned on every compile.
 //!
 //! It observes what a user could: `/proc`, files in the cache root, the
 //! wrapper's stderr and `zccache status`. Runs as root (to create the
@@ -485,4 +487,66 @@ fn t5_a_squatted_tmp_runtime_dir_moves_to_the_home() {
     ok(&status);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(status["hits"].as_u64().unwrap() >= 1, "{status}");
+}
+
+#[test]
+fn t5_a_root_the_daemon_cannot_publish_in_is_backed_off() {
+    // As the second user, since root may write anywhere: its own root,
+    // private, but with a daemons/ directory it may not write.
+    let (uid, gid) = other_user();
+    let sb = Sandbox::new("t5publish");
+    sb.write("p.c", "int p(int x) { return x * 11; }\n");
+    ok(&sb.bare("gcc", ["-c", "p.c", "-o", "p.ref.o"]));
+    let home = sb.root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(sb.cache.join("daemons")).unwrap();
+    ok(&Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(&sb.root)
+        .output()
+        .unwrap());
+    set_mode(&sb.cache, 0o700);
+    set_mode(&sb.cache.join("daemons"), 0o500);
+    let run = |args: &[&str]| {
+        sb.cmd("setpriv")
+            .arg("--reuid")
+            .arg(uid.to_string())
+            .arg("--regid")
+            .arg(gid.to_string())
+            .arg("--clear-groups")
+            .arg(conformance::zccache_bin())
+            .args(args)
+            .env("HOME", &home)
+            .env("ZCCACHE_DAEMON_BACKOFF_SECS", "3600")
+            .env("ZCCACHE_SPAWN_TIMEOUT_MS", "60000")
+            .env("ZCCACHE_REQUEST_TIMEOUT_MS", "60000")
+            .output()
+            .unwrap()
+    };
+    struct StopAll<F: Fn(&[&str]) -> Output>(F);
+    impl<F: Fn(&[&str]) -> Output> Drop for StopAll<F> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["stop", "--all"]);
+        }
+    }
+    let run = StopAll(run);
+    let mut said = vec![];
+    for _ in 0..6 {
+        let _ = std::fs::remove_file(sb.path("p.o"));
+        let out = (run.0)(&["gcc", "-c", "p.c"]);
+        ok(&out);
+        assert_eq!(sb.read("p.o"), sb.read("p.ref.o"));
+        said.extend(
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(spawned(&sb), 2, "one spawn per compile is a respawn loop");
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    assert!(said[0].contains("cannot publish identity"), "{said:?}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&ok(&(run.0)(&["status", "--json"])).stdout).unwrap();
+    assert_eq!(status["refused"], "daemon_backoff", "{status}");
 }
