@@ -1,9 +1,15 @@
-//! Making sure a healthy daemon serves a (cache root, namespace): the staleness verdict plus the identity probe, replacing a stale daemon under its per-key lock, spawning and waiting. It never hashes cache contents and never touches them, and it signals only a process proven to be the daemon it replaces (same boot, pid and start time).
+//! Making sure a healthy daemon serves a (cache root, namespace): the staleness verdict plus the identity probe, replacing a stale daemon under its per-key lock, spawning and waiting. It never hashes cache contents and never touches them, and it signals only a process the OS proves to be a daemon of ours (router's verdict: our identity file, same boot, pid and start time, our uid, a daemon executable).
+//!
+//! Replacement happens only on proof that the daemon is dead, refuses
+//! connections, has another identity, is stopped (state `T`) or is of
+//! another build or protocol. A daemon that is proven ours and alive but
+//! does not answer the probe in time is busy: it is routed to (the wrapper
+//! compiles directly should it stay silent) and never signalled.
 //!
 //! Replacement, under the key's lock: ask the old daemon to shut down over
 //! its endpoint (a request, which any process of ours may send); if it is
 //! proven ours and still there, SIGTERM, then SIGKILL after a grace period,
-//! re-reading its start time right before each signal; unlink the endpoint
+//! re-checking the proof right before each signal; unlink the endpoint
 //! only once nothing serves it any more. A stale daemon that is not proven
 //! ours gets the request at most, never a signal.
 
@@ -27,6 +33,7 @@ use crate::framed::{connect_ours, Framed};
 use crate::os::{self, Signal};
 
 /// How long a daemon may take to answer an identity probe (broker.md).
+/// Missing it proves nothing: a daemon that misses it is busy, not stale.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a daemon may take to answer a Status request.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,6 +59,37 @@ pub(crate) struct Daemons {
     /// The hash of `daemon_exe`, keyed by its (dev, ino, size, mtime), so a
     /// rebuilt or upgraded daemon is noticed and the old one replaced once.
     pub(crate) exe_hash: Mutex<Option<(ExeStamp, String)>>,
+    /// Daemons that keep exiting at startup, by key: not spawned again
+    /// until their backoff has passed.
+    failures: Mutex<HashMap<String, Failures>>,
+    /// The first backoff; each further failure doubles it, up to
+    /// [`MAX_BACKOFF`].
+    backoff: Duration,
+}
+
+/// Consecutive startup failures of one key's daemon for one reason.
+#[derive(Debug, Clone)]
+struct Failures {
+    count: u32,
+    /// The last line the daemon wrote before exiting (or its exit status).
+    reason: String,
+    /// No spawn before this, once backing off.
+    until: Option<Instant>,
+}
+
+/// Startup failures for the same reason after which a key backs off.
+const FAILURES_BEFORE_BACKOFF: u32 = 2;
+/// The longest backoff.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// What a Route ends in when it does not fail.
+#[derive(Debug)]
+pub(crate) enum Routed {
+    /// A daemon serves: its endpoint.
+    Reply(RouteReply),
+    /// The key's daemon keeps dying at startup; nothing was spawned (or
+    /// this spawn just failed once more). The text says why, for people.
+    Backoff(String),
 }
 
 type ExeStamp = (u64, u64, u64, i64, i64);
@@ -61,14 +99,25 @@ type ExeStamp = (u64, u64, u64, i64, i64);
 enum Judged {
     /// It answers the probe as its identity says: serve its endpoint.
     Healthy(u32),
+    /// It is proven ours, alive and not stopped, and accepts connections,
+    /// but did not answer the probe in time: busy, so route to it (a
+    /// client it keeps waiting compiles directly) and never signal it.
+    Busy(u32),
     /// It must be replaced; the identity, when one could be read, tells
     /// whom to ask to leave.
     Stale(StaleReason, Option<Box<Identity>>),
 }
 
 impl Daemons {
-    pub(crate) fn new(rt: RuntimeDir, daemon_exe: PathBuf, spawn_timeout: Duration) -> Daemons {
+    pub(crate) fn new(
+        rt: RuntimeDir,
+        daemon_exe: PathBuf,
+        spawn_timeout: Duration,
+        backoff: Duration,
+    ) -> Daemons {
         Daemons {
+            failures: Mutex::new(HashMap::new()),
+            backoff,
             rt,
             daemon_exe,
             spawn_timeout,
@@ -86,10 +135,10 @@ impl Daemons {
     /// replacing a stale one and spawning one if needed. Spawns for one key
     /// are serialized by its lock file and re-checked under it, so
     /// concurrent Routes start at most one daemon.
-    pub(crate) async fn route(&self, root: &Path, namespace: &str) -> Result<RouteReply, String> {
+    pub(crate) async fn route(&self, root: &Path, namespace: &str) -> Result<Routed, String> {
         let paths = self.paths(root, namespace);
-        if let Judged::Healthy(pid) = self.judge(&paths).await {
-            return Ok(reply(&paths, pid));
+        if let Judged::Healthy(pid) | Judged::Busy(pid) = self.judge(&paths).await {
+            return Ok(Routed::Reply(reply(&paths, pid)));
         }
         let _held = lock_exclusive(paths.lock.clone())
             .await
@@ -97,7 +146,13 @@ impl Daemons {
         let deadline = Instant::now() + self.spawn_timeout;
         // Whoever held the lock before us may have replaced it already.
         match self.judge(&paths).await {
-            Judged::Healthy(pid) => return Ok(reply(&paths, pid)),
+            Judged::Healthy(pid) | Judged::Busy(pid) => {
+                return Ok(Routed::Reply(reply(&paths, pid)))
+            }
+            Judged::Stale(..) if self.backing_off(&paths).is_some() => {
+                let detail = self.backing_off(&paths).unwrap_or_default();
+                return Ok(Routed::Backoff(detail));
+            }
             Judged::Stale(reason, identity) => {
                 if identity.is_some() || paths.endpoint.exists() {
                     let pid = identity.as_ref().map_or(0, |id| id.pid);
@@ -114,27 +169,76 @@ impl Daemons {
     /// facts about its pid, then, if those pass, the identity probe.
     async fn judge(&self, paths: &DaemonPaths) -> Judged {
         let identity_file = paths.identity_file.clone();
-        let identity = tokio::task::spawn_blocking(move || router::read_identity(&identity_file))
-            .await
-            .unwrap_or_else(|_| Err(IdentityError::from(router::IdentityErrorKind::NotFound)));
-        let expected = router::Expected {
-            protocol_version: PROTOCOL_VERSION,
-            exe_blake3: self.expected_exe_hash().await,
-            endpoint: paths.endpoint.clone(),
-        };
+        let identity =
+            tokio::task::spawn_blocking(move || router::read_identity_file(&identity_file))
+                .await
+                .unwrap_or_else(|_| Err(IdentityError::from(router::IdentityErrorKind::NotFound)));
+        let expected = self.expected(paths).await;
         let facts = match &identity {
-            Ok(id) => Some(self.process_facts(id.pid).await),
+            Ok(file) => Some(self.process_facts(file.identity.pid).await),
             Err(_) => None,
         };
         let verdict = router::verdict(&identity, |_| facts.clone().unwrap_or_default(), &expected);
-        let identity = identity.ok();
+        let identity = identity.ok().map(|file| file.identity);
         match (verdict, identity) {
             (Verdict::Alive, Some(id)) => match probe(&paths.endpoint, &id).await {
-                true => Judged::Healthy(id.pid),
-                false => Judged::Stale(StaleReason::ProbeFailed, Some(Box::new(id))),
+                Probe::Answered => Judged::Healthy(id.pid),
+                Probe::Silent => Judged::Busy(id.pid),
+                Probe::Unreachable => Judged::Stale(StaleReason::Unreachable, Some(Box::new(id))),
+                Probe::OtherIdentity => {
+                    Judged::Stale(StaleReason::OtherIdentity, Some(Box::new(id)))
+                }
             },
             (Verdict::Alive, None) => Judged::Stale(StaleReason::NoIdentity, None),
             (Verdict::Stale(reason), identity) => Judged::Stale(reason, identity.map(Box::new)),
+        }
+    }
+
+    /// What a daemon of `paths` must be, for the verdict.
+    async fn expected(&self, paths: &DaemonPaths) -> router::Expected {
+        router::Expected {
+            euid: router::euid(),
+            protocol_version: PROTOCOL_VERSION,
+            exe_blake3: self.expected_exe_hash().await,
+            endpoint: paths.endpoint.clone(),
+        }
+    }
+
+    /// Stops the daemon the identity file of `paths` names, if the OS
+    /// proves it a live daemon of ours (the verdict finds it alive, or
+    /// stale only for a reason found after the proof): SIGTERM, then
+    /// SIGKILL after a grace period. For daemons no Shutdown request can
+    /// reach, such as one whose socket was removed from outside.
+    pub(crate) async fn stop_proven(&self, paths: &DaemonPaths) {
+        let identity_file = paths.identity_file.clone();
+        let Ok(Ok(file)) =
+            tokio::task::spawn_blocking(move || router::read_identity_file(&identity_file)).await
+        else {
+            return;
+        };
+        let expected = self.expected(paths).await;
+        let facts = self.process_facts(file.identity.pid).await;
+        let proven = match router::verdict(&Ok(file.clone()), |_| facts, &expected) {
+            Verdict::Alive => true,
+            Verdict::Stale(reason) => reason.may_signal(),
+        };
+        if !proven {
+            return;
+        }
+        let (pid, start_time) = (file.identity.pid, file.identity.start_time);
+        for signal in [Signal::Term, Signal::Kill] {
+            if self.gone(pid, start_time) {
+                break;
+            }
+            match os::signal_if_proven(pid, start_time, signal) {
+                Ok(true) => eprintln!(
+                    "sent {signal:?} to unreachable daemon pid={pid} key={}",
+                    paths.key
+                ),
+                _ => break,
+            }
+            self.wait_gone(pid, start_time, Instant::now() + GRACE)
+                .await;
         }
     }
 
@@ -147,8 +251,11 @@ impl Daemons {
             cache.get(&(pid, st)).cloned()
         });
         if let Some(mut facts) = cached {
-            // Liveness is the one fact that changes.
-            facts.alive = start_time.is_some() && router::running_start_time(pid) == start_time;
+            // Liveness, state and uid change; the executable does not.
+            let stat = router::running_start_time(pid);
+            facts.alive = start_time.is_some() && stat == start_time;
+            facts.state = router::process_state(pid);
+            facts.uid = router::process_uid(pid);
             return facts;
         }
         let facts = tokio::task::spawn_blocking(move || router::process_facts(pid))
@@ -204,9 +311,10 @@ impl Daemons {
         deadline: Instant,
     ) -> Result<(), String> {
         // A request, not a signal: whoever of our uid serves the endpoint
-        // may be asked to leave, proven ours or not. One that just failed
-        // the probe would not answer this either.
-        let asked = *reason != StaleReason::ProbeFailed && ask_shutdown(&paths.endpoint).await;
+        // may be asked to leave, proven ours or not. Nothing listens on an
+        // unreachable one, and a stopped one cannot answer.
+        let asked = !matches!(reason, StaleReason::Unreachable | StaleReason::Stopped)
+            && ask_shutdown(&paths.endpoint).await;
         let ours = match identity {
             Some(id) if reason.may_signal() => Some((id.pid, id.start_time)),
             _ => None,
@@ -221,8 +329,8 @@ impl Daemons {
                     break;
                 }
                 // Checked right before the signal: the pid is still the
-                // process the identity names, not a stranger that took it.
-                let sent = os::signal_if_same(pid, start_time, signal)
+                // daemon of ours the verdict proved, not a stranger.
+                let sent = os::signal_if_proven(pid, start_time, signal)
                     .map_err(|e| format!("signal stale daemon pid={pid}: {e}"))?;
                 if !sent {
                     break;
@@ -267,6 +375,54 @@ impl Daemons {
         }
     }
 
+    /// Why the daemon of `paths` is not spawned now, while it backs off.
+    fn backing_off(&self, paths: &DaemonPaths) -> Option<String> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let f = failures.get(&paths.key)?;
+        let left = f.until?.checked_duration_since(Instant::now())?;
+        Some(format!(
+            "the daemon for this cache root exited at startup {} times in a row ({}); \
+             compiling directly, next try in {} s; see {}",
+            f.count,
+            f.reason,
+            left.as_secs() + 1,
+            paths.log.display()
+        ))
+    }
+
+    /// Records that the daemon of `paths` exited at startup, with the last
+    /// line of its log as the reason; backs off once it failed
+    /// [`FAILURES_BEFORE_BACKOFF`] times for the same reason.
+    fn startup_failed(&self, paths: &DaemonPaths, status: std::process::ExitStatus) {
+        let reason = last_line(&paths.log).unwrap_or_else(|| status.to_string());
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let f = failures.entry(paths.key.clone()).or_insert(Failures {
+            count: 0,
+            reason: reason.clone(),
+            until: None,
+        });
+        if f.reason != reason {
+            *f = Failures {
+                count: 0,
+                reason,
+                until: None,
+            };
+        }
+        f.count += 1;
+        if f.count >= FAILURES_BEFORE_BACKOFF {
+            let doublings = (f.count - FAILURES_BEFORE_BACKOFF).min(16);
+            let wait = self.backoff.saturating_mul(1 << doublings).min(MAX_BACKOFF);
+            f.until = Some(Instant::now() + wait);
+            eprintln!(
+                "daemon key={} exited at startup {} times ({}); backing off {} s",
+                paths.key,
+                f.count,
+                f.reason,
+                wait.as_secs()
+            );
+        }
+    }
+
     /// Spawns the daemon and waits until its probe passes, its process
     /// exits, or `deadline` passes.
     async fn spawn_and_wait(
@@ -275,7 +431,7 @@ impl Daemons {
         root: &Path,
         namespace: &str,
         deadline: Instant,
-    ) -> Result<RouteReply, String> {
+    ) -> Result<Routed, String> {
         let mut child = self
             .spawn(paths, root, namespace)
             .map_err(|e| format!("start {}: {e}", self.daemon_exe.display()))?;
@@ -285,7 +441,11 @@ impl Daemons {
         let mut backoff = Duration::from_millis(2);
         let healthy = || async {
             match self.judge(paths).await {
-                Judged::Healthy(pid) => Some(reply(paths, pid)),
+                Judged::Healthy(pid) | Judged::Busy(pid) => {
+                    let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                    failures.remove(&paths.key);
+                    Some(Routed::Reply(reply(paths, pid)))
+                }
                 Judged::Stale(..) => None,
             }
         };
@@ -296,12 +456,17 @@ impl Daemons {
             if let Ok(Some(status)) = child.try_wait() {
                 // It may have found a live daemon on the endpoint and left
                 // it in charge: one last look.
-                break healthy().await.ok_or_else(|| {
-                    format!(
-                        "daemon pid={pid} exited ({status}) without answering; see {}",
-                        paths.log.display()
-                    )
-                });
+                if let Some(found) = healthy().await {
+                    break Ok(found);
+                }
+                self.startup_failed(paths, status);
+                if let Some(detail) = self.backing_off(paths) {
+                    break Ok(Routed::Backoff(detail));
+                }
+                break Err(format!(
+                    "daemon pid={pid} exited ({status}) without answering; see {}",
+                    paths.log.display()
+                ));
             }
             if Instant::now() >= deadline {
                 break Err(format!(
@@ -381,29 +546,92 @@ pub(crate) async fn status_at(endpoint: &Path) -> Option<serde_json::Value> {
     timeout(STATUS_TIMEOUT, ask).await.ok().flatten()
 }
 
+/// The last non-empty line of a daemon's log, from its last 4 KiB.
+fn last_line(log: &Path) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(line.trim().chars().take(300).collect())
+}
+
 fn reply(paths: &DaemonPaths, pid: u32) -> RouteReply {
     use std::os::unix::ffi::OsStrExt;
     RouteReply {
         endpoint: paths.endpoint.as_os_str().as_bytes().to_vec(),
         daemon_pid: pid,
+        ..Default::default()
     }
 }
 
-/// Whether the daemon behind `endpoint` echoes a fresh nonce with the
-/// identity `identity` records, within the probe timeout.
-async fn probe(endpoint: &Path, identity: &Identity) -> bool {
+/// What the identity probe found on a daemon's endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// A fresh nonce came back with the identity the file records.
+    Answered,
+    /// Nothing accepts connections there.
+    Unreachable,
+    /// Another process accepted (its pid from `SO_PEERCRED`), or something
+    /// answered, but not as the identity says (another identity, a stale
+    /// nonce, not a probe reply, another uid).
+    OtherIdentity,
+    /// It accepted the connection but gave no answer in time, or closed it
+    /// unanswered: busy, or leaving; proof of nothing.
+    Silent,
+}
+
+/// Sends a fresh nonce to `endpoint` and sorts out what came back within
+/// the probe timeout.
+async fn probe(endpoint: &Path, identity: &Identity) -> Probe {
     let Ok(nonce) = nonce() else {
-        return false;
+        return Probe::Silent;
     };
     let ask = async {
-        let stream = connect_ours(endpoint).await.ok()?;
+        let stream = match connect_ours(endpoint).await {
+            Ok(stream) => stream,
+            Err(e) if is_unreachable(&e) => return Probe::Unreachable,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Probe::OtherIdentity,
+            Err(_) => return Probe::Silent,
+        };
+        // Who accepted is the OS's word: another process on the endpoint
+        // is not the daemon the identity names, whatever it answers.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        match sys::peer_cred(&stream) {
+            Ok((pid, _)) if pid == identity.pid => {}
+            _ => return Probe::OtherIdentity,
+        }
         let mut conn = Framed::client(stream, PROBE_REPLY_LIMIT);
-        conn.send(&frame::probe_frame(1, &nonce)).await.ok()?;
-        let answer = conn.next().await?.ok()?;
-        frame::decode_probe_reply(&answer, &nonce).ok()?;
-        Some(router::check_probe_reply(&nonce, &answer.payload, identity))
+        if conn.send(&frame::probe_frame(1, &nonce)).await.is_err() {
+            return Probe::Silent;
+        }
+        let answer = match conn.next().await {
+            Some(Ok(answer)) => answer,
+            Some(Err(e)) if e.is_io() => return Probe::Silent,
+            Some(Err(_)) => return Probe::OtherIdentity,
+            None => return Probe::Silent,
+        };
+        let fresh = frame::decode_probe_reply(&answer, &nonce).is_ok()
+            && router::check_probe_reply(&nonce, &answer.payload, identity);
+        if fresh {
+            Probe::Answered
+        } else {
+            Probe::OtherIdentity
+        }
     };
-    timeout(PROBE_TIMEOUT, ask).await.ok().flatten() == Some(true)
+    timeout(PROBE_TIMEOUT, ask).await.unwrap_or(Probe::Silent)
+}
+
+/// A connect error that means nobody listens: no socket file, or one with
+/// no listener behind it.
+fn is_unreachable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// Asks whoever of our uid serves `endpoint` to shut down; true when it
@@ -498,6 +726,22 @@ mod tests {
         assert_eq!(daemon_exe(Some("/opt/d".into())), PathBuf::from("/opt/d"));
         assert!(daemon_exe(Some("".into())).ends_with("zccache-daemon"));
         assert!(daemon_exe(None).ends_with("zccache-daemon"));
+    }
+
+    #[test]
+    fn last_lines_of_logs() {
+        let dir = std::env::temp_dir().join(format!("zccache-lastline-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("d.log");
+        assert_eq!(last_line(&log), None);
+        std::fs::write(&log, "first\nzccache-daemon: cannot publish identity\n\n").unwrap();
+        assert_eq!(
+            last_line(&log).as_deref(),
+            Some("zccache-daemon: cannot publish identity")
+        );
+        std::fs::write(&log, format!("{}\nlast", "x".repeat(10_000))).unwrap();
+        assert_eq!(last_line(&log).as_deref(), Some("last"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod os;
 
 mod daemons;
 mod framed;
+mod refusals;
 mod registry;
 mod server;
 
@@ -68,8 +69,10 @@ fn run() -> Result<(), Box<dyn Error>> {
             rt,
             daemons::daemon_exe(std::env::var_os("ZCCACHE_DAEMON_EXE")),
             spawn_timeout,
+            Duration::from_secs(secs("ZCCACHE_DAEMON_BACKOFF_SECS", 10)),
         ),
         registry: Registry::load(paths.registry.clone()),
+        refusals: Default::default(),
         started: Instant::now(),
         last_route: AtomicU64::new(0),
         shutdown: Notify::new(),

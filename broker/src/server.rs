@@ -18,9 +18,13 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-use crate::daemons::Daemons;
+use crate::daemons::{Daemons, Routed};
 use crate::framed::{connect_ours, Framed};
+use crate::refusals::{Refusal, Refusals};
 use crate::registry::{self, Registry};
+
+/// The reason name of a Route refused while its daemon backs off.
+const DAEMON_BACKOFF: &str = "daemon_backoff";
 
 /// A connection that has sent no complete frame within this long is closed.
 const HEADER_DEADLINE: Duration = Duration::from_secs(5);
@@ -30,6 +34,8 @@ const IDLE_CONNECTION: Duration = Duration::from_secs(60);
 pub(crate) struct Broker {
     pub(crate) daemons: Daemons,
     pub(crate) registry: Registry,
+    /// The roots routed no daemon, and why.
+    pub(crate) refusals: Refusals,
     pub(crate) started: Instant,
     /// Seconds from `started` to the latest Route.
     pub(crate) last_route: AtomicU64,
@@ -125,6 +131,7 @@ impl Broker {
             Some(request::Body::Route(route)) => self.route(route).await,
             Some(request::Body::Status(_)) => Response::new(response::Body::Status(StatusReply {
                 json: self.status_all().await,
+                refusals_json: self.refusals.json(),
             })),
             Some(request::Body::ReleaseHandles(release)) => Response::new(
                 response::Body::ReleaseHandles(self.release_all(release).await),
@@ -171,8 +178,28 @@ impl Broker {
             Ok(namespace) => namespace,
             Err(e) => return Response::error(format!("namespace: {e}")),
         };
+        // A root anybody else may write is not used: no daemon, and the
+        // wrapper compiles directly. Checked on every Route, so a root
+        // fixed later is served again.
+        if let Err(refusal) = router::check_cache_root(&root) {
+            let refusal = Refusal {
+                reason: refusal.as_str(),
+                detail: refusal.to_string(),
+            };
+            let reply = self.refusals.refuse(&root, &namespace, refusal);
+            return Response::new(response::Body::Route(reply));
+        }
         match self.daemons.route(&root, &namespace).await {
-            Ok(reply) => {
+            Ok(Routed::Backoff(detail)) => {
+                let refusal = Refusal {
+                    reason: DAEMON_BACKOFF,
+                    detail,
+                };
+                let reply = self.refusals.refuse(&root, &namespace, refusal);
+                Response::new(response::Body::Route(reply))
+            }
+            Ok(Routed::Reply(reply)) => {
+                self.refusals.clear(&root, &namespace);
                 self.registry.remember(&root);
                 Response::new(response::Body::Route(reply))
             }
@@ -258,7 +285,8 @@ impl Broker {
     }
 
     /// Shuts down every live daemon and waits, bounded, until each process
-    /// is gone, so that `zccache stop --all` returning means none runs.
+    /// is gone, then signals every daemon proven ours that is still there,
+    /// so that `zccache stop --all` returning means none runs.
     async fn stop_all(&self) {
         STOPPING.store(true, Ordering::SeqCst);
         let mut asks = JoinSet::new();
@@ -275,6 +303,14 @@ impl Broker {
             });
         }
         while asks.join_next().await.is_some() {}
+        // Those no request reaches (their socket was removed from outside)
+        // are found by identity file and stopped on the OS's proof.
+        for root in self.registry.roots() {
+            for namespace in registry::namespaces(&root, PROTOCOL_VERSION) {
+                let paths = self.daemons.paths(&root, &namespace);
+                self.daemons.stop_proven(&paths).await;
+            }
+        }
     }
 }
 

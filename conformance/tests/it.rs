@@ -16,4 +16,5 @@ mod rust;
 mod sick_root;
 mod thirdparty;
 mod tidy;
+mod trust;
 mod worktree;

@@ -95,6 +95,10 @@ fn parse_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<Opti
 }
 
 async fn run(opts: Options) -> Result<(), String> {
+    // Defence in depth (the broker checks first): a root anybody else may
+    // write is refused before anything is written into it.
+    router::check_cache_root(&opts.cache_root).map_err(|e| e.to_string())?;
+    create_private_dirs(&opts.cache_root)?;
     let Some(listener) = bind(&opts.endpoint)? else {
         // A live daemon already serves this endpoint.
         return Ok(());
@@ -216,6 +220,22 @@ fn root_sickness(root: &Path, at_start: Option<(u64, u64)>) -> Option<&'static s
     }
 }
 
+/// Creates the directories a daemon keeps in its root
+/// (`router::CACHE_ROOT_DIRS`) with mode 0700 where missing, so a root we
+/// fill is ours alone whatever the umask; existing ones were just checked.
+fn create_private_dirs(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    for dir in router::CACHE_ROOT_DIRS {
+        let path = root.join(dir);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        }
+    }
+    Ok(())
+}
+
 /// Bind the endpoint. An existing socket is unlinked only when nothing
 /// answers on it; a live daemon there means we are not needed (`None`).
 fn bind(endpoint: &Path) -> Result<Option<UnixListener>, String> {
@@ -263,7 +283,15 @@ fn publish_identity(opts: &Options) -> Result<router::Identity, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let tmp = opts.identity.with_extension(format!("json.tmp-{pid}"));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Owner-only whatever the umask: a broker trusts an identity file
+        // only when nobody else may write it.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(&identity.to_json())?;
         f.sync_all()?;
         std::fs::rename(&tmp, &opts.identity)?;

@@ -220,6 +220,7 @@ impl Server {
             }
             Some(Rq::Status(_)) => Rs::Status(v1::StatusReply {
                 json: self.status_json().to_string(),
+                ..Default::default()
             }),
             Some(Rq::ZeroStats(_)) => {
                 self.engine.stats.zero();

@@ -347,6 +347,17 @@ pub struct RouteReply {
     pub endpoint: ::prost::alloc::vec::Vec<u8>,
     #[prost(uint32, tag = "2")]
     pub daemon_pid: u32,
+    /// Set: no daemon for this root, compile directly; a reason name
+    /// (`foreign_cache_root`, `daemon_backoff`). The endpoint is then empty.
+    #[prost(string, tag = "3")]
+    pub refused: ::prost::alloc::string::String,
+    /// With `refused`: one line saying why, for people.
+    #[prost(string, tag = "4")]
+    pub detail: ::prost::alloc::string::String,
+    /// With `refused`: the first such refusal for this root and namespace
+    /// since the broker started; the wrapper shows `detail` once.
+    #[prost(bool, tag = "5")]
+    pub announce: bool,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -361,6 +372,10 @@ pub struct StatusReply {
     /// One status object (a daemon) or an array (the broker).
     #[prost(string, tag = "1")]
     pub json: ::prost::alloc::string::String,
+    /// From the broker: an array of `{cache_root, namespace, refused,
+    /// detail}` for the roots it routes no daemon for.
+    #[prost(string, tag = "2")]
+    pub refusals_json: ::prost::alloc::string::String,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

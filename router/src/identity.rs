@@ -1,6 +1,6 @@
 //! The daemon identity record: its JSON form, parsing, and reading it from
-//! the identity file. Writing the file (atomically) is the daemon's job,
-//! and judging a record is `verdict`'s.
+//! the identity file together with who owns that file. Writing the file
+//! (atomically) is the daemon's job, and judging a record is `verdict`'s.
 //!
 //! Format: one JSON object, UTF-8, at most [`MAX_IDENTITY_LEN`] bytes.
 //!
@@ -30,6 +30,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -104,28 +105,62 @@ impl Identity {
     }
 }
 
+/// An identity record and the facts about the file it was read from, taken
+/// from the opened file itself (`fstat`), so they describe the very bytes
+/// that were parsed and not whatever sits at the path a moment later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityFile {
+    pub identity: Identity,
+    /// The file's owner.
+    pub owner: u32,
+    /// The file's permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+}
+
 /// Reads and parses an identity file. A missing file is
 /// [`IdentityError::is_not_found`]; anything else that goes wrong names the
-/// file.
+/// file. Who owns the file is not checked here; see [`read_identity_file`].
 pub fn read_identity(path: &Path) -> Result<Identity, IdentityError> {
+    read_identity_file(path).map(|file| file.identity)
+}
+
+/// Reads and parses an identity file, with its owner and mode. The file is
+/// opened without following a symlink and without blocking on a FIFO, and
+/// must be a regular file.
+pub fn read_identity_file(path: &Path) -> Result<IdentityFile, IdentityError> {
     let at = |kind: IdentityErrorKind| IdentityError {
         path: Some(path.to_path_buf()),
         kind,
     };
-    let file = match std::fs::File::open(path) {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             return Err(at(IdentityErrorKind::NotFound))
         }
         Err(err) => return Err(at(IdentityErrorKind::Read(err))),
     };
+    let meta = file
+        .metadata()
+        .map_err(|err| at(IdentityErrorKind::Read(err)))?;
+    if !meta.is_file() {
+        return Err(at(IdentityErrorKind::NotAFile));
+    }
     let mut bytes = Vec::new();
     // One byte past the limit tells "at the limit" from "over it" without
     // reading an arbitrarily large file.
     file.take(MAX_IDENTITY_LEN as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|err| at(IdentityErrorKind::Read(err)))?;
-    Identity::parse(&bytes).map_err(|err| at(err.kind))
+    let identity = Identity::parse(&bytes).map_err(|err| at(err.kind))?;
+    Ok(IdentityFile {
+        identity,
+        owner: meta.uid(),
+        mode: meta.mode() & 0o7777,
+    })
 }
 
 /// Why an identity record could not be had.
@@ -141,8 +176,11 @@ pub struct IdentityError {
 pub enum IdentityErrorKind {
     /// The identity file does not exist.
     NotFound,
-    /// The identity file exists but could not be read.
+    /// The identity file exists but could not be read (a symlink is not
+    /// followed and counts here).
     Read(io::Error),
+    /// The identity file is not a regular file.
+    NotAFile,
     /// The record is larger than [`MAX_IDENTITY_LEN`].
     TooLarge,
     /// The record is not JSON.
@@ -200,6 +238,7 @@ impl fmt::Display for IdentityError {
         match &self.kind {
             IdentityErrorKind::NotFound => f.write_str(" does not exist"),
             IdentityErrorKind::Read(_) => f.write_str(" could not be read"),
+            IdentityErrorKind::NotAFile => f.write_str(" is not a regular file"),
             IdentityErrorKind::TooLarge => {
                 write!(f, " is larger than {MAX_IDENTITY_LEN} bytes")
             }
@@ -479,6 +518,33 @@ mod tests {
         assert_eq!(read_identity(&path).unwrap(), sample());
 
         let err = read_identity(tmp.path()).unwrap_err();
+        assert!(matches!(err.kind(), IdentityErrorKind::NotAFile), "{err:?}");
+    }
+
+    #[test]
+    fn file_facts_come_with_the_record() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = TempDir::new();
+        let path = tmp.path().join("default.p1.json");
+        std::fs::write(&path, sample().to_json()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o622)).unwrap();
+        let file = read_identity_file(&path).unwrap();
+        assert_eq!(file.identity, sample());
+        assert_eq!(file.owner, crate::euid());
+        assert_eq!(file.mode, 0o622);
+
+        // A symlink is not followed, however good its target.
+        let link = tmp.path().join("link.p1.json");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let err = read_identity_file(&link).unwrap_err();
         assert!(matches!(err.kind(), IdentityErrorKind::Read(_)), "{err:?}");
+
+        // A FIFO is refused without blocking on it.
+        let fifo = tmp.path().join("fifo.p1.json");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path and a mode.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = read_identity_file(&fifo).unwrap_err();
+        assert!(matches!(err.kind(), IdentityErrorKind::NotAFile), "{err:?}");
     }
 }

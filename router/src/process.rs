@@ -1,5 +1,5 @@
-//! Facts about a running process (boot id, liveness, start time,
-//! executable and its hash), gathered for the staleness verdict and for a
+//! Facts about a running process (boot id, liveness, start time, state,
+//! real uid, executable and its hash), gathered for the staleness verdict and for a
 //! daemon describing itself. It reads and signals nothing beyond a
 //! `kill(pid, 0)` existence check.
 //!
@@ -32,6 +32,27 @@ pub fn running_start_time(pid: u32) -> Option<u64> {
     os::stat(pid)
         .filter(|stat| !is_dead_state(stat.state))
         .map(|stat| stat.start_time)
+}
+
+/// The state letter of `pid` (`/proc/<pid>/stat` field 3: `R`, `S`, `T`
+/// for stopped, `t` for traced, ...), or `None` when it cannot be read.
+pub fn process_state(pid: u32) -> Option<u8> {
+    os::stat(pid).map(|stat| stat.state)
+}
+
+/// The real uid of `pid` (`/proc/<pid>/status`, the first `Uid:` field),
+/// or `None` when it cannot be read.
+pub fn process_uid(pid: u32) -> Option<u32> {
+    os::real_uid(pid)
+}
+
+/// Whether `pid` is still, right now, a process we proved ours: running
+/// with this start time, our real uid, and a zccache daemon executable.
+/// The broker calls it right before each signal, after pinning the pid.
+pub fn still_proven(pid: u32, start_time: u64, euid: u32) -> bool {
+    running_start_time(pid) == Some(start_time)
+        && process_uid(pid) == Some(euid)
+        && process_exe(pid).is_some_and(|exe| crate::verdict::is_daemon_exe(&exe))
 }
 
 /// Whether `pid` is known to be a zombie; `false` where that cannot be read.
@@ -87,6 +108,8 @@ pub fn process_facts(pid: u32) -> ProcessFacts {
         boot_id: current_boot_id(),
         alive: alive && !zombie,
         start_time: stat.map(|stat| stat.start_time),
+        state: stat.map(|stat| stat.state),
+        uid: if alive { os::real_uid(pid) } else { None },
         exe_path: os::process_exe(pid),
         exe_blake3: os::exe_image(pid).and_then(|image| file_blake3(&image).ok()),
     }
@@ -119,6 +142,17 @@ pub(crate) fn parse_stat(bytes: &[u8]) -> Option<StatFacts> {
         &[state] => Some(StatFacts { state, start_time }),
         _ => None,
     }
+}
+
+/// The real uid from `/proc/<pid>/status`: the first number of the
+/// `Uid:` line (real, effective, saved, file system).
+#[cfg_attr(
+    not(target_os = "linux"),
+    expect(dead_code, reason = "only the Linux reader parses /proc")
+)]
+pub(crate) fn parse_status_uid(text: &str) -> Option<u32> {
+    let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_ascii_whitespace().next()?.parse().ok()
 }
 
 #[cfg_attr(
@@ -200,6 +234,16 @@ mod tests {
         check_boot_id("", None);
     }
 
+    #[test]
+    fn status_uid_parsing() {
+        let status = "Name:\tsleep\nState:\tS (sleeping)\nUid:\t1000\t0\t0\t0\nGid:\t1\t1\t1\t1\n";
+        assert_eq!(parse_status_uid(status), Some(1000));
+        assert_eq!(parse_status_uid("Uid:\t0\t0\t0\t0\n"), Some(0));
+        assert_eq!(parse_status_uid("Uid:\tx\n"), None);
+        assert_eq!(parse_status_uid("Gid:\t1\n"), None);
+        assert_eq!(parse_status_uid(""), None);
+    }
+
     #[track_caller]
     fn check_alive(pid: u32, expected: bool) {
         assert_eq!(pid_alive(pid), expected, "pid {pid}");
@@ -245,6 +289,16 @@ mod tests {
         assert_eq!(facts.boot_id.as_deref(), Some(boot.as_str()));
         assert_eq!(facts.start_time, process_start_time(me));
         assert!(facts.start_time.is_some());
+        assert_eq!(facts.uid, Some(crate::euid()));
+        assert_eq!(facts.uid, process_uid(me));
+        // The main thread (whose state /proc shows) waits for this test's.
+        assert!(
+            matches!(facts.state, Some(b'R' | b'S')),
+            "{:?}",
+            facts.state
+        );
+        // The test binary is not a daemon.
+        assert!(!still_proven(me, facts.start_time.unwrap(), crate::euid()));
         let exe = std::env::current_exe().unwrap();
         assert_eq!(facts.exe_path.as_deref(), Some(exe.as_path()));
         assert_eq!(facts.exe_blake3, Some(file_blake3(&exe).unwrap()));

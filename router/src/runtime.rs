@@ -13,6 +13,12 @@
 //!    by `$USER`, which anyone can set. It is `/tmp` rather than `$TMPDIR`
 //!    because builds often change `TMPDIR`, and every process of one user
 //!    must agree on where the broker lives.
+//! 4. When that name is taken (another user's, a symlink, a file, or a
+//!    mode other than 0700: anyone may create it first in `/tmp`),
+//!    `$XDG_CACHE_HOME/zccache-runtime`, else `$HOME/.cache/zccache-runtime`:
+//!    squatting `/tmp` must not turn caching off. Every process of ours
+//!    sees the same squatter and so agrees on the same fallback; the
+//!    process that creates it says so once ([`RuntimeDir::notice`]).
 //!
 //! Whatever the choice, the directory is created with mode 0700 when
 //! missing, then verified with `lstat`: a real directory, owned by the
@@ -31,7 +37,7 @@ use std::path::{Path, PathBuf};
 /// private. Its path is short enough that every endpoint inside it fits
 /// the socket path limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuntimeDir(PathBuf);
+pub struct RuntimeDir(PathBuf, Option<String>);
 
 impl RuntimeDir {
     /// Creates `path` (the leaf only, mode 0700) when missing and verifies
@@ -71,12 +77,20 @@ impl RuntimeDir {
                 max,
             });
         }
-        Ok(RuntimeDir(path.to_path_buf()))
+        Ok(RuntimeDir(path.to_path_buf(), None))
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.0
+    }
+
+    /// One line to show people, set only for the call that created the
+    /// home fallback because `/tmp/zccache-<euid>` is taken: why, and
+    /// where instead. Every later call finds the directory and says
+    /// nothing.
+    pub fn notice(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 }
 
@@ -88,6 +102,10 @@ pub struct RuntimeDirEnv {
     pub zccache_runtime_dir: Option<OsString>,
     /// `XDG_RUNTIME_DIR`
     pub xdg_runtime_dir: Option<OsString>,
+    /// `XDG_CACHE_HOME`, for the fallback when `/tmp`'s name is taken.
+    pub xdg_cache_home: Option<OsString>,
+    /// `HOME`, likewise.
+    pub home: Option<OsString>,
 }
 
 impl RuntimeDirEnv {
@@ -96,6 +114,8 @@ impl RuntimeDirEnv {
         RuntimeDirEnv {
             zccache_runtime_dir: std::env::var_os("ZCCACHE_RUNTIME_DIR"),
             xdg_runtime_dir: std::env::var_os("XDG_RUNTIME_DIR"),
+            xdg_cache_home: std::env::var_os("XDG_CACHE_HOME"),
+            home: std::env::var_os("HOME"),
         }
     }
 }
@@ -108,7 +128,42 @@ pub fn runtime_dir() -> Result<RuntimeDir, RuntimeDirError> {
 
 /// The runtime directory for the given environment, created and verified.
 pub fn runtime_dir_in(env: &RuntimeDirEnv) -> Result<RuntimeDir, RuntimeDirError> {
-    RuntimeDir::at(&choose_runtime_dir(env, euid()))
+    let euid = euid();
+    let chosen = choose_runtime_dir(env, euid);
+    let taken = match RuntimeDir::at(&chosen) {
+        Err(err) if err.is_insecure() && chosen == tmp_runtime_dir(euid) => err,
+        other => return other,
+    };
+    let Some(fallback) = home_runtime_dir(env) else {
+        return Err(taken);
+    };
+    let fresh = std::fs::symlink_metadata(&fallback).is_err();
+    if let Some(parent) = fallback.parent() {
+        // The parents are the user's own (`~/.cache`); only the leaf must
+        // be private, and `RuntimeDir::at` checks it.
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let mut rt = RuntimeDir::at(&fallback)?;
+    if fresh {
+        rt.1 = Some(format!("{taken}; using {} instead", fallback.display()));
+    }
+    Ok(rt)
+}
+
+/// `/tmp/zccache-<euid>`.
+fn tmp_runtime_dir(euid: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/zccache-{euid}"))
+}
+
+/// Where the runtime directory goes when `/tmp`'s name is taken:
+/// `$XDG_CACHE_HOME/zccache-runtime`, else `$HOME/.cache/zccache-runtime`
+/// (absolute values only, as for the cache root).
+fn home_runtime_dir(env: &RuntimeDirEnv) -> Option<PathBuf> {
+    let absolute = |v: &Option<OsString>| v.as_ref().map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(xdg) = absolute(&env.xdg_cache_home) {
+        return Some(xdg.join("zccache-runtime"));
+    }
+    absolute(&env.home).map(|home| home.join(".cache").join("zccache-runtime"))
 }
 
 /// Checks, without following symlinks, that `path` is a directory owned by
@@ -293,7 +348,7 @@ fn choose_runtime_dir(env: &RuntimeDirEnv, euid: u32) -> PathBuf {
             return xdg.join("zccache");
         }
     }
-    PathBuf::from(format!("/tmp/zccache-{euid}"))
+    tmp_runtime_dir(euid)
 }
 
 fn xdg_usable(xdg: &Path, euid: u32) -> bool {
@@ -314,7 +369,27 @@ mod tests {
         RuntimeDirEnv {
             zccache_runtime_dir: zccache.map(|p| p.as_os_str().to_owned()),
             xdg_runtime_dir: xdg.map(|p| p.as_os_str().to_owned()),
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn home_fallback_places() {
+        let with = |xdg: Option<&str>, home: Option<&str>| RuntimeDirEnv {
+            xdg_cache_home: xdg.map(OsString::from),
+            home: home.map(OsString::from),
+            ..Default::default()
+        };
+        assert_eq!(
+            home_runtime_dir(&with(Some("/x"), Some("/h"))),
+            Some(PathBuf::from("/x/zccache-runtime"))
+        );
+        assert_eq!(
+            home_runtime_dir(&with(Some("rel"), Some("/h"))),
+            Some(PathBuf::from("/h/.cache/zccache-runtime"))
+        );
+        assert_eq!(home_runtime_dir(&with(None, Some("h"))), None);
+        assert_eq!(home_runtime_dir(&with(None, None)), None);
     }
 
     #[track_caller]

@@ -100,22 +100,86 @@ pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
         Command::Clear => ask_daemon(cfg, Body::Clear(ClearRequest {}), 1, |answer| {
             acked(answer, "cache cleared")
         }),
-        Command::Status { json, all: false } => ask_daemon(
-            cfg,
-            Body::Status(StatusRequest { all: false }),
-            1,
-            |answer| match answer {
-                response::Body::Status(reply) if json => {
-                    println!("{}", reply.json);
-                    0
-                }
-                response::Body::Status(reply) => {
-                    print!("{}", status_table(&reply.json));
-                    0
-                }
-                other => fail(&format!("daemon answered with {}", describe(&other))),
-            },
-        ),
+        Command::Status { json, all: false } => with_place(|place| {
+            if let Some(refused) = refusal_of(place, cfg) {
+                print!("{}", refused.show(json));
+                return 0;
+            }
+            ask_daemon(
+                cfg,
+                Body::Status(StatusRequest { all: false }),
+                1,
+                |answer| match answer {
+                    response::Body::Status(reply) if json => {
+                        println!("{}", reply.json);
+                        0
+                    }
+                    response::Body::Status(reply) => {
+                        print!("{}", status_table(&reply.json));
+                        0
+                    }
+                    other => fail(&format!("daemon answered with {}", describe(&other))),
+                },
+            )
+        }),
+    }
+}
+
+/// Why this root and namespace get no daemon, if they do not: the root is
+/// not ours alone (checked here), or a running broker refuses them (asked,
+/// never started).
+fn refusal_of(place: &Place, cfg: &Config) -> Option<Refused> {
+    let root = place.root.display().to_string();
+    let refused = |reason: &str, detail: &str| Refused {
+        cache_root: root.clone(),
+        namespace: place.namespace.clone(),
+        reason: reason.to_owned(),
+        detail: detail.to_owned(),
+    };
+    if let Some(refusal) = &place.untrusted {
+        return Some(refused(refusal.as_str(), &refusal.to_string()));
+    }
+    if place.connect_daemon(cfg).is_ok() {
+        return None;
+    }
+    let endpoint = router::broker_paths(&place.rt, frame::PROTOCOL_VERSION).endpoint;
+    let mut broker = Conn::connect(&endpoint, cfg.connect_timeout).ok()?;
+    let body = request::Body::Status(StatusRequest { all: true });
+    let Ok(response::Body::Status(reply)) = broker.call(body, fan_out_wait(cfg)) else {
+        return None;
+    };
+    let list: Value = serde_json::from_str(&reply.refusals_json).ok()?;
+    list.as_array()?
+        .iter()
+        .find(|r| r["cache_root"] == root.as_str() && r["namespace"] == place.namespace.as_str())
+        .map(|r| {
+            refused(
+                r["refused"].as_str().unwrap_or_default(),
+                r["detail"].as_str().unwrap_or_default(),
+            )
+        })
+}
+
+/// A root and namespace routed no daemon, as `status` shows it.
+struct Refused {
+    cache_root: String,
+    namespace: String,
+    reason: String,
+    detail: String,
+}
+
+impl Refused {
+    fn show(&self, json: bool) -> String {
+        if json {
+            let value = serde_json::json!({
+                "cache_root": self.cache_root,
+                "namespace": self.namespace,
+                "refused": self.reason,
+                "detail": self.detail,
+            });
+            return format!("{value}\n");
+        }
+        format!("{} ({})\n", self.detail, self.reason)
     }
 }
 
@@ -166,6 +230,7 @@ fn running_broker(cfg: &Config) -> Result<Option<(RuntimeDir, Conn)>, i32> {
         Ok(rt) => rt,
         Err(e) => return Err(fail(&format!("runtime directory: {e}"))),
     };
+    crate::route::announce_runtime_dir(&rt);
     let endpoint = router::broker_paths(&rt, frame::PROTOCOL_VERSION).endpoint;
     match Conn::connect(&endpoint, cfg.connect_timeout) {
         Ok(conn) => Ok(Some((rt, conn))),
@@ -220,13 +285,13 @@ fn fan_out_wait(cfg: &Config) -> Duration {
 }
 
 fn status_all(cfg: &Config, json: bool) -> i32 {
-    let answer = match running_broker(cfg) {
+    let (answer, refusals) = match running_broker(cfg) {
         Err(code) => return code,
-        Ok(None) => "[]".to_owned(),
+        Ok(None) => ("[]".to_owned(), String::new()),
         Ok(Some((_, mut broker))) => {
             let body = request::Body::Status(StatusRequest { all: true });
             match broker.call(body, fan_out_wait(cfg)) {
-                Ok(response::Body::Status(reply)) => reply.json,
+                Ok(response::Body::Status(reply)) => (reply.json, reply.refusals_json),
                 Ok(other) => return fail(&format!("broker answered with {}", describe(&other))),
                 Err(e) => return fail(&format!("broker: {e}")),
             }
@@ -236,8 +301,27 @@ fn status_all(cfg: &Config, json: bool) -> i32 {
         println!("{answer}");
     } else {
         print!("{}", daemons_table(&answer));
+        print!("{}", refusal_lines(&refusals));
     }
     0
+}
+
+/// One line per root and namespace the broker routes no daemon for.
+pub(crate) fn refusal_lines(json: &str) -> String {
+    let Ok(Value::Array(list)) = serde_json::from_str::<Value>(json) else {
+        return String::new();
+    };
+    list.iter()
+        .map(|r| {
+            format!(
+                "not served: {} ({}): {} ({})\n",
+                cell(&r["cache_root"]),
+                cell(&r["namespace"]),
+                cell(&r["detail"]),
+                cell(&r["refused"])
+            )
+        })
+        .collect()
 }
 
 /// Asks the broker to stop every daemon and then itself, and waits until
@@ -575,6 +659,19 @@ CACHE ROOT  NAMESPACE  PID  UPTIME  HITS  MISSES  ENTRIES  BYTES
 ",
         );
         check("{}", "{}\n");
+    }
+
+    #[test]
+    fn refusal_tables() {
+        assert_eq!(refusal_lines(""), "");
+        assert_eq!(refusal_lines("[]"), "");
+        assert_eq!(
+            refusal_lines(
+                r#"[{"cache_root":"/c","namespace":"a","refused":"daemon_backoff",
+                     "detail":"the daemon keeps exiting"}]"#
+            ),
+            "not served: /c (a): the daemon keeps exiting (daemon_backoff)\n"
+        );
     }
 
     #[test]

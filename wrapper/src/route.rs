@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use frame::v1::{request, response, Route, RouteReply};
 use router::{
-    CacheRootEnv, CacheRootError, DaemonPaths, NamespaceError, RuntimeDir, RuntimeDirError,
+    CacheRootEnv, CacheRootError, DaemonPaths, NamespaceError, RootRefusal, RuntimeDir,
+    RuntimeDirError,
 };
 
 use crate::config::Config;
@@ -24,6 +25,9 @@ pub(crate) struct Place {
     pub(crate) namespace: String,
     pub(crate) rt: RuntimeDir,
     pub(crate) daemon: DaemonPaths,
+    /// Why the cache root is not used, when it is not ours alone: then no
+    /// daemon is connected to, and the broker decides whether to say so.
+    pub(crate) untrusted: Option<RootRefusal>,
 }
 
 #[derive(Debug)]
@@ -49,6 +53,12 @@ pub(crate) enum RouteError {
     BrokerTimeout(Duration),
     /// The broker answered the Route with something other than a RouteReply.
     Refused(String),
+    /// The broker routes no daemon for this root and namespace: `reason`
+    /// (a reason name), `detail` says why.
+    NotUsed {
+        reason: String,
+        detail: String,
+    },
     Daemon(ConnError),
 }
 
@@ -62,18 +72,28 @@ impl Place {
             router::sanitize_namespace(std::env::var_os("ZCCACHE_DAEMON_NAMESPACE").as_deref())
                 .map_err(PlaceError::Namespace)?;
         let rt = router::runtime_dir().map_err(PlaceError::RuntimeDir)?;
+        announce_runtime_dir(&rt);
         let daemon = router::daemon_paths(&rt, &root, &namespace, frame::PROTOCOL_VERSION);
+        let untrusted = router::check_cache_root(&root).err();
         Ok(Place {
             root,
             namespace,
             rt,
             daemon,
+            untrusted,
         })
     }
 
     /// A connection to the daemon's endpoint if something of ours listens
-    /// there; never starts anything.
+    /// there; never starts anything. A root that is not ours alone is never
+    /// served, not even by a daemon started before it was opened.
     pub(crate) fn connect_daemon(&self, cfg: &Config) -> Result<Conn, ConnError> {
+        if let Some(refusal) = &self.untrusted {
+            return Err(ConnError::Connect {
+                path: self.daemon.endpoint.clone(),
+                source: io::Error::new(io::ErrorKind::PermissionDenied, refusal.to_string()),
+            });
+        }
         Conn::connect(&self.daemon.endpoint, cfg.connect_timeout)
     }
 
@@ -93,9 +113,28 @@ impl Place {
             response::Body::Route(reply) => reply,
             other => return Err(RouteError::Refused(describe(&other))),
         };
+        if !reply.refused.is_empty() {
+            // The broker says it once per root and namespace, whatever
+            // ZCCACHE_LOG asks: only a person can fix it.
+            if reply.announce {
+                eprintln!("zccache: {}", reply.detail);
+            }
+            return Err(RouteError::NotUsed {
+                reason: reply.refused,
+                detail: reply.detail,
+            });
+        }
         let endpoint = PathBuf::from(std::ffi::OsString::from_vec(reply.endpoint.clone()));
         let conn = Conn::connect(&endpoint, cfg.connect_timeout).map_err(RouteError::Daemon)?;
         Ok((conn, reply))
+    }
+}
+
+/// Says once, whatever ZCCACHE_LOG asks, that `/tmp`'s runtime directory
+/// is taken and where we went instead: only a person can clear it.
+pub(crate) fn announce_runtime_dir(rt: &RuntimeDir) {
+    if let Some(notice) = rt.notice() {
+        eprintln!("zccache: {notice}");
     }
 }
 
@@ -235,6 +274,7 @@ impl fmt::Display for RouteError {
                 write!(f, "the broker did not answer within {} ms", t.as_millis())
             }
             RouteError::Refused(what) => write!(f, "broker answered the route with {what}"),
+            RouteError::NotUsed { reason, detail } => write!(f, "{detail} ({reason})"),
             RouteError::Daemon(e) => write!(f, "routed daemon: {e}"),
         }
     }

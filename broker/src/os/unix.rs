@@ -15,12 +15,14 @@ pub(crate) enum Signal {
     Kill,
 }
 
-/// Sends `signal` to `pid` only if it is still the process that started at
-/// `start_time`: `Ok(false)` when it is gone or the pid now names another
-/// process. On Linux the process is pinned by a pidfd before its start
-/// time is read, so a pid recycled between the check and the signal
-/// cannot receive it; elsewhere a plain `kill` right after the check.
-pub(crate) fn signal_if_same(pid: u32, start_time: u64, signal: Signal) -> io::Result<bool> {
+/// Sends `signal` to `pid` only if it is still the daemon of ours that
+/// started at `start_time` ([`router::still_proven`]: same start time, our
+/// real uid, a zccache daemon executable): `Ok(false)` when it is gone or
+/// the pid now names anything else. On Linux the process is pinned by a
+/// pidfd before the facts are read, so a pid recycled between the check
+/// and the signal cannot receive it; elsewhere a plain `kill` right after
+/// the check.
+pub(crate) fn signal_if_proven(pid: u32, start_time: u64, signal: Signal) -> io::Result<bool> {
     let Some(target) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -31,7 +33,8 @@ pub(crate) fn signal_if_same(pid: u32, start_time: u64, signal: Signal) -> io::R
         Signal::Term => libc::SIGTERM,
         Signal::Kill => libc::SIGKILL,
     };
-    let same = || router::running_start_time(pid) == Some(start_time);
+    let euid = router::euid();
+    let same = || router::still_proven(pid, start_time, euid);
     #[cfg(target_os = "linux")]
     {
         // SAFETY: pidfd_open takes a pid and flags and returns a new
@@ -92,25 +95,52 @@ mod tests {
     #[test]
     fn group_and_broadcast_ids_are_refused() {
         for pid in [0, u32::MAX, i32::MAX as u32 + 1] {
-            let err = signal_if_same(pid, 1, Signal::Term).unwrap_err();
+            let err = signal_if_proven(pid, 1, Signal::Term).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "pid {pid}");
         }
     }
 
-    #[test]
-    fn signals_reach_only_the_same_process() {
-        use std::os::unix::process::ExitStatusExt;
-        let mut child = std::process::Command::new("sleep")
+    /// Starts `sleep 1000` from an executable file named `name`.
+    fn sleep_as(name: &str) -> std::process::Child {
+        let dir = std::env::temp_dir().join(format!("zccache-sig-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = dir.join(name);
+        let sleep = ["/bin/sleep", "/usr/bin/sleep"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap();
+        std::fs::copy(sleep, &exe).unwrap();
+        let child = std::process::Command::new(&exe)
             .arg("1000")
             .spawn()
             .unwrap();
+        // The running image stays; the file is not needed any more.
+        std::fs::remove_dir_all(&dir).unwrap();
+        child
+    }
+
+    #[test]
+    fn signals_reach_only_the_proven_process() {
+        use std::os::unix::process::ExitStatusExt;
+        let mut child = sleep_as("zccache-daemon");
         let pid = child.id();
         let start = router::running_start_time(pid).unwrap();
         // Another start time: a stranger on the pid, left alone.
-        assert!(!signal_if_same(pid, start + 1, Signal::Kill).unwrap());
+        assert!(!signal_if_proven(pid, start + 1, Signal::Kill).unwrap());
         assert!(router::running_start_time(pid).is_some());
-        assert!(signal_if_same(pid, start, Signal::Term).unwrap());
+        assert!(signal_if_proven(pid, start, Signal::Term).unwrap());
         assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
-        assert!(!signal_if_same(pid, start, Signal::Kill).unwrap());
+        assert!(!signal_if_proven(pid, start, Signal::Kill).unwrap());
+    }
+
+    #[test]
+    fn a_process_of_ours_that_is_no_daemon_is_never_signalled() {
+        let mut child = sleep_as("sleep");
+        let pid = child.id();
+        let start = router::running_start_time(pid).unwrap();
+        assert!(!signal_if_proven(pid, start, Signal::Kill).unwrap());
+        assert!(router::running_start_time(pid).is_some());
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

@@ -218,6 +218,7 @@ fn vectors() -> Vec<Vector> {
             Rs::Route(v1::RouteReply {
                 endpoint: bytes("/run/user/1000/zccache-1/daemon-0123abcd.sock"),
                 daemon_pid: 4242,
+                ..Default::default()
             }),
         ),
         response(
@@ -225,6 +226,7 @@ fn vectors() -> Vec<Vector> {
             1,
             Rs::Status(v1::StatusReply {
                 json: r#"{"hits":3,"misses":1}"#.to_owned(),
+                ..Default::default()
             }),
         ),
         response("014-response-ack", 1, Rs::Ack(v1::Ack {})),
@@ -444,6 +446,27 @@ fn vectors() -> Vec<Vector> {
             Rq::Undelivered(v1::Undelivered {
                 entry: vec![0x11; 32],
                 reason: "corrupt_output".to_owned(),
+            }),
+        ),
+        // Numbered apart from the Lookup vectors, which grow on their own.
+        response(
+            "040-response-route-refused",
+            1,
+            Rs::Route(v1::RouteReply {
+                endpoint: Vec::new(),
+                daemon_pid: 0,
+                refused: "foreign_cache_root".to_owned(),
+                detail: "cache root /c is not used, compiling directly: /c has mode 0777"
+                    .to_owned(),
+                announce: true,
+            }),
+        ),
+        response(
+            "041-response-status-refusals",
+            1,
+            Rs::Status(v1::StatusReply {
+                json: "[]".to_owned(),
+                refusals_json: r#"[{"cache_root":"/c","refused":"daemon_backoff"}]"#.to_owned(),
             }),
         ),
     ]

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::process::{parse_boot_id, parse_stat, StatFacts};
+use crate::process::{parse_boot_id, parse_stat, parse_status_uid, StatFacts};
 
 pub(crate) fn current_boot_id() -> Option<String> {
     let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
@@ -24,4 +24,10 @@ pub(crate) fn process_exe(pid: u32) -> Option<PathBuf> {
 /// readable after the file on disk was replaced or deleted.
 pub(crate) fn exe_image(pid: u32) -> Option<PathBuf> {
     Some(PathBuf::from(format!("/proc/{pid}/exe")))
+}
+
+/// The real uid of `pid`, from `/proc/<pid>/status`.
+pub(crate) fn real_uid(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_uid(&text)
 }

@@ -21,3 +21,7 @@ pub(crate) fn process_exe(_pid: u32) -> Option<PathBuf> {
 pub(crate) fn exe_image(_pid: u32) -> Option<PathBuf> {
     None
 }
+
+pub(crate) fn real_uid(_pid: u32) -> Option<u32> {
+    None
+}
