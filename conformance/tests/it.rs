@@ -6,6 +6,7 @@
 
 mod broker;
 mod cross;
+mod divergence;
 mod e2e;
 mod faults;
 mod frame;

@@ -116,6 +116,8 @@ struct State {
     assemble: bool,
     syntax_only: bool,
     output: Option<OsString>,
+    /// How many `-o`/`--output` were given: the last one wins, bare.
+    outputs_given: usize,
     /// The `-x` in force; `None` after `-x none`.
     x: Option<OsString>,
     inputs: Vec<Input>,
@@ -164,6 +166,7 @@ impl State {
             assemble: false,
             syntax_only: false,
             output: None,
+            outputs_given: 0,
             x: None,
             inputs: Vec::new(),
             first_error: None,
@@ -252,7 +255,10 @@ impl State {
         let arg = &shown;
         match class {
             FlagClass::Plain => {}
-            FlagClass::Output => self.output = Some(value),
+            FlagClass::Output => {
+                self.outputs_given += 1;
+                self.output = Some(value)
+            }
             FlagClass::Mode(ModeFlag::Compile) => self.compile = true,
             FlagClass::Mode(ModeFlag::Assemble) => self.assemble = true,
             FlagClass::Mode(ModeFlag::SyntaxOnly) => self.syntax_only = true,
@@ -688,6 +694,14 @@ impl State {
         }
 
         let several = self.inputs.len() > 1;
+        if self.outputs_given > 1 {
+            // Bare, the last one wins; but gcc's driver derives a depfile
+            // name from each of them once `-MD` is in effect, and cc1 then
+            // sees two file names ("too many filenames given"), so the
+            // `-MD` a miss adds (or a dependency run) would fail a build
+            // that succeeds bare.
+            return Err(Passthrough::new(Reason::RepeatedOutput, "-o given twice"));
+        }
         if let Some(output) = &self.output {
             if output == "-" {
                 return Err(Passthrough::new(Reason::OutputToStdout, "-o -"));

@@ -73,6 +73,9 @@ pub(crate) enum Reason {
     /// Source read from stdin (`-`). ccache counts it as `no_input_file`, and so do we.
     StdinInput,
     BadOutputFile,
+    /// `-o` given more than once. gcc's driver names a derived depfile after every
+    /// `-o`, so the `-MD` a miss adds would break a build that succeeds bare.
+    RepeatedOutput,
     OutputToStdout,
     BadCompilerArguments,
     UnsupportedEnvironmentVariable,
@@ -354,6 +357,7 @@ impl Reason {
             Reason::UnsupportedSourceLanguage => "unsupported_source_language",
             Reason::NoInputFile | Reason::StdinInput => "no_input_file",
             Reason::BadOutputFile => "bad_output_file",
+            Reason::RepeatedOutput => "repeated_output_option",
             Reason::OutputToStdout => "output_to_stdout",
             Reason::BadCompilerArguments => "bad_compiler_arguments",
             Reason::UnsupportedEnvironmentVariable => "unsupported_environment_variable",

@@ -1,0 +1,200 @@
+//! Black-box tests for the divergences of issue 10 fixed on the compile
+//! path: each runs a real gcc or clang bare and through `zccache` in the
+//! same sandbox, and requires the same exit code, stdout, stderr and output
+//! bytes, plus the cache outcome (hit, miss, passthrough with its reason)
+//! that makes the result trustworthy on the next run.
+//!
+//! It does not cover hit delivery, the search chain or the terminal (other
+//! items of issue 10), and it is not the randomized differential test.
+
+use std::process::Output;
+
+use conformance::{ok, zccache_bin, Sandbox};
+
+/// A sandbox whose daemon is up, so counters can be read before a compile.
+fn sandbox(name: &str) -> Sandbox {
+    let sb = Sandbox::new(name);
+    ok(&sb.zccache(["start"]));
+    sb
+}
+
+/// One compile command: compiler, arguments, extra environment, and the
+/// files (relative to the work dir) whose bytes must match bare.
+struct Cmd<'a> {
+    cc: &'a str,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    unset: Vec<String>,
+    outs: Vec<String>,
+}
+
+fn cmd<'a>(cc: &'a str, args: &str) -> Cmd<'a> {
+    Cmd {
+        cc,
+        args: args.split_whitespace().map(str::to_owned).collect(),
+        env: Vec::new(),
+        unset: ["LANG", "CPATH", "GCC_COLORS", "TZ", "GCC_URLS", "TERM_URLS"]
+            .map(str::to_owned)
+            .to_vec(),
+        outs: Vec::new(),
+    }
+}
+
+/// What one run left behind.
+struct Ran {
+    out: Output,
+    files: Vec<Option<Vec<u8>>>,
+}
+
+impl Cmd<'_> {
+    fn outs(mut self, outs: &[&str]) -> Self {
+        self.outs.extend(outs.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Runs it bare or through zccache, outputs removed first.
+    fn run(&self, sb: &Sandbox, cached: bool) -> Ran {
+        for o in &self.outs {
+            let _ = std::fs::remove_file(sb.path(o));
+        }
+        let mut c = if cached {
+            let mut c = sb.cmd(zccache_bin());
+            c.arg(self.cc);
+            c
+        } else {
+            sb.cmd(self.cc)
+        };
+        c.args(&self.args);
+        for u in &self.unset {
+            c.env_remove(u);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("spawn");
+        let files = self
+            .outs
+            .iter()
+            .map(|o| std::fs::read(sb.path(o)).ok())
+            .collect();
+        Ran { out, files }
+    }
+
+    /// Runs it bare, then through zccache; everything must match. Returns
+    /// the counters' change over the zccache run.
+    #[track_caller]
+    fn same_as_bare(&self, sb: &Sandbox) -> Delta {
+        let bare = self.run(sb, false);
+        let before = Counts::of(sb);
+        let zc = self.run(sb, true);
+        let delta = Counts::of(sb).since(&before);
+        let what = format!("{} {:?} env {:?} ({delta:?})", self.cc, self.args, self.env);
+        assert_eq!(
+            String::from_utf8_lossy(&zc.out.stderr),
+            String::from_utf8_lossy(&bare.out.stderr),
+            "stderr differs from bare: {what}"
+        );
+        assert_eq!(zc.out.stdout, bare.out.stdout, "stdout differs: {what}");
+        assert_eq!(
+            zc.out.status.code(),
+            bare.out.status.code(),
+            "exit code differs from bare: {what}\nstderr: {}",
+            String::from_utf8_lossy(&zc.out.stderr)
+        );
+        for ((name, b), z) in self.outs.iter().zip(&bare.files).zip(&zc.files) {
+            assert!(b == z, "{name} differs from bare: {what}");
+        }
+        delta
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Counts {
+    hits: u64,
+    misses: u64,
+    passthrough: u64,
+    reasons: serde_json::Value,
+}
+
+/// The change of the counters over one run: hits, misses, passthroughs and
+/// the passthrough reasons that moved.
+#[derive(Debug, PartialEq, Eq)]
+struct Delta {
+    hits: u64,
+    misses: u64,
+    passthrough: u64,
+    reasons: Vec<String>,
+}
+
+impl Counts {
+    fn of(sb: &Sandbox) -> Counts {
+        let s = sb.status();
+        let g = |k: &str| s[k].as_u64().unwrap_or(0);
+        Counts {
+            hits: g("hits"),
+            misses: g("misses"),
+            passthrough: g("passthrough"),
+            reasons: s["passthrough_reasons"].clone(),
+        }
+    }
+
+    fn since(&self, before: &Counts) -> Delta {
+        let mut reasons = Vec::new();
+        if let Some(now) = self.reasons.as_object() {
+            for (k, v) in now {
+                if v.as_u64() != before.reasons[k].as_u64() {
+                    reasons.push(k.clone());
+                }
+            }
+        }
+        Delta {
+            hits: self.hits - before.hits,
+            misses: self.misses - before.misses,
+            passthrough: self.passthrough - before.passthrough,
+            reasons,
+        }
+    }
+}
+
+impl Delta {
+    #[track_caller]
+    fn passthrough(&self, reason: &str) {
+        assert_eq!(
+            (self.hits, self.misses, self.passthrough, &self.reasons[..]),
+            (0, 0, 1, &[reason.to_owned()][..]),
+            "expected a passthrough for {reason}"
+        );
+    }
+}
+
+/// Writes a source an hour old, so the too-new guard stays out of the way.
+fn source(sb: &Sandbox, rel: &str, body: &str) {
+    sb.write(rel, body);
+}
+
+fn compilers() -> [&'static str; 2] {
+    ["gcc", "clang"]
+}
+
+// ---------------------------------------------------------------------------
+// Item 3: `-o a.o -o b.o` (and its siblings) end exactly as bare.
+
+#[test]
+fn repeated_output_passes_through() {
+    for cc in compilers() {
+        let sb = sandbox("rep-o");
+        source(&sb, "m.c", "int f(void) { return 1; }\n");
+        for args in [
+            "-c m.c -o a.o -o b.o",
+            "-c m.c --output=a.o -o b.o",
+            "-S m.c -o a.s -o b.s",
+        ] {
+            for _ in 0..2 {
+                cmd(cc, args)
+                    .outs(&["a.o", "b.o", "a.s", "b.s"])
+                    .same_as_bare(&sb)
+                    .passthrough("repeated_output_option");
+            }
+        }
+    }
+}
