@@ -198,3 +198,29 @@ fn repeated_output_passes_through() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Item 4: dependency options without `-MD`/`-MMD`: gcc fails, clang warns.
+
+#[test]
+fn dependency_options_without_depfile_pass_through() {
+    for cc in compilers() {
+        let sb = sandbox("dep-opts");
+        source(&sb, "m.c", "int f(void) { return 1; }\n");
+        for args in [
+            "-c m.c -MF x.d",
+            "-c m.c -MT foo",
+            "-c m.c -MQ foo",
+            "-c m.c -MP",
+            "-c m.c -MG",
+            "-S m.c -MT foo -MF x.d",
+        ] {
+            for _ in 0..2 {
+                cmd(cc, args)
+                    .outs(&["m.o", "m.s", "x.d", "m.d"])
+                    .same_as_bare(&sb)
+                    .passthrough("dependency_option_without_depfile");
+            }
+        }
+    }
+}

@@ -799,6 +799,16 @@ impl State {
                 "-Wp,-M[M]D mixed with -MD, -MMD or -MF",
             ));
         }
+        let dep_options = self.mf.is_some() || !self.targets.is_empty() || self.phony;
+        if self.wp.is_none() && !self.md && !self.mmd && (dep_options || self.missing_ok) {
+            // Bare, gcc fails and clang warns "argument unused"; the `-MD`
+            // a miss adds to learn the headers would make them succeed
+            // quietly instead.
+            return Err(Passthrough::new(
+                Reason::DependencyOptionWithoutDepfile,
+                "-MF, -MT, -MQ, -MP or -MG without -MD or -MMD",
+            ));
+        }
         let (mode, file, via_wp) = match &self.wp {
             Some((mode, path)) => (*mode, Some(path.clone()), true),
             None if self.mmd => (DepMode::Mmd, self.mf.clone(), false),

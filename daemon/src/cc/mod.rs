@@ -76,6 +76,10 @@ pub(crate) enum Reason {
     /// `-o` given more than once. gcc's driver names a derived depfile after every
     /// `-o`, so the `-MD` a miss adds would break a build that succeeds bare.
     RepeatedOutput,
+    /// `-MF`, `-MT`, `-MQ`, `-MP` or `-MG` without `-MD`, `-MMD` or `-M`: gcc refuses
+    /// it and clang warns that the argument is unused, which the `-MD` a miss adds
+    /// would hide.
+    DependencyOptionWithoutDepfile,
     OutputToStdout,
     BadCompilerArguments,
     UnsupportedEnvironmentVariable,
@@ -358,6 +362,7 @@ impl Reason {
             Reason::NoInputFile | Reason::StdinInput => "no_input_file",
             Reason::BadOutputFile => "bad_output_file",
             Reason::RepeatedOutput => "repeated_output_option",
+            Reason::DependencyOptionWithoutDepfile => "dependency_option_without_depfile",
             Reason::OutputToStdout => "output_to_stdout",
             Reason::BadCompilerArguments => "bad_compiler_arguments",
             Reason::UnsupportedEnvironmentVariable => "unsupported_environment_variable",
