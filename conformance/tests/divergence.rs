@@ -224,3 +224,29 @@ fn dependency_options_without_depfile_pass_through() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Item 10: two outputs that are one file end as the compiler leaves them.
+
+#[test]
+fn outputs_that_are_one_file_pass_through() {
+    for cc in compilers() {
+        let sb = sandbox("one-file");
+        source(&sb, "m.c", "int f(void) { return 1; }\n");
+        // An entry stored under another -o must not be served either.
+        cmd(cc, "-c m.c -o y.o -MD").same_as_bare(&sb);
+        for args in [
+            "-c m.c -o x.d -MD",
+            "-c m.c -o x.d -MMD",
+            "-c m.c -o ./x.d -MD -MF x.d",
+            "-c m.c -o x.dwo -g -gsplit-dwarf",
+        ] {
+            for _ in 0..2 {
+                cmd(cc, args)
+                    .outs(&["x.d", "x.dwo"])
+                    .same_as_bare(&sb)
+                    .passthrough("bad_output_file");
+            }
+        }
+    }
+}

@@ -312,6 +312,14 @@ impl Engine {
                 return Err(Pt::new("bad_output_file", "the output is a directory"));
             }
         }
+        if outputs_collide(r.cwd, inv, unit) {
+            // Bare, the file ends as whichever the compiler writes last
+            // (`-o x.d -MD`: the object); a hit writes each output in turn.
+            return Err(Pt::new(
+                cc::Reason::BadOutputFile.as_str(),
+                "two outputs are one file",
+            ));
+        }
         let source = manifest::resolve(r.cwd, unit.source.as_bytes());
         let (source_stat, source_digest) = self
             .meta
@@ -1119,6 +1127,47 @@ fn remap_blocker(inv: &Invocation, root: &Root) -> Option<&'static str> {
         return Some("record_command_line");
     }
     None
+}
+
+/// Whether two of the files this unit writes (object, depfile, `.dwo`,
+/// `.gcno`, `.dia`) are one file: the same path once the directory is
+/// resolved, or one existing inode under two names.
+fn outputs_collide(cwd: &Path, inv: &Invocation, unit: &Unit) -> bool {
+    let object = unit
+        .output
+        .as_ref()
+        .filter(|_| inv.mode != Mode::SyntaxOnly);
+    let depfile = unit
+        .depfile
+        .as_ref()
+        .filter(|_| inv.dep.mode != DepMode::None);
+    let paths: Vec<PathBuf> = [
+        object,
+        depfile,
+        unit.dwo.as_ref(),
+        unit.gcno.as_ref(),
+        inv.serialize_diagnostics.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| manifest::resolve(cwd, p.as_bytes()))
+    .filter(|p| !is_dev_null(p))
+    .collect();
+    let physical = |p: &Path| -> PathBuf {
+        match (p.parent().map(std::fs::canonicalize), p.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => p.to_path_buf(),
+        }
+    };
+    let inode = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+    };
+    paths.iter().enumerate().any(|(i, a)| {
+        paths[i + 1..]
+            .iter()
+            .any(|b| physical(a) == physical(b) || inode(a).is_some_and(|ia| inode(b) == Some(ia)))
+    })
 }
 
 /// gcc's `-fmessage-length=N` (N > 0) wraps diagnostics by column, so a
