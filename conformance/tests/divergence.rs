@@ -250,3 +250,22 @@ fn outputs_that_are_one_file_pass_through() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Item 5: a driver diagnostic is printed once per call, not once per source.
+
+#[test]
+fn several_sources_pass_through() {
+    for (cc, driver_warning) in [("gcc", "-x c"), ("clang", "-Lfoo")] {
+        let sb = sandbox("two-src");
+        source(&sb, "a.c", "int a(void) { int ua; return 0; }\n");
+        source(&sb, "b.c", "int b(void) { int ub; return 0; }\n");
+        let args = format!("-Wall -c a.c b.c {driver_warning}");
+        for _ in 0..2 {
+            cmd(cc, &args)
+                .outs(&["a.o", "b.o"])
+                .same_as_bare(&sb)
+                .passthrough("multiple_source_files");
+        }
+    }
+}
