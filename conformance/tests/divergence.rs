@@ -47,6 +47,12 @@ struct Ran {
 }
 
 impl Cmd<'_> {
+    fn env(mut self, k: &str, v: &str) -> Self {
+        self.unset.retain(|u| u != k);
+        self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
     fn outs(mut self, outs: &[&str]) -> Self {
         self.outs.extend(outs.iter().map(|s| s.to_string()));
         self
@@ -165,6 +171,19 @@ impl Delta {
             "expected a passthrough for {reason}"
         );
     }
+    #[track_caller]
+    fn hit(&self) {
+        assert_eq!((self.hits, self.misses), (1, 0), "expected a hit: {self:?}");
+    }
+
+    #[track_caller]
+    fn miss(&self) {
+        assert_eq!(
+            (self.hits, self.misses),
+            (0, 1),
+            "expected a miss: {self:?}"
+        );
+    }
 }
 
 /// Writes a source an hour old, so the too-new guard stays out of the way.
@@ -267,5 +286,81 @@ fn several_sources_pass_through() {
                 .same_as_bare(&sb)
                 .passthrough("multiple_source_files");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Items 8 and 12: environment variables that change diagnostics or objects.
+
+/// Runs `cc args` under each environment in turn, twice each: every run
+/// must match bare, and the second of each is served from the cache.
+#[track_caller]
+fn keyed_by_env(sb: &Sandbox, cc: &str, args: &str, var: &str, values: &[Option<&str>]) {
+    for value in values {
+        let one = || {
+            let c = cmd(cc, args).outs(&["w.o"]);
+            match value {
+                Some(v) => c.env(var, v),
+                None => c,
+            }
+        };
+        one().same_as_bare(sb);
+        one().same_as_bare(sb).hit();
+    }
+}
+
+#[test]
+fn diagnostic_url_form_is_keyed() {
+    let sb = sandbox("urls");
+    source(&sb, "w.c", "int main(void) { int unused; return 0; }\n");
+    let args = "-fdiagnostics-urls=always -Wall -c w.c";
+    keyed_by_env(
+        &sb,
+        "gcc",
+        args,
+        "GCC_URLS",
+        &[None, Some("st"), Some("no")],
+    );
+    keyed_by_env(&sb, "gcc", args, "TERM_URLS", &[Some("st"), Some("no")]);
+}
+
+#[test]
+fn extra_diagnostic_output_is_keyed() {
+    let sb = sandbox("fixits");
+    source(&sb, "w.c", "int main(void) { printf(\"x\"); return 0; }\n");
+    keyed_by_env(
+        &sb,
+        "gcc",
+        "-c w.c",
+        "GCC_EXTRA_DIAGNOSTIC_OUTPUT",
+        &[None, Some("fixits-v2"), Some("fixits-v1")],
+    );
+}
+
+#[test]
+fn bitcode_producer_is_keyed() {
+    let sb = sandbox("producer");
+    source(&sb, "w.c", "int w(void) { return 1; }\n");
+    keyed_by_env(
+        &sb,
+        "clang",
+        "-flto -c w.c",
+        "LLVM_OVERRIDE_PRODUCER",
+        &[None, Some("zz")],
+    );
+}
+
+#[test]
+fn clang_trace_variables_pass_through() {
+    let sb = sandbox("cc-print");
+    source(&sb, "h.h", "int h;\n");
+    source(&sb, "w.c", "#include \"h.h\"\nint w(void) { return h; }\n");
+    cmd("clang", "-c w.c").same_as_bare(&sb).miss();
+    for var in ["CC_PRINT_HEADERS", "CC_PRINT_OPTIONS"] {
+        cmd("clang", "-c w.c")
+            .env(var, "1")
+            .outs(&["w.o"])
+            .same_as_bare(&sb)
+            .passthrough("unsupported_environment_variable");
     }
 }

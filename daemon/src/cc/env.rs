@@ -23,6 +23,18 @@ const COMMON: &[&str] = &[
     "LC_CTYPE",
     "LC_MESSAGES",
     "GCC_COLORS",
+    // The form of diagnostic URLs (`-fdiagnostics-urls=always`): BEL, ST or
+    // none; GCC_URLS wins over TERM_URLS.
+    "GCC_URLS",
+    "TERM_URLS",
+    // `fixits-v2`/`fixits-v1` add machine-readable fix-it lines to stderr.
+    "GCC_EXTRA_DIAGNOSTIC_OUTPUT",
+    // gettext reads it before LC_ALL, LC_MESSAGES and LANG.
+    "LANGUAGE",
+    // The producer string of clang's bitcode (`-emit-llvm`, `-flto`).
+    "LLVM_OVERRIDE_PRODUCER",
+    // clang 16+: whether default config files beside the driver are read.
+    "CLANG_NO_DEFAULT_CONFIG",
     "DEVELOPER_DIR",
     "SDKROOT",
     "MACOSX_DEPLOYMENT_TARGET",
@@ -61,6 +73,15 @@ pub(crate) fn is_emcc_env(name: &OsStr) -> bool {
 /// writes an extra depfile.
 const DEPFILE_VARS: &[&str] = &["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"];
 
+/// clang's driver writes its command lines, headers, diagnostics or process statistics
+/// to stderr or a file when these are set at all (even empty); gcc ignores them.
+const CLANG_TRACE_VARS: &[&str] = &[
+    "CC_PRINT_OPTIONS",
+    "CC_PRINT_HEADERS",
+    "CC_LOG_DIAGNOSTICS",
+    "CC_PRINT_PROC_STAT",
+];
+
 /// Loader injection may make the compiler do anything; an empty value injects nothing.
 const INJECTION_VARS: &[&str] = &["LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES"];
 
@@ -76,6 +97,11 @@ pub(super) fn check_env(
         .iter()
         .find(|name| env(name).is_some())
         .or_else(|| INJECTION_VARS.iter().find(|name| non_empty(name)))
+        .or_else(|| {
+            CLANG_TRACE_VARS
+                .iter()
+                .find(|name| family != Family::Gcc && env(name).is_some())
+        })
         .copied()
         .or_else(|| {
             (family != Family::Gcc && non_empty("CCC_OVERRIDE_OPTIONS"))
