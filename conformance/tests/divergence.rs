@@ -364,3 +364,80 @@ fn clang_trace_variables_pass_through() {
             .passthrough("unsupported_environment_variable");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Item 2: `__DATE__` and `__TIMESTAMP__` are formatted in the caller's zone.
+
+#[test]
+fn callers_time_zone_decides_the_date() {
+    for cc in compilers() {
+        let sb = sandbox("tz-date");
+        source(&sb, "d.c", "const char *d = __DATE__;\n");
+        source(&sb, "s.c", "const char *s = __TIMESTAMP__;\n");
+        // 26 hours apart: never the same date. POSIX strings and zone
+        // files alike.
+        for src in ["d", "s"] {
+            let args = format!("-c {src}.c");
+            let obj = format!("{src}.o");
+            for tz in ["UTC+12", "UTC-14", "Etc/GMT+12", ":Pacific/Kiritimati", ""] {
+                let run = || cmd(cc, &args).env("TZ", tz).outs(&[&obj]);
+                run().same_as_bare(&sb);
+                run().same_as_bare(&sb).hit();
+            }
+            cmd(cc, &args).outs(&[&obj]).same_as_bare(&sb);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Item 11: whether `SOURCE_DATE_EPOCH` counts is the compiler's version's
+// decision (gcc 7+ and clang 16+ honour it, clang 14 does not).
+
+#[test]
+fn source_date_epoch_follows_the_compiler_version() {
+    for cc in ["clang-16", "gcc", "clang"] {
+        let sb = sandbox("sde");
+        source(&sb, "d.c", "const char *d = __DATE__;\n");
+        source(&sb, "t.c", "const char *t = __TIME__;\n");
+        let date = || cmd(cc, "-c d.c").outs(&["d.o"]);
+        date()
+            .env("SOURCE_DATE_EPOCH", "0")
+            .same_as_bare(&sb)
+            .miss();
+        date().env("SOURCE_DATE_EPOCH", "0").same_as_bare(&sb).hit();
+        let unset = date().same_as_bare(&sb);
+        let other = date().env("SOURCE_DATE_EPOCH", "86400").same_as_bare(&sb);
+        if cc == "clang" {
+            // clang 14 ignores it: one entry serves all three.
+            unset.hit();
+            other.hit();
+        } else {
+            unset.miss();
+            other.miss();
+            // The time is fixed too, so it is cached.
+            let time = || {
+                cmd(cc, "-c t.c")
+                    .outs(&["t.o"])
+                    .env("SOURCE_DATE_EPOCH", "0")
+            };
+            time().same_as_bare(&sb).miss();
+            time().same_as_bare(&sb).hit();
+        }
+    }
+}
+
+#[test]
+fn invalid_source_date_epoch_ends_as_bare() {
+    for cc in ["clang-16", "gcc"] {
+        let sb = sandbox("sde-bad");
+        source(&sb, "m.c", "int f(void) { return 1; }\n");
+        cmd(cc, "-c m.c").outs(&["m.o"]).same_as_bare(&sb).miss();
+        for bad in ["", "abc", "-1"] {
+            cmd(cc, "-c m.c")
+                .env("SOURCE_DATE_EPOCH", bad)
+                .outs(&["m.o"])
+                .same_as_bare(&sb)
+                .passthrough("unsupported_environment_variable");
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use frame::v1;
@@ -22,6 +22,7 @@ use crate::depfile::{self, DepRule, Style};
 use crate::keys::{KeyHasher, CC_KEY_DOMAIN};
 use crate::manifest::{self, EntryRemap, Manifest, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, MetaCache, StatId};
+use crate::moment::{Moment, MomentError, SdeSupport};
 use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
@@ -44,6 +45,8 @@ pub(crate) struct Engine {
     pub(crate) manifests: DashMap<[u8; 32], Arc<Manifest>>,
     pub(crate) rust: crate::rust::RustState,
     scans: DashMap<Digest, Arc<ScanResult>>,
+    /// How each compiler (by identity) treats `SOURCE_DATE_EPOCH`.
+    sde_support: DashMap<Vec<u8>, SdeSupport>,
 }
 
 /// What one release-handles call dropped, by kind.
@@ -73,8 +76,7 @@ struct Pending {
     dep_targets: Vec<Vec<u8>>,
     dep_phony: bool,
     search_dirs: Vec<SearchDir>,
-    sde: Option<Vec<u8>>,
-    today: Vec<u8>,
+    moment: Moment,
     /// The worktree root under path remap.
     root: Option<Root>,
 }
@@ -82,7 +84,6 @@ struct Pending {
 /// Per-request facts shared by every unit.
 struct Request<'a> {
     cwd: &'a Path,
-    env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
     start_ns: i128,
     /// Mode the client's umask gives a fresh output; `None` if unknown.
     file_mode: Option<u32>,
@@ -92,6 +93,7 @@ struct Request<'a> {
     base_key: KeyHasher,
     /// The worktree root when path remap applies to this call.
     root: Option<Root>,
+    moment: Moment,
 }
 
 impl Engine {
@@ -107,6 +109,7 @@ impl Engine {
             next_token: AtomicU64::new(1),
             manifests: DashMap::new(),
             scans: DashMap::new(),
+            sde_support: DashMap::new(),
             rust: crate::rust::RustState::default(),
         }
     }
@@ -174,6 +177,21 @@ impl Engine {
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
             .map_err(|e| Pt::new("compiler_check_failed", &e))?;
+        let support = if env.contains_key(&b"SOURCE_DATE_EPOCH"[..]) {
+            match self.sde_support(&identity, family, &req.probes) {
+                Some(support) => Some(support),
+                None => return Ok(version_probe()),
+            }
+        } else {
+            None
+        };
+        let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
+        let moment = Moment::of(&env, support, start_secs).map_err(|e| match e {
+            MomentError::InvalidSourceDateEpoch => Pt::new(
+                cc::Reason::UnsupportedEnvironmentVariable.as_str(),
+                "SOURCE_DATE_EPOCH is not a valid epoch",
+            ),
+        })?;
         let root = self.remap_root(&env, &cwd, &inv, &expanded);
         let mut base = KeyHasher::new(CC_KEY_DOMAIN);
         base.bytes("compiler", &identity);
@@ -280,7 +298,6 @@ impl Engine {
         let start_ns = req.start_unix_ns as i128;
         let r = Request {
             cwd: &cwd,
-            env: &env,
             start_ns,
             file_mode: (req.file_mode != 0).then_some(req.file_mode),
             color_forced,
@@ -288,6 +305,7 @@ impl Engine {
             expanded: &expanded,
             base_key: base,
             root,
+            moment,
         };
         let mut units = Vec::with_capacity(inv.units.len());
         for (i, unit) in inv.units.iter().enumerate() {
@@ -343,14 +361,6 @@ impl Engine {
             key.opt("object", unit.output.as_ref().map(|o| o.as_bytes()));
         }
         let manifest_key = key.finish();
-        // clang honours SOURCE_DATE_EPOCH only from version 16 on, and we
-        // do not probe versions: for clang and emcc it changes nothing, so
-        // keying it would serve stale dates and times.
-        let sde = match inv.family {
-            Family::Gcc => r.env.get(&b"SOURCE_DATE_EPOCH"[..]).cloned(),
-            Family::Clang | Family::Emcc => None,
-        };
-        let today = today_local();
 
         if let Some(m) = self.manifest(&manifest_key) {
             let root = r.root.as_ref();
@@ -358,8 +368,7 @@ impl Engine {
                 if !entry.matches(r.cwd, root, &self.meta) {
                     continue;
                 }
-                let Some(result_key) =
-                    result_key_for(&manifest_key, entry, r.cwd, root, sde.as_deref(), &today)
+                let Some(result_key) = result_key_for(&manifest_key, entry, r.cwd, root, &r.moment)
                 else {
                     continue;
                 };
@@ -399,8 +408,6 @@ impl Engine {
             source,
             source_stat,
             &source_scan,
-            sde,
-            today,
         ))
     }
 
@@ -415,8 +422,6 @@ impl Engine {
         source: PathBuf,
         source_stat: StatId,
         source_scan: &ScanResult,
-        sde: Option<Vec<u8>>,
-        today: Vec<u8>,
     ) -> v1::unit_answer::Answer {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let mut args: Vec<OsString> = if inv.units.len() == 1 {
@@ -435,8 +440,8 @@ impl Engine {
             args.push(file_prefix_map(root));
             injected = "-ffile-prefix-map".into();
         }
-        let no_store_reason = if source_scan.time && sde.is_none() {
-            "time_macro"
+        let no_store_reason = if let Some(reason) = temporal_no_store(source_scan, &r.moment) {
+            reason
         } else if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= r.start_ns {
             "modified_input_file"
         } else {
@@ -549,8 +554,7 @@ impl Engine {
                 dep_targets: unit_dep_targets(inv, unit),
                 dep_phony: inv.dep.phony,
                 search_dirs,
-                sde,
-                today,
+                moment: r.moment.clone(),
                 root: r.root.clone(),
             },
         );
@@ -743,8 +747,8 @@ impl Engine {
             if s.embeds {
                 return Err("unsupported_source_feature");
             }
-            if s.time && p.sde.is_none() {
-                return Err("time_macro");
+            if let Some(reason) = temporal_no_store(s, &p.moment) {
+                return Err(reason);
             }
             temporal.date |= s.date || s.time;
             if s.timestamp {
@@ -852,15 +856,9 @@ impl Engine {
             remap,
             result_key: [0; 32],
         };
-        entry.result_key = result_key_for(
-            &p.manifest_key,
-            &entry,
-            &p.cwd,
-            p.root.as_ref(),
-            p.sde.as_deref(),
-            &p.today,
-        )
-        .ok_or("modified_input_file")?;
+        entry.result_key =
+            result_key_for(&p.manifest_key, &entry, &p.cwd, p.root.as_ref(), &p.moment)
+                .ok_or("modified_input_file")?;
 
         // Snapshot the outputs, then publish.
         let mut writer = self.store.begin_entry().map_err(store_failed)?;
@@ -1026,6 +1024,34 @@ impl Engine {
             h.bytes("clang", &digest(&clang)?);
         }
         Ok(h.finish().to_vec())
+    }
+
+    /// How the compiler of `identity` treats `SOURCE_DATE_EPOCH`, memoized;
+    /// `None` when its `--version` must be probed first. A failed probe
+    /// (or emcc, whose `--version` does not name its clang) is `Unknown`.
+    fn sde_support(
+        &self,
+        identity: &[u8],
+        family: Family,
+        probes: &[v1::ProbeResult],
+    ) -> Option<SdeSupport> {
+        if family == Family::Emcc {
+            return Some(SdeSupport::Unknown);
+        }
+        if let Some(known) = self.sde_support.get(identity) {
+            return Some(*known);
+        }
+        if probes.is_empty() {
+            return None;
+        }
+        let support = probes
+            .iter()
+            .find(|p| p.args == [SdeSupport::PROBE] && p.exit_code == 0)
+            .map_or(SdeSupport::Unknown, |p| {
+                SdeSupport::from_version(family, &p.stdout)
+            });
+        self.sde_support.insert(identity.to_vec(), support);
+        Some(support)
     }
 
     fn expire_pending(&self) {
@@ -1296,6 +1322,31 @@ fn cwd_independent_prefix_map(arg: &OsStr, cwd: &Path) -> OsString {
     arg.to_os_string()
 }
 
+/// Why a compile using `scan`'s temporal macros cannot be stored at
+/// `moment`: `__TIME__` from the clock, or `__DATE__` in a zone we cannot
+/// evaluate.
+fn temporal_no_store(scan: &ScanResult, moment: &Moment) -> Option<&'static str> {
+    if moment.sde_fixes_time {
+        return None;
+    }
+    if scan.time {
+        return Some("time_macro");
+    }
+    (scan.date && moment.today.is_none()).then_some("time_zone")
+}
+
+/// Asks the wrapper for the compiler's `--version`, which decides how it
+/// treats `SOURCE_DATE_EPOCH`.
+fn version_probe() -> v1::LookupReply {
+    v1::LookupReply {
+        outcome: Some(v1::lookup_reply::Outcome::Probe(v1::Probe {
+            runs: vec![v1::ProbeRun {
+                args: vec![SdeSupport::PROBE.to_vec()],
+            }],
+        })),
+    }
+}
+
 /// The result key: the manifest key, its include set and temporal inputs.
 /// The manifest key must be in it: two compiles with the same headers but
 /// different flags or sources share an include set, never a result.
@@ -1307,8 +1358,7 @@ fn result_key_for(
     entry: &ManifestEntry,
     cwd: &Path,
     root: Option<&Root>,
-    sde: Option<&[u8]>,
-    today: &[u8],
+    moment: &Moment,
 ) -> Option<[u8; 32]> {
     let mut h = KeyHasher::new("zccache-cc-result-v2");
     h.bytes("manifest", manifest_key);
@@ -1318,9 +1368,13 @@ fn result_key_for(
         h.bytes("include", p).bytes("digest", d);
     }
     if entry.temporal.date || !entry.temporal.timestamp_files.is_empty() {
-        h.opt("source_date_epoch", sde);
-        if entry.temporal.date && sde.is_none() {
-            h.bytes("today", today);
+        h.opt("source_date_epoch", moment.sde.as_deref());
+        if entry.temporal.date && !moment.sde_fixes_time {
+            h.bytes("today", moment.today.as_deref()?);
+        }
+        if !entry.temporal.timestamp_files.is_empty() {
+            // `__TIMESTAMP__` is the file's mtime in the caller's zone.
+            h.bytes("zone", &moment.zone);
         }
         for f in &entry.temporal.timestamp_files {
             let md = std::fs::metadata(manifest::resolve_in(cwd, root, f)?).ok()?;
@@ -1551,19 +1605,6 @@ fn emscripten_clang(config: &str) -> PathBuf {
     }
 }
 
-fn today_local() -> Vec<u8> {
-    // `__DATE__` uses local time; the day number since the epoch, shifted by
-    // the zone offset libc reports, is what changes when it changes.
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let offset = crate::os::utc_offset_secs(secs);
-    ((secs + offset).div_euclid(86_400))
-        .to_string()
-        .into_bytes()
-}
-
 pub(crate) fn store_failed(e: StoreError) -> &'static str {
     if e.is_not_regular() {
         "bad_output_file"
@@ -1609,6 +1650,7 @@ impl Pt {
 mod tests {
     use super::*;
     use std::borrow::Cow;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()

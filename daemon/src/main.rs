@@ -13,6 +13,7 @@ mod depfile;
 mod keys;
 mod manifest;
 mod meta;
+mod moment;
 #[cfg(unix)]
 #[path = "os/unix.rs"]
 mod os;
@@ -22,6 +23,7 @@ mod scan;
 mod server;
 mod stats;
 mod store;
+mod tz;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
