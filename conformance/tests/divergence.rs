@@ -26,6 +26,8 @@ struct Cmd<'a> {
     env: Vec<(String, String)>,
     unset: Vec<String>,
     outs: Vec<String>,
+    /// Compare outputs with every `HH:MM:SS` masked (`__TIME__`).
+    mask_time: bool,
 }
 
 fn cmd<'a>(cc: &'a str, args: &str) -> Cmd<'a> {
@@ -37,6 +39,7 @@ fn cmd<'a>(cc: &'a str, args: &str) -> Cmd<'a> {
             .map(str::to_owned)
             .to_vec(),
         outs: Vec::new(),
+        mask_time: false,
     }
 }
 
@@ -50,6 +53,11 @@ impl Cmd<'_> {
     fn env(mut self, k: &str, v: &str) -> Self {
         self.unset.retain(|u| u != k);
         self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    fn mask_time(mut self) -> Self {
+        self.mask_time = true;
         self
     }
 
@@ -82,6 +90,7 @@ impl Cmd<'_> {
             .outs
             .iter()
             .map(|o| std::fs::read(sb.path(o)).ok())
+            .map(|f| f.map(|b| if self.mask_time { masked_time(b) } else { b }))
             .collect();
         Ran { out, files }
     }
@@ -112,6 +121,28 @@ impl Cmd<'_> {
         }
         delta
     }
+}
+
+/// `b` with every `HH:MM:SS` replaced.
+fn masked_time(mut b: Vec<u8>) -> Vec<u8> {
+    for i in 0..b.len().saturating_sub(7) {
+        let w = &b[i..i + 8];
+        let d = |k: usize| w[k].is_ascii_digit();
+        if d(0) && d(1) && w[2] == b':' && d(3) && d(4) && w[5] == b':' && d(6) && d(7) {
+            b[i..i + 8].copy_from_slice(b"HH:MM:SS");
+        }
+    }
+    b
+}
+
+/// Sets a file's mtime `secs` seconds into the past.
+fn set_age(sb: &Sandbox, rel: &str, secs: u64) {
+    let f = std::fs::File::options()
+        .write(true)
+        .open(sb.path(rel))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs))
+        .unwrap();
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -438,6 +469,75 @@ fn invalid_source_date_epoch_ends_as_bare() {
                 .outs(&["m.o"])
                 .same_as_bare(&sb)
                 .passthrough("unsupported_environment_variable");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Items 7 and 16: temporal macros that the using file does not spell.
+
+#[test]
+fn timestamp_through_a_macro_keys_the_using_file() {
+    for cc in compilers() {
+        let sb = sandbox("ts-macro");
+        source(&sb, "h.h", "#define TS __TIMESTAMP__\n");
+        source(&sb, "m.c", "#include \"h.h\"\nconst char *s = TS;\n");
+        source(&sb, "n.c", "const char *s = STAMP;\n");
+        for (src, args) in [("m", "-c m.c"), ("n", "-DSTAMP=__TIMESTAMP__ -c n.c")] {
+            let obj = format!("{src}.o");
+            let file = format!("{src}.c");
+            cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).miss();
+            cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).hit();
+            // Same bytes, another mtime: another __TIMESTAMP__.
+            set_age(&sb, &file, 7200);
+            cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).miss();
+            cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).hit();
+        }
+    }
+}
+
+#[test]
+fn time_through_arguments_or_pasting_is_never_stored() {
+    for cc in compilers() {
+        let sb = sandbox("time-hidden");
+        source(&sb, "d.c", "const char *s = STAMP;\n");
+        source(
+            &sb,
+            "p.c",
+            "#define CAT(a, b) a ## b\nconst char *p = CAT(__TI, ME__);\n",
+        );
+        for (obj, args) in [("d.o", "-DSTAMP=__TIME__ -c d.c"), ("p.o", "-c p.c")] {
+            for _ in 0..2 {
+                let before = sb.status()["not_stored_reasons"]["time_macro"]
+                    .as_u64()
+                    .unwrap_or(0);
+                cmd(cc, args)
+                    .outs(&[obj])
+                    .mask_time()
+                    .same_as_bare(&sb)
+                    .miss();
+                let after = sb.status()["not_stored_reasons"]["time_macro"]
+                    .as_u64()
+                    .unwrap_or(0);
+                assert_eq!(after, before + 1, "{cc} {args}: not stored for __TIME__");
+            }
+        }
+    }
+}
+
+#[test]
+fn date_through_arguments_keys_the_date() {
+    for cc in compilers() {
+        let sb = sandbox("date-arg");
+        source(&sb, "d.c", "const char *s = STAMP;\n");
+        for tz in ["UTC+12", "UTC-14"] {
+            let run = || {
+                cmd(cc, "-DSTAMP=__DATE__ -c d.c")
+                    .env("TZ", tz)
+                    .outs(&["d.o"])
+            };
+            run().same_as_bare(&sb).miss();
+            run().same_as_bare(&sb).hit();
         }
     }
 }

@@ -77,6 +77,7 @@ struct Pending {
     dep_phony: bool,
     search_dirs: Vec<SearchDir>,
     moment: Moment,
+    args_scan: ScanResult,
     /// The worktree root under path remap.
     root: Option<Root>,
 }
@@ -94,6 +95,8 @@ struct Request<'a> {
     /// The worktree root when path remap applies to this call.
     root: Option<Root>,
     moment: Moment,
+    /// The arguments scanned like a source (`-DSTAMP=__TIME__`).
+    args_scan: ScanResult,
 }
 
 impl Engine {
@@ -306,6 +309,7 @@ impl Engine {
             base_key: base,
             root,
             moment,
+            args_scan: scan::scan(&inv.key_args.join(OsStr::new("\n")).into_vec()),
         };
         let mut units = Vec::with_capacity(inv.units.len());
         for (i, unit) in inv.units.iter().enumerate() {
@@ -440,7 +444,8 @@ impl Engine {
             args.push(file_prefix_map(root));
             injected = "-ffile-prefix-map".into();
         }
-        let no_store_reason = if let Some(reason) = temporal_no_store(source_scan, &r.moment) {
+        let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
+        let no_store_reason = if let Some(reason) = temporal_no_store(&uses, &r.moment) {
             reason
         } else if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= r.start_ns {
             "modified_input_file"
@@ -555,6 +560,7 @@ impl Engine {
                 dep_phony: inv.dep.phony,
                 search_dirs,
                 moment: r.moment.clone(),
+                args_scan: r.args_scan.clone(),
                 root: r.root.clone(),
             },
         );
@@ -741,20 +747,31 @@ impl Engine {
                 includes.push((raw, digest));
             }
         }
-        let mut temporal = Temporal::default();
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
-        for (path, s) in &scans {
+        for (_, s) in &scans {
             if s.embeds {
                 return Err("unsupported_source_feature");
             }
-            if let Some(reason) = temporal_no_store(s, &p.moment) {
-                return Err(reason);
-            }
-            temporal.date |= s.date || s.time;
-            if s.timestamp {
-                temporal.timestamp_files.push(path.clone());
-            }
             probes.extend(s.has_include.iter().cloned());
+        }
+        let all: Vec<&ScanResult> = scans
+            .iter()
+            .map(|(_, s)| &**s)
+            .chain([&p.args_scan])
+            .collect();
+        let uses = TemporalUses::of(&all);
+        if let Some(reason) = temporal_no_store(&uses, &p.moment) {
+            return Err(reason);
+        }
+        let mut temporal = Temporal {
+            date: uses.date,
+            timestamp_files: Vec::new(),
+        };
+        if uses.timestamp {
+            // `__TIMESTAMP__` is the mtime of the file where it expands,
+            // which a macro (`#define TS __TIMESTAMP__` in a header, `TS`
+            // in the source) or `-D` can move to any file of the set.
+            temporal.timestamp_files = scans.iter().map(|(path, _)| path.clone()).collect();
         }
         // A `__has_include` that found its header leaves no trace in gcc's
         // depfile (the header is not opened): key every header a probe can
@@ -1325,14 +1342,36 @@ fn cwd_independent_prefix_map(arg: &OsStr, cwd: &Path) -> OsString {
 /// Why a compile using `scan`'s temporal macros cannot be stored at
 /// `moment`: `__TIME__` from the clock, or `__DATE__` in a zone we cannot
 /// evaluate.
-fn temporal_no_store(scan: &ScanResult, moment: &Moment) -> Option<&'static str> {
+fn temporal_no_store(uses: &TemporalUses, moment: &Moment) -> Option<&'static str> {
     if moment.sde_fixes_time {
         return None;
     }
-    if scan.time {
+    if uses.time {
         return Some("time_macro");
     }
-    (scan.date && moment.today.is_none()).then_some("time_zone")
+    (uses.date && moment.today.is_none()).then_some("time_zone")
+}
+
+/// Which temporal macros a compile may expand, from the scans of its
+/// files and of its arguments (`-DSTAMP=__TIME__`). A paste that could
+/// form a name counts as every one of them.
+struct TemporalUses {
+    /// `__DATE__` or `__TIME__`: the date.
+    date: bool,
+    time: bool,
+    timestamp: bool,
+}
+
+impl TemporalUses {
+    fn of(scans: &[&ScanResult]) -> TemporalUses {
+        let pasted = ScanResult::could_paste_temporal(scans);
+        let any = |f: fn(&ScanResult) -> bool| pasted || scans.iter().any(|s| f(s));
+        TemporalUses {
+            date: any(|s| s.date || s.time),
+            time: any(|s| s.time),
+            timestamp: any(|s| s.timestamp),
+        }
+    }
 }
 
 /// Asks the wrapper for the compiler's `--version`, which decides how it

@@ -4,6 +4,14 @@
 //! `.incbin`/`#embed`, which pull in files no depfile lists.
 //!
 //! Tokens inside comments and string or character literals do not count.
+//! A temporal name can also be formed by `##` pasting (`CAT(__TI, ME__)`):
+//! a file with a paste, or with a token that could be a pasted piece of a
+//! name, says so, and the caller treats a paste anywhere plus a piece
+//! anywhere as every temporal macro. Pieces made of a single `_` or of
+//! letters alone (`CAT5(_,_,TIME,_,_)`) are not looked for: `_` is gettext's
+//! macro and `TIME` an everyday name, and flagging them would leave most
+//! programs uncached.
+//!
 //! Results are memoized by content digest by the caller; this module only
 //! reads the bytes it is given.
 
@@ -13,6 +21,11 @@ pub(crate) struct ScanResult {
     pub(crate) time: bool,
     pub(crate) timestamp: bool,
     pub(crate) embeds: bool,
+    /// A `##` paste.
+    pub(crate) paste: bool,
+    /// A token that could be a pasted piece of a temporal name: a proper
+    /// part of one holding an underscore (`__TI`, `ME__`, `__`).
+    pub(crate) name_piece: bool,
     /// Names probed with `__has_include`/`__has_include_next`.
     pub(crate) has_include: Vec<Vec<u8>>,
 }
@@ -58,6 +71,10 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
                 b"__DATE__" => r.date = true,
                 b"__TIME__" => r.time = true,
                 b"__TIMESTAMP__" => r.timestamp = true,
+                b"#" if src.get(i) == Some(&b'#') => {
+                    r.paste = true;
+                    i += 1;
+                }
                 b".incbin" | b"#embed" => r.embeds = true,
                 b"__has_include" | b"__has_include_next" => {
                     if let Some((name, end)) = probe_name(src, i) {
@@ -79,13 +96,32 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
                         r.embeds = true;
                     }
                 }
-                _ => {}
+                _ => r.name_piece |= is_name_piece(word),
             }
         } else {
             i += 1;
         }
     }
     r
+}
+
+impl ScanResult {
+    /// Whether a temporal macro could be formed by pasting, given what the
+    /// whole include set (and the arguments) hold.
+    pub(crate) fn could_paste_temporal(all: &[&ScanResult]) -> bool {
+        all.iter().any(|s| s.paste) && all.iter().any(|s| s.name_piece)
+    }
+}
+
+/// A proper part of `__DATE__`, `__TIME__` or `__TIMESTAMP__` with an
+/// underscore in it, at least two bytes long.
+fn is_name_piece(word: &[u8]) -> bool {
+    const NAMES: [&[u8]; 3] = [b"__DATE__", b"__TIME__", b"__TIMESTAMP__"];
+    word.len() >= 2
+        && word.contains(&b'_')
+        && NAMES
+            .iter()
+            .any(|n| n.len() > word.len() && n.windows(word.len()).any(|w| w == word))
 }
 
 /// Whether a string literal's text holds the `.incbin` directive.
@@ -141,6 +177,33 @@ mod tests {
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect();
         assert_eq!(got, probes, "{src}");
+    }
+
+    #[test]
+    fn pastes_and_name_pieces() {
+        let r = scan(b"#define CAT(a, b) a ## b\nconst char *s = CAT(__TI, ME__);\n");
+        assert!(r.paste && r.name_piece && !r.time);
+        let r = scan(b"#define CAT(a,b) a##b\n");
+        assert!(r.paste && !r.name_piece);
+        for piece in ["__", "__TI", "ME__", "_DATE", "STAMP__", "__TIMES"] {
+            assert!(scan(piece.as_bytes()).name_piece, "{piece}");
+        }
+        for other in [
+            "_",
+            "TIME",
+            "T",
+            "__TIME__",
+            "__DATE__X",
+            "x__",
+            "_t",
+            "STAMP",
+        ] {
+            assert!(!scan(other.as_bytes()).name_piece, "{other}");
+        }
+        assert!(!scan(b"/* a ## b */ \"##\" // ##\n").paste);
+        let (a, b) = (scan(b"a ## b"), scan(b"__TI"));
+        assert!(ScanResult::could_paste_temporal(&[&a, &b]));
+        assert!(!ScanResult::could_paste_temporal(&[&a]));
     }
 
     #[test]
