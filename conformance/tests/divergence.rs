@@ -541,3 +541,26 @@ fn date_through_arguments_keys_the_date() {
         }
     }
 }
+
+/// The paste rule must not flag ordinary programs: glibc's and libstdc++'s
+/// headers paste, and hold pieces like `__` and `__T`.
+#[test]
+fn ordinary_headers_are_not_taken_for_pasted_time() {
+    let c = "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\
+             #include <math.h>\n#include <time.h>\n#include <pthread.h>\n\
+             #include <complex.h>\n#include <tgmath.h>\n#include <immintrin.h>\n\
+             int main(void) { printf(\"%f\", sin(1.0)); return 0; }\n";
+    let cxx = "#include <bits/stdc++.h>\nint main() { std::cout << 1; }\n";
+    for (cc, file, body) in [
+        ("gcc", "c.c", c),
+        ("clang", "c.c", c),
+        ("g++", "x.cc", cxx),
+        ("clang++", "x.cc", cxx),
+    ] {
+        let sb = sandbox("headers");
+        source(&sb, file, body);
+        let args = format!("-c {file}");
+        cmd(cc, &args).same_as_bare(&sb).miss();
+        cmd(cc, &args).same_as_bare(&sb).hit();
+    }
+}
