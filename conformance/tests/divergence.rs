@@ -135,6 +135,13 @@ fn masked_time(mut b: Vec<u8>) -> Vec<u8> {
     b
 }
 
+/// Files just written have a ctime of now, which backdating cannot
+/// change: let them age past the too-new guard (which only ever makes a
+/// compile not stored, so a loaded machine cannot break this).
+fn age_past_the_guard() {
+    std::thread::sleep(std::time::Duration::from_millis(100));
+}
+
 /// Sets a file's mtime `secs` seconds into the past.
 fn set_age(sb: &Sandbox, rel: &str, secs: u64) {
     let f = std::fs::File::options()
@@ -327,6 +334,7 @@ fn several_sources_pass_through() {
 /// must match bare, and the second of each is served from the cache.
 #[track_caller]
 fn keyed_by_env(sb: &Sandbox, cc: &str, args: &str, var: &str, values: &[Option<&str>]) {
+    age_past_the_guard();
     for value in values {
         let one = || {
             let c = cmd(cc, args).outs(&["w.o"]);
@@ -405,6 +413,7 @@ fn callers_time_zone_decides_the_date() {
         let sb = sandbox("tz-date");
         source(&sb, "d.c", "const char *d = __DATE__;\n");
         source(&sb, "s.c", "const char *s = __TIMESTAMP__;\n");
+        age_past_the_guard();
         // 26 hours apart: never the same date. POSIX strings and zone
         // files alike.
         for src in ["d", "s"] {
@@ -430,6 +439,7 @@ fn source_date_epoch_follows_the_compiler_version() {
         let sb = sandbox("sde");
         source(&sb, "d.c", "const char *d = __DATE__;\n");
         source(&sb, "t.c", "const char *t = __TIME__;\n");
+        age_past_the_guard();
         let date = || cmd(cc, "-c d.c").outs(&["d.o"]);
         date()
             .env("SOURCE_DATE_EPOCH", "0")
@@ -483,6 +493,7 @@ fn timestamp_through_a_macro_keys_the_using_file() {
         source(&sb, "h.h", "#define TS __TIMESTAMP__\n");
         source(&sb, "m.c", "#include \"h.h\"\nconst char *s = TS;\n");
         source(&sb, "n.c", "const char *s = STAMP;\n");
+        age_past_the_guard();
         for (src, args) in [("m", "-c m.c"), ("n", "-DSTAMP=__TIMESTAMP__ -c n.c")] {
             let obj = format!("{src}.o");
             let file = format!("{src}.c");
@@ -490,6 +501,7 @@ fn timestamp_through_a_macro_keys_the_using_file() {
             cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).hit();
             // Same bytes, another mtime: another __TIMESTAMP__.
             set_age(&sb, &file, 7200);
+            age_past_the_guard();
             cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).miss();
             cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).hit();
         }
@@ -530,6 +542,7 @@ fn date_through_arguments_keys_the_date() {
     for cc in compilers() {
         let sb = sandbox("date-arg");
         source(&sb, "d.c", "const char *s = STAMP;\n");
+        age_past_the_guard();
         for tz in ["UTC+12", "UTC-14"] {
             let run = || {
                 cmd(cc, "-DSTAMP=__DATE__ -c d.c")
@@ -559,8 +572,43 @@ fn ordinary_headers_are_not_taken_for_pasted_time() {
     ] {
         let sb = sandbox("headers");
         source(&sb, file, body);
+        age_past_the_guard();
         let args = format!("-c {file}");
         cmd(cc, &args).same_as_bare(&sb).miss();
         cmd(cc, &args).same_as_bare(&sb).hit();
     }
+}
+
+// ---------------------------------------------------------------------------
+// Item 17: what changes while the compiler runs is never trusted, directories
+// included.
+
+/// A compiler that runs gcc and then, still inside the compile, creates a
+/// header that would have shadowed the one gcc found.
+const SHADOW_AFTER_GCC: &str = "#!/bin/sh\n/usr/bin/gcc \"$@\"; rc=$?\n\
+    [ -e b/foo.h ] || printf '#define V 2\\n' > b/foo.h\nexit $rc\n";
+
+#[test]
+fn a_directory_changed_during_the_compile_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = sandbox("dir-during");
+    source(&sb, "a/foo.h", "#define V 1\n");
+    source(&sb, "m.c", "#include <foo.h>\nint v = V;\n");
+    std::fs::create_dir_all(sb.path("b")).unwrap();
+    source(&sb, "bin/gcc", SHADOW_AFTER_GCC);
+    std::fs::set_permissions(sb.path("bin/gcc"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let gcc = sb.path("bin/gcc");
+    let gcc = gcc.to_str().unwrap();
+    age_past_the_guard();
+    // The first compile sees no b/foo.h; it appears before the compile ends.
+    let zc = cmd(gcc, "-Ib -Ia -c m.c").outs(&["m.o"]).run(&sb, true);
+    ok(&zc.out);
+    cmd(gcc, "-Ib -Ia -c m.c")
+        .outs(&["m.o"])
+        .same_as_bare(&sb)
+        .miss();
+    cmd(gcc, "-Ib -Ia -c m.c")
+        .outs(&["m.o"])
+        .same_as_bare(&sb)
+        .hit();
 }

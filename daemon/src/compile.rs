@@ -28,10 +28,6 @@ use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
 use crate::store::{is_dev_null, Entry, Key, MtimePolicy, Store, StoreError};
 
-/// A file whose mtime or ctime is this close to (or after) the compile's
-/// start may still change unseen: store nothing (cache-keys.md §4). The
-/// slack covers the kernel's coarse file-time clock lagging real time.
-pub(crate) const TOO_NEW_SLACK_NS: i128 = 20_000_000;
 /// A Store must arrive within this long after its Miss.
 pub(crate) const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
 
@@ -97,6 +93,9 @@ struct Request<'a> {
     moment: Moment,
     /// The arguments scanned like a source (`-DSTAMP=__TIME__`).
     args_scan: ScanResult,
+    /// An extra input (`-fprofile-use`, a sanitizer list…) is too new to
+    /// trust its digest.
+    extra_changed: bool,
 }
 
 impl Engine {
@@ -241,6 +240,10 @@ impl Engine {
                 base.bytes("logical_cwd", &pwd);
             }
         }
+        let start_ns = req.start_unix_ns as i128;
+        // An extra input that changes while the compiler runs was read in a
+        // state we did not hash.
+        let mut extra_changed = false;
         for extra in &inv.extra_inputs {
             let default_profile;
             let extra = if extra.path.is_empty() {
@@ -282,7 +285,10 @@ impl Engine {
                 | cc::ExtraInputKind::Include
                 | cc::ExtraInputKind::ProfileUse => {
                     match self.meta.digest(&path) {
-                        Ok((_, d)) => base.bytes("digest", &d),
+                        Ok((stat, d)) => {
+                            extra_changed |= stat.changed_since(start_ns);
+                            base.bytes("digest", &d)
+                        }
                         // A profile directory holds one file per object; we do
                         // not yet know which, so we cannot key it.
                         Err(_) if path.is_dir() => {
@@ -292,13 +298,16 @@ impl Engine {
                     }
                 }
                 cc::ExtraInputKind::MtimeOnly => match std::fs::metadata(&path) {
-                    Ok(md) => base.bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes()),
+                    Ok(md) => {
+                        let stat = StatId::of(&md);
+                        extra_changed |= stat.changed_since(start_ns);
+                        base.bytes("mtime", &stat.mtime_ns.to_le_bytes())
+                    }
                     Err(_) => base.opt("mtime", None),
                 },
             };
         }
 
-        let start_ns = req.start_unix_ns as i128;
         let r = Request {
             cwd: &cwd,
             start_ns,
@@ -309,6 +318,7 @@ impl Engine {
             base_key: base,
             root,
             moment,
+            extra_changed,
             args_scan: scan::scan(&inv.key_args.join(OsStr::new("\n")).into_vec()),
         };
         let mut units = Vec::with_capacity(inv.units.len());
@@ -447,7 +457,7 @@ impl Engine {
         let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
         let no_store_reason = if let Some(reason) = temporal_no_store(&uses, &r.moment) {
             reason
-        } else if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= r.start_ns {
+        } else if source_stat.changed_since(r.start_ns) || r.extra_changed {
             "modified_input_file"
         } else {
             ""
@@ -740,7 +750,7 @@ impl Engine {
                     continue;
                 }
                 let (stat, digest) = self.meta.digest(&abs).map_err(|_| "modified_input_file")?;
-                if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
+                if stat.changed_since(p.start_ns) {
                     return Err("modified_input_file");
                 }
                 scans.push((raw.clone(), self.scan(&abs, &digest)));
@@ -797,7 +807,7 @@ impl Engine {
                     .meta
                     .digest(&found)
                     .map_err(|_| "modified_input_file")?;
-                if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
+                if stat.changed_since(p.start_ns) {
                     return Err("modified_input_file");
                 }
                 // As the compiler would name it from a relative search dir.
@@ -805,7 +815,8 @@ impl Engine {
                 includes.push((spelled.into_os_string().into_vec(), digest));
             }
         }
-        let mut negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
+        let mut negatives =
+            negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes, p.start_ns)?;
         let mut remap = EntryRemap::default();
         // An input that names the root by its bytes would name this worktree
         // in another one: a header reached as `/w/ab/…` that the prefix map
@@ -1472,15 +1483,23 @@ fn search_chain(cwd: &Path, source: &[u8], inv: &Invocation) -> Vec<SearchDir> {
     chain
 }
 
+/// A recorded directory mtime that no directory has: the names under it
+/// are checked one by one on every lookup.
+const UNTRUSTED_DIR_MTIME: i128 = i128::MIN;
+
 /// Headers that, had they existed, would have been found before ours
 /// (cache-keys.md §3 "Header shadowing"); only absent ones are recorded,
-/// under each directory's spelling.
+/// under each directory's spelling. A directory that changed while the
+/// compiler ran (the too-new guard, `start_ns`) keeps no mtime shortcut,
+/// and a candidate that exists but may have appeared during the compile
+/// (the compiler may have looked before it did) stores nothing.
 fn negative_candidates(
     cwd: &Path,
     includes: &[(Vec<u8>, Digest)],
     chain: &[SearchDir],
     probes: &BTreeSet<Vec<u8>>,
-) -> Vec<NegativeDir> {
+    start_ns: i128,
+) -> Result<Vec<NegativeDir>, &'static str> {
     // Keyed by spelling; the resolved path rides along.
     let mut per_dir: BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)> = BTreeMap::new();
     let mut add = |d: &SearchDir, name: Vec<u8>| {
@@ -1547,25 +1566,35 @@ fn negative_candidates(
             add(&SearchDir::new(cwd, d.as_bytes()), probe.clone());
         }
     }
-    per_dir
-        .into_iter()
-        .filter_map(|(spelled, (abs, names))| {
-            let md = std::fs::metadata(&abs).ok();
-            let names: Vec<Vec<u8>> = names
-                .into_iter()
-                .filter(|n| {
-                    md.is_none()
-                        || std::fs::symlink_metadata(abs.join(OsStr::from_bytes(n))).is_err()
-                })
-                .collect();
-            (!names.is_empty()).then(|| NegativeDir {
-                dir: spelled.into_os_string().into_vec(),
-                existed: md.is_some(),
-                mtime_ns: md.map(|m| StatId::of(&m).mtime_ns).unwrap_or(0),
-                names,
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (spelled, (abs, names)) in per_dir {
+        let dir = std::fs::metadata(&abs).ok().map(|m| StatId::of(&m));
+        let mut absent = Vec::new();
+        for name in names {
+            match std::fs::symlink_metadata(abs.join(OsStr::from_bytes(&name))) {
+                Err(_) => absent.push(name),
+                Ok(md) if StatId::of(&md).changed_since(start_ns) => {
+                    return Err("modified_input_file")
+                }
+                Ok(_) => {}
+            }
+        }
+        if absent.is_empty() {
+            continue;
+        }
+        let mtime_ns = match dir {
+            Some(d) if d.changed_since(start_ns) => UNTRUSTED_DIR_MTIME,
+            Some(d) => d.mtime_ns,
+            None => 0,
+        };
+        out.push(NegativeDir {
+            dir: spelled.into_os_string().into_vec(),
+            existed: dir.is_some(),
+            mtime_ns,
+            names: absent,
+        });
+    }
+    Ok(out)
 }
 
 /// The targets the compiler would write for this unit's first depfile rule.

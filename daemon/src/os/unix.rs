@@ -7,6 +7,20 @@
 
 pub(crate) use sys::with_private_umask;
 
+/// The resolution of `CLOCK_REALTIME_COARSE`, the clock the kernel stamps
+/// file times from (one tick: 1 to 10 ms); 10 ms if it cannot be read.
+pub(crate) fn coarse_clock_resolution_ns() -> i128 {
+    // SAFETY: `ts` is plain data that clock_getres fills in; the return
+    // code is checked.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        if libc::clock_getres(libc::CLOCK_REALTIME_COARSE, &mut ts) != 0 {
+            return 10_000_000;
+        }
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    }
+}
+
 /// Where each of our open descriptors points, as the kernel names it
 /// (`/proc/self/fd/<n>` link targets: paths, or `socket:[…]`,
 /// `anon_inode:inotify` and the like). The descriptor of the listing itself
