@@ -612,3 +612,37 @@ fn a_directory_changed_during_the_compile_is_not_trusted() {
         .same_as_bare(&sb)
         .hit();
 }
+
+/// A compiler that, the first time only, rewrites the specs file after the
+/// cache hashed it and before gcc reads it (gcc's depfile does not list
+/// specs files, so only the extra-input check sees it).
+const REWRITE_SPECS_ONCE: &str = "#!/bin/sh\n[ -e done ] || \
+    { printf '*cc1_options:\\n+ -DV=2\\n\\n' > sp; : > done; }\n\
+    exec /usr/bin/gcc \"$@\"\n";
+
+#[test]
+fn an_extra_input_changed_during_the_compile_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = sandbox("extra-during");
+    let specs = "*cc1_options:\n+ -DV=1\n\n";
+    source(&sb, "s.c", "int v = V;\n");
+    source(&sb, "sp", specs);
+    source(&sb, "bin/gcc", REWRITE_SPECS_ONCE);
+    std::fs::set_permissions(sb.path("bin/gcc"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let gcc = sb.path("bin/gcc");
+    let gcc = gcc.to_str().unwrap();
+    age_past_the_guard();
+    ok(&cmd(gcc, "-specs=sp -c s.c").run(&sb, true).out);
+    // The specs are back as the cache hashed them; the object must be
+    // built from them.
+    source(&sb, "sp", specs);
+    age_past_the_guard();
+    cmd(gcc, "-specs=sp -c s.c")
+        .outs(&["s.o"])
+        .same_as_bare(&sb)
+        .miss();
+    cmd(gcc, "-specs=sp -c s.c")
+        .outs(&["s.o"])
+        .same_as_bare(&sb)
+        .hit();
+}

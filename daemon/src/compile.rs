@@ -63,6 +63,8 @@ struct Pending {
     manifest_key: [u8; 32],
     source: PathBuf,
     source_stat: StatId,
+    /// The extra inputs as keyed at Lookup.
+    extra_stats: Vec<(PathBuf, StatId)>,
     start_ns: i128,
     outputs: Vec<(&'static str, PathBuf)>,
     /// Where the full include list will be: the user's depfile or ours.
@@ -96,6 +98,8 @@ struct Request<'a> {
     /// An extra input (`-fprofile-use`, a sanitizer list…) is too new to
     /// trust its digest.
     extra_changed: bool,
+    /// The extra inputs as keyed: each must be unchanged at Store.
+    extra_stats: Vec<(PathBuf, StatId)>,
 }
 
 impl Engine {
@@ -244,6 +248,7 @@ impl Engine {
         // An extra input that changes while the compiler runs was read in a
         // state we did not hash.
         let mut extra_changed = false;
+        let mut extra_stats = Vec::new();
         for extra in &inv.extra_inputs {
             let default_profile;
             let extra = if extra.path.is_empty() {
@@ -287,6 +292,7 @@ impl Engine {
                     match self.meta.digest(&path) {
                         Ok((stat, d)) => {
                             extra_changed |= stat.changed_since(start_ns);
+                            extra_stats.push((path.clone(), stat));
                             base.bytes("digest", &d)
                         }
                         // A profile directory holds one file per object; we do
@@ -301,6 +307,7 @@ impl Engine {
                     Ok(md) => {
                         let stat = StatId::of(&md);
                         extra_changed |= stat.changed_since(start_ns);
+                        extra_stats.push((path.clone(), stat));
                         base.bytes("mtime", &stat.mtime_ns.to_le_bytes())
                     }
                     Err(_) => base.opt("mtime", None),
@@ -319,6 +326,7 @@ impl Engine {
             root,
             moment,
             extra_changed,
+            extra_stats,
             args_scan: scan::scan(&inv.key_args.join(OsStr::new("\n")).into_vec()),
         };
         let mut units = Vec::with_capacity(inv.units.len());
@@ -561,6 +569,7 @@ impl Engine {
                 manifest_key,
                 source,
                 source_stat,
+                extra_stats: r.extra_stats.clone(),
                 start_ns: r.start_ns,
                 outputs,
                 dep_source,
@@ -712,6 +721,13 @@ impl Engine {
             .map_err(|_| "modified_input_file")?;
         if now != p.source_stat {
             return Err("modified_input_file");
+        }
+        // So must every extra input: the compiler read it while it ran.
+        for (path, keyed) in &p.extra_stats {
+            let now = std::fs::metadata(path).map(|m| StatId::of(&m));
+            if now.ok().as_ref() != Some(keyed) {
+                return Err("modified_input_file");
+            }
         }
         for (role, path) in &p.outputs {
             if *role == "object" && is_dev_null(path) {
