@@ -646,3 +646,37 @@ fn an_extra_input_changed_during_the_compile_is_not_trusted() {
         .same_as_bare(&sb)
         .hit();
 }
+
+// ---------------------------------------------------------------------------
+// Item 13: a compiler that is a `#!` script runs what its environment picks.
+
+#[test]
+fn a_script_compiler_is_keyed_by_its_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = sandbox("script-cc");
+    let exe = |rel: &str, body: &str| {
+        source(&sb, rel, body);
+        std::fs::set_permissions(sb.path(rel), std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    source(&sb, "m.c", "int v = V;\n");
+    // The compiler the build names: a script that runs `gcc` from PATH
+    // with the flags in $EXTRA.
+    exe("bin/gcc", "#!/bin/sh\nexec gcc $EXTRA \"$@\"\n");
+    // Two gccs that PATH may find first.
+    exe("p1/gcc", "#!/bin/sh\nexec /usr/bin/gcc -DV=1 \"$@\"\n");
+    exe("p2/gcc", "#!/bin/sh\nexec /usr/bin/gcc -DV=2 \"$@\"\n");
+    age_past_the_guard();
+    let wrapper = sb.path("bin/gcc");
+    let path = std::env::var("PATH").unwrap();
+    let on_path = |dir: &str| format!("{}:{path}", sb.path(dir).display());
+    for (first, extra) in [("p1", ""), ("p2", ""), ("p2", "-UV -DV=3")] {
+        let run = || {
+            cmd(wrapper.to_str().unwrap(), "-c m.c")
+                .env("PATH", &on_path(first))
+                .env("EXTRA", extra)
+                .outs(&["m.o"])
+        };
+        run().same_as_bare(&sb).miss();
+        run().same_as_bare(&sb).hit();
+    }
+}

@@ -227,6 +227,22 @@ impl Engine {
                 .map(|v| remap::text_free(root.as_ref(), v));
             base.opt(var, value.as_deref());
         }
+        if family != Family::Emcc {
+            // emcc is a script too, keyed its own way (cache-keys.md §9).
+            if let Some(interpreter) = shebang_interpreter(&compiler) {
+                let (_, d) = self
+                    .meta
+                    .digest(&interpreter)
+                    .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+                base.bytes("interpreter", &d);
+                for (k, v) in &env {
+                    if !cc::is_volatile_for_scripts(OsStr::from_bytes(k)) {
+                        base.bytes("script_env", k)
+                            .bytes("value", &remap::text_free(root.as_ref(), v));
+                    }
+                }
+            }
+        }
         if family == Family::Emcc {
             for (k, v) in &env {
                 if cc::is_emcc_env(OsStr::from_bytes(k)) {
@@ -1160,6 +1176,22 @@ pub(crate) fn set_mode(path: &Path, mode: Option<u32>) {
     if let Some(mode) = mode {
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
     }
+}
+
+/// The interpreter of a `#!` compiler (`#!/bin/sh`, `#!/usr/bin/env
+/// python3`: its first word), or `None` for a binary. Such a compiler
+/// runs whatever its script and environment pick, so the script's bytes
+/// alone do not identify it.
+fn shebang_interpreter(compiler: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(compiler).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&c| c == b'\n').unwrap_or(line.len())];
+    let word = line
+        .split(|c| *c == b' ' || *c == b'\t')
+        .find(|w| !w.is_empty())?;
+    Some(PathBuf::from(OsStr::from_bytes(word)))
 }
 
 /// Why path remap cannot serve this call across worktrees, if it cannot: the

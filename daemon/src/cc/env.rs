@@ -63,6 +63,40 @@ pub(crate) fn key_env_vars(family: Family, _inv: &Invocation) -> Vec<&'static st
     v
 }
 
+/// Variables that say nothing about what a compile produces and change from
+/// one build or session to the next (jobserver, shell and terminal
+/// bookkeeping, our own settings). A `#!` compiler is keyed by its whole
+/// environment except these: the script may read any variable (`exec $CC`,
+/// nix's `NIX_CFLAGS_COMPILE`, `PATH` to find the real compiler).
+const SCRIPT_VOLATILE: &[&str] = &[
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "MAKEOVERRIDES",
+    "MAKE_TERMOUT",
+    "MAKE_TERMERR",
+    "CARGO_MAKEFLAGS",
+    "OLDPWD",
+    "SHLVL",
+    "_",
+    "TERM_SESSION_ID",
+    "WINDOWID",
+    "SSH_CLIENT",
+    "SSH_CONNECTION",
+    "SSH_TTY",
+    "SSH_AUTH_SOCK",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "XDG_SESSION_ID",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+];
+
+/// Whether a `#!` compiler's key leaves `name` out (see [`SCRIPT_VOLATILE`]).
+pub(crate) fn is_volatile_for_scripts(name: &OsStr) -> bool {
+    let b = name.as_encoded_bytes();
+    b.starts_with(b"ZCCACHE_") || SCRIPT_VOLATILE.iter().any(|v| v.as_bytes() == b)
+}
+
 /// `EMCC_*` and `EM_*` variables change what emcc does.
 pub(crate) fn is_emcc_env(name: &OsStr) -> bool {
     let b = name.as_encoded_bytes();
