@@ -680,3 +680,97 @@ fn a_script_compiler_is_keyed_by_its_environment() {
         run().same_as_bare(&sb).hit();
     }
 }
+
+// ---------------------------------------------------------------------------
+// Item 15: the toolchain behind the driver (gcc's `as` and `cc1` as gcc finds
+// them, clang's default configuration files).
+
+/// An assembler that adds a symbol, so its objects differ from the real one's.
+const DEFSYM_AS: &str = "#!/bin/sh\nexec /usr/bin/as --defsym ZZ_FAKE_AS=1 \"$@\"\n";
+
+fn executable(sb: &Sandbox, rel: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    source(sb, rel, body);
+    std::fs::set_permissions(sb.path(rel), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_assembler_gcc_finds_is_keyed() {
+    let sb = sandbox("gcc-as");
+    source(&sb, "m.c", "int f(void) { return 1; }\n");
+    std::fs::create_dir_all(sb.path("bdir")).unwrap();
+    std::fs::create_dir_all(sb.path("cpath")).unwrap();
+    executable(&sb, "fake/as", DEFSYM_AS);
+    age_past_the_guard();
+    let path = std::env::var("PATH").unwrap();
+    let fake_first = format!("{}:{path}", sb.path("fake").display());
+    let steps: [(&str, &[(&str, &str)]); 2] = [("", &[]), ("", &[("PATH", &fake_first)])];
+    for (extra, env) in steps {
+        let run = || {
+            let mut c = cmd("gcc", &format!("-c m.c {extra}")).outs(&["m.o"]);
+            for (k, v) in env {
+                c = c.env(k, v);
+            }
+            c
+        };
+        run().same_as_bare(&sb).miss();
+        run().same_as_bare(&sb).hit();
+    }
+    // An assembler that appears in a -B or COMPILER_PATH directory.
+    let cpath = sb.path("cpath");
+    let cpath = cpath.to_str().unwrap();
+    for (args, dir, env) in [
+        ("-c m.c -Bbdir/", "bdir", None),
+        ("-c m.c", "cpath", Some(cpath)),
+    ] {
+        let run = || {
+            let c = cmd("gcc", args).outs(&["m.o"]);
+            match env {
+                Some(v) => c.env("COMPILER_PATH", v),
+                None => c,
+            }
+        };
+        run().same_as_bare(&sb).miss();
+        run().same_as_bare(&sb).hit();
+        executable(&sb, &format!("{dir}/as"), DEFSYM_AS);
+        age_past_the_guard();
+        run().same_as_bare(&sb).miss();
+        run().same_as_bare(&sb).hit();
+    }
+}
+
+#[test]
+fn clang_default_config_files_are_keyed() {
+    let sb = sandbox("clang-cfg");
+    source(
+        &sb,
+        "m.c",
+        "#ifdef CFGDEF\nint v = CFGDEF;\n#else\nint v;\n#endif\n",
+    );
+    for dir in ["cb1", "cb2"] {
+        std::fs::create_dir_all(sb.path(dir)).unwrap();
+        std::fs::copy(
+            "/usr/lib/llvm-16/bin/clang",
+            sb.path(&format!("{dir}/clang")),
+        )
+        .unwrap();
+    }
+    source(&sb, "cb2/clang.cfg", "-DCFGDEF=42\n");
+    age_past_the_guard();
+    let cb1 = sb.path("cb1/clang");
+    let cb2 = sb.path("cb2/clang");
+    for clang in [&cb1, &cb2] {
+        let run = || cmd(clang.to_str().unwrap(), "-c m.c").outs(&["m.o"]);
+        run().same_as_bare(&sb).miss();
+        run().same_as_bare(&sb).hit();
+    }
+    // A configuration file that appears beside the first binary.
+    source(&sb, "cb1/x86_64-pc-linux-gnu-clang.cfg", "-DCFGDEF=7\n");
+    age_past_the_guard();
+    let run = || cmd(cb1.to_str().unwrap(), "-c m.c").outs(&["m.o"]);
+    run().same_as_bare(&sb).miss();
+    run().same_as_bare(&sb).hit();
+    let off = || run().env("CLANG_NO_DEFAULT_CONFIG", "1");
+    off().same_as_bare(&sb).miss();
+    off().same_as_bare(&sb).hit();
+}

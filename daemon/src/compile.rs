@@ -27,6 +27,7 @@ use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
 use crate::store::{is_dev_null, Entry, Key, MtimePolicy, Store, StoreError};
+use crate::toolchain::{self, Programs, Selection};
 
 /// A Store must arrive within this long after its Miss.
 pub(crate) const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
@@ -43,6 +44,8 @@ pub(crate) struct Engine {
     scans: DashMap<Digest, Arc<ScanResult>>,
     /// How each compiler (by identity) treats `SOURCE_DATE_EPOCH`.
     sde_support: DashMap<Vec<u8>, SdeSupport>,
+    /// What each driver printed for its sub-programs, by selection.
+    programs: DashMap<Vec<u8>, Programs>,
 }
 
 /// What one release-handles call dropped, by kind.
@@ -116,6 +119,7 @@ impl Engine {
             manifests: DashMap::new(),
             scans: DashMap::new(),
             sde_support: DashMap::new(),
+            programs: DashMap::new(),
             rust: crate::rust::RustState::default(),
         }
     }
@@ -183,14 +187,37 @@ impl Engine {
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
             .map_err(|e| Pt::new("compiler_check_failed", &e))?;
-        let support = if env.contains_key(&b"SOURCE_DATE_EPOCH"[..]) {
-            match self.sde_support(&identity, family, &req.probes) {
-                Some(support) => Some(support),
-                None => return Ok(version_probe()),
-            }
-        } else {
+        // Facts only the compiler can tell, asked in one Probe round. A
+        // `#!` compiler is never run for a probe: a script may do anything
+        // with the arguments (write files, wait); its facts are taken
+        // conservatively, and its environment is keyed whole instead.
+        let interpreter = (family != Family::Emcc)
+            .then(|| shebang_interpreter(&compiler))
+            .flatten();
+        let mut runs: Vec<Vec<Vec<u8>>> = Vec::new();
+        let support = if !env.contains_key(&b"SOURCE_DATE_EPOCH"[..]) {
             None
+        } else if interpreter.is_some() {
+            Some(SdeSupport::Unknown)
+        } else {
+            let support = self.sde_support(&identity, family, &req.probes);
+            if support.is_none() {
+                runs.push(vec![SdeSupport::PROBE.to_vec()]);
+            }
+            support
         };
+        let selection = Selection::of(&identity, family, &expanded, &env);
+        let programs = if interpreter.is_some() {
+            Some(Programs::default())
+        } else {
+            self.programs(&selection, &req.probes)?
+        };
+        if programs.is_none() {
+            runs.extend(selection.probe_runs().iter().map(|r| selection.run_args(r)));
+        }
+        if !runs.is_empty() {
+            return Ok(probe_reply(runs));
+        }
         let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
         let moment = Moment::of(&env, support, start_secs).map_err(|e| match e {
             MomentError::InvalidSourceDateEpoch => Pt::new(
@@ -201,6 +228,7 @@ impl Engine {
         let root = self.remap_root(&env, &cwd, &inv, &expanded);
         let mut base = KeyHasher::new(CC_KEY_DOMAIN);
         base.bytes("compiler", &identity);
+        self.key_toolchain(&mut base, &compiler, family, programs.as_ref(), &env)?;
         base.os("argv0", argv0.file_name().unwrap_or_default());
         if root.is_some() {
             // Remapped outputs differ from raw ones: never served across.
@@ -227,19 +255,17 @@ impl Engine {
                 .map(|v| remap::text_free(root.as_ref(), v));
             base.opt(var, value.as_deref());
         }
-        if family != Family::Emcc {
-            // emcc is a script too, keyed its own way (cache-keys.md §9).
-            if let Some(interpreter) = shebang_interpreter(&compiler) {
-                let (_, d) = self
-                    .meta
-                    .digest(&interpreter)
-                    .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
-                base.bytes("interpreter", &d);
-                for (k, v) in &env {
-                    if !cc::is_volatile_for_scripts(OsStr::from_bytes(k)) {
-                        base.bytes("script_env", k)
-                            .bytes("value", &remap::text_free(root.as_ref(), v));
-                    }
+        // emcc is a script too, keyed its own way (cache-keys.md §9).
+        if let Some(interpreter) = &interpreter {
+            let (_, d) = self
+                .meta
+                .digest(interpreter)
+                .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+            base.bytes("interpreter", &d);
+            for (k, v) in &env {
+                if !cc::is_volatile_for_scripts(OsStr::from_bytes(k)) {
+                    base.bytes("script_env", k)
+                        .bytes("value", &remap::text_free(root.as_ref(), v));
                 }
             }
         }
@@ -1114,6 +1140,76 @@ impl Engine {
         Some(support)
     }
 
+    /// What the driver printed for its sub-programs under `selection`,
+    /// memoized; `Ok(None)` when it must be asked first.
+    fn programs(
+        &self,
+        selection: &Selection,
+        probes: &[v1::ProbeResult],
+    ) -> Result<Option<Programs>, Pt> {
+        if selection.is_empty() {
+            return Ok(Some(Programs::default()));
+        }
+        if let Some(known) = self.programs.get(&selection.key) {
+            return Ok(Some(known.clone()));
+        }
+        if probes.is_empty() {
+            return Ok(None);
+        }
+        let programs = selection.answers(probes).ok_or_else(|| {
+            Pt::new(
+                "compiler_check_failed",
+                "the driver did not name its programs",
+            )
+        })?;
+        if selection.memoizable {
+            self.programs
+                .insert(selection.key.clone(), programs.clone());
+        }
+        Ok(Some(programs))
+    }
+
+    /// The toolchain behind the driver joins the key: the bytes of each
+    /// program gcc runs (as it finds them for this caller), and for clang
+    /// the default configuration files beside its executable.
+    fn key_toolchain(
+        &self,
+        base: &mut KeyHasher,
+        compiler: &Path,
+        family: Family,
+        programs: Option<&Programs>,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), Pt> {
+        let resolved = programs
+            .map(|p| p.resolve(env))
+            .transpose()
+            .map_err(|_| {
+                Pt::new(
+                    cc::Reason::UnsupportedEnvironmentVariable.as_str(),
+                    "PATH holds a relative directory",
+                )
+            })?
+            .unwrap_or_default();
+        for (name, path) in resolved {
+            let digest = path.and_then(|p| self.meta.digest(&p).ok()).map(|(_, d)| d);
+            base.bytes("program", name.as_bytes());
+            base.opt("digest", digest.as_ref().map(|d| &d[..]));
+        }
+        if family == Family::Clang {
+            let configs = toolchain::clang_config_files(compiler)
+                .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+            for config in configs {
+                let (_, d) = self
+                    .meta
+                    .digest(&config)
+                    .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+                base.bytes("config", config.as_os_str().as_bytes());
+                base.bytes("digest", &d);
+            }
+        }
+        Ok(())
+    }
+
     fn expire_pending(&self) {
         let now = Instant::now();
         self.pending.retain(|_, p| {
@@ -1433,14 +1529,12 @@ impl TemporalUses {
     }
 }
 
-/// Asks the wrapper for the compiler's `--version`, which decides how it
-/// treats `SOURCE_DATE_EPOCH`.
-fn version_probe() -> v1::LookupReply {
+/// Asks the wrapper to run the compiler with each of `runs` (argv\[1..\])
+/// and send the Lookup again with what they printed.
+fn probe_reply(runs: Vec<Vec<Vec<u8>>>) -> v1::LookupReply {
     v1::LookupReply {
         outcome: Some(v1::lookup_reply::Outcome::Probe(v1::Probe {
-            runs: vec![v1::ProbeRun {
-                args: vec![SdeSupport::PROBE.to_vec()],
-            }],
+            runs: runs.into_iter().map(|args| v1::ProbeRun { args }).collect(),
         })),
     }
 }
@@ -1951,7 +2045,7 @@ mod tests {
             }
             let start =
                 SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(5);
-            let reply = self.engine.lookup(&v1::Lookup {
+            let mut lookup = v1::Lookup {
                 compiler: self.base.join("bin/gcc").into_os_string().into_vec(),
                 argv0: b"gcc".to_vec(),
                 args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
@@ -1959,7 +2053,26 @@ mod tests {
                 env,
                 start_unix_ns: start.as_nanos() as u64,
                 ..Default::default()
-            });
+            };
+            let mut reply = self.engine.lookup(&lookup);
+            if let Some(v1::lookup_reply::Outcome::Probe(probe)) = reply.outcome {
+                // The fake gcc names its programs bare: found through PATH.
+                lookup.probes = probe
+                    .runs
+                    .into_iter()
+                    .map(|run| v1::ProbeResult {
+                        stdout: run
+                            .args
+                            .last()
+                            .and_then(|a| a.strip_prefix(b"-print-prog-name="))
+                            .map(|p| [p, b"\n"].concat())
+                            .unwrap_or_default(),
+                        args: run.args,
+                        exit_code: 0,
+                    })
+                    .collect();
+                reply = self.engine.lookup(&lookup);
+            }
             match reply.outcome {
                 Some(v1::lookup_reply::Outcome::Units(mut u)) => u.units.remove(0).answer.unwrap(),
                 other => panic!("{other:?}"),

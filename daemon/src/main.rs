@@ -23,6 +23,7 @@ mod scan;
 mod server;
 mod stats;
 mod store;
+mod toolchain;
 mod tz;
 
 use std::io::Write;
