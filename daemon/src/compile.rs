@@ -206,7 +206,7 @@ impl Engine {
             }
             support
         };
-        let selection = Selection::of(&identity, family, &expanded, &env);
+        let selection = Selection::of(&identity, family, &inv.program_prefixes, &expanded, &env);
         let programs = if interpreter.is_some() {
             Some(Programs::default())
         } else {

@@ -42,38 +42,33 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    /// `args` are the expanded arguments; `env` the caller's environment.
+    /// `prefixes` are the `-B`/`--prefix` values in order, `args` the
+    /// expanded arguments, `env` the caller's environment.
     pub(crate) fn of(
         identity: &[u8],
         family: Family,
+        prefixes: &[OsString],
         args: &[OsString],
         env: &BTreeMap<Vec<u8>, Vec<u8>>,
     ) -> Selection {
-        let mut b_args = Vec::new();
-        let mut external_as = false;
-        let mut i = 0;
-        while i < args.len() {
-            let a = args[i].as_bytes();
-            if a == b"-B" || a == b"--prefix" {
-                if let Some(v) = args.get(i + 1) {
-                    let mut joined = OsString::from("-B");
-                    joined.push(v);
-                    b_args.push(joined);
-                }
-                i += 1;
-            } else if a.starts_with(b"-B") {
-                b_args.push(args[i].clone());
-            } else if let Some(v) = a.strip_prefix(b"--prefix=") {
+        let b_args: Vec<OsString> = prefixes
+            .iter()
+            .map(|p| {
                 let mut joined = OsString::from("-B");
-                joined.push(OsStr::from_bytes(v));
-                b_args.push(joined);
-            } else if a == b"-fno-integrated-as" || a == b"-no-integrated-as" {
-                external_as = true;
-            } else if a == b"-fintegrated-as" || a == b"-integrated-as" {
-                external_as = false;
-            }
-            i += 1;
-        }
+                joined.push(p);
+                joined
+            })
+            .collect();
+        // The last of clang's assembler switches wins.
+        let external_as = args
+            .iter()
+            .rev()
+            .find_map(|a| match a.as_bytes() {
+                b"-fno-integrated-as" | b"-no-integrated-as" => Some(true),
+                b"-fintegrated-as" | b"-integrated-as" => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false);
         let memoizable = b_args.is_empty()
             && !env.contains_key(&b"COMPILER_PATH"[..])
             && !env.contains_key(&b"GCC_EXEC_PREFIX"[..]);
@@ -236,12 +231,7 @@ mod tests {
     #[test]
     fn selection_takes_b_prefixes_and_the_environment() {
         let env = BTreeMap::new();
-        let s = Selection::of(
-            b"id",
-            Family::Gcc,
-            &os(&["-c", "-B", "x/", "-By/", "--prefix=z/"]),
-            &env,
-        );
+        let s = Selection::of(b"id", Family::Gcc, &os(&["x/", "y/", "z/"]), &[], &env);
         assert_eq!(s.b_args, os(&["-Bx/", "-By/", "-Bz/"]));
         assert_eq!(
             s.run_args(b"-print-prog-name=as"),
@@ -252,17 +242,22 @@ mod tests {
                 b"-print-prog-name=as".to_vec()
             ]
         );
-        let plain = Selection::of(b"id", Family::Gcc, &os(&["-c"]), &env);
+        let plain = Selection::of(b"id", Family::Gcc, &[], &os(&["-c"]), &env);
         let mut with_path = BTreeMap::new();
         with_path.insert(b"COMPILER_PATH".to_vec(), b"/opt".to_vec());
-        let other = Selection::of(b"id", Family::Gcc, &os(&["-c"]), &with_path);
+        let other = Selection::of(b"id", Family::Gcc, &[], &os(&["-c"]), &with_path);
         assert_ne!(plain.key, s.key);
         assert_ne!(plain.key, other.key);
-        assert!(Selection::of(b"id", Family::Clang, &os(&["-c"]), &env)
+        assert!(plain.memoizable && !s.memoizable && !other.memoizable);
+        let clang = |args: &[&str]| Selection::of(b"id", Family::Clang, &[], &os(args), &env);
+        assert!(clang(&["-c"]).probe_runs().is_empty());
+        assert_eq!(
+            clang(&["-fno-integrated-as"]).probe_runs(),
+            [b"-print-prog-name=as".to_vec()]
+        );
+        assert!(clang(&["-fno-integrated-as", "-fintegrated-as"])
             .probe_runs()
             .is_empty());
-        let ext = Selection::of(b"id", Family::Clang, &os(&["-fno-integrated-as"]), &env);
-        assert_eq!(ext.probe_runs(), [b"-print-prog-name=as".to_vec()]);
     }
 
     #[test]

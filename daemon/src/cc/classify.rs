@@ -153,6 +153,7 @@ struct State {
     em_config: Option<OsString>,
     emcc_settings: Vec<OsString>,
     emcc_ports: bool,
+    program_prefixes: Vec<OsString>,
 }
 
 impl State {
@@ -200,6 +201,7 @@ impl State {
             em_config: None,
             emcc_settings: Vec::new(),
             emcc_ports: false,
+            program_prefixes: Vec::new(),
         }
     }
 
@@ -299,6 +301,7 @@ impl State {
             FlagClass::Color(flag) => self.color_flag(flag, &value),
             FlagClass::RecordCommandLine(on) => self.record_command_line = on,
             FlagClass::Machine => self.march_native |= value == "native",
+            FlagClass::ProgramPrefix => self.program_prefixes.push(value),
             FlagClass::Arch => self.archs.push(value),
             FlagClass::Xclang => self.xclang(&value, arg),
             FlagClass::AsmOptions => self.asm_options(&value, item.len == 1, arg),
@@ -775,6 +778,7 @@ impl State {
             em_config,
             emcc_settings: self.emcc_settings,
             emcc_ports: self.emcc_ports,
+            program_prefixes: self.program_prefixes,
         })
     }
 

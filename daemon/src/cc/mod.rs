@@ -279,6 +279,9 @@ pub(crate) struct Invocation {
     /// emcc: a port (`-sUSE_*`, `--use-port`) may be built into the Emscripten cache
     /// during this compile, so a first run must not be trusted as a hit.
     pub(crate) emcc_ports: bool,
+    /// `-B` and `--prefix` values in order: the driver looks for `cc1` and
+    /// `as` there first.
+    pub(crate) program_prefixes: Vec<OsString>,
 }
 
 impl Family {
