@@ -46,6 +46,7 @@ pub(crate) struct Engine {
     sde_support: DashMap<Vec<u8>, SdeSupport>,
     /// What each driver printed for its sub-programs, by selection.
     programs: DashMap<Vec<u8>, Programs>,
+    config_dirs: toolchain::ConfigDirs,
 }
 
 /// What one release-handles call dropped, by kind.
@@ -120,6 +121,7 @@ impl Engine {
             scans: DashMap::new(),
             sde_support: DashMap::new(),
             programs: DashMap::new(),
+            config_dirs: toolchain::ConfigDirs::default(),
             rust: crate::rust::RustState::default(),
         }
     }
@@ -1196,7 +1198,9 @@ impl Engine {
             base.opt("digest", digest.as_ref().map(|d| &d[..]));
         }
         if family == Family::Clang {
-            let configs = toolchain::clang_config_files(compiler)
+            let configs = self
+                .config_dirs
+                .files(compiler)
                 .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
             for config in configs {
                 let (_, d) = self

@@ -131,7 +131,9 @@ impl MetaCache {
     }
 }
 
-fn is_racy(stat: &StatId) -> bool {
+/// Whether `stat` is too recent to memoize anything derived from it: a
+/// change within the same clock tick would keep it.
+pub(crate) fn is_racy(stat: &StatId) -> bool {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i128)

@@ -16,9 +16,11 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use dashmap::DashMap;
 use frame::v1;
 
 use crate::cc::Family;
+use crate::meta::{is_racy, StatId};
 
 /// The sub-programs gcc starts for a compile.
 const GCC_PROGRAMS: &[&str] = &["cc1", "cc1plus", "as"];
@@ -203,21 +205,41 @@ fn search_path(name: &OsStr, path: Option<&[u8]>) -> Result<Option<PathBuf>, Rel
 /// clang's default configuration files that could apply: every `*.cfg` in
 /// the directory of the real executable (`<triple>-<mode>.cfg`,
 /// `<mode>.cfg` for each driver mode), sorted. Read by clang 16+ unless
-/// `--no-default-config` or `CLANG_NO_DEFAULT_CONFIG` (both keyed).
-pub(crate) fn clang_config_files(compiler: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let real = std::fs::canonicalize(compiler)?;
-    let Some(dir) = real.parent() else {
-        return Ok(Vec::new());
-    };
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension() == Some(OsStr::new("cfg")) {
-            found.push(path);
+/// `--no-default-config` or `CLANG_NO_DEFAULT_CONFIG` (both keyed). The
+/// listing is memoized while the directory's stat is unchanged (a file
+/// added or removed changes its mtime), so a clang in a large `/usr/bin`
+/// is listed once.
+#[derive(Default)]
+pub(crate) struct ConfigDirs {
+    listed: DashMap<PathBuf, (StatId, Vec<PathBuf>)>,
+}
+
+impl ConfigDirs {
+    pub(crate) fn files(&self, compiler: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let real = std::fs::canonicalize(compiler)?;
+        let Some(dir) = real.parent() else {
+            return Ok(Vec::new());
+        };
+        let stat = StatId::of(&std::fs::metadata(dir)?);
+        if let Some(known) = self.listed.get(dir) {
+            if known.0 == stat {
+                return Ok(known.1.clone());
+            }
         }
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.extension() == Some(OsStr::new("cfg")) {
+                found.push(path);
+            }
+        }
+        found.sort();
+        let after = StatId::of(&std::fs::metadata(dir)?);
+        if after == stat && !is_racy(&stat) {
+            self.listed.insert(dir.to_path_buf(), (stat, found.clone()));
+        }
+        Ok(found)
     }
-    found.sort();
-    Ok(found)
 }
 
 #[cfg(test)]
@@ -258,6 +280,24 @@ mod tests {
         assert!(clang(&["-fno-integrated-as", "-fintegrated-as"])
             .probe_runs()
             .is_empty());
+    }
+
+    #[test]
+    fn config_files_beside_the_real_executable() {
+        let dir = std::env::temp_dir().join(format!("zccache-cfg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::write(dir.join("bin/clang"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.join("bin/clang"), dir.join("link")).unwrap();
+        let dirs = ConfigDirs::default();
+        assert!(dirs.files(&dir.join("link")).unwrap().is_empty());
+        std::fs::write(dir.join("bin/clang++.cfg"), b"-DX").unwrap();
+        std::fs::write(dir.join("clang.cfg"), b"-DY").unwrap();
+        assert_eq!(
+            dirs.files(&dir.join("link")).unwrap(),
+            [dir.join("bin/clang++.cfg")]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
