@@ -8,6 +8,7 @@ mod broker;
 mod cross;
 mod deliver;
 mod differential;
+mod divergence;
 mod e2e;
 mod faults;
 mod frame;

@@ -67,8 +67,6 @@ enum Expect {
     Any,
     /// The real compiler ran unchanged.
     Pt,
-    /// (hits, misses, passthrough) deltas, `stored` not checked.
-    Delta(u64, u64, u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,7 +354,6 @@ impl<'a> Step<'a> {
             Expect::NotHit => d.hits == 0,
             Expect::Any => true,
             Expect::Pt => (d.hits, d.misses, d.pt, d.stored) == (0, 0, 1, 0),
-            Expect::Delta(h, m, p) => (d.hits, d.misses, d.pt) == (h, m, p),
         };
         assert!(good, "wrong outcome: {what}\nstatus: {}", self.sb.status());
         Ran { zc }
@@ -2012,6 +2009,8 @@ fn c59_pch(cc: &str) {
 }
 
 fn c60(cc: &str) {
+    // Several sources in one call pass through (issue 10 item 5: the
+    // driver's own diagnostics are printed once per call, not per source).
     let sb = sandbox("c60");
     sb.write("a.c", "int a(void) { int ua; return 0; }\n");
     sb.write("b.c", "int b(void) { int ub; return 0; }\n");
@@ -2020,32 +2019,16 @@ fn c60(cc: &str) {
         .expect(Expect::Miss);
     step(&sb, cc, "-Wall -c a.c b.c")
         .outs(&["a.o", "b.o"])
-        .expect(Expect::Delta(1, 1, 0));
-    let ran = step(&sb, cc, "-Wall -c a.c b.c")
-        .outs(&["a.o", "b.o"])
-        .expect(Expect::Delta(2, 0, 0));
-    let err = String::from_utf8_lossy(&ran.zc.stderr).into_owned();
-    assert!(
-        err.find("ua").unwrap() < err.find("ub").unwrap(),
-        "stderr in source order"
-    );
-    // A failing unit in the middle: the others still compile, the exit
-    // code and the stream order are bare's.
+        .expect(Expect::Pt);
+    // A failing unit in the middle: the exit code and streams are bare's.
     sb.write("bad.c", "int bad(void) { return nope; }\n");
     sb.write("c.c", "int c(void) { int uc; return 0; }\n");
     step(&sb, cc, "-Wall -c a.c bad.c c.c")
         .outs(&["a.o", "bad.o", "c.o"])
-        .expect(Expect::Delta(1, 2, 0));
-    step(&sb, cc, "-Wall -c a.c bad.c c.c")
-        .outs(&["a.o", "bad.o", "c.o"])
-        .expect(Expect::Delta(2, 1, 0));
-    // Depfiles per unit, one of them from the cache.
-    step(&sb, cc, "-MD -c a.c")
-        .outs(&["a.o", "a.d"])
-        .expect(Expect::Miss);
+        .expect(Expect::Pt);
     step(&sb, cc, "-MD -c a.c c.c")
         .outs(&["a.o", "a.d", "c.o", "c.d"])
-        .expect(Expect::Delta(1, 1, 0));
+        .expect(Expect::Pt);
     // One -o for several objects is bare's error.
     step(&sb, cc, "-c a.c c.c -o x.o")
         .out("x.o")

@@ -12,7 +12,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use frame::v1;
@@ -22,16 +22,14 @@ use crate::depfile::{self, DepRule, Style};
 use crate::keys::{KeyHasher, CC_KEY_DOMAIN};
 use crate::manifest::{self, EntryRemap, Manifest, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, MetaCache, StatId};
+use crate::moment::{Moment, MomentError, SdeSupport};
 use crate::outputs::{self, Descriptors};
 use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
 use crate::store::{is_dev_null, Entry, Key, Store, StoreError};
+use crate::toolchain::{self, Programs, Selection};
 
-/// A file whose mtime or ctime is this close to (or after) the compile's
-/// start may still change unseen: store nothing (cache-keys.md §4). The
-/// slack covers the kernel's coarse file-time clock lagging real time.
-pub(crate) const TOO_NEW_SLACK_NS: i128 = 20_000_000;
 /// A Store must arrive within this long after its Miss.
 pub(crate) const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
 
@@ -45,6 +43,11 @@ pub(crate) struct Engine {
     pub(crate) manifests: DashMap<[u8; 32], Arc<Manifest>>,
     pub(crate) rust: crate::rust::RustState,
     scans: DashMap<Digest, Arc<ScanResult>>,
+    /// How each compiler (by identity) treats `SOURCE_DATE_EPOCH`.
+    sde_support: DashMap<Vec<u8>, SdeSupport>,
+    /// What each driver printed for its sub-programs, by selection.
+    programs: DashMap<Vec<u8>, Programs>,
+    config_dirs: toolchain::ConfigDirs,
 }
 
 /// What one release-handles call dropped, by kind.
@@ -65,6 +68,8 @@ struct Pending {
     manifest_key: [u8; 32],
     source: PathBuf,
     source_stat: StatId,
+    /// The extra inputs as keyed at Lookup.
+    extra_stats: Vec<(PathBuf, StatId)>,
     start_ns: i128,
     outputs: Vec<(&'static str, PathBuf)>,
     /// Where the full include list will be: the user's depfile or ours.
@@ -74,8 +79,8 @@ struct Pending {
     dep_targets: Vec<Vec<u8>>,
     dep_phony: bool,
     search_dirs: Vec<SearchDir>,
-    sde: Option<Vec<u8>>,
-    today: Vec<u8>,
+    moment: Moment,
+    args_scan: ScanResult,
     /// The worktree root under path remap.
     root: Option<Root>,
 }
@@ -83,7 +88,6 @@ struct Pending {
 /// Per-request facts shared by every unit.
 struct Request<'a> {
     cwd: &'a Path,
-    env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
     start_ns: i128,
     color_forced: bool,
     original_args: &'a [OsString],
@@ -91,6 +95,14 @@ struct Request<'a> {
     base_key: KeyHasher,
     /// The worktree root when path remap applies to this call.
     root: Option<Root>,
+    moment: Moment,
+    /// The arguments scanned like a source (`-DSTAMP=__TIME__`).
+    args_scan: ScanResult,
+    /// An extra input (`-fprofile-use`, a sanitizer list…) is too new to
+    /// trust its digest.
+    extra_changed: bool,
+    /// The extra inputs as keyed: each must be unchanged at Store.
+    extra_stats: Vec<(PathBuf, StatId)>,
 }
 
 impl Engine {
@@ -106,6 +118,9 @@ impl Engine {
             next_token: AtomicU64::new(1),
             manifests: DashMap::new(),
             scans: DashMap::new(),
+            sde_support: DashMap::new(),
+            programs: DashMap::new(),
+            config_dirs: toolchain::ConfigDirs::default(),
             rust: crate::rust::RustState::default(),
         }
     }
@@ -183,9 +198,48 @@ impl Engine {
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
             .map_err(|e| Pt::new("compiler_check_failed", &e))?;
+        // Facts only the compiler can tell, asked in one Probe round. A
+        // `#!` compiler is never run for a probe: a script may do anything
+        // with the arguments (write files, wait); its facts are taken
+        // conservatively, and its environment is keyed whole instead.
+        let interpreter = (family != Family::Emcc)
+            .then(|| shebang_interpreter(&compiler))
+            .flatten();
+        let mut runs: Vec<Vec<Vec<u8>>> = Vec::new();
+        let support = if !env.contains_key(&b"SOURCE_DATE_EPOCH"[..]) {
+            None
+        } else if interpreter.is_some() {
+            Some(SdeSupport::Unknown)
+        } else {
+            let support = self.sde_support(&identity, family, &req.probes);
+            if support.is_none() {
+                runs.push(vec![SdeSupport::PROBE.to_vec()]);
+            }
+            support
+        };
+        let selection = Selection::of(&identity, family, &inv.program_prefixes, &expanded, &env);
+        let programs = if interpreter.is_some() {
+            Some(Programs::default())
+        } else {
+            self.programs(&selection, &req.probes)?
+        };
+        if programs.is_none() {
+            runs.extend(selection.probe_runs().iter().map(|r| selection.run_args(r)));
+        }
+        if !runs.is_empty() {
+            return Ok(probe_reply(runs));
+        }
+        let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
+        let moment = Moment::of(&env, support, start_secs).map_err(|e| match e {
+            MomentError::InvalidSourceDateEpoch => Pt::new(
+                cc::Reason::UnsupportedEnvironmentVariable.as_str(),
+                "SOURCE_DATE_EPOCH is not a valid epoch",
+            ),
+        })?;
         let root = self.remap_root(&env, &cwd, &inv, &expanded);
         let mut base = KeyHasher::new(CC_KEY_DOMAIN);
         base.bytes("compiler", &identity);
+        self.key_toolchain(&mut base, &compiler, family, programs.as_ref(), &env)?;
         base.os("argv0", argv0.file_name().unwrap_or_default());
         if root.is_some() {
             // Remapped outputs differ from raw ones: never served across.
@@ -212,6 +266,20 @@ impl Engine {
                 .map(|v| remap::text_free(root.as_ref(), v));
             base.opt(var, value.as_deref());
         }
+        // emcc is a script too, keyed its own way (cache-keys.md §9).
+        if let Some(interpreter) = &interpreter {
+            let (_, d) = self
+                .meta
+                .digest(interpreter)
+                .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+            base.bytes("interpreter", &d);
+            for (k, v) in &env {
+                if !cc::is_volatile_for_scripts(OsStr::from_bytes(k)) {
+                    base.bytes("script_env", k)
+                        .bytes("value", &remap::text_free(root.as_ref(), v));
+                }
+            }
+        }
         if family == Family::Emcc {
             for (k, v) in &env {
                 if cc::is_emcc_env(OsStr::from_bytes(k)) {
@@ -229,6 +297,11 @@ impl Engine {
                 base.bytes("logical_cwd", &pwd);
             }
         }
+        let start_ns = req.start_unix_ns as i128;
+        // An extra input that changes while the compiler runs was read in a
+        // state we did not hash.
+        let mut extra_changed = false;
+        let mut extra_stats = Vec::new();
         for extra in &inv.extra_inputs {
             let default_profile;
             let extra = if extra.path.is_empty() {
@@ -270,7 +343,11 @@ impl Engine {
                 | cc::ExtraInputKind::Include
                 | cc::ExtraInputKind::ProfileUse => {
                     match self.meta.digest(&path) {
-                        Ok((_, d)) => base.bytes("digest", &d),
+                        Ok((stat, d)) => {
+                            extra_changed |= stat.changed_since(start_ns);
+                            extra_stats.push((path.clone(), stat));
+                            base.bytes("digest", &d)
+                        }
                         // A profile directory holds one file per object; we do
                         // not yet know which, so we cannot key it.
                         Err(_) if path.is_dir() => {
@@ -280,22 +357,29 @@ impl Engine {
                     }
                 }
                 cc::ExtraInputKind::MtimeOnly => match std::fs::metadata(&path) {
-                    Ok(md) => base.bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes()),
+                    Ok(md) => {
+                        let stat = StatId::of(&md);
+                        extra_changed |= stat.changed_since(start_ns);
+                        extra_stats.push((path.clone(), stat));
+                        base.bytes("mtime", &stat.mtime_ns.to_le_bytes())
+                    }
                     Err(_) => base.opt("mtime", None),
                 },
             };
         }
 
-        let start_ns = req.start_unix_ns as i128;
         let r = Request {
             cwd: &cwd,
-            env: &env,
             start_ns,
             color_forced,
             original_args: &args,
             expanded: &expanded,
             base_key: base,
             root,
+            moment,
+            extra_changed,
+            extra_stats,
+            args_scan: scan::scan(&inv.key_args.join(OsStr::new("\n")).into_vec()),
         };
         let mut units = Vec::with_capacity(inv.units.len());
         for (i, unit) in inv.units.iter().enumerate() {
@@ -321,6 +405,14 @@ impl Engine {
                 return Err(Pt::new("bad_output_file", "the output is a directory"));
             }
         }
+        if outputs_collide(r.cwd, inv, unit) {
+            // Bare, the file ends as whichever the compiler writes last
+            // (`-o x.d -MD`: the object); a hit writes each output in turn.
+            return Err(Pt::new(
+                cc::Reason::BadOutputFile.as_str(),
+                "two outputs are one file",
+            ));
+        }
         let source = manifest::resolve(r.cwd, unit.source.as_bytes());
         let (source_stat, source_digest) = self
             .meta
@@ -344,14 +436,6 @@ impl Engine {
             key.opt("object", unit.output.as_ref().map(|o| o.as_bytes()));
         }
         let manifest_key = key.finish();
-        // clang honours SOURCE_DATE_EPOCH only from version 16 on, and we
-        // do not probe versions: for clang and emcc it changes nothing, so
-        // keying it would serve stale dates and times.
-        let sde = match inv.family {
-            Family::Gcc => r.env.get(&b"SOURCE_DATE_EPOCH"[..]).cloned(),
-            Family::Clang | Family::Emcc => None,
-        };
-        let today = today_local();
 
         if let Some(m) = self.manifest(&manifest_key) {
             let root = r.root.as_ref();
@@ -359,8 +443,7 @@ impl Engine {
                 if !entry.matches(r.cwd, root, &self.meta) {
                     continue;
                 }
-                let Some(result_key) =
-                    result_key_for(&manifest_key, entry, r.cwd, root, sde.as_deref(), &today)
+                let Some(result_key) = result_key_for(&manifest_key, entry, r.cwd, root, &r.moment)
                 else {
                     continue;
                 };
@@ -400,8 +483,6 @@ impl Engine {
             source,
             source_stat,
             &source_scan,
-            sde,
-            today,
         ))
     }
 
@@ -416,8 +497,6 @@ impl Engine {
         source: PathBuf,
         source_stat: StatId,
         source_scan: &ScanResult,
-        sde: Option<Vec<u8>>,
-        today: Vec<u8>,
     ) -> v1::unit_answer::Answer {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let mut args: Vec<OsString> = if inv.units.len() == 1 {
@@ -436,9 +515,10 @@ impl Engine {
             args.push(file_prefix_map(root));
             injected = "-ffile-prefix-map".into();
         }
-        let no_store_reason = if source_scan.time && sde.is_none() {
-            "time_macro"
-        } else if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= r.start_ns {
+        let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
+        let no_store_reason = if let Some(reason) = temporal_no_store(&uses, &r.moment) {
+            reason
+        } else if source_stat.changed_since(r.start_ns) || r.extra_changed {
             "modified_input_file"
         } else {
             ""
@@ -542,6 +622,7 @@ impl Engine {
                 manifest_key,
                 source,
                 source_stat,
+                extra_stats: r.extra_stats.clone(),
                 start_ns: r.start_ns,
                 outputs,
                 dep_source,
@@ -550,8 +631,8 @@ impl Engine {
                 dep_targets: unit_dep_targets(inv, unit),
                 dep_phony: inv.dep.phony,
                 search_dirs,
-                sde,
-                today,
+                moment: r.moment.clone(),
+                args_scan: r.args_scan.clone(),
                 root: r.root.clone(),
             },
         );
@@ -722,6 +803,13 @@ impl Engine {
         if now != p.source_stat {
             return Err("modified_input_file");
         }
+        // So must every extra input: the compiler read it while it ran.
+        for (path, keyed) in &p.extra_stats {
+            let now = std::fs::metadata(path).map(|m| StatId::of(&m));
+            if now.ok().as_ref() != Some(keyed) {
+                return Err("modified_input_file");
+            }
+        }
         for (role, path) in &p.outputs {
             if *role == "object" && is_dev_null(path) {
                 return Err("output_to_dev_null");
@@ -759,27 +847,38 @@ impl Engine {
                     continue;
                 }
                 let (stat, digest) = self.meta.digest(&abs).map_err(|_| "modified_input_file")?;
-                if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
+                if stat.changed_since(p.start_ns) {
                     return Err("modified_input_file");
                 }
                 scans.push((raw.clone(), self.scan(&abs, &digest)));
                 includes.push((raw, digest));
             }
         }
-        let mut temporal = Temporal::default();
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
-        for (path, s) in &scans {
+        for (_, s) in &scans {
             if s.embeds {
                 return Err("unsupported_source_feature");
             }
-            if s.time && p.sde.is_none() {
-                return Err("time_macro");
-            }
-            temporal.date |= s.date || s.time;
-            if s.timestamp {
-                temporal.timestamp_files.push(path.clone());
-            }
             probes.extend(s.has_include.iter().cloned());
+        }
+        let all: Vec<&ScanResult> = scans
+            .iter()
+            .map(|(_, s)| &**s)
+            .chain([&p.args_scan])
+            .collect();
+        let uses = TemporalUses::of(&all);
+        if let Some(reason) = temporal_no_store(&uses, &p.moment) {
+            return Err(reason);
+        }
+        let mut temporal = Temporal {
+            date: uses.date,
+            timestamp_files: Vec::new(),
+        };
+        if uses.timestamp {
+            // `__TIMESTAMP__` is the mtime of the file where it expands,
+            // which a macro (`#define TS __TIMESTAMP__` in a header, `TS`
+            // in the source) or `-D` can move to any file of the set.
+            temporal.timestamp_files = scans.iter().map(|(path, _)| path.clone()).collect();
         }
         // A `__has_include` that found its header leaves no trace in gcc's
         // depfile (the header is not opened): key every header a probe can
@@ -805,7 +904,7 @@ impl Engine {
                     .meta
                     .digest(&found)
                     .map_err(|_| "modified_input_file")?;
-                if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
+                if stat.changed_since(p.start_ns) {
                     return Err("modified_input_file");
                 }
                 // As the compiler would name it from a relative search dir.
@@ -813,7 +912,8 @@ impl Engine {
                 includes.push((spelled.into_os_string().into_vec(), digest));
             }
         }
-        let mut negatives = negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes);
+        let mut negatives =
+            negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes, p.start_ns)?;
         let mut remap = EntryRemap::default();
         // An input that names the root by its bytes would name this worktree
         // in another one: a header reached as `/w/ab/…` that the prefix map
@@ -881,15 +981,9 @@ impl Engine {
             remap,
             result_key: [0; 32],
         };
-        entry.result_key = result_key_for(
-            &p.manifest_key,
-            &entry,
-            &p.cwd,
-            p.root.as_ref(),
-            p.sde.as_deref(),
-            &p.today,
-        )
-        .ok_or("modified_input_file")?;
+        entry.result_key =
+            result_key_for(&p.manifest_key, &entry, &p.cwd, p.root.as_ref(), &p.moment)
+                .ok_or("modified_input_file")?;
 
         // Snapshot the outputs, then publish.
         let mut writer = self.store.begin_entry().map_err(store_failed)?;
@@ -1057,6 +1151,106 @@ impl Engine {
         Ok(h.finish().to_vec())
     }
 
+    /// How the compiler of `identity` treats `SOURCE_DATE_EPOCH`, memoized;
+    /// `None` when its `--version` must be probed first. A failed probe
+    /// (or emcc, whose `--version` does not name its clang) is `Unknown`.
+    fn sde_support(
+        &self,
+        identity: &[u8],
+        family: Family,
+        probes: &[v1::ProbeResult],
+    ) -> Option<SdeSupport> {
+        if family == Family::Emcc {
+            return Some(SdeSupport::Unknown);
+        }
+        if let Some(known) = self.sde_support.get(identity) {
+            return Some(*known);
+        }
+        if probes.is_empty() {
+            return None;
+        }
+        let support = probes
+            .iter()
+            .find(|p| p.args == [SdeSupport::PROBE] && p.exit_code == 0)
+            .map_or(SdeSupport::Unknown, |p| {
+                SdeSupport::from_version(family, &p.stdout)
+            });
+        self.sde_support.insert(identity.to_vec(), support);
+        Some(support)
+    }
+
+    /// What the driver printed for its sub-programs under `selection`,
+    /// memoized; `Ok(None)` when it must be asked first.
+    fn programs(
+        &self,
+        selection: &Selection,
+        probes: &[v1::ProbeResult],
+    ) -> Result<Option<Programs>, Pt> {
+        if selection.is_empty() {
+            return Ok(Some(Programs::default()));
+        }
+        if let Some(known) = self.programs.get(&selection.key) {
+            return Ok(Some(known.clone()));
+        }
+        if probes.is_empty() {
+            return Ok(None);
+        }
+        let programs = selection.answers(probes).ok_or_else(|| {
+            Pt::new(
+                "compiler_check_failed",
+                "the driver did not name its programs",
+            )
+        })?;
+        if selection.memoizable {
+            self.programs
+                .insert(selection.key.clone(), programs.clone());
+        }
+        Ok(Some(programs))
+    }
+
+    /// The toolchain behind the driver joins the key: the bytes of each
+    /// program gcc runs (as it finds them for this caller), and for clang
+    /// the default configuration files beside its executable.
+    fn key_toolchain(
+        &self,
+        base: &mut KeyHasher,
+        compiler: &Path,
+        family: Family,
+        programs: Option<&Programs>,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), Pt> {
+        let resolved = programs
+            .map(|p| p.resolve(env))
+            .transpose()
+            .map_err(|_| {
+                Pt::new(
+                    cc::Reason::UnsupportedEnvironmentVariable.as_str(),
+                    "PATH holds a relative directory",
+                )
+            })?
+            .unwrap_or_default();
+        for (name, path) in resolved {
+            let digest = path.and_then(|p| self.meta.digest(&p).ok()).map(|(_, d)| d);
+            base.bytes("program", name.as_bytes());
+            base.opt("digest", digest.as_ref().map(|d| &d[..]));
+        }
+        if family == Family::Clang {
+            let configs = self
+                .config_dirs
+                .files(compiler)
+                .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+            for config in configs {
+                let (_, d) = self
+                    .meta
+                    .digest(&config)
+                    .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+                base.bytes("config", config.as_os_str().as_bytes());
+                base.bytes("digest", &d);
+            }
+        }
+        Ok(())
+    }
+
     fn expire_pending(&self) {
         let now = Instant::now();
         self.pending.retain(|_, p| {
@@ -1145,6 +1339,22 @@ fn peer_blocker(req: &v1::Lookup, peer: &PeerView) -> Option<Pt> {
     }
 }
 
+/// The interpreter of a `#!` compiler (`#!/bin/sh`, `#!/usr/bin/env
+/// python3`: its first word), or `None` for a binary. Such a compiler
+/// runs whatever its script and environment pick, so the script's bytes
+/// alone do not identify it.
+fn shebang_interpreter(compiler: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(compiler).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&c| c == b'\n').unwrap_or(line.len())];
+    let word = line
+        .split(|c| *c == b' ' || *c == b'\t')
+        .find(|w| !w.is_empty())?;
+    Some(PathBuf::from(OsStr::from_bytes(word)))
+}
+
 /// Why path remap cannot serve this call across worktrees, if it cannot: the
 /// user maps paths already, or an output would record a path the injected map
 /// does not cover (cache-keys.md §2 "Remap state").
@@ -1180,6 +1390,47 @@ fn remap_blocker(inv: &Invocation, root: &Root) -> Option<&'static str> {
         return Some("record_command_line");
     }
     None
+}
+
+/// Whether two of the files this unit writes (object, depfile, `.dwo`,
+/// `.gcno`, `.dia`) are one file: the same path once the directory is
+/// resolved, or one existing inode under two names.
+fn outputs_collide(cwd: &Path, inv: &Invocation, unit: &Unit) -> bool {
+    let object = unit
+        .output
+        .as_ref()
+        .filter(|_| inv.mode != Mode::SyntaxOnly);
+    let depfile = unit
+        .depfile
+        .as_ref()
+        .filter(|_| inv.dep.mode != DepMode::None);
+    let paths: Vec<PathBuf> = [
+        object,
+        depfile,
+        unit.dwo.as_ref(),
+        unit.gcno.as_ref(),
+        inv.serialize_diagnostics.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| manifest::resolve(cwd, p.as_bytes()))
+    .filter(|p| !is_dev_null(p))
+    .collect();
+    let physical = |p: &Path| -> PathBuf {
+        match (p.parent().map(std::fs::canonicalize), p.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => p.to_path_buf(),
+        }
+    };
+    let inode = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+    };
+    paths.iter().enumerate().any(|(i, a)| {
+        paths[i + 1..]
+            .iter()
+            .any(|b| physical(a) == physical(b) || inode(a).is_some_and(|ia| inode(b) == Some(ia)))
+    })
 }
 
 /// gcc's `-fmessage-length=N` (N > 0) wraps diagnostics by column, so a
@@ -1308,6 +1559,51 @@ fn cwd_independent_prefix_map(arg: &OsStr, cwd: &Path) -> OsString {
     arg.to_os_string()
 }
 
+/// Why a compile using `scan`'s temporal macros cannot be stored at
+/// `moment`: `__TIME__` from the clock, or `__DATE__` in a zone we cannot
+/// evaluate.
+fn temporal_no_store(uses: &TemporalUses, moment: &Moment) -> Option<&'static str> {
+    if moment.sde_fixes_time {
+        return None;
+    }
+    if uses.time {
+        return Some("time_macro");
+    }
+    (uses.date && moment.today.is_none()).then_some("time_zone")
+}
+
+/// Which temporal macros a compile may expand, from the scans of its
+/// files and of its arguments (`-DSTAMP=__TIME__`). A paste that could
+/// form a name counts as every one of them.
+struct TemporalUses {
+    /// `__DATE__` or `__TIME__`: the date.
+    date: bool,
+    time: bool,
+    timestamp: bool,
+}
+
+impl TemporalUses {
+    fn of(scans: &[&ScanResult]) -> TemporalUses {
+        let pasted = ScanResult::could_paste_temporal(scans);
+        let any = |f: fn(&ScanResult) -> bool| pasted || scans.iter().any(|s| f(s));
+        TemporalUses {
+            date: any(|s| s.date || s.time),
+            time: any(|s| s.time),
+            timestamp: any(|s| s.timestamp),
+        }
+    }
+}
+
+/// Asks the wrapper to run the compiler with each of `runs` (argv\[1..\])
+/// and send the Lookup again with what they printed.
+fn probe_reply(runs: Vec<Vec<Vec<u8>>>) -> v1::LookupReply {
+    v1::LookupReply {
+        outcome: Some(v1::lookup_reply::Outcome::Probe(v1::Probe {
+            runs: runs.into_iter().map(|args| v1::ProbeRun { args }).collect(),
+        })),
+    }
+}
+
 /// The result key: the manifest key, its include set and temporal inputs.
 /// The manifest key must be in it: two compiles with the same headers but
 /// different flags or sources share an include set, never a result.
@@ -1319,8 +1615,7 @@ fn result_key_for(
     entry: &ManifestEntry,
     cwd: &Path,
     root: Option<&Root>,
-    sde: Option<&[u8]>,
-    today: &[u8],
+    moment: &Moment,
 ) -> Option<[u8; 32]> {
     let mut h = KeyHasher::new("zccache-cc-result-v2");
     h.bytes("manifest", manifest_key);
@@ -1330,9 +1625,13 @@ fn result_key_for(
         h.bytes("include", p).bytes("digest", d);
     }
     if entry.temporal.date || !entry.temporal.timestamp_files.is_empty() {
-        h.opt("source_date_epoch", sde);
-        if entry.temporal.date && sde.is_none() {
-            h.bytes("today", today);
+        h.opt("source_date_epoch", moment.sde.as_deref());
+        if entry.temporal.date && !moment.sde_fixes_time {
+            h.bytes("today", moment.today.as_deref()?);
+        }
+        if !entry.temporal.timestamp_files.is_empty() {
+            // `__TIMESTAMP__` is the file's mtime in the caller's zone.
+            h.bytes("zone", &moment.zone);
         }
         for f in &entry.temporal.timestamp_files {
             let md = std::fs::metadata(manifest::resolve_in(cwd, root, f)?).ok()?;
@@ -1391,15 +1690,23 @@ fn search_chain(cwd: &Path, source: &[u8], inv: &Invocation) -> Vec<SearchDir> {
     chain
 }
 
+/// A recorded directory mtime that no directory has: the names under it
+/// are checked one by one on every lookup.
+const UNTRUSTED_DIR_MTIME: i128 = i128::MIN;
+
 /// Headers that, had they existed, would have been found before ours
 /// (cache-keys.md §3 "Header shadowing"); only absent ones are recorded,
-/// under each directory's spelling.
+/// under each directory's spelling. A directory that changed while the
+/// compiler ran (the too-new guard, `start_ns`) keeps no mtime shortcut,
+/// and a candidate that exists but may have appeared during the compile
+/// (the compiler may have looked before it did) stores nothing.
 fn negative_candidates(
     cwd: &Path,
     includes: &[(Vec<u8>, Digest)],
     chain: &[SearchDir],
     probes: &BTreeSet<Vec<u8>>,
-) -> Vec<NegativeDir> {
+    start_ns: i128,
+) -> Result<Vec<NegativeDir>, &'static str> {
     // Keyed by spelling; the resolved path rides along.
     let mut per_dir: BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)> = BTreeMap::new();
     let mut add = |d: &SearchDir, name: Vec<u8>| {
@@ -1466,25 +1773,35 @@ fn negative_candidates(
             add(&SearchDir::new(cwd, d.as_bytes()), probe.clone());
         }
     }
-    per_dir
-        .into_iter()
-        .filter_map(|(spelled, (abs, names))| {
-            let md = std::fs::metadata(&abs).ok();
-            let names: Vec<Vec<u8>> = names
-                .into_iter()
-                .filter(|n| {
-                    md.is_none()
-                        || std::fs::symlink_metadata(abs.join(OsStr::from_bytes(n))).is_err()
-                })
-                .collect();
-            (!names.is_empty()).then(|| NegativeDir {
-                dir: spelled.into_os_string().into_vec(),
-                existed: md.is_some(),
-                mtime_ns: md.map(|m| StatId::of(&m).mtime_ns).unwrap_or(0),
-                names,
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (spelled, (abs, names)) in per_dir {
+        let dir = std::fs::metadata(&abs).ok().map(|m| StatId::of(&m));
+        let mut absent = Vec::new();
+        for name in names {
+            match std::fs::symlink_metadata(abs.join(OsStr::from_bytes(&name))) {
+                Err(_) => absent.push(name),
+                Ok(md) if StatId::of(&md).changed_since(start_ns) => {
+                    return Err("modified_input_file")
+                }
+                Ok(_) => {}
+            }
+        }
+        if absent.is_empty() {
+            continue;
+        }
+        let mtime_ns = match dir {
+            Some(d) if d.changed_since(start_ns) => UNTRUSTED_DIR_MTIME,
+            Some(d) => d.mtime_ns,
+            None => 0,
+        };
+        out.push(NegativeDir {
+            dir: spelled.into_os_string().into_vec(),
+            existed: dir.is_some(),
+            mtime_ns,
+            names: absent,
+        });
+    }
+    Ok(out)
 }
 
 /// The targets the compiler would write for this unit's first depfile rule.
@@ -1563,19 +1880,6 @@ fn emscripten_clang(config: &str) -> PathBuf {
     }
 }
 
-fn today_local() -> Vec<u8> {
-    // `__DATE__` uses local time; the day number since the epoch, shifted by
-    // the zone offset libc reports, is what changes when it changes.
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let offset = crate::os::utc_offset_secs(secs);
-    ((secs + offset).div_euclid(86_400))
-        .to_string()
-        .into_bytes()
-}
-
 pub(crate) fn store_failed(e: StoreError) -> &'static str {
     if e.is_not_regular() {
         "bad_output_file"
@@ -1621,6 +1925,7 @@ impl Pt {
 mod tests {
     use super::*;
     use std::borrow::Cow;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()
@@ -1869,18 +2174,34 @@ mod tests {
             let peer = PeerView::Ours {
                 cwd: PathBuf::from(&cwd),
             };
-            let (reply, _) = self.engine.lookup(
-                &v1::Lookup {
-                    compiler: self.base.join("bin/gcc").into_os_string().into_vec(),
-                    argv0: b"gcc".to_vec(),
-                    args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-                    cwd: cwd.into_bytes(),
-                    env,
-                    start_unix_ns: start.as_nanos() as u64,
-                    ..Default::default()
-                },
-                &peer,
-            );
+            let mut lookup = v1::Lookup {
+                compiler: self.base.join("bin/gcc").into_os_string().into_vec(),
+                argv0: b"gcc".to_vec(),
+                args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+                cwd: cwd.into_bytes(),
+                env,
+                start_unix_ns: start.as_nanos() as u64,
+                ..Default::default()
+            };
+            let (mut reply, _) = self.engine.lookup(&lookup, &peer);
+            if let Some(v1::lookup_reply::Outcome::Probe(probe)) = reply.outcome {
+                // The fake gcc names its programs bare: found through PATH.
+                lookup.probes = probe
+                    .runs
+                    .into_iter()
+                    .map(|run| v1::ProbeResult {
+                        stdout: run
+                            .args
+                            .last()
+                            .and_then(|a| a.strip_prefix(b"-print-prog-name="))
+                            .map(|p| [p, b"\n"].concat())
+                            .unwrap_or_default(),
+                        args: run.args,
+                        exit_code: 0,
+                    })
+                    .collect();
+                reply = self.engine.lookup(&lookup, &peer).0;
+            }
             match reply.outcome {
                 Some(v1::lookup_reply::Outcome::Units(mut u)) => u.units.remove(0).answer.unwrap(),
                 other => panic!("{other:?}"),

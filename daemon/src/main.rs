@@ -14,6 +14,7 @@ mod depfile;
 mod keys;
 mod manifest;
 mod meta;
+mod moment;
 #[cfg(unix)]
 #[path = "os/unix.rs"]
 mod os;
@@ -24,6 +25,8 @@ mod scan;
 mod server;
 mod stats;
 mod store;
+mod toolchain;
+mod tz;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

@@ -20,6 +20,13 @@ pub(crate) type Digest = [u8; 32];
 /// Files touched this recently are hashed on every use, never memoized.
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
+/// The least slack of the too-new guard (cache-keys.md §4).
+const TOO_NEW_SLACK_NS: i128 = 20_000_000;
+
+/// Whole-second file systems (FAT, ext3, some network mounts) round file
+/// times down by up to this much.
+const WHOLE_SECOND_SLACK_NS: i128 = 2_000_000_000;
+
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StatId {
@@ -45,6 +52,29 @@ impl StatId {
     pub(crate) fn newest_ns(&self) -> i128 {
         self.mtime_ns.max(self.ctime_ns)
     }
+
+    /// The too-new guard: whether this file or directory may have changed
+    /// at or after `start_ns`, the compile's start as the wrapper read
+    /// `CLOCK_REALTIME`. The kernel stamps file times from its coarse
+    /// clock, which runs up to one tick behind the clock programs read, and
+    /// a whole-second file system rounds them down further: a write right
+    /// after the start can carry an earlier time.
+    pub(crate) fn changed_since(&self, start_ns: i128) -> bool {
+        let whole_seconds =
+            self.mtime_ns % 1_000_000_000 == 0 && self.ctime_ns % 1_000_000_000 == 0;
+        let slack = if whole_seconds {
+            WHOLE_SECOND_SLACK_NS
+        } else {
+            TOO_NEW_SLACK_NS.max(coarse_tick_ns())
+        };
+        self.newest_ns() + slack >= start_ns
+    }
+}
+
+/// The kernel's file-time tick, read once.
+fn coarse_tick_ns() -> i128 {
+    static TICK: std::sync::OnceLock<i128> = std::sync::OnceLock::new();
+    *TICK.get_or_init(crate::os::coarse_clock_resolution_ns)
 }
 
 #[derive(Default)]
@@ -101,7 +131,9 @@ impl MetaCache {
     }
 }
 
-fn is_racy(stat: &StatId) -> bool {
+/// Whether `stat` is too recent to memoize anything derived from it: a
+/// change within the same clock tick would keep it.
+pub(crate) fn is_racy(stat: &StatId) -> bool {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i128)

@@ -4,6 +4,15 @@
 //! `.incbin`/`#embed`, which pull in files no depfile lists.
 //!
 //! Tokens inside comments and string or character literals do not count.
+//! A temporal name can also be formed by `##` pasting (`CAT(__TI, ME__)`):
+//! a file says whether it pastes and which tokens it holds that are pieces
+//! of a name, and the caller treats a paste anywhere plus pieces anywhere
+//! that spell a whole name as every temporal macro. One-byte pieces (`_`,
+//! `T`) are not counted: `_` is gettext's macro and `T` every template's
+//! parameter, and glibc's `math.h` pastes with `__`, so counting them would
+//! leave most programs uncached; a name pasted from single characters is
+//! not detected.
+//!
 //! Results are memoized by content digest by the caller; this module only
 //! reads the bytes it is given.
 
@@ -13,6 +22,11 @@ pub(crate) struct ScanResult {
     pub(crate) time: bool,
     pub(crate) timestamp: bool,
     pub(crate) embeds: bool,
+    /// A `##` paste.
+    pub(crate) paste: bool,
+    /// Tokens that are proper parts of a temporal name, two bytes or more
+    /// (`__TI`, `ME__`, `__`, `TIME`): what a paste could spell one from.
+    pub(crate) name_pieces: Vec<Vec<u8>>,
     /// Names probed with `__has_include`/`__has_include_next`.
     pub(crate) has_include: Vec<Vec<u8>>,
 }
@@ -58,6 +72,10 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
                 b"__DATE__" => r.date = true,
                 b"__TIME__" => r.time = true,
                 b"__TIMESTAMP__" => r.timestamp = true,
+                b"#" if src.get(i) == Some(&b'#') => {
+                    r.paste = true;
+                    i += 1;
+                }
                 b".incbin" | b"#embed" => r.embeds = true,
                 b"__has_include" | b"__has_include_next" => {
                     if let Some((name, end)) = probe_name(src, i) {
@@ -79,6 +97,9 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
                         r.embeds = true;
                     }
                 }
+                _ if is_name_piece(word) && !r.name_pieces.iter().any(|p| p == word) => {
+                    r.name_pieces.push(word.to_vec());
+                }
                 _ => {}
             }
         } else {
@@ -86,6 +107,49 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
         }
     }
     r
+}
+
+impl ScanResult {
+    /// Whether a temporal macro could be formed by pasting, given what the
+    /// whole include set (and the arguments) hold.
+    pub(crate) fn could_paste_temporal(all: &[&ScanResult]) -> bool {
+        if !all.iter().any(|s| s.paste) {
+            return false;
+        }
+        let pieces: Vec<&[u8]> = all
+            .iter()
+            .flat_map(|s| s.name_pieces.iter().map(Vec::as_slice))
+            .collect();
+        NAMES.iter().any(|name| spelled_by(name, &pieces))
+    }
+}
+
+const NAMES: [&[u8]; 3] = [b"__DATE__", b"__TIME__", b"__TIMESTAMP__"];
+
+/// A proper part of a temporal name, at least two bytes long.
+fn is_name_piece(word: &[u8]) -> bool {
+    word.len() >= 2
+        && NAMES
+            .iter()
+            .any(|n| n.len() > word.len() && n.windows(word.len()).any(|w| w == word))
+}
+
+/// Whether `name` is a concatenation of `pieces` (each usable again).
+fn spelled_by(name: &[u8], pieces: &[&[u8]]) -> bool {
+    // reach[i]: the first i bytes can be spelled.
+    let mut reach = vec![false; name.len() + 1];
+    reach[0] = true;
+    for i in 0..name.len() {
+        if !reach[i] {
+            continue;
+        }
+        for p in pieces {
+            if name[i..].starts_with(p) {
+                reach[i + p.len()] = true;
+            }
+        }
+    }
+    reach[name.len()]
 }
 
 /// Whether a string literal's text holds the `.incbin` directive.
@@ -141,6 +205,36 @@ mod tests {
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect();
         assert_eq!(got, probes, "{src}");
+    }
+
+    #[test]
+    fn pastes_and_name_pieces() {
+        let r = scan(b"#define CAT(a, b) a ## b\nconst char *s = CAT(__TI, ME__);\n");
+        assert!(r.paste && !r.time);
+        assert!(ScanResult::could_paste_temporal(&[&r]));
+        let r = scan(b"#define CAT(a,b) a##b\n");
+        assert!(r.paste && r.name_pieces.is_empty());
+        for piece in [
+            "__", "__TI", "ME__", "_DATE", "STAMP__", "__TIMES", "TIME", "STAMP",
+        ] {
+            assert_eq!(
+                scan(piece.as_bytes()).name_pieces,
+                [piece.as_bytes()],
+                "{piece}"
+            );
+        }
+        for other in ["_", "T", "__TIME__", "__DATE__X", "x__", "_t"] {
+            assert!(scan(other.as_bytes()).name_pieces.is_empty(), "{other}");
+        }
+        assert!(!scan(b"/* a ## b */ \"##\" // ##\n").paste);
+        // Pieces from several files; a paste anywhere.
+        let (paste, a, b, c) = (scan(b"a ## b"), scan(b"__"), scan(b"TIME"), scan(b"__T"));
+        assert!(ScanResult::could_paste_temporal(&[&paste, &a, &b]));
+        assert!(!ScanResult::could_paste_temporal(&[&a, &b]), "no paste");
+        assert!(
+            !ScanResult::could_paste_temporal(&[&paste, &a, &c]),
+            "math.h's __ and __T"
+        );
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //! per-unit names.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 
 use super::env::check_env;
@@ -116,6 +115,8 @@ struct State {
     assemble: bool,
     syntax_only: bool,
     output: Option<OsString>,
+    /// How many `-o`/`--output` were given: the last one wins, bare.
+    outputs_given: usize,
     /// The `-x` in force; `None` after `-x none`.
     x: Option<OsString>,
     inputs: Vec<Input>,
@@ -152,6 +153,7 @@ struct State {
     em_config: Option<OsString>,
     emcc_settings: Vec<OsString>,
     emcc_ports: bool,
+    program_prefixes: Vec<OsString>,
 }
 
 impl State {
@@ -164,6 +166,7 @@ impl State {
             assemble: false,
             syntax_only: false,
             output: None,
+            outputs_given: 0,
             x: None,
             inputs: Vec::new(),
             first_error: None,
@@ -198,6 +201,7 @@ impl State {
             em_config: None,
             emcc_settings: Vec::new(),
             emcc_ports: false,
+            program_prefixes: Vec::new(),
         }
     }
 
@@ -252,7 +256,10 @@ impl State {
         let arg = &shown;
         match class {
             FlagClass::Plain => {}
-            FlagClass::Output => self.output = Some(value),
+            FlagClass::Output => {
+                self.outputs_given += 1;
+                self.output = Some(value)
+            }
             FlagClass::Mode(ModeFlag::Compile) => self.compile = true,
             FlagClass::Mode(ModeFlag::Assemble) => self.assemble = true,
             FlagClass::Mode(ModeFlag::SyntaxOnly) => self.syntax_only = true,
@@ -294,6 +301,7 @@ impl State {
             FlagClass::Color(flag) => self.color_flag(flag, &value),
             FlagClass::RecordCommandLine(on) => self.record_command_line = on,
             FlagClass::Machine => self.march_native |= value == "native",
+            FlagClass::ProgramPrefix => self.program_prefixes.push(value),
             FlagClass::Arch => self.archs.push(value),
             FlagClass::Xclang => self.xclang(&value, arg),
             FlagClass::AsmOptions => self.asm_options(&value, item.len == 1, arg),
@@ -687,16 +695,28 @@ impl State {
             }
         }
 
-        let several = self.inputs.len() > 1;
+        if self.inputs.len() > 1 {
+            // The driver prints its own diagnostics (an unused `-L`, a
+            // bad option) once per call, not once per source, and which
+            // lines those are differs by compiler and version: replaying
+            // per-source results cannot prove bare's stderr (ccache passes
+            // these through too).
+            return Err(Passthrough::new(
+                Reason::MultipleSourceFiles,
+                "several sources in one call",
+            ));
+        }
+        if self.outputs_given > 1 {
+            // Bare, the last one wins; but gcc's driver derives a depfile
+            // name from each of them once `-MD` is in effect, and cc1 then
+            // sees two file names ("too many filenames given"), so the
+            // `-MD` a miss adds (or a dependency run) would fail a build
+            // that succeeds bare.
+            return Err(Passthrough::new(Reason::RepeatedOutput, "-o given twice"));
+        }
         if let Some(output) = &self.output {
             if output == "-" {
                 return Err(Passthrough::new(Reason::OutputToStdout, "-o -"));
-            }
-            if several {
-                return Err(Passthrough::new(
-                    Reason::MultipleSourceFiles,
-                    "-o with several sources",
-                ));
             }
             if output.is_empty() || names::is_bare_dotfile(output) || *output == self.inputs[0].path
             {
@@ -706,29 +726,13 @@ impl State {
                 ));
             }
         }
-        if several && self.serialize_diagnostics.is_some() {
-            return Err(Passthrough::new(
-                Reason::MultipleSourceFiles,
-                "--serialize-diagnostics with several sources",
-            ));
-        }
-
         let dep = self.dep_spec()?;
-        if several && dep.mode != DepMode::None && dep.file.is_some() {
-            return Err(Passthrough::new(
-                Reason::MultipleSourceFiles,
-                "one depfile for several sources",
-            ));
-        }
 
         let mut units = Vec::with_capacity(self.inputs.len());
         for (input, language) in self.inputs.iter().zip(languages) {
             let mut unit = self.unit(mode, &dep, &input.path, language)?;
             unit.arg_index = input.at;
             units.push(unit);
-        }
-        if several {
-            check_distinct(&units)?;
         }
 
         let mut extra_inputs = self.extra_inputs;
@@ -774,6 +778,7 @@ impl State {
             em_config,
             emcc_settings: self.emcc_settings,
             emcc_ports: self.emcc_ports,
+            program_prefixes: self.program_prefixes,
         })
     }
 
@@ -783,6 +788,16 @@ impl State {
             return Err(Passthrough::new(
                 Reason::UnsupportedCompilerOption,
                 "-Wp,-M[M]D mixed with -MD, -MMD or -MF",
+            ));
+        }
+        let dep_options = self.mf.is_some() || !self.targets.is_empty() || self.phony;
+        if self.wp.is_none() && !self.md && !self.mmd && (dep_options || self.missing_ok) {
+            // Bare, gcc fails and clang warns "argument unused"; the `-MD`
+            // a miss adds to learn the headers would make them succeed
+            // quietly instead.
+            return Err(Passthrough::new(
+                Reason::DependencyOptionWithoutDepfile,
+                "-MF, -MT, -MQ, -MP or -MG without -MD or -MMD",
             ));
         }
         let (mode, file, via_wp) = match &self.wp {
@@ -992,25 +1007,6 @@ fn gcc_target_order(targets: &[DepTarget]) -> Vec<DepTarget> {
         out.push(target);
     }
     out
-}
-
-/// Units of one call must not write the same file.
-fn check_distinct(units: &[Unit]) -> Result<(), Passthrough> {
-    let mut seen = HashSet::new();
-    for unit in units {
-        for path in [&unit.output, &unit.depfile, &unit.dwo, &unit.gcno]
-            .into_iter()
-            .flatten()
-        {
-            if !is_dev_null(path) && !seen.insert(path.clone()) {
-                return Err(Passthrough::new(
-                    Reason::MultipleSourceFiles,
-                    format!("several sources write {}", path.to_string_lossy()),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The expanded args in order, minus what is rewritten per request (cache-keys.md §2),

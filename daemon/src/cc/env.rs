@@ -23,6 +23,18 @@ const COMMON: &[&str] = &[
     "LC_CTYPE",
     "LC_MESSAGES",
     "GCC_COLORS",
+    // The form of diagnostic URLs (`-fdiagnostics-urls=always`): BEL, ST or
+    // none; GCC_URLS wins over TERM_URLS.
+    "GCC_URLS",
+    "TERM_URLS",
+    // `fixits-v2`/`fixits-v1` add machine-readable fix-it lines to stderr.
+    "GCC_EXTRA_DIAGNOSTIC_OUTPUT",
+    // gettext reads it before LC_ALL, LC_MESSAGES and LANG.
+    "LANGUAGE",
+    // The producer string of clang's bitcode (`-emit-llvm`, `-flto`).
+    "LLVM_OVERRIDE_PRODUCER",
+    // clang 16+: whether default config files beside the driver are read.
+    "CLANG_NO_DEFAULT_CONFIG",
     "DEVELOPER_DIR",
     "SDKROOT",
     "MACOSX_DEPLOYMENT_TARGET",
@@ -51,6 +63,40 @@ pub(crate) fn key_env_vars(family: Family, _inv: &Invocation) -> Vec<&'static st
     v
 }
 
+/// Variables that say nothing about what a compile produces and change from
+/// one build or session to the next (jobserver, shell and terminal
+/// bookkeeping, our own settings). A `#!` compiler is keyed by its whole
+/// environment except these: the script may read any variable (`exec $CC`,
+/// nix's `NIX_CFLAGS_COMPILE`, `PATH` to find the real compiler).
+const SCRIPT_VOLATILE: &[&str] = &[
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "MAKEOVERRIDES",
+    "MAKE_TERMOUT",
+    "MAKE_TERMERR",
+    "CARGO_MAKEFLAGS",
+    "OLDPWD",
+    "SHLVL",
+    "_",
+    "TERM_SESSION_ID",
+    "WINDOWID",
+    "SSH_CLIENT",
+    "SSH_CONNECTION",
+    "SSH_TTY",
+    "SSH_AUTH_SOCK",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "XDG_SESSION_ID",
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+];
+
+/// Whether a `#!` compiler's key leaves `name` out (see [`SCRIPT_VOLATILE`]).
+pub(crate) fn is_volatile_for_scripts(name: &OsStr) -> bool {
+    let b = name.as_encoded_bytes();
+    b.starts_with(b"ZCCACHE_") || SCRIPT_VOLATILE.iter().any(|v| v.as_bytes() == b)
+}
+
 /// `EMCC_*` and `EM_*` variables change what emcc does.
 pub(crate) fn is_emcc_env(name: &OsStr) -> bool {
     let b = name.as_encoded_bytes();
@@ -60,6 +106,15 @@ pub(crate) fn is_emcc_env(name: &OsStr) -> bool {
 /// Variables whose mere presence makes a compile uncacheable (cache-keys.md §5): gcc
 /// writes an extra depfile.
 const DEPFILE_VARS: &[&str] = &["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"];
+
+/// clang's driver writes its command lines, headers, diagnostics or process statistics
+/// to stderr or a file when these are set at all (even empty); gcc ignores them.
+const CLANG_TRACE_VARS: &[&str] = &[
+    "CC_PRINT_OPTIONS",
+    "CC_PRINT_HEADERS",
+    "CC_LOG_DIAGNOSTICS",
+    "CC_PRINT_PROC_STAT",
+];
 
 /// Loader injection may make the compiler do anything; an empty value injects nothing.
 const INJECTION_VARS: &[&str] = &["LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES"];
@@ -76,6 +131,11 @@ pub(super) fn check_env(
         .iter()
         .find(|name| env(name).is_some())
         .or_else(|| INJECTION_VARS.iter().find(|name| non_empty(name)))
+        .or_else(|| {
+            CLANG_TRACE_VARS
+                .iter()
+                .find(|name| family != Family::Gcc && env(name).is_some())
+        })
         .copied()
         .or_else(|| {
             (family != Family::Gcc && non_empty("CCC_OVERRIDE_OPTIONS"))

@@ -63,6 +63,8 @@ pub(crate) enum FlagClass {
     RecordCommandLine(bool),
     /// `-march=`, `-mcpu=`, `-mtune=`: `native` needs the probe.
     Machine,
+    /// `-B`, `--prefix`: where the driver looks for its programs first.
+    ProgramPrefix,
     Arch,
     Xclang,
     Xpreprocessor,
@@ -662,8 +664,8 @@ pub(crate) static FLAGS: &[FlagSpec] = &[
     row("--undefine-macro", K::EqOrSeparate, C::Plain, F::ALL),
     row("-A", K::JoinedOrSeparate, C::Plain, F::ALL),
     row("--assert", K::EqOrSeparate, C::Plain, F::ALL),
-    row("-B", K::JoinedOrSeparate, C::Plain, F::ALL),
-    row("--prefix", K::EqOrSeparate, C::Plain, F::ALL),
+    row("-B", K::JoinedOrSeparate, C::ProgramPrefix, F::ALL),
+    row("--prefix", K::EqOrSeparate, C::ProgramPrefix, F::ALL),
     row("-G", K::JoinedOrSeparate, C::Plain, F::ALL),
     row("--param", K::EqOrSeparate, C::Plain, F::ALL),
     row("--std", K::EqOrSeparate, C::Plain, F::ALL),
@@ -867,6 +869,12 @@ mod tests {
             "error bad_compiler_arguments missing argument to -I",
         );
         check(g, "-undefined x -u y -uz", "[-undefined:x] [-u:y] [-u:z]");
+        // A linker's -B is a value, not a program prefix.
+        check(
+            g,
+            "-Xlinker -Bsymbolic -B x/ --prefix=y/",
+            "[-Xlinker:-Bsymbolic] [-B:x/] [--prefix:y/]",
+        );
         // gcc reads -emit-llvm as -e with the entry symbol "mit-llvm".
         check(g, "-emit-llvm", "[-e:mit-llvm]");
         check(Family::Clang, "-emit-llvm", "[-emit-llvm:]");

@@ -32,7 +32,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 pub(crate) use classify::classify;
-pub(crate) use env::{is_emcc_env, key_env_vars};
+pub(crate) use env::{is_emcc_env, is_volatile_for_scripts, key_env_vars};
 pub(crate) use rsp::{expand_response_files, FsReader};
 
 /// Compiler family, which decides the flag table, response-file syntax and naming rules.
@@ -73,6 +73,13 @@ pub(crate) enum Reason {
     /// Source read from stdin (`-`). ccache counts it as `no_input_file`, and so do we.
     StdinInput,
     BadOutputFile,
+    /// `-o` given more than once. gcc's driver names a derived depfile after every
+    /// `-o`, so the `-MD` a miss adds would break a build that succeeds bare.
+    RepeatedOutput,
+    /// `-MF`, `-MT`, `-MQ`, `-MP` or `-MG` without `-MD`, `-MMD` or `-M`: gcc refuses
+    /// it and clang warns that the argument is unused, which the `-MD` a miss adds
+    /// would hide.
+    DependencyOptionWithoutDepfile,
     OutputToStdout,
     BadCompilerArguments,
     UnsupportedEnvironmentVariable,
@@ -272,6 +279,9 @@ pub(crate) struct Invocation {
     /// emcc: a port (`-sUSE_*`, `--use-port`) may be built into the Emscripten cache
     /// during this compile, so a first run must not be trusted as a hit.
     pub(crate) emcc_ports: bool,
+    /// `-B` and `--prefix` values in order: the driver looks for `cc1` and
+    /// `as` there first.
+    pub(crate) program_prefixes: Vec<OsString>,
 }
 
 impl Family {
@@ -354,6 +364,8 @@ impl Reason {
             Reason::UnsupportedSourceLanguage => "unsupported_source_language",
             Reason::NoInputFile | Reason::StdinInput => "no_input_file",
             Reason::BadOutputFile => "bad_output_file",
+            Reason::RepeatedOutput => "repeated_output_option",
+            Reason::DependencyOptionWithoutDepfile => "dependency_option_without_depfile",
             Reason::OutputToStdout => "output_to_stdout",
             Reason::BadCompilerArguments => "bad_compiler_arguments",
             Reason::UnsupportedEnvironmentVariable => "unsupported_environment_variable",

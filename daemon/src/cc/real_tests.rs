@@ -96,7 +96,6 @@ static SCENARIOS: &[Scenario] = &[
         "t.c",
     ]),
     both(&["-c", "-MD", "t.c", "-o", "a$b#c.o"]),
-    both(&["-c", "a.c", "b.c", "-MD"]),
     both(&["-c", "asm.s", "-MD"]),
     both(&["-c", "t.i", "-MD"]),
     both(&["-fsyntax-only", "t.c"]),

@@ -1,23 +1,23 @@
-//! Unix specifics for the daemon: peer credentials, the local time zone
-//! offset, the umask around bind, what our open descriptors point at, and
-//! whether a file system is read-only.
+//! Unix specifics for the daemon: peer credentials, the umask around bind,
+//! what our open descriptors point at, and whether a file system is
+//! read-only.
 //!
 //! Callers never see a `cfg`; other platforms would get a sibling file with
 //! the same functions.
 
 pub(crate) use sys::with_private_umask;
 
-/// Seconds east of UTC for the local zone at `unix_secs`.
-pub(crate) fn utc_offset_secs(unix_secs: i64) -> i64 {
-    let t = unix_secs as libc::time_t;
-    // SAFETY: `tm` is plain data; localtime_r writes only into it and
-    // returns null on failure, which we check.
+/// The resolution of `CLOCK_REALTIME_COARSE`, the clock the kernel stamps
+/// file times from (one tick: 1 to 10 ms); 10 ms if it cannot be read.
+pub(crate) fn coarse_clock_resolution_ns() -> i128 {
+    // SAFETY: `ts` is plain data that clock_getres fills in; the return
+    // code is checked.
     unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return 0;
+        let mut ts: libc::timespec = std::mem::zeroed();
+        if libc::clock_getres(libc::CLOCK_REALTIME_COARSE, &mut ts) != 0 {
+            return 10_000_000;
         }
-        tm.tm_gmtoff
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
     }
 }
 

@@ -20,9 +20,7 @@ use dashmap::DashMap;
 use frame::v1;
 
 use crate::codec::{Dec, Enc};
-use crate::compile::{
-    request_args, request_env, store_failed, Engine, Pt, PENDING_DEADLINE, TOO_NEW_SLACK_NS,
-};
+use crate::compile::{request_args, request_env, store_failed, Engine, Pt, PENDING_DEADLINE};
 use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
@@ -304,7 +302,7 @@ impl Engine {
             }
         };
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
-        if source_stat.newest_ns() + TOO_NEW_SLACK_NS >= start_ns {
+        if source_stat.changed_since(start_ns) {
             self.stats.not_stored("modified_input_file");
             let mut args = all_args.to_vec();
             args.extend(prefix_map);
@@ -445,7 +443,7 @@ impl Engine {
         for dep in parsed.sources {
             let abs = manifest::resolve(&p.cwd, &dep);
             let (stat, digest) = self.meta.digest(&abs).map_err(|_| "modified_input_file")?;
-            if stat.newest_ns() + TOO_NEW_SLACK_NS >= p.start_ns {
+            if stat.changed_since(p.start_ns) {
                 return Err("modified_input_file");
             }
             if let Some(root) = &p.root {
