@@ -263,10 +263,13 @@ fn check_root_not_used(sb: &Sandbox, what: &str) {
 
 /// How many daemons this sandbox's brokers spawned.
 fn spawned(sb: &Sandbox) -> usize {
-    std::fs::read_to_string(sb.runtime.join("broker-p1.log"))
-        .unwrap_or_default()
-        .matches("spawned daemon")
-        .count()
+    std::fs::read_to_string(
+        sb.runtime
+            .join(format!("broker-p{}.log", ::frame::PROTOCOL_VERSION)),
+    )
+    .unwrap_or_default()
+    .matches("spawned daemon")
+    .count()
 }
 
 #[test]
@@ -480,7 +483,9 @@ fn t5_a_squatted_tmp_runtime_dir_moves_to_the_home() {
     );
     let meta = std::fs::symlink_metadata(&fallback).unwrap();
     assert_eq!((meta.uid(), meta.mode() & 0o7777), (uid, 0o700));
-    assert!(fallback.join("broker-p1.sock").exists());
+    assert!(fallback
+        .join(format!("broker-p{}.sock", ::frame::PROTOCOL_VERSION))
+        .exists());
     assert_eq!(std::fs::read_dir(&squatted).unwrap().count(), 0);
     // Caching works there: the repeats were hits.
     let status = zccache_as_other(&sb, &home, &["status", "--json"]);
