@@ -31,22 +31,7 @@ pub(super) fn identity(meta: &std::fs::Metadata) -> Identity {
     (meta.dev(), meta.ino(), born)
 }
 
-/// Clones `src`'s extents into the empty file `dst`. Returns false when the
-/// filesystem or platform cannot, so the caller copies instead.
-pub(super) fn reflink(src: &File, dst: &File) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: both descriptors stay open for the duration of the call, and
-        // FICLONE takes the source descriptor as its integer argument.
-        let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
-        rc == 0
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (src, dst);
-        false
-    }
-}
+pub(super) use sys::reflink;
 
 /// Opens a file for reading without following a final symlink or blocking
 /// on a FIFO.

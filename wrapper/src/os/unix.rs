@@ -12,24 +12,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-pub(crate) use sys::{open_lock, peer_uid, target_file_id as file_id};
-
-/// Makes `dst` share `src`'s extents (`FICLONE`), where the file system
-/// can; false when it cannot and the bytes must be copied.
-pub(crate) fn reflink(src: &std::fs::File, dst: &std::fs::File) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: both descriptors stay open for the duration of the call,
-        // and FICLONE takes the source descriptor as its integer argument.
-        let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
-        rc == 0
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (src, dst);
-        false
-    }
-}
+pub(crate) use sys::{open_lock, peer_uid, reflink, target_file_id as file_id};
 
 /// `None` when nothing is there; otherwise whether it is a regular file with
 /// an execute bit, which is what `execvp` would accept.
