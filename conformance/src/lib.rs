@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub mod diff;
 
@@ -69,7 +69,10 @@ impl Sandbox {
     }
 
     /// A command with the sandbox's environment, cwd = work dir.
+    /// Waits first until the files this thread backdated have settled
+    /// (see [`backdate`]).
     pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
+        settle();
         let mut c = Command::new(program);
         c.current_dir(&self.work)
             .env("ZCCACHE_CACHE_DIR", &self.cache)
@@ -215,11 +218,39 @@ pub fn server_pid(endpoint: &Path) -> u32 {
     sys::peer_cred(&stream).expect("SO_PEERCRED").0
 }
 
-/// Set a file's mtime an hour into the past.
+/// Set a file's mtime an hour into the past. Setting it makes the ctime
+/// "now", which the daemon's too-new guard (20 ms, or one coarse clock tick
+/// if longer) counts as a change during a compile that starts right after:
+/// such a compile is not stored. So the next command this thread builds
+/// with [`Sandbox::cmd`] waits until the ctime is old enough (see
+/// [`settle`]); without that, whether a test's first compile stores would
+/// depend on how fast the machine is.
 pub fn backdate(p: &Path) {
+    use std::os::unix::fs::MetadataExt;
     let f = std::fs::File::options().write(true).open(p).unwrap();
     let t = SystemTime::now() - Duration::from_secs(3600);
     f.set_modified(t).unwrap();
+    let md = f.metadata().unwrap();
+    let ctime = UNIX_EPOCH + Duration::new(md.ctime() as u64, md.ctime_nsec() as u32);
+    SETTLED_AT.with(|at| at.set(at.get().max(ctime + CTIME_SETTLE)));
+}
+
+/// How long after a file's ctime a compile reading it may be stored: the
+/// guard's 20 ms plus room for a coarse clock tick (at most 10 ms).
+const CTIME_SETTLE: Duration = Duration::from_millis(50);
+
+thread_local! {
+    /// When every file this thread backdated has a settled ctime.
+    static SETTLED_AT: std::cell::Cell<SystemTime> = const { std::cell::Cell::new(UNIX_EPOCH) };
+}
+
+/// Wait until every file this thread backdated has a ctime the too-new
+/// guard accepts. A wait on the clock for a condition, not a fixed sleep.
+pub fn settle() {
+    let at = SETTLED_AT.with(|at| at.get());
+    while let Ok(left) = at.duration_since(SystemTime::now()) {
+        std::thread::sleep(left);
+    }
 }
 
 pub fn which(program: &str) -> Option<PathBuf> {
