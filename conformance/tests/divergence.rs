@@ -4,8 +4,9 @@
 //! bytes, plus the cache outcome (hit, miss, passthrough with its reason)
 //! that makes the result trustworthy on the next run.
 //!
-//! It does not cover hit delivery, the search chain or the terminal (other
-//! items of issue 10), and it is not the randomized differential test.
+//! It covers the search chain too (headers appearing where no directory
+//! mtime shows it, the include-path environment). It does not cover hit
+//! delivery or the terminal, and it is not the randomized differential test.
 
 use std::process::Output;
 
@@ -773,4 +774,83 @@ fn clang_default_config_files_are_keyed() {
     let off = || run().env("CLANG_NO_DEFAULT_CONFIG", "1");
     off().same_as_bare(&sb).miss();
     off().same_as_bare(&sb).hit();
+}
+
+// ---------------------------------------------------------------------------
+// Items 1 and 14: headers appearing where a directory's mtime does not show
+// it. Each compile runs bare and cached; the one after the change must miss.
+
+/// Compiles `m.c` with `args`: a miss, then a hit; then `change` makes a
+/// header appear that the compiler now finds first: a miss, equal to bare.
+fn appears_unseen(name: &str, args: &str, setup: impl Fn(&Sandbox), change: impl Fn(&Sandbox)) {
+    for cc in compilers() {
+        let sb = sandbox(&format!("{name}-{cc}"));
+        setup(&sb);
+        source(&sb, "m.c", "#include <nx.h>\nint v = V;\n");
+        let c = cmd(cc, args).outs(&["m.o"]);
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+        change(&sb);
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+    }
+}
+
+#[test]
+fn a_dangling_symlink_whose_target_appears_is_seen() {
+    // Item 1: `a/nx.h` → `../gen/nx.h` (absent) comes first; `b/nx.h` is
+    // found. Creating `gen/nx.h` changes neither `a` nor `b`.
+    appears_unseen(
+        "dangling",
+        "-Ia -Ib -c m.c",
+        |sb| {
+            source(sb, "b/nx.h", "#define V 1\n");
+            std::fs::create_dir_all(sb.path("a")).unwrap();
+            std::os::unix::fs::symlink("../gen/nx.h", sb.path("a/nx.h")).unwrap();
+            std::fs::create_dir_all(sb.path("gen")).unwrap();
+        },
+        |sb| source(sb, "gen/nx.h", "#define V 2\n"),
+    );
+    // A dangling directory link on the way: `a/sub` → `../gen/sub`.
+    appears_unseen(
+        "dangldir",
+        "-Ia -Ib -c m.c -include sub/nx.h",
+        |sb| {
+            source(sb, "b/nx.h", "#define V 1\n");
+            source(sb, "b/sub/nx.h", "#define W 1\n");
+            std::fs::create_dir_all(sb.path("a")).unwrap();
+            std::os::unix::fs::symlink("../gen/sub", sb.path("a/sub")).unwrap();
+            std::fs::create_dir_all(sb.path("gen")).unwrap();
+        },
+        |sb| source(sb, "gen/sub/nx.h", "#define W 2\nint w = W;\n"),
+    );
+}
+
+#[test]
+fn a_header_appearing_in_an_existing_subdirectory_is_seen() {
+    // Item 14: `#include <sub/nx.h>` (here through `-include`) is found in
+    // `a/sub`; `b/sub` exists and is empty, and a file created in it does
+    // not change `b`'s mtime.
+    appears_unseen(
+        "subdir",
+        "-Ib -Ia -c m.c -include sub/nx.h",
+        |sb| {
+            source(sb, "a/nx.h", "#define V 1\n");
+            source(sb, "a/sub/nx.h", "int w = 1;\n");
+            std::fs::create_dir_all(sb.path("b/sub/deeper")).unwrap();
+            source(sb, "b/nx.h", "#define V 3\n");
+        },
+        |sb| source(sb, "b/sub/nx.h", "int w = 2;\n"),
+    );
+    // Two levels down: `sub/deeper/x.h`, with only `b/sub/deeper` existing.
+    appears_unseen(
+        "deeper",
+        "-Ib -Ia -c m.c -include sub/deeper/x.h",
+        |sb| {
+            source(sb, "b/nx.h", "#define V 1\n");
+            source(sb, "a/sub/deeper/x.h", "int w = 1;\n");
+            std::fs::create_dir_all(sb.path("b/sub/deeper")).unwrap();
+        },
+        |sb| source(sb, "b/sub/deeper/x.h", "int w = 2;\n"),
+    );
 }

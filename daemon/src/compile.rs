@@ -1773,23 +1773,24 @@ fn negative_candidates(
             add(&SearchDir::new(cwd, d.as_bytes()), probe.clone());
         }
     }
-    let mut out = Vec::new();
+    let mut witnessed: BTreeMap<(PathBuf, bool), (PathBuf, BTreeSet<Vec<u8>>)> = BTreeMap::new();
     for (spelled, (abs, names)) in per_dir {
-        let dir = std::fs::metadata(&abs).ok().map(|m| StatId::of(&m));
-        let mut absent = Vec::new();
         for name in names {
-            match std::fs::symlink_metadata(abs.join(OsStr::from_bytes(&name))) {
-                Err(_) => absent.push(name),
-                Ok(md) if StatId::of(&md).changed_since(start_ns) => {
-                    return Err("modified_input_file")
-                }
-                Ok(_) => {}
-            }
+            let Some(w) = witness(&spelled, &abs, &name, start_ns)? else {
+                continue;
+            };
+            witnessed
+                .entry((w.spelled, w.trusted))
+                .or_insert_with(|| (w.abs, BTreeSet::new()))
+                .1
+                .insert(w.rest);
         }
-        if absent.is_empty() {
-            continue;
-        }
+    }
+    let mut out = Vec::new();
+    for ((spelled, trusted), (abs, names)) in witnessed {
+        let dir = std::fs::metadata(&abs).ok().map(|m| StatId::of(&m));
         let mtime_ns = match dir {
+            _ if !trusted => UNTRUSTED_DIR_MTIME,
             Some(d) if d.changed_since(start_ns) => UNTRUSTED_DIR_MTIME,
             Some(d) => d.mtime_ns,
             None => 0,
@@ -1798,10 +1799,74 @@ fn negative_candidates(
             dir: spelled.into_os_string().into_vec(),
             existed: dir.is_some(),
             mtime_ns,
-            names: absent,
+            names: names.into_iter().collect(),
         });
     }
     Ok(out)
+}
+
+/// The directory whose mtime proves an absent candidate stays absent, and
+/// the candidate's name under it.
+struct Witness {
+    spelled: PathBuf,
+    abs: PathBuf,
+    rest: Vec<u8>,
+    /// False when no directory mtime can prove it: a symlink on the way
+    /// (its target may appear, or it may be retargeted, without touching
+    /// the directory we would watch). Such names are checked one by one on
+    /// every lookup.
+    trusted: bool,
+}
+
+/// Where the absent candidate `name` (may hold `/`) under the search dir
+/// `spelled`/`abs` is witnessed: the deepest directory of its path that
+/// exists (a header appearing in an existing `sub/` changes `sub`'s mtime,
+/// not the search dir's). `None` when the candidate exists, as the compiler
+/// would open it (following links): it is no negative. A candidate that
+/// exists but may have appeared during the compile stores nothing.
+fn witness(
+    spelled: &Path,
+    abs: &Path,
+    name: &[u8],
+    start_ns: i128,
+) -> Result<Option<Witness>, &'static str> {
+    let full = abs.join(OsStr::from_bytes(name));
+    match std::fs::metadata(&full) {
+        Ok(md) if StatId::of(&md).changed_since(start_ns) => return Err("modified_input_file"),
+        Ok(_) => return Ok(None),
+        Err(_) => {}
+    }
+    let comps: Vec<std::path::Component> =
+        Path::new(OsStr::from_bytes(name)).components().collect();
+    let (mut at_spelled, mut at_abs) = (spelled.to_path_buf(), abs.to_path_buf());
+    let mut depth = 0;
+    for (i, c) in comps.iter().enumerate() {
+        let next = at_abs.join(c);
+        if std::fs::symlink_metadata(&next).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(Some(Witness {
+                spelled: spelled.to_path_buf(),
+                abs: abs.to_path_buf(),
+                rest: name.to_vec(),
+                trusted: false,
+            }));
+        }
+        let descend = i + 1 < comps.len()
+            && matches!(c, std::path::Component::Normal(_))
+            && std::fs::metadata(&next).is_ok_and(|m| m.is_dir());
+        if !descend {
+            break;
+        }
+        at_spelled.push(c);
+        at_abs = next;
+        depth = i + 1;
+    }
+    let rest: PathBuf = comps[depth..].iter().collect();
+    Ok(Some(Witness {
+        spelled: at_spelled,
+        abs: at_abs,
+        rest: rest.into_os_string().into_vec(),
+        trusted: true,
+    }))
 }
 
 /// The targets the compiler would write for this unit's first depfile rule.

@@ -18,7 +18,9 @@ use crate::remap::{self, Root};
 
 /// Newest entries first; older ones fall off.
 pub(crate) const MAX_ENTRIES: usize = 16;
-const FORMAT: u32 = 3;
+/// 4: negatives are witnessed by the deepest existing directory of each
+/// name, and a name behind a symlink is checked through it on every lookup.
+const FORMAT: u32 = 4;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Manifest {
@@ -50,9 +52,12 @@ pub(crate) struct EntryRemap {
     pub(crate) root_bound: bool,
 }
 
-/// Names that did not exist in `dir` when the entry was recorded. While the
-/// directory's mtime is unchanged none can have appeared, so one stat covers
-/// them all; otherwise each name is checked.
+/// Names that did not exist in `dir` when the entry was recorded, as the
+/// compiler opens them (through links). While the directory's mtime is
+/// unchanged none can have appeared, so one stat covers them all; otherwise,
+/// or when no mtime can prove it (`mtime_ns` is `i128::MIN`: a symlink on
+/// the way, or a directory that changed during the compile), each name is
+/// checked.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct NegativeDir {
     pub(crate) dir: Vec<u8>,
@@ -257,9 +262,11 @@ impl NegativeDir {
         if unchanged {
             return true;
         }
+        // As the compiler opens a header: through links. A dangling link
+        // is absent until its target appears.
         self.names
             .iter()
-            .all(|n| std::fs::symlink_metadata(dir.join(OsStr::from_bytes(n))).is_err())
+            .all(|n| std::fs::metadata(dir.join(OsStr::from_bytes(n))).is_err())
     }
 }
 
