@@ -1773,7 +1773,9 @@ fn negative_candidates(
             add(&SearchDir::new(cwd, d.as_bytes()), probe.clone());
         }
     }
-    let mut witnessed: BTreeMap<(PathBuf, bool), (PathBuf, BTreeSet<Vec<u8>>)> = BTreeMap::new();
+    // (witness as spelled, trusted) → (witness resolved, names under it).
+    type Witnessed = BTreeMap<(PathBuf, bool), (PathBuf, BTreeSet<Vec<u8>>)>;
+    let mut witnessed = Witnessed::new();
     for (spelled, (abs, names)) in per_dir {
         for name in names {
             let Some(w) = witness(&spelled, &abs, &name, start_ns)? else {
