@@ -854,3 +854,75 @@ fn a_header_appearing_in_an_existing_subdirectory_is_seen() {
         |sb| source(sb, "b/sub/deeper/x.h", "int w = 2;\n"),
     );
 }
+
+// ---------------------------------------------------------------------------
+// Item 6 and its siblings: directories the environment and the compiler's
+// built-in chain add, watched like the command line's.
+
+#[test]
+fn include_path_environment_directories_are_watched() {
+    for cc in compilers() {
+        // `CPATH=cp` sits after `-I` and before `-isystem sys`.
+        let sb = sandbox(&format!("cpath-{cc}"));
+        source(&sb, "sys/nx.h", "#define V 1\n");
+        std::fs::create_dir_all(sb.path("cp")).unwrap();
+        source(&sb, "m.c", "#include <nx.h>\nint v = V;\n");
+        let c = cmd(cc, "-isystem sys -c m.c").env("CPATH", "cp").outs(&["m.o"]);
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+        source(&sb, "cp/nx.h", "#define V 2\n");
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+
+        // `C_INCLUDE_PATH=cip` comes before the built-in directories: a new
+        // `cip/stddef.h` that `#include_next`s the real one shadows it.
+        let sb = sandbox(&format!("cip-{cc}"));
+        std::fs::create_dir_all(sb.path("cip")).unwrap();
+        source(
+            &sb,
+            "m.c",
+            "#include <stddef.h>\n#ifdef EXTRA\nint extra;\n#endif\nsize_t n;\n",
+        );
+        let c = cmd(cc, "-c m.c").env("C_INCLUDE_PATH", "cip").outs(&["m.o"]);
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+        source(
+            &sb,
+            "cip/stddef.h",
+            "#include_next <stddef.h>\n#define EXTRA 1\n",
+        );
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+
+        // An empty element is the current directory.
+        let sb = sandbox(&format!("cpempty-{cc}"));
+        source(&sb, "sys/nx.h", "#define V 1\n");
+        std::fs::create_dir_all(sb.path("src")).unwrap();
+        source(&sb, "src/m.c", "#include <nx.h>\nint v = V;\n");
+        let c = cmd(cc, "-isystem sys -c src/m.c -o m.o")
+            .env("CPATH", ":")
+            .outs(&["m.o"]);
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+        source(&sb, "nx.h", "#define V 2\n");
+        c.same_as_bare(&sb).miss();
+    }
+}
+
+#[test]
+fn the_compilers_built_in_directories_are_watched() {
+    // With `--sysroot=sr`, the built-in chain is `sr/usr/local/include`
+    // (absent at first, so the compiler reports it as nonexistent) before
+    // `sr/usr/include`, as the compiler itself prints it for `-E -v`.
+    for cc in compilers() {
+        let sb = sandbox(&format!("sysroot-{cc}"));
+        source(&sb, "sr/usr/include/nx.h", "#define V 1\n");
+        source(&sb, "m.c", "#include <nx.h>\nint v = V;\n");
+        let c = cmd(cc, "--sysroot=sr -c m.c").outs(&["m.o"]);
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+        source(&sb, "sr/usr/local/include/nx.h", "#define V 2\n");
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+    }
+}

@@ -47,6 +47,9 @@ pub(crate) struct Engine {
     sde_support: DashMap<Vec<u8>, SdeSupport>,
     /// What each driver printed for its sub-programs, by selection.
     programs: DashMap<Vec<u8>, Programs>,
+    /// Each driver's built-in include chain, by what selects it
+    /// ([`Engine::builtin_chain`]); `None` when it could not tell.
+    builtin_chains: DashMap<[u8; 32], Option<Arc<Vec<PathBuf>>>>,
     config_dirs: toolchain::ConfigDirs,
 }
 
@@ -103,6 +106,8 @@ struct Request<'a> {
     extra_changed: bool,
     /// The extra inputs as keyed: each must be unchanged at Store.
     extra_stats: Vec<(PathBuf, StatId)>,
+    /// Per unit: the search chain after the command line's directories.
+    search_tails: Vec<SearchTail>,
 }
 
 impl Engine {
@@ -120,6 +125,7 @@ impl Engine {
             scans: DashMap::new(),
             sde_support: DashMap::new(),
             programs: DashMap::new(),
+            builtin_chains: DashMap::new(),
             config_dirs: toolchain::ConfigDirs::default(),
             rust: crate::rust::RustState::default(),
         }
@@ -225,6 +231,32 @@ impl Engine {
         };
         if programs.is_none() {
             runs.extend(selection.probe_runs().iter().map(|r| selection.run_args(r)));
+        }
+        let mut search_tails = Vec::with_capacity(inv.units.len());
+        for unit in &inv.units {
+            let env_dirs = cc::env_dirs(unit.language, &getenv);
+            let builtin = if interpreter.is_some() {
+                None
+            } else {
+                match self.builtin_chain(
+                    &identity,
+                    family,
+                    &expanded,
+                    unit.language,
+                    &env,
+                    &cwd,
+                    &req.probes,
+                ) {
+                    Ok(chain) => chain,
+                    Err(run) => {
+                        if !runs.contains(&run) {
+                            runs.push(run);
+                        }
+                        None
+                    }
+                }
+            };
+            search_tails.push(SearchTail { env_dirs, builtin });
         }
         if !runs.is_empty() {
             return Ok(probe_reply(runs));
@@ -380,6 +412,7 @@ impl Engine {
             extra_changed,
             extra_stats,
             args_scan: scan::scan(&inv.key_args.join(OsStr::new("\n")).into_vec()),
+            search_tails,
         };
         let mut units = Vec::with_capacity(inv.units.len());
         for (i, unit) in inv.units.iter().enumerate() {
@@ -611,7 +644,7 @@ impl Engine {
                 outputs.push((role, manifest::resolve(r.cwd, p.as_bytes())));
             }
         }
-        let search_dirs = search_chain(r.cwd, unit.source.as_bytes(), inv);
+        let search_dirs = search_chain(r.cwd, unit.source.as_bytes(), inv, &r.search_tails[index]);
         self.pending.insert(
             token,
             Pending {
@@ -1179,6 +1212,59 @@ impl Engine {
         Some(support)
     }
 
+    /// The built-in include chain of the driver of `identity` for a unit in
+    /// `language` (`cc::builtin_probe`: what `-E -v` prints, with the
+    /// caller's flags that move it), memoized by everything that selects
+    /// it. `Err(run)` when the driver must be asked first; `Ok(None)` when
+    /// it cannot tell (emcc, whose `-v` may build its system headers, or a
+    /// failed run): the chain's tail is then guessed conservatively.
+    #[allow(clippy::too_many_arguments)]
+    fn builtin_chain(
+        &self,
+        identity: &[u8],
+        family: Family,
+        args: &[OsString],
+        language: cc::Language,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+        cwd: &Path,
+        probes: &[v1::ProbeResult],
+    ) -> Result<Option<Arc<Vec<PathBuf>>>, Vec<Vec<u8>>> {
+        if family == Family::Emcc {
+            return Ok(None);
+        }
+        let Some(run) = cc::builtin_probe(family, args, language) else {
+            return Ok(Some(Arc::new(Vec::new())));
+        };
+        let run: Vec<Vec<u8>> = run.into_iter().map(OsString::into_vec).collect();
+        let mut h = KeyHasher::new("zccache-cc-builtin-chain-v1");
+        h.bytes("compiler", identity);
+        for a in &run {
+            h.bytes("arg", a);
+        }
+        // Relative `--sysroot`, `-B` or include-path elements resolve here.
+        h.bytes("cwd", cwd.as_os_str().as_bytes());
+        for var in cc::INCLUDE_PATH_VARS {
+            h.opt(var, env.get(var.as_bytes()).map(Vec::as_slice));
+        }
+        let key = h.finish();
+        if let Some(known) = self.builtin_chains.get(&key) {
+            return Ok(known.clone());
+        }
+        let Some(answer) = probes.iter().find(|p| p.args == run) else {
+            return if probes.is_empty() {
+                Err(run)
+            } else {
+                Ok(None)
+            };
+        };
+        let chain = (answer.exit_code == 0)
+            .then(|| cc::parse_builtin_chain(&answer.stderr))
+            .flatten()
+            .map(|dirs| Arc::new(dirs.into_iter().map(|d| cwd.join(d)).collect()));
+        self.builtin_chains.insert(key, chain.clone());
+        Ok(chain)
+    }
+
     /// What the driver printed for its sub-programs under `selection`,
     /// memoized; `Ok(None)` when it must be asked first.
     fn programs(
@@ -1672,17 +1758,37 @@ impl SearchDir {
     }
 }
 
+/// The search chain after the command line's own directories.
+struct SearchTail {
+    env_dirs: cc::EnvDirs,
+    /// As the compiler printed it (absolute); `None` when unknown.
+    builtin: Option<Arc<Vec<PathBuf>>>,
+}
+
 /// The directories a header could be found in, in search order: the
-/// source's own directory (for `"…"` includes), then the user's search path.
-fn search_chain(cwd: &Path, source: &[u8], inv: &Invocation) -> Vec<SearchDir> {
+/// source's own directory (for `"…"` includes), `-iquote`, `-I`, `CPATH`,
+/// `-isystem`, `C_INCLUDE_PATH`/`CPLUS_INCLUDE_PATH`, the compiler's
+/// built-in directories (which repeat the environment's that exist), then
+/// `-idirafter`. A directory may appear twice: a header is taken as found
+/// in its last place, so every place before it is watched, which errs on
+/// the side of a miss (gcc drops a `-I` that names a system directory).
+fn search_chain(cwd: &Path, source: &[u8], inv: &Invocation, tail: &SearchTail) -> Vec<SearchDir> {
     let mut chain = Vec::new();
     chain.extend(SearchDir::parent_of(cwd, source));
     let s = &inv.search;
+    let builtin: Vec<OsString> = tail
+        .builtin
+        .iter()
+        .flat_map(|dirs| dirs.iter().map(|d| d.as_os_str().to_os_string()))
+        .collect();
     for d in s
         .iquote
         .iter()
         .chain(&s.angled)
+        .chain(&tail.env_dirs.angled)
         .chain(&s.system)
+        .chain(&tail.env_dirs.system)
+        .chain(&builtin)
         .chain(&s.after)
     {
         chain.push(SearchDir::new(cwd, d.as_bytes()));
@@ -2265,6 +2371,7 @@ mod tests {
                             .unwrap_or_default(),
                         args: run.args,
                         exit_code: 0,
+                        stderr: Vec::new(),
                     })
                     .collect();
                 reply = self.engine.lookup(&lookup, &peer).0;

@@ -116,6 +116,9 @@ pub struct ProbeResult {
     pub exit_code: i32,
     #[prost(bytes = "vec", tag = "3")]
     pub stdout: ::prost::alloc::vec::Vec<u8>,
+    /// What the run printed on stderr (`-E -v` prints its search list there).
+    #[prost(bytes = "vec", tag = "4")]
+    pub stderr: ::prost::alloc::vec::Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -181,6 +181,7 @@ pub(crate) fn run_probes(probe: &Probe, runner: &mut impl Runner) -> Vec<ProbeRe
                 args: run.args.clone(),
                 exit_code: output.code,
                 stdout: output.stdout,
+                stderr: output.stderr,
             }
         })
         .collect()
@@ -907,11 +908,13 @@ mod tests {
                     args: bytes(&["-vV"]),
                     exit_code: 0,
                     stdout: b"rustc 1.0\n".to_vec(),
+                    stderr: b"noise".to_vec(),
                 },
                 ProbeResult {
                     args: bytes(&["--print", "sysroot"]),
                     exit_code: 127,
                     stdout: vec![],
+                    stderr: vec![],
                 },
             ]
         );

@@ -20,6 +20,7 @@ mod env;
 mod flags;
 mod names;
 mod rsp;
+mod search;
 
 #[cfg(test)]
 mod real_tests;
@@ -34,6 +35,7 @@ use std::path::Path;
 pub(crate) use classify::classify;
 pub(crate) use env::{is_emcc_env, is_volatile_for_scripts, key_env_vars};
 pub(crate) use rsp::{expand_response_files, FsReader};
+pub(crate) use search::{builtin_probe, env_dirs, parse_builtin_chain, EnvDirs, INCLUDE_PATH_VARS};
 
 /// Compiler family, which decides the flag table, response-file syntax and naming rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -264,11 +264,13 @@ mod tests {
                     args: p.runs[0].args.clone(),
                     exit_code: 0,
                     stdout: vv.as_bytes().to_vec(),
+                    stderr: Vec::new(),
                 },
                 v1::ProbeResult {
                     args: p.runs[1].args.clone(),
                     exit_code: 0,
                     stdout: format!("{}\n", sysroot.display()).into_bytes(),
+                    stderr: Vec::new(),
                 },
             ]
         };

@@ -315,6 +315,29 @@ fn vectors() -> Vec<Vector> {
                     args: args(&["-vV"]),
                     exit_code: 0,
                     stdout: bytes("rustc 1\n"),
+                    stderr: Vec::new(),
+                }],
+            }),
+        ),
+        // ProbeResult.stderr (tag 4): the search list `-E -v` prints.
+        request(
+            "042-request-lookup-probe-stderr",
+            1,
+            Rq::Lookup(v1::Lookup {
+                compiler: bytes("/usr/bin/gcc"),
+                args: args(&["-c", "a.c"]),
+                cwd: bytes("/w"),
+                env: Vec::new(),
+                argv0: bytes("gcc"),
+                stderr_is_tty: false,
+                start_unix_ns: 1,
+                probes: vec![v1::ProbeResult {
+                    args: args(&["-E", "-v", "-x", "c", "/dev/null"]),
+                    exit_code: 0,
+                    stdout: Vec::new(),
+                    stderr: bytes(
+                        "#include <...> search starts here:\n /usr/include\nEnd of search list.\n",
+                    ),
                 }],
             }),
         ),
