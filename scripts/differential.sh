@@ -6,7 +6,7 @@
 # one is given. Stops at the first divergence and prints a shrunk replay
 # script. CI runs fixed seeds (conformance/tests/differential.rs).
 #
-# Usage: scripts/differential.sh [--seed N] [--steps N] [--rounds N] [--kinds all|fixed|a,b,...]
+# Usage: scripts/differential.sh [--seed N] [--steps N] [--rounds N] [--kinds all|a,b,...]
 set -euo pipefail
 repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$repo"

@@ -108,19 +108,6 @@ impl Kind {
         Kind::Temporal,
     ];
 
-    /// The kinds whose divergences are fixed; CI runs these. The others
-    /// name open items of issue 10 and join this list as they are fixed.
-    pub const FIXED: &'static [Kind] = &[
-        Kind::EditSameSize,
-        Kind::EditNew,
-        Kind::Shadow,
-        Kind::Break,
-        Kind::Flags,
-        Kind::Compilers,
-        Kind::Modes,
-        Kind::Stdin,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Kind::EditSameSize => "edit_same_size",

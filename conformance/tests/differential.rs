@@ -17,7 +17,7 @@ const STEPS: usize = 150;
 #[test]
 fn differential_fixed_seeds_match_the_plain_compiler() {
     for seed in SEEDS {
-        let report = diff::run(seed, STEPS, Kind::FIXED, &Cache::zccache(), 300);
+        let report = diff::run(seed, STEPS, Kind::ALL, &Cache::zccache(), 300);
         if let Some((script, what)) = &report.failure {
             panic!("seed {seed} diverged:\n{what}\nreplay script:\n{script}");
         }
@@ -66,7 +66,7 @@ fn differential_reports_a_cache_that_drops_a_line_of_stderr() {
     let cache = shell_cache(
         r#"err=$(mktemp); @ZCCACHE@ "$@" 2>"$err"; rc=$?; sed '$d' "$err" >&2; rm -f "$err"; exit $rc"#,
     );
-    let report = diff::run(1, STEPS, Kind::FIXED, &cache, 200);
+    let report = diff::run(1, STEPS, Kind::ALL, &cache, 200);
     let (script, what) = report
         .failure
         .expect("the stderr-dropping cache is reported");

@@ -3,7 +3,7 @@
 //! counts or the shrunk script of the first divergence. It fixes nothing
 //! and keeps no state between runs.
 //!
-//! Usage: differential [--seed N] [--steps N] [--rounds N] [--kinds all|fixed|a,b,…]
+//! Usage: differential [--seed N] [--steps N] [--rounds N] [--kinds all|a,b,…]
 
 use std::process::ExitCode;
 
@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     let mut seed: Option<u64> = None;
     let mut steps = 500;
     let mut rounds = 1;
-    let mut kinds: Vec<Kind> = Kind::FIXED.to_vec();
+    let mut kinds: Vec<Kind> = Kind::ALL.to_vec();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || {
@@ -27,7 +27,6 @@ fn main() -> ExitCode {
             "--kinds" => {
                 kinds = match value().as_str() {
                     "all" => Kind::ALL.to_vec(),
-                    "fixed" => Kind::FIXED.to_vec(),
                     list => list
                         .split(',')
                         .map(|n| {
@@ -74,6 +73,6 @@ fn main() -> ExitCode {
 }
 
 fn usage(why: &str) -> ! {
-    eprintln!("differential: {why}\nusage: differential [--seed N] [--steps N] [--rounds N] [--kinds all|fixed|a,b,...]");
+    eprintln!("differential: {why}\nusage: differential [--seed N] [--steps N] [--rounds N] [--kinds all|a,b,...]");
     std::process::exit(2)
 }
