@@ -926,3 +926,21 @@ fn the_compilers_built_in_directories_are_watched() {
         c.same_as_bare(&sb).hit();
     }
 }
+
+#[test]
+fn a_forced_include_appearing_in_the_cwd_is_seen() {
+    // `-include x.h` is looked for in the cwd before the `"…"` chain; the
+    // source lives elsewhere, so the cwd is no directory of the chain. (The
+    // path as spelled is an extra input keyed absent, which covers it.)
+    for cc in compilers() {
+        let sb = sandbox(&format!("forced-{cc}"));
+        source(&sb, "inc/x.h", "#define V 1\n");
+        source(&sb, "src/m.c", "int v = V;\n");
+        let c = cmd(cc, "-Iinc -include x.h -c src/m.c -o m.o").outs(&["m.o"]);
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+        source(&sb, "x.h", "#define V 2\n");
+        c.same_as_bare(&sb).miss();
+        c.same_as_bare(&sb).hit();
+    }
+}
