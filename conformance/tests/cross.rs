@@ -337,7 +337,10 @@ fn status_all_lists_exactly_the_live_daemons_and_stop_all_stops_them() {
         for field in ["hits", "misses", "entries", "bytes"] {
             assert!(daemon[field].is_u64(), "{field} in {daemon:#}");
         }
-        assert_eq!(daemon["misses"], 1, "{daemon:#}");
+        // Each served the one compile; namespaces of one root share its
+        // store, so the second of them may hit what the first stored.
+        let served = daemon["misses"].as_u64().unwrap() + daemon["hits"].as_u64().unwrap();
+        assert_eq!(served, 1, "{daemon:#}");
     }
     let roots_and_namespaces: BTreeSet<(String, String)> = listed
         .as_array()
@@ -565,6 +568,9 @@ fn the_all_commands_leave_another_protocol_version_alone() {
     let d1 = sb.status()["pid"].as_u64().unwrap() as u32;
     let s2: Value = serde_json::from_slice(&ok(&v2(&["status", "--json"])).stdout).unwrap();
     let d2 = s2["pid"].as_u64().unwrap() as u32;
+    // The two versions share the root's store: the second compile may
+    // already have been a hit on what the first stored.
+    let h2 = s2["hits"].as_u64().unwrap();
     assert_ne!(d1, d2);
 
     let (_, listed) = json_of(&sb, ["status", "--all", "--json"]);
@@ -600,5 +606,5 @@ fn the_all_commands_leave_another_protocol_version_alone() {
     assert_eq!(v2(&["status", "--json"]).status.code(), Some(0));
     let s2: Value = serde_json::from_slice(&v2(&["status", "--json"]).stdout).unwrap();
     assert_eq!(s2["pid"].as_u64(), Some(u64::from(d2)));
-    assert_eq!(s2["hits"].as_u64(), Some(1), "{s2:#}");
+    assert_eq!(s2["hits"].as_u64(), Some(h2 + 1), "{s2:#}");
 }

@@ -320,6 +320,39 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
 
 /// Sends one raw Lookup (with `extra` appended to its encoding, for fields
 /// this build no longer knows) from this process and returns the answer.
+/// [`raw_lookup`] through its Probe round, if the daemon asks one: the
+/// compiler is run for each probe as the wrapper runs it (the Lookup's
+/// cwd and environment, stdin null) and the Lookup sent again.
+fn raw_lookup_probed(sb: &Sandbox, mut lookup: v1::Lookup, extra: &[u8]) -> v1::LookupReply {
+    use std::os::unix::ffi::OsStrExt;
+    let reply = raw_lookup(sb, lookup.clone(), extra);
+    let Some(lookup_reply::Outcome::Probe(probe)) = &reply.outcome else {
+        return reply;
+    };
+    let os = |b: &[u8]| std::ffi::OsStr::from_bytes(b).to_os_string();
+    lookup.probes = probe
+        .runs
+        .iter()
+        .map(|run| {
+            let out = std::process::Command::new(os(&lookup.compiler))
+                .args(run.args.iter().map(|a| os(a)))
+                .current_dir(os(&lookup.cwd))
+                .env_clear()
+                .envs(lookup.env.iter().map(|e| (os(&e.name), os(&e.value))))
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            v1::ProbeResult {
+                args: run.args.clone(),
+                exit_code: out.status.code().unwrap_or(-1),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            }
+        })
+        .collect();
+    raw_lookup(sb, lookup, extra)
+}
+
 fn raw_lookup(sb: &Sandbox, lookup: v1::Lookup, extra: &[u8]) -> v1::LookupReply {
     use std::io::Write;
     // Encode through a Request, then splice `extra` into the Lookup.
@@ -422,7 +455,7 @@ fn d4_no_request_makes_a_setuid_file_and_outputs_get_the_callers_umask() {
     };
     let mut tag8 = vec![0x40];
     varint(0o6755, &mut tag8);
-    let reply = raw_lookup(&sb, lookup.clone(), &tag8);
+    let reply = raw_lookup_probed(&sb, lookup.clone(), &tag8);
     let Some(lookup_reply::Outcome::Units(units)) = reply.outcome else {
         panic!("{reply:?}")
     };
