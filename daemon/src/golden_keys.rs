@@ -374,6 +374,14 @@ const CARGO_LIB: &[&str] = &[
     "--extern",
     "bar={root}/target/debug/deps/libbar-77e0.rmeta",
 ];
+/// [`CARGO_LIB`] with another `--emit=`.
+fn cargo_lib_emitting(emit: &'static str) -> Vec<&'static str> {
+    let mut args = CARGO_LIB.to_vec();
+    let at = args.iter().position(|a| a.starts_with("--emit=")).unwrap();
+    args[at] = emit;
+    args
+}
+
 const FOO_DEP_INFO: &str = "{root}/target/debug/deps/foo-5a1c.d: crates/foo/src/lib.rs crates/foo/src/m.rs\n\ncrates/foo/src/lib.rs:\ncrates/foo/src/m.rs:\n\n# env-dep:CARGO_PKG_NAME=foo\n# env-dep:FOO_MODE\n";
 
 fn rust_cases() -> Vec<Case> {
@@ -396,8 +404,7 @@ fn rust_cases() -> Vec<Case> {
             .stderr("{\"$message_type\":\"artifact\",\"artifact\":\"{root}/target/debug/deps/libfoo-5a1c.rmeta\",\"emit\":\"metadata\"}\n")
     };
     let check = |name| {
-        let mut args = CARGO_LIB.to_vec();
-        args[9] = "--emit=dep-info,metadata";
+        let args = cargo_lib_emitting("--emit=dep-info,metadata");
         cargo_env(Case::new(name, "rust/bin/rustc", &args))
             .output("target/debug/deps/libfoo-5a1c.rmeta", "rust\0fake rmeta")
             .depfile(FOO_DEP_INFO)
@@ -405,20 +412,14 @@ fn rust_cases() -> Vec<Case> {
     };
     let clippy = |name| {
         let mut args = vec!["{base}/rust/bin/rustc"];
-        args.extend(&CARGO_LIB[..9]);
-        args.push("--emit=dep-info,metadata");
-        args.extend(&CARGO_LIB[10..]);
+        args.extend(cargo_lib_emitting("--emit=dep-info,metadata"));
         cargo_env(Case::new(name, "rust/bin/clippy-driver", &args))
             .output("target/debug/deps/libfoo-5a1c.rmeta", "rust\0fake rmeta")
             .depfile(FOO_DEP_INFO)
             .depfile_at("target/debug/deps/foo-5a1c.d")
             .stderr("warning: clippy says hi\n")
     };
-    let no_dep_info = {
-        let mut args = CARGO_LIB.to_vec();
-        args[9] = "--emit=metadata,link";
-        args
-    };
+    let no_dep_info = cargo_lib_emitting("--emit=metadata,link");
     vec![
         lib(
             "rustc lib (rlib, rmeta)",
