@@ -11,6 +11,8 @@ mod cc;
 mod codec;
 mod compile;
 mod depfile;
+#[cfg(test)]
+mod golden_keys;
 mod keys;
 mod manifest;
 mod meta;
