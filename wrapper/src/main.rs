@@ -16,6 +16,7 @@ mod config;
 mod conn;
 mod deliver;
 mod invocation;
+mod pty;
 mod resolve;
 mod route;
 
@@ -123,6 +124,7 @@ fn cached_compile(
         Ok(place) => place,
         Err(e) => return Outcome::Fallback(e.to_string()),
     };
+    let stderr_is_tty = std::io::stderr().is_terminal();
     let request = Request::new(request::Body::Lookup(Lookup {
         compiler: compiler.exe.as_os_str().as_bytes().to_vec(),
         args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
@@ -134,9 +136,10 @@ fn cached_compile(
             })
             .collect(),
         argv0: compiler.argv0.as_bytes().to_vec(),
-        stderr_is_tty: std::io::stderr().is_terminal(),
+        stderr_is_tty,
         start_unix_ns,
         probes: Vec::new(),
+        terminal: stderr_is_tty.then(pty::terminal),
     }));
     let (mut conn, mut reply) = match lookup(&place, &request, cfg) {
         Ok(found) => found,

@@ -32,7 +32,9 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 pub(crate) use classify::classify;
-pub(crate) use env::{is_emcc_env, is_volatile_for_scripts, key_env_vars};
+pub(crate) use env::{
+    is_emcc_env, is_volatile_for_scripts, key_env_vars, terminal_facts, TERMINAL_UNKNOWN,
+};
 pub(crate) use rsp::{expand_response_files, FsReader};
 
 /// Compiler family, which decides the flag table, response-file syntax and naming rules.
