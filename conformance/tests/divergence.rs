@@ -1008,3 +1008,36 @@ fn without_a_pty_a_terminal_caller_gets_the_bare_compile_and_nothing_is_stored()
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+#[test]
+fn a_terminal_resized_during_the_compile_stores_nothing() {
+    let sb = sandbox("tty-resize");
+    source(&sb, "w.c", &wide_warning());
+    // A compiler that widens the caller's terminal (its stdin) and then
+    // compiles: the bytes fit 60 columns while the key was taken at 40.
+    executable(
+        &sb,
+        "bin/gcc",
+        "#!/bin/sh\nstty cols 60\nexec /usr/bin/gcc \"$@\"\n",
+    );
+    age_past_the_guard();
+    let cc = sb.path("bin/gcc");
+    let cc = cc.to_str().unwrap();
+    let args = "-Wall -c w.c -o w.o";
+    let at_40 = |c: String| format!("stty cols 40; {c}");
+    let before = Counts::of(&sb);
+    let got = on_terminal(
+        &sb,
+        40,
+        &[("TERM", "xterm-256color")],
+        &[
+            at_40(shell(cc, args, false)),
+            at_40(shell(cc, args, true)),
+            at_40(shell(cc, args, true)),
+        ],
+    );
+    let delta = Counts::of(&sb).since(&before);
+    same_bytes("first", &got[1], &got[0]);
+    same_bytes("second", &got[2], &got[0]);
+    assert_eq!((delta.misses, delta.hits), (2, 0), "{delta:?}");
+}

@@ -14,6 +14,10 @@ use frame::v1::Terminal;
 /// cache were not there) because no pseudo-terminal could be opened.
 pub(crate) const UNAVAILABLE: &str = "pty_unavailable";
 
+/// The counter name of a miss that was not stored because the caller's
+/// terminal changed its size while the compiler ran.
+pub(crate) const RESIZED: &str = "terminal_resized";
+
 /// The terminal facts of this process that the environment does not show;
 /// for a Lookup whose stderr is a terminal.
 pub(crate) fn terminal() -> Terminal {
