@@ -1041,3 +1041,53 @@ fn a_terminal_resized_during_the_compile_stores_nothing() {
     same_bytes("second", &got[2], &got[0]);
     assert_eq!((delta.misses, delta.hits), (2, 0), "{delta:?}");
 }
+
+#[test]
+fn terminal_variables_are_keyed_on_a_terminal() {
+    // gcc's URLs follow TERM and COLORTERM; gcc's and clang's colour TERM.
+    let cases: [(&str, &[&[(&str, &str)]]); 2] = [
+        (
+            "gcc",
+            &[
+                &[("TERM", "xterm")],
+                &[("TERM", "xterm"), ("COLORTERM", "truecolor")],
+                &[("TERM", "dumb")],
+            ],
+        ),
+        ("clang", &[&[("TERM", "xterm")], &[("TERM", "dumb")]]),
+    ];
+    for (cc, envs) in cases {
+        let sb = sandbox("tty-vars");
+        source(&sb, "w.c", &wide_warning());
+        let args = "-Wall -fdiagnostics-urls=auto -c w.c -o w.o";
+        let args = if cc == "gcc" {
+            args
+        } else {
+            "-Wall -c w.c -o w.o"
+        };
+        let mut seen = Vec::new();
+        for env in envs {
+            let before = Counts::of(&sb);
+            let got = on_terminal(
+                &sb,
+                80,
+                env,
+                &[
+                    shell(cc, args, false),
+                    shell(cc, args, true),
+                    shell(cc, args, true),
+                ],
+            );
+            let delta = Counts::of(&sb).since(&before);
+            same_bytes(&format!("{cc} {env:?} miss"), &got[1], &got[0]);
+            same_bytes(&format!("{cc} {env:?} hit"), &got[2], &got[0]);
+            assert_eq!(
+                (delta.misses, delta.hits),
+                (1, 1),
+                "{cc} {env:?}: {delta:?}"
+            );
+            assert!(!seen.contains(&got[0]), "{cc} {env:?} made no difference");
+            seen.push(got[0].clone());
+        }
+    }
+}
