@@ -1045,7 +1045,8 @@ fn a_terminal_resized_during_the_compile_stores_nothing() {
 #[test]
 fn terminal_variables_are_keyed_on_a_terminal() {
     // gcc's URLs follow TERM and COLORTERM; gcc's and clang's colour TERM.
-    let cases: [(&str, &[&[(&str, &str)]]); 2] = [
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, &[Env]); 2] = [
         (
             "gcc",
             &[
