@@ -131,6 +131,7 @@ fn main() {
         stderr_is_tty: false,
         start_unix_ns: 0,
         probes: Vec::new(),
+        terminal: None,
     }));
 
     let lookup_bytes = frame::encode_frame(&frame::request_frame(1, &lookup)).len();

@@ -5,8 +5,12 @@
 //! that makes the result trustworthy on the next run.
 //!
 //! It covers the search chain too (headers appearing where no directory
-//! mtime shows it, the include-path environment). It does not cover hit
-//! delivery or the terminal, and it is not the randomized differential test.
+//! mtime shows it, the include-path environment). Item 9 (a caller on a
+//! terminal) runs each side in a real terminal session (util-linux
+//! `script`) and compares what the terminal received.
+//!
+//! It does not cover hit delivery, and it is not the randomized
+//! differential test.
 
 use std::process::Output;
 
@@ -946,5 +950,320 @@ fn a_forced_include_appearing_in_the_cwd_is_seen() {
         source(&sb, "x.h", "#define V 2\n");
         c.same_as_bare(&sb).miss();
         c.same_as_bare(&sb).hit();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Item 9: a caller on a terminal sees what the compiler would have shown it
+// there: caret lines narrowed to its width, colour and URLs as it decides.
+
+/// A warning on a source line far wider than a narrow terminal.
+fn wide_warning() -> String {
+    format!(
+        "int f(void) {{ return 0; }}{}int g(void) {{ int unused_variable = 0; return 0; }}\n",
+        " ".repeat(100)
+    )
+}
+
+/// One terminal session (util-linux `script`) `cols` wide whose stdin,
+/// stdout and stderr are the terminal: runs each of `cmds` in turn and
+/// returns, per command, the bytes the terminal received, ended by its exit
+/// code. `env` joins the sandbox's environment; the variables that steer
+/// colour, URLs and width are otherwise unset.
+fn on_terminal(sb: &Sandbox, cols: u32, env: &[(&str, &str)], cmds: &[String]) -> Vec<Vec<u8>> {
+    const MARK: &str = "@@zccache-test-exit:";
+    let mut session = format!("stty cols {cols}");
+    for c in cmds {
+        session.push_str(&format!("; {c}; echo {MARK}$?"));
+    }
+    let mut c = sb.cmd("script");
+    c.args(["-qec", &session, "/dev/null"])
+        .env("SHELL", "/bin/sh");
+    for var in [
+        "TERM",
+        "COLORTERM",
+        "COLUMNS",
+        "TERMINFO",
+        "TERMINFO_DIRS",
+        "LANG",
+        "GCC_COLORS",
+        "GCC_URLS",
+        "TERM_URLS",
+        "ZCCACHE_LOG",
+    ] {
+        c.env_remove(var);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("run script");
+    assert!(out.status.success(), "script failed: {out:?}");
+    let parts = split_marked(&out.stdout, MARK);
+    assert_eq!(
+        parts.len(),
+        cmds.len(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    parts
+}
+
+/// `out` cut after each line that starts with `mark`.
+fn split_marked(out: &[u8], mark: &str) -> Vec<Vec<u8>> {
+    let mut parts = Vec::new();
+    let mut rest = out;
+    while let Some(at) = rest.windows(mark.len()).position(|w| w == mark.as_bytes()) {
+        let end = rest[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(rest.len(), |n| at + n + 1);
+        parts.push(rest[..end].to_vec());
+        rest = &rest[end..];
+    }
+    parts
+}
+
+/// `cc args` as a shell command, bare or through zccache.
+fn shell(cc: &str, args: &str, cached: bool) -> String {
+    if cached {
+        format!("{} {cc} {args}", zccache_bin().display())
+    } else {
+        format!("{cc} {args}")
+    }
+}
+
+#[track_caller]
+fn same_bytes(what: &str, zc: &[u8], bare: &[u8]) {
+    assert_eq!(
+        String::from_utf8_lossy(zc),
+        String::from_utf8_lossy(bare),
+        "{what}: the terminal got other bytes than from the bare compiler"
+    );
+}
+
+/// How each compiler is narrowed: gcc takes the width of fd 0 (the
+/// terminal), clang only `COLUMNS`.
+fn narrowing(cc: &str, cols: u32) -> Vec<(&'static str, String)> {
+    let mut env = vec![("TERM", "xterm-256color".to_owned())];
+    if cc != "gcc" {
+        env.push(("COLUMNS", cols.to_string()));
+    }
+    env
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn a_terminal_caller_sees_what_the_compiler_would_show() {
+    for cc in compilers() {
+        let sb = sandbox("tty-narrow");
+        source(&sb, "w.c", &wide_warning());
+        let args = "-Wall -c w.c -o w.o";
+        let env = narrowing(cc, 40);
+        let before = Counts::of(&sb);
+        let got = on_terminal(
+            &sb,
+            40,
+            &env_refs(&env),
+            &[
+                shell(cc, args, false),
+                shell(cc, args, true),
+                shell(cc, args, true),
+            ],
+        );
+        let delta = Counts::of(&sb).since(&before);
+        assert!(
+            !contains(&got[0], b"int f(void)") && contains(&got[0], b"\x1b["),
+            "{cc}: bare is not narrowed and coloured: {}",
+            String::from_utf8_lossy(&got[0])
+        );
+        same_bytes(&format!("{cc} miss"), &got[1], &got[0]);
+        same_bytes(&format!("{cc} hit"), &got[2], &got[0]);
+        assert_eq!((delta.misses, delta.hits), (1, 1), "{cc}: {delta:?}");
+    }
+}
+
+#[test]
+fn gcc_diagnostic_urls_on_a_terminal_are_what_gcc_would_show() {
+    let sb = sandbox("tty-urls");
+    source(&sb, "w.c", &wide_warning());
+    let args = "-Wall -fdiagnostics-urls=auto -c w.c -o w.o";
+    let before = Counts::of(&sb);
+    let got = on_terminal(
+        &sb,
+        80,
+        &[("TERM", "xterm-256color")],
+        &[
+            shell("gcc", args, false),
+            shell("gcc", args, true),
+            shell("gcc", args, true),
+        ],
+    );
+    let delta = Counts::of(&sb).since(&before);
+    assert!(
+        contains(&got[0], b"\x1b]8;;"),
+        "bare gcc printed no URL: {}",
+        String::from_utf8_lossy(&got[0])
+    );
+    same_bytes("miss", &got[1], &got[0]);
+    same_bytes("hit", &got[2], &got[0]);
+    assert_eq!((delta.misses, delta.hits), (1, 1), "{delta:?}");
+}
+
+#[test]
+fn a_hit_stored_at_one_width_is_not_served_at_another() {
+    for cc in compilers() {
+        let sb = sandbox("tty-width");
+        source(&sb, "w.c", &wide_warning());
+        let args = "-Wall -c w.c -o w.o";
+        let run = |cols: u32| {
+            let before = Counts::of(&sb);
+            let env = narrowing(cc, cols);
+            let mut got = on_terminal(
+                &sb,
+                cols,
+                &env_refs(&env),
+                &[shell(cc, args, false), shell(cc, args, true)],
+            );
+            let delta = Counts::of(&sb).since(&before);
+            same_bytes(&format!("{cc} at {cols} columns"), &got[1], &got[0]);
+            (got.swap_remove(0), delta)
+        };
+        let (narrow, first) = run(40);
+        first.miss();
+        let (wide, second) = run(100);
+        assert_ne!(narrow, wide, "{cc}: the width made no difference");
+        second.miss();
+        run(40).1.hit();
+        run(100).1.hit();
+    }
+}
+
+#[test]
+fn without_a_pty_a_terminal_caller_gets_the_bare_compile_and_nothing_is_stored() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: hiding /dev/ptmx needs root");
+        return;
+    }
+    // /dev/ptmx hidden in a mount namespace of its own, where the daemon
+    // must live too (it passes a wrapper of another namespace through):
+    // so the daemon is started inside it, by the first compile.
+    let sb = Sandbox::new("tty-nopty");
+    source(&sb, "w.c", &wide_warning());
+    let args = "-Wall -c w.c -o w.o";
+    let inner = [
+        shell("gcc", args, false),
+        shell("gcc", args, true),
+        shell("gcc", args, true),
+    ]
+    .map(|c| format!("{c}; echo @@inner-exit:$?"))
+    .join("; ");
+    let session = format!("unshare -m sh -c 'mount --bind /dev/null /dev/ptmx && {inner}'");
+    let got = on_terminal(&sb, 40, &[("TERM", "xterm-256color")], &[session]);
+    let parts = split_marked(&got[0], "@@inner-exit:");
+    assert_eq!(parts.len(), 3, "{}", String::from_utf8_lossy(&got[0]));
+    assert!(
+        !contains(&parts[0], b"int f(void)"),
+        "bare is not narrowed: {}",
+        String::from_utf8_lossy(&parts[0])
+    );
+    same_bytes("first", &parts[1], &parts[0]);
+    same_bytes("second", &parts[2], &parts[0]);
+    let s = sb.status();
+    assert_eq!(
+        (s["hits"].as_u64(), s["misses"].as_u64()),
+        (Some(0), Some(2)),
+        "nothing may be stored: {s}"
+    );
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_terminal_resized_during_the_compile_stores_nothing() {
+    let sb = sandbox("tty-resize");
+    source(&sb, "w.c", &wide_warning());
+    // A compiler that widens the caller's terminal (its stdin) and then
+    // compiles: the bytes fit 60 columns while the key was taken at 40.
+    executable(
+        &sb,
+        "bin/gcc",
+        "#!/bin/sh\nstty cols 60\nexec /usr/bin/gcc \"$@\"\n",
+    );
+    age_past_the_guard();
+    let cc = sb.path("bin/gcc");
+    let cc = cc.to_str().unwrap();
+    let args = "-Wall -c w.c -o w.o";
+    let at_40 = |c: String| format!("stty cols 40; {c}");
+    let before = Counts::of(&sb);
+    let got = on_terminal(
+        &sb,
+        40,
+        &[("TERM", "xterm-256color")],
+        &[
+            at_40(shell(cc, args, false)),
+            at_40(shell(cc, args, true)),
+            at_40(shell(cc, args, true)),
+        ],
+    );
+    let delta = Counts::of(&sb).since(&before);
+    same_bytes("first", &got[1], &got[0]);
+    same_bytes("second", &got[2], &got[0]);
+    assert_eq!((delta.misses, delta.hits), (2, 0), "{delta:?}");
+}
+
+#[test]
+fn terminal_variables_are_keyed_on_a_terminal() {
+    // gcc's URLs follow TERM and COLORTERM; gcc's and clang's colour TERM.
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&str, &[Env]); 2] = [
+        (
+            "gcc",
+            &[
+                &[("TERM", "xterm")],
+                &[("TERM", "xterm"), ("COLORTERM", "truecolor")],
+                &[("TERM", "dumb")],
+            ],
+        ),
+        ("clang", &[&[("TERM", "xterm")], &[("TERM", "dumb")]]),
+    ];
+    for (cc, envs) in cases {
+        let sb = sandbox("tty-vars");
+        source(&sb, "w.c", &wide_warning());
+        let args = "-Wall -fdiagnostics-urls=auto -c w.c -o w.o";
+        let args = if cc == "gcc" {
+            args
+        } else {
+            "-Wall -c w.c -o w.o"
+        };
+        let mut seen = Vec::new();
+        for env in envs {
+            let before = Counts::of(&sb);
+            let got = on_terminal(
+                &sb,
+                80,
+                env,
+                &[
+                    shell(cc, args, false),
+                    shell(cc, args, true),
+                    shell(cc, args, true),
+                ],
+            );
+            let delta = Counts::of(&sb).since(&before);
+            same_bytes(&format!("{cc} {env:?} miss"), &got[1], &got[0]);
+            same_bytes(&format!("{cc} {env:?} hit"), &got[2], &got[0]);
+            assert_eq!(
+                (delta.misses, delta.hits),
+                (1, 1),
+                "{cc} {env:?}: {delta:?}"
+            );
+            assert!(!seen.contains(&got[0]), "{cc} {env:?} made no difference");
+            seen.push(got[0].clone());
+        }
     }
 }

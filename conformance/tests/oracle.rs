@@ -15,7 +15,7 @@
 //!   while an mtime-only touch with the same bytes hits, correctly.
 //! - C39 (`--warning-suppression-mappings`) needs clang 22; clang 14 is
 //!   installed.
-//! - C50: we key "colour forced" (ARCHITECTURE.md, "Decisions"), so a TTY
+//! - C50: we key the terminal (ARCHITECTURE.md, "Decisions"), so a TTY
 //!   and a non-TTY run are two entries; what we promise, and test on a pty,
 //!   is colour exactly when the bare compiler colours, each order hitting
 //!   its own entry.

@@ -92,7 +92,8 @@ struct Pending {
 struct Request<'a> {
     cwd: &'a Path,
     start_ns: i128,
-    color_forced: bool,
+    /// Misses run with stderr on a pseudo-terminal (`Miss.stderr_pty`).
+    stderr_pty: bool,
     original_args: &'a [OsString],
     expanded: &'a [OsString],
     base_key: KeyHasher,
@@ -190,16 +191,19 @@ impl Engine {
                 "-march/-mcpu/-mtune=native",
             ));
         }
-        let term_dumb = env.get(&b"TERM"[..]).is_none_or(|t| t == b"dumb");
-        let color_forced = inv.user_color.is_none() && req.stderr_is_tty && !term_dumb;
-        if color_forced && inv.record_command_line {
-            // The object would record our colour flag, and without it the
-            // diagnostics would lack the colour a bare compile shows.
-            return Err(Pt::new(
-                "unsupported_compiler_option",
-                "recorded command line on a terminal",
-            ));
-        }
+        // A caller on a terminal: its misses run with stderr on a
+        // pseudo-terminal, so the compiler itself decides colour, URLs and
+        // width, from facts the key then holds.
+        let terminal = match (req.stderr_is_tty, req.terminal) {
+            (false, _) => None,
+            (true, Some(t)) => Some(t),
+            (true, None) => {
+                return Err(Pt::new(
+                    cc::TERMINAL_UNKNOWN,
+                    "stderr is a terminal the wrapper did not measure",
+                ))
+            }
+        };
 
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
@@ -291,7 +295,17 @@ impl Engine {
                 ),
             );
         }
-        base.bytes("color_forced", &[color_forced as u8]);
+        match &terminal {
+            // A pipe caller's key, as before terminals were keyed.
+            None => {
+                base.bytes("color_forced", &[0]);
+            }
+            Some(t) => {
+                for (tag, value) in cc::terminal_facts(&getenv, t) {
+                    base.opt(tag, value.as_deref());
+                }
+            }
+        }
         for var in cc::key_env_vars(family, &inv) {
             let value = env
                 .get(var.as_bytes())
@@ -403,7 +417,7 @@ impl Engine {
         let r = Request {
             cwd: &cwd,
             start_ns,
-            color_forced,
+            stderr_pty: terminal.is_some(),
             original_args: &args,
             expanded: &expanded,
             base_key: base,
@@ -537,12 +551,6 @@ impl Engine {
         } else {
             inv.args_for_unit(r.expanded, index)
         };
-        if r.color_forced {
-            args.push(OsString::from(match inv.family {
-                Family::Gcc => "-fdiagnostics-color=always",
-                Family::Clang | Family::Emcc => "-fcolor-diagnostics",
-            }));
-        }
         let mut injected = String::new();
         if let Some(root) = &r.root {
             args.push(file_prefix_map(root));
@@ -570,6 +578,7 @@ impl Engine {
                 injected_option: injected,
                 stream_stderr: false,
                 private_paths: Vec::new(),
+                stderr_pty: r.stderr_pty,
             });
         }
         let private_dep = self.private_dir.join(format!("dep-{token}.d"));
@@ -682,6 +691,7 @@ impl Engine {
             } else {
                 Vec::new()
             },
+            stderr_pty: r.stderr_pty,
         })
     }
 
@@ -2522,5 +2532,34 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(w.engine.stats.cross_root_hits.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_terminal_the_wrapper_did_not_measure_passes_through() {
+        let dir = std::env::temp_dir().join(format!("zccache-tty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let engine = Engine::new(
+            Store::open(&dir.join("store"), 1 << 20).unwrap(),
+            Stats::default(),
+            dir.join("private"),
+        );
+        let lookup = v1::Lookup {
+            compiler: b"/usr/bin/gcc".to_vec(),
+            argv0: b"gcc".to_vec(),
+            args: vec![b"-c".to_vec(), b"a.c".to_vec()],
+            cwd: dir.as_os_str().as_bytes().to_vec(),
+            stderr_is_tty: true,
+            terminal: None,
+            ..Default::default()
+        };
+        let (reply, _) = engine.lookup(&lookup, &PeerView::Ours { cwd: dir.clone() });
+        assert!(
+            matches!(
+                &reply.outcome,
+                Some(v1::lookup_reply::Outcome::Passthrough(p)) if p.reason == cc::TERMINAL_UNKNOWN
+            ),
+            "{reply:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

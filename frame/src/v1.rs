@@ -104,6 +104,21 @@ pub struct Lookup {
     /// Answers to a Probe reply, sent with the same Lookup again.
     #[prost(message, repeated, tag = "9")]
     pub probes: ::prost::alloc::vec::Vec<ProbeResult>,
+    /// Set exactly when `stderr_is_tty`: what the wrapper measured.
+    #[prost(message, optional, tag = "10")]
+    pub terminal: ::core::option::Option<Terminal>,
+}
+
+/// The terminal facts of a caller whose stderr is a terminal that the
+/// environment does not show (the environment travels in `Lookup.env`).
+#[derive(Clone, Copy, PartialEq, Eq, ::prost::Message)]
+pub struct Terminal {
+    /// `TIOCGWINSZ` columns of fd 0; 0: not a terminal or unknown.
+    #[prost(uint32, tag = "1")]
+    pub stdin_columns: u32,
+    /// `TIOCGWINSZ` columns of fd 2; 0: unknown.
+    #[prost(uint32, tag = "2")]
+    pub stderr_columns: u32,
 }
 
 /// One compiler run the daemon asked for, as the wrapper saw it.
@@ -307,6 +322,11 @@ pub struct Miss {
     /// instead if it cannot, or if the compile fails naming one.
     #[prost(bytes = "vec", repeated, tag = "8")]
     pub private_paths: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// Run the compiler with stderr on a pseudo-terminal of the caller's
+    /// size (raw mode; stdin, stdout and the controlling terminal stay the
+    /// caller's) and capture it there; if none can be opened, store nothing.
+    #[prost(bool, tag = "9")]
+    pub stderr_pty: bool,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

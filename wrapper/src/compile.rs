@@ -13,6 +13,7 @@ use frame::v1::{
 
 use crate::deliver::{self, Undeliverable};
 use crate::os;
+use crate::pty;
 use crate::resolve::Compiler;
 
 /// What the wrapper does once the reply has been handled.
@@ -58,6 +59,11 @@ pub(crate) trait Runner {
     /// must never eat the build's input), stdout and stderr captured.
     fn probe(&mut self, args: &[OsString]) -> io::Result<Output>;
 
+    /// Like [`Runner::run`], but stderr is a fresh pseudo-terminal
+    /// ([`pty::Pty`]) and the output returned holds what the compiler wrote
+    /// there. `Ok(None)` when no pseudo-terminal could be opened: nothing ran.
+    fn run_on_pty(&mut self, args: &[OsString]) -> io::Result<Option<Output>>;
+
     /// Like [`Runner::run`], but stderr also goes to `err` line by line
     /// while the compiler runs (ANSI colour removed when `strip`); the
     /// output returned holds stderr as the compiler wrote it.
@@ -83,6 +89,46 @@ impl Runner for Process<'_> {
 
     fn probe(&mut self, args: &[OsString]) -> io::Result<Output> {
         self.spawn(args, Stdio::null())
+    }
+
+    fn run_on_pty(&mut self, args: &[OsString]) -> io::Result<Option<Output>> {
+        let Ok(pty::Pty { master, slave }) = pty::Pty::open() else {
+            return Ok(None);
+        };
+        let mut command = os::command(&self.0.exe, &self.0.argv0);
+        command
+            .args(args)
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(slave));
+        let mut child = command.spawn()?;
+        // The command holds the slave; the master reads its end (EIO) only
+        // once every copy of the slave is closed.
+        drop(command);
+        let mut stdout_pipe = child.stdout.take().expect("stdout is piped");
+        let stdout = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = stdout_pipe.read_to_end(&mut v);
+            v
+        });
+        let mut master = std::fs::File::from(master);
+        let mut stderr = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match master.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => stderr.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // EIO: every slave is closed and what it held was read.
+                Err(_) => break,
+            }
+        }
+        let status = child.wait()?;
+        Ok(Some(Output {
+            code: os::exit_code(status),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr,
+        }))
     }
 
     fn run_streaming(
@@ -252,6 +298,26 @@ pub(crate) fn serve(
                     emit(out, err, &output.stdout, &output.stderr);
                     output.code
                 }
+                // The caller's own command shows exactly what the compiler
+                // would; the cache stores nothing it could not capture.
+                Ok(Compiled::NoPty { .. }) if !replayed => {
+                    return Outcome::Fallback(format!(
+                        "{}: cannot open a pseudo-terminal for the compiler's stderr",
+                        pty::UNAVAILABLE
+                    ))
+                }
+                // Unreachable in practice (several sources pass through):
+                // compile as without a terminal, and store nothing.
+                Ok(Compiled::NoPty { args }) => match runner.run(&args) {
+                    Ok(output) => {
+                        emit(out, err, &output.stdout, &output.stderr);
+                        output.code
+                    }
+                    Err(e) => {
+                        let _ = writeln!(err, "zccache: cannot run the compiler: {e}");
+                        spawn_failure_code(&e)
+                    }
+                },
                 Err(e) if !replayed => {
                     return Outcome::Fallback(format!("cannot run the compiler for a miss: {e}"))
                 }
@@ -377,6 +443,9 @@ enum Compiled {
     /// (`Miss.injected_option`, `Miss.private_paths`): nothing shown,
     /// nothing stored; the text says why.
     Refused { why: String, output: Output },
+    /// The miss wanted stderr on a pseudo-terminal and none could be
+    /// opened ([`pty::UNAVAILABLE`]): nothing ran; `args` are the miss's.
+    NoPty { args: Vec<OsString> },
 }
 
 /// Compiles one miss, writes its outputs, runs the dependency pass when
@@ -398,14 +467,21 @@ fn compile(
         injected_option,
         stream_stderr,
         private_paths,
+        stderr_pty,
     } = miss;
     // A refused added option must leave no output behind, so such a miss is
     // never streamed.
-    let streamed = stream_stderr && injected_option.is_empty();
-    let output = if streamed {
-        runner.run_streaming(&to_os(args), err, strip_ansi)?
+    let streamed = stream_stderr && injected_option.is_empty() && !stderr_pty;
+    let args = to_os(args);
+    let output = if stderr_pty {
+        match runner.run_on_pty(&args)? {
+            Some(output) => output,
+            None => return Ok(Compiled::NoPty { args }),
+        }
+    } else if streamed {
+        runner.run_streaming(&args, err, strip_ansi)?
     } else {
-        runner.run(&to_os(args))?
+        runner.run(&args)?
     };
     // An older compiler may not know the path prefix map remap adds, and a
     // full disk may refuse our private depfile: the caller's own command
@@ -461,6 +537,10 @@ mod tests {
     struct Script {
         outputs: Vec<(&'static str, io::Result<Output>)>,
         ran: Vec<Vec<OsString>>,
+        /// Every pseudo-terminal fails to open.
+        no_pty: bool,
+        /// Runs that had stderr on a pseudo-terminal.
+        pty_runs: usize,
     }
 
     impl Runner for Script {
@@ -477,6 +557,14 @@ mod tests {
 
         fn probe(&mut self, args: &[OsString]) -> io::Result<Output> {
             self.run(args)
+        }
+
+        fn run_on_pty(&mut self, args: &[OsString]) -> io::Result<Option<Output>> {
+            if self.no_pty {
+                return Ok(None);
+            }
+            self.pty_runs += 1;
+            self.run(args).map(Some)
         }
     }
 
@@ -516,6 +604,7 @@ mod tests {
                 injected_option: String::new(),
                 stream_stderr: false,
                 private_paths: Vec::new(),
+                stderr_pty: false,
             })),
         }
     }
@@ -542,13 +631,20 @@ mod tests {
         stores: Vec<Store>,
         undelivered: Vec<(Vec<u8>, &'static str)>,
         ran: Vec<Vec<OsString>>,
+        pty_runs: usize,
     }
 
     fn serve_with(reply: LookupReply, script: Vec<(&'static str, io::Result<Output>)>) -> Served {
-        let mut runner = Script {
-            outputs: script,
-            ran: vec![],
-        };
+        serve_on(
+            Script {
+                outputs: script,
+                ..Script::default()
+            },
+            reply,
+        )
+    }
+
+    fn serve_on(mut runner: Script, reply: LookupReply) -> Served {
         let (mut stores, mut undelivered) = (vec![], vec![]);
         let (mut out, mut err) = (vec![], vec![]);
         let outcome = serve(
@@ -570,6 +666,7 @@ mod tests {
             stores,
             undelivered,
             ran: runner.ran,
+            pty_runs: runner.pty_runs,
         }
     }
 
@@ -827,6 +924,45 @@ mod tests {
     }
 
     #[test]
+    fn a_terminal_miss_runs_on_a_pty_and_stores_what_the_terminal_got() {
+        let answer = miss_with(9, &["-c", "a.c"], |m| {
+            m.stderr_pty = true;
+            // Streaming is for pipes; a pty miss shows its stderr at the end.
+            m.stream_stderr = true;
+        });
+        let narrowed = "\x1b[01m\x1b[Ka.c:1:5:\x1b[m\x1b[K warning\n";
+        let s = serve_with(units(vec![answer]), vec![("-c", output(0, "", narrowed))]);
+        assert_eq!(s.outcome, Outcome::Exit(0));
+        assert_eq!((s.pty_runs, s.stderr.as_str()), (1, narrowed));
+        assert_eq!(s.stores[0].stderr, narrowed.as_bytes());
+    }
+
+    #[test]
+    fn a_terminal_miss_without_a_pty_runs_the_callers_command_and_stores_nothing() {
+        let answer = || miss_with(9, &["-c", "a.c"], |m| m.stderr_pty = true);
+        let no_pty = |script| Script {
+            outputs: script,
+            no_pty: true,
+            ..Script::default()
+        };
+        let s = serve_on(no_pty(vec![]), units(vec![answer()]));
+        assert!(
+            matches!(&s.outcome, Outcome::Fallback(why) if why.starts_with(pty::UNAVAILABLE)),
+            "{:?}",
+            s.outcome
+        );
+        assert!(s.ran.is_empty() && s.stderr.is_empty() && s.stores.is_empty());
+        // After a replay the caller's command would repeat it: compile on a
+        // pipe, store nothing.
+        let s = serve_on(
+            no_pty(vec![("-c", output(1, "", "a.c: error\n"))]),
+            units(vec![hit(0, "", "h\n"), answer()]),
+        );
+        assert_eq!(s.outcome, Outcome::Exit(1));
+        assert_eq!((s.stderr.as_str(), s.stores.len()), ("h\na.c: error\n", 0));
+    }
+
+    #[test]
     fn the_dependency_pass_runs_only_after_success() {
         let s = serve_with(
             units(vec![miss(3, &["-c", "a.c"], &["-M", "a.c"])]),
@@ -898,7 +1034,7 @@ mod tests {
                 ("-vV", output(0, "rustc 1.0\n", "noise")),
                 ("--print", Err(io::Error::from(io::ErrorKind::NotFound))),
             ],
-            ran: vec![],
+            ..Script::default()
         };
         let results = run_probes(&probe, &mut runner);
         assert_eq!(

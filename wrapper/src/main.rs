@@ -16,6 +16,7 @@ mod config;
 mod conn;
 mod deliver;
 mod invocation;
+mod pty;
 mod resolve;
 mod route;
 
@@ -123,6 +124,8 @@ fn cached_compile(
         Ok(place) => place,
         Err(e) => return Outcome::Fallback(e.to_string()),
     };
+    let stderr_is_tty = std::io::stderr().is_terminal();
+    let terminal = stderr_is_tty.then(pty::terminal);
     let request = Request::new(request::Body::Lookup(Lookup {
         compiler: compiler.exe.as_os_str().as_bytes().to_vec(),
         args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
@@ -134,9 +137,10 @@ fn cached_compile(
             })
             .collect(),
         argv0: compiler.argv0.as_bytes().to_vec(),
-        stderr_is_tty: std::io::stderr().is_terminal(),
+        stderr_is_tty,
         start_unix_ns,
         probes: Vec::new(),
+        terminal,
     }));
     let (mut conn, mut reply) = match lookup(&place, &request, cfg) {
         Ok(found) => found,
@@ -161,6 +165,14 @@ fn cached_compile(
         // report only costs a future hit; after one failure the connection
         // is not trusted.
         let body = match report {
+            // The terminal was resized while the compiler ran: what it
+            // wrote may fit another width than the key holds.
+            Report::Store(_) if terminal.is_some_and(|t| t != pty::terminal()) => {
+                if cfg.log >= LogLevel::Debug {
+                    eprintln!("zccache: not stored ({})", pty::RESIZED);
+                }
+                return;
+            }
             Report::Store(store) => request::Body::Store(store),
             Report::Undelivered { entry, reason } => request::Body::Undelivered(Undelivered {
                 entry,

@@ -7,6 +7,8 @@
 
 use std::ffi::{OsStr, OsString};
 
+use frame::v1::Terminal;
+
 use super::{Family, Invocation, Passthrough, Reason};
 
 const COMMON: &[&str] = &[
@@ -148,4 +150,50 @@ pub(super) fn check_env(
         )),
         None => Ok(()),
     }
+}
+
+/// Variables gcc, clang and emcc read only when stderr is a terminal, to
+/// choose colour, diagnostic URLs and the width of caret lines (see
+/// ENVIRONMENT.md, "A terminal caller"). gcc colours unless `TERM` is unset
+/// or `dumb`, and prints URLs unless `TERM`/`COLORTERM` name a terminal
+/// known to garble them; clang colours when terminfo (`TERM`, `TERMINFO`,
+/// `TERMINFO_DIRS`, `$HOME/.terminfo`) gives the terminal colours; both wrap
+/// to `COLUMNS` first.
+const TERMINAL_VARS: &[&str] = &[
+    "TERM",
+    "COLORTERM",
+    "COLUMNS",
+    "TERMINFO",
+    "TERMINFO_DIRS",
+    "HOME",
+];
+
+/// The passthrough reason of a caller on a terminal whose wrapper sent no
+/// [`Terminal`] facts (an older wrapper, which cannot run a miss on a
+/// pseudo-terminal either).
+pub(crate) const TERMINAL_UNKNOWN: &str = "terminal_unknown";
+
+/// Every fact that decides the bytes a compiler writes to a terminal
+/// stderr beyond what the key holds anyway, as (tag, value) pairs, unset
+/// distinct from empty: [`TERMINAL_VARS`] and the measured widths (gcc
+/// takes the columns of fd 0 when `COLUMNS` is unset; fd 2's size is the
+/// pseudo-terminal's the compiler is run on). The one place of the key
+/// that tells a terminal caller from a pipe.
+pub(crate) fn terminal_facts(
+    env: &dyn Fn(&str) -> Option<OsString>,
+    terminal: &Terminal,
+) -> Vec<(&'static str, Option<Vec<u8>>)> {
+    let mut facts: Vec<(&'static str, Option<Vec<u8>>)> = TERMINAL_VARS
+        .iter()
+        .map(|&name| (name, env(name).map(OsString::into_encoded_bytes)))
+        .collect();
+    facts.push((
+        "stdin_columns",
+        Some(terminal.stdin_columns.to_le_bytes().to_vec()),
+    ));
+    facts.push((
+        "stderr_columns",
+        Some(terminal.stderr_columns.to_le_bytes().to_vec()),
+    ));
+    facts
 }

@@ -33,7 +33,9 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 pub(crate) use classify::classify;
-pub(crate) use env::{is_emcc_env, is_volatile_for_scripts, key_env_vars};
+pub(crate) use env::{
+    is_emcc_env, is_volatile_for_scripts, key_env_vars, terminal_facts, TERMINAL_UNKNOWN,
+};
 pub(crate) use rsp::{expand_response_files, FsReader};
 pub(crate) use search::{builtin_probe, env_dirs, parse_builtin_chain, EnvDirs, INCLUDE_PATH_VARS};
 

@@ -315,6 +315,7 @@ impl Engine {
                 injected_option: injected.clone(),
                 stream_stderr: true,
                 private_paths: Vec::new(),
+                stderr_pty: false,
             });
         }
         let private_paths = if private_dep {
@@ -348,6 +349,7 @@ impl Engine {
             injected_option: injected,
             stream_stderr: true,
             private_paths,
+            stderr_pty: false,
         })
     }
 

@@ -271,7 +271,7 @@ messages!(
     v1_messages: Request, Response, EnvVar, Lookup, LookupReply, Units, UnitAnswer, Passthrough,
     Hit, Miss, Store, StoreReply, Route, RouteReply, StatusRequest, StatusReply, ClearRequest,
     ZeroStatsRequest, ReleaseHandlesRequest, ReleaseHandlesReply, ShutdownRequest, Ack, Error,
-    VersionMismatch, ProbeResult, Probe, ProbeRun, Output, Undelivered,
+    VersionMismatch, ProbeResult, Probe, ProbeRun, Output, Undelivered, Terminal,
 );
 
 fn envelope_rows() -> Vec<Row> {
@@ -316,9 +316,13 @@ fn v1_rows() -> Vec<Row> {
         field!(Lookup.stderr_is_tty),
         field!(Lookup.start_unix_ns),
         field!(Lookup.probes),
+        field!(Lookup.terminal),
+        field!(Terminal.stdin_columns),
+        field!(Terminal.stderr_columns),
         field!(ProbeResult.args),
         field!(ProbeResult.exit_code),
         field!(ProbeResult.stdout),
+        field!(ProbeResult.stderr),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Passthrough(Passthrough)),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Units(Units)),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Probe(Probe)),
@@ -350,6 +354,7 @@ fn v1_rows() -> Vec<Row> {
         field!(Miss.injected_option),
         field!(Miss.stream_stderr),
         field!(Miss.private_paths),
+        field!(Miss.stderr_pty),
         field!(Store.token),
         field!(Store.exit_code),
         field!(Store.stdout),

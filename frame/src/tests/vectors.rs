@@ -114,6 +114,7 @@ fn vectors() -> Vec<Vector> {
                 stderr_is_tty: true,
                 start_unix_ns: 1_700_000_000_123_456_789,
                 probes: Vec::new(),
+                terminal: None,
             }),
         ),
         request(
@@ -186,6 +187,7 @@ fn vectors() -> Vec<Vector> {
                                 injected_option: String::new(),
                                 stream_stderr: false,
                                 private_paths: Vec::new(),
+                                stderr_pty: false,
                             })),
                         },
                         v1::UnitAnswer {
@@ -198,6 +200,7 @@ fn vectors() -> Vec<Vector> {
                                 injected_option: String::new(),
                                 stream_stderr: false,
                                 private_paths: Vec::new(),
+                                stderr_pty: false,
                             })),
                         },
                     ],
@@ -317,6 +320,7 @@ fn vectors() -> Vec<Vector> {
                     stdout: bytes("rustc 1\n"),
                     stderr: Vec::new(),
                 }],
+                terminal: None,
             }),
         ),
         // ProbeResult.stderr (tag 4): the search list `-E -v` prints.
@@ -339,6 +343,7 @@ fn vectors() -> Vec<Vector> {
                         "#include <...> search starts here:\n /usr/include\nEnd of search list.\n",
                     ),
                 }],
+                terminal: None,
             }),
         ),
         // Miss.injected_option (tag 6): a C miss with a prefix map added.
@@ -357,6 +362,7 @@ fn vectors() -> Vec<Vector> {
                             injected_option: "-ffile-prefix-map".to_owned(),
                             stream_stderr: false,
                             private_paths: Vec::new(),
+                            stderr_pty: false,
                         })),
                     }],
                 })),
@@ -378,6 +384,7 @@ fn vectors() -> Vec<Vector> {
                             injected_option: String::new(),
                             stream_stderr: true,
                             private_paths: Vec::new(),
+                            stderr_pty: false,
                         })),
                     }],
                 })),
@@ -399,6 +406,7 @@ fn vectors() -> Vec<Vector> {
                             injected_option: String::new(),
                             stream_stderr: false,
                             private_paths: vec![bytes("/run/z/priv/dep-5.d")],
+                            stderr_pty: false,
                         })),
                     }],
                 })),
@@ -420,6 +428,7 @@ fn vectors() -> Vec<Vector> {
                             injected_option: String::new(),
                             stream_stderr: false,
                             private_paths: Vec::new(),
+                            stderr_pty: false,
                         })),
                     }],
                 })),
@@ -469,6 +478,47 @@ fn vectors() -> Vec<Vector> {
             Rq::Undelivered(v1::Undelivered {
                 entry: vec![0x11; 32],
                 reason: "corrupt_output".to_owned(),
+            }),
+        ),
+        // Lookup.terminal (tag 10): a caller whose stderr is a terminal.
+        request(
+            "031-request-lookup-terminal",
+            1,
+            Rq::Lookup(v1::Lookup {
+                compiler: bytes("/usr/bin/gcc"),
+                args: args(&["-c", "a.c"]),
+                cwd: bytes("/w"),
+                env: vec![env("TERM", "xterm-256color")],
+                argv0: bytes("gcc"),
+                stderr_is_tty: true,
+                start_unix_ns: 1,
+                probes: Vec::new(),
+                terminal: Some(v1::Terminal {
+                    stdin_columns: 80,
+                    stderr_columns: 120,
+                }),
+            }),
+        ),
+        // Miss.stderr_pty (tag 9): a C miss whose stderr goes to a pty.
+        response(
+            "032-response-lookup-miss-stderr-pty",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+                    units: vec![v1::UnitAnswer {
+                        answer: Some(v1::unit_answer::Answer::Miss(v1::Miss {
+                            token: 4,
+                            args: args(&["-c", "a.c"]),
+                            deps_args: Vec::new(),
+                            no_store_reason: String::new(),
+                            strip_ansi: false,
+                            injected_option: String::new(),
+                            stream_stderr: false,
+                            private_paths: Vec::new(),
+                            stderr_pty: true,
+                        })),
+                    }],
+                })),
             }),
         ),
         // Numbered apart from the Lookup vectors, which grow on their own.
