@@ -19,7 +19,7 @@ fi
 # clang-16 for the cases that need a clang honouring SOURCE_DATE_EPOCH,
 # emscripten for the emcc cases, ccache as the reference peer, util-linux
 # for setpriv (tests that run as a second uid), procps for ps/pgrep checks.
-packages=(build-essential clang clang-16 emscripten ccache git util-linux procps)
+packages=(build-essential clang clang-16 emscripten ccache git util-linux bsdutils procps)
 if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi

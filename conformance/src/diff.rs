@@ -89,6 +89,9 @@ pub enum Kind {
     /// `__DATE__`, `__TIME__` and `__TIMESTAMP__` with `TZ` and
     /// `SOURCE_DATE_EPOCH` changes (issue 10 items 2, 7, 11, 16).
     Temporal,
+    /// The compile on a terminal of some width and `TERM` (util-linux
+    /// `script`), what the terminal received compared (issue 10 item 9).
+    Terminal,
 }
 
 impl Kind {
@@ -106,6 +109,7 @@ impl Kind {
         Kind::DanglingLink,
         Kind::CpathShadow,
         Kind::Temporal,
+        Kind::Terminal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -123,6 +127,7 @@ impl Kind {
             Kind::DanglingLink => "dangling_link",
             Kind::CpathShadow => "cpath_shadow",
             Kind::Temporal => "temporal",
+            Kind::Terminal => "terminal",
         }
     }
 
@@ -163,6 +168,8 @@ pub struct Compile {
     /// Set (`Some`) or unset (`None`) on top of the sandbox's environment.
     pub env: Vec<(String, Option<String>)>,
     pub stdin: Option<String>,
+    /// Run on a terminal this many columns wide, with this `TERM`.
+    pub terminal: Option<(u16, String)>,
 }
 
 const SOURCES: usize = 4;
@@ -516,11 +523,18 @@ impl Model {
                 _ => {}
             }
         }
+        let terminal = (self.kinds.contains(&Kind::Terminal) && stdin.is_none() && rng.chance(40))
+            .then(|| {
+                let cols = *rng.pick(&[40u16, 80, 132]);
+                let term = *rng.pick(&["xterm-256color", "xterm", "vt220", "dumb"]);
+                (cols, term.to_string())
+            });
         Compile {
             compiler,
             args,
             env,
             stdin,
+            terminal,
         }
     }
 }
@@ -677,6 +691,9 @@ pub struct Divergence {
 }
 
 fn run_compile(sb: &Sandbox, prefix: &[OsString], c: &Compile) -> Output {
+    if let Some((cols, term)) = &c.terminal {
+        return run_on_terminal(sb, prefix, c, *cols, term);
+    }
     let mut cmd = match prefix.split_first() {
         Some((first, rest)) => {
             let mut cmd = sb.cmd(first);
@@ -702,6 +719,41 @@ fn run_compile(sb: &Sandbox, prefix: &[OsString], c: &Compile) -> Output {
         let _ = stdin.write_all(text.as_bytes());
     }
     child.wait_with_output().expect("wait for a compile")
+}
+
+/// `c` in a terminal session (util-linux `script`) `cols` wide: stdout
+/// holds what the terminal received (both streams, as the terminal shows
+/// them), the exit code is the compile's.
+fn run_on_terminal(
+    sb: &Sandbox,
+    prefix: &[OsString],
+    c: &Compile,
+    cols: u16,
+    term: &str,
+) -> Output {
+    let mut line = format!("stty cols {cols} rows 24; exec");
+    for word in prefix
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .chain([c.compiler.clone()])
+        .chain(c.args.iter().cloned())
+    {
+        line.push(' ');
+        line.push_str(&quote(&word));
+    }
+    let mut cmd = sb.cmd("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .env("SHELL", "/bin/sh")
+        .env("TERM", term)
+        .env_remove("COLUMNS")
+        .env_remove("COLORTERM");
+    for (name, value) in &c.env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    cmd.output().expect("run a compile on a terminal")
 }
 
 /// What differs between the plain and the cached run of one compile, if
@@ -931,7 +983,7 @@ fn quote(s: &str) -> String {
 /// `zccache`) so the two can be compared by hand.
 pub fn script(actions: &[Action]) -> String {
     let mut s = String::from(
-        "#!/bin/sh\n# replay: run in an empty directory\nset -u\nCACHE=${CACHE:-zccache}\n",
+        "#!/bin/sh\n# replay: run in an empty directory\nset -u\nCACHE=${CACHE:-zccache}; export CACHE\n",
     );
     for action in actions {
         match action {
@@ -981,12 +1033,28 @@ pub fn script(actions: &[Action]) -> String {
                     .as_ref()
                     .map(|t| format!(" <<'EOF'\n{t}EOF"))
                     .unwrap_or_default();
-                let _ = writeln!(
-                    s,
-                    "env {line}$CACHE {} {}{input}; echo \"exit $?\"",
-                    c.compiler,
-                    args.join(" ")
-                );
+                match &c.terminal {
+                    None => {
+                        let _ = writeln!(
+                            s,
+                            "env {line}$CACHE {} {}{input}; echo \"exit $?\"",
+                            c.compiler,
+                            args.join(" ")
+                        );
+                    }
+                    Some((cols, term)) => {
+                        let session = format!(
+                            "stty cols {cols} rows 24; exec $CACHE {} {}",
+                            c.compiler,
+                            args.join(" ")
+                        );
+                        let _ = writeln!(
+                            s,
+                            "env {line}TERM={term} SHELL=/bin/sh script -qec {} /dev/null; echo \"exit $?\"",
+                            quote(&session)
+                        );
+                    }
+                }
             }
         }
     }
