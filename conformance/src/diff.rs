@@ -864,6 +864,9 @@ fn apply(work: &Path, action: &Action) {
             };
             let f = std::fs::File::options().write(true).open(&full).unwrap();
             f.set_modified(when).unwrap();
+            // Whether the next compile stores must not depend on how soon
+            // it starts after this write (the too-new guard reads ctime).
+            crate::wait_for_ctime(&full);
         }
         Action::Compile(_) => unreachable!("compiles are run, not applied"),
     }

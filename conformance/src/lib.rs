@@ -226,11 +226,18 @@ pub fn server_pid(endpoint: &Path) -> u32 {
 /// [`settle`]); without that, whether a test's first compile stores would
 /// depend on how fast the machine is.
 pub fn backdate(p: &Path) {
-    use std::os::unix::fs::MetadataExt;
     let f = std::fs::File::options().write(true).open(p).unwrap();
     let t = SystemTime::now() - Duration::from_secs(3600);
     f.set_modified(t).unwrap();
-    let md = f.metadata().unwrap();
+    drop(f);
+    wait_for_ctime(p);
+}
+
+/// Makes the next command this thread builds with [`Sandbox::cmd`] wait
+/// until `p`'s ctime is old enough for the too-new guard (see [`backdate`]).
+pub fn wait_for_ctime(p: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(p).unwrap();
     let ctime = UNIX_EPOCH + Duration::new(md.ctime() as u64, md.ctime_nsec() as u32);
     SETTLED_AT.with(|at| at.set(at.get().max(ctime + CTIME_SETTLE)));
 }

@@ -16,6 +16,7 @@ const STEPS: usize = 150;
 
 #[test]
 fn differential_fixed_seeds_match_the_plain_compiler() {
+    let mut hits = 0;
     for seed in SEEDS {
         let report = diff::run(seed, STEPS, Kind::ALL, &Cache::zccache(), 300);
         if let Some((script, what)) = &report.failure {
@@ -32,13 +33,13 @@ fn differential_fixed_seeds_match_the_plain_compiler() {
             STEPS as u64,
             "every compile is counted once"
         );
-        // A run with few hits proves little about the cache.
-        assert!(
-            counts.hits * 4 >= STEPS as u64,
-            "seed {seed}: only {} hits in {STEPS} compiles",
-            counts.hits
-        );
+        hits += counts.hits;
     }
+    // A run with few hits proves little about the cache. Over all seeds,
+    // not per seed: one seed may draw many compiles that pass through by
+    // design (`-E`, two sources) or are never stored (`__TIME__`).
+    let steps = (SEEDS.len() * STEPS) as u64;
+    assert!(hits * 4 >= steps, "only {hits} hits in {steps} compiles");
 }
 
 /// A cache command made of a shell script: `sh -c SCRIPT sh COMPILER ARGS…`.
