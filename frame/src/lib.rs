@@ -15,11 +15,13 @@ pub mod envelope;
 pub mod v1;
 
 mod codec;
+mod describe;
 mod error;
 mod payload;
 mod version;
 
 pub use codec::{encode_frame, read_frame, write_frame, FrameCodec};
+pub use describe::describe;
 pub use envelope::Frame;
 pub use error::FrameError;
 pub use payload::{

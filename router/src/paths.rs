@@ -3,7 +3,7 @@
 //! and creates none of them.
 //!
 //! Every name inside the runtime directory is at most
-//! [`LONGEST_RUNTIME_ENTRY`] bytes, and [`crate::RuntimeDir`] refuses a
+//! [`crate::LONGEST_RUNTIME_ENTRY`] bytes, and [`crate::RuntimeDir`] refuses a
 //! directory too long to hold it, so endpoints built from a `RuntimeDir`
 //! always fit a socket address.
 
@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use crate::root::daemon_key;
 use crate::runtime::RuntimeDir;
-use crate::sockaddr::LONGEST_RUNTIME_ENTRY;
 
 /// Where one daemon (cache root, namespace, protocol) lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +89,7 @@ pub fn broker_paths(rt: &RuntimeDir, protocol: u32) -> BrokerPaths {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sockaddr::{endpoint_fits, max_runtime_dir_len};
+    use crate::sockaddr::{endpoint_fits, max_runtime_dir_len, LONGEST_RUNTIME_ENTRY};
     use crate::test_util::TempDir;
 
     #[test]
