@@ -1,5 +1,7 @@
 //! Repository-wide style checks that cannot be seen in any one file: every
-//! `.rs` file opens with a `//!` line saying what it is for.
+//! `.rs` file opens with a `//!` line saying what it is for, and
+//! ARCHITECTURE.md's code map names every source file (and no file that is
+//! not there).
 //!
 //! It reads files only; it formats nothing and fixes nothing.
 
@@ -43,5 +45,148 @@ fn every_rust_file_opens_with_a_module_doc_line() {
     assert!(
         offenders.is_empty(),
         "files without a leading //! line: {offenders:#?}"
+    );
+}
+
+/// The workspace members named in the root `Cargo.toml`.
+fn workspace_members(root: &Path) -> Vec<String> {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let start = manifest.find("members").expect("a members list") + "members".len();
+    let list = &manifest[start..];
+    let list = &list[list.find('[').unwrap() + 1..list.find(']').unwrap()];
+    list.split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// Every source file the code map must name, relative to the repository:
+/// each member's `.rs` files under `src/` (library, binaries, modules,
+/// in-crate tests) and its `build.rs`.
+fn source_files(root: &Path, members: &[String]) -> std::collections::BTreeSet<String> {
+    let mut files = Vec::new();
+    for member in members {
+        rust_files(&root.join(member).join("src"), &mut files);
+        let build = root.join(member).join("build.rs");
+        if build.exists() {
+            files.push(build);
+        }
+    }
+    files
+        .iter()
+        .map(|f| f.strip_prefix(root).unwrap().display().to_string())
+        .collect()
+}
+
+/// The `## Code map` section of ARCHITECTURE.md, as one bullet per crate:
+/// (crate directory, the bullet's text).
+fn code_map_bullets(architecture: &str) -> Vec<(String, String)> {
+    let start = architecture
+        .find("\n## Code map\n")
+        .expect("ARCHITECTURE.md has a `## Code map` section");
+    let section = &architecture[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut bullets: Vec<(String, String)> = Vec::new();
+    for line in section.lines() {
+        if let Some(rest) = line.strip_prefix("- `") {
+            let dir = rest.split('`').next().unwrap_or("");
+            bullets.push((dir.trim_end_matches('/').to_owned(), String::new()));
+        }
+        if let Some((_, text)) = bullets.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    bullets
+}
+
+/// The files a crate's bullet names: every backquoted `*.rs`, a path
+/// under the crate's `src/` or, when there is none there (`build.rs`,
+/// `tests/it.rs`), under the crate itself. A name found in neither is
+/// reported under `src/`.
+fn named_files(root: &Path, dir: &str, text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| t.ends_with(".rs") && !t.contains(' '))
+        .map(|t| {
+            let in_src = format!("{dir}/src/{t}");
+            let in_crate = format!("{dir}/{t}");
+            if !root.join(&in_src).is_file() && root.join(&in_crate).is_file() {
+                in_crate
+            } else {
+                in_src
+            }
+        })
+        .collect()
+}
+
+/// ARCHITECTURE.md's code map names every source file of every workspace
+/// crate, each in its crate's bullet, and names no file that is not there.
+#[test]
+fn the_code_map_names_every_source_file_and_no_other() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let members = workspace_members(root);
+    assert!(members.len() >= 7, "members: {members:?}");
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let bullets = code_map_bullets(&architecture);
+    for member in &members {
+        assert!(
+            bullets.iter().any(|(dir, _)| dir == member),
+            "the code map has no bullet for `{member}/`"
+        );
+    }
+    let named: std::collections::BTreeSet<String> = bullets
+        .iter()
+        .filter(|(dir, _)| members.contains(dir))
+        .flat_map(|(dir, text)| named_files(root, dir, text))
+        .collect();
+    let sources = source_files(root, &members);
+    assert!(sources.len() > 20, "found only {} sources", sources.len());
+    let missing: Vec<&String> = sources.difference(&named).collect();
+    let phantom: Vec<&String> = named.iter().filter(|f| !root.join(f).is_file()).collect();
+    assert!(
+        missing.is_empty() && phantom.is_empty(),
+        "ARCHITECTURE.md's code map is out of date.\n\
+         Files it does not name (add each to its crate's bullet, as a path \
+         under the crate's src/): {missing:#?}\n\
+         Files it names that do not exist: {phantom:#?}"
+    );
+}
+
+#[test]
+fn code_map_paths_resolve_per_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    assert_eq!(
+        named_files(
+            root,
+            "daemon",
+            "`rust/args.rs` and `main.rs`, `cc/` and `store/`, `gone.rs`"
+        ),
+        [
+            "daemon/src/rust/args.rs",
+            "daemon/src/main.rs",
+            "daemon/src/gone.rs"
+        ]
+    );
+    assert_eq!(
+        named_files(root, "frame", "`build.rs`, `tests/schema.rs`"),
+        ["frame/build.rs", "frame/src/tests/schema.rs"]
+    );
+    assert_eq!(
+        named_files(root, "conformance", "`src/diff.rs` then `tests/it.rs`"),
+        ["conformance/src/diff.rs", "conformance/tests/it.rs"]
+    );
+    let map = "intro\n\n## Code map\n\n- `frame/`: `codec.rs`\n  and `v1.rs`.\n- `sys/`: `fds.rs`.\n\n## Invariants\n\n- `x.rs`\n";
+    let bullets = code_map_bullets(map);
+    assert_eq!(
+        bullets,
+        [
+            (
+                "frame".to_owned(),
+                "- `frame/`: `codec.rs`\n  and `v1.rs`.\n".to_owned()
+            ),
+            ("sys".to_owned(), "- `sys/`: `fds.rs`.\n".to_owned()),
+        ]
     );
 }
