@@ -319,6 +319,7 @@ fn v1_rows() -> Vec<Row> {
         field!(ProbeResult.args),
         field!(ProbeResult.exit_code),
         field!(ProbeResult.stdout),
+        field!(ProbeResult.stderr),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Passthrough(Passthrough)),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Units(Units)),
         variant!(LookupReply.outcome = lookup_reply::Outcome::Probe(Probe)),
