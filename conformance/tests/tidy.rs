@@ -5,6 +5,7 @@
 //!
 //! It reads files only; it formats nothing and fixes nothing.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -63,7 +64,7 @@ fn workspace_members(root: &Path) -> Vec<String> {
 /// Every source file the code map must name, relative to the repository:
 /// each member's `.rs` files under `src/` (library, binaries, modules,
 /// in-crate tests) and its `build.rs`.
-fn source_files(root: &Path, members: &[String]) -> std::collections::BTreeSet<String> {
+fn source_files(root: &Path, members: &[String]) -> BTreeSet<String> {
     let mut files = Vec::new();
     for member in members {
         rust_files(&root.join(member).join("src"), &mut files);
@@ -136,7 +137,7 @@ fn the_code_map_names_every_source_file_and_no_other() {
             "the code map has no bullet for `{member}/`"
         );
     }
-    let named: std::collections::BTreeSet<String> = bullets
+    let named: BTreeSet<String> = bullets
         .iter()
         .filter(|(dir, _)| members.contains(dir))
         .flat_map(|(dir, text)| named_files(root, dir, text))
@@ -188,5 +189,132 @@ fn code_map_paths_resolve_per_crate() {
             ),
             ("sys".to_owned(), "- `sys/`: `fds.rs`.\n".to_owned()),
         ]
+    );
+}
+
+/// A crate's top-level modules and, for each, the top-level modules it
+/// names through `crate::` paths (in `use` lines and inline), comments and
+/// `#[cfg(test)]` modules left out: tests may reach anywhere.
+fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let module_of = |f: &Path| -> String {
+        let rel = f.strip_prefix(src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        first.trim_end_matches(".rs").to_owned()
+    };
+    let modules: BTreeSet<String> = files.iter().map(|f| module_of(f)).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let from = module_of(file);
+        let text = std::fs::read_to_string(file).unwrap();
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let edges = graph.entry(from.clone()).or_default();
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            // `crate::{a, b::c}` names several.
+            let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                group[..group.find('}').unwrap_or(group.len())]
+                    .split(',')
+                    .map(str::trim)
+                    .collect()
+            } else {
+                vec![rest]
+            };
+            for name in names {
+                let target: String = name
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if target != from && modules.contains(&target) {
+                    edges.insert(target);
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// One cycle of `graph`, if it has any.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// The library crates' modules import each other in one direction only
+/// (issue 11: the router's `paths` and `runtime` imported each other).
+/// The daemon joins this list once its engine split has removed the
+/// `compile` <-> `rust` cycle.
+#[test]
+fn no_module_cycles_in_the_shared_crates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for krate in ["frame", "router", "sys", "broker", "wrapper"] {
+        let graph = module_graph(&root.join(krate).join("src"));
+        assert!(graph.len() > 2, "{krate}: {graph:?}");
+        if let Some(cycle) = find_cycle(&graph) {
+            panic!("{krate}: modules import each other: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn a_module_cycle_is_found() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry((*a).into()).or_default().insert((*b).into());
+            g.entry((*b).into()).or_default();
+        }
+        g
+    };
+    assert_eq!(
+        find_cycle(&graph(&[("paths", "runtime"), ("runtime", "paths")])),
+        Some(vec!["paths".into(), "runtime".into(), "paths".into()])
+    );
+    assert_eq!(
+        find_cycle(&graph(&[
+            ("paths", "runtime"),
+            ("paths", "sockaddr"),
+            ("runtime", "sockaddr")
+        ])),
+        None
     );
 }
