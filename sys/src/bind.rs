@@ -11,10 +11,15 @@
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
+use std::time::Duration;
 
-use crate::with_private_umask;
+use crate::{connect_bounded, with_private_umask};
+
+/// How long the liveness connect waits on a listener whose backlog is full
+/// before the bind gives up (nothing is unlinked then).
+const LIVENESS_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Binds `path` with mode 0600 (the umask is 077 around the bind, so the
 /// socket is never reachable by others, even for an instant).
@@ -22,7 +27,9 @@ use crate::with_private_umask;
 /// `Ok(None)`: a live listener answers on `path`; it was left alone. When
 /// `path` is a socket nobody listens on (`ConnectionRefused`), it is
 /// unlinked and bound again, once. Any other occupant, or any other
-/// failure of the liveness connect, is an error and nothing is unlinked.
+/// failure of the liveness connect (a listener whose backlog stays full
+/// for [`LIVENESS_PATIENCE`] included), is an error and nothing is
+/// unlinked.
 ///
 /// The umask is process-wide: call this before other threads create files.
 pub fn bind_endpoint(path: &Path) -> io::Result<Option<UnixListener>> {
@@ -79,7 +86,7 @@ fn occupant(path: &Path) -> io::Result<Occupant> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Occupant::Absent),
         Err(e) => return Err(e),
     }
-    judge_connect(UnixStream::connect(path).map(drop))
+    judge_connect(connect_bounded(path, LIVENESS_PATIENCE).map(drop))
 }
 
 /// The rule: only a connect that succeeds or is refused tells anything.
@@ -100,6 +107,8 @@ fn judge_connect(connect: io::Result<()>) -> io::Result<Occupant> {
 mod tests {
     use super::*;
     use crate::file_id;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
     use std::path::PathBuf;
 
     fn scratch(name: &str) -> PathBuf {
@@ -185,6 +194,34 @@ mod tests {
             .file_type()
             .is_symlink());
         assert!(file_id(&dead).is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A listener with a zero backlog, never accepting: a wedged server,
+    /// which a blocking connect would wait on forever once it is full.
+    fn wedged_listener(path: &Path) -> UnixListener {
+        let listener = UnixListener::bind(path).unwrap();
+        // SAFETY: listen again on a socket we own, with a zero backlog.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        listener
+    }
+
+    #[test]
+    fn a_listener_too_busy_to_answer_is_never_unlinked() {
+        let dir = scratch("wedged");
+        let sock = dir.join("s.sock");
+        let listener = wedged_listener(&sock);
+        let before = file_id(&sock).unwrap();
+        // Fill what the kernel queues.
+        let mut queued = Vec::new();
+        while let Ok(s) = connect_bounded(&sock, Duration::from_millis(100)) {
+            queued.push(s);
+            assert!(queued.len() < 64, "the backlog never filled");
+        }
+        let err = bind_endpoint(&sock).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert_eq!(file_id(&sock), Some(before));
+        drop(listener);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
