@@ -867,9 +867,7 @@ fn include_path_environment_directories_are_watched() {
         source(&sb, "sys/nx.h", "#define V 1\n");
         std::fs::create_dir_all(sb.path("cp")).unwrap();
         source(&sb, "m.c", "#include <nx.h>\nint v = V;\n");
-        let c = cmd(cc, "-isystem sys -c m.c")
-            .env("CPATH", "cp")
-            .outs(&["m.o"]);
+        let c = cmd(cc, "-isystem sys -c m.c").env("CPATH", "cp").outs(&["m.o"]);
         c.same_as_bare(&sb).miss();
         c.same_as_bare(&sb).hit();
         source(&sb, "cp/nx.h", "#define V 2\n");
@@ -885,9 +883,7 @@ fn include_path_environment_directories_are_watched() {
             "m.c",
             "#include <stddef.h>\n#ifdef EXTRA\nint extra;\n#endif\nsize_t n;\n",
         );
-        let c = cmd(cc, "-c m.c")
-            .env("C_INCLUDE_PATH", "cip")
-            .outs(&["m.o"]);
+        let c = cmd(cc, "-c m.c").env("C_INCLUDE_PATH", "cip").outs(&["m.o"]);
         c.same_as_bare(&sb).miss();
         c.same_as_bare(&sb).hit();
         source(
