@@ -318,3 +318,86 @@ fn a_module_cycle_is_found() {
         None
     );
 }
+
+/// The key-domain tags (`"zccache-<name>-v<N>"` string literals) in the
+/// daemon's code, outside its test modules.
+fn key_domains_in_code(src: &Path) -> BTreeSet<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut domains = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (i, _) in code.match_indices("\"zccache-") {
+            let rest = &code[i + 1..];
+            let Some(end) = rest.find('"') else { continue };
+            if is_key_domain(&rest[..end]) {
+                domains.insert(rest[..end].to_owned());
+            }
+        }
+    }
+    domains
+}
+
+/// `zccache-<lowercase words>-v<digits>`.
+fn is_key_domain(s: &str) -> bool {
+    let Some(body) = s.strip_prefix("zccache-") else {
+        return false;
+    };
+    let Some((name, version)) = body.rsplit_once("-v") else {
+        return false;
+    };
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !version.is_empty()
+        && version.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Every key domain the daemon hashes under is documented in
+/// ARCHITECTURE.md's `## Keys` section, and every domain named there is
+/// one the code uses (a stale version number is caught).
+#[test]
+fn every_key_domain_is_documented_and_no_other() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let in_code = key_domains_in_code(&root.join("daemon/src"));
+    assert!(in_code.len() >= 4, "key domains found: {in_code:?}");
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let start = architecture
+        .find("\n## Keys")
+        .expect("ARCHITECTURE.md has a `## Keys` section");
+    let section = &architecture[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let documented: BTreeSet<String> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| is_key_domain(t))
+        .map(str::to_owned)
+        .collect();
+    let undocumented: Vec<&String> = in_code.difference(&documented).collect();
+    let stale: Vec<&String> = documented.difference(&in_code).collect();
+    assert!(
+        undocumented.is_empty() && stale.is_empty(),
+        "ARCHITECTURE.md's key domains are out of date.\n\
+         In the code, not in `## Keys`: {undocumented:#?}\n\
+         In `## Keys`, not in the code: {stale:#?}"
+    );
+}
+
+#[test]
+fn key_domain_names() {
+    for good in ["zccache-cc-v1", "zccache-rust-toolchain-selection-v12"] {
+        assert!(is_key_domain(good), "{good}");
+    }
+    for bad in [
+        "zccache-daemon",
+        "zccache-cc-v",
+        "zccache-v1",
+        "zccache-CC-v1",
+        "cc-v1",
+    ] {
+        assert!(!is_key_domain(bad), "{bad}");
+    }
+}
