@@ -1,59 +1,38 @@
-//! A FrameV1 stream over a tokio Unix socket, for serving wrappers and for talking to daemons as a client; decoding is frame's, this only moves bytes and checks who is on the other end.
+//! The broker's FrameV1 connections over tokio Unix sockets: which limits each side reads with, and, as a client of daemons, checking who is on the other end. Framing and the end-of-file rule are `frame::FrameStream`'s, shared with the daemon.
 
 use std::io;
 use std::path::Path;
 
-use bytes::BytesMut;
-use frame::{Frame, FrameCodec, FrameError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use frame::{Frame, FrameCodec, FrameError, FrameStream};
 use tokio::net::UnixStream;
-use tokio_util::codec::Decoder;
 
 use crate::os;
 
-pub(crate) struct Framed {
-    stream: UnixStream,
-    codec: FrameCodec,
-    buf: BytesMut,
-}
+/// A connection; the framing is [`FrameStream`]'s, this only picks limits.
+pub(crate) struct Framed(FrameStream<UnixStream>);
 
 impl Framed {
     /// The serving side: small first frame, then up to the frame limit.
     pub(crate) fn server(stream: UnixStream) -> Framed {
-        Framed::with_codec(stream, FrameCodec::new())
+        Framed(FrameStream::new(stream, FrameCodec::new()))
     }
 
     /// The calling side, reading answers of at most `limit` bytes.
     pub(crate) fn client(stream: UnixStream, limit: usize) -> Framed {
-        Framed::with_codec(stream, FrameCodec::with_limits(limit, limit))
-    }
-
-    fn with_codec(stream: UnixStream, codec: FrameCodec) -> Framed {
-        Framed {
+        Framed(FrameStream::new(
             stream,
-            codec,
-            buf: BytesMut::with_capacity(8 * 1024),
-        }
+            FrameCodec::with_limits(limit, limit),
+        ))
     }
 
-    /// The next frame; `None` on a clean end of stream between frames.
+    /// The next frame; `None` on a clean end of stream between frames, a
+    /// truncated-frame error when it ends inside one.
     pub(crate) async fn next(&mut self) -> Option<Result<Frame, FrameError>> {
-        loop {
-            match self.codec.decode(&mut self.buf) {
-                Ok(Some(frame)) => return Some(Ok(frame)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e)),
-            }
-            match self.stream.read_buf(&mut self.buf).await {
-                Ok(0) => return self.codec.decode_eof(&mut self.buf).transpose(),
-                Ok(_) => {}
-                Err(e) => return Some(Err(e.into())),
-            }
-        }
+        self.0.next().await
     }
 
     pub(crate) async fn send(&mut self, frame: &Frame) -> io::Result<()> {
-        self.stream.write_all(&frame::encode_frame(frame)).await
+        self.0.send(frame).await
     }
 }
 

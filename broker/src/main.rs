@@ -18,8 +18,6 @@ mod server;
 
 use std::error::Error;
 use std::io;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +40,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let rt = router::runtime_dir()?;
     let paths = router::broker_paths(&rt, PROTOCOL_VERSION);
     // The umask is process-wide, so bind before the runtime starts threads.
-    let Some(listener) = bind(&paths.endpoint)? else {
+    let Some(listener) = sys::bind_endpoint(&paths.endpoint)? else {
         eprintln!(
             "a live broker already answers on {}; exiting",
             paths.endpoint.display()
@@ -103,23 +101,6 @@ fn run() -> Result<(), Box<dyn Error>> {
     eprintln!("broker pid={} exiting: {why}", std::process::id());
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(())
-}
-
-/// Binds `path` with mode 0600. An existing socket is replaced only when
-/// nothing accepts on it; `None` means a live broker answers there.
-fn bind(path: &Path) -> io::Result<Option<UnixListener>> {
-    match os::with_private_umask(|| UnixListener::bind(path)) {
-        Ok(listener) => Ok(Some(listener)),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => match UnixStream::connect(path) {
-            Ok(_) => Ok(None),
-            Err(c) if c.kind() == io::ErrorKind::ConnectionRefused => {
-                std::fs::remove_file(path)?;
-                os::with_private_umask(|| UnixListener::bind(path)).map(Some)
-            }
-            Err(c) => Err(c),
-        },
-        Err(e) => Err(e),
-    }
 }
 
 /// Returns once, for `limit`, no daemon of ours has run and no Route

@@ -378,7 +378,7 @@ fn release_entry(
             reply.all_released
         }
         Ok(other) => {
-            entry.insert("error".into(), describe(&other).into());
+            entry.insert("error".into(), frame::describe(&other).into());
             false
         }
         // It has gone since it answered the Status: it holds nothing.
@@ -423,18 +423,6 @@ async fn call(
     match timeout(limit, ask).await {
         Ok(answer) => answer,
         Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
-    }
-}
-
-/// A short description of an answer that was not the one asked for.
-fn describe(body: &response::Body) -> String {
-    match body {
-        response::Body::Error(e) => format!("error: {}", e.message),
-        response::Body::VersionMismatch(m) => format!(
-            "protocol mismatch: the daemon speaks {} ({}), we speak {}",
-            m.expected, m.peer_version_string, m.received
-        ),
-        _ => "an unexpected kind of answer".to_owned(),
     }
 }
 

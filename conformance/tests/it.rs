@@ -13,6 +13,7 @@ mod e2e;
 mod faults;
 mod frame;
 mod oracle;
+mod plumbing;
 mod rust;
 mod sick_root;
 mod thirdparty;

@@ -31,7 +31,6 @@ mod toolchain;
 mod tz;
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -241,25 +240,21 @@ fn create_private_dirs(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Bind the endpoint. An existing socket is unlinked only when nothing
-/// answers on it; a live daemon there means we are not needed (`None`).
+/// Bind the endpoint (`sys::bind_endpoint`: a socket file is unlinked
+/// only when a connect to it is refused); a live daemon there means we are
+/// not needed (`None`).
 fn bind(endpoint: &Path) -> Result<Option<UnixListener>, String> {
-    for attempt in 0..2 {
-        match os::with_private_umask(|| UnixListener::bind(endpoint)) {
-            Ok(l) => {
-                let _ = std::fs::set_permissions(endpoint, std::fs::Permissions::from_mode(0o600));
-                return Ok(Some(l));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt == 0 => {
-                if std::os::unix::net::UnixStream::connect(endpoint).is_ok() {
-                    return Ok(None);
-                }
-                let _ = std::fs::remove_file(endpoint);
-            }
-            Err(e) => return Err(format!("cannot bind {}: {e}", endpoint.display())),
-        }
-    }
-    Err(format!("cannot bind {}", endpoint.display()))
+    let bound = sys::bind_endpoint(endpoint)
+        .and_then(|listener| {
+            listener
+                .map(|l| {
+                    l.set_nonblocking(true)?;
+                    UnixListener::from_std(l)
+                })
+                .transpose()
+        })
+        .map_err(|e| format!("cannot bind {}: {e}", endpoint.display()))?;
+    Ok(bound)
 }
 
 fn publish_identity(opts: &Options) -> Result<router::Identity, String> {

@@ -13,12 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
-use frame::{v1, Frame, FrameCodec, FrameError, PAYLOAD_IDENTITY, PAYLOAD_ZCCACHE};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use frame::{v1, Frame, FrameCodec, FrameError, FrameStream, PAYLOAD_IDENTITY, PAYLOAD_ZCCACHE};
+use tokio::io::Interest;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
-use tokio_util::codec::Decoder;
 
 use crate::compile::{Engine, PeerView};
 use crate::os;
@@ -82,11 +80,10 @@ impl Server {
     }
 
     async fn serve(self: Arc<Self>, stream: UnixStream) {
-        let mut conn = Conn {
+        let mut conn = FrameStream::new(
             stream,
-            codec: FrameCodec::with_limits(frame::MAX_FIRST_LOOKUP_FRAME, frame::MAX_FRAME),
-            buf: BytesMut::with_capacity(8 * 1024),
-        };
+            FrameCodec::with_limits(frame::MAX_FIRST_LOOKUP_FRAME, frame::MAX_FRAME),
+        );
         let mut first = true;
         loop {
             let wait = if first {
@@ -110,13 +107,13 @@ impl Server {
                     Ok(nonce) => frame::probe_reply_frame(id, &nonce, &self.identity_json),
                     Err(e) => frame::response_frame(id, &error_response(&e.to_string())),
                 };
-                let _ = conn.send(reply).await;
+                let _ = conn.send(&reply).await;
                 continue;
             }
             if frame.payload_protocol != PAYLOAD_ZCCACHE {
                 let msg = format!("unknown payload protocol {:#x}", frame.payload_protocol);
                 let _ = conn
-                    .send(frame::response_frame(id, &error_response(&msg)))
+                    .send(&frame::response_frame(id, &error_response(&msg)))
                     .await;
                 return;
             }
@@ -131,17 +128,16 @@ impl Server {
                 let resp = v1::Response {
                     body: Some(v1::response::Body::VersionMismatch(m)),
                 };
-                let _ = conn.send(frame::response_frame(id, &resp)).await;
+                let _ = conn.send(&frame::response_frame(id, &resp)).await;
                 return;
             }
             let stop = matches!(req.body, Some(v1::request::Body::Shutdown(_)));
             let client = Client {
                 deadline_unix_ms: frame.deadline_unix_ms,
-                fd: conn.stream.as_raw_fd(),
+                fd: conn.get_ref().as_raw_fd(),
             };
             let (resp, fds) = self.dispatch(req, client).await;
-            if conn
-                .send_with(frame::response_frame(id, &resp), fds)
+            if send_with(&mut conn, frame::response_frame(id, &resp), fds)
                 .await
                 .is_err()
             {
@@ -154,11 +150,14 @@ impl Server {
         }
     }
 
+    /// Logs a refused frame (a truncated last frame too: the peer sent
+    /// part of a request and hung up) and tells the peer why, if it still
+    /// listens.
     async fn refuse(&self, conn: &mut Conn, id: u64, e: &FrameError) {
         if !e.is_io() && !e.is_closed() {
             eprintln!("zccache-daemon: refused a frame: {e}");
             let _ = conn
-                .send(frame::response_frame(
+                .send(&frame::response_frame(
                     id,
                     &error_response(&format!("refused: {e}")),
                 ))
@@ -443,44 +442,21 @@ fn peer_hung_up(fd: RawFd) -> bool {
         )
 }
 
-/// One connection: a socket, the frame decoder and its read buffer.
-struct Conn {
-    stream: UnixStream,
-    codec: FrameCodec,
-    buf: BytesMut,
-}
+/// One connection: frames over a socket (`frame::FrameStream`, which owns
+/// the end-of-file rule shared with the broker).
+type Conn = FrameStream<UnixStream>;
 
-impl Conn {
-    /// The next frame; `None` on a clean end of stream.
-    async fn next(&mut self) -> Option<Result<Frame, FrameError>> {
-        loop {
-            match self.codec.decode(&mut self.buf) {
-                Ok(Some(f)) => return Some(Ok(f)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e)),
-            }
-            match self.stream.read_buf(&mut self.buf).await {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => return Some(Err(e.into())),
-            }
-        }
+/// Sends `f` with `fds` attached to its first byte: one `sendmsg` that the
+/// socket takes at least a byte of, then plain writes for the rest.
+async fn send_with(conn: &mut Conn, f: Frame, fds: Descriptors) -> std::io::Result<()> {
+    if fds.0.is_empty() {
+        return conn.send(&f).await;
     }
-
-    async fn send(&mut self, f: Frame) -> std::io::Result<()> {
-        self.stream.write_all(&frame::encode_frame(&f)).await
-    }
-
-    /// Sends `f` with `fds` attached to its first byte: one `sendmsg` that
-    /// the socket takes at least a byte of, then plain writes for the rest.
-    async fn send_with(&mut self, f: Frame, fds: Descriptors) -> std::io::Result<()> {
-        if fds.0.is_empty() {
-            return self.send(f).await;
-        }
-        let bytes = frame::encode_frame(&f);
+    let bytes = frame::encode_frame(&f);
+    let sent = {
         let borrowed: Vec<BorrowedFd<'_>> = fds.0.iter().map(AsFd::as_fd).collect();
-        let stream = &self.stream;
-        let sent = loop {
+        let stream = conn.get_ref();
+        loop {
             stream.writable().await?;
             match stream.try_io(Interest::WRITABLE, || {
                 sys::send_with_fds(stream, &bytes, &borrowed)
@@ -489,9 +465,9 @@ impl Conn {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
             }
-        };
-        self.stream.write_all(&bytes[sent..]).await
-    }
+        }
+    };
+    conn.write_all(&bytes[sent..]).await
 }
 
 fn error_response(message: &str) -> v1::Response {

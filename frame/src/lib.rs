@@ -1,11 +1,12 @@
-//! The zccache wire contract: FrameV1 envelope grammar, the prost messages of `proto/*.proto`, a blocking and an async codec, and the protocol version check. It has no sockets, no runtime, no file system and no compiler knowledge.
+//! The zccache wire contract: FrameV1 envelope grammar, the prost messages of `proto/*.proto`, a blocking and an async codec, frames over a byte stream the caller hands in, and the protocol version check. It opens no sockets, starts no runtime and has no file system or compiler knowledge.
 //!
 //! `proto/envelope.proto` and `proto/zccache.proto` are the contract and
 //! document every message; [`envelope`] and [`v1`] match them tag for tag.
 //! The byte grammar and its limits are at the top of `codec.rs`.
 //!
 //! The synchronous wrapper uses [`write_frame`] / [`read_frame`]; the tokio
-//! servers use [`FrameCodec`]. Either way, [`request_frame`] and
+//! servers use [`FrameStream`] (a [`FrameCodec`] over a byte stream they
+//! hand in, with the one end-of-file rule). Either way, [`request_frame`] and
 //! [`decode_request`] (and their response twins) move a zccache message in
 //! and out of an envelope, and [`check_request_version`] is the one
 //! version check, run on the first request of a connection.
@@ -15,17 +16,21 @@ pub mod envelope;
 pub mod v1;
 
 mod codec;
+mod describe;
 mod error;
 mod payload;
+mod stream;
 mod version;
 
 pub use codec::{encode_frame, read_frame, write_frame, FrameCodec};
+pub use describe::describe;
 pub use envelope::Frame;
 pub use error::FrameError;
 pub use payload::{
     decode_probe, decode_probe_reply, decode_request, decode_response, probe_frame,
     probe_reply_frame, request_frame, response_frame, NONCE_LEN,
 };
+pub use stream::FrameStream;
 pub use version::{check_request_version, VersionCheck, PACKAGE_VERSION, PROTOCOL_VERSION};
 
 /// First byte of every frame; anything else is refused.

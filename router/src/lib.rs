@@ -18,6 +18,7 @@ mod probe;
 mod process;
 mod root;
 mod runtime;
+mod sockaddr;
 mod trust;
 mod verdict;
 
@@ -29,10 +30,7 @@ pub use identity::{
     MAX_IDENTITY_LEN,
 };
 pub use namespace::{sanitize_namespace, NamespaceError, DEFAULT_NAMESPACE, MAX_NAMESPACE_LEN};
-pub use paths::{
-    broker_paths, daemon_paths, endpoint_fits, identity_dir, BrokerPaths, DaemonPaths,
-    LONGEST_RUNTIME_ENTRY,
-};
+pub use paths::{broker_paths, daemon_paths, identity_dir, BrokerPaths, DaemonPaths};
 pub use probe::{check_probe_reply, probe_nonce_reply, MAX_PROBE_REPLY_LEN, PROBE_NONCE_LEN};
 pub use process::{
     current_boot_id, file_blake3, is_zombie, pid_alive, process_exe, process_facts,
@@ -43,6 +41,7 @@ pub use runtime::{
     euid, runtime_dir, runtime_dir_in, verify_runtime_dir, RuntimeDir, RuntimeDirEnv,
     RuntimeDirError,
 };
+pub use sockaddr::{endpoint_fits, LONGEST_RUNTIME_ENTRY};
 pub use trust::{check_cache_root, RootRefusal, CACHE_ROOT_DIRS, FOREIGN_CACHE_ROOT};
 pub use verdict::{
     is_daemon_exe, verdict, Expected, ProcessFacts, StaleReason, Verdict, DAEMON_EXE_NAME,

@@ -3,7 +3,7 @@
 //! and creates none of them.
 //!
 //! Every name inside the runtime directory is at most
-//! [`LONGEST_RUNTIME_ENTRY`] bytes, and [`crate::RuntimeDir`] refuses a
+//! [`crate::LONGEST_RUNTIME_ENTRY`] bytes, and [`crate::RuntimeDir`] refuses a
 //! directory too long to hold it, so endpoints built from a `RuntimeDir`
 //! always fit a socket address.
 
@@ -11,10 +11,6 @@ use std::path::{Path, PathBuf};
 
 use crate::root::daemon_key;
 use crate::runtime::RuntimeDir;
-
-/// The longest file name placed in the runtime directory:
-/// `broker-p4294967295.roots`.
-pub const LONGEST_RUNTIME_ENTRY: usize = "broker-p4294967295.roots".len();
 
 /// Where one daemon (cache root, namespace, protocol) lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,28 +86,10 @@ pub fn broker_paths(rt: &RuntimeDir, protocol: u32) -> BrokerPaths {
     }
 }
 
-/// Whether `path` fits in a Unix socket address (`sun_path`, with its
-/// terminating NUL): fewer than 108 bytes on Linux, 104 on the BSDs.
-pub fn endpoint_fits(path: &Path) -> bool {
-    path.as_os_str().len() < sun_path_capacity()
-}
-
-/// The longest runtime directory path for which every entry still fits.
-pub(crate) fn max_runtime_dir_len() -> usize {
-    // One byte for the separator and one for the NUL.
-    sun_path_capacity() - LONGEST_RUNTIME_ENTRY - 2
-}
-
-fn sun_path_capacity() -> usize {
-    // SAFETY: sockaddr_un is plain old data (integers and a byte array), for
-    // which all-zero bytes are a valid value.
-    let addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_path.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sockaddr::{endpoint_fits, max_runtime_dir_len, LONGEST_RUNTIME_ENTRY};
     use crate::test_util::TempDir;
 
     #[test]
@@ -175,21 +153,5 @@ mod tests {
         ] {
             assert!(endpoint_fits(path), "{}", path.display());
         }
-    }
-
-    #[track_caller]
-    fn check_fits(len: usize, expected: bool) {
-        let path = PathBuf::from(format!("/{}", "a".repeat(len - 1)));
-        assert_eq!(path.as_os_str().len(), len);
-        assert_eq!(endpoint_fits(&path), expected, "length {len}");
-    }
-
-    #[test]
-    fn fits_boundary() {
-        let cap = sun_path_capacity();
-        check_fits(1, true);
-        check_fits(cap - 1, true);
-        check_fits(cap, false);
-        check_fits(cap + 50, false);
     }
 }

@@ -15,21 +15,21 @@ use crate::verdict::ProcessFacts;
 /// This boot's id (`/proc/sys/kernel/random/boot_id`), or `None` where it
 /// cannot be read.
 pub fn current_boot_id() -> Option<String> {
-    os::current_boot_id()
+    parse_boot_id(&os::boot_id_text()?)
 }
 
 /// The kernel's start time of `pid` (`/proc/<pid>/stat` field 22, clock
 /// ticks since boot), or `None` when the process does not exist or is not
 /// readable by us.
 pub fn process_start_time(pid: u32) -> Option<u64> {
-    os::stat(pid).map(|stat| stat.start_time)
+    stat(pid).map(|stat| stat.start_time)
 }
 
 /// The start time of `pid` while it runs: `None` when there is no such
 /// process, it is a zombie (exited, waiting for its parent: it serves and
 /// holds nothing) or it cannot be read.
 pub fn running_start_time(pid: u32) -> Option<u64> {
-    os::stat(pid)
+    stat(pid)
         .filter(|stat| !is_dead_state(stat.state))
         .map(|stat| stat.start_time)
 }
@@ -37,13 +37,13 @@ pub fn running_start_time(pid: u32) -> Option<u64> {
 /// The state letter of `pid` (`/proc/<pid>/stat` field 3: `R`, `S`, `T`
 /// for stopped, `t` for traced, ...), or `None` when it cannot be read.
 pub fn process_state(pid: u32) -> Option<u8> {
-    os::stat(pid).map(|stat| stat.state)
+    stat(pid).map(|stat| stat.state)
 }
 
 /// The real uid of `pid` (`/proc/<pid>/status`, the first `Uid:` field),
 /// or `None` when it cannot be read.
 pub fn process_uid(pid: u32) -> Option<u32> {
-    os::real_uid(pid)
+    real_uid(pid)
 }
 
 /// Whether `pid` is still, right now, a process we proved ours: running
@@ -57,7 +57,7 @@ pub fn still_proven(pid: u32, start_time: u64, euid: u32) -> bool {
 
 /// Whether `pid` is known to be a zombie; `false` where that cannot be read.
 pub fn is_zombie(pid: u32) -> bool {
-    os::stat(pid).is_some_and(|stat| is_dead_state(stat.state))
+    stat(pid).is_some_and(|stat| is_dead_state(stat.state))
 }
 
 fn is_dead_state(state: u8) -> bool {
@@ -102,14 +102,14 @@ pub fn file_blake3(path: &Path) -> io::Result<String> {
 /// facts only once an identity file has been read.
 pub fn process_facts(pid: u32) -> ProcessFacts {
     let alive = pid_alive(pid);
-    let stat = if alive { os::stat(pid) } else { None };
+    let stat = if alive { stat(pid) } else { None };
     let zombie = stat.as_ref().is_some_and(|stat| is_dead_state(stat.state));
     ProcessFacts {
         boot_id: current_boot_id(),
         alive: alive && !zombie,
         start_time: stat.map(|stat| stat.start_time),
         state: stat.map(|stat| stat.state),
-        uid: if alive { os::real_uid(pid) } else { None },
+        uid: if alive { real_uid(pid) } else { None },
         exe_path: os::process_exe(pid),
         exe_blake3: os::exe_image(pid).and_then(|image| file_blake3(&image).ok()),
     }
@@ -124,14 +124,20 @@ pub(crate) struct StatFacts {
     pub(crate) start_time: u64,
 }
 
+/// `/proc/<pid>/stat`, parsed.
+fn stat(pid: u32) -> Option<StatFacts> {
+    parse_stat(&os::stat_bytes(pid)?)
+}
+
+/// The real uid of `pid`, from `/proc/<pid>/status`.
+fn real_uid(pid: u32) -> Option<u32> {
+    parse_status_uid(&os::status_text(pid)?)
+}
+
 /// Parses `/proc/<pid>/stat`. Field 2 is the command name in parentheses,
 /// which may itself contain spaces, parentheses and non-UTF-8 bytes, so
 /// the fields are counted from the last `)`.
-#[cfg_attr(
-    not(target_os = "linux"),
-    expect(dead_code, reason = "only the Linux reader parses /proc")
-)]
-pub(crate) fn parse_stat(bytes: &[u8]) -> Option<StatFacts> {
+fn parse_stat(bytes: &[u8]) -> Option<StatFacts> {
     let close = bytes.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&bytes[close + 1..]).ok()?;
     let mut fields = rest.split_ascii_whitespace();
@@ -146,20 +152,12 @@ pub(crate) fn parse_stat(bytes: &[u8]) -> Option<StatFacts> {
 
 /// The real uid from `/proc/<pid>/status`: the first number of the
 /// `Uid:` line (real, effective, saved, file system).
-#[cfg_attr(
-    not(target_os = "linux"),
-    expect(dead_code, reason = "only the Linux reader parses /proc")
-)]
-pub(crate) fn parse_status_uid(text: &str) -> Option<u32> {
+fn parse_status_uid(text: &str) -> Option<u32> {
     let line = text.lines().find_map(|l| l.strip_prefix("Uid:"))?;
     line.split_ascii_whitespace().next()?.parse().ok()
 }
 
-#[cfg_attr(
-    not(target_os = "linux"),
-    expect(dead_code, reason = "only the Linux reader parses /proc")
-)]
-pub(crate) fn parse_boot_id(text: &str) -> Option<String> {
+fn parse_boot_id(text: &str) -> Option<String> {
     let id = text.trim();
     (!id.is_empty()).then(|| id.to_owned())
 }
@@ -269,7 +267,7 @@ mod tests {
         let pid = child.id();
         // Until reaped the child is a zombie: kill(0) still succeeds.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while os::stat(pid).map(|s| s.state) != Some(b'Z') {
+        while stat(pid).map(|s| s.state) != Some(b'Z') {
             assert!(std::time::Instant::now() < deadline, "child never exited");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }

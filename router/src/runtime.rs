@@ -70,7 +70,7 @@ impl RuntimeDir {
             }
         }
         verify_runtime_dir(path)?;
-        let max = crate::paths::max_runtime_dir_len();
+        let max = crate::sockaddr::max_runtime_dir_len();
         if path.as_os_str().len() > max {
             return Err(RuntimeDirError::TooLong {
                 path: path.to_path_buf(),
@@ -543,7 +543,7 @@ mod tests {
     fn too_long_refused() {
         let tmp = TempDir::new();
         let mut long = tmp.path().to_path_buf();
-        while long.as_os_str().len() <= crate::paths::max_runtime_dir_len() {
+        while long.as_os_str().len() <= crate::sockaddr::max_runtime_dir_len() {
             long.push("x".repeat(20));
         }
         std::fs::create_dir_all(long.parent().unwrap()).unwrap();

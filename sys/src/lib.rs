@@ -1,4 +1,4 @@
-//! Process and socket hygiene shared by the wrapper, the broker and the daemon: starting a detached long-lived process (new session, no inherited descriptors, no build interposer or jobserver in its environment, stdio to a log), the uid behind a Unix socket, a private umask around bind, file identity, descriptors over a socket (`SCM_RIGHTS`) and the file-system view of a peer (`/proc/<pid>`). It holds no policy about when to spawn or whom to trust, and it never connects.
+//! Process and socket hygiene shared by the wrapper, the broker and the daemon: starting a detached long-lived process (new session, no inherited descriptors, no build interposer or jobserver in its environment, stdio to a log), the uid behind a Unix socket, a connect bounded in time, a private umask around bind and binding an endpoint with the one rule for a stale socket file, file identity, descriptors over a socket (`SCM_RIGHTS`) and the file-system view of a peer (`/proc/<pid>`). It holds no policy about when to spawn or whom to trust; it connects only when asked to (`connect_bounded`) and for `bind_endpoint`'s liveness check of a socket file in its way.
 //!
 //! Why a crate of its own: the wrapper starts the broker and the broker
 //! starts daemons in exactly the same way, and all three check peers the
@@ -8,9 +8,13 @@
 //! Unix only, like the rest of the workspace; peer credentials come from
 //! `SO_PEERCRED` on Linux and `getpeereid` elsewhere.
 
+mod bind;
+mod connect;
 mod fds;
 mod view;
 
+pub use bind::bind_endpoint;
+pub use connect::connect_bounded;
 pub use fds::{recv_with_fds, send_with_fds, MAX_FDS_PER_MESSAGE};
 pub use view::{fs_view, own_fs_view, process_cwd, FileId, FsView};
 

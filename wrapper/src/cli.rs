@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::invocation::Command;
-use crate::route::{describe, Place};
+use crate::route::Place;
 
 pub(crate) const USAGE: &str = "\
 usage: zccache <compiler> [args...]    compile through the cache
@@ -118,7 +118,7 @@ pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
                         print!("{}", status_table(&reply.json));
                         0
                     }
-                    other => fail(&format!("daemon answered with {}", describe(&other))),
+                    other => fail(&format!("daemon answered with {}", frame::describe(&other))),
                 },
             )
         }),
@@ -292,7 +292,9 @@ fn status_all(cfg: &Config, json: bool) -> i32 {
             let body = request::Body::Status(StatusRequest { all: true });
             match broker.call(body, fan_out_wait(cfg)) {
                 Ok(response::Body::Status(reply)) => (reply.json, reply.refusals_json),
-                Ok(other) => return fail(&format!("broker answered with {}", describe(&other))),
+                Ok(other) => {
+                    return fail(&format!("broker answered with {}", frame::describe(&other)))
+                }
                 Err(e) => return fail(&format!("broker: {e}")),
             }
         }
@@ -339,7 +341,7 @@ fn stop_all(cfg: &Config) -> i32 {
     let body = request::Body::Shutdown(ShutdownRequest { all: true });
     match broker.call(body, fan_out_wait(cfg)) {
         Ok(response::Body::Ack(_)) => {}
-        Ok(other) => return fail(&format!("broker answered with {}", describe(&other))),
+        Ok(other) => return fail(&format!("broker answered with {}", frame::describe(&other))),
         Err(e) => return fail(&format!("broker: {e}")),
     }
     drop(broker);
@@ -387,7 +389,9 @@ fn release_handles(cfg: &Config, path: OsString, json: bool) -> i32 {
             });
             match broker.call(body, fan_out_wait(cfg)) {
                 Ok(response::Body::ReleaseHandles(reply)) => reply,
-                Ok(other) => return fail(&format!("broker answered with {}", describe(&other))),
+                Ok(other) => {
+                    return fail(&format!("broker answered with {}", frame::describe(&other)))
+                }
                 Err(e) => return fail(&format!("broker: {e}")),
             }
         }
@@ -406,7 +410,7 @@ fn acked(answer: response::Body, done: &str) -> i32 {
             println!("{done}");
             0
         }
-        other => fail(&format!("daemon answered with {}", describe(&other))),
+        other => fail(&format!("daemon answered with {}", frame::describe(&other))),
     }
 }
 

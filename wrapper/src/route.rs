@@ -138,17 +138,8 @@ pub(crate) fn announce_runtime_dir(rt: &RuntimeDir) {
     }
 }
 
-/// A short description of an answer that was not the one asked for.
-pub(crate) fn describe(body: &response::Body) -> String {
-    match body {
-        response::Body::Error(e) => format!("error: {}", e.message),
-        response::Body::VersionMismatch(m) => format!(
-            "protocol mismatch: the server speaks {} ({}), we speak {}",
-            m.expected, m.peer_version_string, m.received
-        ),
-        _ => "an unexpected kind of answer".to_owned(),
-    }
-}
+/// `main.rs` still names it here; the one copy is `frame::describe`.
+pub(crate) use frame::describe;
 
 /// Connects to the broker, starting one when nobody listens on its
 /// endpoint. Starting happens under the broker lock, so a burst of

@@ -1,12 +1,10 @@
-//! Unix system calls the broker needs: the shared hygiene of the `sys` crate (peer uid, umask around bind, detached spawn, file identity) under the names the broker uses, and signalling a process; no policy about when to use them (`daemons.rs` decides whom to signal).
+//! Unix system calls the broker needs: the shared hygiene of the `sys` crate (peer uid, detached spawn, file identity) under the names the broker uses, and signalling a process; no policy about when to use them (`daemons.rs` decides whom to signal).
 
 use std::io;
 #[cfg(target_os = "linux")]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-pub(crate) use sys::{
-    file_id, open_append, open_lock, peer_uid, spawn_detached, with_private_umask,
-};
+pub(crate) use sys::{file_id, open_append, open_lock, peer_uid, spawn_detached};
 
 /// The signals the broker sends, to daemons it has proven its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,8 @@
-//! Unix specifics for the daemon: peer credentials, the umask around bind,
-//! what our open descriptors point at, and whether a file system is
-//! read-only.
+//! Unix specifics for the daemon: what our open descriptors point at, and
+//! whether a file system is read-only.
 //!
 //! Callers never see a `cfg`; other platforms would get a sibling file with
 //! the same functions.
-
-pub(crate) use sys::with_private_umask;
 
 /// The resolution of `CLOCK_REALTIME_COARSE`, the clock the kernel stamps
 /// file times from (one tick: 1 to 10 ms); 10 ms if it cannot be read.

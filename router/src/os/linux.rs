@@ -1,19 +1,17 @@
-//! Process facts on Linux, read from `/proc`. Parsing lives in
+//! Process facts on Linux, read from `/proc` as raw text. Parsing lives in
 //! `process.rs` so it can be tested with handed-in text; this file only
-//! reads.
+//! reads, and imports nothing of the crate (no module cycle).
 
 use std::path::PathBuf;
 
-use crate::process::{parse_boot_id, parse_stat, parse_status_uid, StatFacts};
-
-pub(crate) fn current_boot_id() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    parse_boot_id(&text)
+/// `/proc/sys/kernel/random/boot_id`.
+pub(crate) fn boot_id_text() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()
 }
 
-pub(crate) fn stat(pid: u32) -> Option<StatFacts> {
-    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&bytes)
+/// `/proc/<pid>/stat`.
+pub(crate) fn stat_bytes(pid: u32) -> Option<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/stat")).ok()
 }
 
 pub(crate) fn process_exe(pid: u32) -> Option<PathBuf> {
@@ -26,8 +24,7 @@ pub(crate) fn exe_image(pid: u32) -> Option<PathBuf> {
     Some(PathBuf::from(format!("/proc/{pid}/exe")))
 }
 
-/// The real uid of `pid`, from `/proc/<pid>/status`.
-pub(crate) fn real_uid(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_status_uid(&text)
+/// `/proc/<pid>/status`, which holds the real uid.
+pub(crate) fn status_text(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
 }

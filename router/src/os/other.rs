@@ -4,13 +4,11 @@
 
 use std::path::PathBuf;
 
-use crate::process::StatFacts;
-
-pub(crate) fn current_boot_id() -> Option<String> {
+pub(crate) fn boot_id_text() -> Option<String> {
     None
 }
 
-pub(crate) fn stat(_pid: u32) -> Option<StatFacts> {
+pub(crate) fn stat_bytes(_pid: u32) -> Option<Vec<u8>> {
     None
 }
 
@@ -22,6 +20,6 @@ pub(crate) fn exe_image(_pid: u32) -> Option<PathBuf> {
     None
 }
 
-pub(crate) fn real_uid(_pid: u32) -> Option<u32> {
+pub(crate) fn status_text(_pid: u32) -> Option<String> {
     None
 }
