@@ -36,7 +36,8 @@ use crate::config::{Config, LogLevel};
 use crate::conn::{Conn, ConnError};
 use crate::invocation::Entry;
 use crate::resolve::{Compiler, Search};
-use crate::route::{describe, Place};
+use crate::route::Place;
+use frame::describe;
 
 fn main() {
     let start_unix_ns = SystemTime::now()

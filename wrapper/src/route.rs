@@ -1,5 +1,6 @@
 //! Reaching the daemon for this cache root and namespace: its endpoint computed locally (the fast path), else a Route through the broker, starting the broker when nobody answers; it never starts a daemon itself.
 
+use frame::describe;
 use std::error::Error;
 use std::fmt;
 use std::io;
@@ -137,9 +138,6 @@ pub(crate) fn announce_runtime_dir(rt: &RuntimeDir) {
         eprintln!("zccache: {notice}");
     }
 }
-
-/// `main.rs` still names it here; the one copy is `frame::describe`.
-pub(crate) use frame::describe;
 
 /// Connects to the broker, starting one when nobody listens on its
 /// endpoint. Starting happens under the broker lock, so a burst of
