@@ -67,7 +67,8 @@ reasons! {
         UnsupportedSourceLanguage => "unsupported_source_language",
         /// No source file; for C also a source read from stdin, as ccache counts it.
         NoInputFile => "no_input_file",
-        /// `-o` names a directory (or the classifier's bad output).
+        /// An output the compile cannot write as a file (`-o` a directory,
+        /// two outputs that are one file).
         BadOutputFile => "bad_output_file",
         RepeatedOutputOption => "repeated_output_option",
         DependencyOptionWithoutDepfile => "dependency_option_without_depfile",
@@ -80,7 +81,7 @@ reasons! {
         UnsupportedCompiler => "unsupported_compiler",
         /// The compiler or its toolchain could not be identified.
         CompilerCheckFailed => "compiler_check_failed",
-        /// The source uses `#embed`, whose file the depfile does not name.
+        /// The source uses `#embed` or `.incbin`, whose file the depfile does not name.
         UnsupportedSourceFeature => "unsupported_source_feature",
         /// The client sees another file system than ours.
         ForeignMountNamespace => "foreign_mount_namespace",
@@ -120,7 +121,7 @@ reasons! {
         CompilerProducedEmptyOutput => "compiler_produced_empty_output",
         MissingDepfile => "missing_depfile",
         BadDepfile => "bad_depfile",
-        /// A header uses `#embed`.
+        /// A header uses `#embed` or `.incbin`.
         UnsupportedSourceFeature => "unsupported_source_feature",
         /// rustc: a stream or dep-info already holds the remap token.
         RemapTokenInOutput => "remap_token_in_output",
@@ -162,7 +163,8 @@ reasons! {
         LogicalCwd => "logical_cwd",
         /// A path or value names a sibling of the root (`/w/ab` for `/w/a`).
         RootPrefixOfOtherPath => "root_prefix_of_other_path",
-        /// Diagnostics wrapped at a width the root's length changes.
+        /// `-fmessage-length=N`: diagnostics wrap by column, so a root of
+        /// another length would wrap them differently.
         MessageLength => "message_length",
         RootInSource => "root_in_source",
         RootInOutput => "root_in_output",
