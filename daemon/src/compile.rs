@@ -19,11 +19,13 @@ use frame::v1;
 
 use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
 use crate::depfile::{self, DepRule, Style};
-use crate::keys::{KeyHasher, CC_KEY_DOMAIN};
+use crate::domains;
+use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, Manifest, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, MetaCache, StatId};
 use crate::moment::{Moment, MomentError, SdeSupport};
 use crate::outputs::{self, Descriptors};
+use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
 use crate::stats::Stats;
@@ -167,19 +169,24 @@ impl Engine {
             .file_name()
             .and_then(Family::from_argv0)
             .or_else(|| compiler.file_name().and_then(Family::from_argv0))
-            .ok_or_else(|| Pt::new("unsupported_compiler", "not a gcc, clang or emcc driver"))?;
+            .ok_or_else(|| {
+                Pt::new(
+                    PassthroughReason::UnsupportedCompiler,
+                    "not a gcc, clang or emcc driver",
+                )
+            })?;
         let args = request_args(req);
         let expanded = cc::expand_response_files(family, &args, &cwd, &cc::FsReader)
-            .map_err(|p| Pt::new(p.reason.as_str(), &p.detail))?;
+            .map_err(|p| Pt::new(p.reason.counter(), &p.detail))?;
         let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
         let cplusplus = cc::Family::is_cplusplus_driver(argv0.file_name().unwrap_or_default());
         let inv = match cc::classify(family, cplusplus, &expanded, &getenv) {
             Classified::Compile(inv) => inv,
-            Classified::Passthrough(p) => return Err(Pt::new(p.reason.as_str(), &p.detail)),
+            Classified::Passthrough(p) => return Err(Pt::new(p.reason.counter(), &p.detail)),
         };
         if !inv.color_flag_valid {
             return Err(Pt::new(
-                "unsupported_compiler_option",
+                PassthroughReason::UnsupportedCompilerOption,
                 "colour flag of another compiler",
             ));
         }
@@ -187,7 +194,7 @@ impl Engine {
             // Its meaning depends on the build machine's CPU, which we do
             // not probe: passthrough by design.
             return Err(Pt::new(
-                "unsupported_compiler_option",
+                PassthroughReason::UnsupportedCompilerOption,
                 "-march/-mcpu/-mtune=native",
             ));
         }
@@ -199,7 +206,7 @@ impl Engine {
             (true, Some(t)) => Some(t),
             (true, None) => {
                 return Err(Pt::new(
-                    cc::TERMINAL_UNKNOWN,
+                    PassthroughReason::TerminalUnknown,
                     "stderr is a terminal the wrapper did not measure",
                 ))
             }
@@ -207,7 +214,7 @@ impl Engine {
 
         let identity = self
             .compiler_identity(&compiler, family, &env, &inv, &cwd)
-            .map_err(|e| Pt::new("compiler_check_failed", &e))?;
+            .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e))?;
         // Facts only the compiler can tell, asked in one Probe round. A
         // `#!` compiler is never run for a probe: a script may do anything
         // with the arguments (write files, wait); its facts are taken
@@ -268,12 +275,12 @@ impl Engine {
         let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
         let moment = Moment::of(&env, support, start_secs).map_err(|e| match e {
             MomentError::InvalidSourceDateEpoch => Pt::new(
-                cc::Reason::UnsupportedEnvironmentVariable.as_str(),
+                PassthroughReason::UnsupportedEnvironmentVariable,
                 "SOURCE_DATE_EPOCH is not a valid epoch",
             ),
         })?;
         let root = self.remap_root(&env, &cwd, &inv, &expanded);
-        let mut base = KeyHasher::new(CC_KEY_DOMAIN);
+        let mut base = KeyHasher::new(domains::CC);
         base.bytes("compiler", &identity);
         self.key_toolchain(&mut base, &compiler, family, programs.as_ref(), &env)?;
         base.os("argv0", argv0.file_name().unwrap_or_default());
@@ -317,7 +324,7 @@ impl Engine {
             let (_, d) = self
                 .meta
                 .digest(interpreter)
-                .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+                .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
             base.bytes("interpreter", &d);
             for (k, v) in &env {
                 if !cc::is_volatile_for_scripts(OsStr::from_bytes(k)) {
@@ -354,7 +361,7 @@ impl Engine {
                 default_profile = cc::ExtraInput {
                     path: default_profile_path(&inv).ok_or_else(|| {
                         Pt::new(
-                            "unsupported_compiler_option",
+                            PassthroughReason::UnsupportedCompilerOption,
                             "profile data at a default path",
                         )
                     })?,
@@ -374,7 +381,7 @@ impl Engine {
                         base.bytes("pch", &d);
                     } else if Path::new(&pch).exists() {
                         return Err(Pt::new(
-                            "could_not_use_precompiled_header",
+                            PassthroughReason::CouldNotUsePrecompiledHeader,
                             "unreadable precompiled header",
                         ));
                     }
@@ -397,7 +404,10 @@ impl Engine {
                         // A profile directory holds one file per object; we do
                         // not yet know which, so we cannot key it.
                         Err(_) if path.is_dir() => {
-                            return Err(Pt::new("unsupported_compiler_option", "input directory"))
+                            return Err(Pt::new(
+                                PassthroughReason::UnsupportedCompilerOption,
+                                "input directory",
+                            ))
                         }
                         Err(_) => base.opt("digest", None),
                     }
@@ -449,26 +459,31 @@ impl Engine {
     ) -> Result<v1::unit_answer::Answer, Pt> {
         if let Some(o) = &unit.output {
             if manifest::resolve(r.cwd, o.as_bytes()).is_dir() {
-                return Err(Pt::new("bad_output_file", "the output is a directory"));
+                return Err(Pt::new(
+                    PassthroughReason::BadOutputFile,
+                    "the output is a directory",
+                ));
             }
         }
         if outputs_collide(r.cwd, inv, unit) {
             // Bare, the file ends as whichever the compiler writes last
             // (`-o x.d -MD`: the object); a hit writes each output in turn.
             return Err(Pt::new(
-                cc::Reason::BadOutputFile.as_str(),
+                PassthroughReason::BadOutputFile,
                 "two outputs are one file",
             ));
         }
         let source = manifest::resolve(r.cwd, unit.source.as_bytes());
-        let (source_stat, source_digest) = self
-            .meta
-            .digest(&source)
-            .map_err(|e| Pt::new("no_input_file", &format!("{}: {e}", source.display())))?;
+        let (source_stat, source_digest) = self.meta.digest(&source).map_err(|e| {
+            Pt::new(
+                PassthroughReason::NoInputFile,
+                &format!("{}: {e}", source.display()),
+            )
+        })?;
         let source_scan = self.scan(&source, &source_digest);
         if source_scan.embeds {
             return Err(Pt::new(
-                "unsupported_source_feature",
+                PassthroughReason::UnsupportedSourceFeature,
                 "#embed or .incbin in the source",
             ));
         }
@@ -558,14 +573,14 @@ impl Engine {
         }
         let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
         let no_store_reason = if let Some(reason) = temporal_no_store(&uses, &r.moment) {
-            reason
+            Some(reason)
         } else if source_stat.changed_since(r.start_ns) || r.extra_changed {
-            "modified_input_file"
+            Some(NotStoredReason::ModifiedInputFile)
         } else {
-            ""
+            None
         };
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
-        if !no_store_reason.is_empty() {
+        if let Some(no_store_reason) = no_store_reason {
             // Nothing will be stored, so nothing needs learning: the miss
             // runs without a private depfile.
             self.stats.not_stored(no_store_reason);
@@ -573,7 +588,7 @@ impl Engine {
                 token: 0,
                 args: to_bytes(args),
                 deps_args: Vec::new(),
-                no_store_reason: no_store_reason.into(),
+                no_store_reason: no_store_reason.as_str().into(),
                 strip_ansi: false,
                 injected_option: injected,
                 stream_stderr: false,
@@ -776,12 +791,14 @@ impl Engine {
     /// drops nothing).
     pub(crate) fn undelivered(&self, u: &v1::Undelivered) {
         // Counter names are ours, whatever a client sends.
-        let reason = match u.reason.as_str() {
-            "corrupt_output" => "corrupt_output",
-            "output_to_device" => "output_to_device",
-            "output_not_writable" => "output_not_writable",
-            "sibling_undelivered" => "sibling_undelivered",
-            _ => "bad_hit_answer",
+        let reason = match NotStoredReason::from_name(&u.reason) {
+            Some(
+                r @ (NotStoredReason::CorruptOutput
+                | NotStoredReason::OutputToDevice
+                | NotStoredReason::OutputNotWritable
+                | NotStoredReason::SiblingUndelivered),
+            ) => r,
+            _ => NotStoredReason::BadHitAnswer,
         };
         let entry = <[u8; 32]>::try_from(u.entry.as_slice())
             .ok()
@@ -792,7 +809,7 @@ impl Engine {
                 .any(|o| matches!(o.role.as_str(), "rlib" | "rmeta" | "staticlib" | "dep-info"))
         });
         self.stats.unhit(rust, reason);
-        if let (Some(entry), "corrupt_output") = (entry, reason) {
+        if let (Some(entry), NotStoredReason::CorruptOutput) = (entry, reason) {
             for index in 0..entry.outputs.len() {
                 if self.store.check_output(&entry, index).is_err() {
                     break;
@@ -806,7 +823,7 @@ impl Engine {
             if let Some(reply) = self.rust_store(st) {
                 return reply;
             }
-            return not_stored("unknown or expired token");
+            return not_stored(reasons::UNKNOWN_TOKEN);
         };
         let reply = self.try_store(&p, st);
         if let Some(priv_dep) = &p.private_dep {
@@ -816,7 +833,7 @@ impl Engine {
     }
 
     /// Count the outcome of a Store and answer it (C/C++ and Rust alike).
-    pub(crate) fn store_reply(&self, outcome: Result<(), &'static str>) -> v1::StoreReply {
+    pub(crate) fn store_reply(&self, outcome: Result<(), NotStoredReason>) -> v1::StoreReply {
         match outcome {
             Ok(()) => {
                 self.stats.bump(&self.stats.stored);
@@ -827,42 +844,43 @@ impl Engine {
             }
             Err(reason) => {
                 self.stats.not_stored(reason);
-                not_stored(reason)
+                not_stored(reason.as_str())
             }
         }
     }
 
-    fn try_store(&self, p: &Pending, st: &v1::Store) -> Result<(), &'static str> {
+    fn try_store(&self, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
         if st.exit_code != 0 {
-            return Err("compile_failed");
+            return Err(NotStoredReason::CompileFailed);
         }
         if st.deps_exit_code != 0 {
-            return Err("preprocessor_error");
+            return Err(NotStoredReason::PreprocessorError);
         }
         // The source must be exactly what was hashed at Lookup.
         let now = std::fs::metadata(&p.source)
             .map(|m| StatId::of(&m))
-            .map_err(|_| "modified_input_file")?;
+            .map_err(|_| NotStoredReason::ModifiedInputFile)?;
         if now != p.source_stat {
-            return Err("modified_input_file");
+            return Err(NotStoredReason::ModifiedInputFile);
         }
         // So must every extra input: the compiler read it while it ran.
         for (path, keyed) in &p.extra_stats {
             let now = std::fs::metadata(path).map(|m| StatId::of(&m));
             if now.ok().as_ref() != Some(keyed) {
-                return Err("modified_input_file");
+                return Err(NotStoredReason::ModifiedInputFile);
             }
         }
         for (role, path) in &p.outputs {
             if *role == "object" && is_dev_null(path) {
-                return Err("output_to_dev_null");
+                return Err(NotStoredReason::OutputToDevNull);
             }
-            let md = std::fs::symlink_metadata(path).map_err(|_| "compiler_produced_no_output")?;
+            let md = std::fs::symlink_metadata(path)
+                .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
             if !md.is_file() {
-                return Err("bad_output_file");
+                return Err(NotStoredReason::BadOutputFile);
             }
             if *role == "object" && md.len() == 0 {
-                return Err("compiler_produced_empty_output");
+                return Err(NotStoredReason::CompilerProducedEmptyOutput);
             }
         }
         // The include set, from the full depfile.
@@ -875,13 +893,13 @@ impl Engine {
                 &self
                     .meta
                     .digest(&p.source)
-                    .map_err(|_| "modified_input_file")?
+                    .map_err(|_| NotStoredReason::ModifiedInputFile)?
                     .1,
             ),
         ));
         if let Some(dep_path) = &p.dep_source {
-            let text = std::fs::read(dep_path).map_err(|_| "missing_depfile")?;
-            let rule = depfile::parse(&text).ok_or("bad_depfile")?;
+            let text = std::fs::read(dep_path).map_err(|_| NotStoredReason::MissingDepfile)?;
+            let rule = depfile::parse(&text).ok_or(NotStoredReason::BadDepfile)?;
             let mut seen = BTreeSet::new();
             for dep in &rule.deps {
                 let raw = depfile::unescape(dep);
@@ -889,9 +907,12 @@ impl Engine {
                 if abs == p.source || !seen.insert(raw.clone()) {
                     continue;
                 }
-                let (stat, digest) = self.meta.digest(&abs).map_err(|_| "modified_input_file")?;
+                let (stat, digest) = self
+                    .meta
+                    .digest(&abs)
+                    .map_err(|_| NotStoredReason::ModifiedInputFile)?;
                 if stat.changed_since(p.start_ns) {
-                    return Err("modified_input_file");
+                    return Err(NotStoredReason::ModifiedInputFile);
                 }
                 scans.push((raw.clone(), self.scan(&abs, &digest)));
                 includes.push((raw, digest));
@@ -900,7 +921,7 @@ impl Engine {
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
         for (_, s) in &scans {
             if s.embeds {
-                return Err("unsupported_source_feature");
+                return Err(NotStoredReason::UnsupportedSourceFeature);
             }
             probes.extend(s.has_include.iter().cloned());
         }
@@ -946,9 +967,9 @@ impl Engine {
                 let (stat, digest) = self
                     .meta
                     .digest(&found)
-                    .map_err(|_| "modified_input_file")?;
+                    .map_err(|_| NotStoredReason::ModifiedInputFile)?;
                 if stat.changed_since(p.start_ns) {
-                    return Err("modified_input_file");
+                    return Err(NotStoredReason::ModifiedInputFile);
                 }
                 // As the compiler would name it from a relative search dir.
                 let spelled = dir.spelled.join(OsStr::from_bytes(probe));
@@ -965,7 +986,7 @@ impl Engine {
         // it). Such an entry serves its own worktree only.
         let root_named = p.root.as_ref().and_then(|root| {
             if includes.iter().any(|(path, _)| root.sibling_in(path)) {
-                return Some("root_prefix_of_other_path");
+                return Some(RemapFallback::RootPrefixOfOtherPath);
             }
             let under_root = includes
                 .iter()
@@ -974,7 +995,7 @@ impl Engine {
                 .filter(|abs| abs.starts_with(root.path()));
             for abs in under_root {
                 if root.occurs_in_file(&abs).unwrap_or(true) {
-                    return Some("root_in_source");
+                    return Some(RemapFallback::RootInSource);
                 }
             }
             None
@@ -994,7 +1015,9 @@ impl Engine {
             remap.origin_root = root.bytes().to_vec();
         }
         let depfile = match &p.user_depfile {
-            Some(user_dep) => Some(std::fs::read(user_dep).map_err(|_| "missing_depfile")?),
+            Some(user_dep) => {
+                Some(std::fs::read(user_dep).map_err(|_| NotStoredReason::MissingDepfile)?)
+            }
             None => None,
         };
         let texts = match &p.root {
@@ -1006,11 +1029,11 @@ impl Engine {
                     .iter()
                     .any(|(_, path)| root.occurs_in_file(path).unwrap_or(true));
                 if in_binary {
-                    self.stats.remap_fallback("root_in_output");
+                    self.stats.remap_fallback(RemapFallback::RootInOutput);
                 } else if let Some(reason) = root_named {
                     self.stats.remap_fallback(reason);
                 } else if text.is_none() {
-                    self.stats.remap_fallback("token_in_text");
+                    self.stats.remap_fallback(RemapFallback::TokenInText);
                 }
                 remap.root_bound = in_binary || root_named.is_some() || text.is_none();
                 text.filter(|_| !remap.root_bound)
@@ -1026,7 +1049,7 @@ impl Engine {
         };
         entry.result_key =
             result_key_for(&p.manifest_key, &entry, &p.cwd, p.root.as_ref(), &p.moment)
-                .ok_or("modified_input_file")?;
+                .ok_or(NotStoredReason::ModifiedInputFile)?;
 
         // Snapshot the outputs, then publish.
         let mut writer = self.store.begin_entry().map_err(store_failed)?;
@@ -1061,7 +1084,7 @@ impl Engine {
         &self,
         key: &[u8; 32],
         entry: ManifestEntry,
-    ) -> Result<(), &'static str> {
+    ) -> Result<(), NotStoredReason> {
         let old = self.manifest(key).unwrap_or_default();
         let updated = Arc::new(old.with_entry(entry));
         self.store
@@ -1101,12 +1124,12 @@ impl Engine {
                             Path::new(&p).exists()
                         })
                 });
-                pch.then_some("pch")
+                pch.then_some(RemapFallback::Pch)
             })
             .or_else(|| {
                 // The compiler records `$PWD`, not the physical cwd we map,
                 // when the checkout is reached through a symlink.
-                logical_cwd(env, cwd).map(|_| "logical_cwd")
+                logical_cwd(env, cwd).map(|_| RemapFallback::LogicalCwd)
             })
             .or_else(|| {
                 let sibling = args.iter().any(|a| root.sibling_in(a.as_bytes()))
@@ -1114,9 +1137,9 @@ impl Engine {
                         .iter()
                         .filter_map(|v| env.get(v.as_bytes()))
                         .any(|v| root.sibling_in(v));
-                sibling.then_some("root_prefix_of_other_path")
+                sibling.then_some(RemapFallback::RootPrefixOfOtherPath)
             })
-            .or_else(|| wraps_diagnostics(args).then_some("message_length"));
+            .or_else(|| wraps_diagnostics(args).then_some(RemapFallback::MessageLength));
         match blocker {
             Some(reason) => {
                 self.stats.remap_fallback(reason);
@@ -1167,7 +1190,7 @@ impl Engine {
                 .map(|(_, d)| d)
                 .map_err(|e| format!("{}: {e}", p.display()))
         };
-        let mut h = KeyHasher::new("zccache-compiler-v1");
+        let mut h = KeyHasher::new(domains::CC_COMPILER);
         h.bytes("driver", &digest(compiler)?);
         if family == Family::Emcc {
             let real = std::fs::canonicalize(compiler).map_err(|e| e.to_string())?;
@@ -1246,7 +1269,7 @@ impl Engine {
             return Ok(Some(Arc::new(Vec::new())));
         };
         let run: Vec<Vec<u8>> = run.into_iter().map(OsString::into_vec).collect();
-        let mut h = KeyHasher::new("zccache-cc-builtin-chain-v1");
+        let mut h = KeyHasher::new(domains::CC_BUILTIN_CHAIN);
         h.bytes("compiler", identity);
         for a in &run {
             h.bytes("arg", a);
@@ -1293,7 +1316,7 @@ impl Engine {
         }
         let programs = selection.answers(probes).ok_or_else(|| {
             Pt::new(
-                "compiler_check_failed",
+                PassthroughReason::CompilerCheckFailed,
                 "the driver did not name its programs",
             )
         })?;
@@ -1320,7 +1343,7 @@ impl Engine {
             .transpose()
             .map_err(|_| {
                 Pt::new(
-                    cc::Reason::UnsupportedEnvironmentVariable.as_str(),
+                    PassthroughReason::UnsupportedEnvironmentVariable,
                     "PATH holds a relative directory",
                 )
             })?
@@ -1334,12 +1357,12 @@ impl Engine {
             let configs = self
                 .config_dirs
                 .files(compiler)
-                .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+                .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
             for config in configs {
                 let (_, d) = self
                     .meta
                     .digest(&config)
-                    .map_err(|e| Pt::new("compiler_check_failed", &e.to_string()))?;
+                    .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
                 base.bytes("config", config.as_os_str().as_bytes());
                 base.bytes("digest", &d);
             }
@@ -1420,10 +1443,10 @@ pub(crate) enum PeerView {
 /// system per daemon), or its cwd is not the one it claims.
 fn peer_blocker(req: &v1::Lookup, peer: &PeerView) -> Option<Pt> {
     match peer {
-        PeerView::Foreign(why) => Some(Pt::new("foreign_mount_namespace", why)),
+        PeerView::Foreign(why) => Some(Pt::new(PassthroughReason::ForeignMountNamespace, why)),
         PeerView::Ours { cwd } if cwd.as_os_str().as_bytes() != req.cwd.as_slice() => {
             Some(Pt::new(
-                "cwd_mismatch",
+                PassthroughReason::CwdMismatch,
                 &format!(
                     "the request names {}, the kernel {}",
                     String::from_utf8_lossy(&req.cwd),
@@ -1454,36 +1477,36 @@ fn shebang_interpreter(compiler: &Path) -> Option<PathBuf> {
 /// Why path remap cannot serve this call across worktrees, if it cannot: the
 /// user maps paths already, or an output would record a path the injected map
 /// does not cover (cache-keys.md §2 "Remap state").
-fn remap_blocker(inv: &Invocation, root: &Root) -> Option<&'static str> {
+fn remap_blocker(inv: &Invocation, root: &Root) -> Option<RemapFallback> {
     if !root.bytes().iter().all(|b| is_plain_path_byte(*b)) {
         // `=` would split the prefix map, and make escapes in depfiles
         // would hide the root from the text rewrite.
-        return Some("unsafe_root_path");
+        return Some(RemapFallback::UnsafeRootPath);
     }
     if inv.user_prefix_map {
-        return Some("user_prefix_map");
+        return Some(RemapFallback::UserPrefixMap);
     }
     if inv.include_pch {
-        return Some("pch");
+        return Some(RemapFallback::Pch);
     }
     if inv
         .extra_inputs
         .iter()
         .any(|e| e.kind == cc::ExtraInputKind::ProfileUse)
     {
-        return Some("profile_use");
+        return Some(RemapFallback::ProfileUse);
     }
     if inv.split_dwarf {
-        return Some("split_dwarf");
+        return Some(RemapFallback::SplitDwarf);
     }
     if inv.coverage {
-        return Some("coverage");
+        return Some(RemapFallback::Coverage);
     }
     if inv.cwd_in_output {
-        return Some("cwd_in_output");
+        return Some(RemapFallback::CwdInOutput);
     }
     if inv.record_command_line {
-        return Some("record_command_line");
+        return Some(RemapFallback::RecordCommandLine);
     }
     None
 }
@@ -1658,14 +1681,14 @@ fn cwd_independent_prefix_map(arg: &OsStr, cwd: &Path) -> OsString {
 /// Why a compile using `scan`'s temporal macros cannot be stored at
 /// `moment`: `__TIME__` from the clock, or `__DATE__` in a zone we cannot
 /// evaluate.
-fn temporal_no_store(uses: &TemporalUses, moment: &Moment) -> Option<&'static str> {
+fn temporal_no_store(uses: &TemporalUses, moment: &Moment) -> Option<NotStoredReason> {
     if moment.sde_fixes_time {
         return None;
     }
     if uses.time {
-        return Some("time_macro");
+        return Some(NotStoredReason::TimeMacro);
     }
-    (uses.date && moment.today.is_none()).then_some("time_zone")
+    (uses.date && moment.today.is_none()).then_some(NotStoredReason::TimeZone)
 }
 
 /// Which temporal macros a compile may expand, from the scans of its
@@ -1713,7 +1736,7 @@ fn result_key_for(
     root: Option<&Root>,
     moment: &Moment,
 ) -> Option<[u8; 32]> {
-    let mut h = KeyHasher::new("zccache-cc-result-v2");
+    let mut h = KeyHasher::new(domains::CC_RESULT);
     h.bytes("manifest", manifest_key);
     let mut sorted: Vec<&(Vec<u8>, Digest)> = entry.includes.iter().collect();
     sorted.sort();
@@ -1822,7 +1845,7 @@ fn negative_candidates(
     chain: &[SearchDir],
     probes: &BTreeSet<Vec<u8>>,
     start_ns: i128,
-) -> Result<Vec<NegativeDir>, &'static str> {
+) -> Result<Vec<NegativeDir>, NotStoredReason> {
     // Keyed by spelling; the resolved path rides along.
     let mut per_dir: BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)> = BTreeMap::new();
     let mut add = |d: &SearchDir, name: Vec<u8>| {
@@ -1947,10 +1970,12 @@ fn witness(
     abs: &Path,
     name: &[u8],
     start_ns: i128,
-) -> Result<Option<Witness>, &'static str> {
+) -> Result<Option<Witness>, NotStoredReason> {
     let full = abs.join(OsStr::from_bytes(name));
     match std::fs::metadata(&full) {
-        Ok(md) if StatId::of(&md).changed_since(start_ns) => return Err("modified_input_file"),
+        Ok(md) if StatId::of(&md).changed_since(start_ns) => {
+            return Err(NotStoredReason::ModifiedInputFile)
+        }
         Ok(_) => return Ok(None),
         Err(_) => {}
     }
@@ -2063,13 +2088,13 @@ fn emscripten_clang(config: &str) -> PathBuf {
     }
 }
 
-pub(crate) fn store_failed(e: StoreError) -> &'static str {
+pub(crate) fn store_failed(e: StoreError) -> NotStoredReason {
     if e.is_not_regular() {
-        "bad_output_file"
+        NotStoredReason::BadOutputFile
     } else if e.is_no_space() {
-        "store_failed_no_space"
+        NotStoredReason::StoreFailedNoSpace
     } else {
-        "store_failed"
+        NotStoredReason::StoreFailed
     }
 }
 
@@ -2080,23 +2105,23 @@ pub(crate) fn not_stored(reason: &str) -> v1::StoreReply {
     }
 }
 
-pub(crate) fn passthrough_reply(reason: &str, detail: &str) -> v1::LookupReply {
+pub(crate) fn passthrough_reply(reason: PassthroughReason, detail: &str) -> v1::LookupReply {
     v1::LookupReply {
         outcome: Some(v1::lookup_reply::Outcome::Passthrough(v1::Passthrough {
-            reason: reason.into(),
+            reason: reason.as_str().into(),
             detail: detail.into(),
         })),
     }
 }
 
-/// "Cannot cache this", with a counter name.
+/// "Cannot cache this", with its counter.
 pub(crate) struct Pt {
-    pub(crate) reason: &'static str,
+    pub(crate) reason: PassthroughReason,
     pub(crate) detail: String,
 }
 
 impl Pt {
-    pub(crate) fn new(reason: &'static str, detail: &str) -> Pt {
+    pub(crate) fn new(reason: PassthroughReason, detail: &str) -> Pt {
         Pt {
             reason,
             detail: detail.to_owned(),
@@ -2131,7 +2156,7 @@ mod tests {
             cwd: PathBuf::from(cwd),
         };
         assert!(peer_blocker(&lookup, &ours("/w/build")).is_none());
-        let reason = |peer| peer_blocker(&lookup, &peer).map(|pt| pt.reason);
+        let reason = |peer| peer_blocker(&lookup, &peer).map(|pt| pt.reason.as_str());
         assert_eq!(reason(ours("/w")), Some("cwd_mismatch"));
         assert_eq!(
             reason(PeerView::Foreign("another mount namespace".into())),
@@ -2198,7 +2223,11 @@ mod tests {
         let root = Root::new("/w/a");
         #[track_caller]
         fn check(root: &Root, args: &[&str], want: Option<&str>) {
-            assert_eq!(remap_blocker(&classified(args), root), want, "{args:?}");
+            assert_eq!(
+                remap_blocker(&classified(args), root).map(RemapFallback::as_str),
+                want,
+                "{args:?}"
+            );
         }
         check(&root, &["-c", "x.c", "-g", "-I/w/a/inc"], None);
         for map in [
@@ -2242,7 +2271,10 @@ mod tests {
             &os(&["-c", "x.c", "-include-pch", "p.pch"]),
             &|_| None,
         ) {
-            Classified::Compile(inv) => assert_eq!(remap_blocker(&inv, &root), Some("pch")),
+            Classified::Compile(inv) => assert_eq!(
+                remap_blocker(&inv, &root).map(RemapFallback::as_str),
+                Some("pch")
+            ),
             Classified::Passthrough(p) => panic!("{p:?}"),
         }
     }
@@ -2556,7 +2588,7 @@ mod tests {
         assert!(
             matches!(
                 &reply.outcome,
-                Some(v1::lookup_reply::Outcome::Passthrough(p)) if p.reason == cc::TERMINAL_UNKNOWN
+                Some(v1::lookup_reply::Outcome::Passthrough(p)) if p.reason == PassthroughReason::TerminalUnknown.as_str()
             ),
             "{reply:?}"
         );

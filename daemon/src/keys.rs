@@ -8,17 +8,16 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-/// The domain tag and format version that open every C/C++ key. Bump it
-/// whenever what is hashed changes.
-pub(crate) const CC_KEY_DOMAIN: &str = "zccache-cc-v1";
+use crate::domains::Domain;
 
 #[derive(Clone)]
 pub(crate) struct KeyHasher(blake3::Hasher);
 
 impl KeyHasher {
-    pub(crate) fn new(domain: &str) -> KeyHasher {
+    /// A key of the kind `domain` (every domain is listed in `domains`).
+    pub(crate) fn new(domain: Domain) -> KeyHasher {
         let mut h = KeyHasher(blake3::Hasher::new());
-        h.bytes("domain", domain.as_bytes());
+        h.bytes("domain", domain.as_str().as_bytes());
         h
     }
 
@@ -55,11 +54,12 @@ impl KeyHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domains;
 
     #[test]
     fn fields_are_length_prefixed_and_absent_differs_from_empty() {
         let k = |f: &dyn Fn(&mut KeyHasher)| {
-            let mut h = KeyHasher::new(CC_KEY_DOMAIN);
+            let mut h = KeyHasher::new(domains::CC);
             f(&mut h);
             h.finish()
         };
@@ -79,6 +79,9 @@ mod tests {
                 h.opt("v", Some(b""));
             })
         );
-        assert_ne!(KeyHasher::new("x").finish(), KeyHasher::new("y").finish());
+        assert_ne!(
+            KeyHasher::new(domains::CC).finish(),
+            KeyHasher::new(domains::CC_RESULT).finish()
+        );
     }
 }

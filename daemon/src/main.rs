@@ -11,6 +11,7 @@ mod cc;
 mod codec;
 mod compile;
 mod depfile;
+mod domains;
 #[cfg(test)]
 mod golden_keys;
 mod keys;
@@ -21,6 +22,7 @@ mod moment;
 #[path = "os/unix.rs"]
 mod os;
 mod outputs;
+mod reasons;
 mod remap;
 mod rust;
 mod scan;

@@ -11,6 +11,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::reasons::RemapFallback;
+
 /// Stands for the worktree root in root-free paths and text.
 pub(crate) const TOKEN: &[u8] = b"\0R";
 
@@ -24,9 +26,8 @@ pub(crate) enum Decision {
     /// Not asked for: keys and outputs as without remap.
     Off,
     On(Root),
-    /// Asked for but impossible here; behaves as `Off`. The reason is a
-    /// stats counter name.
-    Fallback(&'static str),
+    /// Asked for but impossible here; behaves as `Off`.
+    Fallback(RemapFallback),
 }
 
 /// Reads `ZCCACHE_PATH_REMAP` and `ZCCACHE_WORKTREE_ROOT` from the
@@ -37,26 +38,26 @@ pub(crate) fn decide(env: &BTreeMap<Vec<u8>, Vec<u8>>, cwd: &Path) -> Decision {
     match env.get(&b"ZCCACHE_PATH_REMAP"[..]).map(Vec::as_slice) {
         None | Some(b"" | b"0" | b"off" | b"no" | b"false") => return Decision::Off,
         Some(b"auto" | b"1" | b"on") => {}
-        Some(_) => return Decision::Fallback("bad_path_remap_setting"),
+        Some(_) => return Decision::Fallback(RemapFallback::BadPathRemapSetting),
     }
     let root = match env.get(&b"ZCCACHE_WORKTREE_ROOT"[..]) {
         Some(r) if !r.is_empty() => {
             let p = normalize(Path::new(OsStr::from_bytes(r)));
             if !p.is_absolute() {
-                return Decision::Fallback("relative_worktree_root");
+                return Decision::Fallback(RemapFallback::RelativeWorktreeRoot);
             }
             p
         }
         _ => match find_git_root(cwd) {
             Some(p) => p,
-            None => return Decision::Fallback("no_worktree_root"),
+            None => return Decision::Fallback(RemapFallback::NoWorktreeRoot),
         },
     };
     if root.parent().is_none() {
-        return Decision::Fallback("worktree_root_is_slash");
+        return Decision::Fallback(RemapFallback::WorktreeRootIsSlash);
     }
     if !cwd.starts_with(&root) {
-        return Decision::Fallback("cwd_outside_root");
+        return Decision::Fallback(RemapFallback::CwdOutsideRoot);
     }
     Decision::On(Root(root))
 }
@@ -272,18 +273,18 @@ mod tests {
                 ]),
                 &sub
             ),
-            Decision::Fallback("cwd_outside_root")
+            Decision::Fallback(RemapFallback::CwdOutsideRoot)
         );
         assert_eq!(
             decide(&env(&[("ZCCACHE_PATH_REMAP", "maybe")]), &sub),
-            Decision::Fallback("bad_path_remap_setting")
+            Decision::Fallback(RemapFallback::BadPathRemapSetting)
         );
         assert_eq!(
             decide(
                 &env(&[("ZCCACHE_PATH_REMAP", "auto")]),
                 Path::new("/proc/self")
             ),
-            Decision::Fallback("no_worktree_root")
+            Decision::Fallback(RemapFallback::NoWorktreeRoot)
         );
         std::fs::remove_dir_all(&tmp).unwrap();
     }

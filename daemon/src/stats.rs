@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::reasons::{Counter, NotStoredReason, PassthroughReason, RemapFallback};
+
 #[derive(Default)]
 pub(crate) struct Stats {
     pub(crate) hits: AtomicU64,
@@ -23,10 +25,10 @@ pub(crate) struct Stats {
     /// Hits served from an entry another worktree root stored (path remap).
     pub(crate) cross_root_hits: AtomicU64,
     /// Why a compile was not cacheable, or was compiled but not stored.
-    reasons: Mutex<BTreeMap<String, u64>>,
-    no_store: Mutex<BTreeMap<String, u64>>,
+    reasons: Mutex<Counts<PassthroughReason>>,
+    no_store: Mutex<Counts<NotStoredReason>>,
     /// Why path remap was asked for but not applied (cache-keys.md §2).
-    remap_fallbacks: Mutex<BTreeMap<String, u64>>,
+    remap_fallbacks: Mutex<Counts<RemapFallback>>,
     dirty: AtomicBool,
 }
 
@@ -36,7 +38,7 @@ impl Stats {
         self.dirty.store(true, Ordering::Relaxed);
     }
 
-    pub(crate) fn passthrough(&self, reason: &str) {
+    pub(crate) fn passthrough(&self, reason: PassthroughReason) {
         self.bump(&self.passthrough);
         count(&self.reasons, reason);
     }
@@ -44,7 +46,7 @@ impl Stats {
     /// A hit the wrapper could not write (it compiled instead): it moves
     /// from the hits to the misses, with `reason` among the reasons a
     /// compile was not stored.
-    pub(crate) fn unhit(&self, rust: bool, reason: &str) {
+    pub(crate) fn unhit(&self, rust: bool, reason: NotStoredReason) {
         let down = |c: &AtomicU64| {
             let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         };
@@ -57,12 +59,12 @@ impl Stats {
         self.not_stored(reason);
     }
 
-    pub(crate) fn not_stored(&self, reason: &str) {
+    pub(crate) fn not_stored(&self, reason: NotStoredReason) {
         count(&self.no_store, reason);
         self.dirty.store(true, Ordering::Relaxed);
     }
 
-    pub(crate) fn remap_fallback(&self, reason: &str) {
+    pub(crate) fn remap_fallback(&self, reason: RemapFallback) {
         count(&self.remap_fallbacks, reason);
         self.dirty.store(true, Ordering::Relaxed);
     }
@@ -80,9 +82,9 @@ impl Stats {
         ] {
             c.store(0, Ordering::Relaxed);
         }
-        for m in [&self.reasons, &self.no_store, &self.remap_fallbacks] {
-            m.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        }
+        lock(&self.reasons).clear();
+        lock(&self.no_store).clear();
+        lock(&self.remap_fallbacks).clear();
         self.dirty.store(true, Ordering::Relaxed);
     }
 
@@ -98,18 +100,12 @@ impl Stats {
         m.insert("rust_hits".into(), get(&self.rust_hits));
         m.insert("rust_misses".into(), get(&self.rust_misses));
         m.insert("cross_root_hits".into(), get(&self.cross_root_hits));
-        let map = |b: &Mutex<BTreeMap<String, u64>>| {
-            serde_json::Value::Object(
-                b.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::from(*v)))
-                    .collect(),
-            )
-        };
-        m.insert("passthrough_reasons".into(), map(&self.reasons));
-        m.insert("not_stored_reasons".into(), map(&self.no_store));
-        m.insert("remap_fallbacks".into(), map(&self.remap_fallbacks));
+        m.insert("passthrough_reasons".into(), lock(&self.reasons).to_json());
+        m.insert("not_stored_reasons".into(), lock(&self.no_store).to_json());
+        m.insert(
+            "remap_fallbacks".into(),
+            lock(&self.remap_fallbacks).to_json(),
+        );
         m
     }
 
@@ -131,17 +127,18 @@ impl Stats {
         s.rust_misses.store(num("rust_misses"), Ordering::Relaxed);
         s.cross_root_hits
             .store(num("cross_root_hits"), Ordering::Relaxed);
-        for (field, target) in [
-            ("passthrough_reasons", &s.reasons),
-            ("not_stored_reasons", &s.no_store),
-            ("remap_fallbacks", &s.remap_fallbacks),
-        ] {
-            if let Some(serde_json::Value::Object(r)) = v.get(field) {
-                let mut t = target.lock().unwrap_or_else(|e| e.into_inner());
-                for (k, n) in r {
-                    t.insert(k.clone(), n.as_u64().unwrap_or(0));
-                }
-            }
+        let field = |k: &str| match v.get(k) {
+            Some(serde_json::Value::Object(r)) => Some(r),
+            _ => None,
+        };
+        if let Some(r) = field("passthrough_reasons") {
+            lock(&s.reasons).load(r);
+        }
+        if let Some(r) = field("not_stored_reasons") {
+            lock(&s.no_store).load(r);
+        }
+        if let Some(r) = field("remap_fallbacks") {
+            lock(&s.remap_fallbacks).load(r);
         }
         s
     }
@@ -159,9 +156,98 @@ impl Stats {
     }
 }
 
-fn count(m: &Mutex<BTreeMap<String, u64>>, reason: &str) {
-    *m.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(reason.to_owned())
-        .or_default() += 1;
+/// One kind's counters by reason, printed by counter name. Names a daemon
+/// of another version persisted that this one does not know are carried
+/// as they are, so that no count is lost across an upgrade.
+struct Counts<R> {
+    known: BTreeMap<R, u64>,
+    carried: BTreeMap<String, u64>,
+}
+
+impl<R> Default for Counts<R> {
+    fn default() -> Self {
+        Counts {
+            known: BTreeMap::new(),
+            carried: BTreeMap::new(),
+        }
+    }
+}
+
+impl<R: Counter> Counts<R> {
+    fn clear(&mut self) {
+        self.known.clear();
+        self.carried.clear();
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let known = self.known.iter().map(|(r, n)| (r.name().to_owned(), *n));
+        let carried = self.carried.iter().map(|(k, n)| (k.clone(), *n));
+        serde_json::Value::Object(
+            known
+                .chain(carried)
+                .map(|(k, n)| (k, serde_json::Value::from(n)))
+                .collect(),
+        )
+    }
+
+    fn load(&mut self, persisted: &serde_json::Map<String, serde_json::Value>) {
+        for (k, n) in persisted {
+            let n = n.as_u64().unwrap_or(0);
+            match R::from_name(k) {
+                Some(r) => {
+                    self.known.insert(r, n);
+                }
+                None => {
+                    self.carried.insert(k.clone(), n);
+                }
+            }
+        }
+    }
+}
+
+fn lock<R>(m: &Mutex<Counts<R>>) -> std::sync::MutexGuard<'_, Counts<R>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn count<R: Counter>(m: &Mutex<Counts<R>>, reason: R) {
+    *lock(m).known.entry(reason).or_default() += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counters are printed by name, survive a save and load, and a name
+    /// this daemon does not know (another version's) is kept as it was.
+    #[test]
+    fn counters_round_trip_by_name_and_keep_unknown_names() {
+        let dir = std::env::temp_dir().join(format!("zccache-stats-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stats.json");
+        std::fs::write(
+            &path,
+            r#"{"passthrough_reasons":{"called_for_link":2,"from_the_future":5}}"#,
+        )
+        .unwrap();
+        let s = Stats::load(&path);
+        s.passthrough(PassthroughReason::CalledForLink);
+        s.not_stored(NotStoredReason::TimeMacro);
+        s.remap_fallback(RemapFallback::RootInOutput);
+        s.save_if_dirty(&path);
+        let json = Stats::load(&path).to_json();
+        assert_eq!(
+            json["passthrough_reasons"],
+            serde_json::json!({"called_for_link": 3, "from_the_future": 5})
+        );
+        assert_eq!(
+            json["not_stored_reasons"],
+            serde_json::json!({"time_macro": 1})
+        );
+        assert_eq!(
+            json["remap_fallbacks"],
+            serde_json::json!({"root_in_output": 1})
+        );
+        assert_eq!(json["passthrough"], 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

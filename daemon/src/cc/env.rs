@@ -168,11 +168,6 @@ const TERMINAL_VARS: &[&str] = &[
     "HOME",
 ];
 
-/// The passthrough reason of a caller on a terminal whose wrapper sent no
-/// [`Terminal`] facts (an older wrapper, which cannot run a miss on a
-/// pseudo-terminal either).
-pub(crate) const TERMINAL_UNKNOWN: &str = "terminal_unknown";
-
 /// Every fact that decides the bytes a compiler writes to a terminal
 /// stderr beyond what the key holds anyway, as (tag, value) pairs, unset
 /// distinct from empty: [`TERMINAL_VARS`] and the measured widths (gcc

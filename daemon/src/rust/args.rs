@@ -8,14 +8,16 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-/// Why a rustc call is not cached; the reason is a stats counter name.
+use crate::reasons::PassthroughReason;
+
+/// Why a rustc call is not cached, with its counter.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Passthrough {
-    pub(crate) reason: &'static str,
+    pub(crate) reason: PassthroughReason,
     pub(crate) detail: String,
 }
 
-fn pt(reason: &'static str, detail: impl Into<String>) -> Passthrough {
+fn pt(reason: PassthroughReason, detail: impl Into<String>) -> Passthrough {
     Passthrough {
         reason,
         detail: detail.into(),
@@ -201,7 +203,7 @@ fn lookup(arg: &[u8]) -> Option<(&'static Row, Option<&[u8]>)> {
 /// clippy-driver call already removed).
 pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
     if args.is_empty() {
-        return Err(pt("not_a_compile", "no arguments"));
+        return Err(pt(PassthroughReason::NotACompile, "no arguments"));
     }
     let mut crate_name = None;
     let mut crate_types: Vec<&'static str> = Vec::new();
@@ -221,10 +223,10 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
     while let Some(arg) = it.next() {
         let bytes = arg.as_bytes();
         if bytes == b"-" {
-            return Err(pt("stdin_input", "input from stdin"));
+            return Err(pt(PassthroughReason::StdinInput, "input from stdin"));
         }
         if bytes.starts_with(b"@") {
-            unsupported.get_or_insert(pt("unsupported_compiler_option", "@argfile"));
+            unsupported.get_or_insert(pt(PassthroughReason::UnsupportedCompilerOption, "@argfile"));
             continue;
         }
         if !bytes.starts_with(b"-") {
@@ -233,7 +235,10 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
             continue;
         }
         let Some((&(_, name, takes_value, role), attached)) = lookup(bytes) else {
-            unsupported.get_or_insert(pt("unsupported_compiler_option", arg.to_string_lossy()));
+            unsupported.get_or_insert(pt(
+                PassthroughReason::UnsupportedCompilerOption,
+                arg.to_string_lossy(),
+            ));
             continue;
         };
         let value: Option<OsString> = if takes_value {
@@ -243,7 +248,7 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
                     Some(v) => Some(v.clone()),
                     None => {
                         return Err(pt(
-                            "bad_compiler_arguments",
+                            PassthroughReason::BadCompilerArguments,
                             format!("{name} without a value"),
                         ))
                     }
@@ -254,12 +259,15 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
         };
         let v = value.clone().unwrap_or_default();
         match role {
-            Role::NotCompile => return Err(pt("not_a_compile", name)),
+            Role::NotCompile => return Err(pt(PassthroughReason::NotACompile, name)),
             Role::Unsupported => {
-                unsupported.get_or_insert(pt("unsupported_compiler_option", name));
+                unsupported.get_or_insert(pt(PassthroughReason::UnsupportedCompilerOption, name));
             }
             Role::Links => {
-                links.get_or_insert(pt("crate_type_links", "--test links a binary"));
+                links.get_or_insert(pt(
+                    PassthroughReason::CrateTypeLinks,
+                    "--test links a binary",
+                ));
             }
             Role::Drop => {}
             Role::Keep => {
@@ -344,12 +352,15 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
                         b"rlib" => "rlib",
                         b"staticlib" => "staticlib",
                         b"bin" | b"proc-macro" | b"dylib" | b"cdylib" => {
-                            links.get_or_insert(pt("crate_type_links", String::from_utf8_lossy(t)));
+                            links.get_or_insert(pt(
+                                PassthroughReason::CrateTypeLinks,
+                                String::from_utf8_lossy(t),
+                            ));
                             continue;
                         }
                         other => {
                             return Err(pt(
-                                "unsupported_crate_type",
+                                PassthroughReason::UnsupportedCrateType,
                                 String::from_utf8_lossy(other),
                             ))
                         }
@@ -368,8 +379,10 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
                 });
                 for kind in v.as_bytes().split(|b| *b == b',') {
                     if kind.contains(&b'=') {
-                        unsupported
-                            .get_or_insert(pt("unsupported_compiler_option", "--emit with a path"));
+                        unsupported.get_or_insert(pt(
+                            PassthroughReason::UnsupportedCompilerOption,
+                            "--emit with a path",
+                        ));
                         continue;
                     }
                     match kind {
@@ -377,7 +390,10 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
                         b"metadata" => e.metadata = true,
                         b"dep-info" => e.dep_info = true,
                         other => {
-                            return Err(pt("unsupported_emit", String::from_utf8_lossy(other)))
+                            return Err(pt(
+                                PassthroughReason::UnsupportedEmit,
+                                String::from_utf8_lossy(other),
+                            ))
                         }
                     }
                 }
@@ -391,19 +407,23 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
                 };
                 match opt {
                     b"incremental" => {
-                        return Err(pt("incremental", "-C incremental"));
+                        return Err(pt(PassthroughReason::Incremental, "-C incremental"));
                     }
                     b"extra-filename" => {
                         extra_filename = OsStr::from_bytes(val).to_os_string();
                     }
                     // Extra files in the out-dir that we do not track.
                     b"save-temps" => {
-                        unsupported
-                            .get_or_insert(pt("unsupported_compiler_option", "-C save-temps"));
+                        unsupported.get_or_insert(pt(
+                            PassthroughReason::UnsupportedCompilerOption,
+                            "-C save-temps",
+                        ));
                     }
                     b"split-debuginfo" if val != b"off" => {
-                        unsupported
-                            .get_or_insert(pt("unsupported_compiler_option", "-C split-debuginfo"));
+                        unsupported.get_or_insert(pt(
+                            PassthroughReason::UnsupportedCompilerOption,
+                            "-C split-debuginfo",
+                        ));
                     }
                     _ => {}
                 }
@@ -415,23 +435,31 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
         return Err(p);
     }
     match inputs.len() {
-        0 => return Err(pt("no_input_file", "")),
+        0 => return Err(pt(PassthroughReason::NoInputFile, "")),
         1 => {}
-        _ => return Err(pt("multiple_inputs", "")),
+        _ => return Err(pt(PassthroughReason::MultipleInputs, "")),
     }
     if let Some(p) = links {
         return Err(p);
     }
-    let emits = emits.ok_or_else(|| pt("unsupported_emit", "no --emit"))?;
+    let emits = emits.ok_or_else(|| pt(PassthroughReason::UnsupportedEmit, "no --emit"))?;
     if crate_types.is_empty() {
-        return Err(pt("unsupported_crate_type", "no --crate-type"));
+        return Err(pt(
+            PassthroughReason::UnsupportedCrateType,
+            "no --crate-type",
+        ));
     }
     if !emits.link && !emits.metadata {
-        return Err(pt("unsupported_emit", "dep-info only"));
+        return Err(pt(PassthroughReason::UnsupportedEmit, "dep-info only"));
     }
-    let crate_name =
-        crate_name.ok_or_else(|| pt("unsupported_compiler_option", "no --crate-name"))?;
-    let out_dir = out_dir.ok_or_else(|| pt("unsupported_compiler_option", "no --out-dir"))?;
+    let crate_name = crate_name.ok_or_else(|| {
+        pt(
+            PassthroughReason::UnsupportedCompilerOption,
+            "no --crate-name",
+        )
+    })?;
+    let out_dir =
+        out_dir.ok_or_else(|| pt(PassthroughReason::UnsupportedCompilerOption, "no --out-dir"))?;
     Ok(Invocation {
         crate_name,
         crate_types,
@@ -553,7 +581,7 @@ mod tests {
     #[track_caller]
     fn check_pt(args: &[&str], reason: &str) {
         match classify(&os(args)) {
-            Err(p) => assert_eq!(p.reason, reason, "{args:?}: {}", p.detail),
+            Err(p) => assert_eq!(p.reason.as_str(), reason, "{args:?}: {}", p.detail),
             Ok(inv) => panic!("{args:?} classified as a compile: {inv:?}"),
         }
     }

@@ -21,18 +21,18 @@ use frame::v1;
 
 use crate::codec::{Dec, Enc};
 use crate::compile::{request_args, request_env, store_failed, Engine, Pt, PENDING_DEADLINE};
+use crate::domains;
 use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
+use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Decision, Root};
 use crate::store::{Entry, Key};
 
 use args::{Invocation, KeyArg};
 use toolchain::{Ident, Toolchains};
 
-/// Opens every Rust manifest key; bump when what is hashed changes.
-const RUST_KEY_DOMAIN: &str = "zccache-rustc-v2";
 const EXTRA_FORMAT: u8 = 1;
 
 /// `CARGO_*` variables that are not inputs of the compile: the jobserver,
@@ -150,15 +150,20 @@ impl Engine {
                     outcome: Some(v1::lookup_reply::Outcome::Probe(p)),
                 })
             }
-            Ident::Probe(_) => return Err(Pt::new("compiler_check_failed", "probe unanswered")),
-            Ident::Failed(e) => return Err(Pt::new("compiler_check_failed", &e)),
+            Ident::Probe(_) => {
+                return Err(Pt::new(
+                    PassthroughReason::CompilerCheckFailed,
+                    "probe unanswered",
+                ))
+            }
+            Ident::Failed(e) => return Err(Pt::new(PassthroughReason::CompilerCheckFailed, &e)),
         };
 
         let out_dir = manifest::resolve(&cwd, inv.out_dir.as_bytes());
         let root = self.rust_remap_root(&env, &cwd, &out_dir, &inv);
         let root = root.as_ref();
 
-        let mut key = KeyHasher::new(RUST_KEY_DOMAIN);
+        let mut key = KeyHasher::new(domains::RUSTC);
         key.bytes("toolchain", &tc.identity);
         key.bytes("clippy", &[lead.is_some() as u8]);
         let mut source_stat = None;
@@ -177,7 +182,10 @@ impl Engine {
                 KeyArg::Extern { name, path } => {
                     let abs = manifest::resolve(&cwd, path.as_bytes());
                     let (_, d) = self.meta.digest(&abs).map_err(|e| {
-                        Pt::new("no_input_file", &format!("--extern {}: {e}", abs.display()))
+                        Pt::new(
+                            PassthroughReason::NoInputFile,
+                            &format!("--extern {}: {e}", abs.display()),
+                        )
                     })?;
                     // The file name carries the dependency's metadata hash
                     // and kind (rlib or rmeta), so it is keyed too.
@@ -195,7 +203,7 @@ impl Engine {
                     });
                     let (_, d) = found.ok_or_else(|| {
                         Pt::new(
-                            "unsupported_compiler_option",
+                            PassthroughReason::UnsupportedCompilerOption,
                             &format!("-l {}: not found over -L", spec.to_string_lossy()),
                         )
                     })?;
@@ -205,7 +213,10 @@ impl Engine {
                 KeyArg::TargetFile(spec) => {
                     let abs = manifest::resolve(&cwd, spec.as_bytes());
                     let (_, d) = self.meta.digest(&abs).map_err(|e| {
-                        Pt::new("no_input_file", &format!("--target {}: {e}", abs.display()))
+                        Pt::new(
+                            PassthroughReason::NoInputFile,
+                            &format!("--target {}: {e}", abs.display()),
+                        )
                     })?;
                     key_text(&mut key, "target_file", root, Some(spec.as_bytes()));
                     key.bytes("digest", &d);
@@ -213,7 +224,10 @@ impl Engine {
                 KeyArg::Input(spelled) => {
                     let abs = manifest::resolve(&cwd, spelled.as_bytes());
                     let (stat, d) = self.meta.digest(&abs).map_err(|e| {
-                        Pt::new("no_input_file", &format!("{}: {e}", abs.display()))
+                        Pt::new(
+                            PassthroughReason::NoInputFile,
+                            &format!("{}: {e}", abs.display()),
+                        )
                     })?;
                     key_text(&mut key, "input", root, Some(spelled.as_bytes()));
                     key.bytes("digest", &d);
@@ -222,7 +236,7 @@ impl Engine {
                 }
             }
         }
-        let source_stat = source_stat.ok_or_else(|| Pt::new("no_input_file", ""))?;
+        let source_stat = source_stat.ok_or_else(|| Pt::new(PassthroughReason::NoInputFile, ""))?;
         key_context(&mut key, root, &cwd, &env);
         let manifest_key = key.finish();
 
@@ -303,14 +317,14 @@ impl Engine {
         };
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if source_stat.changed_since(start_ns) {
-            self.stats.not_stored("modified_input_file");
+            self.stats.not_stored(NotStoredReason::ModifiedInputFile);
             let mut args = all_args.to_vec();
             args.extend(prefix_map);
             return v1::unit_answer::Answer::Miss(v1::Miss {
                 token: 0,
                 args: to_bytes(args),
                 deps_args: Vec::new(),
-                no_store_reason: "modified_input_file".into(),
+                no_store_reason: NotStoredReason::ModifiedInputFile.as_str().into(),
                 strip_ansi: false,
                 injected_option: injected.clone(),
                 stream_stderr: true,
@@ -420,33 +434,37 @@ impl Engine {
         Some(self.store_reply(reply))
     }
 
-    fn try_rust_store(&self, p: &Pending, st: &v1::Store) -> Result<(), &'static str> {
+    fn try_rust_store(&self, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
         if st.exit_code != 0 {
-            return Err("compile_failed");
+            return Err(NotStoredReason::CompileFailed);
         }
         let now = std::fs::metadata(&p.source)
             .map(|m| StatId::of(&m))
-            .map_err(|_| "modified_input_file")?;
+            .map_err(|_| NotStoredReason::ModifiedInputFile)?;
         if now != p.source_stat {
-            return Err("modified_input_file");
+            return Err(NotStoredReason::ModifiedInputFile);
         }
         let mut newest_output_ns = 0i128;
         for (_, path) in &p.outputs {
-            let md = std::fs::symlink_metadata(path).map_err(|_| "compiler_produced_no_output")?;
+            let md = std::fs::symlink_metadata(path)
+                .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
             if !md.is_file() {
-                return Err("bad_output_file");
+                return Err(NotStoredReason::BadOutputFile);
             }
             newest_output_ns = newest_output_ns.max(StatId::of(&md).mtime_ns);
         }
-        let text = std::fs::read(&p.dep_info).map_err(|_| "missing_depfile")?;
-        let parsed = depinfo::parse(&text).ok_or("bad_depfile")?;
+        let text = std::fs::read(&p.dep_info).map_err(|_| NotStoredReason::MissingDepfile)?;
+        let parsed = depinfo::parse(&text).ok_or(NotStoredReason::BadDepfile)?;
         let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
         let mut root_in_source = false;
         for dep in parsed.sources {
             let abs = manifest::resolve(&p.cwd, &dep);
-            let (stat, digest) = self.meta.digest(&abs).map_err(|_| "modified_input_file")?;
+            let (stat, digest) = self
+                .meta
+                .digest(&abs)
+                .map_err(|_| NotStoredReason::ModifiedInputFile)?;
             if stat.changed_since(p.start_ns) {
-                return Err("modified_input_file");
+                return Err(NotStoredReason::ModifiedInputFile);
             }
             if let Some(root) = &p.root {
                 if !root_in_source {
@@ -471,7 +489,7 @@ impl Engine {
             entry.remap.origin_root = root.bytes().to_vec();
             if root_in_source {
                 entry.remap.root_bound = true;
-                self.stats.remap_fallback("root_in_source");
+                self.stats.remap_fallback(RemapFallback::RootInSource);
             }
             // The key holds env-dep values and OUT_DIR root-free, so a crate
             // that embeds such a value (`env!("CARGO_MANIFEST_DIR")` printed
@@ -486,22 +504,31 @@ impl Engine {
                 }
                 let named = root
                     .occurs_in_file(path)
-                    .map_err(|_| "compiler_produced_no_output")?;
+                    .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
                 if named {
                     entry.remap.root_bound = true;
-                    self.stats.remap_fallback("root_in_output");
+                    self.stats.remap_fallback(RemapFallback::RootInOutput);
                     break;
                 }
             }
             if !entry.remap.root_bound && escaped_root_in(root, &[&text, &stdout, &stderr]) {
                 entry.remap.root_bound = true;
-                self.stats.remap_fallback("escaped_root_in_text");
+                self.stats.remap_fallback(RemapFallback::EscapedRootInText);
             }
             // A stream or dep-info that already holds the token could not be
             // told apart on the way back.
-            dep_info_text = Some(root.tokenize_text(&text).ok_or("remap_token_in_output")?);
-            stdout = Cow::Owned(root.tokenize_text(&stdout).ok_or("remap_token_in_output")?);
-            stderr = Cow::Owned(root.tokenize_text(&stderr).ok_or("remap_token_in_output")?);
+            dep_info_text = Some(
+                root.tokenize_text(&text)
+                    .ok_or(NotStoredReason::RemapTokenInOutput)?,
+            );
+            stdout = Cow::Owned(
+                root.tokenize_text(&stdout)
+                    .ok_or(NotStoredReason::RemapTokenInOutput)?,
+            );
+            stderr = Cow::Owned(
+                root.tokenize_text(&stderr)
+                    .ok_or(NotStoredReason::RemapTokenInOutput)?,
+            );
             out_dir = Cow::Owned(root.tokenize(&out_dir).into_owned());
         }
         entry.result_key = result_key_for(&p.manifest_key, &entry, &p.env, p.root.as_ref());
@@ -534,12 +561,12 @@ impl Engine {
         inv: &Invocation,
     ) -> Option<Root> {
         let decision = match remap::decide(env, cwd) {
-            Decision::Fallback(why @ ("cwd_outside_root" | "no_worktree_root")) => {
-                match remap::decide(env, out_dir) {
-                    Decision::On(root) => Decision::On(root),
-                    _ => Decision::Fallback(why),
-                }
-            }
+            Decision::Fallback(
+                why @ (RemapFallback::CwdOutsideRoot | RemapFallback::NoWorktreeRoot),
+            ) => match remap::decide(env, out_dir) {
+                Decision::On(root) => Decision::On(root),
+                _ => Decision::Fallback(why),
+            },
             d => d,
         };
         match decision {
@@ -549,7 +576,7 @@ impl Engine {
                 None
             }
             Decision::On(_) if inv.user_prefix_map => {
-                self.stats.remap_fallback("user_prefix_map");
+                self.stats.remap_fallback(RemapFallback::UserPrefixMap);
                 None
             }
             Decision::On(root) => Some(root),
@@ -607,7 +634,7 @@ fn result_key_for(
     env: &BTreeMap<Vec<u8>, Vec<u8>>,
     root: Option<&Root>,
 ) -> [u8; 32] {
-    let mut h = KeyHasher::new("zccache-rustc-result-v1");
+    let mut h = KeyHasher::new(domains::RUSTC_RESULT);
     h.bytes("manifest", manifest_key);
     if entry.remap.root_bound {
         h.bytes("root", &entry.remap.origin_root);
@@ -705,10 +732,10 @@ fn key_text(h: &mut KeyHasher, tag: &str, root: Option<&Root>, value: Option<&[u
 /// same text names this worktree from outside, which the prefix map leaves
 /// as it is, so an entry built from it serves this root only. The bytes
 /// read must be those `digest` keyed; otherwise the file changed since.
-fn source_names_root(root: &Root, abs: &Path, digest: &Digest) -> Result<bool, &'static str> {
-    let bytes = std::fs::read(abs).map_err(|_| "modified_input_file")?;
+fn source_names_root(root: &Root, abs: &Path, digest: &Digest) -> Result<bool, NotStoredReason> {
+    let bytes = std::fs::read(abs).map_err(|_| NotStoredReason::ModifiedInputFile)?;
     if blake3::hash(&bytes).as_bytes() != digest {
-        return Err("modified_input_file");
+        return Err(NotStoredReason::ModifiedInputFile);
     }
     Ok(root.occurs_in(&bytes))
 }
@@ -823,7 +850,7 @@ mod tests {
             .collect()
         };
         let key = |root: Option<&Root>, r: &str| {
-            let mut k = KeyHasher::new("t");
+            let mut k = KeyHasher::new(domains::RUSTC);
             key_context(&mut k, root, Path::new(r), &env(r));
             let lib = format!("native={r}/target/debug/build/x-1/out");
             key_text(&mut k, "-L", root, Some(lib.as_bytes()));
@@ -865,9 +892,9 @@ mod tests {
         let r = Root::new("/w/a");
         #[track_caller]
         fn check(root: Option<&Root>, v: &str, want: &[u8]) {
-            let mut got = KeyHasher::new("t");
+            let mut got = KeyHasher::new(domains::RUSTC);
             key_text(&mut got, "value", root, Some(v.as_bytes()));
-            let mut k = KeyHasher::new("t");
+            let mut k = KeyHasher::new(domains::RUSTC);
             k.bytes("value", want);
             assert_eq!(got.finish(), k.finish(), "{v}");
         }
@@ -888,9 +915,9 @@ mod tests {
             check(Some(&r), p, &r.tokenize(p.as_bytes()));
         }
         // Text already holding the token never keys like a tokenized value.
-        let mut raw = KeyHasher::new("t");
+        let mut raw = KeyHasher::new(domains::RUSTC);
         key_text(&mut raw, "value", Some(&r), Some(b"\0R/cfg"));
-        let mut tok = KeyHasher::new("t");
+        let mut tok = KeyHasher::new(domains::RUSTC);
         key_text(&mut tok, "value", Some(&r), Some(b"/w/a/cfg"));
         assert_ne!(raw.finish(), tok.finish());
     }
@@ -901,7 +928,7 @@ mod tests {
         // The argv and env as the two worktrees send them, keyed as
         // `rust_lookup` and `key_context` do.
         let key = |root: &Root, r: &str, cfg: &str| {
-            let mut k = KeyHasher::new("t");
+            let mut k = KeyHasher::new(domains::RUSTC);
             for v in [
                 format!("x=\"{cfg}/cfg\""),
                 format!("link-arg=-Wl,-rpath,{cfg}/lib"),
@@ -975,11 +1002,11 @@ mod tests {
         let p = dir.join("lib.rs");
         assert_eq!(
             source_names_root(&r, &p, &[0; 32]),
-            Err("modified_input_file")
+            Err(NotStoredReason::ModifiedInputFile)
         );
         assert_eq!(
             source_names_root(&r, &dir.join("gone.rs"), &[0; 32]),
-            Err("modified_input_file")
+            Err(NotStoredReason::ModifiedInputFile)
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

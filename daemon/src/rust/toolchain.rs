@@ -14,6 +14,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use frame::v1;
 
+use crate::domains;
 use crate::keys::KeyHasher;
 use crate::meta::{MetaCache, StatId};
 
@@ -119,7 +120,7 @@ fn selection_key(
         v.extend(s.dev.to_le_bytes());
         Some(v)
     };
-    let mut h = KeyHasher::new("zccache-rust-toolchain-selection-v1");
+    let mut h = KeyHasher::new(domains::RUST_TOOLCHAIN_SELECTION);
     h.os("compiler", compiler.as_os_str());
     h.bytes("stat", &stat(compiler)?);
     if let Some(lead) = lead {
@@ -201,7 +202,7 @@ fn hash_toolchain(
         return Err(format!("no librustc_driver under {}", sysroot.display()));
     }
     files.sort();
-    let mut h = KeyHasher::new("zccache-rust-toolchain-v1");
+    let mut h = KeyHasher::new(domains::RUST_TOOLCHAIN);
     h.bytes("version", version);
     h.os("sysroot", sysroot.as_os_str());
     let mut stats = Vec::new();
