@@ -922,17 +922,12 @@ fn the_compilers_built_in_directories_are_watched() {
     // With `--sysroot=sr`, the built-in chain is `sr/usr/local/include`
     // (absent at first, so the compiler reports it as nonexistent) before
     // `sr/usr/include`, as the compiler itself prints it for `-E -v`.
-    for cc in compilers() {
-        let sb = sandbox(&format!("sysroot-{cc}"));
-        source(&sb, "sr/usr/include/nx.h", "#define V 1\n");
-        source(&sb, "m.c", "#include <nx.h>\nint v = V;\n");
-        let c = cmd(cc, "--sysroot=sr -c m.c").outs(&["m.o"]);
-        c.same_as_bare(&sb).miss();
-        c.same_as_bare(&sb).hit();
-        source(&sb, "sr/usr/local/include/nx.h", "#define V 2\n");
-        c.same_as_bare(&sb).miss();
-        c.same_as_bare(&sb).hit();
-    }
+    appears_unseen(
+        "sysroot",
+        "--sysroot=sr -c m.c",
+        |sb| source(sb, "sr/usr/include/nx.h", "#define V 1\n"),
+        |sb| source(sb, "sr/usr/local/include/nx.h", "#define V 2\n"),
+    );
 }
 
 #[test]
