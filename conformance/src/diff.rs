@@ -855,6 +855,13 @@ fn apply(work: &Path, action: &Action) {
         } => {
             let full = work.join(path);
             let old = std::fs::metadata(&full).and_then(|m| m.modified()).ok();
+            if let Ok(target) = std::fs::read_link(&full) {
+                // A write through a dangling link makes its target appear,
+                // in a directory that may not exist yet.
+                if let Some(dir) = full.parent().unwrap().join(target).parent() {
+                    std::fs::create_dir_all(dir).unwrap();
+                }
+            }
             std::fs::write(&full, body).unwrap();
             let when = match (keep_mtime, old) {
                 (true, Some(t)) => t,
@@ -1011,6 +1018,10 @@ pub fn script(actions: &[Action]) -> String {
                         "touch -r {p} .mtime 2>/dev/null || touch -d '1 hour ago' .mtime"
                     );
                 }
+                let _ = writeln!(
+                    s,
+                    "[ -L {p} ] && mkdir -p \"$(dirname \"$(readlink -m {p})\")\""
+                );
                 let _ = writeln!(s, "cat > {p} <<'EOF'\n{body}EOF");
                 if *keep_mtime {
                     let _ = writeln!(s, "touch -r .mtime {p}");
