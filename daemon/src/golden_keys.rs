@@ -27,7 +27,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use frame::v1;
 
-use crate::compile::{Engine, PeerView};
+use crate::engine::{Engine, PeerView};
 use crate::stats::Stats;
 use crate::store::Store;
 

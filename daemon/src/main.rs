@@ -9,9 +9,9 @@
 
 mod cc;
 mod codec;
-mod compile;
 mod depfile;
 mod domains;
+mod engine;
 #[cfg(test)]
 mod golden_keys;
 mod keys;
@@ -22,6 +22,7 @@ mod moment;
 #[path = "os/unix.rs"]
 mod os;
 mod outputs;
+mod pipeline;
 mod reasons;
 mod remap;
 mod rust;
@@ -133,7 +134,7 @@ async fn run(opts: Options) -> Result<(), String> {
         .parent()
         .ok_or("the endpoint has no directory")?;
     let private = private_dir(&runtime.join("private"));
-    let engine = Arc::new(compile::Engine::new(store, stats, private));
+    let engine = Arc::new(engine::Engine::new(store, stats, private));
 
     let mut status_base = serde_json::Map::new();
     status_base.insert("version".into(), frame::PACKAGE_VERSION.into());
@@ -166,7 +167,7 @@ async fn run(opts: Options) -> Result<(), String> {
             );
             Box::new(move || {
                 remove_if_ours(&endpoint, &identity_file, pid);
-                engine.stats.save_if_dirty(&stats_path);
+                engine.core.stats.save_if_dirty(&stats_path);
             })
         },
         retired: std::sync::Once::new(),
@@ -180,7 +181,7 @@ async fn run(opts: Options) -> Result<(), String> {
         tokio::select! {
             _ = server.shutdown.notified() => break,
             _ = tick.tick() => {
-                engine.stats.save_if_dirty(&stats_path);
+                engine.core.stats.save_if_dirty(&stats_path);
                 if !idle.is_zero() && server.idle_for() >= idle {
                     eprintln!("zccache-daemon: idle for {}s, exiting", idle.as_secs());
                     break;

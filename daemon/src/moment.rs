@@ -4,7 +4,7 @@
 //! local date (from the caller's `TZ`, never the daemon's).
 //!
 //! It decides nothing about files: which sources use the macros is
-//! `scan.rs`'s, and keying them is `compile.rs`'s.
+//! `scan.rs`'s, and keying them is `cc::pipeline`'s.
 
 use std::collections::BTreeMap;
 

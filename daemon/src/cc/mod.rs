@@ -19,6 +19,7 @@ mod classify;
 mod env;
 mod flags;
 mod names;
+pub(crate) mod pipeline;
 mod rsp;
 mod search;
 

@@ -13,19 +13,16 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 
-use dashmap::DashMap;
 use frame::v1;
 
 use crate::codec::{Dec, Enc};
-use crate::compile::{request_args, request_env, store_failed, Engine, Pt, PENDING_DEADLINE};
 use crate::domains;
 use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
+use crate::pipeline::{request_args, request_env, store_failed, Core, Pt};
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Decision, Root};
 use crate::store::{Entry, Key};
@@ -56,25 +53,63 @@ fn cargo_var_is_volatile(name: &[u8]) -> bool {
     .any(|p| name.starts_with(p))
 }
 
-/// The Rust side of the engine's state.
+/// What the Rust pipeline memoizes across requests.
 #[derive(Default)]
-pub(crate) struct RustState {
+pub(crate) struct RustPipeline {
     toolchains: Toolchains,
-    pending: DashMap<u64, Pending>,
 }
 
-impl RustState {
+impl RustPipeline {
+    /// Answers a rustc or clippy-driver Lookup; a miss that may be stored
+    /// is handed to `remember` under its token.
+    pub(crate) fn lookup(
+        &self,
+        core: &Core,
+        req: &v1::Lookup,
+        fds: &mut Descriptors,
+        remember: &dyn Fn(u64, Pending),
+    ) -> Result<v1::LookupReply, Pt> {
+        let rust = Rust {
+            core,
+            pipe: self,
+            remember,
+        };
+        rust.rust_lookup(req, fds)
+    }
+
+    /// Records the outputs of the miss `p` answered by the client's Store.
+    pub(crate) fn store(
+        &self,
+        core: &Core,
+        p: &Pending,
+        st: &v1::Store,
+    ) -> Result<(), NotStoredReason> {
+        let rust = Rust {
+            core,
+            pipe: self,
+            remember: &|_, _| {},
+        };
+        rust.try_rust_store(p, st)
+    }
+
     pub(crate) fn clear(&self) {
         self.toolchains.clear();
     }
 }
 
+/// One request's view of the pipeline: the engine's core, the memos and
+/// where misses go.
+struct Rust<'a> {
+    core: &'a Core,
+    pipe: &'a RustPipeline,
+    remember: &'a dyn Fn(u64, Pending),
+}
+
 /// What the daemon remembers between a Miss and its Store.
-struct Pending {
-    created: Instant,
+pub(crate) struct Pending {
     cwd: PathBuf,
     env: BTreeMap<Vec<u8>, Vec<u8>>,
-    manifest_key: [u8; 32],
+    pub(crate) manifest_key: [u8; 32],
     source: PathBuf,
     source_stat: StatId,
     start_ns: i128,
@@ -85,6 +120,19 @@ struct Pending {
     private_dep: bool,
     /// The worktree root under path remap.
     root: Option<Root>,
+}
+
+impl Pending {
+    /// True when the compile runs in or writes under a directory `under`
+    /// accepts.
+    pub(crate) fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool {
+        under(&self.cwd) || under(&self.source) || under(&self.out_dir)
+    }
+
+    /// The dep-info the daemon asked rustc to write for it.
+    pub(crate) fn private_file(&self) -> Option<&Path> {
+        self.private_dep.then_some(self.dep_info.as_path())
+    }
 }
 
 /// True when the Lookup names rustc or clippy-driver: a file name that
@@ -121,13 +169,12 @@ struct Request<'a> {
     root: Option<&'a Root>,
 }
 
-impl Engine {
+impl Rust<'_> {
     pub(crate) fn rust_lookup(
         &self,
         req: &v1::Lookup,
         fds: &mut Descriptors,
     ) -> Result<v1::LookupReply, Pt> {
-        self.expire_rust_pending();
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
         let env = request_env(req);
         let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
@@ -136,8 +183,8 @@ impl Engine {
         // Probes and other non-compiles are answered before anything else:
         // cargo runs `rustc -vV` on every build.
         let inv = args::classify(&args).map_err(|p| Pt::new(p.reason, &p.detail))?;
-        let tc = match self.rust.toolchains.identify(
-            &self.meta,
+        let tc = match self.pipe.toolchains.identify(
+            &self.core.meta,
             &compiler,
             lead.as_deref(),
             &env,
@@ -181,7 +228,7 @@ impl Engine {
                 }
                 KeyArg::Extern { name, path } => {
                     let abs = manifest::resolve(&cwd, path.as_bytes());
-                    let (_, d) = self.meta.digest(&abs).map_err(|e| {
+                    let (_, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
                             &format!("--extern {}: {e}", abs.display()),
@@ -199,7 +246,7 @@ impl Engine {
                     let found = inv.native_dirs.iter().find_map(|d| {
                         let p =
                             manifest::resolve(&cwd, d.as_bytes()).join(OsStr::from_bytes(&file));
-                        self.meta.digest(&p).ok()
+                        self.core.meta.digest(&p).ok()
                     });
                     let (_, d) = found.ok_or_else(|| {
                         Pt::new(
@@ -212,7 +259,7 @@ impl Engine {
                 }
                 KeyArg::TargetFile(spec) => {
                     let abs = manifest::resolve(&cwd, spec.as_bytes());
-                    let (_, d) = self.meta.digest(&abs).map_err(|e| {
+                    let (_, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
                             &format!("--target {}: {e}", abs.display()),
@@ -223,7 +270,7 @@ impl Engine {
                 }
                 KeyArg::Input(spelled) => {
                     let abs = manifest::resolve(&cwd, spelled.as_bytes());
-                    let (stat, d) = self.meta.digest(&abs).map_err(|e| {
+                    let (stat, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
                             &format!("{}: {e}", abs.display()),
@@ -247,30 +294,30 @@ impl Engine {
             out_dir,
             root,
         };
-        if let Some(m) = self.manifest(&manifest_key) {
+        if let Some(m) = self.core.manifest(&manifest_key) {
             for entry in &m.entries {
-                if !entry.matches(&cwd, root, &self.meta) {
+                if !entry.matches(&cwd, root, &self.core.meta) {
                     continue;
                 }
                 let result_key = result_key_for(&manifest_key, entry, &env, root);
-                match self.store.get(&Key(result_key)) {
+                match self.core.store.get(&Key(result_key)) {
                     Ok(Some(stored)) => {
                         if let Some(hit) = self.rust_deliver(&r, &stored, fds) {
-                            self.stats.bump(&self.stats.hits);
-                            self.stats.bump(&self.stats.rust_hits);
+                            self.core.stats.bump(&self.core.stats.hits);
+                            self.core.stats.bump(&self.core.stats.rust_hits);
                             if entry.is_cross_root(root) {
-                                self.stats.bump(&self.stats.cross_root_hits);
+                                self.core.stats.bump(&self.core.stats.cross_root_hits);
                             }
                             return Ok(units(hit));
                         }
                     }
                     Ok(None) => {}
-                    Err(_) => self.stats.bump(&self.stats.errors),
+                    Err(_) => self.core.stats.bump(&self.core.stats.errors),
                 }
             }
         }
-        self.stats.bump(&self.stats.misses);
-        self.stats.bump(&self.stats.rust_misses);
+        self.core.stats.bump(&self.core.stats.misses);
+        self.core.stats.bump(&self.core.stats.rust_misses);
         Ok(units(self.rust_miss(
             &r,
             &all_args,
@@ -290,7 +337,7 @@ impl Engine {
         source_stat: StatId,
         start_ns: i128,
     ) -> v1::unit_answer::Answer {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let token = self.core.token();
         // Stored output is always coloured, whoever asked first.
         let mut args = args::with_colour(all_args, r.inv.colour);
         let prefix_map = r.root.map(|root| args::prefix_map_arg(root.bytes()));
@@ -308,7 +355,7 @@ impl Engine {
         let (dep_info, private_dep) = match outputs.iter().find(|(role, _)| *role == "dep-info") {
             Some((_, p)) => (p.clone(), false),
             None => {
-                let p = self.private_dir.join(format!("rust-dep-{token}.d"));
+                let p = self.core.private_dir.join(format!("rust-dep-{token}.d"));
                 let mut emit = OsString::from("--emit=dep-info=");
                 emit.push(&p);
                 args.push(emit);
@@ -317,7 +364,9 @@ impl Engine {
         };
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if source_stat.changed_since(start_ns) {
-            self.stats.not_stored(NotStoredReason::ModifiedInputFile);
+            self.core
+                .stats
+                .not_stored(NotStoredReason::ModifiedInputFile);
             let mut args = all_args.to_vec();
             args.extend(prefix_map);
             return v1::unit_answer::Answer::Miss(v1::Miss {
@@ -337,10 +386,9 @@ impl Engine {
         } else {
             Vec::new()
         };
-        self.rust.pending.insert(
+        (self.remember)(
             token,
             Pending {
-                created: Instant::now(),
                 cwd: r.cwd.to_path_buf(),
                 env: r.env.clone(),
                 manifest_key,
@@ -395,16 +443,16 @@ impl Engine {
         for (role, idx, dest) in plan {
             let write = outputs::rust_write_mode(role);
             if role == "dep-info" {
-                let bytes = self.store.deliver_bytes(stored, idx).ok()?;
+                let bytes = self.core.store.deliver_bytes(stored, idx).ok()?;
                 let bytes = remap::expand_text(&bytes, r.root);
                 let bytes = depinfo::rewrite_out_dir(&bytes, &old_out_dir, new_out_dir);
                 list.push(outputs::text(&dest, write, bytes));
                 continue;
             }
-            match fds.blob(&self.store, stored, idx, &dest, write) {
+            match fds.blob(&self.core.store, stored, idx, &dest, write) {
                 Ok(out) => list.push(out),
                 Err(outputs::Unavailable::Store { unexpected: true }) => {
-                    self.stats.bump(&self.stats.errors);
+                    self.core.stats.bump(&self.core.stats.errors);
                     return None;
                 }
                 Err(_) => return None,
@@ -422,16 +470,6 @@ impl Engine {
             outputs: list,
             entry: stored.key().0.to_vec(),
         }))
-    }
-
-    /// `None` when the token is not a Rust miss.
-    pub(crate) fn rust_store(&self, st: &v1::Store) -> Option<v1::StoreReply> {
-        let (_, p) = self.rust.pending.remove(&st.token)?;
-        let reply = self.try_rust_store(&p, st);
-        if p.private_dep {
-            let _ = std::fs::remove_file(&p.dep_info);
-        }
-        Some(self.store_reply(reply))
     }
 
     fn try_rust_store(&self, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
@@ -460,6 +498,7 @@ impl Engine {
         for dep in parsed.sources {
             let abs = manifest::resolve(&p.cwd, &dep);
             let (stat, digest) = self
+                .core
                 .meta
                 .digest(&abs)
                 .map_err(|_| NotStoredReason::ModifiedInputFile)?;
@@ -489,7 +528,7 @@ impl Engine {
             entry.remap.origin_root = root.bytes().to_vec();
             if root_in_source {
                 entry.remap.root_bound = true;
-                self.stats.remap_fallback(RemapFallback::RootInSource);
+                self.core.stats.remap_fallback(RemapFallback::RootInSource);
             }
             // The key holds env-dep values and OUT_DIR root-free, so a crate
             // that embeds such a value (`env!("CARGO_MANIFEST_DIR")` printed
@@ -507,13 +546,15 @@ impl Engine {
                     .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
                 if named {
                     entry.remap.root_bound = true;
-                    self.stats.remap_fallback(RemapFallback::RootInOutput);
+                    self.core.stats.remap_fallback(RemapFallback::RootInOutput);
                     break;
                 }
             }
             if !entry.remap.root_bound && escaped_root_in(root, &[&text, &stdout, &stderr]) {
                 entry.remap.root_bound = true;
-                self.stats.remap_fallback(RemapFallback::EscapedRootInText);
+                self.core
+                    .stats
+                    .remap_fallback(RemapFallback::EscapedRootInText);
             }
             // A stream or dep-info that already holds the token could not be
             // told apart on the way back.
@@ -533,7 +574,7 @@ impl Engine {
         }
         entry.result_key = result_key_for(&p.manifest_key, &entry, &p.env, p.root.as_ref());
 
-        let mut writer = self.store.begin_entry().map_err(store_failed)?;
+        let mut writer = self.core.store.begin_entry().map_err(store_failed)?;
         for (role, path) in &p.outputs {
             match (&dep_info_text, *role) {
                 (Some(text), "dep-info") => writer.add_output_bytes(role, text),
@@ -545,7 +586,7 @@ impl Engine {
         writer
             .commit(&Key(entry.result_key), 0, &stdout, &stderr, &extra)
             .map_err(store_failed)?;
-        self.add_manifest_entry(&p.manifest_key, entry)
+        self.core.add_manifest_entry(&p.manifest_key, entry)
     }
 
     /// The worktree root when path remap applies to this compile. cargo
@@ -572,44 +613,15 @@ impl Engine {
         match decision {
             Decision::Off => None,
             Decision::Fallback(why) => {
-                self.stats.remap_fallback(why);
+                self.core.stats.remap_fallback(why);
                 None
             }
             Decision::On(_) if inv.user_prefix_map => {
-                self.stats.remap_fallback(RemapFallback::UserPrefixMap);
+                self.core.stats.remap_fallback(RemapFallback::UserPrefixMap);
                 None
             }
             Decision::On(root) => Some(root),
         }
-    }
-
-    fn expire_rust_pending(&self) {
-        let now = Instant::now();
-        self.rust.pending.retain(|_, p| {
-            let keep = now.duration_since(p.created) < PENDING_DEADLINE;
-            if !keep && p.private_dep {
-                let _ = std::fs::remove_file(&p.dep_info);
-            }
-            keep
-        });
-    }
-
-    /// Forgets pending Rust misses that compile in or write under any of
-    /// `spellings`; returns how many.
-    pub(crate) fn release_rust_under(&self, spellings: &[PathBuf]) -> usize {
-        let under = |p: &Path| spellings.iter().any(|s| p.starts_with(s));
-        let mut n = 0;
-        self.rust.pending.retain(|_, p| {
-            let touches = under(&p.cwd) || under(&p.source) || under(&p.out_dir);
-            if touches {
-                n += 1;
-                if p.private_dep {
-                    let _ = std::fs::remove_file(&p.dep_info);
-                }
-            }
-            !touches
-        });
-        n
     }
 }
 

@@ -1,0 +1,121 @@
+//! What the engine lends a language pipeline and what every pipeline
+//! shares: the [`Core`] state (store, metadata cache, counters, manifests,
+//! miss tokens), the passthrough value [`Pt`] and the request and store
+//! helpers both languages use.
+//!
+//! It names no language: `engine` dispatches to `cc` and `rust`, which
+//! import this module and never each other or `engine`, so the daemon's
+//! modules import one another in one direction only.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use frame::v1;
+
+use crate::manifest::{Manifest, ManifestEntry};
+use crate::meta::MetaCache;
+use crate::reasons::{NotStoredReason, PassthroughReason};
+use crate::stats::Stats;
+use crate::store::{Key, Store, StoreError};
+
+/// The state every pipeline reads and writes through the engine.
+pub(crate) struct Core {
+    pub(crate) store: Store,
+    pub(crate) meta: MetaCache,
+    pub(crate) stats: Stats,
+    /// Where misses write the dependency files we read at Store.
+    pub(crate) private_dir: PathBuf,
+    next_token: AtomicU64,
+    pub(crate) manifests: DashMap<[u8; 32], Arc<Manifest>>,
+}
+
+impl Core {
+    pub(crate) fn new(store: Store, stats: Stats, private_dir: PathBuf) -> Core {
+        Core {
+            store,
+            meta: MetaCache::default(),
+            stats,
+            private_dir,
+            next_token: AtomicU64::new(1),
+            manifests: DashMap::new(),
+        }
+    }
+
+    /// A fresh miss token, never 0 (0 means "do not store").
+    pub(crate) fn token(&self) -> u64 {
+        self.next_token.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Puts `entry` first in the manifest under `key`, on disk and in memory.
+    pub(crate) fn add_manifest_entry(
+        &self,
+        key: &[u8; 32],
+        entry: ManifestEntry,
+    ) -> Result<(), NotStoredReason> {
+        let old = self.manifest(key).unwrap_or_default();
+        let updated = Arc::new(old.with_entry(entry));
+        self.store
+            .put_manifest(&Key(*key), &updated.encode())
+            .map_err(store_failed)?;
+        self.manifests.insert(*key, updated);
+        Ok(())
+    }
+
+    /// The manifest under `key`, from memory or the store.
+    pub(crate) fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
+        if let Some(m) = self.manifests.get(key) {
+            return Some(m.clone());
+        }
+        let bytes = self.store.get_manifest(&Key(*key)).ok()??;
+        let m = Arc::new(Manifest::decode(&bytes)?);
+        self.manifests.insert(*key, m.clone());
+        Some(m)
+    }
+}
+
+/// A Lookup's environment, by name.
+pub(crate) fn request_env(req: &v1::Lookup) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    req.env
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect()
+}
+
+/// A Lookup's argv[1..].
+pub(crate) fn request_args(req: &v1::Lookup) -> Vec<OsString> {
+    req.args
+        .iter()
+        .map(|a| OsString::from_vec(a.clone()))
+        .collect()
+}
+
+/// The not-stored reason a failed store write is counted under.
+pub(crate) fn store_failed(e: StoreError) -> NotStoredReason {
+    if e.is_not_regular() {
+        NotStoredReason::BadOutputFile
+    } else if e.is_no_space() {
+        NotStoredReason::StoreFailedNoSpace
+    } else {
+        NotStoredReason::StoreFailed
+    }
+}
+
+/// "Cannot cache this", with its counter.
+pub(crate) struct Pt {
+    pub(crate) reason: PassthroughReason,
+    pub(crate) detail: String,
+}
+
+impl Pt {
+    pub(crate) fn new(reason: PassthroughReason, detail: &str) -> Pt {
+        Pt {
+            reason,
+            detail: detail.to_owned(),
+        }
+    }
+}
