@@ -17,7 +17,6 @@ mod golden_keys;
 mod keys;
 mod manifest;
 mod meta;
-mod moment;
 #[cfg(unix)]
 #[path = "os/unix.rs"]
 mod os;
@@ -30,8 +29,6 @@ mod scan;
 mod server;
 mod stats;
 mod store;
-mod toolchain;
-mod tz;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::cc::tz::Zone;
 use crate::cc::Family;
-use crate::tz::Zone;
 
 /// How a compiler treats `SOURCE_DATE_EPOCH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
