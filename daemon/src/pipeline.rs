@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -20,8 +20,9 @@ use frame::v1;
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::meta::MetaCache;
 use crate::reasons::{NotStoredReason, PassthroughReason};
+use crate::remap::Root;
 use crate::stats::Stats;
-use crate::store::{Key, Store, StoreError};
+use crate::store::{Entry, Key, Store, StoreError};
 
 /// The state every pipeline reads and writes through the engine.
 pub(crate) struct Core {
@@ -66,6 +67,55 @@ impl Core {
         Ok(())
     }
 
+    /// The one hit loop both languages share: the first entry of the
+    /// manifest under `manifest_key` whose files match the current tree
+    /// (`at`: cwd and worktree root), whose result (`result_key`; `None`
+    /// skips the entry) is stored and that `deliver` can hand out. Counts
+    /// the hit (and a cross-root hit) or, when none, the miss; a store
+    /// that fails to read counts an error and the loop goes on.
+    pub(crate) fn find_hit<R>(
+        &self,
+        language: Language,
+        manifest_key: &[u8; 32],
+        at: (&Path, Option<&Root>),
+        result_key: impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
+        mut deliver: impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
+    ) -> Option<R> {
+        let (cwd, root) = at;
+        let rust = language == Language::Rust;
+        if let Some(m) = self.manifest(manifest_key) {
+            for entry in &m.entries {
+                if !entry.matches(cwd, root, &self.meta) {
+                    continue;
+                }
+                let Some(result_key) = result_key(entry) else {
+                    continue;
+                };
+                match self.store.get(&Key(result_key)) {
+                    Ok(Some(stored)) => {
+                        if let Some(hit) = deliver(entry, &stored) {
+                            self.stats.bump(&self.stats.hits);
+                            if rust {
+                                self.stats.bump(&self.stats.rust_hits);
+                            }
+                            if entry.is_cross_root(root) {
+                                self.stats.bump(&self.stats.cross_root_hits);
+                            }
+                            return Some(hit);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => self.stats.bump(&self.stats.errors),
+                }
+            }
+        }
+        self.stats.bump(&self.stats.misses);
+        if rust {
+            self.stats.bump(&self.stats.rust_misses);
+        }
+        None
+    }
+
     /// The manifest under `key`, from memory or the store.
     pub(crate) fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
         if let Some(m) = self.manifests.get(key) {
@@ -76,6 +126,14 @@ impl Core {
         self.manifests.insert(*key, m.clone());
         Some(m)
     }
+}
+
+/// Which pipeline answers: the Rust share of hits and misses is counted
+/// apart (`rust_hits`, `rust_misses`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Language {
+    Cc,
+    Rust,
 }
 
 /// A Lookup's environment, by name.

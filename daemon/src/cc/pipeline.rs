@@ -25,7 +25,7 @@ use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
-use crate::pipeline::{request_args, request_env, store_failed, Core, Pt};
+use crate::pipeline::{request_args, request_env, store_failed, Core, Language, Pt};
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
@@ -500,43 +500,30 @@ impl Cc<'_> {
         }
         let manifest_key = key.finish();
 
-        if let Some(m) = self.core.manifest(&manifest_key) {
-            let root = r.root.as_ref();
-            for entry in &m.entries {
-                if !entry.matches(r.cwd, root, &self.core.meta) {
-                    continue;
-                }
-                let Some(result_key) = result_key_for(&manifest_key, entry, r.cwd, root, &r.moment)
-                else {
-                    continue;
+        let root = r.root.as_ref();
+        let hit = self.core.find_hit(
+            Language::Cc,
+            &manifest_key,
+            (r.cwd, root),
+            |entry| result_key_for(&manifest_key, entry, r.cwd, root, &r.moment),
+            |entry, stored| {
+                // A root-bound entry keeps its text raw (see `try_store`).
+                let text_root = root.filter(|_| !entry.remap.root_bound);
+                // gcc wraps depfile lines by length: a root of another
+                // length means the compiler would have laid the depfile
+                // out anew.
+                let relaid =
+                    text_root.is_some_and(|t| t.bytes().len() != entry.remap.origin_root.len());
+                let text = DeliverText {
+                    root: text_root,
+                    relaid,
                 };
-                match self.core.store.get(&Key(result_key)) {
-                    Ok(Some(stored)) => {
-                        // A root-bound entry keeps its text raw (see `try_store`).
-                        let text_root = root.filter(|_| !entry.remap.root_bound);
-                        // gcc wraps depfile lines by length: a root of
-                        // another length means the compiler would have laid
-                        // the depfile out anew.
-                        let relaid = text_root
-                            .is_some_and(|t| t.bytes().len() != entry.remap.origin_root.len());
-                        let text = DeliverText {
-                            root: text_root,
-                            relaid,
-                        };
-                        if let Some(hit) = self.deliver(r, inv, unit, &stored, text, fds) {
-                            self.core.stats.bump(&self.core.stats.hits);
-                            if entry.is_cross_root(root) {
-                                self.core.stats.bump(&self.core.stats.cross_root_hits);
-                            }
-                            return Ok(hit);
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => self.core.stats.bump(&self.core.stats.errors),
-                }
-            }
+                self.deliver(r, inv, unit, stored, text, fds)
+            },
+        );
+        if let Some(hit) = hit {
+            return Ok(hit);
         }
-        self.core.stats.bump(&self.core.stats.misses);
         Ok(self.miss(
             r,
             inv,

@@ -22,7 +22,7 @@ use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
-use crate::pipeline::{request_args, request_env, store_failed, Core, Pt};
+use crate::pipeline::{request_args, request_env, store_failed, Core, Language, Pt};
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Decision, Root};
 use crate::store::{Entry, Key};
@@ -294,30 +294,16 @@ impl Rust<'_> {
             out_dir,
             root,
         };
-        if let Some(m) = self.core.manifest(&manifest_key) {
-            for entry in &m.entries {
-                if !entry.matches(&cwd, root, &self.core.meta) {
-                    continue;
-                }
-                let result_key = result_key_for(&manifest_key, entry, &env, root);
-                match self.core.store.get(&Key(result_key)) {
-                    Ok(Some(stored)) => {
-                        if let Some(hit) = self.rust_deliver(&r, &stored, fds) {
-                            self.core.stats.bump(&self.core.stats.hits);
-                            self.core.stats.bump(&self.core.stats.rust_hits);
-                            if entry.is_cross_root(root) {
-                                self.core.stats.bump(&self.core.stats.cross_root_hits);
-                            }
-                            return Ok(units(hit));
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => self.core.stats.bump(&self.core.stats.errors),
-                }
-            }
+        let hit = self.core.find_hit(
+            Language::Rust,
+            &manifest_key,
+            (&cwd, root),
+            |entry| Some(result_key_for(&manifest_key, entry, &env, root)),
+            |_, stored| self.rust_deliver(&r, stored, fds),
+        );
+        if let Some(hit) = hit {
+            return Ok(units(hit));
         }
-        self.core.stats.bump(&self.core.stats.misses);
-        self.core.stats.bump(&self.core.stats.rust_misses);
         Ok(units(self.rust_miss(
             &r,
             &all_args,
