@@ -16,7 +16,7 @@ use frame::v1;
 
 use crate::cc::pipeline::{self as cc_pipeline, CcPipeline};
 use crate::outputs::Descriptors;
-use crate::pipeline::{Core, Pt};
+use crate::pipeline::{Core, PendingMiss, Pipeline, Pt};
 use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason};
 use crate::rust::{self, RustPipeline};
 use crate::stats::Stats;
@@ -101,16 +101,10 @@ impl Engine {
             Some(pt) => Err(pt),
             None => {
                 self.expire_pending();
-                let remember = |token: u64, unit: Pending| {
-                    let created = Instant::now();
-                    self.pending.insert(token, PendingCompile { created, unit });
-                };
                 if rust::is_rustc(req) {
-                    let remember = |token, p| remember(token, Pending::Rust(Box::new(p)));
-                    self.rust.lookup(&self.core, req, &mut fds, &remember)
+                    self.answer(&self.rust, req, &mut fds, Pending::Rust)
                 } else {
-                    let remember = |token, p| remember(token, Pending::Cc(Box::new(p)));
-                    self.cc.lookup(&self.core, req, &mut fds, &remember)
+                    self.answer(&self.cc, req, &mut fds, Pending::Cc)
                 }
             }
         };
@@ -124,6 +118,23 @@ impl Engine {
                 )
             }
         }
+    }
+
+    /// Runs `pipeline` over a Lookup; each miss it may store joins the one
+    /// pending table as `wrap` makes it.
+    fn answer<P: Pipeline>(
+        &self,
+        pipeline: &P,
+        req: &v1::Lookup,
+        fds: &mut Descriptors,
+        wrap: fn(Box<P::Pending>) -> Pending,
+    ) -> Result<v1::LookupReply, Pt> {
+        let remember = |token: u64, p: P::Pending| {
+            let unit = wrap(Box::new(p));
+            let created = Instant::now();
+            self.pending.insert(token, PendingCompile { created, unit });
+        };
+        pipeline.lookup(&self.core, req, fds, &remember)
     }
 
     /// The wrapper did not write the hit from entry `u.entry` and compiled

@@ -19,6 +19,7 @@ use frame::v1;
 
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::meta::MetaCache;
+use crate::outputs::Descriptors;
 use crate::reasons::{NotStoredReason, PassthroughReason};
 use crate::remap::Root;
 use crate::stats::Stats;
@@ -126,6 +127,46 @@ impl Core {
         self.manifests.insert(*key, m.clone());
         Some(m)
     }
+}
+
+/// One language's way through the engine's flow (C/C++/emcc in
+/// `cc::pipeline`, rustc in `rust`). The engine picks the pipeline by the
+/// request's compiler and calls it statically, never through a trait
+/// object; it keeps each [`Pipeline::Pending`] between Miss and Store.
+pub(crate) trait Pipeline {
+    /// What the pipeline remembers between a Miss and its Store.
+    type Pending: PendingMiss;
+
+    /// Answers a Lookup: a Probe round, one Hit or Miss per unit, or
+    /// "cannot cache this". Each miss that may be stored is handed to
+    /// `remember` under its token.
+    fn lookup(
+        &self,
+        core: &Core,
+        req: &v1::Lookup,
+        fds: &mut Descriptors,
+        remember: &dyn Fn(u64, Self::Pending),
+    ) -> Result<v1::LookupReply, Pt>;
+
+    /// Records the outputs of the miss `pending` the client's Store
+    /// reports: an entry and its manifest entry, or why not.
+    fn store(
+        &self,
+        core: &Core,
+        pending: &Self::Pending,
+        st: &v1::Store,
+    ) -> Result<(), NotStoredReason>;
+}
+
+/// What the engine asks of a pending miss while it holds it.
+pub(crate) trait PendingMiss {
+    /// True when the compile runs in or writes under a directory `under`
+    /// accepts (a released directory).
+    fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool;
+
+    /// The file the daemon asked the compiler to write for it (a private
+    /// depfile or dep-info), removed once nothing will read it.
+    fn private_file(&self) -> Option<&Path>;
 }
 
 /// Which pipeline answers: the Rust share of hits and misses is counted

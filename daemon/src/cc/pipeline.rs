@@ -25,7 +25,9 @@ use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
-use crate::pipeline::{request_args, request_env, store_failed, Core, Language, Pt};
+use crate::pipeline::{
+    request_args, request_env, store_failed, Core, Language, PendingMiss, Pipeline, Pt,
+};
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
@@ -45,10 +47,10 @@ pub(crate) struct CcPipeline {
     config_dirs: toolchain::ConfigDirs,
 }
 
-impl CcPipeline {
-    /// Answers a C/C++/emcc Lookup; each miss that may be stored is handed
-    /// to `remember` under its token.
-    pub(crate) fn lookup(
+impl Pipeline for CcPipeline {
+    type Pending = Pending;
+
+    fn lookup(
         &self,
         core: &Core,
         req: &v1::Lookup,
@@ -63,13 +65,7 @@ impl CcPipeline {
         cc.try_lookup(req, fds)
     }
 
-    /// Records the outputs of the miss `p` answered by the client's Store.
-    pub(crate) fn store(
-        &self,
-        core: &Core,
-        p: &Pending,
-        st: &v1::Store,
-    ) -> Result<(), NotStoredReason> {
+    fn store(&self, core: &Core, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
         let cc = Cc {
             core,
             pipe: self,
@@ -77,7 +73,9 @@ impl CcPipeline {
         };
         cc.try_store(p, st)
     }
+}
 
+impl CcPipeline {
     /// Drops every memoized scan result; returns how many.
     pub(crate) fn release_scans(&self) -> usize {
         let n = self.scans.len();
@@ -142,10 +140,8 @@ struct Request<'a> {
     search_tails: Vec<SearchTail>,
 }
 
-impl Pending {
-    /// True when the compile runs in or writes under a directory `under`
-    /// accepts.
-    pub(crate) fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool {
+impl PendingMiss for Pending {
+    fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool {
         under(&self.cwd)
             || under(&self.source)
             || self.outputs.iter().any(|(_, o)| under(o))
@@ -154,7 +150,7 @@ impl Pending {
     }
 
     /// The depfile the daemon asked the compiler to write for it.
-    pub(crate) fn private_file(&self) -> Option<&Path> {
+    fn private_file(&self) -> Option<&Path> {
         self.private_dep.as_deref()
     }
 }

@@ -22,7 +22,9 @@ use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
-use crate::pipeline::{request_args, request_env, store_failed, Core, Language, Pt};
+use crate::pipeline::{
+    request_args, request_env, store_failed, Core, Language, PendingMiss, Pipeline, Pt,
+};
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Decision, Root};
 use crate::store::{Entry, Key};
@@ -59,10 +61,10 @@ pub(crate) struct RustPipeline {
     toolchains: Toolchains,
 }
 
-impl RustPipeline {
-    /// Answers a rustc or clippy-driver Lookup; a miss that may be stored
-    /// is handed to `remember` under its token.
-    pub(crate) fn lookup(
+impl Pipeline for RustPipeline {
+    type Pending = Pending;
+
+    fn lookup(
         &self,
         core: &Core,
         req: &v1::Lookup,
@@ -77,13 +79,7 @@ impl RustPipeline {
         rust.rust_lookup(req, fds)
     }
 
-    /// Records the outputs of the miss `p` answered by the client's Store.
-    pub(crate) fn store(
-        &self,
-        core: &Core,
-        p: &Pending,
-        st: &v1::Store,
-    ) -> Result<(), NotStoredReason> {
+    fn store(&self, core: &Core, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
         let rust = Rust {
             core,
             pipe: self,
@@ -91,7 +87,9 @@ impl RustPipeline {
         };
         rust.try_rust_store(p, st)
     }
+}
 
+impl RustPipeline {
     pub(crate) fn clear(&self) {
         self.toolchains.clear();
     }
@@ -122,15 +120,13 @@ pub(crate) struct Pending {
     root: Option<Root>,
 }
 
-impl Pending {
-    /// True when the compile runs in or writes under a directory `under`
-    /// accepts.
-    pub(crate) fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool {
+impl PendingMiss for Pending {
+    fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool {
         under(&self.cwd) || under(&self.source) || under(&self.out_dir)
     }
 
     /// The dep-info the daemon asked rustc to write for it.
-    pub(crate) fn private_file(&self) -> Option<&Path> {
+    fn private_file(&self) -> Option<&Path> {
         self.private_dep.then_some(self.dep_info.as_path())
     }
 }
