@@ -1,8 +1,9 @@
 //! The engine: the one Lookup → Hit/Miss → Store flow both languages
 //! share. It checks the client's view, picks the pipeline by language
-//! (`cc` or `rust`, static dispatch), owns the one table of pending
-//! compiles between a Miss and its Store (with its expiry and release),
-//! answers Stores, counts undelivered hits, and clears.
+//! (`cc` or `rust`, static dispatch), drives each unit (key, the one hit
+//! loop over a manifest's entries, delivery or the Miss), owns the one
+//! table of pending compiles between a Miss and its Store (with its expiry
+//! and release), answers Stores, counts undelivered hits, and clears.
 //!
 //! It does not compute keys, build misses or record entries: the
 //! pipelines do, through the [`Core`] this engine lends them.
@@ -15,12 +16,14 @@ use dashmap::DashMap;
 use frame::v1;
 
 use crate::cc::pipeline::{self as cc_pipeline, CcPipeline};
+use crate::manifest::ManifestEntry;
 use crate::outputs::Descriptors;
-use crate::pipeline::{Core, PendingMiss, Pipeline, Pt};
+use crate::pipeline::{Core, Language, PendingMiss, Pipeline, Prepared, Pt};
 use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason};
+use crate::remap::Root;
 use crate::rust::{self, RustPipeline};
 use crate::stats::Stats;
-use crate::store::{Key, Store};
+use crate::store::{Entry, Key, Store};
 
 /// A Store must arrive within this long after its Miss.
 pub(crate) const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
@@ -120,7 +123,8 @@ impl Engine {
         }
     }
 
-    /// Runs `pipeline` over a Lookup; each miss it may store joins the one
+    /// Runs `pipeline` over a Lookup: prepared, then each unit keyed and
+    /// answered by a hit or a miss. Each miss it may store joins the one
     /// pending table as `wrap` makes it.
     fn answer<P: Pipeline>(
         &self,
@@ -129,12 +133,99 @@ impl Engine {
         fds: &mut Descriptors,
         wrap: fn(Box<P::Pending>) -> Pending,
     ) -> Result<v1::LookupReply, Pt> {
+        let r = match pipeline.prepare(&self.core, req)? {
+            Prepared::Reply(reply) => return Ok(reply),
+            Prepared::Units(r) => r,
+        };
         let remember = |token: u64, p: P::Pending| {
             let unit = wrap(Box::new(p));
             let created = Instant::now();
             self.pending.insert(token, PendingCompile { created, unit });
         };
-        pipeline.lookup(&self.core, req, fds, &remember)
+        let mut units = Vec::with_capacity(P::units(&r));
+        for index in 0..P::units(&r) {
+            let answer = self.answer_unit(pipeline, &r, index, fds, &remember)?;
+            units.push(v1::UnitAnswer {
+                answer: Some(answer),
+            });
+        }
+        Ok(v1::LookupReply {
+            outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units { units })),
+        })
+    }
+
+    /// Unit `index` of `r`: the first stored result that can be delivered,
+    /// or its Miss.
+    fn answer_unit<P: Pipeline>(
+        &self,
+        pipeline: &P,
+        r: &P::Request,
+        index: usize,
+        fds: &mut Descriptors,
+        remember: &dyn Fn(u64, P::Pending),
+    ) -> Result<v1::unit_answer::Answer, Pt> {
+        let keyed = pipeline.key(&self.core, r, index)?;
+        let manifest_key = keyed.manifest_key;
+        let hit = self.find_hit(
+            P::LANGUAGE,
+            &manifest_key,
+            P::worktree(r),
+            |entry| P::result_key(r, &manifest_key, entry),
+            |entry, stored| pipeline.deliver(&self.core, r, index, entry, stored, fds),
+        );
+        Ok(match hit {
+            Some(hit) => hit,
+            None => pipeline.miss(&self.core, r, index, keyed, remember),
+        })
+    }
+
+    /// The one hit loop both languages share: the first entry of the
+    /// manifest under `manifest_key` whose files match the current tree
+    /// (`at`: cwd and worktree root), whose result (`result_key`; `None`
+    /// skips the entry) is stored and that `deliver` can hand out. Counts
+    /// the hit (and a cross-root hit) or, when none, the miss; a store
+    /// that fails to read counts an error and the loop goes on.
+    fn find_hit<R>(
+        &self,
+        language: Language,
+        manifest_key: &[u8; 32],
+        at: (&Path, Option<&Root>),
+        result_key: impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
+        mut deliver: impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
+    ) -> Option<R> {
+        let (cwd, root) = at;
+        let rust = language == Language::Rust;
+        if let Some(m) = self.core.manifest(manifest_key) {
+            for entry in &m.entries {
+                if !entry.matches(cwd, root, &self.core.meta) {
+                    continue;
+                }
+                let Some(result_key) = result_key(entry) else {
+                    continue;
+                };
+                match self.core.store.get(&Key(result_key)) {
+                    Ok(Some(stored)) => {
+                        if let Some(hit) = deliver(entry, &stored) {
+                            self.core.stats.bump(&self.core.stats.hits);
+                            if rust {
+                                self.core.stats.bump(&self.core.stats.rust_hits);
+                            }
+                            if entry.is_cross_root(root) {
+                                self.core.stats.bump(&self.core.stats.cross_root_hits);
+                            }
+                            return Some(hit);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => self.core.stats.bump(&self.core.stats.errors),
+                }
+            }
+        }
+        self.core.stats.bump(&self.core.stats.misses);
+        if rust {
+            self.core.stats.bump(&self.core.stats.rust_misses);
+        }
+        None
     }
 
     /// The wrapper did not write the hit from entry `u.entry` and compiled

@@ -1,9 +1,9 @@
-//! What the engine lends a language pipeline and what every pipeline
-//! shares: the [`Core`] state (store, metadata cache, counters, manifests,
+//! The [`Pipeline`] trait each language implements, what the engine lends
+//! a pipeline and what every pipeline shares: the [`Core`] state (store, metadata cache, counters, manifests,
 //! miss tokens), the passthrough value [`Pt`] and the request and store
 //! helpers both languages use.
 //!
-//! It names no language: `engine` dispatches to `cc` and `rust`, which
+//! It holds no language's rules: `engine` dispatches to `cc` and `rust`, which
 //! import this module and never each other or `engine`, so the daemon's
 //! modules import one another in one direction only.
 
@@ -68,55 +68,6 @@ impl Core {
         Ok(())
     }
 
-    /// The one hit loop both languages share: the first entry of the
-    /// manifest under `manifest_key` whose files match the current tree
-    /// (`at`: cwd and worktree root), whose result (`result_key`; `None`
-    /// skips the entry) is stored and that `deliver` can hand out. Counts
-    /// the hit (and a cross-root hit) or, when none, the miss; a store
-    /// that fails to read counts an error and the loop goes on.
-    pub(crate) fn find_hit<R>(
-        &self,
-        language: Language,
-        manifest_key: &[u8; 32],
-        at: (&Path, Option<&Root>),
-        result_key: impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
-        mut deliver: impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
-    ) -> Option<R> {
-        let (cwd, root) = at;
-        let rust = language == Language::Rust;
-        if let Some(m) = self.manifest(manifest_key) {
-            for entry in &m.entries {
-                if !entry.matches(cwd, root, &self.meta) {
-                    continue;
-                }
-                let Some(result_key) = result_key(entry) else {
-                    continue;
-                };
-                match self.store.get(&Key(result_key)) {
-                    Ok(Some(stored)) => {
-                        if let Some(hit) = deliver(entry, &stored) {
-                            self.stats.bump(&self.stats.hits);
-                            if rust {
-                                self.stats.bump(&self.stats.rust_hits);
-                            }
-                            if entry.is_cross_root(root) {
-                                self.stats.bump(&self.stats.cross_root_hits);
-                            }
-                            return Some(hit);
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => self.stats.bump(&self.stats.errors),
-                }
-            }
-        }
-        self.stats.bump(&self.stats.misses);
-        if rust {
-            self.stats.bump(&self.stats.rust_misses);
-        }
-        None
-    }
-
     /// The manifest under `key`, from memory or the store.
     pub(crate) fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
         if let Some(m) = self.manifests.get(key) {
@@ -132,21 +83,63 @@ impl Core {
 /// One language's way through the engine's flow (C/C++/emcc in
 /// `cc::pipeline`, rustc in `rust`). The engine picks the pipeline by the
 /// request's compiler and calls it statically, never through a trait
-/// object; it keeps each [`Pipeline::Pending`] between Miss and Store.
+/// object. It owns the flow: per unit, the key, the hit loop over the
+/// manifest's entries, delivery or the Miss; it keeps each
+/// [`Pipeline::Pending`] between Miss and Store.
 pub(crate) trait Pipeline {
+    /// Whose share of hits and misses this pipeline's are.
+    const LANGUAGE: Language;
+    /// A Lookup made ready for its units: the facts every unit shares.
+    type Request;
+    /// What keying a unit learns that its Miss needs.
+    type Facts;
     /// What the pipeline remembers between a Miss and its Store.
     type Pending: PendingMiss;
 
-    /// Answers a Lookup: a Probe round, one Hit or Miss per unit, or
-    /// "cannot cache this". Each miss that may be stored is handed to
-    /// `remember` under its token.
-    fn lookup(
+    /// Reads and checks a Lookup: its units' shared facts, the Probe round
+    /// that must come first, or "cannot cache this".
+    fn prepare(&self, core: &Core, req: &v1::Lookup) -> Result<Prepared<Self::Request>, Pt>;
+
+    /// How many units (sources) the request compiles.
+    fn units(r: &Self::Request) -> usize;
+
+    /// Where the request runs: its cwd and worktree root under path remap,
+    /// against which a manifest entry's files are matched.
+    fn worktree(r: &Self::Request) -> (&Path, Option<&Root>);
+
+    /// Unit `index` keyed: its manifest key and the facts its Miss needs.
+    fn key(&self, core: &Core, r: &Self::Request, index: usize) -> Result<Keyed<Self::Facts>, Pt>;
+
+    /// The result key of `entry` (a match of the manifest under
+    /// `manifest_key`) for this request; `None` skips the entry.
+    fn result_key(
+        r: &Self::Request,
+        manifest_key: &[u8; 32],
+        entry: &ManifestEntry,
+    ) -> Option<[u8; 32]>;
+
+    /// The Hit of unit `index` from `stored`, with every output the request
+    /// names; `None` makes it a miss.
+    fn deliver(
         &self,
         core: &Core,
-        req: &v1::Lookup,
+        r: &Self::Request,
+        index: usize,
+        entry: &ManifestEntry,
+        stored: &Entry,
         fds: &mut Descriptors,
+    ) -> Option<v1::unit_answer::Answer>;
+
+    /// The Miss of unit `index`; one that may be stored is handed to
+    /// `remember` under its token.
+    fn miss(
+        &self,
+        core: &Core,
+        r: &Self::Request,
+        index: usize,
+        keyed: Keyed<Self::Facts>,
         remember: &dyn Fn(u64, Self::Pending),
-    ) -> Result<v1::LookupReply, Pt>;
+    ) -> v1::unit_answer::Answer;
 
     /// Records the outputs of the miss `pending` the client's Store
     /// reports: an entry and its manifest entry, or why not.
@@ -156,6 +149,18 @@ pub(crate) trait Pipeline {
         pending: &Self::Pending,
         st: &v1::Store,
     ) -> Result<(), NotStoredReason>;
+}
+
+/// A prepared Lookup: a reply already (a Probe round), or units to answer.
+pub(crate) enum Prepared<R> {
+    Reply(v1::LookupReply),
+    Units(R),
+}
+
+/// A unit keyed.
+pub(crate) struct Keyed<F> {
+    pub(crate) manifest_key: [u8; 32],
+    pub(crate) facts: F,
 }
 
 /// What the engine asks of a pending miss while it holds it.

@@ -26,7 +26,8 @@ use crate::manifest::{self, EntryRemap, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
-    request_args, request_env, store_failed, Core, Language, PendingMiss, Pipeline, Pt,
+    request_args, request_env, store_failed, Core, Keyed, Language, PendingMiss, Pipeline,
+    Prepared, Pt,
 };
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, root_free, Root};
@@ -48,40 +49,88 @@ pub(crate) struct CcPipeline {
 }
 
 impl Pipeline for CcPipeline {
+    const LANGUAGE: Language = Language::Cc;
+    type Request = Request;
+    type Facts = Source;
     type Pending = Pending;
 
-    fn lookup(
+    fn prepare(&self, core: &Core, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
+        self.with(core).prepare(req)
+    }
+
+    fn units(r: &Request) -> usize {
+        r.inv.units.len()
+    }
+
+    fn worktree(r: &Request) -> (&Path, Option<&Root>) {
+        (&r.cwd, r.root.as_ref())
+    }
+
+    fn key(&self, core: &Core, r: &Request, index: usize) -> Result<Keyed<Source>, Pt> {
+        self.with(core).key_unit(r, index)
+    }
+
+    fn result_key(r: &Request, manifest_key: &[u8; 32], entry: &ManifestEntry) -> Option<[u8; 32]> {
+        result_key_for(manifest_key, entry, &r.cwd, r.root.as_ref(), &r.moment)
+    }
+
+    fn deliver(
         &self,
         core: &Core,
-        req: &v1::Lookup,
+        r: &Request,
+        index: usize,
+        entry: &ManifestEntry,
+        stored: &Entry,
         fds: &mut Descriptors,
+    ) -> Option<v1::unit_answer::Answer> {
+        self.with(core).deliver(r, index, entry, stored, fds)
+    }
+
+    fn miss(
+        &self,
+        core: &Core,
+        r: &Request,
+        index: usize,
+        keyed: Keyed<Source>,
         remember: &dyn Fn(u64, Pending),
-    ) -> Result<v1::LookupReply, Pt> {
+    ) -> v1::unit_answer::Answer {
         let cc = Cc {
             core,
             pipe: self,
             remember,
         };
-        cc.try_lookup(req, fds)
+        cc.miss(r, index, keyed)
     }
 
     fn store(&self, core: &Core, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
-        let cc = Cc {
-            core,
-            pipe: self,
-            remember: &|_, _| {},
-        };
-        cc.try_store(p, st)
+        self.with(core).try_store(p, st)
     }
 }
 
 impl CcPipeline {
+    /// This pipeline over the engine's `core`, for work that remembers no
+    /// miss.
+    fn with<'a>(&'a self, core: &'a Core) -> Cc<'a> {
+        Cc {
+            core,
+            pipe: self,
+            remember: &|_, _| {},
+        }
+    }
+
     /// Drops every memoized scan result; returns how many.
     pub(crate) fn release_scans(&self) -> usize {
         let n = self.scans.len();
         self.scans.clear();
         n
     }
+}
+
+/// What keying a unit learned about its source, for its Miss.
+pub(crate) struct Source {
+    path: PathBuf,
+    stat: StatId,
+    scan: Arc<ScanResult>,
 }
 
 /// One request's view of the pipeline: the engine's core, the memos and
@@ -118,13 +167,14 @@ pub(crate) struct Pending {
 }
 
 /// Per-request facts shared by every unit.
-struct Request<'a> {
-    cwd: &'a Path,
+pub(crate) struct Request {
+    cwd: PathBuf,
+    inv: Invocation,
     start_ns: i128,
     /// Misses run with stderr on a pseudo-terminal (`Miss.stderr_pty`).
     stderr_pty: bool,
-    original_args: &'a [OsString],
-    expanded: &'a [OsString],
+    original_args: Vec<OsString>,
+    expanded: Vec<OsString>,
     base_key: KeyHasher,
     /// The worktree root when path remap applies to this call.
     root: Option<Root>,
@@ -156,7 +206,9 @@ impl PendingMiss for Pending {
 }
 
 impl Cc<'_> {
-    fn try_lookup(&self, req: &v1::Lookup, fds: &mut Descriptors) -> Result<v1::LookupReply, Pt> {
+    /// The facts every unit of `req` shares, or the Probe round that must
+    /// come first.
+    fn prepare(&self, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
         let env = request_env(req);
         let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
@@ -266,7 +318,7 @@ impl Cc<'_> {
             search_tails.push(SearchTail { env_dirs, builtin });
         }
         if !runs.is_empty() {
-            return Ok(probe_reply(runs));
+            return Ok(Prepared::Reply(probe_reply(runs)));
         }
         let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
         let moment = Moment::of(&env, support, start_secs).map_err(|e| match e {
@@ -421,48 +473,38 @@ impl Cc<'_> {
             };
         }
 
-        let r = Request {
-            cwd: &cwd,
+        let args_scan = scan::scan(&inv.key_args.join(OsStr::new("\n")).into_vec());
+        Ok(Prepared::Units(Request {
+            cwd,
+            inv,
             start_ns,
             stderr_pty: terminal.is_some(),
-            original_args: &args,
-            expanded: &expanded,
+            original_args: args,
+            expanded,
             base_key: base,
             root,
             moment,
             extra_changed,
             extra_stats,
-            args_scan: scan::scan(&inv.key_args.join(OsStr::new("\n")).into_vec()),
+            args_scan,
             search_tails,
-        };
-        let mut units = Vec::with_capacity(inv.units.len());
-        for (i, unit) in inv.units.iter().enumerate() {
-            units.push(v1::UnitAnswer {
-                answer: Some(self.lookup_unit(&r, &inv, unit, i, fds)?),
-            });
-        }
-        Ok(v1::LookupReply {
-            outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units { units })),
-        })
+        }))
     }
 
-    fn lookup_unit(
-        &self,
-        r: &Request<'_>,
-        inv: &Invocation,
-        unit: &Unit,
-        index: usize,
-        fds: &mut Descriptors,
-    ) -> Result<v1::unit_answer::Answer, Pt> {
+    /// Unit `index` keyed: its manifest key and the source facts its Miss
+    /// needs.
+    fn key_unit(&self, r: &Request, index: usize) -> Result<Keyed<Source>, Pt> {
+        let inv = &r.inv;
+        let unit = &inv.units[index];
         if let Some(o) = &unit.output {
-            if manifest::resolve(r.cwd, o.as_bytes()).is_dir() {
+            if manifest::resolve(&r.cwd, o.as_bytes()).is_dir() {
                 return Err(Pt::new(
                     PassthroughReason::BadOutputFile,
                     "the output is a directory",
                 ));
             }
         }
-        if outputs_collide(r.cwd, inv, unit) {
+        if outputs_collide(&r.cwd, inv, unit) {
             // Bare, the file ends as whichever the compiler writes last
             // (`-o x.d -MD`: the object); a hit writes each output in turn.
             return Err(Pt::new(
@@ -470,7 +512,7 @@ impl Cc<'_> {
                 "two outputs are one file",
             ));
         }
-        let source = manifest::resolve(r.cwd, unit.source.as_bytes());
+        let source = manifest::resolve(&r.cwd, unit.source.as_bytes());
         let (source_stat, source_digest) = self.core.meta.digest(&source).map_err(|e| {
             Pt::new(
                 PassthroughReason::NoInputFile,
@@ -494,68 +536,52 @@ impl Cc<'_> {
         if inv.object_path_matters() {
             key.opt("object", unit.output.as_ref().map(|o| o.as_bytes()));
         }
-        let manifest_key = key.finish();
-
-        let root = r.root.as_ref();
-        let hit = self.core.find_hit(
-            Language::Cc,
-            &manifest_key,
-            (r.cwd, root),
-            |entry| result_key_for(&manifest_key, entry, r.cwd, root, &r.moment),
-            |entry, stored| {
-                // A root-bound entry keeps its text raw (see `try_store`).
-                let text_root = root.filter(|_| !entry.remap.root_bound);
-                // gcc wraps depfile lines by length: a root of another
-                // length means the compiler would have laid the depfile
-                // out anew.
-                let relaid =
-                    text_root.is_some_and(|t| t.bytes().len() != entry.remap.origin_root.len());
-                let text = DeliverText {
-                    root: text_root,
-                    relaid,
-                };
-                self.deliver(r, inv, unit, stored, text, fds)
+        Ok(Keyed {
+            manifest_key: key.finish(),
+            facts: Source {
+                path: source,
+                stat: source_stat,
+                scan: source_scan,
             },
-        );
-        if let Some(hit) = hit {
-            return Ok(hit);
-        }
-        Ok(self.miss(
-            r,
-            inv,
-            unit,
-            index,
-            manifest_key,
-            source,
-            source_stat,
-            &source_scan,
-        ))
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn miss(
-        &self,
-        r: &Request<'_>,
-        inv: &Invocation,
-        unit: &Unit,
-        index: usize,
-        manifest_key: [u8; 32],
-        source: PathBuf,
-        source_stat: StatId,
-        source_scan: &ScanResult,
-    ) -> v1::unit_answer::Answer {
+    /// What a stored entry's texts are expanded with, and whether gcc would
+    /// have laid its depfile out anew.
+    fn deliver_text<'r>(r: &'r Request, entry: &ManifestEntry) -> DeliverText<'r> {
+        // A root-bound entry keeps its text raw (see `try_store`).
+        let text_root = r.root.as_ref().filter(|_| !entry.remap.root_bound);
+        // gcc wraps depfile lines by length: a root of another length means
+        // the compiler would have laid the depfile out anew.
+        let relaid = text_root.is_some_and(|t| t.bytes().len() != entry.remap.origin_root.len());
+        DeliverText {
+            root: text_root,
+            relaid,
+        }
+    }
+
+    /// The Miss of unit `index`; one that may be stored is remembered.
+    fn miss(&self, r: &Request, index: usize, keyed: Keyed<Source>) -> v1::unit_answer::Answer {
+        let inv = &r.inv;
+        let unit = &inv.units[index];
+        let manifest_key = keyed.manifest_key;
+        let Source {
+            path: source,
+            stat: source_stat,
+            scan: source_scan,
+        } = keyed.facts;
         let token = self.core.token();
         let mut args: Vec<OsString> = if inv.units.len() == 1 {
-            r.original_args.to_vec()
+            r.original_args.clone()
         } else {
-            inv.args_for_unit(r.expanded, index)
+            inv.args_for_unit(&r.expanded, index)
         };
         let mut injected = String::new();
         if let Some(root) = &r.root {
             args.push(file_prefix_map(root));
             injected = "-ffile-prefix-map".into();
         }
-        let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
+        let uses = TemporalUses::of(&[&source_scan, &r.args_scan]);
         let no_store_reason = if let Some(reason) = temporal_no_store(&uses, &r.moment) {
             Some(reason)
         } else if source_stat.changed_since(r.start_ns) || r.extra_changed {
@@ -588,7 +614,7 @@ impl Cc<'_> {
         let user_depfile = unit
             .depfile
             .as_ref()
-            .map(|d| manifest::resolve(r.cwd, d.as_bytes()));
+            .map(|d| manifest::resolve(&r.cwd, d.as_bytes()));
         let preprocessed = !unit.language.is_preprocessed_by_compiler();
         let mut deps_args = Vec::new();
         let dep_source = if preprocessed {
@@ -601,7 +627,7 @@ impl Cc<'_> {
                     if inv.record_command_line
                         && user_depfile.as_deref().is_none_or(is_dev_null) =>
                 {
-                    deps_args = inv.dependency_probe_args(r.expanded, index);
+                    deps_args = inv.dependency_probe_args(&r.expanded, index);
                     deps_args.extend([
                         "-M".into(),
                         "-MF".into(),
@@ -627,7 +653,7 @@ impl Cc<'_> {
                     Some(private_dep.clone())
                 }
                 DepMode::Mmd => {
-                    deps_args = inv.dependency_probe_args(r.expanded, index);
+                    deps_args = inv.dependency_probe_args(&r.expanded, index);
                     deps_args.extend([
                         "-M".into(),
                         "-MF".into(),
@@ -640,7 +666,7 @@ impl Cc<'_> {
         let mut outputs: Vec<(&'static str, PathBuf)> = Vec::new();
         if inv.mode != Mode::SyntaxOnly {
             if let Some(o) = &unit.output {
-                outputs.push(("object", manifest::resolve(r.cwd, o.as_bytes())));
+                outputs.push(("object", manifest::resolve(&r.cwd, o.as_bytes())));
             }
         }
         for (role, p) in [
@@ -649,14 +675,14 @@ impl Cc<'_> {
             ("dia", &inv.serialize_diagnostics),
         ] {
             if let Some(p) = p {
-                outputs.push((role, manifest::resolve(r.cwd, p.as_bytes())));
+                outputs.push((role, manifest::resolve(&r.cwd, p.as_bytes())));
             }
         }
-        let search_dirs = search_chain(r.cwd, unit.source.as_bytes(), inv, &r.search_tails[index]);
+        let search_dirs = search_chain(&r.cwd, unit.source.as_bytes(), inv, &r.search_tails[index]);
         (self.remember)(
             token,
             Pending {
-                cwd: r.cwd.to_path_buf(),
+                cwd: r.cwd.clone(),
                 family: inv.family,
                 mode: inv.mode,
                 manifest_key,
@@ -697,13 +723,15 @@ impl Cc<'_> {
     /// wrapper to write; `None` makes it a miss.
     fn deliver(
         &self,
-        r: &Request<'_>,
-        inv: &Invocation,
-        unit: &Unit,
+        r: &Request,
+        index: usize,
+        entry: &ManifestEntry,
         stored: &Entry,
-        text: DeliverText<'_>,
         fds: &mut Descriptors,
     ) -> Option<v1::unit_answer::Answer> {
+        let inv = &r.inv;
+        let unit = &inv.units[index];
+        let text = Self::deliver_text(r, entry);
         let text_root = text.root;
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
         let write_mode = |role| write_mode(inv.family, inv.mode, role);
@@ -723,7 +751,7 @@ impl Cc<'_> {
         .into_iter()
         .flatten()
         {
-            let dest = manifest::resolve(r.cwd, p.as_bytes());
+            let dest = manifest::resolve(&r.cwd, p.as_bytes());
             // Stored without it: the compiler writes nothing there.
             if is_dev_null(&dest) {
                 continue;
@@ -743,7 +771,7 @@ impl Cc<'_> {
             .as_ref()
             .filter(|_| inv.dep.mode != DepMode::None)
         {
-            let dest = manifest::resolve(r.cwd, d.as_bytes());
+            let dest = manifest::resolve(&r.cwd, d.as_bytes());
             if !is_dev_null(&dest) {
                 let idx = role_index("depfile")?;
                 let bytes = self.core.store.deliver_bytes(stored, idx).ok()?;

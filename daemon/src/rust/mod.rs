@@ -23,7 +23,8 @@ use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
-    request_args, request_env, store_failed, Core, Language, PendingMiss, Pipeline, Pt,
+    request_args, request_env, store_failed, Core, Keyed, Language, PendingMiss, Pipeline,
+    Prepared, Pt,
 };
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Decision, Root};
@@ -62,34 +63,76 @@ pub(crate) struct RustPipeline {
 }
 
 impl Pipeline for RustPipeline {
+    const LANGUAGE: Language = Language::Rust;
+    type Request = Request;
+    type Facts = Source;
     type Pending = Pending;
 
-    fn lookup(
+    fn prepare(&self, core: &Core, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
+        self.with(core).prepare(req)
+    }
+
+    /// A rustc compile is one crate.
+    fn units(_: &Request) -> usize {
+        1
+    }
+
+    fn worktree(r: &Request) -> (&Path, Option<&Root>) {
+        (&r.cwd, r.root.as_ref())
+    }
+
+    fn key(&self, core: &Core, r: &Request, _: usize) -> Result<Keyed<Source>, Pt> {
+        self.with(core).key(r)
+    }
+
+    fn result_key(r: &Request, manifest_key: &[u8; 32], entry: &ManifestEntry) -> Option<[u8; 32]> {
+        Some(result_key_for(manifest_key, entry, &r.env, r.root.as_ref()))
+    }
+
+    fn deliver(
         &self,
         core: &Core,
-        req: &v1::Lookup,
+        r: &Request,
+        _: usize,
+        _: &ManifestEntry,
+        stored: &Entry,
         fds: &mut Descriptors,
+    ) -> Option<v1::unit_answer::Answer> {
+        self.with(core).rust_deliver(r, stored, fds)
+    }
+
+    fn miss(
+        &self,
+        core: &Core,
+        r: &Request,
+        _: usize,
+        keyed: Keyed<Source>,
         remember: &dyn Fn(u64, Pending),
-    ) -> Result<v1::LookupReply, Pt> {
+    ) -> v1::unit_answer::Answer {
         let rust = Rust {
             core,
             pipe: self,
             remember,
         };
-        rust.rust_lookup(req, fds)
+        rust.rust_miss(r, keyed)
     }
 
     fn store(&self, core: &Core, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
-        let rust = Rust {
-            core,
-            pipe: self,
-            remember: &|_, _| {},
-        };
-        rust.try_rust_store(p, st)
+        self.with(core).try_rust_store(p, st)
     }
 }
 
 impl RustPipeline {
+    /// This pipeline over the engine's `core`, for work that remembers no
+    /// miss.
+    fn with<'a>(&'a self, core: &'a Core) -> Rust<'a> {
+        Rust {
+            core,
+            pipe: self,
+            remember: &|_, _| {},
+        }
+    }
+
     pub(crate) fn clear(&self) {
         self.toolchains.clear();
     }
@@ -156,21 +199,33 @@ fn split_lead(compiler: &Path, args: &[OsString]) -> (Option<OsString>, Vec<OsSt
     }
 }
 
-/// Per-request facts the hit path needs.
-struct Request<'a> {
-    cwd: &'a Path,
-    env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
-    inv: &'a Invocation,
+/// A rustc Lookup made ready for its one unit.
+pub(crate) struct Request {
+    cwd: PathBuf,
+    env: BTreeMap<Vec<u8>, Vec<u8>>,
+    inv: Invocation,
     out_dir: PathBuf,
-    root: Option<&'a Root>,
+    /// The worktree root when path remap applies to this call.
+    root: Option<Root>,
+    /// The caller's argv[1..], clippy-driver's leading rustc included.
+    all_args: Vec<OsString>,
+    /// The toolchain identity.
+    toolchain: [u8; 32],
+    /// clippy-driver, which leads with a rustc path.
+    clippy: bool,
+    start_ns: i128,
+}
+
+/// What keying the crate learned about its root source, for its Miss.
+pub(crate) struct Source {
+    path: PathBuf,
+    stat: StatId,
 }
 
 impl Rust<'_> {
-    pub(crate) fn rust_lookup(
-        &self,
-        req: &v1::Lookup,
-        fds: &mut Descriptors,
-    ) -> Result<v1::LookupReply, Pt> {
+    /// The facts of a rustc Lookup, or the Probe round that must come
+    /// first (toolchain unknown).
+    fn prepare(&self, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
         let env = request_env(req);
         let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
@@ -189,9 +244,9 @@ impl Rust<'_> {
         ) {
             Ident::Known(t) => t,
             Ident::Probe(p) if req.probes.is_empty() => {
-                return Ok(v1::LookupReply {
+                return Ok(Prepared::Reply(v1::LookupReply {
                     outcome: Some(v1::lookup_reply::Outcome::Probe(p)),
-                })
+                }))
             }
             Ident::Probe(_) => {
                 return Err(Pt::new(
@@ -204,11 +259,25 @@ impl Rust<'_> {
 
         let out_dir = manifest::resolve(&cwd, inv.out_dir.as_bytes());
         let root = self.rust_remap_root(&env, &cwd, &out_dir, &inv);
-        let root = root.as_ref();
+        Ok(Prepared::Units(Request {
+            cwd,
+            env,
+            inv,
+            out_dir,
+            root,
+            all_args,
+            toolchain: tc.identity,
+            clippy: lead.is_some(),
+            start_ns: req.start_unix_ns as i128,
+        }))
+    }
 
+    /// The crate keyed: its manifest key and its root source.
+    fn key(&self, r: &Request) -> Result<Keyed<Source>, Pt> {
+        let (cwd, env, inv, root) = (&r.cwd, &r.env, &r.inv, r.root.as_ref());
         let mut key = KeyHasher::new(domains::RUSTC);
-        key.bytes("toolchain", &tc.identity);
-        key.bytes("clippy", &[lead.is_some() as u8]);
+        key.bytes("toolchain", &r.toolchain);
+        key.bytes("clippy", &[r.clippy as u8]);
         let mut source_stat = None;
         let mut source_path = PathBuf::new();
         for a in &inv.key_args {
@@ -223,7 +292,7 @@ impl Rust<'_> {
                     );
                 }
                 KeyArg::Extern { name, path } => {
-                    let abs = manifest::resolve(&cwd, path.as_bytes());
+                    let abs = manifest::resolve(cwd, path.as_bytes());
                     let (_, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
@@ -240,8 +309,7 @@ impl Rust<'_> {
                     file.extend_from_slice(name.as_bytes());
                     file.extend_from_slice(b".a");
                     let found = inv.native_dirs.iter().find_map(|d| {
-                        let p =
-                            manifest::resolve(&cwd, d.as_bytes()).join(OsStr::from_bytes(&file));
+                        let p = manifest::resolve(cwd, d.as_bytes()).join(OsStr::from_bytes(&file));
                         self.core.meta.digest(&p).ok()
                     });
                     let (_, d) = found.ok_or_else(|| {
@@ -254,7 +322,7 @@ impl Rust<'_> {
                     key.bytes("digest", &d);
                 }
                 KeyArg::TargetFile(spec) => {
-                    let abs = manifest::resolve(&cwd, spec.as_bytes());
+                    let abs = manifest::resolve(cwd, spec.as_bytes());
                     let (_, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
@@ -265,7 +333,7 @@ impl Rust<'_> {
                     key.bytes("digest", &d);
                 }
                 KeyArg::Input(spelled) => {
-                    let abs = manifest::resolve(&cwd, spelled.as_bytes());
+                    let abs = manifest::resolve(cwd, spelled.as_bytes());
                     let (stat, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
@@ -280,49 +348,32 @@ impl Rust<'_> {
             }
         }
         let source_stat = source_stat.ok_or_else(|| Pt::new(PassthroughReason::NoInputFile, ""))?;
-        key_context(&mut key, root, &cwd, &env);
-        let manifest_key = key.finish();
-
-        let r = Request {
-            cwd: &cwd,
-            env: &env,
-            inv: &inv,
-            out_dir,
-            root,
-        };
-        let hit = self.core.find_hit(
-            Language::Rust,
-            &manifest_key,
-            (&cwd, root),
-            |entry| Some(result_key_for(&manifest_key, entry, &env, root)),
-            |_, stored| self.rust_deliver(&r, stored, fds),
-        );
-        if let Some(hit) = hit {
-            return Ok(units(hit));
-        }
-        Ok(units(self.rust_miss(
-            &r,
-            &all_args,
-            manifest_key,
-            source_path,
-            source_stat,
-            req.start_unix_ns as i128,
-        )))
+        key_context(&mut key, root, cwd, env);
+        Ok(Keyed {
+            manifest_key: key.finish(),
+            facts: Source {
+                path: source_path,
+                stat: source_stat,
+            },
+        })
     }
 
-    fn rust_miss(
-        &self,
-        r: &Request<'_>,
-        all_args: &[OsString],
-        manifest_key: [u8; 32],
-        source: PathBuf,
-        source_stat: StatId,
-        start_ns: i128,
-    ) -> v1::unit_answer::Answer {
+    /// The crate's Miss; one that may be stored is remembered.
+    fn rust_miss(&self, r: &Request, keyed: Keyed<Source>) -> v1::unit_answer::Answer {
+        let all_args = &r.all_args;
+        let start_ns = r.start_ns;
+        let manifest_key = keyed.manifest_key;
+        let Source {
+            path: source,
+            stat: source_stat,
+        } = keyed.facts;
         let token = self.core.token();
         // Stored output is always coloured, whoever asked first.
         let mut args = args::with_colour(all_args, r.inv.colour);
-        let prefix_map = r.root.map(|root| args::prefix_map_arg(root.bytes()));
+        let prefix_map = r
+            .root
+            .as_ref()
+            .map(|root| args::prefix_map_arg(root.bytes()));
         args.extend(prefix_map.clone());
         // Every rustc cargo can drive knows `--remap-path-prefix` (stable
         // since 1.26), so nothing needs the refusal fallback, which would
@@ -371,7 +422,7 @@ impl Rust<'_> {
         (self.remember)(
             token,
             Pending {
-                cwd: r.cwd.to_path_buf(),
+                cwd: r.cwd.clone(),
                 env: r.env.clone(),
                 manifest_key,
                 source,
@@ -381,7 +432,7 @@ impl Rust<'_> {
                 outputs,
                 dep_info,
                 private_dep,
-                root: r.root.cloned(),
+                root: r.root.clone(),
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -401,14 +452,14 @@ impl Rust<'_> {
     /// wrapper to write; `None` makes it a miss.
     fn rust_deliver(
         &self,
-        r: &Request<'_>,
+        r: &Request,
         stored: &Entry,
         fds: &mut Descriptors,
     ) -> Option<v1::unit_answer::Answer> {
         let (old_out_dir, _stored_mtime_ns) = decode_extra(&stored.extra)?;
         // Under remap the stored out-dir, dep-info and streams are
         // root-free: they name the current worktree once expanded.
-        let old_out_dir = remap::expand(&old_out_dir, r.root)?;
+        let old_out_dir = remap::expand(&old_out_dir, r.root.as_ref())?;
         // The wrapper writes them now, so they get the current time, as a
         // fresh compile leaves them. Restoring the stored mtime (even floored
         // up to the newest source and extern) made the next `cargo build` recompile crates whose build script
@@ -426,7 +477,7 @@ impl Rust<'_> {
             let write = outputs::rust_write_mode(role);
             if role == "dep-info" {
                 let bytes = self.core.store.deliver_bytes(stored, idx).ok()?;
-                let bytes = remap::expand_text(&bytes, r.root);
+                let bytes = remap::expand_text(&bytes, r.root.as_ref());
                 let bytes = depinfo::rewrite_out_dir(&bytes, &old_out_dir, new_out_dir);
                 list.push(outputs::text(&dest, write, bytes));
                 continue;
@@ -440,13 +491,13 @@ impl Rust<'_> {
                 Err(_) => return None,
             }
         }
-        let stderr = remap::expand_text(&stored.stderr, r.root);
+        let stderr = remap::expand_text(&stored.stderr, r.root.as_ref());
         let mut stderr = depinfo::rewrite_artifacts(&stderr, &old_out_dir, new_out_dir);
         if !r.inv.colour.requested {
             stderr = frame::ansi::strip(&stderr).into_owned();
         }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
-            stdout: remap::expand_text(&stored.stdout, r.root).into_owned(),
+            stdout: remap::expand_text(&stored.stdout, r.root.as_ref()).into_owned(),
             stderr,
             exit_code: stored.exit_code,
             outputs: list,
@@ -604,16 +655,6 @@ impl Rust<'_> {
             }
             Decision::On(root) => Some(root),
         }
-    }
-}
-
-fn units(answer: v1::unit_answer::Answer) -> v1::LookupReply {
-    v1::LookupReply {
-        outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
-            units: vec![v1::UnitAnswer {
-                answer: Some(answer),
-            }],
-        })),
     }
 }
 
