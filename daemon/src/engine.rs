@@ -3,10 +3,11 @@
 //! (`cc` or `rust`, static dispatch), drives each unit (key, the one hit
 //! loop over a manifest's entries, delivery or the Miss), owns the one
 //! table of pending compiles between a Miss and its Store (with its expiry
-//! and release), answers Stores, counts undelivered hits, and clears.
+//! and release), writes the draft a pipeline records from a Store, counts
+//! undelivered hits, and clears.
 //!
-//! It does not compute keys, build misses or record entries: the
-//! pipelines do, through the [`Core`] this engine lends them.
+//! It does not compute keys, build misses or decide what an entry holds:
+//! the pipelines do, through the [`Core`] this engine lends them.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,9 @@ use frame::v1;
 use crate::cc::pipeline::{self as cc_pipeline, CcPipeline};
 use crate::manifest::ManifestEntry;
 use crate::outputs::Descriptors;
-use crate::pipeline::{Core, Language, PendingMiss, Pipeline, Prepared, Pt};
+use crate::pipeline::{
+    store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt,
+};
 use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason};
 use crate::remap::Root;
 use crate::rust::{self, RustPipeline};
@@ -269,11 +272,31 @@ impl Engine {
             return not_stored(reasons::UNKNOWN_TOKEN);
         };
         let outcome = match &p.unit {
-            Pending::Cc(c) => self.cc.store(&self.core, c, st),
-            Pending::Rust(r) => self.rust.store(&self.core, r, st),
-        };
+            Pending::Cc(c) => self.cc.record(&self.core, c, st),
+            Pending::Rust(r) => self.rust.record(&self.core, r, st),
+        }
+        .and_then(|draft| self.commit(draft));
         p.unit.discard();
         self.store_reply(outcome)
+    }
+
+    /// Writes a recorded Store: the entry (outputs snapshotted, then
+    /// published under its result key), then its manifest entry.
+    fn commit(&self, draft: Draft<'_>) -> Result<(), NotStoredReason> {
+        let mut writer = self.core.store.begin_entry().map_err(store_failed)?;
+        for (role, output) in &draft.outputs {
+            match output {
+                DraftOutput::File(path) => writer.add_output_from_file(role, path),
+                DraftOutput::Bytes(bytes) => writer.add_output_bytes(role, bytes),
+            }
+            .map_err(store_failed)?;
+        }
+        let key = Key(draft.entry.result_key);
+        writer
+            .commit(&key, 0, &draft.stdout, &draft.stderr, &draft.extra)
+            .map_err(store_failed)?;
+        self.core
+            .add_manifest_entry(&draft.manifest_key, draft.entry)
     }
 
     /// Count the outcome of a Store and answer it (C/C++ and Rust alike).

@@ -7,6 +7,7 @@
 //! import this module and never each other or `engine`, so the daemon's
 //! modules import one another in one direction only.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -142,13 +143,32 @@ pub(crate) trait Pipeline {
     ) -> v1::unit_answer::Answer;
 
     /// Records the outputs of the miss `pending` the client's Store
-    /// reports: an entry and its manifest entry, or why not.
-    fn store(
+    /// reports into a draft the engine commits, or says why not.
+    fn record<'a>(
         &self,
         core: &Core,
-        pending: &Self::Pending,
-        st: &v1::Store,
-    ) -> Result<(), NotStoredReason>;
+        pending: &'a Self::Pending,
+        st: &'a v1::Store,
+    ) -> Result<Draft<'a>, NotStoredReason>;
+}
+
+/// A Store recorded and not yet written: the entry's outputs in order, its
+/// streams and extra bytes, and the manifest entry that will point at it
+/// (its `result_key` names the entry).
+pub(crate) struct Draft<'a> {
+    pub(crate) manifest_key: [u8; 32],
+    pub(crate) entry: ManifestEntry,
+    pub(crate) outputs: Vec<(&'static str, DraftOutput<'a>)>,
+    pub(crate) stdout: Cow<'a, [u8]>,
+    pub(crate) stderr: Cow<'a, [u8]>,
+    pub(crate) extra: Vec<u8>,
+}
+
+/// One output of a [`Draft`]: a file the compiler wrote, copied when the
+/// entry is written, or bytes the pipeline made (a root-free depfile).
+pub(crate) enum DraftOutput<'a> {
+    File(&'a Path),
+    Bytes(Cow<'a, [u8]>),
 }
 
 /// A prepared Lookup: a reply already (a Probe round), or units to answer.

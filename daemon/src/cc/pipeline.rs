@@ -7,6 +7,7 @@
 //! Store (`engine`), encode records (`manifest`, `store`) or speak the wire
 //! beyond building reply messages.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -26,13 +27,13 @@ use crate::manifest::{self, EntryRemap, ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
-    request_args, request_env, store_failed, Core, Keyed, Language, PendingMiss, Pipeline,
+    request_args, request_env, Core, Draft, DraftOutput, Keyed, Language, PendingMiss, Pipeline,
     Prepared, Pt,
 };
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, root_free, Root};
 use crate::scan::{self, ScanResult};
-use crate::store::{is_dev_null, Entry, Key};
+use crate::store::{is_dev_null, Entry};
 
 /// What the C pipeline memoizes across requests.
 #[derive(Default)]
@@ -102,7 +103,12 @@ impl Pipeline for CcPipeline {
         cc.miss(r, index, keyed)
     }
 
-    fn store(&self, core: &Core, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
+    fn record<'a>(
+        &self,
+        core: &Core,
+        p: &'a Pending,
+        st: &'a v1::Store,
+    ) -> Result<Draft<'a>, NotStoredReason> {
         self.with(core).try_store(p, st)
     }
 }
@@ -795,7 +801,11 @@ impl Cc<'_> {
         }))
     }
 
-    fn try_store(&self, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
+    fn try_store<'a>(
+        &self,
+        p: &'a Pending,
+        st: &'a v1::Store,
+    ) -> Result<Draft<'a>, NotStoredReason> {
         if st.exit_code != 0 {
             return Err(NotStoredReason::CompileFailed);
         }
@@ -969,7 +979,7 @@ impl Cc<'_> {
             }
             None => None,
         };
-        let texts = match &p.root {
+        let mut texts = match &p.root {
             None => None,
             Some(root) => {
                 let text = RootFreeText::of(root, &st.stdout, &st.stderr, depfile.as_deref());
@@ -1000,32 +1010,35 @@ impl Cc<'_> {
             result_key_for(&p.manifest_key, &entry, &p.cwd, p.root.as_ref(), &p.moment)
                 .ok_or(NotStoredReason::ModifiedInputFile)?;
 
-        // Snapshot the outputs, then publish.
-        let mut writer = self.core.store.begin_entry().map_err(store_failed)?;
-        for (role, path) in &p.outputs {
-            writer
-                .add_output_from_file(role, path)
-                .map_err(store_failed)?;
-        }
+        let mut outputs: Vec<(&'static str, DraftOutput<'a>)> = p
+            .outputs
+            .iter()
+            .map(|(role, path)| (*role, DraftOutput::File(path)))
+            .collect();
         let mut extra = Vec::new();
-        if let Some(bytes) = &depfile {
+        if let Some(bytes) = depfile {
             // The style check runs on the compiler's own bytes; a hit
             // expands the stored text first and then retargets.
-            extra = depfile_meta(bytes, p.family, &p.dep_targets, p.dep_phony);
-            let stored = texts.as_ref().and_then(|t| t.depfile.as_deref());
-            writer
-                .add_output_bytes("depfile", stored.unwrap_or(bytes))
-                .map_err(store_failed)?;
+            extra = depfile_meta(&bytes, p.family, &p.dep_targets, p.dep_phony);
+            let stored = match texts.as_mut().and_then(|t| t.depfile.take()) {
+                Some(root_free) => root_free,
+                None => bytes,
+            };
+            outputs.push(("depfile", DraftOutput::Bytes(Cow::Owned(stored))));
         }
         let _ = p.mode;
-        let (stdout, stderr) = match &texts {
-            Some(t) => (&t.stdout[..], &t.stderr[..]),
-            None => (&st.stdout[..], &st.stderr[..]),
+        let (stdout, stderr) = match texts {
+            Some(t) => (Cow::Owned(t.stdout), Cow::Owned(t.stderr)),
+            None => (Cow::Borrowed(&st.stdout[..]), Cow::Borrowed(&st.stderr[..])),
         };
-        writer
-            .commit(&Key(entry.result_key), 0, stdout, stderr, &extra)
-            .map_err(store_failed)?;
-        self.core.add_manifest_entry(&p.manifest_key, entry)
+        Ok(Draft {
+            manifest_key: p.manifest_key,
+            entry,
+            outputs,
+            stdout,
+            stderr,
+            extra,
+        })
     }
 
     /// The worktree root when path remap is asked for and can be applied to

@@ -23,12 +23,12 @@ use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
-    request_args, request_env, store_failed, Core, Keyed, Language, PendingMiss, Pipeline,
+    request_args, request_env, Core, Draft, DraftOutput, Keyed, Language, PendingMiss, Pipeline,
     Prepared, Pt,
 };
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Decision, Root};
-use crate::store::{Entry, Key};
+use crate::store::Entry;
 
 use args::{Invocation, KeyArg};
 use toolchain::{Ident, Toolchains};
@@ -117,7 +117,12 @@ impl Pipeline for RustPipeline {
         rust.rust_miss(r, keyed)
     }
 
-    fn store(&self, core: &Core, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
+    fn record<'a>(
+        &self,
+        core: &Core,
+        p: &'a Pending,
+        st: &'a v1::Store,
+    ) -> Result<Draft<'a>, NotStoredReason> {
         self.with(core).try_rust_store(p, st)
     }
 }
@@ -505,7 +510,11 @@ impl Rust<'_> {
         }))
     }
 
-    fn try_rust_store(&self, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
+    fn try_rust_store<'a>(
+        &self,
+        p: &'a Pending,
+        st: &'a v1::Store,
+    ) -> Result<Draft<'a>, NotStoredReason> {
         if st.exit_code != 0 {
             return Err(NotStoredReason::CompileFailed);
         }
@@ -607,19 +616,26 @@ impl Rust<'_> {
         }
         entry.result_key = result_key_for(&p.manifest_key, &entry, &p.env, p.root.as_ref());
 
-        let mut writer = self.core.store.begin_entry().map_err(store_failed)?;
+        let mut dep_info_text = dep_info_text.map(Cow::Owned);
+        let mut outputs = Vec::with_capacity(p.outputs.len());
         for (role, path) in &p.outputs {
-            match (&dep_info_text, *role) {
-                (Some(text), "dep-info") => writer.add_output_bytes(role, text),
-                _ => writer.add_output_from_file(role, path),
-            }
-            .map_err(store_failed)?;
+            let out = match (dep_info_text.take(), *role) {
+                (Some(text), "dep-info") => DraftOutput::Bytes(text),
+                (text, _) => {
+                    dep_info_text = text;
+                    DraftOutput::File(path)
+                }
+            };
+            outputs.push((*role, out));
         }
-        let extra = encode_extra(&out_dir, newest_output_ns);
-        writer
-            .commit(&Key(entry.result_key), 0, &stdout, &stderr, &extra)
-            .map_err(store_failed)?;
-        self.core.add_manifest_entry(&p.manifest_key, entry)
+        Ok(Draft {
+            manifest_key: p.manifest_key,
+            entry,
+            outputs,
+            stdout,
+            stderr,
+            extra: encode_extra(&out_dir, newest_output_ns),
+        })
     }
 
     /// The worktree root when path remap applies to this compile. cargo
