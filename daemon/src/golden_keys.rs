@@ -17,7 +17,8 @@
 //! are read from the store's on-disk layout (`v1/manifests/…/<key>`,
 //! `v1/entries/…/<key>`), not from engine internals, so the test runs
 //! unchanged across a rewrite of the engine. It does not check outputs,
-//! hits or reasons: other tests own those.
+//! hits or reasons: other tests own those. Its fixture also serves one
+//! engine test: the one table of pending compiles, for both languages.
 
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
@@ -27,7 +28,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use frame::v1;
 
-use crate::compile::{Engine, PeerView};
+use crate::engine::{Engine, PeerView};
 use crate::stats::Stats;
 use crate::store::Store;
 
@@ -593,13 +594,9 @@ fn answer(compiler: &str, args: Vec<Vec<u8>>) -> v1::ProbeResult {
     }
 }
 
-/// The manifest key and result key a Lookup → Miss → Store round of
-/// `case` leaves in a fresh store, as hex.
-fn keys_of(case: &Case) -> Result<(String, String), String> {
-    let cache = Path::new(BASE).join("cache");
-    let _ = std::fs::remove_dir_all(&cache);
-    let store = Store::open(&cache, 1 << 30).map_err(|e| e.to_string())?;
-    let engine = Engine::new(store, Stats::default(), Path::new(BASE).join("private"));
+/// The Miss a fresh Lookup of `case` gets (after its Probe round), when
+/// it is one unit that may be stored.
+fn storable_miss(engine: &Engine, case: &Case) -> Result<v1::Miss, String> {
     let cwd = case.cwd_path();
     let compiler = format!("{BASE}/{}", case.compiler);
     let mut env = vec![("PATH".to_owned(), format!("{BASE}/bin"))];
@@ -637,15 +634,26 @@ fn keys_of(case: &Case) -> Result<(String, String), String> {
             .collect();
         reply = engine.lookup(&lookup, &peer).0;
     }
-    let miss = match reply.outcome {
+    match reply.outcome {
         Some(v1::lookup_reply::Outcome::Units(mut u)) if u.units.len() == 1 => {
             match u.units.remove(0).answer {
-                Some(v1::unit_answer::Answer::Miss(m)) if m.token != 0 => m,
-                other => return Err(format!("not a storable miss: {other:?}")),
+                Some(v1::unit_answer::Answer::Miss(m)) if m.token != 0 => Ok(m),
+                other => Err(format!("not a storable miss: {other:?}")),
             }
         }
-        other => return Err(format!("not one unit: {other:?}")),
-    };
+        other => Err(format!("not one unit: {other:?}")),
+    }
+}
+
+/// The manifest key and result key a Lookup → Miss → Store round of
+/// `case` leaves in a fresh store, as hex.
+fn keys_of(case: &Case) -> Result<(String, String), String> {
+    let cache = Path::new(BASE).join("cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let store = Store::open(&cache, 1 << 30).map_err(|e| e.to_string())?;
+    let engine = Engine::new(store, Stats::default(), Path::new(BASE).join("private"));
+    let cwd = case.cwd_path();
+    let miss = storable_miss(&engine, case)?;
     let remapped = miss
         .args
         .iter()
@@ -790,4 +798,51 @@ fn keys_match_the_committed_vectors() {
         changed.is_empty() && committed == now,
         "keys differ from {VECTORS}: existing caches would be orphaned.\n{changed}"
     );
+}
+
+/// The engine keeps one table of pending compiles for both languages: a
+/// release drops a C miss and a Rust miss under the released directory
+/// (and the private depfile the C miss wrote), and their Stores then
+/// answer "unknown or expired token"; a release elsewhere keeps both.
+#[test]
+fn one_pending_table_releases_misses_of_both_languages() {
+    let lock_file = std::fs::File::create(LOCK).unwrap();
+    let mut lock = fd_lock::RwLock::new(lock_file);
+    let _held = lock.write().unwrap();
+    lay_out();
+    let cache = Path::new(BASE).join("cache");
+    let store = Store::open(&cache, 1 << 30).unwrap();
+    let engine = Engine::new(store, Stats::default(), Path::new(BASE).join("private"));
+    let c = c_cases().remove(0);
+    let rust = rust_cases().remove(0);
+    let c_miss = storable_miss(&engine, &c).unwrap();
+    let rust_miss = storable_miss(&engine, &rust).unwrap();
+    play_compiler(&c, &c.cwd_path(), &c_miss);
+    play_compiler(&rust, &rust.cwd_path(), &rust_miss);
+    let private: Vec<PathBuf> = c_miss
+        .args
+        .iter()
+        .chain(&c_miss.deps_args)
+        .map(|a| PathBuf::from(std::ffi::OsStr::from_bytes(a)))
+        .filter(|p| p.starts_with(Path::new(BASE).join("private")))
+        .collect();
+    assert_eq!(private.len(), 1, "{c_miss:?}");
+    assert!(private[0].exists());
+
+    let elsewhere = engine.release_under(&[PathBuf::from("/nonexistent")]);
+    assert_eq!(elsewhere.pending_compiles, 0);
+    let released = engine.release_under(&[PathBuf::from(BASE)]);
+    assert_eq!(released.pending_compiles, 2);
+    assert!(!private[0].exists(), "the released C miss's depfile stays");
+    for token in [c_miss.token, rust_miss.token] {
+        let reply = engine.store_result(&v1::Store {
+            token,
+            ..Default::default()
+        });
+        assert_eq!(
+            (reply.stored, reply.reason.as_str()),
+            (false, crate::reasons::UNKNOWN_TOKEN)
+        );
+    }
+    let _ = std::fs::remove_dir_all(BASE);
 }

@@ -9,19 +9,19 @@
 
 mod cc;
 mod codec;
-mod compile;
 mod depfile;
 mod domains;
+mod engine;
 #[cfg(test)]
 mod golden_keys;
 mod keys;
 mod manifest;
 mod meta;
-mod moment;
 #[cfg(unix)]
 #[path = "os/unix.rs"]
 mod os;
 mod outputs;
+mod pipeline;
 mod reasons;
 mod remap;
 mod rust;
@@ -29,8 +29,6 @@ mod scan;
 mod server;
 mod stats;
 mod store;
-mod toolchain;
-mod tz;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -133,7 +131,7 @@ async fn run(opts: Options) -> Result<(), String> {
         .parent()
         .ok_or("the endpoint has no directory")?;
     let private = private_dir(&runtime.join("private"));
-    let engine = Arc::new(compile::Engine::new(store, stats, private));
+    let engine = Arc::new(engine::Engine::new(store, stats, private));
 
     let mut status_base = serde_json::Map::new();
     status_base.insert("version".into(), frame::PACKAGE_VERSION.into());
@@ -166,7 +164,7 @@ async fn run(opts: Options) -> Result<(), String> {
             );
             Box::new(move || {
                 remove_if_ours(&endpoint, &identity_file, pid);
-                engine.stats.save_if_dirty(&stats_path);
+                engine.core.stats.save_if_dirty(&stats_path);
             })
         },
         retired: std::sync::Once::new(),
@@ -180,7 +178,7 @@ async fn run(opts: Options) -> Result<(), String> {
         tokio::select! {
             _ = server.shutdown.notified() => break,
             _ = tick.tick() => {
-                engine.stats.save_if_dirty(&stats_path);
+                engine.core.stats.save_if_dirty(&stats_path);
                 if !idle.is_zero() && server.idle_for() >= idle {
                     eprintln!("zccache-daemon: idle for {}s, exiting", idle.as_secs());
                     break;

@@ -6,7 +6,7 @@
 //! every negative candidate (a header that would shadow one of ours if it
 //! appeared earlier on the search path) still does not exist. This module
 //! checks and encodes entries; it does not decide what goes into them
-//! (`compile.rs` does) and does not store them (`store` does).
+//! (`cc::pipeline` does) and does not store them (`store` does).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

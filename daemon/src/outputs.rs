@@ -6,7 +6,6 @@ use std::path::Path;
 
 use frame::v1::{self, WriteMode};
 
-use crate::cc::{Family, Mode};
 use crate::store::{Entry, Store};
 
 /// Outputs up to this size travel inline: they cost no descriptor, and the
@@ -80,20 +79,6 @@ pub(crate) fn text(path: &Path, write: WriteMode, bytes: Vec<u8>) -> v1::Output 
     }
 }
 
-/// How a C-family compiler opens an output of `role`, measured on gcc 12,
-/// clang 14 and 16 (corrections.md finding 12): gcc's assembler replaces an
-/// existing name but writes through a dangling symlink; gcc's `-S` output,
-/// every depfile and `.gcno` are written through a symlink; clang replaces
-/// its object, assembly and `.dwo`.
-pub(crate) fn cc_write_mode(family: Family, mode: Mode, role: &str) -> WriteMode {
-    match (role, family) {
-        ("depfile" | "gcno", _) => WriteMode::WriteThrough,
-        ("object", Family::Gcc) if mode == Mode::Assemble => WriteMode::WriteThrough,
-        ("object" | "dwo", Family::Gcc) => WriteMode::ReplaceUnlessDangling,
-        _ => WriteMode::Replace,
-    }
-}
-
 /// How rustc opens an output of `role`: it writes dep-info through a
 /// symlink and replaces the rlib, rmeta and staticlib (measured, rustc 1.95).
 pub(crate) fn rust_write_mode(role: &str) -> WriteMode {
@@ -109,26 +94,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn write_modes_follow_the_compilers() {
+    fn rustc_writes_dep_info_through_and_replaces_the_rest() {
         use WriteMode::*;
-        let cases = [
-            (Family::Gcc, Mode::Compile, "object", ReplaceUnlessDangling),
-            (Family::Gcc, Mode::Compile, "dwo", ReplaceUnlessDangling),
-            (Family::Gcc, Mode::Assemble, "object", WriteThrough),
-            (Family::Gcc, Mode::Compile, "depfile", WriteThrough),
-            (Family::Gcc, Mode::Compile, "gcno", WriteThrough),
-            (Family::Clang, Mode::Compile, "object", Replace),
-            (Family::Clang, Mode::Assemble, "object", Replace),
-            (Family::Clang, Mode::Compile, "depfile", WriteThrough),
-            (Family::Emcc, Mode::Compile, "object", Replace),
-        ];
-        for (family, mode, role, want) in cases {
-            assert_eq!(
-                cc_write_mode(family, mode, role),
-                want,
-                "{family:?} {mode:?} {role}"
-            );
-        }
         assert_eq!(rust_write_mode("dep-info"), WriteThrough);
         assert_eq!(rust_write_mode("rlib"), Replace);
     }

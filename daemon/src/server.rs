@@ -2,10 +2,10 @@
 //! before reading a byte, decodes FrameV1 envelopes, checks the protocol
 //! version, answers identity probes and dispatches requests.
 //!
-//! Compile logic lives in `compile`, storage in `store`; this module only
-//! moves frames (a hit's descriptors with them, `SCM_RIGHTS`), enforces
-//! deadlines, so a slow or hostile client costs one task and never a stuck
-//! daemon, and asks the OS which file system a client sees (`PeerView`).
+//! Compile logic lives in `engine` and its pipelines, storage in `store`;
+//! this module only moves frames (a hit's descriptors with them,
+//! `SCM_RIGHTS`), enforces deadlines, so a slow or hostile client costs one
+//! task and never a stuck daemon, and asks the OS which file system a client sees (`PeerView`).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use tokio::io::Interest;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 
-use crate::compile::{Engine, PeerView};
+use crate::engine::{Engine, PeerView};
 use crate::os;
 use crate::outputs::Descriptors;
 
@@ -191,7 +191,7 @@ impl Server {
                         message: GAVE_UP.into(),
                     }),
                     Err(_) => {
-                        self.engine.stats.bump(&self.engine.stats.errors);
+                        self.engine.core.stats.bump(&self.engine.core.stats.errors);
                         Rs::Error(v1::Error {
                             message: "lookup failed internally".into(),
                         })
@@ -222,7 +222,7 @@ impl Server {
                 ..Default::default()
             }),
             Some(Rq::ZeroStats(_)) => {
-                self.engine.stats.zero();
+                self.engine.core.stats.zero();
                 Rs::Ack(v1::Ack {})
             }
             Some(Rq::Clear(_)) => {
@@ -320,15 +320,15 @@ impl Server {
             "uptime_secs".into(),
             self.started.elapsed().as_secs().into(),
         );
-        m.extend(self.engine.stats.to_json());
-        let s = self.engine.store.stats();
+        m.extend(self.engine.core.stats.to_json());
+        let s = self.engine.core.store.stats();
         m.insert("entries".into(), s.entries.into());
         m.insert("bytes".into(), s.bytes.into());
         m.insert("corrupt_detected".into(), s.corrupt_detected.into());
         m.insert("evictions".into(), s.evictions.into());
         m.insert(
             "metadata_entries".into(),
-            (self.engine.meta.len() as u64).into(),
+            (self.engine.core.meta.len() as u64).into(),
         );
         serde_json::Value::Object(m)
     }

@@ -18,9 +18,13 @@
 mod classify;
 mod env;
 mod flags;
+pub(crate) mod moment;
 mod names;
+pub(crate) mod pipeline;
 mod rsp;
 mod search;
+pub(crate) mod toolchain;
+pub(crate) mod tz;
 
 #[cfg(test)]
 mod real_tests;

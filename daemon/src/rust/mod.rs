@@ -13,22 +13,22 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 
-use dashmap::DashMap;
 use frame::v1;
 
 use crate::codec::{Dec, Enc};
-use crate::compile::{request_args, request_env, store_failed, Engine, Pt, PENDING_DEADLINE};
 use crate::domains;
 use crate::keys::KeyHasher;
 use crate::manifest::{self, EntryRemap, ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
+use crate::pipeline::{
+    request_args, request_env, Core, Draft, DraftOutput, Keyed, Language, PendingMiss, Pipeline,
+    Prepared, Pt,
+};
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Decision, Root};
-use crate::store::{Entry, Key};
+use crate::store::Entry;
 
 use args::{Invocation, KeyArg};
 use toolchain::{Ident, Toolchains};
@@ -56,25 +56,106 @@ fn cargo_var_is_volatile(name: &[u8]) -> bool {
     .any(|p| name.starts_with(p))
 }
 
-/// The Rust side of the engine's state.
+/// What the Rust pipeline memoizes across requests.
 #[derive(Default)]
-pub(crate) struct RustState {
+pub(crate) struct RustPipeline {
     toolchains: Toolchains,
-    pending: DashMap<u64, Pending>,
 }
 
-impl RustState {
+impl Pipeline for RustPipeline {
+    const LANGUAGE: Language = Language::Rust;
+    type Request = Request;
+    type Facts = Source;
+    type Pending = Pending;
+
+    fn prepare(&self, core: &Core, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
+        self.with(core).prepare(req)
+    }
+
+    /// A rustc compile is one crate.
+    fn units(_: &Request) -> usize {
+        1
+    }
+
+    fn worktree(r: &Request) -> (&Path, Option<&Root>) {
+        (&r.cwd, r.root.as_ref())
+    }
+
+    fn key(&self, core: &Core, r: &Request, _: usize) -> Result<Keyed<Source>, Pt> {
+        self.with(core).key(r)
+    }
+
+    fn result_key(r: &Request, manifest_key: &[u8; 32], entry: &ManifestEntry) -> Option<[u8; 32]> {
+        Some(result_key_for(manifest_key, entry, &r.env, r.root.as_ref()))
+    }
+
+    fn deliver(
+        &self,
+        core: &Core,
+        r: &Request,
+        _: usize,
+        _: &ManifestEntry,
+        stored: &Entry,
+        fds: &mut Descriptors,
+    ) -> Option<v1::unit_answer::Answer> {
+        self.with(core).rust_deliver(r, stored, fds)
+    }
+
+    fn miss(
+        &self,
+        core: &Core,
+        r: &Request,
+        _: usize,
+        keyed: Keyed<Source>,
+        remember: &dyn Fn(u64, Pending),
+    ) -> v1::unit_answer::Answer {
+        let rust = Rust {
+            core,
+            pipe: self,
+            remember,
+        };
+        rust.rust_miss(r, keyed)
+    }
+
+    fn record<'a>(
+        &self,
+        core: &Core,
+        p: &'a Pending,
+        st: &'a v1::Store,
+    ) -> Result<Draft<'a>, NotStoredReason> {
+        self.with(core).try_rust_store(p, st)
+    }
+}
+
+impl RustPipeline {
+    /// This pipeline over the engine's `core`, for work that remembers no
+    /// miss.
+    fn with<'a>(&'a self, core: &'a Core) -> Rust<'a> {
+        Rust {
+            core,
+            pipe: self,
+            remember: &|_, _| {},
+        }
+    }
+
     pub(crate) fn clear(&self) {
         self.toolchains.clear();
     }
 }
 
+/// One request's view of the pipeline: the engine's core, the memos and
+/// where misses go.
+struct Rust<'a> {
+    core: &'a Core,
+    pipe: &'a RustPipeline,
+    remember: &'a dyn Fn(u64, Pending),
+}
+
 /// What the daemon remembers between a Miss and its Store.
-struct Pending {
-    created: Instant,
+pub(crate) struct Pending {
     cwd: PathBuf,
     env: BTreeMap<Vec<u8>, Vec<u8>>,
-    manifest_key: [u8; 32],
+    pub(crate) manifest_key: [u8; 32],
     source: PathBuf,
     source_stat: StatId,
     start_ns: i128,
@@ -85,6 +166,17 @@ struct Pending {
     private_dep: bool,
     /// The worktree root under path remap.
     root: Option<Root>,
+}
+
+impl PendingMiss for Pending {
+    fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool {
+        under(&self.cwd) || under(&self.source) || under(&self.out_dir)
+    }
+
+    /// The dep-info the daemon asked rustc to write for it.
+    fn private_file(&self) -> Option<&Path> {
+        self.private_dep.then_some(self.dep_info.as_path())
+    }
 }
 
 /// True when the Lookup names rustc or clippy-driver: a file name that
@@ -112,22 +204,33 @@ fn split_lead(compiler: &Path, args: &[OsString]) -> (Option<OsString>, Vec<OsSt
     }
 }
 
-/// Per-request facts the hit path needs.
-struct Request<'a> {
-    cwd: &'a Path,
-    env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
-    inv: &'a Invocation,
+/// A rustc Lookup made ready for its one unit.
+pub(crate) struct Request {
+    cwd: PathBuf,
+    env: BTreeMap<Vec<u8>, Vec<u8>>,
+    inv: Invocation,
     out_dir: PathBuf,
-    root: Option<&'a Root>,
+    /// The worktree root when path remap applies to this call.
+    root: Option<Root>,
+    /// The caller's argv[1..], clippy-driver's leading rustc included.
+    all_args: Vec<OsString>,
+    /// The toolchain identity.
+    toolchain: [u8; 32],
+    /// clippy-driver, which leads with a rustc path.
+    clippy: bool,
+    start_ns: i128,
 }
 
-impl Engine {
-    pub(crate) fn rust_lookup(
-        &self,
-        req: &v1::Lookup,
-        fds: &mut Descriptors,
-    ) -> Result<v1::LookupReply, Pt> {
-        self.expire_rust_pending();
+/// What keying the crate learned about its root source, for its Miss.
+pub(crate) struct Source {
+    path: PathBuf,
+    stat: StatId,
+}
+
+impl Rust<'_> {
+    /// The facts of a rustc Lookup, or the Probe round that must come
+    /// first (toolchain unknown).
+    fn prepare(&self, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
         let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
         let env = request_env(req);
         let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
@@ -136,8 +239,8 @@ impl Engine {
         // Probes and other non-compiles are answered before anything else:
         // cargo runs `rustc -vV` on every build.
         let inv = args::classify(&args).map_err(|p| Pt::new(p.reason, &p.detail))?;
-        let tc = match self.rust.toolchains.identify(
-            &self.meta,
+        let tc = match self.pipe.toolchains.identify(
+            &self.core.meta,
             &compiler,
             lead.as_deref(),
             &env,
@@ -146,9 +249,9 @@ impl Engine {
         ) {
             Ident::Known(t) => t,
             Ident::Probe(p) if req.probes.is_empty() => {
-                return Ok(v1::LookupReply {
+                return Ok(Prepared::Reply(v1::LookupReply {
                     outcome: Some(v1::lookup_reply::Outcome::Probe(p)),
-                })
+                }))
             }
             Ident::Probe(_) => {
                 return Err(Pt::new(
@@ -161,11 +264,25 @@ impl Engine {
 
         let out_dir = manifest::resolve(&cwd, inv.out_dir.as_bytes());
         let root = self.rust_remap_root(&env, &cwd, &out_dir, &inv);
-        let root = root.as_ref();
+        Ok(Prepared::Units(Request {
+            cwd,
+            env,
+            inv,
+            out_dir,
+            root,
+            all_args,
+            toolchain: tc.identity,
+            clippy: lead.is_some(),
+            start_ns: req.start_unix_ns as i128,
+        }))
+    }
 
+    /// The crate keyed: its manifest key and its root source.
+    fn key(&self, r: &Request) -> Result<Keyed<Source>, Pt> {
+        let (cwd, env, inv, root) = (&r.cwd, &r.env, &r.inv, r.root.as_ref());
         let mut key = KeyHasher::new(domains::RUSTC);
-        key.bytes("toolchain", &tc.identity);
-        key.bytes("clippy", &[lead.is_some() as u8]);
+        key.bytes("toolchain", &r.toolchain);
+        key.bytes("clippy", &[r.clippy as u8]);
         let mut source_stat = None;
         let mut source_path = PathBuf::new();
         for a in &inv.key_args {
@@ -180,8 +297,8 @@ impl Engine {
                     );
                 }
                 KeyArg::Extern { name, path } => {
-                    let abs = manifest::resolve(&cwd, path.as_bytes());
-                    let (_, d) = self.meta.digest(&abs).map_err(|e| {
+                    let abs = manifest::resolve(cwd, path.as_bytes());
+                    let (_, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
                             &format!("--extern {}: {e}", abs.display()),
@@ -197,9 +314,8 @@ impl Engine {
                     file.extend_from_slice(name.as_bytes());
                     file.extend_from_slice(b".a");
                     let found = inv.native_dirs.iter().find_map(|d| {
-                        let p =
-                            manifest::resolve(&cwd, d.as_bytes()).join(OsStr::from_bytes(&file));
-                        self.meta.digest(&p).ok()
+                        let p = manifest::resolve(cwd, d.as_bytes()).join(OsStr::from_bytes(&file));
+                        self.core.meta.digest(&p).ok()
                     });
                     let (_, d) = found.ok_or_else(|| {
                         Pt::new(
@@ -211,8 +327,8 @@ impl Engine {
                     key.bytes("digest", &d);
                 }
                 KeyArg::TargetFile(spec) => {
-                    let abs = manifest::resolve(&cwd, spec.as_bytes());
-                    let (_, d) = self.meta.digest(&abs).map_err(|e| {
+                    let abs = manifest::resolve(cwd, spec.as_bytes());
+                    let (_, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
                             &format!("--target {}: {e}", abs.display()),
@@ -222,8 +338,8 @@ impl Engine {
                     key.bytes("digest", &d);
                 }
                 KeyArg::Input(spelled) => {
-                    let abs = manifest::resolve(&cwd, spelled.as_bytes());
-                    let (stat, d) = self.meta.digest(&abs).map_err(|e| {
+                    let abs = manifest::resolve(cwd, spelled.as_bytes());
+                    let (stat, d) = self.core.meta.digest(&abs).map_err(|e| {
                         Pt::new(
                             PassthroughReason::NoInputFile,
                             &format!("{}: {e}", abs.display()),
@@ -237,63 +353,32 @@ impl Engine {
             }
         }
         let source_stat = source_stat.ok_or_else(|| Pt::new(PassthroughReason::NoInputFile, ""))?;
-        key_context(&mut key, root, &cwd, &env);
-        let manifest_key = key.finish();
-
-        let r = Request {
-            cwd: &cwd,
-            env: &env,
-            inv: &inv,
-            out_dir,
-            root,
-        };
-        if let Some(m) = self.manifest(&manifest_key) {
-            for entry in &m.entries {
-                if !entry.matches(&cwd, root, &self.meta) {
-                    continue;
-                }
-                let result_key = result_key_for(&manifest_key, entry, &env, root);
-                match self.store.get(&Key(result_key)) {
-                    Ok(Some(stored)) => {
-                        if let Some(hit) = self.rust_deliver(&r, &stored, fds) {
-                            self.stats.bump(&self.stats.hits);
-                            self.stats.bump(&self.stats.rust_hits);
-                            if entry.is_cross_root(root) {
-                                self.stats.bump(&self.stats.cross_root_hits);
-                            }
-                            return Ok(units(hit));
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => self.stats.bump(&self.stats.errors),
-                }
-            }
-        }
-        self.stats.bump(&self.stats.misses);
-        self.stats.bump(&self.stats.rust_misses);
-        Ok(units(self.rust_miss(
-            &r,
-            &all_args,
-            manifest_key,
-            source_path,
-            source_stat,
-            req.start_unix_ns as i128,
-        )))
+        key_context(&mut key, root, cwd, env);
+        Ok(Keyed {
+            manifest_key: key.finish(),
+            facts: Source {
+                path: source_path,
+                stat: source_stat,
+            },
+        })
     }
 
-    fn rust_miss(
-        &self,
-        r: &Request<'_>,
-        all_args: &[OsString],
-        manifest_key: [u8; 32],
-        source: PathBuf,
-        source_stat: StatId,
-        start_ns: i128,
-    ) -> v1::unit_answer::Answer {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+    /// The crate's Miss; one that may be stored is remembered.
+    fn rust_miss(&self, r: &Request, keyed: Keyed<Source>) -> v1::unit_answer::Answer {
+        let all_args = &r.all_args;
+        let start_ns = r.start_ns;
+        let manifest_key = keyed.manifest_key;
+        let Source {
+            path: source,
+            stat: source_stat,
+        } = keyed.facts;
+        let token = self.core.token();
         // Stored output is always coloured, whoever asked first.
         let mut args = args::with_colour(all_args, r.inv.colour);
-        let prefix_map = r.root.map(|root| args::prefix_map_arg(root.bytes()));
+        let prefix_map = r
+            .root
+            .as_ref()
+            .map(|root| args::prefix_map_arg(root.bytes()));
         args.extend(prefix_map.clone());
         // Every rustc cargo can drive knows `--remap-path-prefix` (stable
         // since 1.26), so nothing needs the refusal fallback, which would
@@ -308,7 +393,7 @@ impl Engine {
         let (dep_info, private_dep) = match outputs.iter().find(|(role, _)| *role == "dep-info") {
             Some((_, p)) => (p.clone(), false),
             None => {
-                let p = self.private_dir.join(format!("rust-dep-{token}.d"));
+                let p = self.core.private_dir.join(format!("rust-dep-{token}.d"));
                 let mut emit = OsString::from("--emit=dep-info=");
                 emit.push(&p);
                 args.push(emit);
@@ -317,7 +402,9 @@ impl Engine {
         };
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if source_stat.changed_since(start_ns) {
-            self.stats.not_stored(NotStoredReason::ModifiedInputFile);
+            self.core
+                .stats
+                .not_stored(NotStoredReason::ModifiedInputFile);
             let mut args = all_args.to_vec();
             args.extend(prefix_map);
             return v1::unit_answer::Answer::Miss(v1::Miss {
@@ -337,11 +424,10 @@ impl Engine {
         } else {
             Vec::new()
         };
-        self.rust.pending.insert(
+        (self.remember)(
             token,
             Pending {
-                created: Instant::now(),
-                cwd: r.cwd.to_path_buf(),
+                cwd: r.cwd.clone(),
                 env: r.env.clone(),
                 manifest_key,
                 source,
@@ -351,7 +437,7 @@ impl Engine {
                 outputs,
                 dep_info,
                 private_dep,
-                root: r.root.cloned(),
+                root: r.root.clone(),
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -371,14 +457,14 @@ impl Engine {
     /// wrapper to write; `None` makes it a miss.
     fn rust_deliver(
         &self,
-        r: &Request<'_>,
+        r: &Request,
         stored: &Entry,
         fds: &mut Descriptors,
     ) -> Option<v1::unit_answer::Answer> {
         let (old_out_dir, _stored_mtime_ns) = decode_extra(&stored.extra)?;
         // Under remap the stored out-dir, dep-info and streams are
         // root-free: they name the current worktree once expanded.
-        let old_out_dir = remap::expand(&old_out_dir, r.root)?;
+        let old_out_dir = remap::expand(&old_out_dir, r.root.as_ref())?;
         // The wrapper writes them now, so they get the current time, as a
         // fresh compile leaves them. Restoring the stored mtime (even floored
         // up to the newest source and extern) made the next `cargo build` recompile crates whose build script
@@ -395,28 +481,28 @@ impl Engine {
         for (role, idx, dest) in plan {
             let write = outputs::rust_write_mode(role);
             if role == "dep-info" {
-                let bytes = self.store.deliver_bytes(stored, idx).ok()?;
-                let bytes = remap::expand_text(&bytes, r.root);
+                let bytes = self.core.store.deliver_bytes(stored, idx).ok()?;
+                let bytes = remap::expand_text(&bytes, r.root.as_ref());
                 let bytes = depinfo::rewrite_out_dir(&bytes, &old_out_dir, new_out_dir);
                 list.push(outputs::text(&dest, write, bytes));
                 continue;
             }
-            match fds.blob(&self.store, stored, idx, &dest, write) {
+            match fds.blob(&self.core.store, stored, idx, &dest, write) {
                 Ok(out) => list.push(out),
                 Err(outputs::Unavailable::Store { unexpected: true }) => {
-                    self.stats.bump(&self.stats.errors);
+                    self.core.stats.bump(&self.core.stats.errors);
                     return None;
                 }
                 Err(_) => return None,
             }
         }
-        let stderr = remap::expand_text(&stored.stderr, r.root);
+        let stderr = remap::expand_text(&stored.stderr, r.root.as_ref());
         let mut stderr = depinfo::rewrite_artifacts(&stderr, &old_out_dir, new_out_dir);
         if !r.inv.colour.requested {
             stderr = frame::ansi::strip(&stderr).into_owned();
         }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
-            stdout: remap::expand_text(&stored.stdout, r.root).into_owned(),
+            stdout: remap::expand_text(&stored.stdout, r.root.as_ref()).into_owned(),
             stderr,
             exit_code: stored.exit_code,
             outputs: list,
@@ -424,17 +510,11 @@ impl Engine {
         }))
     }
 
-    /// `None` when the token is not a Rust miss.
-    pub(crate) fn rust_store(&self, st: &v1::Store) -> Option<v1::StoreReply> {
-        let (_, p) = self.rust.pending.remove(&st.token)?;
-        let reply = self.try_rust_store(&p, st);
-        if p.private_dep {
-            let _ = std::fs::remove_file(&p.dep_info);
-        }
-        Some(self.store_reply(reply))
-    }
-
-    fn try_rust_store(&self, p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
+    fn try_rust_store<'a>(
+        &self,
+        p: &'a Pending,
+        st: &'a v1::Store,
+    ) -> Result<Draft<'a>, NotStoredReason> {
         if st.exit_code != 0 {
             return Err(NotStoredReason::CompileFailed);
         }
@@ -460,6 +540,7 @@ impl Engine {
         for dep in parsed.sources {
             let abs = manifest::resolve(&p.cwd, &dep);
             let (stat, digest) = self
+                .core
                 .meta
                 .digest(&abs)
                 .map_err(|_| NotStoredReason::ModifiedInputFile)?;
@@ -489,7 +570,7 @@ impl Engine {
             entry.remap.origin_root = root.bytes().to_vec();
             if root_in_source {
                 entry.remap.root_bound = true;
-                self.stats.remap_fallback(RemapFallback::RootInSource);
+                self.core.stats.remap_fallback(RemapFallback::RootInSource);
             }
             // The key holds env-dep values and OUT_DIR root-free, so a crate
             // that embeds such a value (`env!("CARGO_MANIFEST_DIR")` printed
@@ -507,13 +588,15 @@ impl Engine {
                     .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
                 if named {
                     entry.remap.root_bound = true;
-                    self.stats.remap_fallback(RemapFallback::RootInOutput);
+                    self.core.stats.remap_fallback(RemapFallback::RootInOutput);
                     break;
                 }
             }
             if !entry.remap.root_bound && escaped_root_in(root, &[&text, &stdout, &stderr]) {
                 entry.remap.root_bound = true;
-                self.stats.remap_fallback(RemapFallback::EscapedRootInText);
+                self.core
+                    .stats
+                    .remap_fallback(RemapFallback::EscapedRootInText);
             }
             // A stream or dep-info that already holds the token could not be
             // told apart on the way back.
@@ -533,19 +616,26 @@ impl Engine {
         }
         entry.result_key = result_key_for(&p.manifest_key, &entry, &p.env, p.root.as_ref());
 
-        let mut writer = self.store.begin_entry().map_err(store_failed)?;
+        let mut dep_info_text = dep_info_text.map(Cow::Owned);
+        let mut outputs = Vec::with_capacity(p.outputs.len());
         for (role, path) in &p.outputs {
-            match (&dep_info_text, *role) {
-                (Some(text), "dep-info") => writer.add_output_bytes(role, text),
-                _ => writer.add_output_from_file(role, path),
-            }
-            .map_err(store_failed)?;
+            let out = match (dep_info_text.take(), *role) {
+                (Some(text), "dep-info") => DraftOutput::Bytes(text),
+                (text, _) => {
+                    dep_info_text = text;
+                    DraftOutput::File(path)
+                }
+            };
+            outputs.push((*role, out));
         }
-        let extra = encode_extra(&out_dir, newest_output_ns);
-        writer
-            .commit(&Key(entry.result_key), 0, &stdout, &stderr, &extra)
-            .map_err(store_failed)?;
-        self.add_manifest_entry(&p.manifest_key, entry)
+        Ok(Draft {
+            manifest_key: p.manifest_key,
+            entry,
+            outputs,
+            stdout,
+            stderr,
+            extra: encode_extra(&out_dir, newest_output_ns),
+        })
     }
 
     /// The worktree root when path remap applies to this compile. cargo
@@ -572,54 +662,15 @@ impl Engine {
         match decision {
             Decision::Off => None,
             Decision::Fallback(why) => {
-                self.stats.remap_fallback(why);
+                self.core.stats.remap_fallback(why);
                 None
             }
             Decision::On(_) if inv.user_prefix_map => {
-                self.stats.remap_fallback(RemapFallback::UserPrefixMap);
+                self.core.stats.remap_fallback(RemapFallback::UserPrefixMap);
                 None
             }
             Decision::On(root) => Some(root),
         }
-    }
-
-    fn expire_rust_pending(&self) {
-        let now = Instant::now();
-        self.rust.pending.retain(|_, p| {
-            let keep = now.duration_since(p.created) < PENDING_DEADLINE;
-            if !keep && p.private_dep {
-                let _ = std::fs::remove_file(&p.dep_info);
-            }
-            keep
-        });
-    }
-
-    /// Forgets pending Rust misses that compile in or write under any of
-    /// `spellings`; returns how many.
-    pub(crate) fn release_rust_under(&self, spellings: &[PathBuf]) -> usize {
-        let under = |p: &Path| spellings.iter().any(|s| p.starts_with(s));
-        let mut n = 0;
-        self.rust.pending.retain(|_, p| {
-            let touches = under(&p.cwd) || under(&p.source) || under(&p.out_dir);
-            if touches {
-                n += 1;
-                if p.private_dep {
-                    let _ = std::fs::remove_file(&p.dep_info);
-                }
-            }
-            !touches
-        });
-        n
-    }
-}
-
-fn units(answer: v1::unit_answer::Answer) -> v1::LookupReply {
-    v1::LookupReply {
-        outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
-            units: vec![v1::UnitAnswer {
-                answer: Some(answer),
-            }],
-        })),
     }
 }
 

@@ -4,12 +4,12 @@
 //! local date (from the caller's `TZ`, never the daemon's).
 //!
 //! It decides nothing about files: which sources use the macros is
-//! `scan.rs`'s, and keying them is `compile.rs`'s.
+//! `scan.rs`'s, and keying them is `cc::pipeline`'s.
 
 use std::collections::BTreeMap;
 
+use crate::cc::tz::Zone;
 use crate::cc::Family;
-use crate::tz::Zone;
 
 /// How a compiler treats `SOURCE_DATE_EPOCH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

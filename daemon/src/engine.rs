@@ -1,0 +1,490 @@
+//! The engine: the one Lookup → Hit/Miss → Store flow both languages
+//! share. It checks the client's view, picks the pipeline by language
+//! (`cc` or `rust`, static dispatch), drives each unit (key, the one hit
+//! loop over a manifest's entries, delivery or the Miss), owns the one
+//! table of pending compiles between a Miss and its Store (with its expiry
+//! and release), writes the draft a pipeline records from a Store, counts
+//! undelivered hits, and clears.
+//!
+//! It does not compute keys, build misses or decide what an entry holds:
+//! the pipelines do, through the [`Core`] this engine lends them.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use frame::v1;
+
+use crate::cc::pipeline::{self as cc_pipeline, CcPipeline};
+use crate::manifest::ManifestEntry;
+use crate::outputs::Descriptors;
+use crate::pipeline::{
+    store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt,
+};
+use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason};
+use crate::remap::Root;
+use crate::rust::{self, RustPipeline};
+use crate::stats::Stats;
+use crate::store::{Entry, Key, Store};
+
+/// A Store must arrive within this long after its Miss.
+pub(crate) const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
+
+pub(crate) struct Engine {
+    pub(crate) core: Core,
+    /// Every miss that may still be stored, C and Rust alike, by token.
+    pending: DashMap<u64, PendingCompile>,
+    cc: CcPipeline,
+    rust: RustPipeline,
+}
+
+/// What one release-handles call dropped, by kind.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Released {
+    pub(crate) metadata_entries: usize,
+    pub(crate) manifests: usize,
+    pub(crate) scans: usize,
+    pub(crate) pending_compiles: usize,
+}
+
+/// A miss the engine remembers until its Store, its expiry or a release.
+struct PendingCompile {
+    created: Instant,
+    unit: Pending,
+}
+
+/// What a pipeline remembers between its Miss and the Store.
+pub(crate) enum Pending {
+    Cc(Box<cc_pipeline::Pending>),
+    Rust(Box<rust::Pending>),
+}
+
+impl Pending {
+    /// True when the compile runs in or writes under a directory `under`
+    /// accepts.
+    fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool {
+        match self {
+            Pending::Cc(p) => p.touches(under),
+            Pending::Rust(p) => p.touches(under),
+        }
+    }
+
+    /// Removes the file the daemon asked the compiler to write for it
+    /// (a private depfile or dep-info), once nothing will read it.
+    fn discard(&self) {
+        let private = match self {
+            Pending::Cc(p) => p.private_file(),
+            Pending::Rust(p) => p.private_file(),
+        };
+        if let Some(f) = private {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(store: Store, stats: Stats, private_dir: PathBuf) -> Engine {
+        let _ = std::fs::remove_dir_all(&private_dir);
+        let _ = std::fs::create_dir_all(&private_dir);
+        Engine {
+            core: Core::new(store, stats, private_dir),
+            pending: DashMap::new(),
+            cc: CcPipeline::default(),
+            rust: RustPipeline::default(),
+        }
+    }
+
+    /// Answers a Lookup from a client whose file-system view the server
+    /// established (`PeerView`); a Hit's descriptors come with the reply.
+    pub(crate) fn lookup(
+        &self,
+        req: &v1::Lookup,
+        peer: &PeerView,
+    ) -> (v1::LookupReply, Descriptors) {
+        let mut fds = Descriptors::default();
+        let looked = match peer_blocker(req, peer) {
+            Some(pt) => Err(pt),
+            None => {
+                self.expire_pending();
+                if rust::is_rustc(req) {
+                    self.answer(&self.rust, req, &mut fds, Pending::Rust)
+                } else {
+                    self.answer(&self.cc, req, &mut fds, Pending::Cc)
+                }
+            }
+        };
+        match looked {
+            Ok(reply) => (reply, fds),
+            Err(pt) => {
+                self.core.stats.passthrough(pt.reason);
+                (
+                    passthrough_reply(pt.reason, &pt.detail),
+                    Descriptors::default(),
+                )
+            }
+        }
+    }
+
+    /// Runs `pipeline` over a Lookup: prepared, then each unit keyed and
+    /// answered by a hit or a miss. Each miss it may store joins the one
+    /// pending table as `wrap` makes it.
+    fn answer<P: Pipeline>(
+        &self,
+        pipeline: &P,
+        req: &v1::Lookup,
+        fds: &mut Descriptors,
+        wrap: fn(Box<P::Pending>) -> Pending,
+    ) -> Result<v1::LookupReply, Pt> {
+        let r = match pipeline.prepare(&self.core, req)? {
+            Prepared::Reply(reply) => return Ok(reply),
+            Prepared::Units(r) => r,
+        };
+        let remember = |token: u64, p: P::Pending| {
+            let unit = wrap(Box::new(p));
+            let created = Instant::now();
+            self.pending.insert(token, PendingCompile { created, unit });
+        };
+        let mut units = Vec::with_capacity(P::units(&r));
+        for index in 0..P::units(&r) {
+            let answer = self.answer_unit(pipeline, &r, index, fds, &remember)?;
+            units.push(v1::UnitAnswer {
+                answer: Some(answer),
+            });
+        }
+        Ok(v1::LookupReply {
+            outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units { units })),
+        })
+    }
+
+    /// Unit `index` of `r`: the first stored result that can be delivered,
+    /// or its Miss.
+    fn answer_unit<P: Pipeline>(
+        &self,
+        pipeline: &P,
+        r: &P::Request,
+        index: usize,
+        fds: &mut Descriptors,
+        remember: &dyn Fn(u64, P::Pending),
+    ) -> Result<v1::unit_answer::Answer, Pt> {
+        let keyed = pipeline.key(&self.core, r, index)?;
+        let manifest_key = keyed.manifest_key;
+        let hit = self.find_hit(
+            P::LANGUAGE,
+            &manifest_key,
+            P::worktree(r),
+            |entry| P::result_key(r, &manifest_key, entry),
+            |entry, stored| pipeline.deliver(&self.core, r, index, entry, stored, fds),
+        );
+        Ok(match hit {
+            Some(hit) => hit,
+            None => pipeline.miss(&self.core, r, index, keyed, remember),
+        })
+    }
+
+    /// The one hit loop both languages share: the first entry of the
+    /// manifest under `manifest_key` whose files match the current tree
+    /// (`at`: cwd and worktree root), whose result (`result_key`; `None`
+    /// skips the entry) is stored and that `deliver` can hand out. Counts
+    /// the hit (and a cross-root hit) or, when none, the miss; a store
+    /// that fails to read counts an error and the loop goes on.
+    fn find_hit<R>(
+        &self,
+        language: Language,
+        manifest_key: &[u8; 32],
+        at: (&Path, Option<&Root>),
+        result_key: impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
+        mut deliver: impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
+    ) -> Option<R> {
+        let (cwd, root) = at;
+        let rust = language == Language::Rust;
+        if let Some(m) = self.core.manifest(manifest_key) {
+            for entry in &m.entries {
+                if !entry.matches(cwd, root, &self.core.meta) {
+                    continue;
+                }
+                let Some(result_key) = result_key(entry) else {
+                    continue;
+                };
+                match self.core.store.get(&Key(result_key)) {
+                    Ok(Some(stored)) => {
+                        if let Some(hit) = deliver(entry, &stored) {
+                            self.core.stats.bump(&self.core.stats.hits);
+                            if rust {
+                                self.core.stats.bump(&self.core.stats.rust_hits);
+                            }
+                            if entry.is_cross_root(root) {
+                                self.core.stats.bump(&self.core.stats.cross_root_hits);
+                            }
+                            return Some(hit);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => self.core.stats.bump(&self.core.stats.errors),
+                }
+            }
+        }
+        self.core.stats.bump(&self.core.stats.misses);
+        if rust {
+            self.core.stats.bump(&self.core.stats.rust_misses);
+        }
+        None
+    }
+
+    /// The wrapper did not write the hit from entry `u.entry` and compiled
+    /// instead: it counts as a miss, not a hit. When an output failed its
+    /// digest, the entry's blobs are hashed again and the entry is
+    /// quarantined if the store's copy is damaged (a client's word alone
+    /// drops nothing).
+    pub(crate) fn undelivered(&self, u: &v1::Undelivered) {
+        // Counter names are ours, whatever a client sends.
+        let reason = match NotStoredReason::from_name(&u.reason) {
+            Some(
+                r @ (NotStoredReason::CorruptOutput
+                | NotStoredReason::OutputToDevice
+                | NotStoredReason::OutputNotWritable
+                | NotStoredReason::SiblingUndelivered),
+            ) => r,
+            _ => NotStoredReason::BadHitAnswer,
+        };
+        let entry = <[u8; 32]>::try_from(u.entry.as_slice())
+            .ok()
+            .and_then(|key| self.core.store.get(&Key(key)).ok().flatten());
+        let rust = entry.as_ref().is_some_and(|e| {
+            e.outputs
+                .iter()
+                .any(|o| matches!(o.role.as_str(), "rlib" | "rmeta" | "staticlib" | "dep-info"))
+        });
+        self.core.stats.unhit(rust, reason);
+        if let (Some(entry), NotStoredReason::CorruptOutput) = (entry, reason) {
+            for index in 0..entry.outputs.len() {
+                if self.core.store.check_output(&entry, index).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Records the outputs of the miss `st.token` through the pipeline that
+    /// answered it, and counts and answers the outcome.
+    pub(crate) fn store_result(&self, st: &v1::Store) -> v1::StoreReply {
+        let Some((_, p)) = self.pending.remove(&st.token) else {
+            return not_stored(reasons::UNKNOWN_TOKEN);
+        };
+        let outcome = match &p.unit {
+            Pending::Cc(c) => self.cc.record(&self.core, c, st),
+            Pending::Rust(r) => self.rust.record(&self.core, r, st),
+        }
+        .and_then(|draft| self.commit(draft));
+        p.unit.discard();
+        self.store_reply(outcome)
+    }
+
+    /// Writes a recorded Store: the entry (outputs snapshotted, then
+    /// published under its result key), then its manifest entry.
+    fn commit(&self, draft: Draft<'_>) -> Result<(), NotStoredReason> {
+        let mut writer = self.core.store.begin_entry().map_err(store_failed)?;
+        for (role, output) in &draft.outputs {
+            match output {
+                DraftOutput::File(path) => writer.add_output_from_file(role, path),
+                DraftOutput::Bytes(bytes) => writer.add_output_bytes(role, bytes),
+            }
+            .map_err(store_failed)?;
+        }
+        let key = Key(draft.entry.result_key);
+        writer
+            .commit(&key, 0, &draft.stdout, &draft.stderr, &draft.extra)
+            .map_err(store_failed)?;
+        self.core
+            .add_manifest_entry(&draft.manifest_key, draft.entry)
+    }
+
+    /// Count the outcome of a Store and answer it (C/C++ and Rust alike).
+    fn store_reply(&self, outcome: Result<(), NotStoredReason>) -> v1::StoreReply {
+        match outcome {
+            Ok(()) => {
+                self.core.stats.bump(&self.core.stats.stored);
+                v1::StoreReply {
+                    stored: true,
+                    reason: String::new(),
+                }
+            }
+            Err(reason) => {
+                self.core.stats.not_stored(reason);
+                not_stored(reason.as_str())
+            }
+        }
+    }
+
+    /// Forgets misses whose Store did not come within [`PENDING_DEADLINE`].
+    fn expire_pending(&self) {
+        let now = Instant::now();
+        self.pending.retain(|_, p| {
+            let keep = now.duration_since(p.created) < PENDING_DEADLINE;
+            if !keep {
+                p.unit.discard();
+            }
+            keep
+        });
+    }
+
+    /// Forgets what this engine remembers about files under any of
+    /// `spellings` (one directory, as given and canonical): their cached
+    /// metadata and the pending misses that compile in or write there (a
+    /// later Store of those tokens answers "unknown token"). In-memory
+    /// manifests and scan results all go: they are reloaded from the store
+    /// or recomputed, and sorting them by path would cost more than that.
+    pub(crate) fn release_under(&self, spellings: &[PathBuf]) -> Released {
+        let under = |p: &Path| spellings.iter().any(|s| p.starts_with(s));
+        let metadata_entries = spellings
+            .iter()
+            .map(|s| self.core.meta.forget_under(s))
+            .sum();
+        let manifests = self.core.manifests.len();
+        self.core.manifests.clear();
+        let scans = self.cc.release_scans();
+        let mut pending_compiles = 0;
+        self.pending.retain(|_, p| {
+            let touches = p.unit.touches(&under);
+            if touches {
+                pending_compiles += 1;
+                p.unit.discard();
+            }
+            !touches
+        });
+        Released {
+            metadata_entries,
+            manifests,
+            scans,
+            pending_compiles,
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.core.manifests.clear();
+        self.rust.clear();
+        self.core.meta.clear();
+        let _ = self.core.store.clear();
+    }
+
+    /// The manifest key a pending miss was answered under.
+    #[cfg(test)]
+    pub(crate) fn pending_manifest_key(&self, token: u64) -> Option<[u8; 32]> {
+        self.pending.get(&token).map(|p| match &p.unit {
+            Pending::Cc(c) => c.manifest_key,
+            Pending::Rust(r) => r.manifest_key,
+        })
+    }
+}
+
+/// The client's file-system view as the server found it from the OS
+/// (`SO_PEERCRED`'s pid, `/proc/<pid>`), never from the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PeerView {
+    /// Our mount namespace and root; the kernel's word for its cwd.
+    Ours { cwd: PathBuf },
+    /// Another system (container, chroot, sandbox) or facts we could not
+    /// read; the text says which.
+    Foreign(String),
+}
+
+/// Why a client's Lookup must pass through before anything is read for it:
+/// keys and outputs would name files in our view, not the client's (one
+/// system per daemon), or its cwd is not the one it claims.
+fn peer_blocker(req: &v1::Lookup, peer: &PeerView) -> Option<Pt> {
+    match peer {
+        PeerView::Foreign(why) => Some(Pt::new(PassthroughReason::ForeignMountNamespace, why)),
+        PeerView::Ours { cwd } if cwd.as_os_str().as_bytes() != req.cwd.as_slice() => {
+            Some(Pt::new(
+                PassthroughReason::CwdMismatch,
+                &format!(
+                    "the request names {}, the kernel {}",
+                    String::from_utf8_lossy(&req.cwd),
+                    cwd.display()
+                ),
+            ))
+        }
+        PeerView::Ours { .. } => None,
+    }
+}
+fn not_stored(reason: &str) -> v1::StoreReply {
+    v1::StoreReply {
+        stored: false,
+        reason: reason.into(),
+    }
+}
+
+fn passthrough_reply(reason: PassthroughReason, detail: &str) -> v1::LookupReply {
+    v1::LookupReply {
+        outcome: Some(v1::lookup_reply::Outcome::Passthrough(v1::Passthrough {
+            reason: reason.as_str().into(),
+            detail: detail.into(),
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn only_clients_of_our_system_at_the_cwd_they_name_are_served() {
+        let lookup = v1::Lookup {
+            cwd: b"/w/build".to_vec(),
+            ..Default::default()
+        };
+        let ours = |cwd: &str| PeerView::Ours {
+            cwd: PathBuf::from(cwd),
+        };
+        assert!(peer_blocker(&lookup, &ours("/w/build")).is_none());
+        let reason = |peer| peer_blocker(&lookup, &peer).map(|pt| pt.reason.as_str());
+        assert_eq!(reason(ours("/w")), Some("cwd_mismatch"));
+        assert_eq!(
+            reason(PeerView::Foreign("another mount namespace".into())),
+            Some("foreign_mount_namespace")
+        );
+        // Counted like every other passthrough, before anything is read.
+        let dir = std::env::temp_dir().join(format!("zccache-peer-{}", std::process::id()));
+        let engine = Engine::new(
+            Store::open(&dir, 1 << 20).unwrap(),
+            Stats::default(),
+            dir.join("private"),
+        );
+        let (reply, fds) = engine.lookup(&lookup, &PeerView::Foreign("chroot".into()));
+        assert!(fds.0.is_empty());
+        assert!(matches!(
+            reply.outcome,
+            Some(v1::lookup_reply::Outcome::Passthrough(p)) if p.reason == "foreign_mount_namespace"
+        ));
+        assert_eq!(engine.core.stats.passthrough.load(Ordering::Relaxed), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_undelivered_hit_counts_as_a_miss_under_our_own_reason_names() {
+        let dir = std::env::temp_dir().join(format!("zccache-undel-{}", std::process::id()));
+        let engine = Engine::new(
+            Store::open(&dir, 1 << 20).unwrap(),
+            Stats::default(),
+            dir.join("private"),
+        );
+        engine.core.stats.bump(&engine.core.stats.hits);
+        for reason in ["output_to_device", "made up by a client"] {
+            engine.undelivered(&v1::Undelivered {
+                entry: vec![0; 32],
+                reason: reason.into(),
+            });
+        }
+        let json = engine.core.stats.to_json();
+        assert_eq!(
+            (json["hits"].as_u64(), json["misses"].as_u64()),
+            (Some(0), Some(2))
+        );
+        assert_eq!(
+            json["not_stored_reasons"],
+            serde_json::json!({"output_to_device": 1, "bad_hit_answer": 1})
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

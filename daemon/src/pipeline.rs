@@ -1,0 +1,245 @@
+//! The [`Pipeline`] trait each language implements, what the engine lends
+//! a pipeline and what every pipeline shares: the [`Core`] state (store, metadata cache, counters, manifests,
+//! miss tokens), the passthrough value [`Pt`] and the request and store
+//! helpers both languages use.
+//!
+//! It holds no language's rules: `engine` dispatches to `cc` and `rust`, which
+//! import this module and never each other or `engine`, so the daemon's
+//! modules import one another in one direction only.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use frame::v1;
+
+use crate::manifest::{Manifest, ManifestEntry};
+use crate::meta::MetaCache;
+use crate::outputs::Descriptors;
+use crate::reasons::{NotStoredReason, PassthroughReason};
+use crate::remap::Root;
+use crate::stats::Stats;
+use crate::store::{Entry, Key, Store, StoreError};
+
+/// The state every pipeline reads and writes through the engine.
+pub(crate) struct Core {
+    pub(crate) store: Store,
+    pub(crate) meta: MetaCache,
+    pub(crate) stats: Stats,
+    /// Where misses write the dependency files we read at Store.
+    pub(crate) private_dir: PathBuf,
+    next_token: AtomicU64,
+    pub(crate) manifests: DashMap<[u8; 32], Arc<Manifest>>,
+}
+
+impl Core {
+    pub(crate) fn new(store: Store, stats: Stats, private_dir: PathBuf) -> Core {
+        Core {
+            store,
+            meta: MetaCache::default(),
+            stats,
+            private_dir,
+            next_token: AtomicU64::new(1),
+            manifests: DashMap::new(),
+        }
+    }
+
+    /// A fresh miss token, never 0 (0 means "do not store").
+    pub(crate) fn token(&self) -> u64 {
+        self.next_token.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Puts `entry` first in the manifest under `key`, on disk and in memory.
+    pub(crate) fn add_manifest_entry(
+        &self,
+        key: &[u8; 32],
+        entry: ManifestEntry,
+    ) -> Result<(), NotStoredReason> {
+        let old = self.manifest(key).unwrap_or_default();
+        let updated = Arc::new(old.with_entry(entry));
+        self.store
+            .put_manifest(&Key(*key), &updated.encode())
+            .map_err(store_failed)?;
+        self.manifests.insert(*key, updated);
+        Ok(())
+    }
+
+    /// The manifest under `key`, from memory or the store.
+    pub(crate) fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
+        if let Some(m) = self.manifests.get(key) {
+            return Some(m.clone());
+        }
+        let bytes = self.store.get_manifest(&Key(*key)).ok()??;
+        let m = Arc::new(Manifest::decode(&bytes)?);
+        self.manifests.insert(*key, m.clone());
+        Some(m)
+    }
+}
+
+/// One language's way through the engine's flow (C/C++/emcc in
+/// `cc::pipeline`, rustc in `rust`). The engine picks the pipeline by the
+/// request's compiler and calls it statically, never through a trait
+/// object. It owns the flow: per unit, the key, the hit loop over the
+/// manifest's entries, delivery or the Miss; it keeps each
+/// [`Pipeline::Pending`] between Miss and Store.
+pub(crate) trait Pipeline {
+    /// Whose share of hits and misses this pipeline's are.
+    const LANGUAGE: Language;
+    /// A Lookup made ready for its units: the facts every unit shares.
+    type Request;
+    /// What keying a unit learns that its Miss needs.
+    type Facts;
+    /// What the pipeline remembers between a Miss and its Store.
+    type Pending: PendingMiss;
+
+    /// Reads and checks a Lookup: its units' shared facts, the Probe round
+    /// that must come first, or "cannot cache this".
+    fn prepare(&self, core: &Core, req: &v1::Lookup) -> Result<Prepared<Self::Request>, Pt>;
+
+    /// How many units (sources) the request compiles.
+    fn units(r: &Self::Request) -> usize;
+
+    /// Where the request runs: its cwd and worktree root under path remap,
+    /// against which a manifest entry's files are matched.
+    fn worktree(r: &Self::Request) -> (&Path, Option<&Root>);
+
+    /// Unit `index` keyed: its manifest key and the facts its Miss needs.
+    fn key(&self, core: &Core, r: &Self::Request, index: usize) -> Result<Keyed<Self::Facts>, Pt>;
+
+    /// The result key of `entry` (a match of the manifest under
+    /// `manifest_key`) for this request; `None` skips the entry.
+    fn result_key(
+        r: &Self::Request,
+        manifest_key: &[u8; 32],
+        entry: &ManifestEntry,
+    ) -> Option<[u8; 32]>;
+
+    /// The Hit of unit `index` from `stored`, with every output the request
+    /// names; `None` makes it a miss.
+    fn deliver(
+        &self,
+        core: &Core,
+        r: &Self::Request,
+        index: usize,
+        entry: &ManifestEntry,
+        stored: &Entry,
+        fds: &mut Descriptors,
+    ) -> Option<v1::unit_answer::Answer>;
+
+    /// The Miss of unit `index`; one that may be stored is handed to
+    /// `remember` under its token.
+    fn miss(
+        &self,
+        core: &Core,
+        r: &Self::Request,
+        index: usize,
+        keyed: Keyed<Self::Facts>,
+        remember: &dyn Fn(u64, Self::Pending),
+    ) -> v1::unit_answer::Answer;
+
+    /// Records the outputs of the miss `pending` the client's Store
+    /// reports into a draft the engine commits, or says why not.
+    fn record<'a>(
+        &self,
+        core: &Core,
+        pending: &'a Self::Pending,
+        st: &'a v1::Store,
+    ) -> Result<Draft<'a>, NotStoredReason>;
+}
+
+/// A Store recorded and not yet written: the entry's outputs in order, its
+/// streams and extra bytes, and the manifest entry that will point at it
+/// (its `result_key` names the entry).
+pub(crate) struct Draft<'a> {
+    pub(crate) manifest_key: [u8; 32],
+    pub(crate) entry: ManifestEntry,
+    pub(crate) outputs: Vec<(&'static str, DraftOutput<'a>)>,
+    pub(crate) stdout: Cow<'a, [u8]>,
+    pub(crate) stderr: Cow<'a, [u8]>,
+    pub(crate) extra: Vec<u8>,
+}
+
+/// One output of a [`Draft`]: a file the compiler wrote, copied when the
+/// entry is written, or bytes the pipeline made (a root-free depfile).
+pub(crate) enum DraftOutput<'a> {
+    File(&'a Path),
+    Bytes(Cow<'a, [u8]>),
+}
+
+/// A prepared Lookup: a reply already (a Probe round), or units to answer.
+pub(crate) enum Prepared<R> {
+    Reply(v1::LookupReply),
+    Units(R),
+}
+
+/// A unit keyed.
+pub(crate) struct Keyed<F> {
+    pub(crate) manifest_key: [u8; 32],
+    pub(crate) facts: F,
+}
+
+/// What the engine asks of a pending miss while it holds it.
+pub(crate) trait PendingMiss {
+    /// True when the compile runs in or writes under a directory `under`
+    /// accepts (a released directory).
+    fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool;
+
+    /// The file the daemon asked the compiler to write for it (a private
+    /// depfile or dep-info), removed once nothing will read it.
+    fn private_file(&self) -> Option<&Path>;
+}
+
+/// Which pipeline answers: the Rust share of hits and misses is counted
+/// apart (`rust_hits`, `rust_misses`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Language {
+    Cc,
+    Rust,
+}
+
+/// A Lookup's environment, by name.
+pub(crate) fn request_env(req: &v1::Lookup) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    req.env
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect()
+}
+
+/// A Lookup's argv[1..].
+pub(crate) fn request_args(req: &v1::Lookup) -> Vec<OsString> {
+    req.args
+        .iter()
+        .map(|a| OsString::from_vec(a.clone()))
+        .collect()
+}
+
+/// The not-stored reason a failed store write is counted under.
+pub(crate) fn store_failed(e: StoreError) -> NotStoredReason {
+    if e.is_not_regular() {
+        NotStoredReason::BadOutputFile
+    } else if e.is_no_space() {
+        NotStoredReason::StoreFailedNoSpace
+    } else {
+        NotStoredReason::StoreFailed
+    }
+}
+
+/// "Cannot cache this", with its counter.
+pub(crate) struct Pt {
+    pub(crate) reason: PassthroughReason,
+    pub(crate) detail: String,
+}
+
+impl Pt {
+    pub(crate) fn new(reason: PassthroughReason, detail: &str) -> Pt {
+        Pt {
+            reason,
+            detail: detail.to_owned(),
+        }
+    }
+}
