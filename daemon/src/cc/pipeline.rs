@@ -864,14 +864,7 @@ impl Cc<'_> {
                 if abs == p.source || !seen.insert(raw.clone()) {
                     continue;
                 }
-                let (stat, digest) = self
-                    .core
-                    .meta
-                    .digest(&abs)
-                    .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-                if stat.changed_since(p.start_ns) {
-                    return Err(NotStoredReason::ModifiedInputFile);
-                }
+                let digest = self.input_digest(&abs, p.start_ns)?;
                 scans.push((raw.clone(), self.scan(&abs, &digest)));
                 includes.push((raw, digest));
             }
@@ -922,14 +915,7 @@ impl Cc<'_> {
                 {
                     continue;
                 }
-                let (stat, digest) = self
-                    .core
-                    .meta
-                    .digest(&found)
-                    .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-                if stat.changed_since(p.start_ns) {
-                    return Err(NotStoredReason::ModifiedInputFile);
-                }
+                let digest = self.input_digest(&found, p.start_ns)?;
                 // As the compiler would name it from a relative search dir.
                 let spelled = dir.spelled.join(OsStr::from_bytes(probe));
                 includes.push((spelled.into_os_string().into_vec(), digest));
@@ -1093,6 +1079,15 @@ impl Cc<'_> {
                 None
             }
             None => Some(root),
+        }
+    }
+
+    /// The digest of an input of a finished compile, unless it may have
+    /// changed while the compiler read it (the too-new guard).
+    fn input_digest(&self, path: &Path, start_ns: i128) -> Result<Digest, NotStoredReason> {
+        match self.core.meta.digest(path) {
+            Ok((stat, digest)) if !stat.changed_since(start_ns) => Ok(digest),
+            _ => Err(NotStoredReason::ModifiedInputFile),
         }
     }
 
