@@ -18,6 +18,7 @@
 mod classify;
 mod env;
 mod flags;
+pub(crate) mod key;
 pub(crate) mod moment;
 mod names;
 pub(crate) mod pipeline;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use frame::v1::{self, WriteMode};
 
+use crate::cc::key::{self, ExtraKey, ExtraState, KeyInputs};
 use crate::cc::moment::{Moment, MomentError, SdeSupport};
 use crate::cc::toolchain::{self, Programs, Selection};
 use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
@@ -215,103 +216,114 @@ impl Cc<'_> {
     /// The facts every unit of `req` shares, or the Probe round that must
     /// come first.
     fn prepare(&self, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
-        let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
-        let env = request_env(req);
-        let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
-        let argv0 = Path::new(OsStr::from_bytes(&req.argv0));
-        let family = argv0
-            .file_name()
-            .and_then(Family::from_argv0)
-            .or_else(|| compiler.file_name().and_then(Family::from_argv0))
-            .ok_or_else(|| {
-                Pt::new(
-                    PassthroughReason::UnsupportedCompiler,
-                    "not a gcc, clang or emcc driver",
-                )
-            })?;
-        let args = request_args(req);
-        let expanded = cc::expand_response_files(family, &args, &cwd, &cc::FsReader)
-            .map_err(|p| Pt::new(p.reason.counter(), &p.detail))?;
-        let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
-        let cplusplus = cc::Family::is_cplusplus_driver(argv0.file_name().unwrap_or_default());
-        let inv = match cc::classify(family, cplusplus, &expanded, &getenv) {
-            Classified::Compile(inv) => inv,
-            Classified::Passthrough(p) => return Err(Pt::new(p.reason.counter(), &p.detail)),
-        };
-        if !inv.color_flag_valid {
-            return Err(Pt::new(
-                PassthroughReason::UnsupportedCompilerOption,
-                "colour flag of another compiler",
-            ));
-        }
-        if inv.march_native {
-            // Its meaning depends on the build machine's CPU, which we do
-            // not probe: passthrough by design.
-            return Err(Pt::new(
-                PassthroughReason::UnsupportedCompilerOption,
-                "-march/-mcpu/-mtune=native",
-            ));
-        }
-        // A caller on a terminal: its misses run with stderr on a
-        // pseudo-terminal, so the compiler itself decides colour, URLs and
-        // width, from facts the key then holds.
-        let terminal = match (req.stderr_is_tty, req.terminal) {
-            (false, _) => None,
-            (true, Some(t)) => Some(t),
-            (true, None) => {
-                return Err(Pt::new(
-                    PassthroughReason::TerminalUnknown,
-                    "stderr is a terminal the wrapper did not measure",
-                ))
-            }
-        };
-
+        let call = Call::read(req)?;
         let identity = self
-            .compiler_identity(&compiler, family, &env, &inv, &cwd)
+            .compiler_identity(&call.compiler, call.family, &call.env, &call.inv, &call.cwd)
             .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e))?;
-        // Facts only the compiler can tell, asked in one Probe round. A
-        // `#!` compiler is never run for a probe: a script may do anything
-        // with the arguments (write files, wait); its facts are taken
-        // conservatively, and its environment is keyed whole instead.
-        let interpreter = (family != Family::Emcc)
-            .then(|| shebang_interpreter(&compiler))
+        let asked = self.ask(&call, &identity, &req.probes)?;
+        if !asked.runs.is_empty() {
+            return Ok(Prepared::Reply(probe_reply(asked.runs)));
+        }
+        let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
+        let moment = Moment::of(&call.env, asked.support, start_secs).map_err(|e| match e {
+            MomentError::InvalidSourceDateEpoch => Pt::new(
+                PassthroughReason::UnsupportedEnvironmentVariable,
+                "SOURCE_DATE_EPOCH is not a valid epoch",
+            ),
+        })?;
+        let root = self.remap_root(&call.env, &call.cwd, &call.inv, &call.expanded);
+        let start_ns = req.start_unix_ns as i128;
+        let (inputs, extras) = self.key_inputs(&call, identity, &asked, root.as_ref(), start_ns)?;
+        let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
+        Ok(Prepared::Units(Request {
+            cwd: call.cwd,
+            inv: call.inv,
+            start_ns,
+            stderr_pty: call.terminal.is_some(),
+            original_args: call.args,
+            expanded: call.expanded,
+            base_key: key::base_key(&inputs),
+            root,
+            moment,
+            extra_changed: extras.changed,
+            extra_stats: extras.stats,
+            args_scan,
+            search_tails: asked.search_tails,
+        }))
+    }
+
+    /// The facts only the compiler can tell, from the memos or `probes`;
+    /// what is still unknown is in `runs`, to ask in one Probe round. A `#!`
+    /// compiler is never run for a probe: a script may do anything with the
+    /// arguments (write files, wait); its facts are taken conservatively,
+    /// and its environment is keyed whole instead.
+    fn ask(&self, call: &Call, identity: &[u8], probes: &[v1::ProbeResult]) -> Result<Asked, Pt> {
+        let interpreter = (call.family != Family::Emcc)
+            .then(|| shebang_interpreter(&call.compiler))
             .flatten();
         let mut runs: Vec<Vec<Vec<u8>>> = Vec::new();
-        let support = if !env.contains_key(&b"SOURCE_DATE_EPOCH"[..]) {
+        let support = if !call.env.contains_key(&b"SOURCE_DATE_EPOCH"[..]) {
             None
         } else if interpreter.is_some() {
             Some(SdeSupport::Unknown)
         } else {
-            let support = self.sde_support(&identity, family, &req.probes);
+            let support = self.sde_support(identity, call.family, probes);
             if support.is_none() {
                 runs.push(vec![SdeSupport::PROBE.to_vec()]);
             }
             support
         };
-        let selection = Selection::of(&identity, family, &inv.program_prefixes, &expanded, &env);
+        let selection = Selection::of(
+            identity,
+            call.family,
+            &call.inv.program_prefixes,
+            &call.expanded,
+            &call.env,
+        );
         let programs = if interpreter.is_some() {
             Some(Programs::default())
         } else {
-            self.programs(&selection, &req.probes)?
+            self.programs(&selection, probes)?
         };
         if programs.is_none() {
             runs.extend(selection.probe_runs().iter().map(|r| selection.run_args(r)));
         }
-        let mut search_tails = Vec::with_capacity(inv.units.len());
-        for unit in &inv.units {
-            let env_dirs = cc::env_dirs(unit.language, &getenv);
-            let builtin = if interpreter.is_some() {
+        let search_tails =
+            self.search_tails(call, identity, interpreter.is_some(), probes, &mut runs);
+        Ok(Asked {
+            interpreter,
+            support,
+            programs,
+            search_tails,
+            runs,
+        })
+    }
+
+    /// Each unit's search chain after the command line's directories; a
+    /// built-in chain the driver must be asked for joins `runs`.
+    fn search_tails(
+        &self,
+        call: &Call,
+        identity: &[u8],
+        script: bool,
+        probes: &[v1::ProbeResult],
+        runs: &mut Vec<Vec<Vec<u8>>>,
+    ) -> Vec<SearchTail> {
+        let query = ChainQuery {
+            identity,
+            family: call.family,
+            args: &call.expanded,
+            env: &call.env,
+            cwd: &call.cwd,
+            probes,
+        };
+        let mut tails = Vec::with_capacity(call.inv.units.len());
+        for unit in &call.inv.units {
+            let env_dirs = cc::env_dirs(unit.language, &|k| call.getenv(k));
+            let builtin = if script {
                 None
             } else {
-                match self.builtin_chain(
-                    &identity,
-                    family,
-                    &expanded,
-                    unit.language,
-                    &env,
-                    &cwd,
-                    &req.probes,
-                ) {
+                match self.builtin_chain(&query, unit.language) {
                     Ok(chain) => chain,
                     Err(run) => {
                         if !runs.contains(&run) {
@@ -321,100 +333,114 @@ impl Cc<'_> {
                     }
                 }
             };
-            search_tails.push(SearchTail { env_dirs, builtin });
+            tails.push(SearchTail { env_dirs, builtin });
         }
-        if !runs.is_empty() {
-            return Ok(Prepared::Reply(probe_reply(runs)));
-        }
-        let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
-        let moment = Moment::of(&env, support, start_secs).map_err(|e| match e {
-            MomentError::InvalidSourceDateEpoch => Pt::new(
-                PassthroughReason::UnsupportedEnvironmentVariable,
-                "SOURCE_DATE_EPOCH is not a valid epoch",
-            ),
-        })?;
-        let root = self.remap_root(&env, &cwd, &inv, &expanded);
-        let mut base = KeyHasher::new(domains::CC);
-        base.bytes("compiler", &identity);
-        self.key_toolchain(&mut base, &compiler, family, programs.as_ref(), &env)?;
-        base.os("argv0", argv0.file_name().unwrap_or_default());
-        if root.is_some() {
-            // Remapped outputs differ from raw ones: never served across.
-            base.bytes("remap", b"auto");
-        }
+        tails
+    }
+
+    /// Everything the request-wide key is made of, read from the file
+    /// system and mapped here so that [`key::base_key`] reads nothing.
+    fn key_inputs(
+        &self,
+        call: &Call,
+        identity: Vec<u8>,
+        asked: &Asked,
+        root: Option<&Root>,
+        start_ns: i128,
+    ) -> Result<(KeyInputs, Extras), Pt> {
+        let env = &call.env;
+        let (programs, configs) =
+            self.toolchain_inputs(&call.compiler, call.family, asked.programs.as_ref(), env)?;
         // Under remap, the root anywhere in a value that is not a path
         // (`-DCFG="<root>/cfg.h"`, `CPATH`) is keyed root-free too: in this
         // worktree it names this worktree, while the same text in another
         // worktree names ours, so the two must not share a key. Outputs that
         // then embed the root are root-bound at Store.
-        for a in inv.key_args_mapped(&|p| root_free(root.as_ref(), p)) {
-            base.bytes(
-                "arg",
-                &remap::text_free(
-                    root.as_ref(),
-                    cwd_independent_prefix_map(&a, &cwd).as_bytes(),
-                ),
-            );
-        }
-        match &terminal {
-            // A pipe caller's key, as before terminals were keyed.
-            None => {
-                base.bytes("color_forced", &[0]);
-            }
-            Some(t) => {
-                for (tag, value) in cc::terminal_facts(&getenv, t) {
-                    base.opt(tag, value.as_deref());
-                }
-            }
-        }
-        for var in cc::key_env_vars(family, &inv) {
-            let value = env
-                .get(var.as_bytes())
-                .map(|v| remap::text_free(root.as_ref(), v));
-            base.opt(var, value.as_deref());
-        }
+        let args = call
+            .inv
+            .key_args_mapped(&|p| root_free(root, p))
+            .iter()
+            .map(|a| {
+                remap::text_free(root, cwd_independent_prefix_map(a, &call.cwd).as_bytes())
+                    .into_owned()
+            })
+            .collect();
+        let terminal = call
+            .terminal
+            .as_ref()
+            .map(|t| cc::terminal_facts(&|k| call.getenv(k), t));
+        let env_values = cc::key_env_vars(call.family, &call.inv)
+            .into_iter()
+            .map(|var| {
+                let value = env.get(var.as_bytes());
+                (var, value.map(|v| remap::text_free(root, v).into_owned()))
+            })
+            .collect();
         // emcc is a script too, keyed its own way (cache-keys.md §9).
-        if let Some(interpreter) = &interpreter {
-            let (_, d) = self
-                .core
-                .meta
-                .digest(interpreter)
-                .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
-            base.bytes("interpreter", &d);
-            for (k, v) in &env {
-                if !cc::is_volatile_for_scripts(OsStr::from_bytes(k)) {
-                    base.bytes("script_env", k)
-                        .bytes("value", &remap::text_free(root.as_ref(), v));
-                }
-            }
-        }
-        if family == Family::Emcc {
-            for (k, v) in &env {
-                if cc::is_emcc_env(OsStr::from_bytes(k)) {
-                    base.bytes("emcc_env", k)
-                        .bytes("value", &remap::text_free(root.as_ref(), v));
-                }
-            }
-        }
+        let script = match &asked.interpreter {
+            Some(interpreter) => Some(self.script_inputs(interpreter, env, root)?),
+            None => None,
+        };
+        let emcc_env = if call.family == Family::Emcc {
+            pairs_free(env, root, cc::is_emcc_env)
+        } else {
+            Vec::new()
+        };
         // The cwd as it ends up in outputs (remapped by prefix maps), if at
         // all; gcc and clang record `$PWD` when it names the cwd through a
         // symlink.
-        if let Some(k) = inv.cwd_key(&cwd) {
-            base.bytes("cwd", &root_free(root.as_ref(), k.as_bytes()));
-            if let Some(pwd) = logical_cwd(&env, &cwd) {
-                base.bytes("logical_cwd", &pwd);
-            }
-        }
-        let start_ns = req.start_unix_ns as i128;
-        // An extra input that changes while the compiler runs was read in a
-        // state we did not hash.
-        let mut extra_changed = false;
-        let mut extra_stats = Vec::new();
-        for extra in &inv.extra_inputs {
+        let cwd = call.inv.cwd_key(&call.cwd).map(|k| {
+            (
+                root_free(root, k.as_bytes()).into_owned(),
+                logical_cwd(env, &call.cwd),
+            )
+        });
+        let extras = self.extra_inputs(call, root, start_ns)?;
+        let inputs = KeyInputs {
+            identity,
+            programs,
+            configs,
+            argv0: call.argv0.as_bytes().to_vec(),
+            // Remapped outputs differ from raw ones: never served across.
+            remap: root.is_some(),
+            args,
+            terminal,
+            env: env_values,
+            script,
+            emcc_env,
+            cwd,
+            extras: extras.keys.clone(),
+        };
+        Ok((inputs, extras))
+    }
+
+    /// A `#!` compiler's interpreter digest and its environment, but for
+    /// the variables that change from call to call.
+    fn script_inputs(
+        &self,
+        interpreter: &Path,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+        root: Option<&Root>,
+    ) -> Result<key::Script, Pt> {
+        let (_, d) = self
+            .core
+            .meta
+            .digest(interpreter)
+            .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
+        Ok(key::Script {
+            interpreter: d,
+            env: pairs_free(env, root, |k| !cc::is_volatile_for_scripts(k)),
+        })
+    }
+
+    /// The extra inputs as keyed, and what Store must find unchanged.
+    fn extra_inputs(&self, call: &Call, root: Option<&Root>, start_ns: i128) -> Result<Extras, Pt> {
+        let mut extras = Extras::default();
+        for extra in &call.inv.extra_inputs {
             let default_profile;
             let extra = if extra.path.is_empty() {
                 default_profile = cc::ExtraInput {
-                    path: default_profile_path(&inv).ok_or_else(|| {
+                    path: default_profile_path(&call.inv).ok_or_else(|| {
                         Pt::new(
                             PassthroughReason::UnsupportedCompilerOption,
                             "profile data at a default path",
@@ -426,75 +452,75 @@ impl Cc<'_> {
             } else {
                 extra
             };
-            let path = manifest::resolve(&cwd, extra.path.as_bytes());
-            if extra.kind == cc::ExtraInputKind::Include {
-                // `-include x.h` silently uses a precompiled `x.h.gch` / `x.h.pch`.
-                for suffix in [".gch", ".pch"] {
-                    let mut pch = path.clone().into_os_string();
-                    pch.push(suffix);
-                    if let Ok((_, d)) = self.core.meta.digest(Path::new(&pch)) {
-                        base.bytes("pch", &d);
-                    } else if Path::new(&pch).exists() {
-                        return Err(Pt::new(
-                            PassthroughReason::CouldNotUsePrecompiledHeader,
-                            "unreadable precompiled header",
-                        ));
-                    }
-                }
-            }
-            base.bytes(
-                "extra_input",
-                &root_free(root.as_ref(), extra.path.as_bytes()),
-            );
-            match extra.kind {
-                cc::ExtraInputKind::Content
-                | cc::ExtraInputKind::Include
-                | cc::ExtraInputKind::ProfileUse => {
-                    match self.core.meta.digest(&path) {
-                        Ok((stat, d)) => {
-                            extra_changed |= stat.changed_since(start_ns);
-                            extra_stats.push((path.clone(), stat));
-                            base.bytes("digest", &d)
-                        }
-                        // A profile directory holds one file per object; we do
-                        // not yet know which, so we cannot key it.
-                        Err(_) if path.is_dir() => {
-                            return Err(Pt::new(
-                                PassthroughReason::UnsupportedCompilerOption,
-                                "input directory",
-                            ))
-                        }
-                        Err(_) => base.opt("digest", None),
-                    }
-                }
-                cc::ExtraInputKind::MtimeOnly => match std::fs::metadata(&path) {
-                    Ok(md) => {
-                        let stat = StatId::of(&md);
-                        extra_changed |= stat.changed_since(start_ns);
-                        extra_stats.push((path.clone(), stat));
-                        base.bytes("mtime", &stat.mtime_ns.to_le_bytes())
-                    }
-                    Err(_) => base.opt("mtime", None),
-                },
+            let path = manifest::resolve(&call.cwd, extra.path.as_bytes());
+            let pch = if extra.kind == cc::ExtraInputKind::Include {
+                self.pch_digests(&path)?
+            } else {
+                Vec::new()
             };
+            let (state, stat) = self.extra_state(&path, extra.kind)?;
+            if let Some(stat) = stat {
+                // An extra input that changes while the compiler runs was
+                // read in a state we did not hash.
+                extras.changed |= stat.changed_since(start_ns);
+                extras.stats.push((path, stat));
+            }
+            extras.keys.push(ExtraKey {
+                pch,
+                path: root_free(root, extra.path.as_bytes()).into_owned(),
+                state,
+            });
         }
+        Ok(extras)
+    }
 
-        let args_scan = scan::scan(&inv.key_args.join(OsStr::new("\n")).into_vec());
-        Ok(Prepared::Units(Request {
-            cwd,
-            inv,
-            start_ns,
-            stderr_pty: terminal.is_some(),
-            original_args: args,
-            expanded,
-            base_key: base,
-            root,
-            moment,
-            extra_changed,
-            extra_stats,
-            args_scan,
-            search_tails,
-        }))
+    /// `-include x.h` silently uses a precompiled `x.h.gch` / `x.h.pch`:
+    /// the digests of those that exist.
+    fn pch_digests(&self, path: &Path) -> Result<Vec<Digest>, Pt> {
+        let mut digests = Vec::new();
+        for suffix in [".gch", ".pch"] {
+            let mut pch = path.to_path_buf().into_os_string();
+            pch.push(suffix);
+            if let Ok((_, d)) = self.core.meta.digest(Path::new(&pch)) {
+                digests.push(d);
+            } else if Path::new(&pch).exists() {
+                return Err(Pt::new(
+                    PassthroughReason::CouldNotUsePrecompiledHeader,
+                    "unreadable precompiled header",
+                ));
+            }
+        }
+        Ok(digests)
+    }
+
+    /// What of the extra input at `path` joins the key, and its stat when
+    /// it exists.
+    fn extra_state(
+        &self,
+        path: &Path,
+        kind: cc::ExtraInputKind,
+    ) -> Result<(ExtraState, Option<StatId>), Pt> {
+        match kind {
+            cc::ExtraInputKind::Content
+            | cc::ExtraInputKind::Include
+            | cc::ExtraInputKind::ProfileUse => match self.core.meta.digest(path) {
+                Ok((stat, d)) => Ok((ExtraState::Digest(Some(d)), Some(stat))),
+                // A profile directory holds one file per object; we do not
+                // yet know which, so we cannot key it.
+                Err(_) if path.is_dir() => Err(Pt::new(
+                    PassthroughReason::UnsupportedCompilerOption,
+                    "input directory",
+                )),
+                Err(_) => Ok((ExtraState::Digest(None), None)),
+            },
+            cc::ExtraInputKind::MtimeOnly => match std::fs::metadata(path) {
+                Ok(md) => {
+                    let stat = StatId::of(&md);
+                    Ok((ExtraState::MtimeNs(Some(stat.mtime_ns)), Some(stat)))
+                }
+                Err(_) => Ok((ExtraState::MtimeNs(None), None)),
+            },
+        }
     }
 
     /// Unit `index` keyed: its manifest key and the source facts its Miss
@@ -1183,17 +1209,19 @@ impl Cc<'_> {
     /// it. `Err(run)` when the driver must be asked first; `Ok(None)` when
     /// it cannot tell (emcc, whose `-v` may build its system headers, or a
     /// failed run): the chain's tail is then guessed conservatively.
-    #[allow(clippy::too_many_arguments)]
     fn builtin_chain(
         &self,
-        identity: &[u8],
-        family: Family,
-        args: &[OsString],
+        q: &ChainQuery,
         language: cc::Language,
-        env: &BTreeMap<Vec<u8>, Vec<u8>>,
-        cwd: &Path,
-        probes: &[v1::ProbeResult],
     ) -> Result<Option<Arc<Vec<PathBuf>>>, Vec<Vec<u8>>> {
+        let ChainQuery {
+            identity,
+            family,
+            args,
+            env,
+            cwd,
+            probes,
+        } = *q;
         if family == Family::Emcc {
             return Ok(None);
         }
@@ -1260,17 +1288,16 @@ impl Cc<'_> {
         Ok(Some(programs))
     }
 
-    /// The toolchain behind the driver joins the key: the bytes of each
+    /// The toolchain behind the driver, for the key: the digest of each
     /// program gcc runs (as it finds them for this caller), and for clang
     /// the default configuration files beside its executable.
-    fn key_toolchain(
+    fn toolchain_inputs(
         &self,
-        base: &mut KeyHasher,
         compiler: &Path,
         family: Family,
         programs: Option<&Programs>,
         env: &BTreeMap<Vec<u8>, Vec<u8>>,
-    ) -> Result<(), Pt> {
+    ) -> Result<ToolchainInputs, Pt> {
         let resolved = programs
             .map(|p| p.resolve(env))
             .transpose()
@@ -1281,31 +1308,179 @@ impl Cc<'_> {
                 )
             })?
             .unwrap_or_default();
-        for (name, path) in resolved {
-            let digest = path
-                .and_then(|p| self.core.meta.digest(&p).ok())
-                .map(|(_, d)| d);
-            base.bytes("program", name.as_bytes());
-            base.opt("digest", digest.as_ref().map(|d| &d[..]));
-        }
+        let programs = resolved
+            .into_iter()
+            .map(|(name, path)| {
+                let digest = path.and_then(|p| self.core.meta.digest(&p).ok());
+                (name, digest.map(|(_, d)| d))
+            })
+            .collect();
+        let mut configs = Vec::new();
         if family == Family::Clang {
-            let configs = self
+            let check = |e: &dyn std::fmt::Display| {
+                Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string())
+            };
+            for config in self
                 .pipe
                 .config_dirs
                 .files(compiler)
-                .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
-            for config in configs {
-                let (_, d) =
-                    self.core.meta.digest(&config).map_err(|e| {
-                        Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string())
-                    })?;
-                base.bytes("config", config.as_os_str().as_bytes());
-                base.bytes("digest", &d);
+                .map_err(|e| check(&e))?
+            {
+                let (_, d) = self.core.meta.digest(&config).map_err(|e| check(&e))?;
+                configs.push((config.into_os_string().into_vec(), d));
             }
         }
-        Ok(())
+        Ok((programs, configs))
     }
 }
+
+/// A Lookup read and classified: what every later step of `prepare` uses.
+struct Call {
+    cwd: PathBuf,
+    env: BTreeMap<Vec<u8>, Vec<u8>>,
+    compiler: PathBuf,
+    /// The file name the compiler was called by.
+    argv0: OsString,
+    family: Family,
+    args: Vec<OsString>,
+    expanded: Vec<OsString>,
+    inv: Invocation,
+    /// `None` for a pipe caller.
+    terminal: Option<v1::Terminal>,
+}
+
+impl Call {
+    /// `req` classified, or why it passes through.
+    fn read(req: &v1::Lookup) -> Result<Call, Pt> {
+        let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
+        let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
+        let argv0 = Path::new(OsStr::from_bytes(&req.argv0))
+            .file_name()
+            .unwrap_or_default()
+            .to_os_string();
+        let family = Family::from_argv0(&argv0)
+            .or_else(|| compiler.file_name().and_then(Family::from_argv0))
+            .ok_or_else(|| {
+                Pt::new(
+                    PassthroughReason::UnsupportedCompiler,
+                    "not a gcc, clang or emcc driver",
+                )
+            })?;
+        let args = request_args(req);
+        let expanded = cc::expand_response_files(family, &args, &cwd, &cc::FsReader)
+            .map_err(|p| Pt::new(p.reason.counter(), &p.detail))?;
+        let env = request_env(req);
+        let inv = classify(family, &argv0, &expanded, &env)?;
+        Ok(Call {
+            cwd,
+            env,
+            compiler,
+            argv0,
+            family,
+            args,
+            expanded,
+            inv,
+            terminal: terminal(req)?,
+        })
+    }
+
+    fn getenv(&self, k: &str) -> Option<OsString> {
+        self.env
+            .get(k.as_bytes())
+            .map(|v| OsString::from_vec(v.clone()))
+    }
+}
+
+/// The expanded arguments classified: a compile we can cache, or why not.
+fn classify(
+    family: Family,
+    argv0: &OsStr,
+    expanded: &[OsString],
+    env: &BTreeMap<Vec<u8>, Vec<u8>>,
+) -> Result<Invocation, Pt> {
+    let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
+    let cplusplus = cc::Family::is_cplusplus_driver(argv0);
+    let inv = match cc::classify(family, cplusplus, expanded, &getenv) {
+        Classified::Compile(inv) => inv,
+        Classified::Passthrough(p) => return Err(Pt::new(p.reason.counter(), &p.detail)),
+    };
+    if !inv.color_flag_valid {
+        return Err(Pt::new(
+            PassthroughReason::UnsupportedCompilerOption,
+            "colour flag of another compiler",
+        ));
+    }
+    if inv.march_native {
+        // Its meaning depends on the build machine's CPU, which we do
+        // not probe: passthrough by design.
+        return Err(Pt::new(
+            PassthroughReason::UnsupportedCompilerOption,
+            "-march/-mcpu/-mtune=native",
+        ));
+    }
+    Ok(inv)
+}
+
+/// A caller on a terminal: its misses run with stderr on a
+/// pseudo-terminal, so the compiler itself decides colour, URLs and width,
+/// from facts the key then holds.
+fn terminal(req: &v1::Lookup) -> Result<Option<v1::Terminal>, Pt> {
+    match (req.stderr_is_tty, req.terminal) {
+        (false, _) => Ok(None),
+        (true, Some(t)) => Ok(Some(t)),
+        (true, None) => Err(Pt::new(
+            PassthroughReason::TerminalUnknown,
+            "stderr is a terminal the wrapper did not measure",
+        )),
+    }
+}
+
+/// What the compiler told (from memos or probes), and what it still must.
+struct Asked {
+    /// A `#!` compiler's interpreter.
+    interpreter: Option<PathBuf>,
+    support: Option<SdeSupport>,
+    programs: Option<Programs>,
+    search_tails: Vec<SearchTail>,
+    /// The runs to ask in a Probe round; empty when all is known.
+    runs: Vec<Vec<Vec<u8>>>,
+}
+
+/// The extra inputs of a request as keyed.
+#[derive(Default)]
+struct Extras {
+    keys: Vec<ExtraKey>,
+    /// One is too new to trust its digest.
+    changed: bool,
+    /// Each must be unchanged at Store.
+    stats: Vec<(PathBuf, StatId)>,
+}
+
+/// What selects a driver's built-in include chain, but the language.
+struct ChainQuery<'a> {
+    identity: &'a [u8],
+    family: Family,
+    args: &'a [OsString],
+    env: &'a BTreeMap<Vec<u8>, Vec<u8>>,
+    cwd: &'a Path,
+    probes: &'a [v1::ProbeResult],
+}
+
+/// The variables of `env` whose name passes `keep`, with values
+/// root-free, in name order.
+fn pairs_free(
+    env: &BTreeMap<Vec<u8>, Vec<u8>>,
+    root: Option<&Root>,
+    keep: impl Fn(&OsStr) -> bool,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    env.iter()
+        .filter(|(k, _)| keep(OsStr::from_bytes(k)))
+        .map(|(k, v)| (k.clone(), remap::text_free(root, v).into_owned()))
+        .collect()
+}
+
+/// The programs a driver runs and clang's config files, with digests.
+type ToolchainInputs = (Vec<(String, Option<Digest>)>, Vec<(Vec<u8>, Digest)>);
 
 /// The interpreter of a `#!` compiler (`#!/bin/sh`, `#!/usr/bin/env
 /// python3`: its first word), or `None` for a binary. Such a compiler

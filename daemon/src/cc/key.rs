@@ -1,0 +1,288 @@
+//! The C manifest key's request-wide part as a pure function of plain
+//! inputs: what each field is and in which order it is hashed.
+//!
+//! It deliberately reads nothing (no file system, no environment, no
+//! memo): the pipeline gathers every digest, stat and remapped value first,
+//! so the key can be tested field by field. Per-unit fields (language,
+//! source, object) are added by the pipeline's `key_unit`.
+
+use crate::domains;
+use crate::keys::KeyHasher;
+use crate::meta::Digest;
+
+/// Everything the request-wide C key is made of, already read and mapped.
+#[derive(Clone, Default)]
+pub(crate) struct KeyInputs {
+    /// The compiler's identity (its bytes, or emcc's parts).
+    pub(crate) identity: Vec<u8>,
+    /// Each sub-program the driver runs, by name, and its bytes' digest.
+    pub(crate) programs: Vec<(String, Option<Digest>)>,
+    /// clang's default configuration files: path and digest.
+    pub(crate) configs: Vec<(Vec<u8>, Digest)>,
+    /// The file name the compiler was called by.
+    pub(crate) argv0: Vec<u8>,
+    /// Path remap applies: remapped outputs are never served to raw calls.
+    pub(crate) remap: bool,
+    /// The key arguments, root-free and with cwd-independent prefix maps.
+    pub(crate) args: Vec<Vec<u8>>,
+    /// `None` for a pipe caller; a terminal caller's facts otherwise.
+    pub(crate) terminal: Option<Facts>,
+    /// The keyed environment variables and their (root-free) values.
+    pub(crate) env: Facts,
+    /// A `#!` compiler: its interpreter and its environment.
+    pub(crate) script: Option<Script>,
+    /// emcc's own variables, name and (root-free) value.
+    pub(crate) emcc_env: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The cwd as it ends up in outputs, and `$PWD` when it names it
+    /// through a symlink; `None` when outputs do not hold it.
+    pub(crate) cwd: Option<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The extra inputs (`-include`, profiles, sanitizer lists…), in
+    /// command-line order.
+    pub(crate) extras: Vec<ExtraKey>,
+}
+
+/// Named values, each keyed under its name; `None` when unset.
+pub(crate) type Facts = Vec<(&'static str, Option<Vec<u8>>)>;
+
+/// A `#!` compiler's part of the key.
+#[derive(Clone, Default)]
+pub(crate) struct Script {
+    pub(crate) interpreter: Digest,
+    /// Every non-volatile variable, name and (root-free) value.
+    pub(crate) env: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// One extra input as keyed.
+#[derive(Clone)]
+pub(crate) struct ExtraKey {
+    /// Digests of the precompiled headers an `-include` silently uses.
+    pub(crate) pch: Vec<Digest>,
+    /// The path as spelled, root-free.
+    pub(crate) path: Vec<u8>,
+    pub(crate) state: ExtraState,
+}
+
+/// What of an extra input's file joins the key; `None` when it is absent.
+#[derive(Clone, Copy)]
+pub(crate) enum ExtraState {
+    Digest(Option<Digest>),
+    MtimeNs(Option<i128>),
+}
+
+/// The request-wide C manifest key, ready for per-unit fields.
+pub(crate) fn base_key(k: &KeyInputs) -> KeyHasher {
+    let mut h = KeyHasher::new(domains::CC);
+    h.bytes("compiler", &k.identity);
+    for (name, digest) in &k.programs {
+        h.bytes("program", name.as_bytes());
+        h.opt("digest", digest.as_ref().map(|d| &d[..]));
+    }
+    for (path, digest) in &k.configs {
+        h.bytes("config", path).bytes("digest", digest);
+    }
+    h.bytes("argv0", &k.argv0);
+    if k.remap {
+        h.bytes("remap", b"auto");
+    }
+    for a in &k.args {
+        h.bytes("arg", a);
+    }
+    match &k.terminal {
+        // A pipe caller's key, as before terminals were keyed.
+        None => {
+            h.bytes("color_forced", &[0]);
+        }
+        Some(facts) => {
+            for (tag, value) in facts {
+                h.opt(tag, value.as_deref());
+            }
+        }
+    }
+    for (var, value) in &k.env {
+        h.opt(var, value.as_deref());
+    }
+    if let Some(s) = &k.script {
+        h.bytes("interpreter", &s.interpreter);
+        for (name, value) in &s.env {
+            h.bytes("script_env", name).bytes("value", value);
+        }
+    }
+    for (name, value) in &k.emcc_env {
+        h.bytes("emcc_env", name).bytes("value", value);
+    }
+    if let Some((cwd, logical)) = &k.cwd {
+        h.bytes("cwd", cwd);
+        if let Some(pwd) = logical {
+            h.bytes("logical_cwd", pwd);
+        }
+    }
+    for e in &k.extras {
+        key_extra(&mut h, e);
+    }
+    h
+}
+
+fn key_extra(h: &mut KeyHasher, e: &ExtraKey) {
+    for d in &e.pch {
+        h.bytes("pch", d);
+    }
+    h.bytes("extra_input", &e.path);
+    match e.state {
+        ExtraState::Digest(d) => h.opt("digest", d.as_ref().map(|d| &d[..])),
+        ExtraState::MtimeNs(m) => h.opt("mtime", m.map(i128::to_le_bytes).as_ref().map(|b| &b[..])),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> KeyInputs {
+        KeyInputs {
+            identity: b"id".to_vec(),
+            programs: vec![("cc1".into(), Some([1; 32])), ("as".into(), None)],
+            configs: vec![(b"/etc/clang.cfg".to_vec(), [2; 32])],
+            argv0: b"gcc".to_vec(),
+            remap: true,
+            args: vec![b"-O2".to_vec(), b"-g".to_vec()],
+            terminal: Some(vec![("TERM", Some(b"xterm".to_vec())), ("COLUMNS", None)]),
+            env: vec![("CPATH", Some(b"/x".to_vec())), ("LANG", None)],
+            script: Some(Script {
+                interpreter: [3; 32],
+                env: vec![
+                    (b"A".to_vec(), b"1".to_vec()),
+                    (b"B".to_vec(), b"2".to_vec()),
+                ],
+            }),
+            emcc_env: vec![(b"EMCC_X".to_vec(), b"1".to_vec())],
+            cwd: Some((b"/w".to_vec(), Some(b"/l".to_vec()))),
+            extras: vec![
+                ExtraKey {
+                    pch: vec![[4; 32]],
+                    path: b"pre.h".to_vec(),
+                    state: ExtraState::Digest(Some([5; 32])),
+                },
+                ExtraKey {
+                    pch: vec![],
+                    path: b"prof".to_vec(),
+                    state: ExtraState::MtimeNs(Some(7)),
+                },
+            ],
+        }
+    }
+
+    fn key(k: &KeyInputs) -> [u8; 32] {
+        base_key(k).finish()
+    }
+
+    type Change = (&'static str, fn(&mut KeyInputs));
+
+    /// Each change of one input, applied to the full set of inputs.
+    fn changes() -> Vec<Change> {
+        vec![
+            ("identity", |k| k.identity = b"id2".to_vec()),
+            ("program digest", |k| k.programs[0].1 = Some([9; 32])),
+            ("program absent", |k| k.programs[0].1 = None),
+            ("program name", |k| k.programs[1].0 = "ld".into()),
+            ("no programs", |k| k.programs.clear()),
+            ("config path", |k| {
+                k.configs[0].0 = b"/etc/other.cfg".to_vec()
+            }),
+            ("config digest", |k| k.configs[0].1 = [9; 32]),
+            ("argv0", |k| k.argv0 = b"g++".to_vec()),
+            ("remap", |k| k.remap = false),
+            ("arg", |k| k.args[1] = b"-g3".to_vec()),
+            ("args order", |k| k.args.reverse()),
+            ("arg split", |k| k.args = vec![b"-O2-g".to_vec()]),
+            ("pipe caller", |k| k.terminal = None),
+            ("terminal fact", |k| {
+                k.terminal.as_mut().unwrap()[1].1 = Some(b"80".to_vec())
+            }),
+            ("env value", |k| k.env[0].1 = Some(b"/y".to_vec())),
+            ("env absent vs empty", |k| k.env[1].1 = Some(Vec::new())),
+            ("not a script", |k| k.script = None),
+            ("interpreter", |k| {
+                k.script.as_mut().unwrap().interpreter = [9; 32]
+            }),
+            ("script env order", |k| {
+                k.script.as_mut().unwrap().env.reverse()
+            }),
+            ("script env value", |k| {
+                k.script.as_mut().unwrap().env[0].1 = b"0".to_vec()
+            }),
+            ("emcc env", |k| k.emcc_env.clear()),
+            ("cwd", |k| {
+                k.cwd = Some((b"/v".to_vec(), Some(b"/l".to_vec())))
+            }),
+            ("logical cwd", |k| k.cwd.as_mut().unwrap().1 = None),
+            ("cwd unkeyed", |k| k.cwd = None),
+            ("extras order", |k| k.extras.reverse()),
+            ("pch", |k| k.extras[0].pch.clear()),
+            ("extra path", |k| k.extras[0].path = b"pre2.h".to_vec()),
+            ("extra digest", |k| {
+                k.extras[0].state = ExtraState::Digest(Some([9; 32]))
+            }),
+            ("extra missing", |k| {
+                k.extras[0].state = ExtraState::Digest(None)
+            }),
+            ("extra mtime", |k| {
+                k.extras[1].state = ExtraState::MtimeNs(Some(8))
+            }),
+            ("extra mtime vs digest", |k| {
+                k.extras[1].state = ExtraState::Digest(None)
+            }),
+            ("extra mtime missing", |k| {
+                k.extras[1].state = ExtraState::MtimeNs(None)
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_input_changes_the_key() {
+        let base = key(&full());
+        let mut seen = vec![base];
+        for (what, change) in changes() {
+            let mut k = full();
+            change(&mut k);
+            let changed = key(&k);
+            assert_ne!(changed, base, "{what} did not change the key");
+            assert!(
+                !seen.contains(&changed),
+                "{what} collides with another change"
+            );
+            seen.push(changed);
+        }
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_key() {
+        assert_eq!(key(&full()), key(&full()));
+        assert_eq!(key(&KeyInputs::default()), key(&KeyInputs::default()));
+        assert_ne!(key(&KeyInputs::default()), key(&full()));
+    }
+
+    #[test]
+    fn a_field_moved_between_neighbours_changes_the_key() {
+        // The program list and the config list are both (name, digest)
+        // pairs: the tags keep a program from passing for a config.
+        let a = KeyInputs {
+            programs: vec![("x".into(), Some([1; 32]))],
+            ..KeyInputs::default()
+        };
+        let b = KeyInputs {
+            configs: vec![(b"x".to_vec(), [1; 32])],
+            ..KeyInputs::default()
+        };
+        assert_ne!(key(&a), key(&b));
+        // An arg never passes for an emcc variable's value.
+        let c = KeyInputs {
+            args: vec![b"1".to_vec()],
+            ..KeyInputs::default()
+        };
+        let d = KeyInputs {
+            emcc_env: vec![(Vec::new(), b"1".to_vec())],
+            ..KeyInputs::default()
+        };
+        assert_ne!(key(&c), key(&d));
+    }
+}
