@@ -613,14 +613,7 @@ impl Cc<'_> {
             args.push(file_prefix_map(root));
             injected = "-ffile-prefix-map".into();
         }
-        let uses = TemporalUses::of(&[&source_scan, &r.args_scan]);
-        let no_store_reason = if let Some(reason) = temporal_no_store(&uses, &r.moment) {
-            Some(reason)
-        } else if source_stat.changed_since(r.start_ns) || r.extra_changed {
-            Some(NotStoredReason::ModifiedInputFile)
-        } else {
-            None
-        };
+        let no_store_reason = no_store_reason(r, &source_scan, &source_stat);
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if let Some(no_store_reason) = no_store_reason {
             // Nothing will be stored, so nothing needs learning: the miss
@@ -639,77 +632,8 @@ impl Cc<'_> {
             });
         }
         let private_dep = self.core.private_dir.join(format!("dep-{token}.d"));
-        // Set when the compile itself writes the private depfile (not only
-        // the dependency pass after it): the wrapper must be able to create
-        // it, or the caller's own command runs instead.
-        let mut private_in_args = false;
-        let user_depfile = unit
-            .depfile
-            .as_ref()
-            .map(|d| manifest::resolve(&r.cwd, d.as_bytes()));
-        let preprocessed = !unit.language.is_preprocessed_by_compiler();
-        let mut deps_args = Vec::new();
-        let dep_source = if preprocessed {
-            None
-        } else {
-            match inv.dep.mode {
-                // The object records the command line: added flags would
-                // show in it, so learn the headers in a separate run.
-                DepMode::None | DepMode::Md
-                    if inv.record_command_line
-                        && user_depfile.as_deref().is_none_or(is_dev_null) =>
-                {
-                    deps_args = inv.dependency_probe_args(&r.expanded, index);
-                    deps_args.extend([
-                        "-M".into(),
-                        "-MF".into(),
-                        private_dep.clone().into_os_string(),
-                    ]);
-                    Some(private_dep.clone())
-                }
-                DepMode::None => {
-                    args.extend([
-                        "-MD".into(),
-                        "-MF".into(),
-                        private_dep.clone().into_os_string(),
-                    ]);
-                    private_in_args = true;
-                    Some(private_dep.clone())
-                }
-                DepMode::Md if user_depfile.as_deref().is_some_and(|p| !is_dev_null(p)) => {
-                    user_depfile.clone()
-                }
-                DepMode::Md => {
-                    args.extend(["-MF".into(), private_dep.clone().into_os_string()]);
-                    private_in_args = true;
-                    Some(private_dep.clone())
-                }
-                DepMode::Mmd => {
-                    deps_args = inv.dependency_probe_args(&r.expanded, index);
-                    deps_args.extend([
-                        "-M".into(),
-                        "-MF".into(),
-                        private_dep.clone().into_os_string(),
-                    ]);
-                    Some(private_dep.clone())
-                }
-            }
-        };
-        let mut outputs: Vec<(&'static str, PathBuf)> = Vec::new();
-        if inv.mode != Mode::SyntaxOnly {
-            if let Some(o) = &unit.output {
-                outputs.push(("object", manifest::resolve(&r.cwd, o.as_bytes())));
-            }
-        }
-        for (role, p) in [
-            ("dwo", &unit.dwo),
-            ("gcno", &unit.gcno),
-            ("dia", &inv.serialize_diagnostics),
-        ] {
-            if let Some(p) = p {
-                outputs.push((role, manifest::resolve(&r.cwd, p.as_bytes())));
-            }
-        }
+        let deps = dep_plan(r, index, &private_dep, &mut args);
+        let outputs = unit_outputs(&r.cwd, inv, unit);
         let search_dirs = search_chain(&r.cwd, unit.source.as_bytes(), inv, &r.search_tails[index]);
         (self.remember)(
             token,
@@ -723,9 +647,9 @@ impl Cc<'_> {
                 extra_stats: r.extra_stats.clone(),
                 start_ns: r.start_ns,
                 outputs,
-                dep_source,
+                dep_source: deps.source,
                 private_dep: Some(private_dep.clone()),
-                user_depfile: user_depfile.filter(|p| !is_dev_null(p)),
+                user_depfile: deps.user_depfile.filter(|p| !is_dev_null(p)),
                 dep_targets: unit_dep_targets(inv, unit),
                 dep_phony: inv.dep.phony,
                 search_dirs,
@@ -737,12 +661,12 @@ impl Cc<'_> {
         v1::unit_answer::Answer::Miss(v1::Miss {
             token,
             args: to_bytes(args),
-            deps_args: to_bytes(deps_args),
+            deps_args: to_bytes(deps.args),
             no_store_reason: String::new(),
             strip_ansi: false,
             injected_option: injected,
             stream_stderr: false,
-            private_paths: if private_in_args {
+            private_paths: if deps.private_in_args {
                 vec![private_dep.into_os_string().into_vec()]
             } else {
                 Vec::new()
@@ -1332,6 +1256,105 @@ impl Cc<'_> {
         }
         Ok((programs, configs))
     }
+}
+
+/// Why a miss of `r` must not be stored, if it must not: a temporal macro
+/// we cannot pin, or an input too new to trust its digest.
+fn no_store_reason(
+    r: &Request,
+    source_scan: &ScanResult,
+    source_stat: &StatId,
+) -> Option<NotStoredReason> {
+    let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
+    if let Some(reason) = temporal_no_store(&uses, &r.moment) {
+        Some(reason)
+    } else if source_stat.changed_since(r.start_ns) || r.extra_changed {
+        Some(NotStoredReason::ModifiedInputFile)
+    } else {
+        None
+    }
+}
+
+/// How a storable miss learns its include list.
+struct DepPlan {
+    /// Where the full include list will be: the user's depfile or ours.
+    source: Option<PathBuf>,
+    /// A separate dependency run, when the compile itself must not change.
+    args: Vec<OsString>,
+    /// The compile itself writes the private depfile (not only the
+    /// dependency pass after it): the wrapper must be able to create it, or
+    /// the caller's own command runs instead.
+    private_in_args: bool,
+    user_depfile: Option<PathBuf>,
+}
+
+/// How unit `index` of `r` learns its include list into `private_dep` or
+/// the user's depfile; flags the compile itself needs join `args`.
+fn dep_plan(r: &Request, index: usize, private_dep: &Path, args: &mut Vec<OsString>) -> DepPlan {
+    let inv = &r.inv;
+    let unit = &inv.units[index];
+    let user_depfile = unit
+        .depfile
+        .as_ref()
+        .map(|d| manifest::resolve(&r.cwd, d.as_bytes()));
+    let mut plan = DepPlan {
+        source: None,
+        args: Vec::new(),
+        private_in_args: false,
+        user_depfile,
+    };
+    if !unit.language.is_preprocessed_by_compiler() {
+        return plan;
+    }
+    let private = || private_dep.to_path_buf().into_os_string();
+    let separate_run = |plan: &mut DepPlan| {
+        plan.args = inv.dependency_probe_args(&r.expanded, index);
+        plan.args.extend(["-M".into(), "-MF".into(), private()]);
+        Some(private_dep.to_path_buf())
+    };
+    let user = plan.user_depfile.clone();
+    plan.source = match inv.dep.mode {
+        // The object records the command line: added flags would show in
+        // it, so learn the headers in a separate run.
+        DepMode::None | DepMode::Md
+            if inv.record_command_line && user.as_deref().is_none_or(is_dev_null) =>
+        {
+            separate_run(&mut plan)
+        }
+        DepMode::None => {
+            args.extend(["-MD".into(), "-MF".into(), private()]);
+            plan.private_in_args = true;
+            Some(private_dep.to_path_buf())
+        }
+        DepMode::Md if user.as_deref().is_some_and(|p| !is_dev_null(p)) => user,
+        DepMode::Md => {
+            args.extend(["-MF".into(), private()]);
+            plan.private_in_args = true;
+            Some(private_dep.to_path_buf())
+        }
+        DepMode::Mmd => separate_run(&mut plan),
+    };
+    plan
+}
+
+/// The files unit `unit` of `inv` writes besides its depfile, by role.
+fn unit_outputs(cwd: &Path, inv: &Invocation, unit: &Unit) -> Vec<(&'static str, PathBuf)> {
+    let mut outputs: Vec<(&'static str, PathBuf)> = Vec::new();
+    if inv.mode != Mode::SyntaxOnly {
+        if let Some(o) = &unit.output {
+            outputs.push(("object", manifest::resolve(cwd, o.as_bytes())));
+        }
+    }
+    for (role, p) in [
+        ("dwo", &unit.dwo),
+        ("gcno", &unit.gcno),
+        ("dia", &inv.serialize_diagnostics),
+    ] {
+        if let Some(p) = p {
+            outputs.push((role, manifest::resolve(cwd, p.as_bytes())));
+        }
+    }
+    outputs
 }
 
 /// A Lookup read and classified: what every later step of `prepare` uses.
