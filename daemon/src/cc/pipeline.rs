@@ -756,69 +756,8 @@ impl Cc<'_> {
         p: &'a Pending,
         st: &'a v1::Store,
     ) -> Result<Draft<'a>, NotStoredReason> {
-        if st.exit_code != 0 {
-            return Err(NotStoredReason::CompileFailed);
-        }
-        if st.deps_exit_code != 0 {
-            return Err(NotStoredReason::PreprocessorError);
-        }
-        // The source must be exactly what was hashed at Lookup.
-        let now = std::fs::metadata(&p.source)
-            .map(|m| StatId::of(&m))
-            .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-        if now != p.source_stat {
-            return Err(NotStoredReason::ModifiedInputFile);
-        }
-        // So must every extra input: the compiler read it while it ran.
-        for (path, keyed) in &p.extra_stats {
-            let now = std::fs::metadata(path).map(|m| StatId::of(&m));
-            if now.ok().as_ref() != Some(keyed) {
-                return Err(NotStoredReason::ModifiedInputFile);
-            }
-        }
-        for (role, path) in &p.outputs {
-            if *role == "object" && is_dev_null(path) {
-                return Err(NotStoredReason::OutputToDevNull);
-            }
-            let md = std::fs::symlink_metadata(path)
-                .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
-            if !md.is_file() {
-                return Err(NotStoredReason::BadOutputFile);
-            }
-            if *role == "object" && md.len() == 0 {
-                return Err(NotStoredReason::CompilerProducedEmptyOutput);
-            }
-        }
-        // The include set, from the full depfile.
-        let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
-        let mut scans: Vec<(Vec<u8>, Arc<ScanResult>)> = Vec::new();
-        scans.push((
-            p.source.as_os_str().as_bytes().to_vec(),
-            self.scan(
-                &p.source,
-                &self
-                    .core
-                    .meta
-                    .digest(&p.source)
-                    .map_err(|_| NotStoredReason::ModifiedInputFile)?
-                    .1,
-            ),
-        ));
-        if let Some(dep_path) = &p.dep_source {
-            let text = std::fs::read(dep_path).map_err(|_| NotStoredReason::MissingDepfile)?;
-            let rule = depfile::parse(&text).ok_or(NotStoredReason::BadDepfile)?;
-            let mut seen = BTreeSet::new();
-            for dep in &rule.deps {
-                let raw = depfile::unescape(dep);
-                let abs = manifest::resolve(&p.cwd, &raw);
-                if abs == p.source || !seen.insert(raw.clone()) {
-                    continue;
-                }
-                let digest = self.input_digest(&abs, p.start_ns)?;
-                scans.push((raw.clone(), self.scan(&abs, &digest)));
-                includes.push((raw, digest));
-            }
-        }
+        finished_as_keyed(p, st)?;
+        let (mut includes, scans) = self.include_set(p)?;
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
         for (_, s) in &scans {
             if s.embeds {
@@ -826,75 +765,15 @@ impl Cc<'_> {
             }
             probes.extend(s.has_include.iter().cloned());
         }
-        let all: Vec<&ScanResult> = scans
-            .iter()
-            .map(|(_, s)| &**s)
-            .chain([&p.args_scan])
-            .collect();
-        let uses = TemporalUses::of(&all);
-        if let Some(reason) = temporal_no_store(&uses, &p.moment) {
-            return Err(reason);
-        }
-        let mut temporal = Temporal {
-            date: uses.date,
-            timestamp_files: Vec::new(),
-        };
-        if uses.timestamp {
-            // `__TIMESTAMP__` is the mtime of the file where it expands,
-            // which a macro (`#define TS __TIMESTAMP__` in a header, `TS`
-            // in the source) or `-D` can move to any file of the set.
-            temporal.timestamp_files = scans.iter().map(|(path, _)| path.clone()).collect();
-        }
-        // A `__has_include` that found its header leaves no trace in gcc's
-        // depfile (the header is not opened): key every header a probe can
-        // see, so that its removal misses and its presence is in the key.
-        let mut probe_dirs: Vec<SearchDir> = p.search_dirs.clone();
-        for (i, _) in &includes {
-            probe_dirs.extend(SearchDir::parent_of(&p.cwd, i));
-        }
-        probe_dirs.extend(
-            ["/usr/include", "/usr/local/include"].map(|d| SearchDir::new(&p.cwd, d.as_bytes())),
-        );
-        for probe in &probes {
-            for dir in &probe_dirs {
-                let found = dir.abs.join(OsStr::from_bytes(probe));
-                if !found.is_file()
-                    || includes
-                        .iter()
-                        .any(|(i, _)| manifest::resolve(&p.cwd, i) == found)
-                {
-                    continue;
-                }
-                let digest = self.input_digest(&found, p.start_ns)?;
-                // As the compiler would name it from a relative search dir.
-                let spelled = dir.spelled.join(OsStr::from_bytes(probe));
-                includes.push((spelled.into_os_string().into_vec(), digest));
-            }
-        }
+        let mut temporal = temporal_of(p, &scans)?;
+        self.key_probed_headers(p, &probes, &mut includes)?;
         let mut negatives =
             negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes, p.start_ns)?;
         let mut remap = EntryRemap::default();
-        // An input that names the root by its bytes would name this worktree
-        // in another one: a header reached as `/w/ab/…` that the prefix map
-        // of `/w/a` rewrites as a string, or a file under the root whose
-        // text holds the root (`#include "/w/a/cfg.h"`, a `#warning` naming
-        // it). Such an entry serves its own worktree only.
-        let root_named = p.root.as_ref().and_then(|root| {
-            if includes.iter().any(|(path, _)| root.sibling_in(path)) {
-                return Some(RemapFallback::RootPrefixOfOtherPath);
-            }
-            let under_root = includes
-                .iter()
-                .map(|(path, _)| manifest::resolve(&p.cwd, path))
-                .chain(std::iter::once(p.source.clone()))
-                .filter(|abs| abs.starts_with(root.path()));
-            for abs in under_root {
-                if root.occurs_in_file(&abs).unwrap_or(true) {
-                    return Some(RemapFallback::RootInSource);
-                }
-            }
-            None
-        });
+        let root_named = p
+            .root
+            .as_ref()
+            .and_then(|root| root_named(p, root, &includes));
         if let Some(root) = &p.root {
             // Paths under the root are stored root-free so that another
             // worktree's request resolves them in its own tree.
@@ -915,25 +794,7 @@ impl Cc<'_> {
             }
             None => None,
         };
-        let mut texts = match &p.root {
-            None => None,
-            Some(root) => {
-                let text = RootFreeText::of(root, &st.stdout, &st.stderr, depfile.as_deref());
-                let in_binary = p
-                    .outputs
-                    .iter()
-                    .any(|(_, path)| root.occurs_in_file(path).unwrap_or(true));
-                if in_binary {
-                    self.core.stats.remap_fallback(RemapFallback::RootInOutput);
-                } else if let Some(reason) = root_named {
-                    self.core.stats.remap_fallback(reason);
-                } else if text.is_none() {
-                    self.core.stats.remap_fallback(RemapFallback::TokenInText);
-                }
-                remap.root_bound = in_binary || root_named.is_some() || text.is_none();
-                text.filter(|_| !remap.root_bound)
-            }
-        };
+        let texts = self.root_free_text(p, st, depfile.as_deref(), root_named, &mut remap);
         let mut entry = ManifestEntry {
             includes,
             negatives,
@@ -945,36 +806,101 @@ impl Cc<'_> {
         entry.result_key =
             result_key_for(&p.manifest_key, &entry, &p.cwd, p.root.as_ref(), &p.moment)
                 .ok_or(NotStoredReason::ModifiedInputFile)?;
+        Ok(draft(p, st, entry, depfile, texts))
+    }
 
-        let mut outputs: Vec<(&'static str, DraftOutput<'a>)> = p
+    /// The include set from the full depfile, and the scan of every file
+    /// of it, the source first.
+    fn include_set(&self, p: &Pending) -> Result<IncludeSet, NotStoredReason> {
+        let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
+        let (_, source_digest) = self
+            .core
+            .meta
+            .digest(&p.source)
+            .map_err(|_| NotStoredReason::ModifiedInputFile)?;
+        let mut scans = vec![(
+            p.source.as_os_str().as_bytes().to_vec(),
+            self.scan(&p.source, &source_digest),
+        )];
+        if let Some(dep_path) = &p.dep_source {
+            let text = std::fs::read(dep_path).map_err(|_| NotStoredReason::MissingDepfile)?;
+            let rule = depfile::parse(&text).ok_or(NotStoredReason::BadDepfile)?;
+            let mut seen = BTreeSet::new();
+            for dep in &rule.deps {
+                let raw = depfile::unescape(dep);
+                let abs = manifest::resolve(&p.cwd, &raw);
+                if abs == p.source || !seen.insert(raw.clone()) {
+                    continue;
+                }
+                let digest = self.input_digest(&abs, p.start_ns)?;
+                scans.push((raw.clone(), self.scan(&abs, &digest)));
+                includes.push((raw, digest));
+            }
+        }
+        Ok((includes, scans))
+    }
+
+    /// A `__has_include` that found its header leaves no trace in gcc's
+    /// depfile (the header is not opened): key every header a probe can
+    /// see, so that its removal misses and its presence is in the key.
+    fn key_probed_headers(
+        &self,
+        p: &Pending,
+        probes: &BTreeSet<Vec<u8>>,
+        includes: &mut Vec<(Vec<u8>, Digest)>,
+    ) -> Result<(), NotStoredReason> {
+        let mut probe_dirs: Vec<SearchDir> = p.search_dirs.clone();
+        for (i, _) in includes.iter() {
+            probe_dirs.extend(SearchDir::parent_of(&p.cwd, i));
+        }
+        probe_dirs.extend(
+            ["/usr/include", "/usr/local/include"].map(|d| SearchDir::new(&p.cwd, d.as_bytes())),
+        );
+        for probe in probes {
+            for dir in &probe_dirs {
+                let found = dir.abs.join(OsStr::from_bytes(probe));
+                if !found.is_file()
+                    || includes
+                        .iter()
+                        .any(|(i, _)| manifest::resolve(&p.cwd, i) == found)
+                {
+                    continue;
+                }
+                let digest = self.input_digest(&found, p.start_ns)?;
+                // As the compiler would name it from a relative search dir.
+                let spelled = dir.spelled.join(OsStr::from_bytes(probe));
+                includes.push((spelled.into_os_string().into_vec(), digest));
+            }
+        }
+        Ok(())
+    }
+
+    /// The streams and depfile root-free under remap; `None` when the
+    /// entry is stored raw, either without remap or bound to its root
+    /// (`remap.root_bound`, with the reason counted).
+    fn root_free_text(
+        &self,
+        p: &Pending,
+        st: &v1::Store,
+        depfile: Option<&[u8]>,
+        root_named: Option<RemapFallback>,
+        remap: &mut EntryRemap,
+    ) -> Option<RootFreeText> {
+        let root = p.root.as_ref()?;
+        let text = RootFreeText::of(root, &st.stdout, &st.stderr, depfile);
+        let in_binary = p
             .outputs
             .iter()
-            .map(|(role, path)| (*role, DraftOutput::File(path)))
-            .collect();
-        let mut extra = Vec::new();
-        if let Some(bytes) = depfile {
-            // The style check runs on the compiler's own bytes; a hit
-            // expands the stored text first and then retargets.
-            extra = depfile_meta(&bytes, p.family, &p.dep_targets, p.dep_phony);
-            let stored = match texts.as_mut().and_then(|t| t.depfile.take()) {
-                Some(root_free) => root_free,
-                None => bytes,
-            };
-            outputs.push(("depfile", DraftOutput::Bytes(Cow::Owned(stored))));
+            .any(|(_, path)| root.occurs_in_file(path).unwrap_or(true));
+        if in_binary {
+            self.core.stats.remap_fallback(RemapFallback::RootInOutput);
+        } else if let Some(reason) = root_named {
+            self.core.stats.remap_fallback(reason);
+        } else if text.is_none() {
+            self.core.stats.remap_fallback(RemapFallback::TokenInText);
         }
-        let _ = p.mode;
-        let (stdout, stderr) = match texts {
-            Some(t) => (Cow::Owned(t.stdout), Cow::Owned(t.stderr)),
-            None => (Cow::Borrowed(&st.stdout[..]), Cow::Borrowed(&st.stderr[..])),
-        };
-        Ok(Draft {
-            manifest_key: p.manifest_key,
-            entry,
-            outputs,
-            stdout,
-            stderr,
-            extra,
-        })
+        remap.root_bound = in_binary || root_named.is_some() || text.is_none();
+        text.filter(|_| !remap.root_bound)
     }
 
     /// The worktree root when path remap is asked for and can be applied to
@@ -1255,6 +1181,137 @@ impl Cc<'_> {
             }
         }
         Ok((programs, configs))
+    }
+}
+
+/// The include set (path as spelled, digest) and the scan of each file.
+type IncludeSet = (Vec<(Vec<u8>, Digest)>, Vec<(Vec<u8>, Arc<ScanResult>)>);
+
+/// A finished compile may be stored only if it succeeded, read exactly
+/// what was hashed at Lookup, and wrote real outputs.
+fn finished_as_keyed(p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
+    if st.exit_code != 0 {
+        return Err(NotStoredReason::CompileFailed);
+    }
+    if st.deps_exit_code != 0 {
+        return Err(NotStoredReason::PreprocessorError);
+    }
+    // The source must be exactly what was hashed at Lookup.
+    let now = std::fs::metadata(&p.source)
+        .map(|m| StatId::of(&m))
+        .map_err(|_| NotStoredReason::ModifiedInputFile)?;
+    if now != p.source_stat {
+        return Err(NotStoredReason::ModifiedInputFile);
+    }
+    // So must every extra input: the compiler read it while it ran.
+    for (path, keyed) in &p.extra_stats {
+        let now = std::fs::metadata(path).map(|m| StatId::of(&m));
+        if now.ok().as_ref() != Some(keyed) {
+            return Err(NotStoredReason::ModifiedInputFile);
+        }
+    }
+    for (role, path) in &p.outputs {
+        if *role == "object" && is_dev_null(path) {
+            return Err(NotStoredReason::OutputToDevNull);
+        }
+        let md = std::fs::symlink_metadata(path)
+            .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
+        if !md.is_file() {
+            return Err(NotStoredReason::BadOutputFile);
+        }
+        if *role == "object" && md.len() == 0 {
+            return Err(NotStoredReason::CompilerProducedEmptyOutput);
+        }
+    }
+    Ok(())
+}
+
+/// What temporal macros the set uses, or why it cannot be stored.
+fn temporal_of(
+    p: &Pending,
+    scans: &[(Vec<u8>, Arc<ScanResult>)],
+) -> Result<Temporal, NotStoredReason> {
+    let all: Vec<&ScanResult> = scans
+        .iter()
+        .map(|(_, s)| &**s)
+        .chain([&p.args_scan])
+        .collect();
+    let uses = TemporalUses::of(&all);
+    if let Some(reason) = temporal_no_store(&uses, &p.moment) {
+        return Err(reason);
+    }
+    let mut temporal = Temporal {
+        date: uses.date,
+        timestamp_files: Vec::new(),
+    };
+    if uses.timestamp {
+        // `__TIMESTAMP__` is the mtime of the file where it expands,
+        // which a macro (`#define TS __TIMESTAMP__` in a header, `TS`
+        // in the source) or `-D` can move to any file of the set.
+        temporal.timestamp_files = scans.iter().map(|(path, _)| path.clone()).collect();
+    }
+    Ok(temporal)
+}
+
+/// An input that names the root by its bytes would name this worktree in
+/// another one: a header reached as `/w/ab/…` that the prefix map of `/w/a`
+/// rewrites as a string, or a file under the root whose text holds the
+/// root (`#include "/w/a/cfg.h"`, a `#warning` naming it). Such an entry
+/// serves its own worktree only.
+fn root_named(p: &Pending, root: &Root, includes: &[(Vec<u8>, Digest)]) -> Option<RemapFallback> {
+    if includes.iter().any(|(path, _)| root.sibling_in(path)) {
+        return Some(RemapFallback::RootPrefixOfOtherPath);
+    }
+    let under_root = includes
+        .iter()
+        .map(|(path, _)| manifest::resolve(&p.cwd, path))
+        .chain(std::iter::once(p.source.clone()))
+        .filter(|abs| abs.starts_with(root.path()));
+    for abs in under_root {
+        if root.occurs_in_file(&abs).unwrap_or(true) {
+            return Some(RemapFallback::RootInSource);
+        }
+    }
+    None
+}
+
+/// The Store's draft: the outputs as the compiler wrote them, the depfile
+/// and streams as stored (root-free when `texts` is).
+fn draft<'a>(
+    p: &'a Pending,
+    st: &'a v1::Store,
+    entry: ManifestEntry,
+    depfile: Option<Vec<u8>>,
+    mut texts: Option<RootFreeText>,
+) -> Draft<'a> {
+    let mut outputs: Vec<(&'static str, DraftOutput<'a>)> = p
+        .outputs
+        .iter()
+        .map(|(role, path)| (*role, DraftOutput::File(path)))
+        .collect();
+    let mut extra = Vec::new();
+    if let Some(bytes) = depfile {
+        // The style check runs on the compiler's own bytes; a hit
+        // expands the stored text first and then retargets.
+        extra = depfile_meta(&bytes, p.family, &p.dep_targets, p.dep_phony);
+        let stored = match texts.as_mut().and_then(|t| t.depfile.take()) {
+            Some(root_free) => root_free,
+            None => bytes,
+        };
+        outputs.push(("depfile", DraftOutput::Bytes(Cow::Owned(stored))));
+    }
+    let _ = p.mode;
+    let (stdout, stderr) = match texts {
+        Some(t) => (Cow::Owned(t.stdout), Cow::Owned(t.stderr)),
+        None => (Cow::Borrowed(&st.stdout[..]), Cow::Borrowed(&st.stderr[..])),
+    };
+    Draft {
+        manifest_key: p.manifest_key,
+        entry,
+        outputs,
+        stdout,
+        stderr,
+        extra,
     }
 }
 
