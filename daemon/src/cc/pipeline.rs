@@ -603,16 +603,7 @@ impl Cc<'_> {
             scan: source_scan,
         } = keyed.facts;
         let token = self.core.token();
-        let mut args: Vec<OsString> = if inv.units.len() == 1 {
-            r.original_args.clone()
-        } else {
-            inv.args_for_unit(&r.expanded, index)
-        };
-        let mut injected = String::new();
-        if let Some(root) = &r.root {
-            args.push(file_prefix_map(root));
-            injected = "-ffile-prefix-map".into();
-        }
+        let (mut args, injected) = compile_args(r, index);
         let no_store_reason = no_store_reason(r, &source_scan, &source_stat);
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if let Some(no_store_reason) = no_store_reason {
@@ -1313,6 +1304,22 @@ fn draft<'a>(
         stderr,
         extra,
     }
+}
+
+/// The arguments unit `index` of `r` is compiled with on a miss, and
+/// the option the daemon added to them (`Miss.injected_option`).
+fn compile_args(r: &Request, index: usize) -> (Vec<OsString>, String) {
+    let mut args: Vec<OsString> = if r.inv.units.len() == 1 {
+        r.original_args.clone()
+    } else {
+        r.inv.args_for_unit(&r.expanded, index)
+    };
+    let mut injected = String::new();
+    if let Some(root) = &r.root {
+        args.push(file_prefix_map(root));
+        injected = "-ffile-prefix-map".into();
+    }
+    (args, injected)
 }
 
 /// Why a miss of `r` must not be stored, if it must not: a temporal macro
