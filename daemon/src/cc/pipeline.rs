@@ -1928,6 +1928,9 @@ fn search_chain(cwd: &Path, source: &[u8], inv: &Invocation, tail: &SearchTail) 
 /// are checked one by one on every lookup.
 const UNTRUSTED_DIR_MTIME: i128 = i128::MIN;
 
+/// Search directories by spelling: the resolved path and candidate names.
+type Candidates = BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)>;
+
 /// Headers that, had they existed, would have been found before ours
 /// (cache-keys.md §3 "Header shadowing"); only absent ones are recorded,
 /// under each directory's spelling. A directory that changed while the
@@ -1941,8 +1944,20 @@ fn negative_candidates(
     probes: &BTreeSet<Vec<u8>>,
     start_ns: i128,
 ) -> Result<Vec<NegativeDir>, NotStoredReason> {
+    let per_dir = candidate_names(cwd, includes, chain, probes);
+    witnessed_dirs(per_dir, start_ns)
+}
+
+/// Each search directory (by spelling, with its resolved path) and the
+/// names under it that, created, would shadow a header of the set.
+fn candidate_names(
+    cwd: &Path,
+    includes: &[(Vec<u8>, Digest)],
+    chain: &[SearchDir],
+    probes: &BTreeSet<Vec<u8>>,
+) -> Candidates {
     // Keyed by spelling; the resolved path rides along.
-    let mut per_dir: BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)> = BTreeMap::new();
+    let mut per_dir = Candidates::new();
     let mut add = |d: &SearchDir, name: Vec<u8>| {
         per_dir
             .entry(d.spelled.clone())
@@ -2007,6 +2022,15 @@ fn negative_candidates(
             add(&SearchDir::new(cwd, d.as_bytes()), probe.clone());
         }
     }
+    per_dir
+}
+
+/// The candidates grouped under the directory that witnesses their
+/// absence, with its mtime (untrusted when too new or not trusted).
+fn witnessed_dirs(
+    per_dir: Candidates,
+    start_ns: i128,
+) -> Result<Vec<NegativeDir>, NotStoredReason> {
     // (witness as spelled, trusted) → (witness resolved, names under it).
     type Witnessed = BTreeMap<(PathBuf, bool), (PathBuf, BTreeSet<Vec<u8>>)>;
     let mut witnessed = Witnessed::new();
