@@ -1904,22 +1904,24 @@ fn search_chain(cwd: &Path, source: &[u8], inv: &Invocation, tail: &SearchTail) 
     let mut chain = Vec::new();
     chain.extend(SearchDir::parent_of(cwd, source));
     let s = &inv.search;
-    let builtin: Vec<OsString> = tail
-        .builtin
-        .iter()
-        .flat_map(|dirs| dirs.iter().map(|d| d.as_os_str().to_os_string()))
-        .collect();
-    for d in s
+    let before_builtin = s
         .iquote
         .iter()
         .chain(&s.angled)
         .chain(&tail.env_dirs.angled)
         .chain(&s.system)
         .chain(&tail.env_dirs.system)
-        .chain(&builtin)
-        .chain(&s.after)
+        .map(|d| d.as_bytes());
+    let builtin = tail
+        .builtin
+        .iter()
+        .flat_map(|dirs| dirs.iter())
+        .map(|d| d.as_os_str().as_bytes());
+    for d in before_builtin
+        .chain(builtin)
+        .chain(s.after.iter().map(|d| d.as_bytes()))
     {
-        chain.push(SearchDir::new(cwd, d.as_bytes()));
+        chain.push(SearchDir::new(cwd, d));
     }
     chain
 }
@@ -2104,7 +2106,9 @@ fn witness(
     let mut depth = 0;
     for (i, c) in comps.iter().enumerate() {
         let next = at_abs.join(c);
-        if std::fs::symlink_metadata(&next).is_ok_and(|m| m.file_type().is_symlink()) {
+        // Not a link, so `lstat` says what `stat` would: one call decides.
+        let md = std::fs::symlink_metadata(&next);
+        if md.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
             return Ok(Some(Witness {
                 spelled: spelled.to_path_buf(),
                 abs: abs.to_path_buf(),
@@ -2114,7 +2118,7 @@ fn witness(
         }
         let descend = i + 1 < comps.len()
             && matches!(c, std::path::Component::Normal(_))
-            && std::fs::metadata(&next).is_ok_and(|m| m.is_dir());
+            && md.is_ok_and(|m| m.is_dir());
         if !descend {
             break;
         }
