@@ -125,6 +125,23 @@ impl Sandbox {
         backdate(&p);
     }
 
+    /// Makes the next command wait until every file and directory under
+    /// the work dir has a ctime old enough for the too-new guard: for files
+    /// a test or a compile just wrote, whose ctime backdating cannot move.
+    pub fn settle_work(&self) {
+        fn walk(dir: &Path) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = entry.path();
+                register_ctime(&p);
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    walk(&p);
+                }
+            }
+        }
+        register_ctime(&self.work);
+        walk(&self.work);
+    }
+
     pub fn read(&self, rel: &str) -> Vec<u8> {
         std::fs::read(self.work.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
     }
@@ -236,8 +253,17 @@ pub fn backdate(p: &Path) {
 /// Makes the next command this thread builds with [`Sandbox::cmd`] wait
 /// until `p`'s ctime is old enough for the too-new guard (see [`backdate`]).
 pub fn wait_for_ctime(p: &Path) {
+    std::fs::metadata(p).unwrap();
+    register_ctime(p);
+}
+
+/// Registers `p`'s own ctime (a link's, not its target's) with
+/// [`settle`]; a path that vanished has nothing to wait for.
+fn register_ctime(p: &Path) {
     use std::os::unix::fs::MetadataExt;
-    let md = std::fs::metadata(p).unwrap();
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return;
+    };
     let ctime = UNIX_EPOCH + Duration::new(md.ctime() as u64, md.ctime_nsec() as u32);
     SETTLED_AT.with(|at| at.set(at.get().max(ctime + CTIME_SETTLE)));
 }

@@ -140,11 +140,11 @@ fn masked_time(mut b: Vec<u8>) -> Vec<u8> {
     b
 }
 
-/// Files just written have a ctime of now, which backdating cannot
-/// change: let them age past the too-new guard (which only ever makes a
-/// compile not stored, so a loaded machine cannot break this).
-fn age_past_the_guard() {
-    std::thread::sleep(std::time::Duration::from_millis(100));
+/// Files just written (by the test or by a compile) have a ctime of now,
+/// which backdating cannot change: the next command waits until they are
+/// older than the too-new guard, measured from their ctimes, not guessed.
+fn age_past_the_guard(sb: &Sandbox) {
+    sb.settle_work();
 }
 
 /// Sets a file's mtime `secs` seconds into the past.
@@ -339,7 +339,7 @@ fn several_sources_pass_through() {
 /// must match bare, and the second of each is served from the cache.
 #[track_caller]
 fn keyed_by_env(sb: &Sandbox, cc: &str, args: &str, var: &str, values: &[Option<&str>]) {
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     for value in values {
         let one = || {
             let c = cmd(cc, args).outs(&["w.o"]);
@@ -418,7 +418,7 @@ fn callers_time_zone_decides_the_date() {
         let sb = sandbox("tz-date");
         source(&sb, "d.c", "const char *d = __DATE__;\n");
         source(&sb, "s.c", "const char *s = __TIMESTAMP__;\n");
-        age_past_the_guard();
+        age_past_the_guard(&sb);
         // 26 hours apart: never the same date. POSIX strings and zone
         // files alike.
         for src in ["d", "s"] {
@@ -444,7 +444,7 @@ fn source_date_epoch_follows_the_compiler_version() {
         let sb = sandbox("sde");
         source(&sb, "d.c", "const char *d = __DATE__;\n");
         source(&sb, "t.c", "const char *t = __TIME__;\n");
-        age_past_the_guard();
+        age_past_the_guard(&sb);
         let date = || cmd(cc, "-c d.c").outs(&["d.o"]);
         date()
             .env("SOURCE_DATE_EPOCH", "0")
@@ -498,7 +498,7 @@ fn timestamp_through_a_macro_keys_the_using_file() {
         source(&sb, "h.h", "#define TS __TIMESTAMP__\n");
         source(&sb, "m.c", "#include \"h.h\"\nconst char *s = TS;\n");
         source(&sb, "n.c", "const char *s = STAMP;\n");
-        age_past_the_guard();
+        age_past_the_guard(&sb);
         for (src, args) in [("m", "-c m.c"), ("n", "-DSTAMP=__TIMESTAMP__ -c n.c")] {
             let obj = format!("{src}.o");
             let file = format!("{src}.c");
@@ -506,7 +506,7 @@ fn timestamp_through_a_macro_keys_the_using_file() {
             cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).hit();
             // Same bytes, another mtime: another __TIMESTAMP__.
             set_age(&sb, &file, 7200);
-            age_past_the_guard();
+            age_past_the_guard(&sb);
             cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).miss();
             cmd(cc, args).outs(&[&obj]).same_as_bare(&sb).hit();
         }
@@ -547,7 +547,7 @@ fn date_through_arguments_keys_the_date() {
     for cc in compilers() {
         let sb = sandbox("date-arg");
         source(&sb, "d.c", "const char *s = STAMP;\n");
-        age_past_the_guard();
+        age_past_the_guard(&sb);
         for tz in ["UTC+12", "UTC-14"] {
             let run = || {
                 cmd(cc, "-DSTAMP=__DATE__ -c d.c")
@@ -577,7 +577,7 @@ fn ordinary_headers_are_not_taken_for_pasted_time() {
     ] {
         let sb = sandbox("headers");
         source(&sb, file, body);
-        age_past_the_guard();
+        age_past_the_guard(&sb);
         let args = format!("-c {file}");
         cmd(cc, &args).same_as_bare(&sb).miss();
         cmd(cc, &args).same_as_bare(&sb).hit();
@@ -604,10 +604,14 @@ fn a_directory_changed_during_the_compile_is_not_trusted() {
     std::fs::set_permissions(sb.path("bin/gcc"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let gcc = sb.path("bin/gcc");
     let gcc = gcc.to_str().unwrap();
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     // The first compile sees no b/foo.h; it appears before the compile ends.
     let zc = cmd(gcc, "-Ib -Ia -c m.c").outs(&["m.o"]).run(&sb, true);
     ok(&zc.out);
+    // b/foo.h was written as the compile ended: only its age may decide
+    // whether the next compile is stored, and that must not be left to
+    // how fast this machine runs the next command.
+    age_past_the_guard(&sb);
     cmd(gcc, "-Ib -Ia -c m.c")
         .outs(&["m.o"])
         .same_as_bare(&sb)
@@ -636,12 +640,12 @@ fn an_extra_input_changed_during_the_compile_is_not_trusted() {
     std::fs::set_permissions(sb.path("bin/gcc"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let gcc = sb.path("bin/gcc");
     let gcc = gcc.to_str().unwrap();
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     ok(&cmd(gcc, "-specs=sp -c s.c").run(&sb, true).out);
     // The specs are back as the cache hashed them; the object must be
     // built from them.
     source(&sb, "sp", specs);
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     cmd(gcc, "-specs=sp -c s.c")
         .outs(&["s.o"])
         .same_as_bare(&sb)
@@ -670,7 +674,7 @@ fn a_script_compiler_is_keyed_by_its_environment() {
     // Two gccs that PATH may find first.
     exe("p1/gcc", "#!/bin/sh\nexec /usr/bin/gcc -DV=1 \"$@\"\n");
     exe("p2/gcc", "#!/bin/sh\nexec /usr/bin/gcc -DV=2 \"$@\"\n");
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     let wrapper = sb.path("bin/gcc");
     let path = std::env::var("PATH").unwrap();
     let on_path = |dir: &str| format!("{}:{path}", sb.path(dir).display());
@@ -706,7 +710,7 @@ fn the_assembler_gcc_finds_is_keyed() {
     std::fs::create_dir_all(sb.path("bdir")).unwrap();
     std::fs::create_dir_all(sb.path("cpath")).unwrap();
     executable(&sb, "fake/as", DEFSYM_AS);
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     let path = std::env::var("PATH").unwrap();
     let fake_first = format!("{}:{path}", sb.path("fake").display());
     let steps: [(&str, &[(&str, &str)]); 2] = [("", &[]), ("", &[("PATH", &fake_first)])];
@@ -738,7 +742,7 @@ fn the_assembler_gcc_finds_is_keyed() {
         run().same_as_bare(&sb).miss();
         run().same_as_bare(&sb).hit();
         executable(&sb, &format!("{dir}/as"), DEFSYM_AS);
-        age_past_the_guard();
+        age_past_the_guard(&sb);
         run().same_as_bare(&sb).miss();
         run().same_as_bare(&sb).hit();
     }
@@ -761,7 +765,7 @@ fn clang_default_config_files_are_keyed() {
         .unwrap();
     }
     source(&sb, "cb2/clang.cfg", "-DCFGDEF=42\n");
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     let cb1 = sb.path("cb1/clang");
     let cb2 = sb.path("cb2/clang");
     for clang in [&cb1, &cb2] {
@@ -771,7 +775,7 @@ fn clang_default_config_files_are_keyed() {
     }
     // A configuration file that appears beside the first binary.
     source(&sb, "cb1/x86_64-pc-linux-gnu-clang.cfg", "-DCFGDEF=7\n");
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     let run = || cmd(cb1.to_str().unwrap(), "-c m.c").outs(&["m.o"]);
     run().same_as_bare(&sb).miss();
     run().same_as_bare(&sb).hit();
@@ -1190,7 +1194,7 @@ fn a_terminal_resized_during_the_compile_stores_nothing() {
         "bin/gcc",
         "#!/bin/sh\nstty cols 60\nexec /usr/bin/gcc \"$@\"\n",
     );
-    age_past_the_guard();
+    age_past_the_guard(&sb);
     let cc = sb.path("bin/gcc");
     let cc = cc.to_str().unwrap();
     let args = "-Wall -c w.c -o w.o";
