@@ -339,7 +339,7 @@ fn several_sources_pass_through() {
 /// must match bare, and the second of each is served from the cache.
 #[track_caller]
 fn keyed_by_env(sb: &Sandbox, cc: &str, args: &str, var: &str, values: &[Option<&str>]) {
-    age_past_the_guard(&sb);
+    age_past_the_guard(sb);
     for value in values {
         let one = || {
             let c = cmd(cc, args).outs(&["w.o"]);
