@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Mutex;
@@ -82,6 +83,45 @@ const FAILURES_BEFORE_BACKOFF: u32 = 2;
 /// The longest backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
+/// What a daemon started for a Route is handed: its settings come from
+/// these, never from the broker's own environment (which is whatever the
+/// command that started the broker had).
+#[derive(Debug, Default)]
+pub(crate) struct DaemonStart {
+    /// Absolute config file paths, lowest precedence first.
+    pub(crate) config_files: Vec<PathBuf>,
+    /// `key`, `value` pairs; a key is a plain word.
+    pub(crate) settings: Vec<(String, String)>,
+}
+
+impl DaemonStart {
+    /// What `route` asks for, keeping only well-formed parts (an absolute
+    /// file; a word key with a UTF-8 value).
+    pub(crate) fn of(route: &frame::v1::Route) -> DaemonStart {
+        let config_files = route
+            .config_files
+            .iter()
+            .map(|f| PathBuf::from(std::ffi::OsStr::from_bytes(f)))
+            .filter(|f| f.is_absolute())
+            .collect();
+        let settings = route
+            .daemon_settings
+            .iter()
+            .filter_map(|v| {
+                let key = std::str::from_utf8(&v.name).ok()?;
+                let value = std::str::from_utf8(&v.value).ok()?;
+                let word =
+                    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+                word.then(|| (key.to_owned(), value.to_owned()))
+            })
+            .collect();
+        DaemonStart {
+            config_files,
+            settings,
+        }
+    }
+}
+
 /// What a Route ends in when it does not fail.
 #[derive(Debug)]
 pub(crate) enum Routed {
@@ -135,7 +175,12 @@ impl Daemons {
     /// replacing a stale one and spawning one if needed. Spawns for one key
     /// are serialized by its lock file and re-checked under it, so
     /// concurrent Routes start at most one daemon.
-    pub(crate) async fn route(&self, root: &Path, namespace: &str) -> Result<Routed, String> {
+    pub(crate) async fn route(
+        &self,
+        root: &Path,
+        namespace: &str,
+        start: &DaemonStart,
+    ) -> Result<Routed, String> {
         let paths = self.paths(root, namespace);
         if let Judged::Healthy(pid) | Judged::Busy(pid) = self.judge(&paths).await {
             return Ok(Routed::Reply(reply(&paths, pid)));
@@ -162,7 +207,8 @@ impl Daemons {
                     .await?;
             }
         }
-        self.spawn_and_wait(&paths, root, namespace, deadline).await
+        self.spawn_and_wait(&paths, root, namespace, start, deadline)
+            .await
     }
 
     /// The verdict on the daemon of `paths` from its identity file and the
@@ -430,10 +476,11 @@ impl Daemons {
         paths: &DaemonPaths,
         root: &Path,
         namespace: &str,
+        start: &DaemonStart,
         deadline: Instant,
     ) -> Result<Routed, String> {
         let mut child = self
-            .spawn(paths, root, namespace)
+            .spawn(paths, root, namespace, start)
             .map_err(|e| format!("start {}: {e}", self.daemon_exe.display()))?;
         let pid = child.id();
         eprintln!("spawned daemon pid={pid} key={}", paths.key);
@@ -504,7 +551,13 @@ impl Daemons {
 
     /// Starts the daemon detached: its own session, stdio to its log, cwd
     /// the cache root, no inherited descriptors, a clean environment.
-    fn spawn(&self, paths: &DaemonPaths, root: &Path, namespace: &str) -> io::Result<Child> {
+    fn spawn(
+        &self,
+        paths: &DaemonPaths,
+        root: &Path,
+        namespace: &str,
+        start: &DaemonStart,
+    ) -> io::Result<Child> {
         let mut cmd = Command::new(&self.daemon_exe);
         cmd.arg("--cache-root")
             .arg(root)
@@ -514,6 +567,12 @@ impl Daemons {
             .arg(&paths.endpoint)
             .arg("--identity")
             .arg(&paths.identity_file);
+        for f in &start.config_files {
+            cmd.arg("--config").arg(f);
+        }
+        for (key, value) in &start.settings {
+            cmd.arg("--set").arg(format!("{key}={value}"));
+        }
         os::spawn_detached(cmd, root, &paths.log)
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
-use crate::daemons::{Daemons, Routed};
+use crate::daemons::{DaemonStart, Daemons, Routed};
 use crate::framed::{connect_ours, Framed};
 use crate::refusals::{Refusal, Refusals};
 use crate::registry::{self, Registry};
@@ -164,6 +164,7 @@ impl Broker {
                 peer_version_string: PACKAGE_VERSION.to_owned(),
             });
         }
+        let start = DaemonStart::of(&route);
         let given = PathBuf::from(OsString::from_vec(route.cache_root));
         if !given.is_absolute() {
             return Response::error(format!("cache root {} is not absolute", given.display()));
@@ -189,7 +190,7 @@ impl Broker {
             let reply = self.refusals.refuse(&root, &namespace, refusal);
             return Response::new(response::Body::Route(reply));
         }
-        match self.daemons.route(&root, &namespace).await {
+        match self.daemons.route(&root, &namespace, &start).await {
             Ok(Routed::Backoff(detail)) => {
                 let refusal = Refusal {
                     reason: DAEMON_BACKOFF,

@@ -106,6 +106,7 @@ fn main() {
         cache_root: root.as_os_str().as_bytes().to_vec(),
         namespace,
         client_protocol_version: frame::PROTOCOL_VERSION,
+        ..Default::default()
     }));
     let path = env
         .iter()

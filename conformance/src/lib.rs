@@ -78,6 +78,10 @@ impl Sandbox {
             .env("ZCCACHE_CACHE_DIR", &self.cache)
             .env("ZCCACHE_RUNTIME_DIR", &self.runtime)
             .env("ZCCACHE_IDLE_TIMEOUT", "600")
+            // No config file of the machine's user applies in here.
+            .env("XDG_CONFIG_HOME", self.root.join("config"))
+            .env_remove("ZCCACHE_CONFIG")
+            .env_remove("ZCCACHE_MAX_SIZE")
             .env_remove("ZCCACHE_DISABLE")
             .env_remove("ZCCACHE_DAEMON_NAMESPACE")
             .env_remove("SOURCE_DATE_EPOCH")

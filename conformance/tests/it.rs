@@ -12,6 +12,7 @@ mod divergence;
 mod e2e;
 mod faults;
 mod frame;
+mod habits;
 mod oracle;
 mod plumbing;
 mod rust;

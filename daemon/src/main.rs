@@ -9,6 +9,7 @@
 
 mod cc;
 mod codec;
+mod config;
 mod depfile;
 mod domains;
 mod engine;
@@ -38,14 +39,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::UnixListener;
 
-const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024 * 1024;
-const DEFAULT_IDLE_SECS: u64 = 3600;
-
 struct Options {
     cache_root: PathBuf,
     namespace: String,
     endpoint: PathBuf,
     identity: PathBuf,
+    /// `--config F` (repeated): the config files, lowest precedence first.
+    config_files: Vec<PathBuf>,
+    /// `--set key=value` (repeated): settings from the starting request.
+    overrides: Vec<(String, String)>,
 }
 
 fn main() {
@@ -76,8 +78,21 @@ fn main() {
 
 fn parse_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<Options, String> {
     let (mut root, mut ns, mut ep, mut id) = (None, None, None, None);
+    let (mut config_files, mut overrides) = (Vec::new(), Vec::new());
     while let Some(a) = args.next() {
         let slot = match a.to_str() {
+            Some("--config") => {
+                let f = args.next().ok_or("--config needs a value")?;
+                config_files.push(PathBuf::from(f));
+                continue;
+            }
+            Some("--set") => {
+                let kv = args.next().ok_or("--set needs a value")?;
+                let kv = kv.into_string().map_err(|_| "--set is not UTF-8")?;
+                let (k, v) = kv.split_once('=').ok_or("--set needs key=value")?;
+                overrides.push((k.to_owned(), v.to_owned()));
+                continue;
+            }
             Some("--cache-root") => &mut root,
             Some("--namespace") => &mut ns,
             Some("--endpoint") => &mut ep,
@@ -95,6 +110,8 @@ fn parse_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<Opti
             .map_err(|_| "namespace is not UTF-8")?,
         endpoint: need(ep, "--endpoint")?.into(),
         identity: need(id, "--identity")?.into(),
+        config_files,
+        overrides,
     })
 }
 
@@ -115,8 +132,12 @@ async fn run(opts: Options) -> Result<(), String> {
         opts.namespace
     );
 
-    let max_size = env_u64("ZCCACHE_MAX_SIZE").unwrap_or(DEFAULT_MAX_SIZE);
-    let store = store::Store::open(&opts.cache_root, max_size)
+    let mut config = config::DaemonConfig::new(opts.config_files.clone(), opts.overrides.clone());
+    let settings = config.load();
+    for e in &settings.errors {
+        eprintln!("zccache-daemon: {e}");
+    }
+    let store = store::Store::open(&opts.cache_root, settings.number("max_size"))
         .map_err(|e| format!("cannot open the store: {e}"))?;
     let stats_path = opts
         .cache_root
@@ -146,10 +167,21 @@ async fn run(opts: Options) -> Result<(), String> {
         opts.cache_root.display().to_string().into(),
     );
     status_base.insert("namespace".into(), opts.namespace.clone().into());
+    // The broker sends our stderr to the log beside the endpoint
+    // (router::daemon_paths); status names it so nobody has to guess.
+    status_base.insert(
+        "log".into(),
+        opts.endpoint
+            .with_extension("log")
+            .display()
+            .to_string()
+            .into(),
+    );
     let server = Arc::new(server::Server {
         engine: engine.clone(),
         identity_json: identity.to_json(),
         status_base,
+        settings_status: std::sync::Mutex::new(config::status_fields(&settings)),
         started: Instant::now(),
         last_activity: AtomicU64::new(0),
         shutdown: tokio::sync::Notify::new(),
@@ -172,13 +204,16 @@ async fn run(opts: Options) -> Result<(), String> {
     let accept = tokio::spawn(server.clone().accept_loop(listener));
 
     let root_at_start = dir_identity(&opts.cache_root);
-    let idle = Duration::from_secs(env_u64("ZCCACHE_IDLE_TIMEOUT").unwrap_or(DEFAULT_IDLE_SECS));
+    let mut idle = Duration::from_secs(settings.number("idle_timeout"));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = server.shutdown.notified() => break,
             _ = tick.tick() => {
                 engine.core.stats.save_if_dirty(&stats_path);
+                if config.changed() {
+                    idle = apply_settings(&config, &server);
+                }
                 if !idle.is_zero() && server.idle_for() >= idle {
                     eprintln!("zccache-daemon: idle for {}s, exiting", idle.as_secs());
                     break;
@@ -350,20 +385,21 @@ fn remove_if_ours(endpoint: &Path, identity_file: &Path, pid: u32) {
     }
 }
 
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    let (num, mul) = match v.char_indices().last()? {
-        (i, 'K' | 'k') => (&v[..i], 1u64 << 10),
-        (i, 'M' | 'm') => (&v[..i], 1 << 20),
-        (i, 'G' | 'g') => (&v[..i], 1 << 30),
-        (i, 'T' | 't') => (&v[..i], 1 << 40),
-        _ => (v, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .map(|n| n.saturating_mul(mul))
+/// Re-reads the config after a file changed and applies it: the store's
+/// size limit at once (evicting down to it), the idle timeout returned.
+fn apply_settings(config: &config::DaemonConfig, server: &server::Server) -> Duration {
+    let settings = config.load();
+    for e in &settings.errors {
+        eprintln!("zccache-daemon: {e}");
+    }
+    let max_size = settings.number("max_size");
+    let evicted = server.engine.core.store.set_max_size(max_size);
+    eprintln!("zccache-daemon: config changed: max_size {max_size} ({evicted} entries evicted)");
+    *server
+        .settings_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = config::status_fields(&settings);
+    Duration::from_secs(settings.number("idle_timeout"))
 }
 
 #[cfg(test)]

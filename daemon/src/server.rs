@@ -31,6 +31,8 @@ pub(crate) struct Server {
     pub(crate) engine: Arc<Engine>,
     pub(crate) identity_json: Vec<u8>,
     pub(crate) status_base: serde_json::Map<String, serde_json::Value>,
+    /// The settings in force, as `status` shows them (`config::status_fields`).
+    pub(crate) settings_status: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
     pub(crate) started: Instant,
     pub(crate) last_activity: AtomicU64,
     pub(crate) shutdown: Notify,
@@ -321,6 +323,12 @@ impl Server {
             self.started.elapsed().as_secs().into(),
         );
         m.extend(self.engine.core.stats.to_json());
+        m.extend(
+            self.settings_status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        );
         let s = self.engine.core.store.stats();
         m.insert("entries".into(), s.entries.into());
         m.insert("bytes".into(), s.bytes.into());

@@ -362,6 +362,14 @@ pub struct Route {
     pub namespace: ::prost::alloc::string::String,
     #[prost(uint32, tag = "3")]
     pub client_protocol_version: u32,
+    /// For a daemon the broker starts on this Route (ignored when one
+    /// runs): the config files it reads, lowest precedence first.
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub config_files: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// Settings the wrapper's environment sets (name: the config key, value
+    /// as a file would spell it); they override the files.
+    #[prost(message, repeated, tag = "5")]
+    pub daemon_settings: ::prost::alloc::vec::Vec<EnvVar>,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

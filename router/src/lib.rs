@@ -36,7 +36,7 @@ pub use process::{
     current_boot_id, file_blake3, is_zombie, pid_alive, process_exe, process_facts,
     process_start_time, process_state, process_uid, running_start_time, still_proven,
 };
-pub use root::{daemon_key, resolve_cache_root, CacheRootEnv, CacheRootError};
+pub use root::{choose_cache_root, daemon_key, resolve_cache_root, CacheRootEnv, CacheRootError};
 pub use runtime::{
     euid, runtime_dir, runtime_dir_in, verify_runtime_dir, RuntimeDir, RuntimeDirEnv,
     RuntimeDirError,

@@ -129,11 +129,12 @@ impl fmt::Display for CacheRootError {
                 "resolve relative ZCCACHE_CACHE_DIR against non-absolute working directory {}",
                 cwd.display()
             ),
-            CacheRootError::Create { path, .. } => {
-                write!(f, "create cache root {}", path.display())
+            // The OS error is the part a person can act on.
+            CacheRootError::Create { path, source } => {
+                write!(f, "create cache root {}: {source}", path.display())
             }
-            CacheRootError::Canonicalize { path, .. } => {
-                write!(f, "resolve cache root {}", path.display())
+            CacheRootError::Canonicalize { path, source } => {
+                write!(f, "resolve cache root {}: {source}", path.display())
             }
             CacheRootError::NotADirectory { path } => {
                 write!(f, "use cache root {}: not a directory", path.display())
@@ -142,20 +143,14 @@ impl fmt::Display for CacheRootError {
     }
 }
 
-impl Error for CacheRootError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            CacheRootError::Create { source, .. } | CacheRootError::Canonicalize { source, .. } => {
-                Some(source)
-            }
-            _ => None,
-        }
-    }
-}
+impl Error for CacheRootError {}
 
 const DAEMON_KEY_CONTEXT: &str = "zccache router daemon key v1";
 
-fn choose_cache_root(env: &CacheRootEnv, cwd: &Path) -> Result<PathBuf, CacheRootError> {
+/// Where the cache root is, as [`resolve_cache_root`] would choose it,
+/// without creating or canonicalizing anything (to find the root's own
+/// config file before deciding whether to touch the root at all).
+pub fn choose_cache_root(env: &CacheRootEnv, cwd: &Path) -> Result<PathBuf, CacheRootError> {
     if let Some(dir) = non_empty(&env.zccache_cache_dir) {
         let dir = Path::new(dir);
         if dir.is_absolute() {

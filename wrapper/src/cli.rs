@@ -17,47 +17,48 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::invocation::Command;
 use crate::route::Place;
+use crate::tables::{
+    config_table, daemons_table, refusal_lines, release_report, stats_summary, status_table,
+};
 
 pub(crate) const USAGE: &str = "\
 usage: zccache <compiler> [args...]    compile through the cache
        zccache start                   start the daemon for this cache root and namespace
-       zccache stop                    stop it
+                                       (also --start-server)
+       zccache stop                    stop it (also --stop-server)
        zccache stop --all              stop every daemon of this user, then the broker
-       zccache status [--json]         show its statistics (stats: the same)
+       zccache stats [-v] [--json]     its statistics: hit rate, C and Rust apart, reasons,
+                                       size against the limit; -v every counter
+                                       (also status, -s, --show-stats, -sv, --show-adv-stats)
        zccache status --all [--json]   one row per running daemon of this user
-       zccache zero-stats              reset its statistics
-       zccache clear                   empty the cache
+       zccache zero-stats              reset its statistics (also -z, --zero-stats)
+       zccache clear                   empty the cache (also -C, --clear)
+       zccache config                  every setting, its value and where it came from
+                                       (also -p, --show-config)
+       zccache max-size SIZE           set the size limit in the config file, e.g. 20G
+                                       (also -M SIZE, --max-size SIZE)
        zccache release-handles --path P [--json]
                                        make every daemon let go of files under P
                                        (exit 0 when nothing is held there any more)
-       zccache --version | --help
+       zccache version | help          (also -V, --version, -h, --help)
 
 A link to zccache named like a compiler (gcc, cc, clang++, ...) runs the
-next compiler of that name on PATH through the cache.
+next compiler of that name on PATH through the cache. stats, zero-stats and
+clear start the daemon when none runs.
 
-Environment: ZCCACHE_CACHE_DIR, ZCCACHE_DAEMON_NAMESPACE, ZCCACHE_DISABLE,
-ZCCACHE_LOG, ZCCACHE_CONNECT_TIMEOUT_MS, ZCCACHE_REQUEST_TIMEOUT_MS,
-ZCCACHE_SPAWN_TIMEOUT_MS, ZCCACHE_BROKER_EXE, ZCCACHE_PATH_REMAP=auto (share
-the cache between git worktrees), ZCCACHE_WORKTREE_ROOT.
+Settings: $ZCCACHE_CONFIG, else $XDG_CONFIG_HOME/zccache/config.toml (or
+~/.config/zccache/config.toml) and then <cache root>/zccache.toml; the
+environment overrides both. Keys and variables: `zccache config` lists them
+(cache_dir ZCCACHE_CACHE_DIR, namespace ZCCACHE_DAEMON_NAMESPACE, max_size
+ZCCACHE_MAX_SIZE, idle_timeout ZCCACHE_IDLE_TIMEOUT, disable ZCCACHE_DISABLE,
+log ZCCACHE_LOG, path_remap ZCCACHE_PATH_REMAP, worktree_root
+ZCCACHE_WORKTREE_ROOT, and the *_timeout_ms knobs).
+
+Logs: the daemon's is <runtime dir>/d-<key>.log (`zccache stats` names it),
+the broker's <runtime dir>/broker-p<protocol>.log; the runtime dir is
+$ZCCACHE_RUNTIME_DIR, else $XDG_RUNTIME_DIR/zccache, else /tmp/zccache-<uid>.
+ZCCACHE_LOG=1 prints why a compile was not served by the cache.
 ";
-
-/// Keys shown first, in this order; the rest follow sorted.
-const STATUS_ORDER: [&str; 14] = [
-    "version",
-    "protocol_version",
-    "pid",
-    "endpoint",
-    "cache_root",
-    "namespace",
-    "hits",
-    "misses",
-    "cross_root_hits",
-    "passthrough",
-    "passthrough_reasons",
-    "errors",
-    "entries",
-    "bytes",
-];
 
 /// Runs `command`, returning the exit code.
 pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
@@ -72,7 +73,7 @@ pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
             print!("{USAGE}");
             0
         }
-        Command::Start => with_place(|place| match place.route(cfg) {
+        Command::Start => with_place(cfg, |place| match place.route(cfg) {
             Ok((_, reply)) => {
                 println!(
                     "{}",
@@ -82,25 +83,39 @@ pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
             }
             Err(e) => fail(&e),
         }),
-        // Stopping what does not run has succeeded; the others have not.
-        Command::Stop { all: false } => ask_daemon(
-            cfg,
-            Body::Shutdown(ShutdownRequest { all: false }),
-            0,
-            |answer| acked(answer, "daemon stopped"),
-        ),
+        // Stopping what does not run has succeeded.
+        Command::Stop { all: false } => with_place(cfg, |place| match place.connect_daemon(cfg) {
+            Err(e) if e.is_nobody_home() => {
+                println!("no daemon running for {}", described(place));
+                0
+            }
+            _ => ask_daemon(cfg, Body::Shutdown(ShutdownRequest { all: false }), |a| {
+                acked(a, "daemon stopped")
+            }),
+        }),
         Command::Stop { all: true } => stop_all(cfg),
-        Command::Status { json, all: true } => status_all(cfg, json),
+        Command::Status {
+            json, all: true, ..
+        } => status_all(cfg, json),
         Command::ReleaseHandles { path, json } => {
             release_handles(cfg, path.unwrap_or_default(), json)
         }
-        Command::ZeroStats => ask_daemon(cfg, Body::ZeroStats(ZeroStatsRequest {}), 1, |answer| {
+        Command::ZeroStats => ask_daemon(cfg, Body::ZeroStats(ZeroStatsRequest {}), |answer| {
             acked(answer, "statistics zeroed")
         }),
-        Command::Clear => ask_daemon(cfg, Body::Clear(ClearRequest {}), 1, |answer| {
+        Command::Clear => ask_daemon(cfg, Body::Clear(ClearRequest {}), |answer| {
             acked(answer, "cache cleared")
         }),
-        Command::Status { json, all: false } => with_place(|place| {
+        Command::ShowConfig => {
+            print!("{}", config_table(&cfg.settings));
+            0
+        }
+        Command::MaxSize { size } => set_max_size(cfg, &size.unwrap_or_default()),
+        Command::Status {
+            json,
+            all: false,
+            verbose,
+        } => with_place(cfg, |place| {
             if let Some(refused) = refusal_of(place, cfg) {
                 print!("{}", refused.show(json));
                 return 0;
@@ -108,14 +123,17 @@ pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
             ask_daemon(
                 cfg,
                 Body::Status(StatusRequest { all: false }),
-                1,
                 |answer| match answer {
                     response::Body::Status(reply) if json => {
                         println!("{}", reply.json);
                         0
                     }
-                    response::Body::Status(reply) => {
+                    response::Body::Status(reply) if verbose => {
                         print!("{}", status_table(&reply.json));
+                        0
+                    }
+                    response::Body::Status(reply) => {
+                        print!("{}", stats_summary(&reply.json));
                         0
                     }
                     other => fail(&format!("daemon answered with {}", frame::describe(&other))),
@@ -123,6 +141,39 @@ pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
             )
         }),
     }
+}
+
+/// `root (namespace)`, as messages name a daemon.
+fn described(place: &Place) -> String {
+    format!("{} ({})", place.root.display(), place.namespace)
+}
+
+/// `-M SIZE`: checks the size and writes it into the config file this
+/// root reads (`ZCCACHE_CONFIG`, else `<root>/zccache.toml`); a running
+/// daemon notices the edit by itself.
+fn set_max_size(cfg: &Config, size: &OsStr) -> i32 {
+    let Some(size) = size.to_str() else {
+        return fail(&"the size is not UTF-8");
+    };
+    let bytes = match settings::parse_size(size) {
+        Ok(bytes) => bytes,
+        Err(e) => return fail(&e),
+    };
+    with_place(cfg, |place| {
+        let file = settings::writable_file(&|n| std::env::var_os(n), &place.root);
+        if let Err(e) = settings::set_in_file(&file, "max_size", size) {
+            return fail(&e);
+        }
+        println!(
+            "max_size set to {} in {}",
+            settings::show_size(bytes),
+            file.display()
+        );
+        if let settings::Origin::Env(var) = cfg.settings.get("max_size").origin {
+            println!("note: {var} in the environment overrides it for daemons started from here");
+        }
+        0
+    })
 }
 
 /// Why this root and namespace get no daemon, if they do not: the root is
@@ -183,9 +234,9 @@ impl Refused {
     }
 }
 
-fn with_place(f: impl FnOnce(&Place) -> i32) -> i32 {
+fn with_place(cfg: &Config, f: impl FnOnce(&Place) -> i32) -> i32 {
     match std::env::current_dir() {
-        Ok(cwd) => match Place::from_env(&cwd) {
+        Ok(cwd) => match Place::new(&cwd, cfg) {
             Ok(place) => f(&place),
             Err(e) => fail(&e),
         },
@@ -193,27 +244,28 @@ fn with_place(f: impl FnOnce(&Place) -> i32) -> i32 {
     }
 }
 
-/// Sends `body` to this root and namespace's daemon, if one runs, and
-/// hands its answer to `answered`. Starts nothing: with no daemon it says
-/// so and returns `absent`.
+/// Sends `body` to this root and namespace's daemon and hands its answer
+/// to `answered`. With no daemon running, the broker starts one first (the
+/// counters and the store are on disk; the daemon owns them), and this
+/// says so on stderr.
 fn ask_daemon(
     cfg: &Config,
     body: request::Body,
-    absent: i32,
     answered: impl FnOnce(response::Body) -> i32,
 ) -> i32 {
-    with_place(|place| {
+    with_place(cfg, |place| {
         let mut conn = match place.connect_daemon(cfg) {
             Ok(conn) => conn,
-            Err(e) if e.is_nobody_home() => {
-                let root = place.root.display();
-                let nobody = format!("no daemon running for {root} ({})", place.namespace);
-                if absent == 0 {
-                    println!("{nobody}");
-                    return 0;
+            Err(e) if e.is_nobody_home() => match place.route(cfg) {
+                Ok((conn, _)) => {
+                    eprintln!(
+                        "zccache: no daemon was running for {}; started one",
+                        described(place)
+                    );
+                    conn
                 }
-                return fail(&nobody);
-            }
+                Err(e) => return fail(&e),
+            },
             Err(e) => return fail(&format!("daemon: {e}")),
         };
         match conn.call(body, cfg.request_timeout) {
@@ -308,24 +360,6 @@ fn status_all(cfg: &Config, json: bool) -> i32 {
     0
 }
 
-/// One line per root and namespace the broker routes no daemon for.
-pub(crate) fn refusal_lines(json: &str) -> String {
-    let Ok(Value::Array(list)) = serde_json::from_str::<Value>(json) else {
-        return String::new();
-    };
-    list.iter()
-        .map(|r| {
-            format!(
-                "not served: {} ({}): {} ({})\n",
-                cell(&r["cache_root"]),
-                cell(&r["namespace"]),
-                cell(&r["detail"]),
-                cell(&r["refused"])
-            )
-        })
-        .collect()
-}
-
 /// Asks the broker to stop every daemon and then itself, and waits until
 /// its endpoint is gone, so that no daemon or broker runs once this
 /// returns 0.
@@ -417,313 +451,4 @@ fn acked(answer: response::Body, done: &str) -> i32 {
 fn fail(what: &dyn std::fmt::Display) -> i32 {
     let _ = writeln!(std::io::stderr(), "zccache: {what}");
     1
-}
-
-/// The daemon's status object as an aligned two-column table; nested
-/// objects (the passthrough reasons) are listed indented below their key.
-/// Anything that is not a JSON object is shown as it came.
-pub(crate) fn status_table(json: &str) -> String {
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
-        return format!("{json}\n");
-    };
-    let mut keys: Vec<&String> = STATUS_ORDER
-        .iter()
-        .filter_map(|k| map.get_key_value(*k).map(|(k, _)| k))
-        .collect();
-    let mut rest: Vec<&String> = map
-        .keys()
-        .filter(|k| !STATUS_ORDER.contains(&k.as_str()))
-        .collect();
-    rest.sort();
-    keys.extend(rest);
-    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
-    let mut out = String::new();
-    for key in keys {
-        match &map[key.as_str()] {
-            Value::Object(inner) if !inner.is_empty() => {
-                out.push_str(key);
-                out.push('\n');
-                let inner_width = inner.keys().map(String::len).max().unwrap_or(0);
-                for (name, value) in inner {
-                    out.push_str(&format!("  {name:inner_width$}  {}\n", cell(value)));
-                }
-            }
-            value => out.push_str(&format!("{key:width$}  {}\n", cell(value))),
-        }
-    }
-    out
-}
-
-/// The broker's array of daemon status objects as an aligned table, one
-/// row per daemon; the header alone when there are none.
-pub(crate) fn daemons_table(json: &str) -> String {
-    const HEADER: [&str; 8] = [
-        "CACHE ROOT",
-        "NAMESPACE",
-        "PID",
-        "UPTIME",
-        "HITS",
-        "MISSES",
-        "ENTRIES",
-        "BYTES",
-    ];
-    let Ok(Value::Array(daemons)) = serde_json::from_str::<Value>(json) else {
-        return format!("{json}\n");
-    };
-    let number = |d: &Value, k: &str| d[k].as_u64().map_or("-".to_owned(), |n| n.to_string());
-    let mut rows: Vec<[String; 8]> = vec![HEADER.map(str::to_owned)];
-    for d in &daemons {
-        rows.push([
-            cell(&d["cache_root"]),
-            cell(&d["namespace"]),
-            number(d, "pid"),
-            d["uptime_secs"].as_u64().map_or("-".to_owned(), uptime),
-            number(d, "hits"),
-            number(d, "misses"),
-            number(d, "entries"),
-            d["bytes"].as_u64().map_or("-".to_owned(), size),
-        ]);
-    }
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, (text, width)) in row.iter().zip(&widths).enumerate() {
-            let pad = width - text.chars().count();
-            // Text columns are left-aligned, numbers right-aligned.
-            if i < 2 {
-                line.push_str(text);
-                line.push_str(&" ".repeat(pad));
-            } else {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(text);
-            }
-            line.push_str("  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// What each daemon released under `path`, one line per daemon, from the
-/// broker's array of daemon reports.
-pub(crate) fn release_report(json: &str, path: &Path) -> String {
-    let Ok(Value::Array(daemons)) = serde_json::from_str::<Value>(json) else {
-        return format!("{json}\n");
-    };
-    if daemons.is_empty() {
-        return format!(
-            "no daemon running; nothing is held under {}\n",
-            path.display()
-        );
-    }
-    let mut out = String::new();
-    for d in &daemons {
-        out.push_str(&format!(
-            "{} ({}) pid {}: ",
-            cell(&d["cache_root"]),
-            cell(&d["namespace"]),
-            cell(&d["pid"])
-        ));
-        if let Some(refused) = d["refused"].as_str() {
-            out.push_str(&format!("refused: {refused}\n"));
-            continue;
-        }
-        if let Some(error) = d["error"].as_str() {
-            out.push_str(&format!("not released: {error}\n"));
-            continue;
-        }
-        let released: Vec<String> = d["released"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, n)| n.as_u64() != Some(0))
-            .map(|(what, n)| format!("{} {}", cell(n), what.replace('_', " ")))
-            .collect();
-        if released.is_empty() {
-            out.push_str("released nothing");
-        } else {
-            out.push_str(&format!("released {}", released.join(", ")));
-        }
-        let held: Vec<String> = d["held"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(cell)
-            .collect();
-        if held.is_empty() {
-            out.push_str("; holds nothing there\n");
-        } else {
-            out.push_str(&format!("; still holds {}\n", held.join(", ")));
-        }
-    }
-    out
-}
-
-/// `3h04m`, `12m05s`, `45s`, `2d03h`.
-fn uptime(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m{s:02}s"),
-        (0, _, _) => format!("{h}h{m:02}m"),
-        _ => format!("{d}d{h:02}h"),
-    }
-}
-
-/// Bytes in binary units with one decimal, exact below 1 KiB.
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-fn cell(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_owned(),
-        Value::Object(m) if m.is_empty() => "-".to_owned(),
-        other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[track_caller]
-    fn check(json: &str, expected: &str) {
-        assert_eq!(status_table(json), expected);
-    }
-
-    #[test]
-    fn status_tables() {
-        check(
-            r#"{"misses":2,"hits":5,"zzz":true,"version":"0.1.0","namespace":"default",
-                "passthrough_reasons":{"preprocessor_only":3,"linking":1},"passthrough":4,
-                "cache_root":"/c","aaa":null,"list":[1,2]}"#,
-            "\
-version              0.1.0
-cache_root           /c
-namespace            default
-hits                 5
-misses               2
-passthrough          4
-passthrough_reasons
-  linking            1
-  preprocessor_only  3
-aaa                  -
-list                 [1,2]
-zzz                  true
-",
-        );
-        check(
-            r#"{"hits":0,"passthrough_reasons":{}}"#,
-            "hits                 0\npassthrough_reasons  -\n",
-        );
-        check("[1,2]", "[1,2]\n");
-        check("not json", "not json\n");
-    }
-
-    #[test]
-    fn daemon_tables() {
-        #[track_caller]
-        fn check(json: &str, expected: &str) {
-            assert_eq!(daemons_table(json), expected);
-        }
-        let header = "CACHE ROOT  NAMESPACE  PID  UPTIME  HITS  MISSES  ENTRIES  BYTES\n";
-        check("[]", header);
-        check(
-            r#"[{"cache_root":"/home/u/.cache/zccache","namespace":"default","pid":4242,
-                 "uptime_secs":3725,"hits":10,"misses":2,"entries":12,"bytes":1536},
-                {"cache_root":"/c","namespace":"ci","pid":7,"uptime_secs":5,
-                 "hits":0,"misses":0,"entries":0,"bytes":0}]"#,
-            "\
-CACHE ROOT              NAMESPACE   PID  UPTIME  HITS  MISSES  ENTRIES    BYTES
-/home/u/.cache/zccache  default    4242   1h02m    10       2       12  1.5 KiB
-/c                      ci            7      5s     0       0        0      0 B
-",
-        );
-        check(
-            r#"[{"cache_root":"/c"}]"#,
-            "\
-CACHE ROOT  NAMESPACE  PID  UPTIME  HITS  MISSES  ENTRIES  BYTES
-/c          -            -       -     -       -        -      -
-",
-        );
-        check("{}", "{}\n");
-    }
-
-    #[test]
-    fn refusal_tables() {
-        assert_eq!(refusal_lines(""), "");
-        assert_eq!(refusal_lines("[]"), "");
-        assert_eq!(
-            refusal_lines(
-                r#"[{"cache_root":"/c","namespace":"a","refused":"daemon_backoff",
-                     "detail":"the daemon keeps exiting"}]"#
-            ),
-            "not served: /c (a): the daemon keeps exiting (daemon_backoff)\n"
-        );
-    }
-
-    #[test]
-    fn release_reports() {
-        #[track_caller]
-        fn check(json: &str, expected: &str) {
-            assert_eq!(release_report(json, Path::new("/w")), expected);
-        }
-        check("[]", "no daemon running; nothing is held under /w\n");
-        check(
-            r#"[{"cache_root":"/c","namespace":"a","pid":1,
-                 "released":{"metadata_entries":3,"manifests":0,"scans":2,"watches":0},
-                 "held":[],"refused":null},
-                {"cache_root":"/c","namespace":"b","pid":2,"released":{},"held":["/w/x.c"]},
-                {"cache_root":"/w/c","namespace":"default","pid":3,"released":{},"held":[],
-                 "refused":"/w/c lies under /w: stop this daemon instead"},
-                {"cache_root":"/d","namespace":"default","pid":4,"error":"no answer within 10000 ms"}]"#,
-            "\
-/c (a) pid 1: released 3 metadata entries, 2 scans; holds nothing there
-/c (b) pid 2: released nothing; still holds /w/x.c
-/w/c (default) pid 3: refused: /w/c lies under /w: stop this daemon instead
-/d (default) pid 4: not released: no answer within 10000 ms
-",
-        );
-        check("oops", "oops\n");
-    }
-
-    #[test]
-    fn uptimes_and_sizes() {
-        for (secs, text) in [
-            (0, "0s"),
-            (59, "59s"),
-            (60, "1m00s"),
-            (3599, "59m59s"),
-            (3600, "1h00m"),
-            (86_399, "23h59m"),
-            (86_400 * 3 + 3600 * 5, "3d05h"),
-        ] {
-            assert_eq!(uptime(secs), text, "{secs}");
-        }
-        for (bytes, text) in [
-            (0, "0 B"),
-            (1023, "1023 B"),
-            (1024, "1.0 KiB"),
-            (5 * 1024 * 1024 + 512 * 1024, "5.5 MiB"),
-            (u64::MAX, "16.0 EiB"),
-        ] {
-            assert_eq!(size(bytes), text, "{bytes}");
-        }
-    }
 }

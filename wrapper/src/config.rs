@@ -1,8 +1,10 @@
-//! The wrapper's environment knobs (timeouts, logging, the kill switch), read once into a value; it does not resolve the cache root or namespace (router does).
+//! The wrapper's settings (timeouts, logging, the kill switch, the cache dir and namespace), read once into a value from the environment and the config files through the `settings` crate; it does not resolve the cache root or namespace into daemon paths (router does) and acts on no daemon setting (it hands those on).
 
-use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use settings::{Origin, Scope, Settings};
 
 /// How loudly the wrapper reports that it fell back to a direct compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -12,55 +14,81 @@ pub(crate) enum LogLevel {
     Debug,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// `ZCCACHE_DISABLE`: run the compiler directly, touch nothing.
+    /// `disable`: run the compiler directly, touch nothing.
     pub(crate) disabled: bool,
-    /// `ZCCACHE_LOG`: 1 or warn for one line per fallback, debug for more.
+    /// `log`: warn for one line per compile that was not a hit, debug for more.
     pub(crate) log: LogLevel,
-    /// `ZCCACHE_CONNECT_TIMEOUT_MS`
     pub(crate) connect_timeout: Duration,
-    /// `ZCCACHE_REQUEST_TIMEOUT_MS`: waiting for a Lookup or Store answer.
+    /// Waiting for a Lookup or Store answer.
     pub(crate) request_timeout: Duration,
-    /// `ZCCACHE_SPAWN_TIMEOUT_MS`: a broker we started, until it answers;
-    /// also what a Route may take, since the broker may be spawning a daemon.
+    /// A broker we started, until it answers; also what a Route may take,
+    /// since the broker may be spawning a daemon.
     pub(crate) spawn_timeout: Duration,
-    /// `ZCCACHE_BROKER_EXE`: the broker binary, instead of the one next to us.
+    /// `ZCCACHE_BROKER_EXE` (environment only, for tests): the broker
+    /// binary, instead of the one next to us.
     pub(crate) broker_exe: Option<PathBuf>,
+    /// Everything resolved, with origins and errors.
+    pub(crate) settings: Settings,
 }
 
 impl Config {
-    pub(crate) fn from_env(var: impl Fn(&str) -> Option<OsString>) -> Config {
-        let millis = |name: &str, default: u64| {
-            let value = var(name).and_then(|v| v.to_str().and_then(|v| v.trim().parse().ok()));
-            Duration::from_millis(value.unwrap_or(default))
+    /// Reads the environment through `var` and the config files it points
+    /// at (the user's, then the cache root's own, found from `cwd`).
+    pub(crate) fn load(var: &dyn Fn(&str) -> Option<OsString>, cwd: Option<&Path>) -> Config {
+        let user = Settings::resolve(var, &settings::user_files(var));
+        let root_path = cwd.and_then(|cwd| {
+            let env = router::CacheRootEnv {
+                zccache_cache_dir: user.text("cache_dir").map(OsString::from),
+                xdg_cache_home: var("XDG_CACHE_HOME"),
+                home: var("HOME"),
+            };
+            router::choose_cache_root(&env, cwd).ok()
+        });
+        let settings = match &root_path {
+            Some(root) => Settings::resolve(var, &settings::files_for(var, root)),
+            None => user,
         };
+        Config::from_settings(settings, var("ZCCACHE_BROKER_EXE"))
+    }
+
+    fn from_settings(s: Settings, broker: Option<OsString>) -> Config {
+        let millis = |key: &str| Duration::from_millis(s.number(key));
         Config {
-            disabled: var("ZCCACHE_DISABLE").is_some_and(|v| truthy(&v)),
-            log: var("ZCCACHE_LOG").map_or(LogLevel::Off, |v| log_level(&v)),
-            connect_timeout: millis("ZCCACHE_CONNECT_TIMEOUT_MS", 1_000),
-            request_timeout: millis("ZCCACHE_REQUEST_TIMEOUT_MS", 5_000),
-            spawn_timeout: millis("ZCCACHE_SPAWN_TIMEOUT_MS", 10_000),
-            broker_exe: var("ZCCACHE_BROKER_EXE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            disabled: s.flag("disable"),
+            log: match s.text("log") {
+                Some("debug") => LogLevel::Debug,
+                Some("warn") => LogLevel::Warn,
+                _ => LogLevel::Off,
+            },
+            connect_timeout: millis("connect_timeout_ms"),
+            request_timeout: millis("request_timeout_ms"),
+            spawn_timeout: millis("spawn_timeout_ms"),
+            broker_exe: broker.filter(|v| !v.is_empty()).map(PathBuf::from),
+            settings: s,
         }
     }
-}
 
-fn truthy(value: &OsStr) -> bool {
-    let value = value.to_string_lossy();
-    ["1", "true", "yes"]
-        .iter()
-        .any(|t| value.trim().eq_ignore_ascii_case(t))
-}
+    /// The daemon settings a Route hands to a daemon it starts: those the
+    /// environment sets (the files the daemon reads itself, so that an
+    /// edit reaches a running daemon).
+    pub(crate) fn daemon_overrides(&self) -> Vec<(String, String)> {
+        self.settings
+            .iter()
+            .filter(|s| s.spec.scope == Scope::Daemon && matches!(s.origin, Origin::Env(_)))
+            .map(|s| (s.spec.key.to_owned(), s.value.raw()))
+            .collect()
+    }
 
-fn log_level(value: &OsStr) -> LogLevel {
-    let value = value.to_string_lossy().trim().to_ascii_lowercase();
-    match value.as_str() {
-        "" | "0" | "off" | "false" | "no" => LogLevel::Off,
-        "debug" | "2" => LogLevel::Debug,
-        _ => LogLevel::Warn,
+    /// Lookup settings a config file sets and the environment does not, as
+    /// the variables the daemon reads from the Lookup.
+    pub(crate) fn lookup_additions(&self) -> Vec<(&'static str, String)> {
+        self.settings
+            .iter()
+            .filter(|s| s.spec.scope == Scope::Lookup && matches!(s.origin, Origin::File { .. }))
+            .map(|s| (s.spec.env, s.value.raw()))
+            .collect()
     }
 }
 
@@ -68,21 +96,20 @@ fn log_level(value: &OsStr) -> LogLevel {
 mod tests {
     use super::*;
 
-    #[track_caller]
-    fn check(vars: &[(&str, &str)], expected: impl FnOnce(&mut Config)) {
-        let got = Config::from_env(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| OsString::from(v))
-        });
-        let mut want = Config::from_env(|_| None);
-        expected(&mut want);
-        assert_eq!(got, want);
+    fn load(vars: &[(&str, &str)]) -> Config {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Config::load(
+            &|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            None,
+        )
     }
 
     #[test]
     fn defaults() {
-        let c = Config::from_env(|_| None);
+        let c = load(&[]);
         assert!(!c.disabled);
         assert_eq!(c.log, LogLevel::Off);
         assert_eq!(c.connect_timeout, Duration::from_secs(1));
@@ -93,24 +120,33 @@ mod tests {
 
     #[test]
     fn knobs() {
-        check(&[("ZCCACHE_DISABLE", "1")], |c| c.disabled = true);
-        check(&[("ZCCACHE_DISABLE", "Yes")], |c| c.disabled = true);
-        check(&[("ZCCACHE_DISABLE", "true")], |c| c.disabled = true);
-        check(&[("ZCCACHE_DISABLE", "0")], |_| {});
-        check(&[("ZCCACHE_LOG", "1")], |c| c.log = LogLevel::Warn);
-        check(&[("ZCCACHE_LOG", "warn")], |c| c.log = LogLevel::Warn);
-        check(&[("ZCCACHE_LOG", "DEBUG")], |c| c.log = LogLevel::Debug);
-        check(&[("ZCCACHE_LOG", "0")], |_| {});
-        check(&[("ZCCACHE_CONNECT_TIMEOUT_MS", "250")], |c| {
-            c.connect_timeout = Duration::from_millis(250)
-        });
-        check(&[("ZCCACHE_REQUEST_TIMEOUT_MS", "junk")], |_| {});
-        check(&[("ZCCACHE_SPAWN_TIMEOUT_MS", "20")], |c| {
-            c.spawn_timeout = Duration::from_millis(20)
-        });
-        check(&[("ZCCACHE_BROKER_EXE", "/x/b")], |c| {
-            c.broker_exe = Some("/x/b".into())
-        });
-        check(&[("ZCCACHE_BROKER_EXE", "")], |_| {});
+        assert!(load(&[("ZCCACHE_DISABLE", "1")]).disabled);
+        assert!(load(&[("ZCCACHE_DISABLE", "Yes")]).disabled);
+        assert!(load(&[("ZCCACHE_DISABLE", "true")]).disabled);
+        assert!(!load(&[("ZCCACHE_DISABLE", "0")]).disabled);
+        assert_eq!(load(&[("ZCCACHE_LOG", "1")]).log, LogLevel::Warn);
+        assert_eq!(load(&[("ZCCACHE_LOG", "warn")]).log, LogLevel::Warn);
+        assert_eq!(load(&[("ZCCACHE_LOG", "DEBUG")]).log, LogLevel::Debug);
+        assert_eq!(load(&[("ZCCACHE_LOG", "0")]).log, LogLevel::Off);
+        let c = load(&[("ZCCACHE_CONNECT_TIMEOUT_MS", "250")]);
+        assert_eq!(c.connect_timeout, Duration::from_millis(250));
+        let c = load(&[("ZCCACHE_REQUEST_TIMEOUT_MS", "junk")]);
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
+        assert_eq!(c.settings.errors.len(), 1, "junk is reported, not used");
+        let c = load(&[("ZCCACHE_SPAWN_TIMEOUT_MS", "20")]);
+        assert_eq!(c.spawn_timeout, Duration::from_millis(20));
+        let c = load(&[("ZCCACHE_BROKER_EXE", "/x/b")]);
+        assert_eq!(c.broker_exe, Some("/x/b".into()));
+        assert_eq!(load(&[("ZCCACHE_BROKER_EXE", "")]).broker_exe, None);
+    }
+
+    #[test]
+    fn daemon_settings_from_the_environment_are_handed_on_and_file_lookups_added() {
+        let c = load(&[("ZCCACHE_MAX_SIZE", "1M"), ("ZCCACHE_LOG", "1")]);
+        assert_eq!(
+            c.daemon_overrides(),
+            [("max_size".to_owned(), "1048576".to_owned())]
+        );
+        assert!(c.lookup_additions().is_empty());
     }
 }

@@ -21,6 +21,8 @@ pub(crate) enum Entry {
     },
     /// The command line makes no sense; the text says why.
     Usage(String),
+    /// A slip of the subcommand `meant`, not a compiler.
+    Mistyped { typed: String, meant: &'static str },
 }
 
 #[derive(Debug, PartialEq, Eq, Clone)]
@@ -30,10 +32,12 @@ pub(crate) enum Command {
     Stop {
         all: bool,
     },
-    /// `all`: one row (or object) per live daemon of this user.
+    /// `all`: one row (or object) per live daemon of this user; `verbose`:
+    /// every counter, not the summary.
     Status {
         json: bool,
         all: bool,
+        verbose: bool,
     },
     /// Every daemon lets go of what it holds under `path`.
     ReleaseHandles {
@@ -42,49 +46,171 @@ pub(crate) enum Command {
     },
     ZeroStats,
     Clear,
+    /// Every setting, its value and where it came from.
+    ShowConfig,
+    /// Persist a size limit in the config file.
+    MaxSize {
+        size: Option<OsString>,
+    },
     Version,
     Help,
+}
+
+/// Every spelling of every subcommand: ours, then ccache's and sccache's.
+/// A spelling that takes a value may also be written `-Mvalue` (short) or
+/// `--max-size=value` (long).
+/// Makes the command a spelling names.
+type Make = fn() -> Command;
+
+const SPELLINGS: &[(&str, Make)] = &[
+    ("start", || Command::Start),
+    ("--start-server", || Command::Start),
+    ("stop", || Command::Stop { all: false }),
+    ("--stop-server", || Command::Stop { all: false }),
+    ("status", status),
+    ("stats", status),
+    ("-s", status),
+    ("--show-stats", status),
+    ("--show-adv-stats", || Command::Status {
+        json: false,
+        all: false,
+        verbose: true,
+    }),
+    ("-sv", || Command::Status {
+        json: false,
+        all: false,
+        verbose: true,
+    }),
+    ("release-handles", || Command::ReleaseHandles {
+        path: None,
+        json: false,
+    }),
+    ("zero-stats", || Command::ZeroStats),
+    ("-z", || Command::ZeroStats),
+    ("--zero-stats", || Command::ZeroStats),
+    ("clear", || Command::Clear),
+    ("-C", || Command::Clear),
+    ("--clear", || Command::Clear),
+    ("config", || Command::ShowConfig),
+    ("-p", || Command::ShowConfig),
+    ("--show-config", || Command::ShowConfig),
+    ("max-size", max_size),
+    ("-M", max_size),
+    ("--max-size", max_size),
+    ("version", || Command::Version),
+    ("-V", || Command::Version),
+    ("--version", || Command::Version),
+    ("help", || Command::Help),
+    ("-h", || Command::Help),
+    ("--help", || Command::Help),
+];
+
+/// The words a person types for a subcommand, for "did you mean".
+const WORDS: &[&str] = &[
+    "start",
+    "stop",
+    "status",
+    "stats",
+    "release-handles",
+    "zero-stats",
+    "clear",
+    "config",
+    "max-size",
+    "version",
+    "help",
+];
+
+fn status() -> Command {
+    Command::Status {
+        json: false,
+        all: false,
+        verbose: false,
+    }
+}
+
+fn max_size() -> Command {
+    Command::MaxSize { size: None }
 }
 
 /// Classifies `argv` (including argv[0]).
 pub(crate) fn parse(argv: Vec<OsString>) -> Entry {
     let mut argv = argv.into_iter();
     let argv0 = argv.next().unwrap_or_default();
-    let rest: Vec<OsString> = argv.collect();
+    let mut rest: Vec<OsString> = argv.collect();
     if !is_wrapper_name(&argv0) {
         return Entry::Masquerade { argv0, args: rest };
     }
     let Some(first) = rest.first() else {
         return Entry::Usage("missing compiler or subcommand".to_owned());
     };
-    let command = match first.as_bytes() {
-        b"start" => Command::Start,
-        b"stop" => Command::Stop { all: false },
-        b"status" | b"stats" => Command::Status {
-            json: false,
-            all: false,
-        },
-        b"release-handles" => Command::ReleaseHandles {
-            path: None,
-            json: false,
-        },
-        b"zero-stats" => Command::ZeroStats,
-        b"clear" => Command::Clear,
-        b"--version" | b"-V" => Command::Version,
-        b"--help" | b"-h" => Command::Help,
-        [b'-', ..] => {
+    let Some((command, attached)) = spelled(first.as_bytes()) else {
+        if first.as_bytes().starts_with(b"-") {
             return Entry::Usage(format!("unknown option {}", first.to_string_lossy()));
         }
-        _ => {
-            let mut rest = rest;
-            let compiler = rest.remove(0);
-            return Entry::Wrap {
-                compiler,
-                args: rest,
+        if let Some(meant) = mistyped(first.as_bytes()) {
+            return Entry::Mistyped {
+                typed: first.to_string_lossy().into_owned(),
+                meant,
             };
         }
+        let compiler = rest.remove(0);
+        return Entry::Wrap {
+            compiler,
+            args: rest,
+        };
     };
-    parse_options(command, &rest[1..])
+    let mut options: Vec<OsString> = attached.into_iter().collect();
+    options.extend(rest.drain(1..));
+    parse_options(command, &options)
+}
+
+/// The subcommand `word` spells, and a value attached to it (`-M20G`,
+/// `--max-size=20G`).
+fn spelled(word: &[u8]) -> Option<(Command, Option<OsString>)> {
+    if let Some((_, make)) = SPELLINGS.iter().find(|(s, _)| s.as_bytes() == word) {
+        return Some((make(), None));
+    }
+    let (value, make) = if let Some(v) = word.strip_prefix(b"--max-size=") {
+        (v, max_size as Make)
+    } else if let Some(v) = word.strip_prefix(b"-M").filter(|v| !v.is_empty()) {
+        (v, max_size as Make)
+    } else {
+        return None;
+    };
+    Some((make(), Some(OsStr::from_bytes(value).to_os_string())))
+}
+
+/// The subcommand `word` is a slip of: one edit away (a letter wrong,
+/// missing, extra or two swapped) or the start of one. No compiler is
+/// called like that, and running `stat` for `stats` helps nobody.
+fn mistyped(word: &[u8]) -> Option<&'static str> {
+    let word = std::str::from_utf8(word).ok()?;
+    if word.len() < 3 || word.contains('/') {
+        return None;
+    }
+    let prefix = WORDS.iter().find(|w| w.starts_with(word));
+    prefix
+        .or_else(|| WORDS.iter().find(|w| one_edit(word, w)))
+        .copied()
+}
+
+/// Whether `a` and `b` differ by one insertion, deletion, substitution or
+/// swap of neighbours.
+fn one_edit(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[common..], &b[common..]);
+    let tail = |x: &[u8], y: &[u8]| x == y;
+    match (ra.len(), rb.len()) {
+        (0, 0) => false,
+        (n, m) if n == m => {
+            tail(&ra[1..], &rb[1..])
+                || (n >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && tail(&ra[2..], &rb[2..]))
+        }
+        (n, m) if n == m + 1 => tail(&ra[1..], rb),
+        (n, m) if n + 1 == m => tail(ra, &rb[1..]),
+        _ => false,
+    }
 }
 
 /// True when `argv0`'s file name says "this is the zccache command itself"
@@ -103,6 +229,8 @@ fn parse_options(command: Command, options: &[OsString]) -> Entry {
             (Command::Status { json, .. } | Command::ReleaseHandles { json, .. }, b"--json") => {
                 *json = true;
             }
+            (Command::Status { verbose, .. }, b"-v" | b"--verbose") => *verbose = true,
+            (Command::MaxSize { size: size @ None }, _) => *size = Some(option.clone()),
             (Command::Status { all, .. } | Command::Stop { all }, b"--all") => *all = true,
             (Command::ReleaseHandles { path, .. }, b"--path") => match options.next() {
                 Some(value) => *path = Some(value.clone()),
@@ -118,6 +246,7 @@ fn parse_options(command: Command, options: &[OsString]) -> Entry {
         }
     }
     match command {
+        Command::MaxSize { size: None } => Entry::Usage("--max-size needs a size".to_owned()),
         Command::ReleaseHandles { path: None, .. } => {
             Entry::Usage("release-handles needs --path P".to_owned())
         }
@@ -153,7 +282,13 @@ mod tests {
             &["zccache", "stop", "--all"],
             Entry::Command(Command::Stop { all: true }),
         );
-        let status = |json, all| Entry::Command(Command::Status { json, all });
+        let status = |json, all| {
+            Entry::Command(Command::Status {
+                json,
+                all,
+                verbose: false,
+            })
+        };
         check(&["zccache", "status"], status(false, false));
         check(&["zccache", "status", "--json"], status(true, false));
         check(&["zccache", "stats"], status(false, false));
@@ -197,6 +332,94 @@ mod tests {
         check(&["zccache", "--version"], Entry::Command(Command::Version));
         check(&["zccache", "-h"], Entry::Command(Command::Help));
         check(&["zccache-0.1", "--help"], Entry::Command(Command::Help));
+    }
+
+    #[test]
+    fn ccache_and_sccache_spellings() {
+        let status = |verbose| {
+            Entry::Command(Command::Status {
+                json: false,
+                all: false,
+                verbose,
+            })
+        };
+        for word in ["-s", "--show-stats", "stats", "status"] {
+            check(&["zccache", word], status(false));
+        }
+        check(&["zccache", "--show-adv-stats"], status(true));
+        check(&["zccache", "-sv"], status(true));
+        check(&["zccache", "-s", "-v"], status(true));
+        check(&["zccache", "stats", "--verbose"], status(true));
+        for word in ["-z", "--zero-stats"] {
+            check(&["zccache", word], Entry::Command(Command::ZeroStats));
+        }
+        for word in ["-C", "--clear"] {
+            check(&["zccache", word], Entry::Command(Command::Clear));
+        }
+        for word in ["-p", "--show-config", "config"] {
+            check(&["zccache", word], Entry::Command(Command::ShowConfig));
+        }
+        check(
+            &["zccache", "--start-server"],
+            Entry::Command(Command::Start),
+        );
+        check(
+            &["zccache", "--stop-server"],
+            Entry::Command(Command::Stop { all: false }),
+        );
+        check(&["zccache", "help"], Entry::Command(Command::Help));
+        check(&["zccache", "version"], Entry::Command(Command::Version));
+        let size = |s: &str| {
+            Entry::Command(Command::MaxSize {
+                size: Some(s.into()),
+            })
+        };
+        check(&["zccache", "-M", "20G"], size("20G"));
+        check(&["zccache", "-M20G"], size("20G"));
+        check(&["zccache", "--max-size", "5M"], size("5M"));
+        check(&["zccache", "--max-size=1T"], size("1T"));
+        check(&["zccache", "max-size", "1T"], size("1T"));
+        check(
+            &["zccache", "-M"],
+            Entry::Usage("--max-size needs a size".to_owned()),
+        );
+        check(
+            &["zccache", "-M", "1G", "2G"],
+            Entry::Usage("unexpected argument 2G".to_owned()),
+        );
+    }
+
+    #[test]
+    fn slips_of_a_subcommand_are_not_run_as_compilers() {
+        for (typed, meant) in [
+            ("stat", "status"),
+            ("sttas", "stats"),
+            ("statsu", "status"),
+            ("stpo", "stop"),
+            ("strat", "start"),
+            ("clean", "clear"),
+            ("zero", "zero-stats"),
+            ("hepl", "help"),
+            ("verison", "version"),
+            ("conifg", "config"),
+        ] {
+            check(
+                &["zccache", typed],
+                Entry::Mistyped {
+                    typed: typed.to_owned(),
+                    meant,
+                },
+            );
+        }
+        for compiler in ["gcc", "cc", "clang", "c++", "rustc", "emcc", "./stat", "cl"] {
+            check(
+                &["zccache", compiler],
+                Entry::Wrap {
+                    compiler: compiler.into(),
+                    args: vec![],
+                },
+            );
+        }
     }
 
     #[test]

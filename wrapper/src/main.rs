@@ -19,6 +19,7 @@ mod invocation;
 mod pty;
 mod resolve;
 mod route;
+mod tables;
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
@@ -43,12 +44,18 @@ fn main() {
     let start_unix_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    let cfg = Config::from_env(|name| std::env::var_os(name));
     let cwd = std::env::current_dir();
+    let cfg = Config::load(&|name| std::env::var_os(name), cwd.as_deref().ok());
     let (compiler, args) = match invocation::parse(std::env::args_os().collect()) {
         Entry::Command(command) => exit(cli::run(command, &cfg)),
         Entry::Usage(what) => {
             eprintln!("zccache: {what}\n{}", cli::USAGE);
+            exit(2)
+        }
+        Entry::Mistyped { typed, meant } => {
+            eprintln!(
+                "zccache: {typed} is not a command; did you mean `zccache {meant}`? (zccache --help lists them)"
+            );
             exit(2)
         }
         Entry::Wrap { compiler, args } => with_search(&cwd, |s| s.wrap(compiler, args)),
@@ -121,9 +128,21 @@ fn cached_compile(
     cfg: &Config,
     start_unix_ns: u64,
 ) -> Outcome {
-    let place = match Place::from_env(&cwd) {
+    for e in &cfg.settings.errors {
+        say_once(&format!(
+            "config: {e}; that setting keeps its default or lower-layer value"
+        ));
+    }
+    let place = match Place::new(&cwd, cfg) {
         Ok(place) => place,
-        Err(e) => return Outcome::Fallback(e.to_string()),
+        Err(e) => {
+            // A cache root that cannot be used needs a person; every compile
+            // still runs, so say it once, not on every compile.
+            if e.needs_a_person() {
+                say_once(&format!("{e}; compiling without the cache"));
+            }
+            return Outcome::Fallback(e.to_string());
+        }
     };
     let stderr_is_tty = std::io::stderr().is_terminal();
     let terminal = stderr_is_tty.then(pty::terminal);
@@ -132,10 +151,13 @@ fn cached_compile(
         args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
         cwd: cwd.into_os_string().into_vec(),
         env: std::env::vars_os()
-            .map(|(name, value)| EnvVar {
-                name: name.into_vec(),
-                value: value.into_vec(),
-            })
+            .map(|(name, value)| (name.into_vec(), value.into_vec()))
+            .chain(
+                cfg.lookup_additions()
+                    .into_iter()
+                    .map(|(name, value)| (name.as_bytes().to_vec(), value.into_bytes())),
+            )
+            .map(|(name, value)| EnvVar { name, value })
             .collect(),
         argv0: compiler.argv0.as_bytes().to_vec(),
         stderr_is_tty,
@@ -218,5 +240,24 @@ fn ask(conn: &mut Conn, request: &Request, cfg: &Config) -> Result<LookupReply, 
     match conn.call_request(request, cfg.request_timeout)? {
         response::Body::Lookup(reply) => Ok(reply),
         other => Err(ConnError::Answer(describe(&other))),
+    }
+}
+
+/// Prints `line` on stderr unless this user's runtime directory says it
+/// was printed before (a marker named by its hash): a broken setting or
+/// cache root is reported by the first compile, not by every one.
+fn say_once(line: &str) {
+    let Ok(rt) = router::runtime_dir() else {
+        return;
+    };
+    let hash = blake3::hash(line.as_bytes()).to_hex();
+    let marker = rt.path().join(format!("said-{}", &hash[..16]));
+    let first = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&marker)
+        .is_ok();
+    if first {
+        eprintln!("zccache: {line}");
     }
 }

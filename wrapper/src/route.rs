@@ -2,6 +2,7 @@
 
 use frame::describe;
 use std::error::Error;
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use frame::v1::{request, response, Route, RouteReply};
+use frame::v1::{request, response, EnvVar, Route, RouteReply};
 use router::{
     CacheRootEnv, CacheRootError, DaemonPaths, NamespaceError, RootRefusal, RuntimeDir,
     RuntimeDirError,
@@ -65,13 +66,16 @@ pub(crate) enum RouteError {
 
 impl Place {
     /// The cache root (created if missing), namespace, verified runtime
-    /// directory and daemon paths for this process's environment.
-    pub(crate) fn from_env(cwd: &Path) -> Result<Place, PlaceError> {
-        let root = router::resolve_cache_root(&CacheRootEnv::from_process_env(), cwd)
-            .map_err(PlaceError::CacheRoot)?;
+    /// directory and daemon paths for these settings.
+    pub(crate) fn new(cwd: &Path, cfg: &Config) -> Result<Place, PlaceError> {
+        let env = CacheRootEnv {
+            zccache_cache_dir: cfg.settings.text("cache_dir").map(OsString::from),
+            ..CacheRootEnv::from_process_env()
+        };
+        let root = router::resolve_cache_root(&env, cwd).map_err(PlaceError::CacheRoot)?;
+        let namespace = cfg.settings.text("namespace").map(OsString::from);
         let namespace =
-            router::sanitize_namespace(std::env::var_os("ZCCACHE_DAEMON_NAMESPACE").as_deref())
-                .map_err(PlaceError::Namespace)?;
+            router::sanitize_namespace(namespace.as_deref()).map_err(PlaceError::Namespace)?;
         let rt = router::runtime_dir().map_err(PlaceError::RuntimeDir)?;
         announce_runtime_dir(&rt);
         let daemon = router::daemon_paths(&rt, &root, &namespace, frame::PROTOCOL_VERSION);
@@ -106,6 +110,18 @@ impl Place {
             cache_root: self.root.as_os_str().as_bytes().to_vec(),
             namespace: self.namespace.clone(),
             client_protocol_version: frame::PROTOCOL_VERSION,
+            config_files: settings::files_for(&|n| std::env::var_os(n), &self.root)
+                .into_iter()
+                .map(|f| absolute(&f).into_os_string().into_vec())
+                .collect(),
+            daemon_settings: cfg
+                .daemon_overrides()
+                .into_iter()
+                .map(|(name, value)| EnvVar {
+                    name: name.into_bytes(),
+                    value: value.into_bytes(),
+                })
+                .collect(),
         });
         // The broker may be spawning the daemon, which it bounds by the
         // same spawn timeout.
@@ -237,6 +253,14 @@ impl Backoff {
     }
 }
 
+impl PlaceError {
+    /// Whether only a person can fix it (a cache root that cannot be made
+    /// or used), as opposed to a passing state.
+    pub(crate) fn needs_a_person(&self) -> bool {
+        matches!(self, PlaceError::CacheRoot(_) | PlaceError::Namespace(_))
+    }
+}
+
 impl fmt::Display for PlaceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -270,6 +294,15 @@ impl fmt::Display for RouteError {
 }
 
 impl Error for RouteError {}
+
+/// `p` against our cwd when relative: the daemon reads the files from
+/// elsewhere.
+fn absolute(p: &Path) -> PathBuf {
+    match std::env::current_dir() {
+        Ok(cwd) if p.is_relative() => cwd.join(p),
+        _ => p.to_path_buf(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

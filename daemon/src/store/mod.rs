@@ -160,7 +160,7 @@ impl Store {
             entries: root.join("entries"),
             manifests: root.join("manifests"),
             tmp: root.join("tmp"),
-            max_size,
+            max_size: AtomicU64::new(max_size),
             lru: Mutex::default(),
             corrupt_detected: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
@@ -277,6 +277,13 @@ impl Store {
         }
     }
 
+    /// Moves the size limit and evicts down to it at once; returns how many
+    /// entries went.
+    pub(crate) fn set_max_size(&self, max_size: u64) -> u64 {
+        self.inner.max_size.store(max_size, Ordering::Relaxed);
+        self.inner.evict_to_fit(None)
+    }
+
     /// Publishes `bytes` as the manifest for `key`, replacing any previous
     /// one atomically and durably. Manifests are small and are not counted
     /// against `max_size`.
@@ -354,7 +361,8 @@ struct Inner {
     entries: PathBuf,
     manifests: PathBuf,
     tmp: PathBuf,
-    max_size: u64,
+    /// The size limit; a config change moves it while the daemon runs.
+    max_size: AtomicU64,
     lru: Mutex<Lru>,
     corrupt_detected: AtomicU64,
     evictions: AtomicU64,
@@ -413,7 +421,7 @@ impl Inner {
         loop {
             let victim = {
                 let mut lru = self.lock();
-                if lru.total() <= self.max_size {
+                if lru.total() <= self.max_size.load(Ordering::Relaxed) {
                     break;
                 }
                 lru.pop_oldest(keep)

@@ -365,6 +365,8 @@ fn v1_rows() -> Vec<Row> {
         field!(Route.cache_root),
         field!(Route.namespace),
         field!(Route.client_protocol_version),
+        field!(Route.config_files),
+        field!(Route.daemon_settings),
         field!(RouteReply.endpoint),
         field!(RouteReply.daemon_pid),
         field!(RouteReply.refused),

@@ -97,6 +97,7 @@ fn vectors() -> Vec<Vector> {
             cache_root: bytes("/home/user/.cache/zccache"),
             namespace: "default".to_owned(),
             client_protocol_version: 1,
+            ..Default::default()
         }),
     );
     // One vector carries a deadline so tag 7 of the envelope is frozen too.
@@ -321,6 +322,25 @@ fn vectors() -> Vec<Vector> {
                     stderr: Vec::new(),
                 }],
                 terminal: None,
+            }),
+        ),
+        // Route.config_files (tag 4) and daemon_settings (tag 5): what a
+        // daemon started for this Route reads its settings from.
+        request(
+            "043-request-route-settings",
+            1,
+            Rq::Route(v1::Route {
+                cache_root: bytes("/home/user/.cache/zccache"),
+                namespace: "default".to_owned(),
+                client_protocol_version: 1,
+                config_files: vec![
+                    bytes("/home/user/.config/zccache/config.toml"),
+                    bytes("/home/user/.cache/zccache/zccache.toml"),
+                ],
+                daemon_settings: vec![v1::EnvVar {
+                    name: bytes("max_size"),
+                    value: bytes("1048576"),
+                }],
             }),
         ),
         // ProbeResult.stderr (tag 4): the search list `-E -v` prints.
