@@ -174,3 +174,21 @@ fn every_setting_has_a_distinct_key_and_variable_and_a_default_that_parses() {
         }
     }
 }
+
+#[test]
+fn the_readme_lists_every_key_and_variable() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    for spec in SPECS {
+        assert!(
+            readme.contains(&format!("`{}`", spec.key)),
+            "README.md does not list the key {}",
+            spec.key
+        );
+        assert!(
+            readme.contains(spec.env),
+            "README.md does not list {}",
+            spec.env
+        );
+    }
+}
