@@ -303,3 +303,30 @@ fn file_settings_reach_the_lookup_and_the_environment_wins() {
         "the environment wins: {s}"
     );
 }
+
+#[test]
+fn zccache_log_names_every_compile_that_was_not_a_hit_and_why() {
+    let sb = Sandbox::new("logline");
+    source(&sb);
+    sb.write("t.c", "char t = __TIME__[0];\n");
+    let logged = |args: &[&str]| {
+        let out = sb
+            .cmd(zccache_bin())
+            .args(args)
+            .env("ZCCACHE_LOG", "1")
+            .output()
+            .unwrap();
+        err(&out)
+    };
+    assert_eq!(
+        logged(&["gcc", "-c", "a.c"]),
+        "zccache: miss (stored): gcc -c a.c\n"
+    );
+    assert_eq!(logged(&["gcc", "-c", "a.c"]), "", "a hit says nothing");
+    assert_eq!(
+        logged(&["gcc", "-c", "t.c"]),
+        "zccache: miss (not stored: time_macro): gcc -c t.c\n"
+    );
+    assert!(logged(&["gcc", "-E", "a.c"])
+        .starts_with("zccache: passthrough (called_for_preprocessing): gcc -E a.c\n"),);
+}

@@ -39,6 +39,9 @@ pub(crate) enum Report {
         entry: Vec<u8>,
         reason: &'static str,
     },
+    /// A finished miss the daemon said before would not be stored
+    /// (`reason`, a counter name): nothing to send, something to log.
+    Unstored { reason: String },
 }
 
 /// One compiler run with its outputs captured.
@@ -462,7 +465,7 @@ fn compile(
         token,
         args,
         deps_args,
-        no_store_reason: _,
+        no_store_reason,
         strip_ansi,
         injected_option,
         stream_stderr,
@@ -512,6 +515,10 @@ fn compile(
             stderr: output.stderr,
             deps_exit_code,
         }));
+    } else {
+        report(Report::Unstored {
+            reason: no_store_reason,
+        });
     }
     Ok(Compiled::Code(output.code))
 }
@@ -654,6 +661,7 @@ mod tests {
             &mut |r| match r {
                 Report::Store(s) => stores.push(s),
                 Report::Undelivered { entry, reason } => undelivered.push((entry, reason)),
+                Report::Unstored { .. } => {}
             },
             &mut out,
             &mut err,

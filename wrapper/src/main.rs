@@ -73,13 +73,19 @@ fn main() {
     match outcome {
         Outcome::Exit(code) => exit(code),
         Outcome::Passthrough(reason) => {
-            if cfg.log >= LogLevel::Debug {
-                eprintln!("zccache: passthrough ({reason}); running the compiler unchanged");
+            if cfg.log >= LogLevel::Warn {
+                eprintln!(
+                    "zccache: passthrough ({reason}): {}",
+                    call_line(&compiler, &args)
+                );
             }
         }
         Outcome::Fallback(what) => {
             if cfg.log >= LogLevel::Warn {
-                eprintln!("zccache: {what}; compiling directly");
+                eprintln!(
+                    "zccache: fallback ({what}), compiling directly: {}",
+                    call_line(&compiler, &args)
+                );
             }
         }
     }
@@ -191,19 +197,37 @@ fn cached_compile(
             // The terminal was resized while the compiler ran: what it
             // wrote may fit another width than the key holds.
             Report::Store(_) if terminal.is_some_and(|t| t != pty::terminal()) => {
-                if cfg.log >= LogLevel::Debug {
-                    eprintln!("zccache: not stored ({})", pty::RESIZED);
+                if cfg.log >= LogLevel::Warn {
+                    let call = call_line(compiler, args);
+                    eprintln!("zccache: miss (not stored: {}): {call}", pty::RESIZED);
                 }
                 return;
             }
             Report::Store(store) => request::Body::Store(store),
+            Report::Unstored { reason } => {
+                if cfg.log >= LogLevel::Warn {
+                    let call = call_line(compiler, args);
+                    eprintln!("zccache: miss (not stored: {reason}): {call}");
+                }
+                return;
+            }
             Report::Undelivered { entry, reason } => request::Body::Undelivered(Undelivered {
                 entry,
                 reason: reason.to_owned(),
             }),
         };
-        if connected {
-            connected = conn.call(body, cfg.request_timeout).is_ok();
+        let is_store = matches!(body, request::Body::Store(_));
+        let answer = connected.then(|| conn.call(body, cfg.request_timeout));
+        connected = matches!(answer, Some(Ok(_)));
+        if is_store && cfg.log >= LogLevel::Warn {
+            let stored = match &answer {
+                Some(Ok(response::Body::Store(r))) if r.stored => "stored".to_owned(),
+                Some(Ok(response::Body::Store(r))) => format!("not stored: {}", r.reason),
+                Some(Ok(other)) => format!("not stored: the daemon answered {}", describe(other)),
+                Some(Err(e)) => format!("not stored: {e}"),
+                None => "not stored: an earlier report to the daemon failed".to_owned(),
+            };
+            eprintln!("zccache: miss ({stored}): {}", call_line(compiler, args));
         }
     };
     compile::serve(
@@ -260,4 +284,23 @@ fn say_once(line: &str) {
     if first {
         eprintln!("zccache: {line}");
     }
+}
+
+/// The compile as one line for a log message: argv[0] and the arguments,
+/// cut at 300 bytes.
+fn call_line(compiler: &Compiler, args: &[OsString]) -> String {
+    let mut line = compiler.argv0.to_string_lossy().into_owned();
+    for a in args {
+        line.push(' ');
+        line.push_str(&a.to_string_lossy());
+    }
+    if line.len() > 300 {
+        let cut = (0..=300)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push_str(" …");
+    }
+    line
 }
