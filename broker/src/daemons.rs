@@ -112,7 +112,7 @@ impl DaemonStart {
                 let value = std::str::from_utf8(&v.value).ok()?;
                 let word =
                     !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-                word.then(|| (key.to_owned(), value.to_owned()))
+                (word && !value.contains('\n')).then(|| (key.to_owned(), value.to_owned()))
             })
             .collect();
         DaemonStart {
@@ -120,6 +120,29 @@ impl DaemonStart {
             settings,
         }
     }
+}
+
+impl DaemonStart {
+    /// The settings as the daemon's settings file holds them: `key=value`
+    /// lines.
+    fn lines(&self) -> String {
+        self.settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect()
+    }
+}
+
+/// Writes `text` to a new file at `path` only its owner may read.
+fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
 }
 
 /// What a Route ends in when it does not fail.
@@ -570,8 +593,11 @@ impl Daemons {
         for f in &start.config_files {
             cmd.arg("--config").arg(f);
         }
-        for (key, value) in &start.settings {
-            cmd.arg("--set").arg(format!("{key}={value}"));
+        // Under the key's lock: no other spawn writes this file now.
+        let _ = std::fs::remove_file(&paths.settings);
+        if !start.settings.is_empty() {
+            write_private(&paths.settings, &start.lines())?;
+            cmd.arg("--settings-file").arg(&paths.settings);
         }
         os::spawn_detached(cmd, root, &paths.log)
     }

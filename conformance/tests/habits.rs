@@ -139,6 +139,20 @@ fn daemon_settings_belong_to_their_cache_root_not_to_the_broker() {
         mine["settings"]["max_size"]["origin"],
         "the request that started the daemon"
     );
+    // Handed over in a private file, not in the argv every user can read
+    // (a remote tier's signing key travels the same way).
+    let pid = mine["pid"].as_u64().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains("1048576"),
+        "settings in the daemon's argv"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&sb.runtime)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".settings"))
+        .collect();
+    assert!(leftovers.is_empty(), "the settings file was not removed");
     // A daemon the same broker starts later for another root gets its own.
     let other = sb.root.join("cache2");
     std::fs::create_dir_all(&other).unwrap();

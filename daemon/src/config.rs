@@ -1,7 +1,7 @@
 //! The daemon's own settings (size limit, idle timeout): from the config files and overrides the request that started it named, re-read when a file changes, never from the environment the broker passed down. It does not apply them (main and the store do).
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use settings::{Scope, Settings};
 
@@ -74,6 +74,22 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<Stamp>> {
                 mtime_ns: i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec()),
                 ctime_ns: i128::from(md.ctime()) * 1_000_000_000 + i128::from(md.ctime_nsec()),
             })
+        })
+        .collect()
+}
+
+/// The `key=value` lines of the settings file the broker wrote for this
+/// daemon; the file is removed once read (it was for this start only).
+pub(crate) fn read_settings_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("read the settings file {}: {e}", path.display()))?;
+    let _ = std::fs::remove_file(path);
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("{}: not key=value: {l}", path.display()))
         })
         .collect()
 }

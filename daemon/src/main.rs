@@ -46,7 +46,8 @@ struct Options {
     identity: PathBuf,
     /// `--config F` (repeated): the config files, lowest precedence first.
     config_files: Vec<PathBuf>,
-    /// `--set key=value` (repeated): settings from the starting request.
+    /// `--settings-file F`: settings from the starting request, `key=value`
+    /// lines in a private file the broker wrote (read once, then removed).
     overrides: Vec<(String, String)>,
 }
 
@@ -86,11 +87,9 @@ fn parse_args(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<Opti
                 config_files.push(PathBuf::from(f));
                 continue;
             }
-            Some("--set") => {
-                let kv = args.next().ok_or("--set needs a value")?;
-                let kv = kv.into_string().map_err(|_| "--set is not UTF-8")?;
-                let (k, v) = kv.split_once('=').ok_or("--set needs key=value")?;
-                overrides.push((k.to_owned(), v.to_owned()));
+            Some("--settings-file") => {
+                let f = PathBuf::from(args.next().ok_or("--settings-file needs a value")?);
+                overrides.extend(config::read_settings_file(&f)?);
                 continue;
             }
             Some("--cache-root") => &mut root,

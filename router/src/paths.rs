@@ -23,6 +23,10 @@ pub struct DaemonPaths {
     pub lock: PathBuf,
     /// `<runtime>/d-<key>.log`: the daemon's stdout and stderr.
     pub log: PathBuf,
+    /// `<runtime>/d-<key>.settings`: the settings the broker hands a daemon
+    /// it starts (0600, read and removed by the daemon; never argv, which
+    /// every user can read).
+    pub settings: PathBuf,
     /// `<root>/daemons/<namespace>.p<protocol>.json`
     pub identity_file: PathBuf,
 }
@@ -63,6 +67,7 @@ pub fn daemon_paths(
         endpoint: dir.join(format!("{stem}.sock")),
         lock: dir.join(format!("{stem}.lock")),
         log: dir.join(format!("{stem}.log")),
+        settings: dir.join(format!("{stem}.settings")),
         identity_file: identity_dir(canonical_root).join(format!("{namespace}.p{protocol}.json")),
         key,
     }
