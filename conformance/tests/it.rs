@@ -13,6 +13,7 @@ mod e2e;
 mod faults;
 mod frame;
 mod habits;
+mod hits;
 mod oracle;
 mod plumbing;
 mod rust;

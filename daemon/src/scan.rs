@@ -76,7 +76,8 @@ pub(crate) fn scan(src: &[u8]) -> ScanResult {
                     r.paste = true;
                     i += 1;
                 }
-                b".incbin" | b"#embed" => r.embeds = true,
+                b".incbin" if !is_member_call(src, start, i) => r.embeds = true,
+                b"#embed" => r.embeds = true,
                 b"__has_include" | b"__has_include_next" => {
                     if let Some((name, end)) = probe_name(src, i) {
                         r.has_include.push(name);
@@ -150,6 +151,22 @@ fn spelled_by(name: &[u8], pieces: &[&[u8]]) -> bool {
         }
     }
     reach[name.len()]
+}
+
+/// Whether the word `src[start..end]` (`.incbin`) is C++ calling a member
+/// of that name (`obj.incbin(…)`): after an operand and before a `(`. The
+/// assembler directive never sits there (it follows a line start, a label
+/// or a `;`, and is followed by its operand), so a real one is never
+/// missed.
+fn is_member_call(src: &[u8], start: usize, end: usize) -> bool {
+    let before = src[..start]
+        .iter()
+        .rev()
+        .find(|b| !matches!(b, b' ' | b'\t'));
+    let after = src[end..].iter().find(|b| !matches!(b, b' ' | b'\t'));
+    let operand =
+        before.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b')' | b']'));
+    operand && after == Some(&b'(')
 }
 
 /// Whether a string literal's text holds the `.incbin` directive.
@@ -269,6 +286,12 @@ mod tests {
         );
         check("#embed \"data.bin\"\n", false, false, false, true, &[]);
         check(".incbin \"blob\"\n", false, false, false, true, &[]);
+        check("blob: .incbin \"blob\"\n", false, false, false, true, &[]);
+        check("\t.incbin\t\"blob\", 4\n", false, false, false, true, &[]);
+        // C++ calling a member named incbin pulls in no file.
+        check("r = obj.incbin(4);\n", false, false, false, false, &[]);
+        check("r = get().incbin (4);\n", false, false, false, false, &[]);
+        check("r = a[1].incbin(4);\n", false, false, false, false, &[]);
         check(
             "__asm__(\".incbin \\\"blob\\\"\");",
             false,

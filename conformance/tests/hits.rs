@@ -1,0 +1,46 @@
+//! Every hit ccache gets (issue 12): compiles that used to miss or pass through and are now served, each checked byte for byte against the plain compiler. It does not test what must stay a miss (divergence does).
+
+use conformance::{ok, Sandbox};
+use serde_json::Value;
+
+fn status(sb: &Sandbox) -> Value {
+    let out = sb.zccache(["status", "--json"]);
+    serde_json::from_slice(&ok(&out).stdout).expect("JSON")
+}
+
+/// `compiler args…` through zccache and plainly: same exit code, streams
+/// and object `obj`; returns the zccache hits after it.
+fn same_as_plain(sb: &Sandbox, compiler: &str, args: &[&str], obj: &str) -> u64 {
+    let _ = std::fs::remove_file(sb.path(obj));
+    let cached = sb.zccache(std::iter::once(compiler).chain(args.iter().copied()));
+    let cached_obj = std::fs::read(sb.path(obj)).ok();
+    let _ = std::fs::remove_file(sb.path(obj));
+    let plain = sb.bare(compiler, args);
+    let plain_obj = std::fs::read(sb.path(obj)).ok();
+    assert_eq!(cached.status.code(), plain.status.code(), "exit code");
+    assert_eq!(cached.stdout, plain.stdout, "stdout");
+    assert_eq!(
+        String::from_utf8_lossy(&cached.stderr),
+        String::from_utf8_lossy(&plain.stderr),
+        "stderr"
+    );
+    assert_eq!(cached_obj, plain_obj, "{obj}");
+    status(sb)["hits"].as_u64().unwrap()
+}
+
+#[test]
+fn a_cpp_member_named_incbin_is_no_embed() {
+    let sb = Sandbox::new("incbin-mem");
+    sb.write(
+        "m.cc",
+        "struct R { int incbin(int n) { return n; } };\n\
+         int f(R &r) { return r.incbin(4) + R().incbin (1); }\n",
+    );
+    let args = ["-c", "m.cc", "-o", "m.o"];
+    assert_eq!(same_as_plain(&sb, "g++", &args, "m.o"), 0);
+    assert_eq!(
+        same_as_plain(&sb, "g++", &args, "m.o"),
+        1,
+        "the second is a hit"
+    );
+}
