@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::conn::Conn;
+use crate::explain;
 use crate::invocation::Command;
 use crate::route::Place;
 use crate::tables::{
@@ -35,6 +36,9 @@ usage: zccache <compiler> [args...]    compile through the cache
        zccache clear                   empty the cache (also -C, --clear)
        zccache config                  every setting, its value and where it came from
                                        (also -p, --show-config)
+       zccache explain [SOURCE|OBJECT] [--json]
+                                       what happened to the last compiles (or to one),
+                                       and for a miss what differed from the last hit
        zccache max-size SIZE           set the size limit in the config file, e.g. 20G
                                        (also -M SIZE, --max-size SIZE)
        zccache release-handles --path P [--json]
@@ -111,6 +115,21 @@ pub(crate) fn run(command: Command, cfg: &Config) -> i32 {
             0
         }
         Command::MaxSize { size } => set_max_size(cfg, &size.unwrap_or_default()),
+        Command::Explain { path, json } => with_place(cfg, |place| {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let records = explain::read_journal(&place.root, &place.namespace);
+            let told = explain::explain(&records, path.as_deref().map(Path::new), &cwd);
+            if json {
+                let list: Vec<Value> = told
+                    .into_iter()
+                    .map(|(r, why)| serde_json::json!({"record": r, "explanation": why}))
+                    .collect();
+                println!("{}", Value::Array(list));
+            } else {
+                print!("{}", explain::show(&told));
+            }
+            0
+        }),
         Command::Status {
             json,
             all: false,

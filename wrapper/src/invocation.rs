@@ -48,6 +48,11 @@ pub(crate) enum Command {
     Clear,
     /// Every setting, its value and where it came from.
     ShowConfig,
+    /// What happened to the last compiles, or to one source or object.
+    Explain {
+        path: Option<OsString>,
+        json: bool,
+    },
     /// Persist a size limit in the config file.
     MaxSize {
         size: Option<OsString>,
@@ -94,6 +99,10 @@ const SPELLINGS: &[(&str, Make)] = &[
     ("config", || Command::ShowConfig),
     ("-p", || Command::ShowConfig),
     ("--show-config", || Command::ShowConfig),
+    ("explain", || Command::Explain {
+        path: None,
+        json: false,
+    }),
     ("max-size", max_size),
     ("-M", max_size),
     ("--max-size", max_size),
@@ -115,6 +124,7 @@ const WORDS: &[&str] = &[
     "zero-stats",
     "clear",
     "config",
+    "explain",
     "max-size",
     "version",
     "help",
@@ -226,9 +236,18 @@ fn parse_options(command: Command, options: &[OsString]) -> Entry {
     let mut options = options.iter();
     while let Some(option) = options.next() {
         match (&mut command, option.as_bytes()) {
-            (Command::Status { json, .. } | Command::ReleaseHandles { json, .. }, b"--json") => {
-                *json = true;
-            }
+            (
+                Command::Status { json, .. }
+                | Command::ReleaseHandles { json, .. }
+                | Command::Explain { json, .. },
+                b"--json",
+            ) => *json = true,
+            (
+                Command::Explain {
+                    path: path @ None, ..
+                },
+                _,
+            ) => *path = Some(option.clone()),
             (Command::Status { verbose, .. }, b"-v" | b"--verbose") => *verbose = true,
             (Command::MaxSize { size: size @ None }, _) => *size = Some(option.clone()),
             (Command::Status { all, .. } | Command::Stop { all }, b"--all") => *all = true,
@@ -366,6 +385,20 @@ mod tests {
         check(
             &["zccache", "--stop-server"],
             Entry::Command(Command::Stop { all: false }),
+        );
+        check(
+            &["zccache", "explain"],
+            Entry::Command(Command::Explain {
+                path: None,
+                json: false,
+            }),
+        );
+        check(
+            &["zccache", "explain", "a.o", "--json"],
+            Entry::Command(Command::Explain {
+                path: Some("a.o".into()),
+                json: true,
+            }),
         );
         check(&["zccache", "help"], Entry::Command(Command::Help));
         check(&["zccache", "version"], Entry::Command(Command::Version));

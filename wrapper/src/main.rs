@@ -15,6 +15,7 @@ mod compile;
 mod config;
 mod conn;
 mod deliver;
+mod explain;
 mod invocation;
 mod pty;
 mod resolve;

@@ -1,0 +1,224 @@
+//! The per-compile journal `zccache explain` reads: one JSON line per outcome (hit, miss, stored, not stored, passthrough, undelivered) in `<root>/journal/<namespace>.jsonl`, moved to `.jsonl.1` past a size bound, so two files bound it. It records what the engine tells it; it decides no outcome and explains nothing (the wrapper's `explain` compares records), and a failed write is dropped, never an error.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+/// Past this many bytes the journal starts over (the old one kept as `.1`).
+const BOUND: u64 = 4 << 20;
+
+pub(crate) struct Journal {
+    path: PathBuf,
+    old: PathBuf,
+    file: Mutex<Option<File>>,
+    bound: u64,
+}
+
+/// What one compile's unit was keyed from, for comparing two records: the
+/// compiler's identity, the keyed arguments and the keyed environment
+/// (values hashed: a journal must not hold a secret an environment
+/// variable carries).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Inputs {
+    pub(crate) compiler: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+/// Why a unit missed.
+#[derive(Clone, Debug)]
+pub(crate) enum MissWhy {
+    /// Nothing stored for this manifest key (a new source, or something in
+    /// the key changed: `explain` compares the inputs with the last record).
+    NoManifest,
+    /// A manifest for this key, but none of its entries matched: the files
+    /// named changed or newly exist, or the entries serve another root.
+    NoMatchingEntry {
+        changed: Vec<String>,
+        appeared: Vec<String>,
+        other_root: bool,
+    },
+}
+
+/// One unit of a compile, as a record names it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Unit {
+    pub(crate) sources: Vec<String>,
+    pub(crate) output: String,
+    pub(crate) manifest_key: String,
+    pub(crate) inputs: Inputs,
+}
+
+impl Journal {
+    /// The journal of `namespace` under `cache_root`; nothing is opened yet.
+    pub(crate) fn new(cache_root: &Path, namespace: &str) -> Journal {
+        let dir = cache_root.join("journal");
+        Journal {
+            path: dir.join(format!("{namespace}.jsonl")),
+            old: dir.join(format!("{namespace}.jsonl.1")),
+            file: Mutex::new(None),
+            bound: BOUND,
+        }
+    }
+
+    #[cfg(test)]
+    fn with_bound(mut self, bound: u64) -> Journal {
+        self.bound = bound;
+        self
+    }
+
+    /// Appends one record: `outcome` with its `reason` (a counter name, or
+    /// empty), for the compile `call` (cwd, compiler, argv) and `unit`.
+    pub(crate) fn record(
+        &self,
+        outcome: &str,
+        reason: &str,
+        call: &Call<'_>,
+        unit: Option<&Unit>,
+        why: Option<&MissWhy>,
+    ) {
+        let mut v = json!({
+            "time_ms": now_ms(),
+            "outcome": outcome,
+            "reason": reason,
+            "cwd": call.cwd,
+            "compiler": call.compiler,
+            "args": call.args,
+        });
+        if let Some(u) = unit {
+            v["sources"] = json!(u.sources);
+            v["output"] = json!(u.output);
+            v["manifest_key"] = json!(u.manifest_key);
+            v["inputs"] = json!({
+                "compiler": u.inputs.compiler,
+                "args": u.inputs.args,
+                "env": u.inputs.env.iter().map(|(k, h)| json!([k, h])).collect::<Vec<_>>(),
+            });
+        }
+        if let Some(why) = why {
+            v["why"] = why_json(why);
+        }
+        self.append(&v);
+    }
+
+    fn append(&self, v: &Value) {
+        let mut line = v.to_string();
+        line.push('\n');
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if file.is_none() {
+            *file = self.open();
+        }
+        let Some(f) = file.as_mut() else {
+            return;
+        };
+        if f.write_all(line.as_bytes()).is_err() {
+            *file = None;
+            return;
+        }
+        if f.metadata().is_ok_and(|m| m.len() > self.bound) {
+            let _ = std::fs::rename(&self.path, &self.old);
+            *file = None;
+        }
+    }
+
+    fn open(&self) -> Option<File> {
+        let dir = self.path.parent()?;
+        std::fs::create_dir_all(dir).ok()?;
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&self.path)
+            .ok()
+    }
+}
+
+/// The compile a record is about, as the wrapper sent it.
+pub(crate) struct Call<'a> {
+    pub(crate) cwd: &'a str,
+    pub(crate) compiler: &'a str,
+    pub(crate) args: &'a [String],
+}
+
+fn why_json(why: &MissWhy) -> Value {
+    match why {
+        MissWhy::NoManifest => json!({"kind": "no_manifest"}),
+        MissWhy::NoMatchingEntry {
+            changed,
+            appeared,
+            other_root,
+        } => json!({
+            "kind": "no_matching_entry",
+            "changed": changed,
+            "appeared": appeared,
+            "other_root": other_root,
+        }),
+    }
+}
+
+/// A short hash of a value, so a record can say "changed" without holding
+/// it.
+pub(crate) fn value_hash(value: &[u8]) -> String {
+    blake3::hash(value).to_hex()[..16].to_owned()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_json_lines_and_the_journal_stays_bounded() {
+        let dir = std::env::temp_dir().join(format!("zccache-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let j = Journal::new(&dir, "default").with_bound(600);
+        let args = vec!["-c".to_owned(), "a.c".to_owned()];
+        let call = Call {
+            cwd: "/w",
+            compiler: "/usr/bin/gcc",
+            args: &args,
+        };
+        let unit = Unit {
+            sources: vec!["/w/a.c".into()],
+            output: "/w/a.o".into(),
+            manifest_key: "ab".into(),
+            inputs: Inputs {
+                compiler: "c0".into(),
+                args: args.clone(),
+                env: vec![("CPATH".into(), value_hash(b"/x"))],
+            },
+        };
+        let why = MissWhy::NoMatchingEntry {
+            changed: vec!["/w/a.h".into()],
+            appeared: vec![],
+            other_root: false,
+        };
+        j.record("miss", "", &call, Some(&unit), Some(&why));
+        let text = std::fs::read_to_string(dir.join("journal/default.jsonl")).unwrap();
+        let v: Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(v["outcome"], "miss");
+        assert_eq!(v["why"]["changed"][0], "/w/a.h");
+        assert_eq!(v["inputs"]["env"][0][0], "CPATH");
+        assert_ne!(v["inputs"]["env"][0][1], "/x", "values are hashed");
+        for _ in 0..20 {
+            j.record("hit", "", &call, Some(&unit), None);
+        }
+        // Just rotated, the live file may not exist yet.
+        let new = std::fs::metadata(dir.join("journal/default.jsonl")).map_or(0, |m| m.len());
+        let old = std::fs::metadata(dir.join("journal/default.jsonl.1"))
+            .unwrap()
+            .len();
+        assert!(new <= 600 + 600 && old <= 600 + 600, "{new} {old}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
