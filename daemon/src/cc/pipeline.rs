@@ -2195,9 +2195,12 @@ mod tests {
             "-o",
             "/w/a/x.o",
         ]);
-        let root = Root::new("/w/a");
+        let (on, off) = (
+            Worktree::at("/w/a", Some("/w/a")),
+            Worktree::at("/w/a", None),
+        );
         let mapped: Vec<OsString> = inv
-            .key_args_mapped(&|p| remap::root_free(Some(&root), p))
+            .key_args_mapped(&|p| on.free_bytes(p))
             .into_iter()
             .map(Cow::into_owned)
             .collect();
@@ -2217,13 +2220,13 @@ mod tests {
             ])
         );
         let raw: Vec<OsString> = inv
-            .key_args_mapped(&|p| remap::root_free(None, p))
+            .key_args_mapped(&|p| off.free_bytes(p))
             .into_iter()
             .map(Cow::into_owned)
             .collect();
         assert_eq!(raw, inv.key_args);
         assert_eq!(
-            file_prefix_map(&root),
+            file_prefix_map(on.root().unwrap()),
             OsString::from("-ffile-prefix-map=/w/a=.")
         );
     }
