@@ -453,6 +453,16 @@ mod tests {
             root_bound: true,
         };
         assert_eq!(&*a.delivery(&home).text(&texts[0]), b"odd \0R/x text /w/a");
+        // Rust entries stored before the one policy (extra format 1) kept a
+        // bound entry's text root-free: expanded for them alone.
+        assert_eq!(
+            &*a.delivery_root_free(&home).text(b"\0R/x.rs"),
+            b"/w/a/x.rs"
+        );
+        assert_eq!(&*a.delivery(&home).text(b"\0R/x.rs"), b"\0R/x.rs");
+        assert!(!a.delivery(&home).relaid() && !b.delivery(&free).relaid());
+        let longer = Worktree::at("/w/abc", Some("/w/abc"));
+        assert!(longer.delivery(&free).relaid(), "paths change length");
         // Without remap: as written, nothing bound.
         let (bound, texts) = store_in(&Worktree::at("/w/a", None), &dir, b"/w/a", &[b"\0R"]);
         assert!(!bound);
