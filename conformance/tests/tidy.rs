@@ -400,3 +400,146 @@ fn key_domain_names() {
         assert!(!is_key_domain(bad), "{bad}");
     }
 }
+
+/// `text` with comments, string and character literals blanked out: what
+/// is left is code (identifiers, keywords, punctuation).
+fn code_only(text: &str) -> String {
+    let b: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let rest = |k: usize| b.get(i + k).copied();
+        if b[i] == '/' && rest(1) == Some('/') {
+            while i < b.len() && b[i] != '\n' {
+                i += 1;
+            }
+        } else if b[i] == '/' && rest(1) == Some('*') {
+            i += 2;
+            while i + 1 < b.len() && !(b[i] == '*' && b[i + 1] == '/') {
+                i += 1;
+            }
+            i += 2;
+        } else if b[i] == 'r' && matches!(rest(1), Some('"' | '#')) {
+            // A raw string: r"…", r#"…"#.
+            let mut j = i + 1;
+            let mut hashes = 0;
+            while b.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if b.get(j) != Some(&'"') {
+                out.push(b[i]);
+                i += 1;
+                continue;
+            }
+            j += 1;
+            loop {
+                if j >= b.len() {
+                    break;
+                }
+                if b[j] == '"' && (0..hashes).all(|h| b.get(j + 1 + h) == Some(&'#')) {
+                    j += 1 + hashes;
+                    break;
+                }
+                j += 1;
+            }
+            out.push_str("\"\"");
+            i = j;
+        } else if b[i] == '"' {
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                i += if b[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+            out.push_str("\"\"");
+        } else if b[i] == '\'' && (rest(1) == Some('\\') || rest(2) == Some('\'')) {
+            // A character literal ('a', '\n'); a lifetime has no closing quote.
+            i += 1;
+            while i < b.len() && b[i] != '\'' {
+                i += if b[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+            out.push_str("' '");
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether an identifier has the word `root` in it, in any case and
+/// either spelling (`root`, `Root`, `origin_root`, `RootFreeText`).
+fn names_root(ident: &str) -> bool {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in ident.chars() {
+        if c == '_' || (c.is_uppercase() && prev_lower) {
+            words.push(std::mem::take(&mut word));
+        }
+        if c != '_' {
+            word.push(c.to_ascii_lowercase());
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+    }
+    words.push(word);
+    words.iter().any(|w| w == "root")
+}
+
+fn identifiers(code: &str) -> Vec<&str> {
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+        })
+        .collect()
+}
+
+/// Issue 11: the C and Rust key code keys paths and texts through a key
+/// builder bound to the request's worktree view and never names the root
+/// (no `Root`, no `root`, no `root_bound`), so path remap is applied in one
+/// place. Comments may mention it; code, tests included, may not.
+#[test]
+fn key_code_never_names_the_root() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for file in ["daemon/src/cc/key.rs", "daemon/src/rust/key.rs"] {
+        let text = std::fs::read_to_string(repo.join(file)).unwrap();
+        let code = code_only(&text);
+        let named: BTreeSet<&str> = identifiers(&code)
+            .into_iter()
+            .filter(|i| names_root(i))
+            .collect();
+        assert!(named.is_empty(), "{file} names the root: {named:?}");
+    }
+}
+
+#[test]
+fn names_of_the_root_are_found_in_code_only() {
+    for (ident, want) in [
+        ("root", true),
+        ("Root", true),
+        ("ROOT", true),
+        ("origin_root", true),
+        ("root_bound", true),
+        ("RootFreeText", true),
+        ("is_cross_root", true),
+        ("rooted", false),
+        ("chroot", false),
+        ("view", false),
+    ] {
+        assert_eq!(names_root(ident), want, "{ident}");
+    }
+    let code = code_only(
+        "/// the root\nfn f(v: &View) { // root\n let t = \"root\"; let c = '\"'; /* Root */ \
+         let r = r#\"root\"#; v.key(t) }\nfn g<'a>(root: &'a str) {}",
+    );
+    assert_eq!(
+        identifiers(&code)
+            .into_iter()
+            .filter(|i| names_root(i))
+            .collect::<Vec<_>>(),
+        ["root"]
+    );
+}

@@ -1118,3 +1118,261 @@ mod holes {
         );
     }
 }
+
+/// One root-bound policy and one set of Store checks for C and Rust (issue
+/// 11: the two pipelines had drifted apart). Each case runs the same
+/// compile through both languages in two `.git` trees with remap on, and
+/// reads the daemon's counters. A shim in front of a real compiler stands in
+/// for a compiler that writes the odd output (fault injection).
+mod unified {
+    use super::*;
+    use crate::rust::real_rustc;
+
+    /// Two `.git` trees holding `x.c`, `lib.rs` and an out-dir `o`.
+    fn trees(name: &str, names: [&str; 2]) -> Sandbox {
+        let sb = Sandbox::new(name);
+        for tree in names {
+            std::fs::create_dir_all(sb.path(&format!("{tree}/.git"))).unwrap();
+            std::fs::create_dir_all(sb.path(&format!("{tree}/o"))).unwrap();
+            sb.write(&format!("{tree}/x.c"), "int x(void) { return 1; }\n");
+            sb.write(&format!("{tree}/lib.rs"), "pub fn f() -> u32 { 1 }\n");
+        }
+        sb.settle_work();
+        sb
+    }
+
+    /// A compiler named `name` in front of `real`: runs it, then `after`
+    /// when `marker` is among the arguments (a compile, not a probe).
+    fn shim(sb: &Sandbox, name: &str, real: &Path, marker: &str, after: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = sb.root.join(format!("shim-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\n'{}' \"$@\"\nrc=$?\ncase \" $* \" in *' {marker} '*) {after} ;; esac\nexit $rc\n",
+                real.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// A library crate compiled as cargo does (absolute out-dir).
+    fn rustc_args(sb: &Sandbox, tree: &str) -> Vec<String> {
+        let out = sb.path(&format!("{tree}/o")).display().to_string();
+        [
+            "--crate-name",
+            "w",
+            "--edition=2021",
+            "lib.rs",
+            "--crate-type",
+            "lib",
+            "--emit=dep-info,metadata,link",
+            "--out-dir",
+            &out,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn cc_args(_: &Sandbox, _: &str) -> Vec<String> {
+        ["-c", "x.c", "-o", "x.o"].map(String::from).to_vec()
+    }
+
+    type Args = fn(&Sandbox, &str) -> Vec<String>;
+
+    /// `zccache compiler args` in `tree`, remap on; must succeed.
+    fn run(sb: &Sandbox, tree: &str, compiler: &Path, args: Args) -> Output {
+        let out = sb
+            .cmd(zccache_bin())
+            .current_dir(sb.path(tree))
+            .env("ZCCACHE_PATH_REMAP", "auto")
+            .arg(compiler)
+            .args(args(sb, tree))
+            .output()
+            .unwrap();
+        ok(&out);
+        out
+    }
+
+    fn reason(c: &Counters, name: &str) -> i64 {
+        c.reasons.get(name).copied().unwrap_or(0)
+    }
+
+    /// An output that holds the remap token (`\0R`) cannot be stored
+    /// root-free; it is stored root-bound, as written, for C and Rust alike:
+    /// its own worktree hits it byte for byte, another never does. Before
+    /// the one policy, Rust did not store it at all.
+    #[test]
+    fn worktree_unified_an_output_holding_the_token_is_bound_to_its_worktree() {
+        let sb = trees("wt-token", ["a", "b"]);
+        let token = "printf 'note: \\000R/odd\\n' >&2";
+        let cases: [(&str, PathBuf, Args); 2] = [
+            (
+                "rustc",
+                shim(&sb, "rustc", real_rustc(), "--crate-name", token),
+                rustc_args,
+            ),
+            (
+                "gcc",
+                shim(&sb, "gcc", Path::new("/usr/bin/gcc"), "-c", token),
+                cc_args,
+            ),
+        ];
+        for (what, compiler, args) in cases {
+            let first = run(&sb, "a", &compiler, args);
+            assert!(
+                first.stderr.windows(6).any(|w| w == b"\0R/odd"),
+                "{what}: the shim writes the token: {:?}",
+                String::from_utf8_lossy(&first.stderr)
+            );
+            let before = counters(&sb);
+            let again = run(&sb, "a", &compiler, args);
+            let home = counters(&sb).since(&before);
+            assert_eq!(home.hits, 1, "{what}: its own worktree hits: {home:?}");
+            assert_eq!(again.stderr, first.stderr, "{what}: served byte for byte");
+            let before = counters(&sb);
+            run(&sb, "b", &compiler, args);
+            let away = counters(&sb).since(&before);
+            assert_eq!(
+                (away.hits, away.cross_root_hits),
+                (0, 0),
+                "{what}: never served to another worktree: {away:?}"
+            );
+        }
+        let c = counters(&sb);
+        assert!(
+            reason(&c, "remap_fallbacks.token_in_text") >= 3,
+            "every store was bound: {c:?}"
+        );
+        assert_eq!(
+            reason(&c, "not_stored_reasons.remap_token_in_output"),
+            0,
+            "{c:?}"
+        );
+    }
+
+    /// A root spelled with a byte a compiler escapes (a space: `\ ` in a
+    /// depfile or dep-info) is refused up front, for C and Rust alike, and
+    /// the compile behaves as without remap. Before, Rust took the remap
+    /// and scanned its outputs for the escaped spelling at Store.
+    #[test]
+    fn worktree_unified_a_root_spelled_with_escapes_is_refused_up_front() {
+        let sb = trees("wt-escaped", ["a b", "c d"]);
+        let cases: [(&str, &Path, Args); 2] = [
+            ("rustc", real_rustc(), rustc_args),
+            ("gcc", Path::new("/usr/bin/gcc"), cc_args),
+        ];
+        for (what, compiler, args) in cases {
+            let before = counters(&sb);
+            run(&sb, "a b", compiler, args);
+            let first = counters(&sb).since(&before);
+            assert_eq!(
+                reason(&first, "remap_fallbacks.unsafe_root_path"),
+                1,
+                "{what}: {first:?}"
+            );
+            assert_eq!(
+                reason(&first, "remap_fallbacks.escaped_root_in_text"),
+                0,
+                "{what}: {first:?}"
+            );
+            let before = counters(&sb);
+            run(&sb, "a b", compiler, args);
+            let again = counters(&sb).since(&before);
+            assert_eq!(again.hits, 1, "{what}: its own tree hits: {again:?}");
+            // Without remap nothing is served across worktrees as theirs (a
+            // gcc object without paths in it may still be shared as is).
+            run(&sb, "c d", compiler, args);
+            let other = counters(&sb).since(&before);
+            assert_eq!(other.cross_root_hits, 0, "{what}: {other:?}");
+        }
+    }
+
+    /// The Store checks are one copy for both languages: a primary output
+    /// (an object, an rlib) that is empty is never stored. Before, only C
+    /// checked it, and Rust served an empty rlib.
+    #[test]
+    fn worktree_unified_an_empty_primary_output_is_never_stored() {
+        let sb = trees("wt-empty", ["a", "b"]);
+        let out = sb.path("a/o/libw.rlib").display().to_string();
+        let cases: [(&str, PathBuf, Args); 2] = [
+            (
+                "rustc",
+                shim(
+                    &sb,
+                    "rustc",
+                    real_rustc(),
+                    "--crate-name",
+                    &format!(": > '{out}'"),
+                ),
+                rustc_args,
+            ),
+            (
+                "gcc",
+                shim(&sb, "gcc", Path::new("/usr/bin/gcc"), "-c", ": > x.o"),
+                cc_args,
+            ),
+        ];
+        for (what, compiler, args) in cases {
+            let before = counters(&sb);
+            run(&sb, "a", &compiler, args);
+            run(&sb, "a", &compiler, args);
+            let d = counters(&sb).since(&before);
+            assert_eq!(d.hits, 0, "{what}: nothing to serve: {d:?}");
+            assert_eq!(
+                reason(&d, "not_stored_reasons.compiler_produced_empty_output"),
+                2,
+                "{what}: {d:?}"
+            );
+        }
+    }
+
+    /// An output the root search cannot read (here `/proc/self/mem`, which
+    /// no one reads at offset 0, named as clang's serialized diagnostics) is
+    /// not stored, as Rust already did (`compiler_produced_no_output`).
+    /// Before, C took it for root-bound and failed later in the writer
+    /// (`store_failed`). The shim drops the option so that clang compiles.
+    #[test]
+    fn worktree_unified_an_output_the_search_cannot_read_is_not_stored() {
+        use std::os::unix::fs::PermissionsExt;
+        let sb = trees("wt-unreadable", ["a", "b"]);
+        let dir = sb.root.join("shim-clang");
+        std::fs::create_dir_all(&dir).unwrap();
+        let clang = dir.join("clang");
+        std::fs::write(
+            &clang,
+            "#!/bin/sh\nskip=0\nfor a; do shift\n  if [ $skip = 1 ]; then skip=0; continue; fi\n  \
+             if [ \"$a\" = --serialize-diagnostics ]; then skip=1; continue; fi\n  \
+             set -- \"$@\" \"$a\"\ndone\nexec /usr/bin/clang \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&clang, std::fs::Permissions::from_mode(0o755)).unwrap();
+        fn args(_: &Sandbox, _: &str) -> Vec<String> {
+            [
+                "-c",
+                "x.c",
+                "-o",
+                "x.o",
+                "--serialize-diagnostics",
+                "/proc/self/mem",
+            ]
+            .map(String::from)
+            .to_vec()
+        }
+        let before = counters(&sb);
+        run(&sb, "a", &clang, args);
+        run(&sb, "a", &clang, args);
+        let d = counters(&sb).since(&before);
+        assert_eq!(d.hits, 0, "{d:?}");
+        assert_eq!(
+            reason(&d, "not_stored_reasons.compiler_produced_no_output"),
+            2,
+            "{d:?}"
+        );
+        assert_eq!(reason(&d, "remap_fallbacks.root_in_output"), 0, "{d:?}");
+    }
+}

@@ -23,10 +23,10 @@ use crate::pipeline::{
     store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt,
 };
 use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason};
-use crate::remap::Root;
 use crate::rust::{self, RustPipeline};
 use crate::stats::Stats;
 use crate::store::{Entry, Key, Store};
+use crate::worktree::Worktree;
 
 /// A Store must arrive within this long after its Miss.
 pub(crate) const PENDING_DEADLINE: Duration = Duration::from_secs(3600);
@@ -184,7 +184,7 @@ impl Engine {
 
     /// The one hit loop both languages share: the first entry of the
     /// manifest under `manifest_key` whose files match the current tree
-    /// (`at`: cwd and worktree root), whose result (`result_key`; `None`
+    /// (`view`: the request's worktree), whose result (`result_key`; `None`
     /// skips the entry) is stored and that `deliver` can hand out. Counts
     /// the hit (and a cross-root hit) or, when none, the miss; a store
     /// that fails to read counts an error and the loop goes on.
@@ -192,15 +192,14 @@ impl Engine {
         &self,
         language: Language,
         manifest_key: &[u8; 32],
-        at: (&Path, Option<&Root>),
+        view: &Worktree,
         result_key: impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
         mut deliver: impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
     ) -> Option<R> {
-        let (cwd, root) = at;
         let rust = language == Language::Rust;
         if let Some(m) = self.core.manifest(manifest_key) {
             for entry in &m.entries {
-                if !entry.matches(cwd, root, &self.core.meta) {
+                if !entry.matches(view, &self.core.meta) {
                     continue;
                 }
                 let Some(result_key) = result_key(entry) else {
@@ -213,7 +212,7 @@ impl Engine {
                             if rust {
                                 self.core.stats.bump(&self.core.stats.rust_hits);
                             }
-                            if entry.is_cross_root(root) {
+                            if entry.is_cross_root(view) {
                                 self.core.stats.bump(&self.core.stats.cross_root_hits);
                             }
                             return Some(hit);

@@ -33,6 +33,7 @@ mod scan;
 mod server;
 mod stats;
 mod store;
+mod worktree;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -10,11 +10,10 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 
 use crate::codec::{Dec, Enc};
 use crate::meta::{Digest, MetaCache, StatId};
-use crate::remap::{self, Root};
+use crate::worktree::{EntryRemap, FreePath, Worktree};
 
 /// Newest entries first; older ones fall off.
 pub(crate) const MAX_ENTRIES: usize = 16;
@@ -30,8 +29,8 @@ pub(crate) struct Manifest {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ManifestEntry {
     /// Paths as the compiler wrote them (relative ones resolve against the
-    /// request's cwd), with their digests.
-    pub(crate) includes: Vec<(Vec<u8>, Digest)>,
+    /// request's cwd; root-free under remap), with their digests.
+    pub(crate) includes: Vec<(FreePath, Digest)>,
     pub(crate) negatives: Vec<NegativeDir>,
     pub(crate) temporal: Temporal,
     /// Environment variables the compile read (rustc's `# env-dep:`): their
@@ -39,17 +38,6 @@ pub(crate) struct ManifestEntry {
     pub(crate) env_deps: Vec<Vec<u8>>,
     pub(crate) remap: EntryRemap,
     pub(crate) result_key: [u8; 32],
-}
-
-/// How an entry stored under path remap relates to worktree roots
-/// (`remap.rs`). Paths under the root are stored root-free (`\0R/…`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct EntryRemap {
-    /// The root of the worktree that stored the entry; empty without remap.
-    pub(crate) origin_root: Vec<u8>,
-    /// An output embeds the origin root's bytes: the entry serves that root
-    /// only (the root is salted into its result key).
-    pub(crate) root_bound: bool,
 }
 
 /// Names that did not exist in `dir` when the entry was recorded, as the
@@ -60,7 +48,7 @@ pub(crate) struct EntryRemap {
 /// checked.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct NegativeDir {
-    pub(crate) dir: Vec<u8>,
+    pub(crate) dir: FreePath,
     pub(crate) existed: bool,
     pub(crate) mtime_ns: i128,
     pub(crate) names: Vec<Vec<u8>>,
@@ -71,7 +59,7 @@ pub(crate) struct NegativeDir {
 pub(crate) struct Temporal {
     pub(crate) date: bool,
     /// Files containing `__TIMESTAMP__`: their mtimes join the result key.
-    pub(crate) timestamp_files: Vec<Vec<u8>>,
+    pub(crate) timestamp_files: Vec<FreePath>,
 }
 
 impl Manifest {
@@ -82,12 +70,12 @@ impl Manifest {
         for m in &self.entries {
             e.u32(m.includes.len() as u32);
             for (p, d) in &m.includes {
-                e.bytes(p);
+                e.bytes(p.as_bytes());
                 e.digest(d);
             }
             e.u32(m.negatives.len() as u32);
             for n in &m.negatives {
-                e.bytes(&n.dir);
+                e.bytes(n.dir.as_bytes());
                 e.u8(n.existed as u8);
                 e.i128(n.mtime_ns);
                 e.u32(n.names.len() as u32);
@@ -98,7 +86,7 @@ impl Manifest {
             e.u8(m.temporal.date as u8);
             e.u32(m.temporal.timestamp_files.len() as u32);
             for f in &m.temporal.timestamp_files {
-                e.bytes(f);
+                e.bytes(f.as_bytes());
             }
             e.u32(m.env_deps.len() as u32);
             for v in &m.env_deps {
@@ -123,19 +111,19 @@ impl Manifest {
             let ni = d.count(36)?;
             let mut includes = Vec::with_capacity(ni);
             for _ in 0..ni {
-                let p = checked_path(d.bytes()?)?;
+                let p = FreePath::from_stored(d.bytes()?)?;
                 includes.push((p, d.digest()?));
             }
             let nn = d.count(25)?;
             let mut negatives = Vec::with_capacity(nn);
             for _ in 0..nn {
-                let dir = checked_path(d.bytes()?)?;
+                let dir = FreePath::from_stored(d.bytes()?)?;
                 let existed = d.u8()? != 0;
                 let mtime_ns = d.i128()?;
                 let nnames = d.count(4)?;
                 let mut names = Vec::with_capacity(nnames);
                 for _ in 0..nnames {
-                    names.push(checked_path(d.bytes()?)?);
+                    names.push(checked_name(d.bytes()?)?);
                 }
                 negatives.push(NegativeDir {
                     dir,
@@ -148,7 +136,7 @@ impl Manifest {
             let nt = d.count(4)?;
             let mut timestamp_files = Vec::with_capacity(nt);
             for _ in 0..nt {
-                timestamp_files.push(checked_path(d.bytes()?)?);
+                timestamp_files.push(FreePath::from_stored(d.bytes()?)?);
             }
             let ne = d.count(4)?;
             let mut env_deps = Vec::with_capacity(ne);
@@ -196,40 +184,22 @@ impl Manifest {
     }
 }
 
-/// A stored path: non-empty, and a NUL only in a leading root token.
-fn checked_path(p: &[u8]) -> Option<Vec<u8>> {
-    let rest = match p.strip_prefix(remap::TOKEN) {
-        Some(rest) if rest.is_empty() || rest[0] == b'/' => rest,
-        _ => p,
-    };
-    (!p.is_empty() && !rest.contains(&0)).then(|| p.to_vec())
-}
-
-pub(crate) fn resolve(cwd: &Path, p: &[u8]) -> PathBuf {
-    let p = Path::new(OsStr::from_bytes(p));
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        cwd.join(p)
-    }
-}
-
-/// [`resolve`] for a stored path that may be root-free; `None` when it is
-/// and the request has no root.
-pub(crate) fn resolve_in(cwd: &Path, root: Option<&Root>, p: &[u8]) -> Option<PathBuf> {
-    Some(resolve(cwd, &remap::expand(p, root)?))
+/// A stored name, checked as a stored path is (as before names and paths
+/// had types of their own).
+fn checked_name(p: &[u8]) -> Option<Vec<u8>> {
+    FreePath::from_stored(p).map(|_| p.to_vec())
 }
 
 impl ManifestEntry {
-    /// Does this entry still describe the files on disk, seen from `cwd`
-    /// in the worktree `root` (if remap is on)? A root-bound entry serves
-    /// only its origin root.
-    pub(crate) fn matches(&self, cwd: &Path, root: Option<&Root>, meta: &MetaCache) -> bool {
-        if self.remap.root_bound && root.map(Root::bytes) != Some(&self.remap.origin_root[..]) {
+    /// Does this entry still describe the files on disk, seen from the
+    /// request's worktree `view`? A root-bound entry serves only its origin
+    /// root.
+    pub(crate) fn matches(&self, view: &Worktree, meta: &MetaCache) -> bool {
+        if !view.serves(&self.remap) {
             return false;
         }
         for (p, digest) in &self.includes {
-            let Some(abs) = resolve_in(cwd, root, p) else {
+            let Some(abs) = view.resolve(p) else {
                 return false;
             };
             match meta.digest(&abs) {
@@ -237,20 +207,19 @@ impl ManifestEntry {
                 _ => return false,
             }
         }
-        self.negatives.iter().all(|n| n.still_absent(cwd, root))
+        self.negatives.iter().all(|n| n.still_absent(view))
     }
 
     /// Whether a hit on this entry serves a worktree other than the one
     /// that stored it (a stats counter).
-    pub(crate) fn is_cross_root(&self, root: Option<&Root>) -> bool {
-        !self.remap.origin_root.is_empty()
-            && root.is_some_and(|r| r.bytes() != &self.remap.origin_root[..])
+    pub(crate) fn is_cross_root(&self, view: &Worktree) -> bool {
+        view.is_cross(&self.remap)
     }
 }
 
 impl NegativeDir {
-    fn still_absent(&self, cwd: &Path, root: Option<&Root>) -> bool {
-        let Some(dir) = resolve_in(cwd, root, &self.dir) else {
+    fn still_absent(&self, view: &Worktree) -> bool {
+        let Some(dir) = view.resolve(&self.dir) else {
             return false;
         };
         let now = std::fs::metadata(&dir).ok();
@@ -277,16 +246,16 @@ mod tests {
     fn sample() -> Manifest {
         Manifest {
             entries: vec![ManifestEntry {
-                includes: vec![(b"a/foo.h".to_vec(), [7; 32])],
+                includes: vec![(FreePath::new(b"a/foo.h"), [7; 32])],
                 negatives: vec![NegativeDir {
-                    dir: b"b".to_vec(),
+                    dir: FreePath::new(b"b"),
                     existed: true,
                     mtime_ns: 42,
                     names: vec![b"foo.h".to_vec()],
                 }],
                 temporal: Temporal {
                     date: true,
-                    timestamp_files: vec![b"t.c".to_vec()],
+                    timestamp_files: vec![FreePath::new(b"t.c")],
                 },
                 env_deps: vec![b"TEST_ENV".to_vec(), b"".to_vec()],
                 remap: EntryRemap {
@@ -303,7 +272,7 @@ mod tests {
         let mut m = sample();
         m.entries[0]
             .includes
-            .push((b"\0R/src/x.h".to_vec(), [3; 32]));
+            .push((FreePath::new(b"\0R/src/x.h"), [3; 32]));
         let bytes = m.encode();
         assert_eq!(Manifest::decode(&bytes), Some(m));
         for cut in 0..bytes.len() {
@@ -342,9 +311,9 @@ mod tests {
         let meta = MetaCache::default();
         let bmt = StatId::of(&std::fs::metadata(dir.join("b")).unwrap()).mtime_ns;
         let entry = ManifestEntry {
-            includes: vec![(b"a/foo.h".to_vec(), *blake3::hash(b"A").as_bytes())],
+            includes: vec![(FreePath::new(b"a/foo.h"), *blake3::hash(b"A").as_bytes())],
             negatives: vec![NegativeDir {
-                dir: b"b".to_vec(),
+                dir: FreePath::new(b"b"),
                 existed: true,
                 mtime_ns: bmt,
                 names: vec![b"foo.h".to_vec()],
@@ -354,9 +323,10 @@ mod tests {
             remap: EntryRemap::default(),
             result_key: [0; 32],
         };
-        assert!(entry.matches(&dir, None, &meta));
+        let view = Worktree::new(dir.clone(), None);
+        assert!(entry.matches(&view, &meta));
         std::fs::write(dir.join("b/foo.h"), b"B").unwrap();
-        assert!(!entry.matches(&dir, None, &meta));
+        assert!(!entry.matches(&view, &meta));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -368,12 +338,19 @@ mod tests {
             std::fs::create_dir_all(base.join(wt).join("inc")).unwrap();
             std::fs::write(base.join(wt).join("inc/x.h"), b"X").unwrap();
         }
-        let root = |wt: &str| Root::new(base.join(wt).to_str().unwrap());
+        let tree = |wt: &str| base.join(wt).to_str().unwrap().to_owned();
+        let view = |wt: &str, remap: bool| {
+            let t = tree(wt);
+            Worktree::at(&t, remap.then_some(t.as_str()))
+        };
         let meta = MetaCache::default();
         let mut entry = ManifestEntry {
-            includes: vec![(b"\0R/inc/x.h".to_vec(), *blake3::hash(b"X").as_bytes())],
+            includes: vec![(
+                FreePath::new(b"\0R/inc/x.h"),
+                *blake3::hash(b"X").as_bytes(),
+            )],
             negatives: vec![NegativeDir {
-                dir: b"\0R/none".to_vec(),
+                dir: FreePath::new(b"\0R/none"),
                 existed: false,
                 mtime_ns: 0,
                 names: vec![b"x.h".to_vec()],
@@ -381,22 +358,21 @@ mod tests {
             temporal: Temporal::default(),
             env_deps: Vec::new(),
             remap: EntryRemap {
-                origin_root: root("a").bytes().to_vec(),
+                origin_root: tree("a").into_bytes(),
                 root_bound: false,
             },
             result_key: [0; 32],
         };
-        let cwd = base.join("b");
-        assert!(entry.matches(&cwd, Some(&root("b")), &meta));
-        assert!(entry.is_cross_root(Some(&root("b"))));
-        assert!(!entry.is_cross_root(Some(&root("a"))));
+        assert!(entry.matches(&view("b", true), &meta));
+        assert!(entry.is_cross_root(&view("b", true)));
+        assert!(!entry.is_cross_root(&view("a", true)));
         assert!(
-            !entry.matches(&cwd, None, &meta),
+            !entry.matches(&view("b", false), &meta),
             "root-free paths need a root"
         );
         entry.remap.root_bound = true;
-        assert!(!entry.matches(&cwd, Some(&root("b")), &meta));
-        assert!(entry.matches(&base.join("a"), Some(&root("a")), &meta));
+        assert!(!entry.matches(&view("b", true), &meta));
+        assert!(entry.matches(&view("a", true), &meta));
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

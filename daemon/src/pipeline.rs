@@ -19,12 +19,12 @@ use dashmap::DashMap;
 use frame::v1;
 
 use crate::manifest::{Manifest, ManifestEntry};
-use crate::meta::MetaCache;
+use crate::meta::{MetaCache, StatId};
 use crate::outputs::Descriptors;
 use crate::reasons::{NotStoredReason, PassthroughReason};
-use crate::remap::Root;
 use crate::stats::Stats;
-use crate::store::{Entry, Key, Store, StoreError};
+use crate::store::{is_dev_null, Entry, Key, Store, StoreError};
+use crate::worktree::Worktree;
 
 /// The state every pipeline reads and writes through the engine.
 pub(crate) struct Core {
@@ -104,9 +104,9 @@ pub(crate) trait Pipeline {
     /// How many units (sources) the request compiles.
     fn units(r: &Self::Request) -> usize;
 
-    /// Where the request runs: its cwd and worktree root under path remap,
+    /// Where the request runs (its worktree view, made once in `prepare`),
     /// against which a manifest entry's files are matched.
-    fn worktree(r: &Self::Request) -> (&Path, Option<&Root>);
+    fn worktree(r: &Self::Request) -> &Worktree;
 
     /// Unit `index` keyed: its manifest key and the facts its Miss needs.
     fn key(&self, core: &Core, r: &Self::Request, index: usize) -> Result<Keyed<Self::Facts>, Pt>;
@@ -227,6 +227,62 @@ pub(crate) fn store_failed(e: StoreError) -> NotStoredReason {
     } else {
         NotStoredReason::StoreFailed
     }
+}
+
+/// What a finished compile is checked against before it is recorded,
+/// whatever its language ([`check_finished`]).
+pub(crate) struct Finished<'a> {
+    /// The source as keyed at Lookup.
+    pub(crate) source: &'a Path,
+    pub(crate) source_stat: &'a StatId,
+    /// Other inputs keyed by their stat (C's extra inputs; none for rustc).
+    pub(crate) extra_inputs: &'a [(PathBuf, StatId)],
+    pub(crate) outputs: &'a [(&'static str, PathBuf)],
+    /// The roles the compile exists to produce (an object, an rlib): one
+    /// written to `/dev/null` or left empty is no result to serve.
+    pub(crate) primary: &'static [&'static str],
+}
+
+/// The Store checks both languages share, in one order: the compile and
+/// its dependency run succeeded, the source and every extra input are
+/// exactly what was keyed, and every output is a regular file (a primary
+/// one neither `/dev/null` nor empty). Returns the newest output's mtime.
+/// What only one language can check stays in its pipeline.
+pub(crate) fn check_finished(st: &v1::Store, f: &Finished<'_>) -> Result<i128, NotStoredReason> {
+    if st.exit_code != 0 {
+        return Err(NotStoredReason::CompileFailed);
+    }
+    if st.deps_exit_code != 0 {
+        return Err(NotStoredReason::PreprocessorError);
+    }
+    let now = std::fs::metadata(f.source).map(|m| StatId::of(&m));
+    if now.ok().as_ref() != Some(f.source_stat) {
+        return Err(NotStoredReason::ModifiedInputFile);
+    }
+    // The compiler read them while it ran.
+    for (path, keyed) in f.extra_inputs {
+        let now = std::fs::metadata(path).map(|m| StatId::of(&m));
+        if now.ok().as_ref() != Some(keyed) {
+            return Err(NotStoredReason::ModifiedInputFile);
+        }
+    }
+    let mut newest_ns = 0i128;
+    for (role, path) in f.outputs {
+        let primary = f.primary.contains(role);
+        if primary && is_dev_null(path) {
+            return Err(NotStoredReason::OutputToDevNull);
+        }
+        let md = std::fs::symlink_metadata(path)
+            .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
+        if !md.is_file() {
+            return Err(NotStoredReason::BadOutputFile);
+        }
+        if primary && md.len() == 0 {
+            return Err(NotStoredReason::CompilerProducedEmptyOutput);
+        }
+        newest_ns = newest_ns.max(StatId::of(&md).mtime_ns);
+    }
+    Ok(newest_ns)
 }
 
 /// "Cannot cache this", with its counter.

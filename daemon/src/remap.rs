@@ -59,7 +59,24 @@ pub(crate) fn decide(env: &BTreeMap<Vec<u8>, Vec<u8>>, cwd: &Path) -> Decision {
     if !cwd.starts_with(&root) {
         return Decision::Fallback(RemapFallback::CwdOutsideRoot);
     }
+    if !root
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .all(|b| is_plain_path_byte(*b))
+    {
+        return Decision::Fallback(RemapFallback::UnsafeRootPath);
+    }
     Decision::On(Root(root))
+}
+
+/// A byte no compiler escapes in what it writes (a depfile's `\ `, `$$`,
+/// `\#`; a JSON diagnostic's `\"`, `\\`) and no prefix-map option splits at
+/// (`=`). A root spelled only with these is found in every text as its
+/// bytes, so the one text rewrite sees every mention of it, for C and Rust
+/// alike; any other root is refused up front (`unsafe_root_path`).
+fn is_plain_path_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"/._-+~@,".contains(&b) || b >= 0x80
 }
 
 fn find_git_root(cwd: &Path) -> Option<PathBuf> {
@@ -275,6 +292,19 @@ mod tests {
             ),
             Decision::Fallback(RemapFallback::CwdOutsideRoot)
         );
+        for odd in ["/w/a b", "/w/a=b", "/w/a\\b", "/w/a\"b", "/w/a$b", "/w/a#b"] {
+            assert_eq!(
+                decide(
+                    &env(&[
+                        ("ZCCACHE_PATH_REMAP", "auto"),
+                        ("ZCCACHE_WORKTREE_ROOT", odd)
+                    ]),
+                    &Path::new(odd).join("src")
+                ),
+                Decision::Fallback(RemapFallback::UnsafeRootPath),
+                "{odd}"
+            );
+        }
         assert_eq!(
             decide(&env(&[("ZCCACHE_PATH_REMAP", "maybe")]), &sub),
             Decision::Fallback(RemapFallback::BadPathRemapSetting)

@@ -1,14 +1,17 @@
 //! The C manifest key's request-wide part as a pure function of plain
-//! inputs: what each field is and in which order it is hashed.
+//! inputs and the request's worktree view: what each field is and in which
+//! order it is hashed.
 //!
 //! It deliberately reads nothing (no file system, no environment, no
-//! memo): the pipeline gathers every digest, stat and remapped value first,
-//! so the key can be tested field by field. Per-unit fields (language,
-//! source, object) are added by the pipeline's `key_unit`.
+//! memo): the pipeline gathers every digest and stat first, so the key can
+//! be tested field by field. Paths and texts are keyed through a
+//! [`KeyBuilder`] bound to the view, so path remap never shows here.
+//! Per-unit fields (language, source, object) are added by the pipeline's
+//! `key_unit`.
 
 use crate::domains;
-use crate::keys::KeyHasher;
 use crate::meta::Digest;
+use crate::worktree::{KeyBuilder, Worktree};
 
 /// Everything the request-wide C key is made of, already read and mapped.
 #[derive(Clone, Default)]
@@ -21,17 +24,16 @@ pub(crate) struct KeyInputs {
     pub(crate) configs: Vec<(Vec<u8>, Digest)>,
     /// The file name the compiler was called by.
     pub(crate) argv0: Vec<u8>,
-    /// Path remap applies: remapped outputs are never served to raw calls.
-    pub(crate) remap: bool,
-    /// The key arguments, root-free and with cwd-independent prefix maps.
+    /// The key arguments, their path values as the view spells them
+    /// (`Worktree::free_bytes`), with cwd-independent prefix maps.
     pub(crate) args: Vec<Vec<u8>>,
     /// `None` for a pipe caller; a terminal caller's facts otherwise.
     pub(crate) terminal: Option<Facts>,
-    /// The keyed environment variables and their (root-free) values.
+    /// The keyed environment variables and their values.
     pub(crate) env: Facts,
     /// A `#!` compiler: its interpreter and its environment.
     pub(crate) script: Option<Script>,
-    /// emcc's own variables, name and (root-free) value.
+    /// emcc's own variables, name and value.
     pub(crate) emcc_env: Vec<(Vec<u8>, Vec<u8>)>,
     /// The cwd as it ends up in outputs, and `$PWD` when it names it
     /// through a symlink; `None` when outputs do not hold it.
@@ -48,7 +50,7 @@ pub(crate) type Facts = Vec<(&'static str, Option<Vec<u8>>)>;
 #[derive(Clone, Default)]
 pub(crate) struct Script {
     pub(crate) interpreter: Digest,
-    /// Every non-volatile variable, name and (root-free) value.
+    /// Every non-volatile variable, name and value.
     pub(crate) env: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -57,7 +59,7 @@ pub(crate) struct Script {
 pub(crate) struct ExtraKey {
     /// Digests of the precompiled headers an `-include` silently uses.
     pub(crate) pch: Vec<Digest>,
-    /// The path as spelled, root-free.
+    /// The path as spelled.
     pub(crate) path: Vec<u8>,
     pub(crate) state: ExtraState,
 }
@@ -69,9 +71,14 @@ pub(crate) enum ExtraState {
     MtimeNs(Option<i128>),
 }
 
-/// The request-wide C manifest key, ready for per-unit fields.
-pub(crate) fn base_key(k: &KeyInputs) -> KeyHasher {
-    let mut h = KeyHasher::new(domains::CC);
+/// The request-wide C manifest key in the worktree `view`, ready for
+/// per-unit fields. Under remap, the worktree anywhere in a value that is
+/// not a path (`-DCFG="<tree>/cfg.h"`, `CPATH`) is keyed free of it too: in
+/// this worktree it names this worktree, while the same text in another
+/// worktree names ours, so the two must not share a key (outputs that then
+/// embed it are bound to their worktree at Store).
+pub(crate) fn base_key<'v>(view: &'v Worktree, k: &KeyInputs) -> KeyBuilder<'v> {
+    let mut h = view.keyer(domains::CC);
     h.bytes("compiler", &k.identity);
     for (name, digest) in &k.programs {
         h.bytes("program", name.as_bytes());
@@ -81,11 +88,10 @@ pub(crate) fn base_key(k: &KeyInputs) -> KeyHasher {
         h.bytes("config", path).bytes("digest", digest);
     }
     h.bytes("argv0", &k.argv0);
-    if k.remap {
-        h.bytes("remap", b"auto");
-    }
+    // Remapped outputs differ from raw ones: never served across.
+    h.remap_mark();
     for a in &k.args {
-        h.bytes("arg", a);
+        h.mapped_text("arg", a);
     }
     match &k.terminal {
         // A pipe caller's key, as before terminals were keyed.
@@ -99,19 +105,19 @@ pub(crate) fn base_key(k: &KeyInputs) -> KeyHasher {
         }
     }
     for (var, value) in &k.env {
-        h.opt(var, value.as_deref());
+        h.text(var, value.as_deref());
     }
     if let Some(s) = &k.script {
         h.bytes("interpreter", &s.interpreter);
         for (name, value) in &s.env {
-            h.bytes("script_env", name).bytes("value", value);
+            h.bytes("script_env", name).text("value", Some(value));
         }
     }
     for (name, value) in &k.emcc_env {
-        h.bytes("emcc_env", name).bytes("value", value);
+        h.bytes("emcc_env", name).text("value", Some(value));
     }
     if let Some((cwd, logical)) = &k.cwd {
-        h.bytes("cwd", cwd);
+        h.path("cwd", cwd);
         if let Some(pwd) = logical {
             h.bytes("logical_cwd", pwd);
         }
@@ -122,11 +128,11 @@ pub(crate) fn base_key(k: &KeyInputs) -> KeyHasher {
     h
 }
 
-fn key_extra(h: &mut KeyHasher, e: &ExtraKey) {
+fn key_extra(h: &mut KeyBuilder<'_>, e: &ExtraKey) {
     for d in &e.pch {
         h.bytes("pch", d);
     }
-    h.bytes("extra_input", &e.path);
+    h.path("extra_input", &e.path);
     match e.state {
         ExtraState::Digest(d) => h.opt("digest", d.as_ref().map(|d| &d[..])),
         ExtraState::MtimeNs(m) => h.opt("mtime", m.map(i128::to_le_bytes).as_ref().map(|b| &b[..])),
@@ -143,7 +149,6 @@ mod tests {
             programs: vec![("cc1".into(), Some([1; 32])), ("as".into(), None)],
             configs: vec![(b"/etc/clang.cfg".to_vec(), [2; 32])],
             argv0: b"gcc".to_vec(),
-            remap: true,
             args: vec![b"-O2".to_vec(), b"-g".to_vec()],
             terminal: Some(vec![("TERM", Some(b"xterm".to_vec())), ("COLUMNS", None)]),
             env: vec![("CPATH", Some(b"/x".to_vec())), ("LANG", None)],
@@ -171,8 +176,13 @@ mod tests {
         }
     }
 
+    /// A view of a worktree at `/w`, remapped or not.
+    fn view(remap: bool) -> Worktree {
+        Worktree::at("/w/b", remap.then_some("/w"))
+    }
+
     fn key(k: &KeyInputs) -> [u8; 32] {
-        base_key(k).finish()
+        base_key(&view(true), k).finish()
     }
 
     type Change = (&'static str, fn(&mut KeyInputs));
@@ -190,7 +200,6 @@ mod tests {
             }),
             ("config digest", |k| k.configs[0].1 = [9; 32]),
             ("argv0", |k| k.argv0 = b"g++".to_vec()),
-            ("remap", |k| k.remap = false),
             ("arg", |k| k.args[1] = b"-g3".to_vec()),
             ("args order", |k| k.args.reverse()),
             ("arg split", |k| k.args = vec![b"-O2-g".to_vec()]),
@@ -252,6 +261,23 @@ mod tests {
             );
             seen.push(changed);
         }
+    }
+
+    #[test]
+    fn remap_marks_the_key_and_frees_paths_and_values_of_the_worktree() {
+        let k = full();
+        let on = |tree: &str| base_key(&Worktree::at(tree, Some(tree)), &k).finish();
+        assert_ne!(on("/w"), base_key(&view(false), &k).finish());
+        // `/w` names the worktree in `cwd` and in `CPATH`; `/v` does not.
+        assert_ne!(on("/w"), on("/v"));
+        let moved = |tree: &str| {
+            let mut k = full();
+            k.cwd = Some((format!("{tree}/b").into_bytes(), None));
+            k.env[0].1 = Some(format!("{tree}/inc").into_bytes());
+            k.extras[0].path = format!("{tree}/pre.h").into_bytes();
+            base_key(&Worktree::at(tree, Some(tree)), &k).finish()
+        };
+        assert_eq!(moved("/w/a"), moved("/w/c"), "one key across worktrees");
     }
 
     #[test]

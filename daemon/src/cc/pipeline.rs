@@ -24,17 +24,18 @@ use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
 use crate::depfile::{self, DepRule, Style};
 use crate::domains;
 use crate::keys::KeyHasher;
-use crate::manifest::{self, EntryRemap, ManifestEntry, NegativeDir, Temporal};
+use crate::manifest::{ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
-    request_args, request_env, Core, Draft, DraftOutput, Keyed, Language, PendingMiss, Pipeline,
-    Prepared, Pt,
+    check_finished, request_args, request_env, Core, Draft, DraftOutput, Finished, Keyed, Language,
+    PendingMiss, Pipeline, Prepared, Pt,
 };
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
-use crate::remap::{self, root_free, Root};
+use crate::remap::{self, Root};
 use crate::scan::{self, ScanResult};
 use crate::store::{is_dev_null, Entry};
+use crate::worktree::{self, FreePath, StoredTexts, Worktree};
 
 /// What the C pipeline memoizes across requests.
 #[derive(Default)]
@@ -64,8 +65,8 @@ impl Pipeline for CcPipeline {
         r.inv.units.len()
     }
 
-    fn worktree(r: &Request) -> (&Path, Option<&Root>) {
-        (&r.cwd, r.root.as_ref())
+    fn worktree(r: &Request) -> &Worktree {
+        &r.view
     }
 
     fn key(&self, core: &Core, r: &Request, index: usize) -> Result<Keyed<Source>, Pt> {
@@ -73,7 +74,7 @@ impl Pipeline for CcPipeline {
     }
 
     fn result_key(r: &Request, manifest_key: &[u8; 32], entry: &ManifestEntry) -> Option<[u8; 32]> {
-        result_key_for(manifest_key, entry, &r.cwd, r.root.as_ref(), &r.moment)
+        result_key_for(&r.view, manifest_key, entry, &r.moment)
     }
 
     fn deliver(
@@ -150,7 +151,8 @@ struct Cc<'a> {
 
 /// What the daemon remembers between a Miss and its Store.
 pub(crate) struct Pending {
-    cwd: PathBuf,
+    /// Where the compile runs (cwd, worktree root under path remap).
+    view: Worktree,
     family: Family,
     mode: Mode,
     pub(crate) manifest_key: [u8; 32],
@@ -169,22 +171,21 @@ pub(crate) struct Pending {
     search_dirs: Vec<SearchDir>,
     moment: Moment,
     args_scan: ScanResult,
-    /// The worktree root under path remap.
-    root: Option<Root>,
 }
 
 /// Per-request facts shared by every unit.
 pub(crate) struct Request {
-    cwd: PathBuf,
+    /// Where the compile runs: cwd and, when path remap applies to this
+    /// call, the worktree root.
+    view: Worktree,
     inv: Invocation,
     start_ns: i128,
     /// Misses run with stderr on a pseudo-terminal (`Miss.stderr_pty`).
     stderr_pty: bool,
     original_args: Vec<OsString>,
     expanded: Vec<OsString>,
+    /// The request-wide key, resumed per unit in `view`.
     base_key: KeyHasher,
-    /// The worktree root when path remap applies to this call.
-    root: Option<Root>,
     moment: Moment,
     /// The arguments scanned like a source (`-DSTAMP=__TIME__`).
     args_scan: ScanResult,
@@ -199,7 +200,7 @@ pub(crate) struct Request {
 
 impl PendingMiss for Pending {
     fn touches(&self, under: &dyn Fn(&Path) -> bool) -> bool {
-        under(&self.cwd)
+        under(self.view.cwd())
             || under(&self.source)
             || self.outputs.iter().any(|(_, o)| under(o))
             || self.dep_source.as_deref().is_some_and(under)
@@ -232,18 +233,19 @@ impl Cc<'_> {
             ),
         })?;
         let root = self.remap_root(&call.env, &call.cwd, &call.inv, &call.expanded);
+        let view = Worktree::new(call.cwd.clone(), root);
         let start_ns = req.start_unix_ns as i128;
-        let (inputs, extras) = self.key_inputs(&call, identity, &asked, root.as_ref(), start_ns)?;
+        let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view, start_ns)?;
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
+        let base_key = key::base_key(&view, &inputs).into_hasher();
         Ok(Prepared::Units(Request {
-            cwd: call.cwd,
+            view,
             inv: call.inv,
             start_ns,
             stderr_pty: call.terminal.is_some(),
             original_args: call.args,
             expanded: call.expanded,
-            base_key: key::base_key(&inputs),
-            root,
+            base_key,
             moment,
             extra_changed: extras.changed,
             extra_stats: extras.stats,
@@ -345,25 +347,19 @@ impl Cc<'_> {
         call: &Call,
         identity: Vec<u8>,
         asked: &Asked,
-        root: Option<&Root>,
+        view: &Worktree,
         start_ns: i128,
     ) -> Result<(KeyInputs, Extras), Pt> {
         let env = &call.env;
         let (programs, configs) =
             self.toolchain_inputs(&call.compiler, call.family, asked.programs.as_ref(), env)?;
-        // Under remap, the root anywhere in a value that is not a path
-        // (`-DCFG="<root>/cfg.h"`, `CPATH`) is keyed root-free too: in this
-        // worktree it names this worktree, while the same text in another
-        // worktree names ours, so the two must not share a key. Outputs that
-        // then embed the root are root-bound at Store.
+        // Path values as the view spells them; the rest of each argument is
+        // keyed as a text of the view (`key::base_key`).
         let args = call
             .inv
-            .key_args_mapped(&|p| root_free(root, p))
+            .key_args_mapped(&|p| view.free_bytes(p))
             .iter()
-            .map(|a| {
-                remap::text_free(root, cwd_independent_prefix_map(a, &call.cwd).as_bytes())
-                    .into_owned()
-            })
+            .map(|a| cwd_independent_prefix_map(a, &call.cwd).into_vec())
             .collect();
         let terminal = call
             .terminal
@@ -371,38 +367,31 @@ impl Cc<'_> {
             .map(|t| cc::terminal_facts(&|k| call.getenv(k), t));
         let env_values = cc::key_env_vars(call.family, &call.inv)
             .into_iter()
-            .map(|var| {
-                let value = env.get(var.as_bytes());
-                (var, value.map(|v| remap::text_free(root, v).into_owned()))
-            })
+            .map(|var| (var, env.get(var.as_bytes()).cloned()))
             .collect();
         // emcc is a script too, keyed its own way (cache-keys.md §9).
         let script = match &asked.interpreter {
-            Some(interpreter) => Some(self.script_inputs(interpreter, env, root)?),
+            Some(interpreter) => Some(self.script_inputs(interpreter, env)?),
             None => None,
         };
         let emcc_env = if call.family == Family::Emcc {
-            pairs_free(env, root, cc::is_emcc_env)
+            pairs(env, cc::is_emcc_env)
         } else {
             Vec::new()
         };
         // The cwd as it ends up in outputs (remapped by prefix maps), if at
         // all; gcc and clang record `$PWD` when it names the cwd through a
         // symlink.
-        let cwd = call.inv.cwd_key(&call.cwd).map(|k| {
-            (
-                root_free(root, k.as_bytes()).into_owned(),
-                logical_cwd(env, &call.cwd),
-            )
-        });
-        let extras = self.extra_inputs(call, root, start_ns)?;
+        let cwd = call
+            .inv
+            .cwd_key(&call.cwd)
+            .map(|k| (k.into_vec(), logical_cwd(env, &call.cwd)));
+        let extras = self.extra_inputs(call, start_ns)?;
         let inputs = KeyInputs {
             identity,
             programs,
             configs,
             argv0: call.argv0.as_bytes().to_vec(),
-            // Remapped outputs differ from raw ones: never served across.
-            remap: root.is_some(),
             args,
             terminal,
             env: env_values,
@@ -420,7 +409,6 @@ impl Cc<'_> {
         &self,
         interpreter: &Path,
         env: &BTreeMap<Vec<u8>, Vec<u8>>,
-        root: Option<&Root>,
     ) -> Result<key::Script, Pt> {
         let (_, d) = self
             .core
@@ -429,12 +417,12 @@ impl Cc<'_> {
             .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
         Ok(key::Script {
             interpreter: d,
-            env: pairs_free(env, root, |k| !cc::is_volatile_for_scripts(k)),
+            env: pairs(env, |k| !cc::is_volatile_for_scripts(k)),
         })
     }
 
     /// The extra inputs as keyed, and what Store must find unchanged.
-    fn extra_inputs(&self, call: &Call, root: Option<&Root>, start_ns: i128) -> Result<Extras, Pt> {
+    fn extra_inputs(&self, call: &Call, start_ns: i128) -> Result<Extras, Pt> {
         let mut extras = Extras::default();
         for extra in &call.inv.extra_inputs {
             let default_profile;
@@ -452,7 +440,7 @@ impl Cc<'_> {
             } else {
                 extra
             };
-            let path = manifest::resolve(&call.cwd, extra.path.as_bytes());
+            let path = worktree::resolve(&call.cwd, extra.path.as_bytes());
             let pch = if extra.kind == cc::ExtraInputKind::Include {
                 self.pch_digests(&path)?
             } else {
@@ -467,7 +455,7 @@ impl Cc<'_> {
             }
             extras.keys.push(ExtraKey {
                 pch,
-                path: root_free(root, extra.path.as_bytes()).into_owned(),
+                path: extra.path.as_bytes().to_vec(),
                 state,
             });
         }
@@ -529,14 +517,14 @@ impl Cc<'_> {
         let inv = &r.inv;
         let unit = &inv.units[index];
         if let Some(o) = &unit.output {
-            if manifest::resolve(&r.cwd, o.as_bytes()).is_dir() {
+            if r.view.resolve_raw(o.as_bytes()).is_dir() {
                 return Err(Pt::new(
                     PassthroughReason::BadOutputFile,
                     "the output is a directory",
                 ));
             }
         }
-        if outputs_collide(&r.cwd, inv, unit) {
+        if outputs_collide(r.view.cwd(), inv, unit) {
             // Bare, the file ends as whichever the compiler writes last
             // (`-o x.d -MD`: the object); a hit writes each output in turn.
             return Err(Pt::new(
@@ -544,7 +532,7 @@ impl Cc<'_> {
                 "two outputs are one file",
             ));
         }
-        let source = manifest::resolve(&r.cwd, unit.source.as_bytes());
+        let source = r.view.resolve_raw(unit.source.as_bytes());
         let (source_stat, source_digest) = self.core.meta.digest(&source).map_err(|e| {
             Pt::new(
                 PassthroughReason::NoInputFile,
@@ -558,12 +546,9 @@ impl Cc<'_> {
                 "#embed or .incbin in the source",
             ));
         }
-        let mut key = r.base_key.clone();
+        let mut key = r.view.resume(r.base_key.clone());
         key.bytes("lang", unit.language.as_str().as_bytes());
-        key.bytes(
-            "source",
-            &root_free(r.root.as_ref(), unit.source.as_bytes()),
-        );
+        key.path("source", unit.source.as_bytes());
         key.bytes("source_digest", &source_digest);
         if inv.object_path_matters() {
             key.opt("object", unit.output.as_ref().map(|o| o.as_bytes()));
@@ -576,20 +561,6 @@ impl Cc<'_> {
                 scan: source_scan,
             },
         })
-    }
-
-    /// What a stored entry's texts are expanded with, and whether gcc would
-    /// have laid its depfile out anew.
-    fn deliver_text<'r>(r: &'r Request, entry: &ManifestEntry) -> DeliverText<'r> {
-        // A root-bound entry keeps its text raw (see `try_store`).
-        let text_root = r.root.as_ref().filter(|_| !entry.remap.root_bound);
-        // gcc wraps depfile lines by length: a root of another length means
-        // the compiler would have laid the depfile out anew.
-        let relaid = text_root.is_some_and(|t| t.bytes().len() != entry.remap.origin_root.len());
-        DeliverText {
-            root: text_root,
-            relaid,
-        }
     }
 
     /// The Miss of unit `index`; one that may be stored is remembered.
@@ -624,12 +595,17 @@ impl Cc<'_> {
         }
         let private_dep = self.core.private_dir.join(format!("dep-{token}.d"));
         let deps = dep_plan(r, index, &private_dep, &mut args);
-        let outputs = unit_outputs(&r.cwd, inv, unit);
-        let search_dirs = search_chain(&r.cwd, unit.source.as_bytes(), inv, &r.search_tails[index]);
+        let outputs = unit_outputs(r.view.cwd(), inv, unit);
+        let search_dirs = search_chain(
+            r.view.cwd(),
+            unit.source.as_bytes(),
+            inv,
+            &r.search_tails[index],
+        );
         (self.remember)(
             token,
             Pending {
-                cwd: r.cwd.clone(),
+                view: r.view.clone(),
                 family: inv.family,
                 mode: inv.mode,
                 manifest_key,
@@ -646,7 +622,6 @@ impl Cc<'_> {
                 search_dirs,
                 moment: r.moment.clone(),
                 args_scan: r.args_scan.clone(),
-                root: r.root.clone(),
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -678,8 +653,7 @@ impl Cc<'_> {
     ) -> Option<v1::unit_answer::Answer> {
         let inv = &r.inv;
         let unit = &inv.units[index];
-        let text = Self::deliver_text(r, entry);
-        let text_root = text.root;
+        let text = r.view.delivery(&entry.remap);
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
         let write_mode = |role| write_mode(inv.family, inv.mode, role);
         let want = |role: &'static str, p: &Option<OsString>| p.as_ref().map(|p| (role, p.clone()));
@@ -698,7 +672,7 @@ impl Cc<'_> {
         .into_iter()
         .flatten()
         {
-            let dest = manifest::resolve(&r.cwd, p.as_bytes());
+            let dest = r.view.resolve_raw(p.as_bytes());
             // Stored without it: the compiler writes nothing there.
             if is_dev_null(&dest) {
                 continue;
@@ -718,36 +692,47 @@ impl Cc<'_> {
             .as_ref()
             .filter(|_| inv.dep.mode != DepMode::None)
         {
-            let dest = manifest::resolve(&r.cwd, d.as_bytes());
+            let dest = r.view.resolve_raw(d.as_bytes());
             if !is_dev_null(&dest) {
                 let idx = role_index("depfile")?;
                 let bytes = self.core.store.deliver_bytes(stored, idx).ok()?;
-                let bytes = remap::expand_text(&bytes, text_root);
                 let bytes = retarget_depfile(
-                    &bytes,
+                    &text.text(&bytes),
                     &stored.extra,
                     &unit_dep_targets(inv, unit),
                     inv.dep.phony,
-                    text.relaid,
+                    text.relaid(),
                 )?;
                 list.push(outputs::text(&dest, write_mode("depfile"), bytes));
             }
         }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
-            stdout: remap::expand_text(&stored.stdout, text_root).into_owned(),
-            stderr: remap::expand_text(&stored.stderr, text_root).into_owned(),
+            stdout: text.text(&stored.stdout).into_owned(),
+            stderr: text.text(&stored.stderr).into_owned(),
             exit_code: stored.exit_code,
             outputs: list,
             entry: stored.key().0.to_vec(),
         }))
     }
 
+    /// The Store of a finished miss: the shared checks, the include set
+    /// with its probes, shadow candidates and temporal inputs, then the one
+    /// root-bound policy over the outputs.
     fn try_store<'a>(
         &self,
         p: &'a Pending,
         st: &'a v1::Store,
     ) -> Result<Draft<'a>, NotStoredReason> {
-        finished_as_keyed(p, st)?;
+        check_finished(
+            st,
+            &Finished {
+                source: &p.source,
+                source_stat: &p.source_stat,
+                extra_inputs: &p.extra_stats,
+                outputs: &p.outputs,
+                primary: &["object"],
+            },
+        )?;
         let (mut includes, scans) = self.include_set(p)?;
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
         for (_, s) in &scans {
@@ -756,48 +741,40 @@ impl Cc<'_> {
             }
             probes.extend(s.has_include.iter().cloned());
         }
-        let mut temporal = temporal_of(p, &scans)?;
+        let temporal = temporal_of(p, &scans)?;
         self.key_probed_headers(p, &probes, &mut includes)?;
-        let mut negatives =
-            negative_candidates(&p.cwd, &includes, &p.search_dirs, &probes, p.start_ns)?;
-        let mut remap = EntryRemap::default();
-        let root_named = p
-            .root
-            .as_ref()
+        let negatives =
+            negative_candidates(&p.view, &includes, &p.search_dirs, &probes, p.start_ns)?;
+        let named = p
+            .view
+            .root()
             .and_then(|root| root_named(p, root, &includes));
-        if let Some(root) = &p.root {
-            // Paths under the root are stored root-free so that another
-            // worktree's request resolves them in its own tree.
-            for (path, _) in &mut includes {
-                *path = root.tokenize(path).into_owned();
-            }
-            for n in &mut negatives {
-                n.dir = root.tokenize(&n.dir).into_owned();
-            }
-            for f in &mut temporal.timestamp_files {
-                *f = root.tokenize(f).into_owned();
-            }
-            remap.origin_root = root.bytes().to_vec();
-        }
         let depfile = match &p.user_depfile {
             Some(user_dep) => {
                 Some(std::fs::read(user_dep).map_err(|_| NotStoredReason::MissingDepfile)?)
             }
             None => None,
         };
-        let texts = self.root_free_text(p, st, depfile.as_deref(), root_named, &mut remap);
+        let binaries: Vec<&Path> = p.outputs.iter().map(|(_, path)| path.as_path()).collect();
+        let mut texts = vec![&st.stdout[..], &st.stderr[..]];
+        texts.extend(depfile.as_deref());
+        let stored = p.view.store(&self.core.stats, named, &binaries, &texts)?;
         let mut entry = ManifestEntry {
-            includes,
+            // Paths under the root are stored root-free so that another
+            // worktree's request resolves them in its own tree.
+            includes: includes
+                .iter()
+                .map(|(path, d)| (p.view.free_path(path), *d))
+                .collect(),
             negatives,
             temporal,
             env_deps: Vec::new(),
-            remap,
+            remap: stored.remap.clone(),
             result_key: [0; 32],
         };
-        entry.result_key =
-            result_key_for(&p.manifest_key, &entry, &p.cwd, p.root.as_ref(), &p.moment)
-                .ok_or(NotStoredReason::ModifiedInputFile)?;
-        Ok(draft(p, st, entry, depfile, texts))
+        entry.result_key = result_key_for(&p.view, &p.manifest_key, &entry, &p.moment)
+            .ok_or(NotStoredReason::ModifiedInputFile)?;
+        Ok(draft(p, st, entry, depfile, stored))
     }
 
     /// The include set from the full depfile, and the scan of every file
@@ -819,7 +796,7 @@ impl Cc<'_> {
             let mut seen = BTreeSet::new();
             for dep in &rule.deps {
                 let raw = depfile::unescape(dep);
-                let abs = manifest::resolve(&p.cwd, &raw);
+                let abs = p.view.resolve_raw(&raw);
                 if abs == p.source || !seen.insert(raw.clone()) {
                     continue;
                 }
@@ -842,18 +819,16 @@ impl Cc<'_> {
     ) -> Result<(), NotStoredReason> {
         let mut probe_dirs: Vec<SearchDir> = p.search_dirs.clone();
         for (i, _) in includes.iter() {
-            probe_dirs.extend(SearchDir::parent_of(&p.cwd, i));
+            probe_dirs.extend(SearchDir::parent_of(p.view.cwd(), i));
         }
         probe_dirs.extend(
-            ["/usr/include", "/usr/local/include"].map(|d| SearchDir::new(&p.cwd, d.as_bytes())),
+            ["/usr/include", "/usr/local/include"]
+                .map(|d| SearchDir::new(p.view.cwd(), d.as_bytes())),
         );
         for probe in probes {
             for dir in &probe_dirs {
                 let found = dir.abs.join(OsStr::from_bytes(probe));
-                if !found.is_file()
-                    || includes
-                        .iter()
-                        .any(|(i, _)| manifest::resolve(&p.cwd, i) == found)
+                if !found.is_file() || includes.iter().any(|(i, _)| p.view.resolve_raw(i) == found)
                 {
                     continue;
                 }
@@ -864,34 +839,6 @@ impl Cc<'_> {
             }
         }
         Ok(())
-    }
-
-    /// The streams and depfile root-free under remap; `None` when the
-    /// entry is stored raw, either without remap or bound to its root
-    /// (`remap.root_bound`, with the reason counted).
-    fn root_free_text(
-        &self,
-        p: &Pending,
-        st: &v1::Store,
-        depfile: Option<&[u8]>,
-        root_named: Option<RemapFallback>,
-        remap: &mut EntryRemap,
-    ) -> Option<RootFreeText> {
-        let root = p.root.as_ref()?;
-        let text = RootFreeText::of(root, &st.stdout, &st.stderr, depfile);
-        let in_binary = p
-            .outputs
-            .iter()
-            .any(|(_, path)| root.occurs_in_file(path).unwrap_or(true));
-        if in_binary {
-            self.core.stats.remap_fallback(RemapFallback::RootInOutput);
-        } else if let Some(reason) = root_named {
-            self.core.stats.remap_fallback(reason);
-        } else if text.is_none() {
-            self.core.stats.remap_fallback(RemapFallback::TokenInText);
-        }
-        remap.root_bound = in_binary || root_named.is_some() || text.is_none();
-        text.filter(|_| !remap.root_bound)
     }
 
     /// The worktree root when path remap is asked for and can be applied to
@@ -912,14 +859,14 @@ impl Cc<'_> {
             }
             remap::Decision::On(root) => root,
         };
-        let blocker = remap_blocker(inv, &root)
+        let blocker = remap_blocker(inv)
             .or_else(|| {
                 // `-include x.h` silently reads `x.h.gch`, whose recorded paths
                 // we cannot see.
                 let pch = inv.extra_inputs.iter().any(|e| {
                     e.kind == cc::ExtraInputKind::Include
                         && [".gch", ".pch"].iter().any(|suffix| {
-                            let mut p = manifest::resolve(cwd, e.path.as_bytes()).into_os_string();
+                            let mut p = worktree::resolve(cwd, e.path.as_bytes()).into_os_string();
                             p.push(suffix);
                             Path::new(&p).exists()
                         })
@@ -1002,7 +949,7 @@ impl Cc<'_> {
             let config = inv
                 .em_config
                 .as_ref()
-                .map(|c| manifest::resolve(cwd, c.as_bytes()))
+                .map(|c| worktree::resolve(cwd, c.as_bytes()))
                 .or_else(|| {
                     env.get(&b"EM_CONFIG"[..])
                         .map(|v| PathBuf::from(OsStr::from_bytes(v)))
@@ -1178,45 +1125,6 @@ impl Cc<'_> {
 /// The include set (path as spelled, digest) and the scan of each file.
 type IncludeSet = (Vec<(Vec<u8>, Digest)>, Vec<(Vec<u8>, Arc<ScanResult>)>);
 
-/// A finished compile may be stored only if it succeeded, read exactly
-/// what was hashed at Lookup, and wrote real outputs.
-fn finished_as_keyed(p: &Pending, st: &v1::Store) -> Result<(), NotStoredReason> {
-    if st.exit_code != 0 {
-        return Err(NotStoredReason::CompileFailed);
-    }
-    if st.deps_exit_code != 0 {
-        return Err(NotStoredReason::PreprocessorError);
-    }
-    // The source must be exactly what was hashed at Lookup.
-    let now = std::fs::metadata(&p.source)
-        .map(|m| StatId::of(&m))
-        .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-    if now != p.source_stat {
-        return Err(NotStoredReason::ModifiedInputFile);
-    }
-    // So must every extra input: the compiler read it while it ran.
-    for (path, keyed) in &p.extra_stats {
-        let now = std::fs::metadata(path).map(|m| StatId::of(&m));
-        if now.ok().as_ref() != Some(keyed) {
-            return Err(NotStoredReason::ModifiedInputFile);
-        }
-    }
-    for (role, path) in &p.outputs {
-        if *role == "object" && is_dev_null(path) {
-            return Err(NotStoredReason::OutputToDevNull);
-        }
-        let md = std::fs::symlink_metadata(path)
-            .map_err(|_| NotStoredReason::CompilerProducedNoOutput)?;
-        if !md.is_file() {
-            return Err(NotStoredReason::BadOutputFile);
-        }
-        if *role == "object" && md.len() == 0 {
-            return Err(NotStoredReason::CompilerProducedEmptyOutput);
-        }
-    }
-    Ok(())
-}
-
 /// What temporal macros the set uses, or why it cannot be stored.
 fn temporal_of(
     p: &Pending,
@@ -1239,7 +1147,10 @@ fn temporal_of(
         // `__TIMESTAMP__` is the mtime of the file where it expands,
         // which a macro (`#define TS __TIMESTAMP__` in a header, `TS`
         // in the source) or `-D` can move to any file of the set.
-        temporal.timestamp_files = scans.iter().map(|(path, _)| path.clone()).collect();
+        temporal.timestamp_files = scans
+            .iter()
+            .map(|(path, _)| p.view.free_path(path))
+            .collect();
     }
     Ok(temporal)
 }
@@ -1255,7 +1166,7 @@ fn root_named(p: &Pending, root: &Root, includes: &[(Vec<u8>, Digest)]) -> Optio
     }
     let under_root = includes
         .iter()
-        .map(|(path, _)| manifest::resolve(&p.cwd, path))
+        .map(|(path, _)| p.view.resolve_raw(path))
         .chain(std::iter::once(p.source.clone()))
         .filter(|abs| abs.starts_with(root.path()));
     for abs in under_root {
@@ -1266,14 +1177,14 @@ fn root_named(p: &Pending, root: &Root, includes: &[(Vec<u8>, Digest)]) -> Optio
     None
 }
 
-/// The Store's draft: the outputs as the compiler wrote them, the depfile
-/// and streams as stored (root-free when `texts` is).
+/// The Store's draft: the outputs as the compiler wrote them, the streams
+/// and depfile (texts 0, 1 and 2) as `texts` stores them.
 fn draft<'a>(
     p: &'a Pending,
     st: &'a v1::Store,
     entry: ManifestEntry,
     depfile: Option<Vec<u8>>,
-    mut texts: Option<RootFreeText>,
+    mut texts: StoredTexts,
 ) -> Draft<'a> {
     let mut outputs: Vec<(&'static str, DraftOutput<'a>)> = p
         .outputs
@@ -1285,23 +1196,16 @@ fn draft<'a>(
         // The style check runs on the compiler's own bytes; a hit
         // expands the stored text first and then retargets.
         extra = depfile_meta(&bytes, p.family, &p.dep_targets, p.dep_phony);
-        let stored = match texts.as_mut().and_then(|t| t.depfile.take()) {
-            Some(root_free) => root_free,
-            None => bytes,
-        };
+        let stored = texts.take(2, &bytes).into_owned();
         outputs.push(("depfile", DraftOutput::Bytes(Cow::Owned(stored))));
     }
     let _ = p.mode;
-    let (stdout, stderr) = match texts {
-        Some(t) => (Cow::Owned(t.stdout), Cow::Owned(t.stderr)),
-        None => (Cow::Borrowed(&st.stdout[..]), Cow::Borrowed(&st.stderr[..])),
-    };
     Draft {
         manifest_key: p.manifest_key,
         entry,
         outputs,
-        stdout,
-        stderr,
+        stdout: texts.take(0, &st.stdout),
+        stderr: texts.take(1, &st.stderr),
         extra,
     }
 }
@@ -1315,7 +1219,7 @@ fn compile_args(r: &Request, index: usize) -> (Vec<OsString>, String) {
         r.inv.args_for_unit(&r.expanded, index)
     };
     let mut injected = String::new();
-    if let Some(root) = &r.root {
+    if let Some(root) = r.view.root() {
         args.push(file_prefix_map(root));
         injected = "-ffile-prefix-map".into();
     }
@@ -1360,7 +1264,7 @@ fn dep_plan(r: &Request, index: usize, private_dep: &Path, args: &mut Vec<OsStri
     let user_depfile = unit
         .depfile
         .as_ref()
-        .map(|d| manifest::resolve(&r.cwd, d.as_bytes()));
+        .map(|d| r.view.resolve_raw(d.as_bytes()));
     let mut plan = DepPlan {
         source: None,
         args: Vec::new(),
@@ -1406,7 +1310,7 @@ fn unit_outputs(cwd: &Path, inv: &Invocation, unit: &Unit) -> Vec<(&'static str,
     let mut outputs: Vec<(&'static str, PathBuf)> = Vec::new();
     if inv.mode != Mode::SyntaxOnly {
         if let Some(o) = &unit.output {
-            outputs.push(("object", manifest::resolve(cwd, o.as_bytes())));
+            outputs.push(("object", worktree::resolve(cwd, o.as_bytes())));
         }
     }
     for (role, p) in [
@@ -1415,7 +1319,7 @@ fn unit_outputs(cwd: &Path, inv: &Invocation, unit: &Unit) -> Vec<(&'static str,
         ("dia", &inv.serialize_diagnostics),
     ] {
         if let Some(p) = p {
-            outputs.push((role, manifest::resolve(cwd, p.as_bytes())));
+            outputs.push((role, worktree::resolve(cwd, p.as_bytes())));
         }
     }
     outputs
@@ -1553,16 +1457,14 @@ struct ChainQuery<'a> {
     probes: &'a [v1::ProbeResult],
 }
 
-/// The variables of `env` whose name passes `keep`, with values
-/// root-free, in name order.
-fn pairs_free(
+/// The variables of `env` whose name passes `keep`, in name order.
+fn pairs(
     env: &BTreeMap<Vec<u8>, Vec<u8>>,
-    root: Option<&Root>,
     keep: impl Fn(&OsStr) -> bool,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
     env.iter()
         .filter(|(k, _)| keep(OsStr::from_bytes(k)))
-        .map(|(k, v)| (k.clone(), remap::text_free(root, v).into_owned()))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
@@ -1588,12 +1490,7 @@ fn shebang_interpreter(compiler: &Path) -> Option<PathBuf> {
 /// Why path remap cannot serve this call across worktrees, if it cannot: the
 /// user maps paths already, or an output would record a path the injected map
 /// does not cover (cache-keys.md §2 "Remap state").
-fn remap_blocker(inv: &Invocation, root: &Root) -> Option<RemapFallback> {
-    if !root.bytes().iter().all(|b| is_plain_path_byte(*b)) {
-        // `=` would split the prefix map, and make escapes in depfiles
-        // would hide the root from the text rewrite.
-        return Some(RemapFallback::UnsafeRootPath);
-    }
+fn remap_blocker(inv: &Invocation) -> Option<RemapFallback> {
     if inv.user_prefix_map {
         return Some(RemapFallback::UserPrefixMap);
     }
@@ -1643,7 +1540,7 @@ fn outputs_collide(cwd: &Path, inv: &Invocation, unit: &Unit) -> bool {
     ]
     .into_iter()
     .flatten()
-    .map(|p| manifest::resolve(cwd, p.as_bytes()))
+    .map(|p| worktree::resolve(cwd, p.as_bytes()))
     .filter(|p| !is_dev_null(p))
     .collect();
     let physical = |p: &Path| -> PathBuf {
@@ -1685,10 +1582,6 @@ fn logical_cwd(env: &BTreeMap<Vec<u8>, Vec<u8>>, cwd: &Path) -> Option<Vec<u8>> 
     (a.dev() == b.dev() && a.ino() == b.ino()).then(|| pwd.clone())
 }
 
-fn is_plain_path_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"/._-+~@,".contains(&b) || b >= 0x80
-}
-
 /// The map a remapped miss compiles with: every recorded path under the
 /// root (`__FILE__`, debug info, `DW_AT_comp_dir`) becomes relative to it.
 fn file_prefix_map(root: &Root) -> OsString {
@@ -1696,36 +1589,6 @@ fn file_prefix_map(root: &Root) -> OsString {
     arg.extend_from_slice(root.bytes());
     arg.extend_from_slice(b"=.");
     OsString::from_vec(arg)
-}
-
-/// How a hit writes the stored text (streams, depfile) for this request.
-#[derive(Clone, Copy)]
-struct DeliverText<'a> {
-    /// Expand root-free text with this root; `None` keeps it as stored.
-    root: Option<&'a Root>,
-    /// The depfile's paths changed length since it was stored.
-    relaid: bool,
-}
-
-/// A compile's streams and depfile with the root tokenized.
-struct RootFreeText {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    depfile: Option<Vec<u8>>,
-}
-
-impl RootFreeText {
-    /// `None` when any of them already holds the token.
-    fn of(root: &Root, stdout: &[u8], stderr: &[u8], depfile: Option<&[u8]>) -> Option<Self> {
-        Some(RootFreeText {
-            stdout: root.tokenize_text(stdout)?,
-            stderr: root.tokenize_text(stderr)?,
-            depfile: match depfile {
-                Some(d) => Some(root.tokenize_text(d)?),
-                None => None,
-            },
-        })
-    }
 }
 
 /// Where a valueless `-fprofile-use` reads: gcc the object path with its
@@ -1825,18 +1688,17 @@ fn probe_reply(runs: Vec<Vec<Vec<u8>>>) -> v1::LookupReply {
 /// share the key; a root-bound entry's key is salted with its origin root.
 /// `None` when a `__TIMESTAMP__` file can no longer be read.
 fn result_key_for(
+    view: &Worktree,
     manifest_key: &[u8; 32],
     entry: &ManifestEntry,
-    cwd: &Path,
-    root: Option<&Root>,
     moment: &Moment,
 ) -> Option<[u8; 32]> {
-    let mut h = KeyHasher::new(domains::CC_RESULT);
+    let mut h = view.keyer(domains::CC_RESULT);
     h.bytes("manifest", manifest_key);
-    let mut sorted: Vec<&(Vec<u8>, Digest)> = entry.includes.iter().collect();
+    let mut sorted: Vec<&(FreePath, Digest)> = entry.includes.iter().collect();
     sorted.sort();
     for (p, d) in sorted {
-        h.bytes("include", p).bytes("digest", d);
+        h.bytes("include", p.as_bytes()).bytes("digest", d);
     }
     if entry.temporal.date || !entry.temporal.timestamp_files.is_empty() {
         h.opt("source_date_epoch", moment.sde.as_deref());
@@ -1848,14 +1710,12 @@ fn result_key_for(
             h.bytes("zone", &moment.zone);
         }
         for f in &entry.temporal.timestamp_files {
-            let md = std::fs::metadata(manifest::resolve_in(cwd, root, f)?).ok()?;
-            h.bytes("timestamp", f)
+            let md = std::fs::metadata(view.resolve(f)?).ok()?;
+            h.bytes("timestamp", f.as_bytes())
                 .bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes());
         }
     }
-    if entry.remap.root_bound {
-        h.bytes("root", &entry.remap.origin_root);
-    }
+    h.home(&entry.remap);
     Some(h.finish())
 }
 
@@ -1875,7 +1735,7 @@ impl SearchDir {
             b"" => PathBuf::from("."),
             s => PathBuf::from(OsStr::from_bytes(s)),
         };
-        let abs = manifest::resolve(cwd, spelled.as_os_str().as_bytes());
+        let abs = worktree::resolve(cwd, spelled.as_os_str().as_bytes());
         SearchDir { spelled, abs }
     }
 
@@ -1940,14 +1800,14 @@ type Candidates = BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)>;
 /// and a candidate that exists but may have appeared during the compile
 /// (the compiler may have looked before it did) stores nothing.
 fn negative_candidates(
-    cwd: &Path,
+    view: &Worktree,
     includes: &[(Vec<u8>, Digest)],
     chain: &[SearchDir],
     probes: &BTreeSet<Vec<u8>>,
     start_ns: i128,
 ) -> Result<Vec<NegativeDir>, NotStoredReason> {
-    let per_dir = candidate_names(cwd, includes, chain, probes);
-    witnessed_dirs(per_dir, start_ns)
+    let per_dir = candidate_names(view.cwd(), includes, chain, probes);
+    witnessed_dirs(view, per_dir, start_ns)
 }
 
 /// Each search directory (by spelling, with its resolved path) and the
@@ -1969,7 +1829,7 @@ fn candidate_names(
     };
     let mut quote_dirs: Vec<SearchDir> = Vec::new();
     for (p, _) in includes {
-        let abs = manifest::resolve(cwd, p);
+        let abs = worktree::resolve(cwd, p);
         let found = chain
             .iter()
             .enumerate()
@@ -2007,7 +1867,7 @@ fn candidate_names(
     }
     // Quote includes search the including file's directory first.
     for (p, _) in includes {
-        let abs = manifest::resolve(cwd, p);
+        let abs = worktree::resolve(cwd, p);
         if let Some(name) = abs.file_name() {
             for d in &quote_dirs {
                 if abs.parent() != Some(d.abs.as_path()) {
@@ -2030,6 +1890,7 @@ fn candidate_names(
 /// The candidates grouped under the directory that witnesses their
 /// absence, with its mtime (untrusted when too new or not trusted).
 fn witnessed_dirs(
+    view: &Worktree,
     per_dir: Candidates,
     start_ns: i128,
 ) -> Result<Vec<NegativeDir>, NotStoredReason> {
@@ -2058,7 +1919,7 @@ fn witnessed_dirs(
             None => 0,
         };
         out.push(NegativeDir {
-            dir: spelled.into_os_string().into_vec(),
+            dir: view.free_path(spelled.as_os_str().as_bytes()),
             existed: dir.is_some(),
             mtime_ns,
             names: names.into_iter().collect(),
@@ -2282,61 +2143,37 @@ mod tests {
 
     #[test]
     fn remap_blockers() {
-        let root = Root::new("/w/a");
         #[track_caller]
-        fn check(root: &Root, args: &[&str], want: Option<&str>) {
+        fn check(args: &[&str], want: Option<&str>) {
             assert_eq!(
-                remap_blocker(&classified(args), root).map(RemapFallback::as_str),
+                remap_blocker(&classified(args)).map(RemapFallback::as_str),
                 want,
                 "{args:?}"
             );
         }
-        check(&root, &["-c", "x.c", "-g", "-I/w/a/inc"], None);
+        check(&["-c", "x.c", "-g", "-I/w/a/inc"], None);
         for map in [
             "-ffile-prefix-map=/w/a=.",
             "-fdebug-prefix-map=/w/a=.",
             "-fmacro-prefix-map=/w/a=.",
             "-fdebug-compilation-dir=.",
         ] {
-            check(&root, &["-c", "x.c", map], Some("user_prefix_map"));
+            check(&["-c", "x.c", map], Some("user_prefix_map"));
         }
-        check(
-            &root,
-            &["-c", "x.c", "-fprofile-use=p"],
-            Some("profile_use"),
-        );
-        check(
-            &root,
-            &["-c", "x.c", "-g", "-gsplit-dwarf"],
-            Some("split_dwarf"),
-        );
-        check(&root, &["-c", "x.c", "--coverage"], Some("coverage"));
-        check(&root, &["-c", "x.c", "-ftest-coverage"], Some("coverage"));
-        check(
-            &root,
-            &["-c", "x.c", "-fprofile-generate"],
-            Some("cwd_in_output"),
-        );
-        check(
-            &Root::new("/w/a b"),
-            &["-c", "x.c"],
-            Some("unsafe_root_path"),
-        );
-        check(
-            &Root::new("/w/a=b"),
-            &["-c", "x.c"],
-            Some("unsafe_root_path"),
-        );
+        check(&["-c", "x.c", "-fprofile-use=p"], Some("profile_use"));
+        check(&["-c", "x.c", "-g", "-gsplit-dwarf"], Some("split_dwarf"));
+        check(&["-c", "x.c", "--coverage"], Some("coverage"));
+        check(&["-c", "x.c", "-ftest-coverage"], Some("coverage"));
+        check(&["-c", "x.c", "-fprofile-generate"], Some("cwd_in_output"));
         match cc::classify(
             Family::Clang,
             false,
             &os(&["-c", "x.c", "-include-pch", "p.pch"]),
             &|_| None,
         ) {
-            Classified::Compile(inv) => assert_eq!(
-                remap_blocker(&inv, &root).map(RemapFallback::as_str),
-                Some("pch")
-            ),
+            Classified::Compile(inv) => {
+                assert_eq!(remap_blocker(&inv).map(RemapFallback::as_str), Some("pch"))
+            }
             Classified::Passthrough(p) => panic!("{p:?}"),
         }
     }
@@ -2358,9 +2195,12 @@ mod tests {
             "-o",
             "/w/a/x.o",
         ]);
-        let root = Root::new("/w/a");
+        let (on, off) = (
+            Worktree::at("/w/a", Some("/w/a")),
+            Worktree::at("/w/a", None),
+        );
         let mapped: Vec<OsString> = inv
-            .key_args_mapped(&|p| root_free(Some(&root), p))
+            .key_args_mapped(&|p| on.free_bytes(p))
             .into_iter()
             .map(Cow::into_owned)
             .collect();
@@ -2380,13 +2220,13 @@ mod tests {
             ])
         );
         let raw: Vec<OsString> = inv
-            .key_args_mapped(&|p| root_free(None, p))
+            .key_args_mapped(&|p| off.free_bytes(p))
             .into_iter()
             .map(Cow::into_owned)
             .collect();
         assert_eq!(raw, inv.key_args);
         assert_eq!(
-            file_prefix_map(&root),
+            file_prefix_map(on.root().unwrap()),
             OsString::from("-ffile-prefix-map=/w/a=.")
         );
     }
