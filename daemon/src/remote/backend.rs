@@ -1,22 +1,18 @@
 //! Where remote values live: one Redis node, a Redis Cluster, or a shared
-//! directory, behind four operations (get, get many, exists, put with a
+//! directory (`dir`), behind four operations (get, get many, exists, put with a
 //! TTL). Each failure is classified (transport, server refusal) so the
 //! caller can feed its breaker; deadlines are the caller's. Does not encode,
 //! sign or count anything.
 
-use std::fs;
-use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue, RedisError};
 
 use super::breaker::{self, CLUSTER_BUCKETS};
-use super::envelope::{MAX_CHUNK, MAX_HEAD};
+use super::dir::Dir;
 
 /// Why an operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,12 +58,6 @@ pub(super) struct Cluster {
     conn: tokio::sync::Mutex<Option<ClusterConnection>>,
 }
 
-/// A directory shared by the users of one machine.
-pub(super) struct Dir {
-    root: PathBuf,
-    ttl: Duration,
-}
-
 impl Backend {
     pub(super) fn node(url: &str, deadline: Duration) -> Result<Backend, RedisError> {
         Ok(Backend::Node(Node {
@@ -92,7 +82,7 @@ impl Backend {
     }
 
     pub(super) fn dir(root: PathBuf, ttl: Duration) -> Backend {
-        Backend::Dir(Dir { root, ttl })
+        Backend::Dir(Dir::new(root, ttl))
     }
 
     /// How many breaker buckets this backend's names spread over.
@@ -254,104 +244,5 @@ impl Cluster {
         let c = self.client.get_async_connection().await?;
         *slot = Some(c.clone());
         Ok(c)
-    }
-}
-
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-impl Dir {
-    /// Runs file work on a blocking thread; the caller's deadline bounds
-    /// how long anyone waits for it.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Dir) -> Result<T, Failure> + Send + 'static,
-    ) -> Result<T, Failure> {
-        let d = Dir {
-            root: self.root.clone(),
-            ttl: self.ttl,
-        };
-        tokio::task::spawn_blocking(move || f(&d))
-            .await
-            .unwrap_or(Err(Failure::Transport))
-    }
-
-    /// `<root>/<two hex digits>/<name without punctuation>`; names are ours
-    /// (`envelope`), so the mapping never leaves the directory.
-    fn path(&self, name: &str) -> PathBuf {
-        let flat: String = name
-            .chars()
-            .filter_map(|c| match c {
-                '{' | '}' => None,
-                ':' => Some('.'),
-                c => Some(c),
-            })
-            .collect();
-        let shard = flat
-            .split('.')
-            .nth(1)
-            .map_or("00", |h| &h[..2.min(h.len())]);
-        self.root.join(shard).join(flat)
-    }
-
-    /// A value, or `None` when absent or older than the TTL. A symlink or
-    /// non-regular file, or one over the largest value, is treated as absent:
-    /// others can write here.
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Failure> {
-        let path = self.path(name);
-        let file = match fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
-            Err(_) => return Err(Failure::Transport),
-        };
-        let meta = file.metadata().map_err(|_| Failure::Transport)?;
-        let limit = MAX_HEAD.max(MAX_CHUNK) as u64;
-        if !meta.is_file() || meta.len() > limit {
-            return Ok(None);
-        }
-        let expired = meta
-            .modified()
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|age| age > self.ttl);
-        if expired {
-            return Ok(None);
-        }
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        file.take(limit + 1)
-            .read_to_end(&mut buf)
-            .map_err(|_| Failure::Transport)?;
-        Ok(Some(buf))
-    }
-
-    /// Writes a value by rename, so readers see it whole or not at all.
-    /// Files get the process umask's rights, so a group-shared directory
-    /// stays readable by the group.
-    fn put(&self, name: &str, value: &[u8]) -> Result<(), Failure> {
-        let path = self.path(name);
-        let parent = path.parent().expect("a shard directory");
-        match fs::create_dir_all(parent) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(_) => return Err(Failure::Refused),
-        }
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = parent.join(format!(".tmp-{}-{n}", std::process::id()));
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(value))
-            .and_then(|()| fs::rename(&tmp, &path));
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-            return Err(Failure::Refused);
-        }
-        Ok(())
     }
 }

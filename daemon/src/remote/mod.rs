@@ -28,6 +28,7 @@
 
 mod backend;
 mod breaker;
+mod dir;
 mod envelope;
 #[cfg(test)]
 mod test_servers;
