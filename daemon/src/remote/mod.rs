@@ -472,6 +472,7 @@ impl Remote {
         if !s.mode.reads() {
             return Fetch::Off;
         }
+        let start = std::time::Instant::now();
         let name = envelope::head_name(kind, key);
         let bucket = s.backend.bucket(&name);
         let head = match self.call(bucket, s.deadline, move |s| async move {
@@ -489,8 +490,11 @@ impl Remote {
         let chunks = if names.is_empty() {
             Vec::new()
         } else {
+            // One budget for the whole lookup, plus transfer time for the
+            // chunks the head announced.
             let allowance = Duration::from_millis(head.length * 1000 / TRANSFER_RATE);
-            match self.call(bucket, s.deadline + allowance, move |s| async move {
+            let left = (s.deadline + allowance).saturating_sub(start.elapsed());
+            match self.call(bucket, left, move |s| async move {
                 s.backend.get_many(names).await
             }) {
                 Ok(chunks) => chunks,

@@ -13,6 +13,12 @@ use super::test_servers::{wait_for, RedisCluster, RedisServer, SlowProxy};
 use super::*;
 use crate::store::{Key, Store};
 
+// The engine shares one tier between its blocking threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Remote>();
+};
+
 /// Deadline of the tests' lookups: loose enough for a loaded machine to
 /// answer a healthy server in time.
 const DEADLINE: Duration = Duration::from_millis(500);
