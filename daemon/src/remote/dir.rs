@@ -201,7 +201,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_symlinked_shard_redirects_neither_writes_nor_reads() {
+    fn a_symlinked_shard_redirects_neither_writes_nor_reads_and_old_values_expire() {
         let base = std::env::temp_dir().join(format!("zccache-dir-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let (root, elsewhere) = (base.join("shared"), base.join("elsewhere"));
@@ -218,6 +218,15 @@ mod tests {
         d.put(name, b"v").unwrap();
         assert_eq!(d.get(name), Ok(Some(b"v".to_vec())));
         assert!(root.join("ab/zc1.abcd.m").is_file());
+        // Older than the TTL: gone, though the file is still there.
+        let old = SystemTime::now() - Duration::from_secs(120);
+        File::options()
+            .write(true)
+            .open(root.join("ab/zc1.abcd.m"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(d.get(name), Ok(None));
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

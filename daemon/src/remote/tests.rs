@@ -145,6 +145,11 @@ fn round_trip(target: Target, name: &str) {
     ra.publish_stored_entry(&a, ek);
     ra.publish_manifest(&key(2), b"manifest body".to_vec());
     settled(&ra, 3);
+    assert_eq!(
+        counter(&ra, "published"),
+        3,
+        "the manifest is replaced, the entry not sent again"
+    );
 
     let rb = Remote::start(config(target)).unwrap();
     assert_eq!(
@@ -550,6 +555,19 @@ fn settings_and_urls() {
     .unwrap()
     .unwrap();
     assert_eq!(c.mode, Mode::ReadOnly);
+    for (spelling, mode) in [
+        ("read-write", Mode::ReadWrite),
+        ("rw", Mode::ReadWrite),
+        ("ro", Mode::ReadOnly),
+        ("write-only", Mode::WriteOnly),
+        ("refresh", Mode::WriteOnly),
+    ] {
+        let mut s = Settings::defaults();
+        s.set_from_request("remote", "redis://h/0").unwrap();
+        s.set_from_request("remote_mode", spelling).unwrap();
+        let got = RemoteConfig::from_settings(&s).unwrap().unwrap().mode;
+        assert_eq!(got, mode, "{spelling}");
+    }
     assert_eq!(c.deadline, Duration::from_millis(250));
     assert_eq!(c.max_value, MIN_VALUE, "clamped");
     assert_eq!(c.ttl, Duration::from_secs(21 * 24 * 3600));
