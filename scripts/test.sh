@@ -18,8 +18,9 @@ fi
 
 # clang-16 for the cases that need a clang honouring SOURCE_DATE_EPOCH,
 # emscripten for the emcc cases, ccache as the reference peer, util-linux
-# for setpriv (tests that run as a second uid), procps for ps/pgrep checks.
-packages=(build-essential clang clang-16 emscripten ccache git util-linux bsdutils procps)
+# for setpriv (tests that run as a second uid), procps for ps/pgrep checks,
+# redis-server and redis-tools (redis-cli) for the remote tier's own servers.
+packages=(build-essential clang clang-16 emscripten ccache git util-linux bsdutils procps redis-server redis-tools)
 if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi

@@ -99,11 +99,18 @@ pub(crate) fn read_settings_file(path: &Path) -> Result<Vec<(String, String)>, S
 pub(crate) fn status_fields(s: &Settings) -> serde_json::Map<String, serde_json::Value> {
     let mut shown = serde_json::Map::new();
     for setting in s.iter().filter(|x| x.spec.scope == Scope::Daemon) {
+        // A secret is shown only as being set: status output ends up in CI logs.
+        let secret = setting.spec.key == "remote_key" && !setting.value.raw().is_empty();
+        let (value, text) = if secret {
+            ("(set)".to_owned(), "(set)".to_owned())
+        } else {
+            (setting.value.raw(), setting.value.show(setting.spec.kind))
+        };
         shown.insert(
             setting.spec.key.into(),
             serde_json::json!({
-                "value": setting.value.raw(),
-                "shown": setting.value.show(setting.spec.kind),
+                "value": value,
+                "shown": text,
                 "origin": setting.origin.to_string(),
             }),
         );
@@ -132,7 +139,13 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         let f = d.join("zccache.toml");
-        let mut c = DaemonConfig::new(vec![f.clone()], vec![("idle_timeout".into(), "5".into())]);
+        let mut c = DaemonConfig::new(
+            vec![f.clone()],
+            vec![
+                ("idle_timeout".into(), "5".into()),
+                ("remote_key".into(), "hunter2".into()),
+            ],
+        );
         assert!(!c.changed());
         assert_eq!(c.load().number("max_size"), 10 << 30);
         std::fs::write(&f, "max_size = \"1M\"\nlog = \"debug\"\nbogus = 1\n").unwrap();
@@ -147,6 +160,10 @@ mod tests {
             "the request that started the daemon"
         );
         assert_eq!(fields["max_size"], 1 << 20);
+        assert_eq!(fields["settings"]["remote_key"]["value"], "(set)");
+        assert!(!serde_json::Value::from(fields.clone())
+            .to_string()
+            .contains("hunter2"));
         assert_eq!(
             fields["config_errors"].as_array().unwrap().len(),
             1,

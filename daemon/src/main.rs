@@ -28,6 +28,7 @@ mod outputs;
 mod pipeline;
 mod reasons;
 mod remap;
+mod remote;
 mod rust;
 mod scan;
 mod server;

@@ -71,7 +71,11 @@ impl Store {
     }
 
     /// Opens a blob inside the very directory `entry` was read from.
-    fn open_blob(&self, entry: &Entry, index: usize) -> Result<(File, PathBuf), DeliverError> {
+    pub(super) fn open_blob(
+        &self,
+        entry: &Entry,
+        index: usize,
+    ) -> Result<(File, PathBuf), DeliverError> {
         let Some(expected) = entry.outputs.get(index) else {
             return Err(DeliverError::NoSuchOutput {
                 index,
@@ -127,7 +131,7 @@ impl Store {
         Ok((blob, blob_path))
     }
 
-    fn verify(
+    pub(super) fn verify(
         &self,
         entry: &Entry,
         index: usize,

@@ -26,6 +26,9 @@ pub(crate) enum StoreError {
     TooManyOutputs,
     /// The entry record (streams, roles, extra) or manifest exceeds its limit.
     TooLarge { what: &'static str, limit: usize },
+    /// An entry handed to `Store::import_entry` failed verification; nothing
+    /// was written.
+    BadImport { reason: &'static str },
 }
 
 impl StoreError {
@@ -59,6 +62,13 @@ impl StoreError {
     pub(crate) fn is_not_regular(&self) -> bool {
         matches!(self, StoreError::NotRegular { .. })
     }
+
+    /// An imported entry was damaged or forged: a remote miss, not a store
+    /// failure.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn is_bad_import(&self) -> bool {
+        matches!(self, StoreError::BadImport { .. })
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -75,6 +85,7 @@ impl fmt::Display for StoreError {
                 write!(f, "add more than {MAX_OUTPUTS} outputs to one entry")
             }
             StoreError::TooLarge { what, limit } => write!(f, "store a {what} over {limit} bytes"),
+            StoreError::BadImport { reason } => write!(f, "import an entry: {reason}"),
         }
     }
 }

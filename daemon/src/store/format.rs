@@ -29,6 +29,12 @@
 //! bytes           = u32 length, then that many bytes
 //!
 //! manifest-payload = key body               ; body: the rest of the payload, opaque to the store
+//!
+//! export          = "ZCX\0" version payload-len payload checksum
+//!                                           ; payload-len ≤ MAX_EXPORT_PAYLOAD (256 MiB)
+//! export-payload  = record *blob            ; one blob per output of the record, in order
+//! record          = bytes                   ; a whole entry file, as above
+//! blob            = bytes                   ; its size and blake3 must match the record's output
 //! ```
 //!
 //! The payload must be consumed exactly: trailing bytes are corrupt.
@@ -41,6 +47,8 @@ pub(super) const FORMAT_VERSION: u16 = 1;
 pub(super) const MAX_ENTRY_PAYLOAD: usize = 64 << 20;
 pub(super) const MAX_MANIFEST_PAYLOAD: usize = 16 << 20;
 pub(super) const MAX_OUTPUTS: usize = 64;
+pub(super) const EXPORT_MAGIC: [u8; 4] = *b"ZCX\0";
+pub(super) const MAX_EXPORT_PAYLOAD: usize = 256 << 20;
 pub(super) const MAX_ROLE_LEN: usize = 32;
 
 const HEADER_LEN: usize = 4 + 2 + 4;
@@ -167,6 +175,49 @@ pub(super) fn decode_manifest(key: &Key, file: &[u8]) -> Result<Vec<u8>, Corrupt
         return Err(Corrupt("manifest filed under another key"));
     }
     Ok(r.0.to_vec())
+}
+
+/// Encodes an export: the entry file `record` and one blob per output.
+/// `None` when the whole exceeds `MAX_EXPORT_PAYLOAD`.
+pub(super) fn encode_export(record: &[u8], blobs: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let len = blobs
+        .iter()
+        .fold(4 + record.len(), |sum, b| sum.saturating_add(4 + b.len()));
+    if len > MAX_EXPORT_PAYLOAD {
+        return None;
+    }
+    let mut p = Vec::with_capacity(len);
+    put_bytes(&mut p, record);
+    for b in blobs {
+        put_bytes(&mut p, b);
+    }
+    Some(frame(EXPORT_MAGIC, &p))
+}
+
+/// Decodes an export filed under `key` and checks every blob against the
+/// size and digest its record gives, exactly as a local read would.
+pub(super) fn decode_export<'a>(
+    key: &Key,
+    file: &'a [u8],
+) -> Result<(Record, Vec<&'a [u8]>), Corrupt> {
+    let payload = unframe(EXPORT_MAGIC, MAX_EXPORT_PAYLOAD, file)?;
+    let mut r = Reader(payload);
+    let record = decode_entry(key, r.bytes()?)?;
+    let mut blobs = Vec::with_capacity(record.outputs.len());
+    for o in &record.outputs {
+        let blob = r.bytes()?;
+        if blob.len() as u64 != o.size {
+            return Err(Corrupt("output size differs from the record"));
+        }
+        if *blake3::hash(blob).as_bytes() != o.digest {
+            return Err(Corrupt("output digest mismatch"));
+        }
+        blobs.push(blob);
+    }
+    if !r.0.is_empty() {
+        return Err(Corrupt("trailing bytes in payload"));
+    }
+    Ok((record, blobs))
 }
 
 /// Wraps a payload in magic, version, length and checksum. Callers check the

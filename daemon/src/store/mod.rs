@@ -32,6 +32,7 @@ mod error;
 mod format;
 mod lru;
 mod os;
+mod transfer;
 mod writer;
 
 #[cfg(test)]

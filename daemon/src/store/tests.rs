@@ -749,3 +749,84 @@ fn deliveries_race_with_eviction_and_clear() {
     assert!(stats.evictions > 0);
     assert_tmp_empty(&t);
 }
+
+/// An entry with two outputs, exported from one store and imported into
+/// another, reads back identical; importing it twice is harmless.
+#[test]
+fn export_import_round_trip() {
+    let t = TestDir::new("export");
+    let a = t.open(1 << 30);
+    let b = Store::open(&t.path("other"), 1 << 30).unwrap();
+    let k = key(1);
+    put(&a, &k, &pattern(300_000, 1), Some(b"dep: a.c\n"));
+    let blob = a.export_entry(&k).unwrap().expect("exported");
+    assert_eq!(a.export_entry(&key(2)).unwrap(), None, "missing entry");
+    b.import_entry(&k, &blob).unwrap();
+    b.import_entry(&k, &blob).unwrap();
+    let (ea, eb) = (a.get(&k).unwrap().unwrap(), b.get(&k).unwrap().unwrap());
+    assert_eq!(
+        (&ea.outputs, ea.exit_code, &ea.stdout, &ea.stderr, &ea.extra),
+        (&eb.outputs, eb.exit_code, &eb.stdout, &eb.stderr, &eb.extra)
+    );
+    for i in 0..2 {
+        assert_eq!(
+            b.deliver_bytes(&eb, i).unwrap(),
+            a.deliver_bytes(&ea, i).unwrap()
+        );
+    }
+    assert_eq!(b.export_entry(&k).unwrap().unwrap(), blob);
+    assert_eq!(b.stats().entries, 1);
+}
+
+/// Every single flipped byte and every truncation of an export is refused
+/// with `BadImport`, and nothing appears in the store.
+#[test]
+fn damaged_exports_are_refused() {
+    let t = TestDir::new("export-damage");
+    let a = t.open(1 << 30);
+    let b = Store::open(&t.path("other"), 1 << 30).unwrap();
+    let k = key(3);
+    put(&a, &k, &pattern(700, 3), Some(b"d"));
+    let blob = a.export_entry(&k).unwrap().unwrap();
+    let refused = |bytes: &[u8], what: &str| {
+        let e = b.import_entry(&k, bytes).unwrap_err();
+        assert!(e.is_bad_import(), "{what}: {e}");
+    };
+    for i in 0..blob.len() {
+        let mut g = blob.clone();
+        g[i] ^= 0x01;
+        refused(&g, &format!("flip at {i}"));
+    }
+    for n in 0..blob.len() {
+        refused(&blob[..n], &format!("prefix of {n}"));
+    }
+    assert!(b.get(&k).unwrap().is_none());
+    assert_eq!(b.stats().entries, 0);
+    let debris = fs::read_dir(t.path("other/v1/tmp")).unwrap().count();
+    assert_eq!(debris, 0, "a refused import left staging debris");
+    b.import_entry(&k, &blob).unwrap();
+    assert!(b.get(&k).unwrap().is_some(), "the intact blob imports");
+}
+
+/// A blob whose frame and record are valid but whose output bytes are not
+/// those the record names (a forger who recomputed the outer checksum) is
+/// refused; so is an export filed under another key.
+#[test]
+fn forged_exports_are_refused() {
+    let t = TestDir::new("export-forged");
+    let a = t.open(1 << 30);
+    let k = key(4);
+    put(&a, &k, b"real object", None);
+    let blob = a.export_entry(&k).unwrap().unwrap();
+    let payload = &blob[10..blob.len() - 32];
+    let mut forged = payload.to_vec();
+    let at = forged.len() - 3;
+    forged[at] ^= 0xff;
+    let forged = format::frame(format::EXPORT_MAGIC, &forged);
+    let e = a.import_entry(&key(5), &blob).unwrap_err();
+    assert!(e.is_bad_import(), "{e}");
+    a.clear().unwrap();
+    let e = a.import_entry(&k, &forged).unwrap_err();
+    assert_eq!(e.to_string(), "import an entry: output digest mismatch");
+    assert!(a.get(&k).unwrap().is_none());
+}

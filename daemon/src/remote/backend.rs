@@ -1,0 +1,248 @@
+//! Where remote values live: one Redis node, a Redis Cluster, or a shared
+//! directory (`dir`), behind four operations (get, get many, exists, put with a
+//! TTL). Each failure is classified (transport, server refusal) so the
+//! caller can feed its breaker; deadlines are the caller's. Does not encode,
+//! sign or count anything.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, FromRedisValue, RedisError};
+
+use super::breaker::{self, CLUSTER_BUCKETS};
+use super::dir::Dir;
+
+/// Why an operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// The deadline passed.
+    Timeout,
+    /// Could not reach the server, or the connection broke.
+    Transport,
+    /// The server answered with an error (out of memory, read-only replica, …).
+    Refused,
+}
+
+impl From<RedisError> for Failure {
+    fn from(e: RedisError) -> Failure {
+        if e.is_timeout() {
+            Failure::Timeout
+        } else if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() {
+            Failure::Transport
+        } else {
+            // The server answered, with an error (also a pipeline's errors).
+            Failure::Refused
+        }
+    }
+}
+
+pub(super) enum Backend {
+    Node(Node),
+    Cluster(Cluster),
+    Dir(Dir),
+}
+
+/// One Redis server; the connection is made on first use and again after
+/// it broke, so the daemon starts whether or not Redis is up.
+pub(super) struct Node {
+    client: redis::Client,
+    config: AsyncConnectionConfig,
+    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+}
+
+/// A Redis Cluster; the client follows slot moves and node failures itself.
+pub(super) struct Cluster {
+    client: redis::cluster::ClusterClient,
+    conn: tokio::sync::Mutex<Option<ClusterConnection>>,
+}
+
+impl Backend {
+    pub(super) fn node(url: &str, deadline: Duration) -> Result<Backend, RedisError> {
+        Ok(Backend::Node(Node {
+            client: redis::Client::open(url)?,
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(deadline))
+                .set_response_timeout(Some(deadline)),
+            conn: tokio::sync::Mutex::new(None),
+        }))
+    }
+
+    pub(super) fn cluster(nodes: &[String], deadline: Duration) -> Result<Backend, RedisError> {
+        let client = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
+            .connection_timeout(deadline)
+            .response_timeout(deadline)
+            .retries(0)
+            .build()?;
+        Ok(Backend::Cluster(Cluster {
+            client,
+            conn: tokio::sync::Mutex::new(None),
+        }))
+    }
+
+    pub(super) fn dir(root: PathBuf, ttl: Duration) -> Backend {
+        Backend::Dir(Dir::new(root, ttl))
+    }
+
+    /// How many breaker buckets this backend's names spread over.
+    pub(super) fn buckets(&self) -> usize {
+        match self {
+            Backend::Cluster(_) => CLUSTER_BUCKETS,
+            _ => 1,
+        }
+    }
+
+    /// The breaker bucket of the value `name`.
+    pub(super) fn bucket(&self, name: &str) -> usize {
+        match self {
+            Backend::Cluster(_) => usize::from(breaker::slot(name)) * CLUSTER_BUCKETS / 16384,
+            _ => 0,
+        }
+    }
+
+    /// The backend's kind, for the status object.
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Backend::Node(_) => "redis",
+            Backend::Cluster(_) => "redis-cluster",
+            Backend::Dir(_) => "file",
+        }
+    }
+
+    pub(super) async fn get(&self, name: String) -> Result<Option<Vec<u8>>, Failure> {
+        match self {
+            Backend::Dir(d) => d.blocking(move |d| d.get(&name)).await,
+            _ => {
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(&name);
+                self.query(Query::Cmd(cmd)).await
+            }
+        }
+    }
+
+    /// Values of `names`, in order; all of one item share a hash slot, so a
+    /// cluster serves them from one node.
+    pub(super) async fn get_many(
+        &self,
+        names: Vec<String>,
+    ) -> Result<Vec<Option<Vec<u8>>>, Failure> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Backend::Dir(d) => {
+                d.blocking(move |d| names.iter().map(|n| d.get(n)).collect())
+                    .await
+            }
+            _ => {
+                let mut cmd = redis::cmd("MGET");
+                cmd.arg(&names);
+                self.query(Query::Cmd(cmd)).await
+            }
+        }
+    }
+
+    pub(super) async fn exists(&self, name: String) -> Result<bool, Failure> {
+        match self {
+            Backend::Dir(d) => d.blocking(move |d| Ok(d.get(&name)?.is_some())).await,
+            _ => {
+                let mut cmd = redis::cmd("EXISTS");
+                cmd.arg(&name);
+                self.query(Query::Cmd(cmd)).await
+            }
+        }
+    }
+
+    /// Writes `values` in order, each with `ttl`.
+    pub(super) async fn put(
+        &self,
+        values: Vec<(String, Vec<u8>)>,
+        ttl: Duration,
+    ) -> Result<(), Failure> {
+        match self {
+            Backend::Dir(d) => {
+                d.blocking(move |d| values.iter().try_for_each(|(n, v)| d.put(n, v)))
+                    .await
+            }
+            _ => {
+                let mut pipe = redis::pipe();
+                let ms = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+                for (name, value) in &values {
+                    pipe.cmd("SET")
+                        .arg(name)
+                        .arg(value)
+                        .arg("PX")
+                        .arg(ms)
+                        .ignore();
+                }
+                self.query(Query::Pipe(pipe)).await
+            }
+        }
+    }
+
+    async fn query<T: FromRedisValue>(&self, q: Query) -> Result<T, Failure> {
+        match self {
+            Backend::Node(n) => {
+                let mut conn = n.connection().await?;
+                let result = q.send(&mut conn).await;
+                if let Err(e) = &result {
+                    if Failure::from(e.clone()) == Failure::Transport {
+                        // Broken: connect afresh next time.
+                        *n.conn.lock().await = None;
+                    }
+                }
+                Ok(result?)
+            }
+            Backend::Cluster(c) => {
+                let mut conn = c.connection().await?;
+                Ok(q.send(&mut conn).await?)
+            }
+            Backend::Dir(_) => unreachable!("the directory backend has no queries"),
+        }
+    }
+}
+
+enum Query {
+    Cmd(redis::Cmd),
+    Pipe(redis::Pipeline),
+}
+
+impl Query {
+    async fn send<T: FromRedisValue>(
+        &self,
+        conn: &mut (impl ConnectionLike + Send),
+    ) -> redis::RedisResult<T> {
+        match self {
+            Query::Cmd(c) => c.query_async(conn).await,
+            Query::Pipe(p) => p.query_async(conn).await,
+        }
+    }
+}
+
+impl Node {
+    async fn connection(&self) -> Result<MultiplexedConnection, Failure> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = &*slot {
+            return Ok(c.clone());
+        }
+        let c = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+}
+
+impl Cluster {
+    async fn connection(&self) -> Result<ClusterConnection, Failure> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = &*slot {
+            return Ok(c.clone());
+        }
+        let c = self.client.get_async_connection().await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+}
