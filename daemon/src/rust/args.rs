@@ -1,7 +1,8 @@
 //! rustc argument classification: which calls are cacheable compiles, what of the argv goes into the key, and where the outputs land; pure, no file system access (the pipeline in `mod.rs` digests what this names).
 //!
 //! Table-driven like `cc/`: every option rustc accepts that we understand
-//! is listed with whether it takes a value and what it means to the cache.
+//! is listed (`args/table.rs`) with whether it takes a value and what it
+//! means to the cache; `args/scan.rs` has one handler per meaning.
 //! An option not in the table passes the call through: a wrong hit costs
 //! more than a missed one.
 
@@ -147,7 +148,8 @@ pub(crate) fn prefix_map_arg(root: &[u8]) -> OsString {
 }
 
 /// The argv of a miss: `args` with ANSI colour forced on (see [`Colour`]).
-/// `--color` may be given once only, so any of the caller's is replaced.
+/// `--color` may be given once only, so any of the caller's is replaced
+/// (`classify` passes a repeated or invalid one through: rustc refuses it).
 pub(crate) fn with_colour(args: &[OsString], colour: Colour) -> Vec<OsString> {
     if colour.requested {
         return args.to_vec();
@@ -409,6 +411,16 @@ mod tests {
         check(&["a.rs", "--crate-type=cdylib"], "crate_type_links");
         check(&["a.rs", "--test"], "crate_type_links");
         check(&["a.rs", "--crate-type=weird"], "unsupported_crate_type");
+        // rustc refuses these, and a miss replaces the caller's `--color`
+        // (see `with_colour`): cached, the build would succeed.
+        check(&["a.rs", "--color=bogus"], "bad_compiler_arguments");
+        check(&["a.rs", "--color", "Always"], "bad_compiler_arguments");
+        check(
+            &["a.rs", "--color=never", "--color", "always"],
+            "bad_compiler_arguments",
+        );
+        // The option's own refusal still comes first.
+        check_pt(&["--color=bogus", "--print=cfg", "a.rs"], "not_a_compile");
         check(&[], "no_input_file");
         check(&["a.rs", "b.rs"], "multiple_inputs");
         check_pt(

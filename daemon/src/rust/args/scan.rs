@@ -27,14 +27,19 @@ pub(super) struct Scan {
     key_args: Vec<KeyArg>,
     native_dirs: Vec<OsString>,
     color_always: bool,
+    /// A `--color` was seen: rustc refuses a second one.
+    color_seen: bool,
     json_ansi: bool,
     json: bool,
     user_prefix_map: bool,
-    /// The first unsupported option (deferred).
+    /// The first unsupported option or bad argument (deferred).
     unsupported: Option<Passthrough>,
     /// The first sign of a linked crate (deferred).
     links: Option<Passthrough>,
 }
+
+/// The values rustc takes for `--color`.
+const COLOR_WHENS: &[&str] = &["auto", "always", "never"];
 
 const NO_EMITS: Emits = Emits {
     link: false,
@@ -81,7 +86,7 @@ impl Scan {
                 self.user_prefix_map |= is_user_prefix_map(name, &v);
                 self.keep(name, value);
             }
-            Role::Color => self.color_always = v == "always",
+            Role::Color => self.color(&v),
             Role::ErrorFormat => {
                 self.json = v == "json";
                 self.keep(name, value);
@@ -101,6 +106,24 @@ impl Scan {
             Role::Codegen => self.codegen(name, v)?,
         }
         Ok(())
+    }
+
+    /// `--color`: out of the key, but a miss replaces it (see [`super::with_colour`]),
+    /// so a value or a repetition rustc refuses must not reach a miss, where it would
+    /// turn a failing build into a succeeding one.
+    fn color(&mut self, value: &OsStr) {
+        if std::mem::replace(&mut self.color_seen, true) {
+            self.defer_bad("--color given twice");
+        } else if !COLOR_WHENS.iter().any(|w| value == *w) {
+            self.defer_bad(format!("--color={}", value.to_string_lossy()));
+        }
+        self.color_always = value == "always";
+    }
+
+    /// Remembers an argument rustc itself refuses; reported like an unsupported one.
+    fn defer_bad(&mut self, detail: impl Into<String>) {
+        self.unsupported
+            .get_or_insert(pt(PassthroughReason::BadCompilerArguments, detail));
     }
 
     /// `--json`: `diagnostic-rendered-ansi` is colour (out of the key), the rest is kept.
