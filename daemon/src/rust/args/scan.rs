@@ -82,8 +82,13 @@ impl Scan {
             Role::Unsupported => self.defer_unsupported(name),
             Role::Links => self.defer_links("--test links a binary"),
             Role::Drop => {}
-            Role::Keep => {
-                self.user_prefix_map |= is_user_prefix_map(name, &v);
+            Role::Keep => self.keep(name, value),
+            Role::PrefixMap => {
+                self.user_prefix_map = true;
+                self.keep(name, value);
+            }
+            Role::Unstable => {
+                self.user_prefix_map |= v.as_bytes().starts_with(b"remap-");
                 self.keep(name, value);
             }
             Role::Color => self.color(&v),
@@ -287,11 +292,6 @@ impl Scan {
         }
         Ok(emits)
     }
-}
-
-/// The caller maps paths itself: `--remap-path-prefix`, `-Z remap-…`.
-fn is_user_prefix_map(name: &str, value: &OsStr) -> bool {
-    name == "--remap-path-prefix" || (name == "-Z" && value.as_bytes().starts_with(b"remap-"))
 }
 
 /// `--json` parts: whether `diagnostic-rendered-ansi` was among them, and the others

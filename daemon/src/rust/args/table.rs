@@ -26,6 +26,11 @@ pub(super) enum Role {
     Drop,
     /// In the key as given.
     Keep,
+    /// `--remap-path-prefix`: kept; the caller maps paths itself.
+    PrefixMap,
+    /// `-Z`: kept; `-Z remap-…` (`remap-cwd-prefix`, `remap-path-scope`) means the
+    /// caller maps paths itself.
+    Unstable,
     /// Not a compile: `--print`, `--explain`, `-V`, `--help`.
     NotCompile,
     /// Passes through with `unsupported_compiler_option`.
@@ -80,14 +85,18 @@ const TABLE: &[Spec] = &[
     opt(&["--sysroot"], "--sysroot", Role::Unsupported),
     opt(&["--print"], "--print", Role::NotCompile),
     opt(&["--explain"], "--explain", Role::NotCompile),
-    opt(&["-Z"], "-Z", Role::Keep),
+    opt(&["-Z"], "-Z", Role::Unstable),
     opt(&["--edition"], "--edition", Role::Keep),
     opt(&["--cfg"], "--cfg", Role::Keep),
     opt(&["--check-cfg"], "--check-cfg", Role::Keep),
     opt(&["--cap-lints"], "--cap-lints", Role::Keep),
     opt(&["--error-format"], "--error-format", Role::ErrorFormat),
     opt(&["--json"], "--json", Role::Json),
-    opt(&["--remap-path-prefix"], "--remap-path-prefix", Role::Keep),
+    opt(
+        &["--remap-path-prefix"],
+        "--remap-path-prefix",
+        Role::PrefixMap,
+    ),
     opt(&["-A", "--allow"], "-A", Role::Keep),
     opt(&["-W", "--warn"], "-W", Role::Keep),
     opt(&["--force-warn"], "--force-warn", Role::Keep),
