@@ -1,7 +1,8 @@
 //! rustc argument classification: which calls are cacheable compiles, what of the argv goes into the key, and where the outputs land; pure, no file system access (the pipeline in `mod.rs` digests what this names).
 //!
 //! Table-driven like `cc/`: every option rustc accepts that we understand
-//! is listed with whether it takes a value and what it means to the cache.
+//! is listed (`args/table.rs`) with whether it takes a value and what it
+//! means to the cache; `args/scan.rs` has one handler per meaning.
 //! An option not in the table passes the call through: a wrong hit costs
 //! more than a missed one.
 
@@ -9,6 +10,11 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use crate::reasons::PassthroughReason;
+use scan::Scan;
+use table::Spec;
+
+mod scan;
+mod table;
 
 /// Why a rustc call is not cached, with its counter.
 #[derive(Debug, PartialEq, Eq)]
@@ -84,141 +90,13 @@ pub(crate) struct Invocation {
     pub(crate) user_prefix_map: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    CrateName,
-    CrateType,
-    Emit,
-    OutDir,
-    LibPath,
-    Extern,
-    NativeLib,
-    Codegen,
-    Target,
-    /// `--color`: out of the key, see [`Colour`].
-    Color,
-    /// `--error-format`: in the key; `json` changes what colour means.
-    ErrorFormat,
-    /// `--json`: in the key without `diagnostic-rendered-ansi`.
-    Json,
-    /// Cosmetic: never in the key.
-    Drop,
-    /// In the key as given.
-    Keep,
-    /// Not a compile: `--print`, `--explain`, `-V`, `--help`.
-    NotCompile,
-    /// Passes through with `unsupported_compiler_option`.
-    Unsupported,
-    /// `--test` builds a linked test binary.
-    Links,
-}
-
-/// (spellings, canonical name, takes a value, role). Short options take
-/// their value attached (`-Cx`) or as the next argument.
-const TABLE: &[Row] = &[
-    (&["--crate-name"], "--crate-name", true, Role::CrateName),
-    (&["--crate-type"], "--crate-type", true, Role::CrateType),
-    (&["--emit"], "--emit", true, Role::Emit),
-    (&["--out-dir"], "--out-dir", true, Role::OutDir),
-    (&["-L"], "-L", true, Role::LibPath),
-    (&["--extern"], "--extern", true, Role::Extern),
-    (&["-C", "--codegen"], "-C", true, Role::Codegen),
-    (&["--target"], "--target", true, Role::Target),
-    (
-        &["--diagnostic-width"],
-        "--diagnostic-width",
-        true,
-        Role::Drop,
-    ),
-    (&["--color"], "--color", true, Role::Color),
-    (&["-l"], "-l", true, Role::NativeLib),
-    (&["-o"], "-o", true, Role::Unsupported),
-    (&["--sysroot"], "--sysroot", true, Role::Unsupported),
-    (&["--print"], "--print", true, Role::NotCompile),
-    (&["--explain"], "--explain", true, Role::NotCompile),
-    (&["-Z"], "-Z", true, Role::Keep),
-    (&["--edition"], "--edition", true, Role::Keep),
-    (&["--cfg"], "--cfg", true, Role::Keep),
-    (&["--check-cfg"], "--check-cfg", true, Role::Keep),
-    (&["--cap-lints"], "--cap-lints", true, Role::Keep),
-    (
-        &["--error-format"],
-        "--error-format",
-        true,
-        Role::ErrorFormat,
-    ),
-    (&["--json"], "--json", true, Role::Json),
-    (
-        &["--remap-path-prefix"],
-        "--remap-path-prefix",
-        true,
-        Role::Keep,
-    ),
-    (&["-A", "--allow"], "-A", true, Role::Keep),
-    (&["-W", "--warn"], "-W", true, Role::Keep),
-    (&["--force-warn"], "--force-warn", true, Role::Keep),
-    (&["-D", "--deny"], "-D", true, Role::Keep),
-    (&["-F", "--forbid"], "-F", true, Role::Keep),
-    (&["-g"], "-g", false, Role::Keep),
-    (&["-O"], "-O", false, Role::Keep),
-    (&["-v", "--verbose"], "-v", false, Role::Keep),
-    (&["--test"], "--test", false, Role::Links),
-    (
-        &["-V", "--version", "-vV", "-Vv"],
-        "-V",
-        false,
-        Role::NotCompile,
-    ),
-    (&["-h", "--help"], "--help", false, Role::NotCompile),
-];
-
-/// One row of `TABLE`.
-type Row = (&'static [&'static str], &'static str, bool, Role);
-
-/// Finds `arg` in the table: (row, value attached to the argument).
-fn lookup(arg: &[u8]) -> Option<(&'static Row, Option<&[u8]>)> {
-    for entry in TABLE {
-        for spelling in entry.0 {
-            let s = spelling.as_bytes();
-            if arg == s {
-                return Some((entry, None));
-            }
-            if !entry.2 || !arg.starts_with(s) {
-                continue;
-            }
-            let rest = &arg[s.len()..];
-            if s.starts_with(b"--") {
-                if let Some(v) = rest.strip_prefix(b"=") {
-                    return Some((entry, Some(v)));
-                }
-            } else if s.len() == 2 {
-                return Some((entry, Some(rest)));
-            }
-        }
-    }
-    None
-}
-
 /// Classifies rustc's argv[1..] (any leading rustc path of a
 /// clippy-driver call already removed).
 pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
     if args.is_empty() {
         return Err(pt(PassthroughReason::NotACompile, "no arguments"));
     }
-    let mut crate_name = None;
-    let mut crate_types: Vec<&'static str> = Vec::new();
-    let mut emits = None;
-    let mut out_dir = None;
-    let mut inputs: Vec<OsString> = Vec::new();
-    let mut extra_filename = OsString::new();
-    let mut key_args = Vec::new();
-    let mut native_dirs = Vec::new();
-    let mut color_always = false;
-    let mut json_ansi = false;
-    let mut json = false;
-    let mut user_prefix_map = false;
-    let mut unsupported: Option<Passthrough> = None;
-    let mut links: Option<Passthrough> = None;
+    let mut scan = Scan::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let bytes = arg.as_bytes();
@@ -226,255 +104,38 @@ pub(crate) fn classify(args: &[OsString]) -> Result<Invocation, Passthrough> {
             return Err(pt(PassthroughReason::StdinInput, "input from stdin"));
         }
         if bytes.starts_with(b"@") {
-            unsupported.get_or_insert(pt(PassthroughReason::UnsupportedCompilerOption, "@argfile"));
-            continue;
-        }
-        if !bytes.starts_with(b"-") {
-            inputs.push(arg.clone());
-            key_args.push(KeyArg::Input(arg.clone()));
-            continue;
-        }
-        let Some((&(_, name, takes_value, role), attached)) = lookup(bytes) else {
-            unsupported.get_or_insert(pt(
-                PassthroughReason::UnsupportedCompilerOption,
-                arg.to_string_lossy(),
-            ));
-            continue;
-        };
-        let value: Option<OsString> = if takes_value {
-            match attached {
-                Some(v) => Some(OsStr::from_bytes(v).to_os_string()),
-                None => match it.next() {
-                    Some(v) => Some(v.clone()),
-                    None => {
-                        return Err(pt(
-                            PassthroughReason::BadCompilerArguments,
-                            format!("{name} without a value"),
-                        ))
-                    }
-                },
-            }
+            scan.defer_unsupported("@argfile");
+        } else if !bytes.starts_with(b"-") {
+            scan.input(arg);
+        } else if let Some((spec, attached)) = table::lookup(bytes) {
+            let value = option_value(spec, attached, &mut it)?;
+            scan.option(spec.role, spec.name, value)?;
         } else {
-            None
-        };
-        let v = value.clone().unwrap_or_default();
-        match role {
-            Role::NotCompile => return Err(pt(PassthroughReason::NotACompile, name)),
-            Role::Unsupported => {
-                unsupported.get_or_insert(pt(PassthroughReason::UnsupportedCompilerOption, name));
-            }
-            Role::Links => {
-                links.get_or_insert(pt(
-                    PassthroughReason::CrateTypeLinks,
-                    "--test links a binary",
-                ));
-            }
-            Role::Drop => {}
-            Role::Keep => {
-                user_prefix_map |= name == "--remap-path-prefix"
-                    || (name == "-Z" && v.as_bytes().starts_with(b"remap-"));
-                key_args.push(KeyArg::Opt(name, value));
-            }
-            Role::Color => color_always = v == "always",
-            Role::ErrorFormat => {
-                json = v == "json";
-                key_args.push(KeyArg::Opt(name, value));
-            }
-            Role::Json => {
-                let mut rest: Vec<&[u8]> = Vec::new();
-                for part in v.as_bytes().split(|b| *b == b',') {
-                    if part == b"diagnostic-rendered-ansi" {
-                        json_ansi = true;
-                    } else {
-                        rest.push(part);
-                    }
-                }
-                if !rest.is_empty() {
-                    let rest = OsString::from_vec(rest.join(&b","[..]));
-                    key_args.push(KeyArg::Opt(name, Some(rest)));
-                }
-            }
-            Role::CrateName => {
-                crate_name = Some(v.clone());
-                key_args.push(KeyArg::Opt(name, value));
-            }
-            Role::OutDir => out_dir = Some(v),
-            Role::LibPath => {
-                // `-L dependency=` only helps find `--extern`-less
-                // transitive crates; their identity is in the extern
-                // digests, so the directory does not matter.
-                let b = v.as_bytes();
-                if !b.starts_with(b"dependency=") {
-                    if !b.starts_with(b"crate=") && !b.starts_with(b"framework=") {
-                        let dir = [&b"native="[..], b"all="]
-                            .iter()
-                            .find_map(|p| b.strip_prefix(*p))
-                            .unwrap_or(b);
-                        native_dirs.push(OsStr::from_bytes(dir).to_os_string());
-                    }
-                    key_args.push(KeyArg::Opt(name, value));
-                }
-            }
-            Role::Extern => match v.as_bytes().iter().position(|b| *b == b'=') {
-                Some(eq) => key_args.push(KeyArg::Extern {
-                    name: OsStr::from_bytes(&v.as_bytes()[..eq]).to_os_string(),
-                    path: OsStr::from_bytes(&v.as_bytes()[eq + 1..]).to_os_string(),
-                }),
-                None => key_args.push(KeyArg::Opt(name, value)),
-            },
-            Role::NativeLib => {
-                // `[KIND[:MODIFIERS]=]NAME[:RENAME]`; only static ones are
-                // bundled into what we store.
-                let b = v.as_bytes();
-                match b.iter().position(|c| *c == b'=') {
-                    Some(eq) if b[..eq].split(|c| *c == b':').next() == Some(b"static") => {
-                        let rest = &b[eq + 1..];
-                        let end = rest.iter().position(|c| *c == b':').unwrap_or(rest.len());
-                        key_args.push(KeyArg::StaticLib {
-                            spec: v.clone(),
-                            name: OsStr::from_bytes(&rest[..end]).to_os_string(),
-                        });
-                    }
-                    _ => key_args.push(KeyArg::Opt(name, value)),
-                }
-            }
-            Role::Target => {
-                if v.as_bytes().ends_with(b".json") {
-                    key_args.push(KeyArg::TargetFile(v));
-                } else {
-                    key_args.push(KeyArg::Opt(name, value));
-                }
-            }
-            Role::CrateType => {
-                for t in v.as_bytes().split(|b| *b == b',') {
-                    let t: &'static str = match t {
-                        b"lib" => "lib",
-                        b"rlib" => "rlib",
-                        b"staticlib" => "staticlib",
-                        b"bin" | b"proc-macro" | b"dylib" | b"cdylib" => {
-                            links.get_or_insert(pt(
-                                PassthroughReason::CrateTypeLinks,
-                                String::from_utf8_lossy(t),
-                            ));
-                            continue;
-                        }
-                        other => {
-                            return Err(pt(
-                                PassthroughReason::UnsupportedCrateType,
-                                String::from_utf8_lossy(other),
-                            ))
-                        }
-                    };
-                    if !crate_types.contains(&t) {
-                        crate_types.push(t);
-                    }
-                }
-                key_args.push(KeyArg::Opt(name, value));
-            }
-            Role::Emit => {
-                let e = emits.get_or_insert(Emits {
-                    link: false,
-                    metadata: false,
-                    dep_info: false,
-                });
-                for kind in v.as_bytes().split(|b| *b == b',') {
-                    if kind.contains(&b'=') {
-                        unsupported.get_or_insert(pt(
-                            PassthroughReason::UnsupportedCompilerOption,
-                            "--emit with a path",
-                        ));
-                        continue;
-                    }
-                    match kind {
-                        b"link" => e.link = true,
-                        b"metadata" => e.metadata = true,
-                        b"dep-info" => e.dep_info = true,
-                        other => {
-                            return Err(pt(
-                                PassthroughReason::UnsupportedEmit,
-                                String::from_utf8_lossy(other),
-                            ))
-                        }
-                    }
-                }
-                key_args.push(KeyArg::Opt(name, value));
-            }
-            Role::Codegen => {
-                let b = v.as_bytes();
-                let (opt, val) = match b.iter().position(|c| *c == b'=') {
-                    Some(eq) => (&b[..eq], &b[eq + 1..]),
-                    None => (b, &b""[..]),
-                };
-                match opt {
-                    b"incremental" => {
-                        return Err(pt(PassthroughReason::Incremental, "-C incremental"));
-                    }
-                    b"extra-filename" => {
-                        extra_filename = OsStr::from_bytes(val).to_os_string();
-                    }
-                    // Extra files in the out-dir that we do not track.
-                    b"save-temps" => {
-                        unsupported.get_or_insert(pt(
-                            PassthroughReason::UnsupportedCompilerOption,
-                            "-C save-temps",
-                        ));
-                    }
-                    b"split-debuginfo" if val != b"off" => {
-                        unsupported.get_or_insert(pt(
-                            PassthroughReason::UnsupportedCompilerOption,
-                            "-C split-debuginfo",
-                        ));
-                    }
-                    _ => {}
-                }
-                key_args.push(KeyArg::Opt(name, value));
-            }
+            scan.defer_unsupported(arg.to_string_lossy());
         }
     }
-    if let Some(p) = unsupported {
-        return Err(p);
+    scan.finish()
+}
+
+/// The value of an option that takes one: attached, else the next argument.
+fn option_value<'a>(
+    spec: &Spec,
+    attached: Option<&[u8]>,
+    rest: &mut impl Iterator<Item = &'a OsString>,
+) -> Result<Option<OsString>, Passthrough> {
+    if !spec.takes_value {
+        return Ok(None);
     }
-    match inputs.len() {
-        0 => return Err(pt(PassthroughReason::NoInputFile, "")),
-        1 => {}
-        _ => return Err(pt(PassthroughReason::MultipleInputs, "")),
-    }
-    if let Some(p) = links {
-        return Err(p);
-    }
-    let emits = emits.ok_or_else(|| pt(PassthroughReason::UnsupportedEmit, "no --emit"))?;
-    if crate_types.is_empty() {
-        return Err(pt(
-            PassthroughReason::UnsupportedCrateType,
-            "no --crate-type",
-        ));
-    }
-    if !emits.link && !emits.metadata {
-        return Err(pt(PassthroughReason::UnsupportedEmit, "dep-info only"));
-    }
-    let crate_name = crate_name.ok_or_else(|| {
-        pt(
-            PassthroughReason::UnsupportedCompilerOption,
-            "no --crate-name",
-        )
-    })?;
-    let out_dir =
-        out_dir.ok_or_else(|| pt(PassthroughReason::UnsupportedCompilerOption, "no --out-dir"))?;
-    Ok(Invocation {
-        crate_name,
-        crate_types,
-        emits,
-        out_dir,
-        input: inputs.remove(0),
-        extra_filename,
-        key_args,
-        native_dirs,
-        colour: Colour {
-            json,
-            requested: if json { json_ansi } else { color_always },
+    match attached {
+        Some(v) => Ok(Some(OsStr::from_bytes(v).to_os_string())),
+        None => match rest.next() {
+            Some(v) => Ok(Some(v.clone())),
+            None => Err(pt(
+                PassthroughReason::BadCompilerArguments,
+                format!("{} without a value", spec.name),
+            )),
         },
-        user_prefix_map,
-    })
+    }
 }
 
 /// The prefix map path remap appends to a miss's argv: paths under the
@@ -487,7 +148,8 @@ pub(crate) fn prefix_map_arg(root: &[u8]) -> OsString {
 }
 
 /// The argv of a miss: `args` with ANSI colour forced on (see [`Colour`]).
-/// `--color` may be given once only, so any of the caller's is replaced.
+/// `--color` may be given once only, so any of the caller's is replaced
+/// (`classify` passes a repeated or invalid one through: rustc refuses it).
 pub(crate) fn with_colour(args: &[OsString], colour: Colour) -> Vec<OsString> {
     if colour.requested {
         return args.to_vec();
@@ -749,6 +411,16 @@ mod tests {
         check(&["a.rs", "--crate-type=cdylib"], "crate_type_links");
         check(&["a.rs", "--test"], "crate_type_links");
         check(&["a.rs", "--crate-type=weird"], "unsupported_crate_type");
+        // rustc refuses these, and a miss replaces the caller's `--color`
+        // (see `with_colour`): cached, the build would succeed.
+        check(&["a.rs", "--color=bogus"], "bad_compiler_arguments");
+        check(&["a.rs", "--color", "Always"], "bad_compiler_arguments");
+        check(
+            &["a.rs", "--color=never", "--color", "always"],
+            "bad_compiler_arguments",
+        );
+        // The option's own refusal still comes first.
+        check_pt(&["--color=bogus", "--print=cfg", "a.rs"], "not_a_compile");
         check(&[], "no_input_file");
         check(&["a.rs", "b.rs"], "multiple_inputs");
         check_pt(
