@@ -344,3 +344,60 @@ fn zccache_log_names_every_compile_that_was_not_a_hit_and_why() {
     assert!(logged(&["gcc", "-E", "a.c"])
         .starts_with("zccache: passthrough (called_for_preprocessing): gcc -E a.c\n"),);
 }
+
+#[test]
+fn explain_tells_why_each_compile_missed() {
+    let sb = Sandbox::new("explain");
+    sb.write("b.c", "#include <h.h>\nint f(void) { return H; }\n");
+    sb.write("h.h", "#define H 1\n");
+    sb.write("inc/other.h", "\n");
+    let cc = |opt: &str| {
+        let out = sb.zccache(["gcc", opt, "-Iinc", "-I.", "-c", "b.c"]);
+        ok(&out);
+    };
+    cc("-O2");
+    cc("-O2");
+    cc("-O3");
+    sb.write("h.h", "#define H 2\n");
+    sb.settle_work();
+    cc("-O2");
+    // A header of that name now exists earlier on the search path.
+    sb.write("inc/h.h", "#define H 3\n");
+    sb.settle_work();
+    cc("-O2");
+    let told = text(&z(&sb, ["explain", "b.o"]));
+    let h = sb.path("h.h").display().to_string();
+    let inc_h = sb.path("inc/h.h").display().to_string();
+    for line in [
+        "miss: first compile of this source the journal knows",
+        "then compiled and stored",
+        "served from the cache",
+        "miss: arguments -O3 instead of -O2",
+        &format!("miss: changed since it was stored: {h}"),
+        &format!("miss: now exists and shadows an include: {inc_h}"),
+    ] {
+        assert!(told.contains(line), "missing {line:?} in:\n{told}");
+    }
+    let json: Value = serde_json::from_slice(&z(&sb, ["explain", "--json"]).stdout).unwrap();
+    let last = json.as_array().unwrap().last().unwrap();
+    assert_eq!(last["record"]["outcome"], "miss");
+    assert!(z(&sb, ["explain", "nothing.c"])
+        .stdout
+        .starts_with(b"no compile"));
+}
+
+#[test]
+fn a_failed_compile_is_no_miss_of_the_cache() {
+    let sb = Sandbox::new("failed");
+    sb.write("bad.c", "int f(void) { return undeclared; }\n");
+    let out = sb.zccache(["gcc", "-c", "bad.c"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = status(&sb);
+    assert_eq!(s["misses"], 0, "{s}");
+    assert_eq!(s["not_stored_reasons"]["compile_failed"], 1, "{s}");
+    let told = text(&z(&sb, ["explain", "bad.c"]));
+    assert!(
+        told.contains("then compiled, not stored: compile_failed"),
+        "{told}"
+    );
+}

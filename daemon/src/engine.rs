@@ -9,6 +9,7 @@
 //! It does not compute keys, build misses or decide what an entry holds:
 //! the pipelines do, through the [`Core`] this engine lends them.
 
+use std::cell::RefCell;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,7 +18,8 @@ use dashmap::DashMap;
 use frame::v1;
 
 use crate::cc::pipeline::{self as cc_pipeline, CcPipeline};
-use crate::manifest::ManifestEntry;
+use crate::journal::{self, Journal, MissWhy};
+use crate::manifest::{ManifestEntry, Mismatch};
 use crate::outputs::Descriptors;
 use crate::pipeline::{
     store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt,
@@ -37,6 +39,8 @@ pub(crate) struct Engine {
     pending: DashMap<u64, PendingCompile>,
     cc: CcPipeline,
     rust: RustPipeline,
+    /// Where every outcome is recorded for `zccache explain`.
+    journal: Journal,
 }
 
 /// What one release-handles call dropped, by kind.
@@ -52,6 +56,15 @@ pub(crate) struct Released {
 struct PendingCompile {
     created: Instant,
     unit: Pending,
+    /// The compile and unit as the journal names them, for its Store's
+    /// record; `None` when the journal is off.
+    note: Option<Box<Note>>,
+}
+
+/// A unit as the journal records it: the call and the unit's facts.
+struct Note {
+    call: journal::Call,
+    unit: journal::Unit,
 }
 
 /// What a pipeline remembers between its Miss and the Store.
@@ -92,7 +105,14 @@ impl Engine {
             pending: DashMap::new(),
             cc: CcPipeline::default(),
             rust: RustPipeline::default(),
+            journal: Journal::off(),
         }
+    }
+
+    /// This engine, recording every outcome in `journal`.
+    pub(crate) fn with_journal(mut self, journal: Journal) -> Engine {
+        self.journal = journal;
+        self
     }
 
     /// Answers a Lookup from a client whose file-system view the server
@@ -118,6 +138,12 @@ impl Engine {
             Ok(reply) => (reply, fds),
             Err(pt) => {
                 self.core.stats.passthrough(pt.reason);
+                if self.journal.is_on() {
+                    let call = journal::Call::of(req);
+                    let reason = pt.reason.as_str();
+                    self.journal
+                        .record("passthrough", reason, &call, None, None);
+                }
                 (
                     passthrough_reply(pt.reason, &pt.detail),
                     Descriptors::default(),
@@ -140,14 +166,26 @@ impl Engine {
             Prepared::Reply(reply) => return Ok(reply),
             Prepared::Units(r) => r,
         };
+        let call = self.journal.is_on().then(|| journal::Call::of(req));
+        // The unit being answered, for the pending miss `remember` keeps.
+        let noted: RefCell<Option<Box<Note>>> = RefCell::new(None);
         let remember = |token: u64, p: P::Pending| {
             let unit = wrap(Box::new(p));
             let created = Instant::now();
-            self.pending.insert(token, PendingCompile { created, unit });
+            let note = noted.borrow_mut().take();
+            self.pending.insert(
+                token,
+                PendingCompile {
+                    created,
+                    unit,
+                    note,
+                },
+            );
         };
         let mut units = Vec::with_capacity(P::units(&r));
         for index in 0..P::units(&r) {
-            let answer = self.answer_unit(pipeline, &r, index, fds, &remember)?;
+            let journaled = call.as_ref().map(|c| (c, &noted));
+            let answer = self.answer_unit(pipeline, &r, index, fds, &remember, journaled)?;
             units.push(v1::UnitAnswer {
                 answer: Some(answer),
             });
@@ -159,6 +197,8 @@ impl Engine {
 
     /// Unit `index` of `r`: the first stored result that can be delivered,
     /// or its Miss.
+    /// With the journal on (`journaled`: the call, and where to leave the
+    /// unit's note for a pending miss), the unit's outcome is recorded.
     fn answer_unit<P: Pipeline>(
         &self,
         pipeline: &P,
@@ -166,6 +206,7 @@ impl Engine {
         index: usize,
         fds: &mut Descriptors,
         remember: &dyn Fn(u64, P::Pending),
+        journaled: Option<(&journal::Call, &RefCell<Option<Box<Note>>>)>,
     ) -> Result<v1::unit_answer::Answer, Pt> {
         let keyed = pipeline.key(&self.core, r, index)?;
         let manifest_key = keyed.manifest_key;
@@ -176,10 +217,49 @@ impl Engine {
             |entry| P::result_key(r, &manifest_key, entry),
             |entry, stored| pipeline.deliver(&self.core, r, index, entry, stored, fds),
         );
+        let Some((call, noted)) = journaled else {
+            return Ok(match hit {
+                Some(hit) => hit,
+                None => pipeline.miss(&self.core, r, index, keyed, remember),
+            });
+        };
+        let mut unit = P::journal_unit(r, index, &keyed.facts);
+        unit.manifest_key = Key(manifest_key).to_hex();
         Ok(match hit {
-            Some(hit) => hit,
-            None => pipeline.miss(&self.core, r, index, keyed, remember),
+            Some(hit) => {
+                self.journal.record("hit", "", call, Some(&unit), None);
+                hit
+            }
+            None => {
+                let why = self.why_missed(&manifest_key, P::worktree(r));
+                self.journal
+                    .record("miss", "", call, Some(&unit), Some(&why));
+                let call = call.clone();
+                *noted.borrow_mut() = Some(Box::new(Note { call, unit }));
+                pipeline.miss(&self.core, r, index, keyed, remember)
+            }
         })
+    }
+
+    /// Why the manifest under `manifest_key` served nothing here: there is
+    /// none, or its newest entry differs from the files in `view`.
+    fn why_missed(&self, manifest_key: &[u8; 32], view: &Worktree) -> MissWhy {
+        let Some(m) = self.core.manifest(manifest_key) else {
+            return MissWhy::NoManifest;
+        };
+        let Some(newest) = m.entries.first() else {
+            return MissWhy::NoManifest;
+        };
+        let Mismatch {
+            changed,
+            appeared,
+            other_root,
+        } = newest.mismatch(view, &self.core.meta);
+        MissWhy::NoMatchingEntry {
+            changed,
+            appeared,
+            other_root,
+        }
     }
 
     /// The one hit loop both languages share: the first entry of the
@@ -255,6 +335,11 @@ impl Engine {
                 .any(|o| matches!(o.role.as_str(), "rlib" | "rmeta" | "staticlib" | "dep-info"))
         });
         self.core.stats.unhit(rust, reason);
+        if self.journal.is_on() {
+            let call = journal::Call::default();
+            self.journal
+                .record("undelivered", reason.as_str(), &call, None, None);
+        }
         if let (Some(entry), NotStoredReason::CorruptOutput) = (entry, reason) {
             for index in 0..entry.outputs.len() {
                 if self.core.store.check_output(&entry, index).is_err() {
@@ -276,7 +361,16 @@ impl Engine {
         }
         .and_then(|draft| self.commit(draft));
         p.unit.discard();
-        self.store_reply(outcome)
+        if let Some(note) = &p.note {
+            let (what, reason) = match outcome {
+                Ok(()) => ("stored", ""),
+                Err(reason) => ("not_stored", reason.as_str()),
+            };
+            self.journal
+                .record(what, reason, &note.call, Some(&note.unit), None);
+        }
+        let rust = matches!(p.unit, Pending::Rust(_));
+        self.store_reply(outcome, rust)
     }
 
     /// Writes a recorded Store: the entry (outputs snapshotted, then
@@ -299,7 +393,7 @@ impl Engine {
     }
 
     /// Count the outcome of a Store and answer it (C/C++ and Rust alike).
-    fn store_reply(&self, outcome: Result<(), NotStoredReason>) -> v1::StoreReply {
+    fn store_reply(&self, outcome: Result<(), NotStoredReason>, rust: bool) -> v1::StoreReply {
         match outcome {
             Ok(()) => {
                 self.core.stats.bump(&self.core.stats.stored);
@@ -307,6 +401,12 @@ impl Engine {
                     stored: true,
                     reason: String::new(),
                 }
+            }
+            // As ccache counts it: a failed compile is no miss of the
+            // cache (nothing could have been served), only `compile_failed`.
+            Err(NotStoredReason::CompileFailed) => {
+                self.core.stats.compile_failed(rust);
+                not_stored(NotStoredReason::CompileFailed.as_str())
             }
             Err(reason) => {
                 self.core.stats.not_stored(reason);

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 const BOUND: u64 = 4 << 20;
 
 pub(crate) struct Journal {
-    path: PathBuf,
+    /// `None`: a journal that records nothing (tests that drive an engine).
+    path: Option<PathBuf>,
     old: PathBuf,
     file: Mutex<Option<File>>,
     bound: u64,
@@ -26,6 +27,8 @@ pub(crate) struct Journal {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Inputs {
     pub(crate) compiler: String,
+    /// The source's content, hashed.
+    pub(crate) source: String,
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
 }
@@ -59,11 +62,26 @@ impl Journal {
     pub(crate) fn new(cache_root: &Path, namespace: &str) -> Journal {
         let dir = cache_root.join("journal");
         Journal {
-            path: dir.join(format!("{namespace}.jsonl")),
+            path: Some(dir.join(format!("{namespace}.jsonl"))),
             old: dir.join(format!("{namespace}.jsonl.1")),
             file: Mutex::new(None),
             bound: BOUND,
         }
+    }
+
+    /// A journal that records nothing.
+    pub(crate) fn off() -> Journal {
+        Journal {
+            path: None,
+            old: PathBuf::new(),
+            file: Mutex::new(None),
+            bound: BOUND,
+        }
+    }
+
+    /// Whether records are kept (callers skip building them otherwise).
+    pub(crate) fn is_on(&self) -> bool {
+        self.path.is_some()
     }
 
     #[cfg(test)]
@@ -78,7 +96,7 @@ impl Journal {
         &self,
         outcome: &str,
         reason: &str,
-        call: &Call<'_>,
+        call: &Call,
         unit: Option<&Unit>,
         why: Option<&MissWhy>,
     ) {
@@ -96,6 +114,7 @@ impl Journal {
             v["manifest_key"] = json!(u.manifest_key);
             v["inputs"] = json!({
                 "compiler": u.inputs.compiler,
+                "source": u.inputs.source,
                 "args": u.inputs.args,
                 "env": u.inputs.env.iter().map(|(k, h)| json!([k, h])).collect::<Vec<_>>(),
             });
@@ -107,6 +126,9 @@ impl Journal {
     }
 
     fn append(&self, v: &Value) {
+        let Some(path) = &self.path else {
+            return;
+        };
         let mut line = v.to_string();
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -121,28 +143,40 @@ impl Journal {
             return;
         }
         if f.metadata().is_ok_and(|m| m.len() > self.bound) {
-            let _ = std::fs::rename(&self.path, &self.old);
+            let _ = std::fs::rename(path, &self.old);
             *file = None;
         }
     }
 
     fn open(&self) -> Option<File> {
-        let dir = self.path.parent()?;
-        std::fs::create_dir_all(dir).ok()?;
+        let path = self.path.as_ref()?;
+        std::fs::create_dir_all(path.parent()?).ok()?;
         OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
-            .open(&self.path)
+            .open(path)
             .ok()
     }
 }
 
 /// The compile a record is about, as the wrapper sent it.
-pub(crate) struct Call<'a> {
-    pub(crate) cwd: &'a str,
-    pub(crate) compiler: &'a str,
-    pub(crate) args: &'a [String],
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Call {
+    pub(crate) cwd: String,
+    pub(crate) compiler: String,
+    pub(crate) args: Vec<String>,
+}
+
+impl Call {
+    pub(crate) fn of(req: &frame::v1::Lookup) -> Call {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Call {
+            cwd: text(&req.cwd),
+            compiler: text(&req.compiler),
+            args: req.args.iter().map(|a| text(a)).collect(),
+        }
+    }
 }
 
 fn why_json(why: &MissWhy) -> Value {
@@ -184,9 +218,9 @@ mod tests {
         let j = Journal::new(&dir, "default").with_bound(600);
         let args = vec!["-c".to_owned(), "a.c".to_owned()];
         let call = Call {
-            cwd: "/w",
-            compiler: "/usr/bin/gcc",
-            args: &args,
+            cwd: "/w".into(),
+            compiler: "/usr/bin/gcc".into(),
+            args: args.clone(),
         };
         let unit = Unit {
             sources: vec!["/w/a.c".into()],
@@ -194,6 +228,7 @@ mod tests {
             manifest_key: "ab".into(),
             inputs: Inputs {
                 compiler: "c0".into(),
+                source: "s0".into(),
                 args: args.clone(),
                 env: vec![("CPATH".into(), value_hash(b"/x"))],
             },

@@ -15,8 +15,6 @@ mod domains;
 mod engine;
 #[cfg(test)]
 mod golden_keys;
-// Written by the engine once its outcomes are wired in (issue 13).
-#[allow(dead_code)]
 mod journal;
 mod keys;
 mod manifest;
@@ -156,7 +154,8 @@ async fn run(opts: Options) -> Result<(), String> {
         .parent()
         .ok_or("the endpoint has no directory")?;
     let private = private_dir(&runtime.join("private"));
-    let engine = Arc::new(engine::Engine::new(store, stats, private));
+    let journal = journal::Journal::new(&opts.cache_root, &opts.namespace);
+    let engine = Arc::new(engine::Engine::new(store, stats, private).with_journal(journal));
 
     let mut status_base = serde_json::Map::new();
     status_base.insert("version".into(), frame::PACKAGE_VERSION.into());

@@ -54,6 +54,14 @@ pub(crate) struct NegativeDir {
     pub(crate) names: Vec<Vec<u8>>,
 }
 
+/// Why a manifest entry does not serve a request ([`ManifestEntry::mismatch`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Mismatch {
+    pub(crate) changed: Vec<String>,
+    pub(crate) appeared: Vec<String>,
+    pub(crate) other_root: bool,
+}
+
 /// Which temporal macros the include set uses (cache-keys.md §4).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Temporal {
@@ -208,6 +216,51 @@ impl ManifestEntry {
             }
         }
         self.negatives.iter().all(|n| n.still_absent(view))
+    }
+
+    /// Why this entry does not match, for `zccache explain`: the include
+    /// files whose content changed (or went), the names that now exist
+    /// where the compiler would find them first, and whether it serves
+    /// another worktree only. Paths as this request resolves them. Only
+    /// for a miss: it stats every file, where [`matches`] stops at the
+    /// first difference.
+    ///
+    /// [`matches`]: ManifestEntry::matches
+    pub(crate) fn mismatch(&self, view: &Worktree, meta: &MetaCache) -> Mismatch {
+        let shown = |p: &FreePath| {
+            view.resolve(p).map_or_else(
+                || String::from_utf8_lossy(p.as_bytes()).into_owned(),
+                |a| a.display().to_string(),
+            )
+        };
+        let changed = self
+            .includes
+            .iter()
+            .filter(|(p, digest)| {
+                view.resolve(p)
+                    .is_none_or(|abs| !matches!(meta.digest(&abs), Ok((_, d)) if d == *digest))
+            })
+            .map(|(p, _)| shown(p))
+            .collect();
+        let appeared = self
+            .negatives
+            .iter()
+            .filter(|n| !n.still_absent(view))
+            .flat_map(|n| {
+                let dir = view.resolve(&n.dir);
+                n.names.iter().filter_map(move |name| {
+                    let p = dir.as_ref()?.join(OsStr::from_bytes(name));
+                    std::fs::metadata(&p)
+                        .is_ok()
+                        .then(|| p.display().to_string())
+                })
+            })
+            .collect();
+        Mismatch {
+            changed,
+            appeared,
+            other_root: !view.serves(&self.remap),
+        }
     }
 
     /// Whether a hit on this entry serves a worktree other than the one

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use frame::v1;
 
+use crate::journal;
 use crate::manifest::{Manifest, ManifestEntry};
 use crate::meta::{MetaCache, StatId};
 use crate::outputs::Descriptors;
@@ -141,6 +142,10 @@ pub(crate) trait Pipeline {
         keyed: Keyed<Self::Facts>,
         remember: &dyn Fn(u64, Self::Pending),
     ) -> v1::unit_answer::Answer;
+
+    /// What the journal (`zccache explain`) records of unit `index`: its
+    /// sources, output and the inputs two compiles are compared by.
+    fn journal_unit(r: &Self::Request, index: usize, facts: &Self::Facts) -> journal::Unit;
 
     /// Records the outputs of the miss `pending` the client's Store
     /// reports into a draft the engine commits, or says why not.

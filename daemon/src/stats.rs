@@ -59,6 +59,20 @@ impl Stats {
         self.not_stored(reason);
     }
 
+    /// A miss whose compile failed: ccache counts it as `compile_failed`
+    /// only, not as a miss (no cache could have served it), so it leaves
+    /// the misses and the hit rate.
+    pub(crate) fn compile_failed(&self, rust: bool) {
+        let down = |c: &AtomicU64| {
+            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        };
+        down(&self.misses);
+        if rust {
+            down(&self.rust_misses);
+        }
+        self.not_stored(NotStoredReason::CompileFailed);
+    }
+
     pub(crate) fn not_stored(&self, reason: NotStoredReason) {
         count(&self.no_store, reason);
         self.dirty.store(true, Ordering::Relaxed);

@@ -39,10 +39,38 @@ pub(crate) fn explain(records: &[Value], path: Option<&Path>, cwd: &Path) -> Vec
                 .collect()
         }
     };
-    chosen
-        .into_iter()
-        .map(|i| (records[i].clone(), story(records, i)))
-        .collect()
+    // A miss and the record of its Store are one compile: told as one.
+    let mut told = Vec::new();
+    let mut folded = Vec::new();
+    for &i in &chosen {
+        if folded.contains(&i) {
+            continue;
+        }
+        let mut why = story(records, i);
+        if records[i]["outcome"] == "miss" {
+            if let Some(j) = store_of(records, i) {
+                folded.push(j);
+                why = format!("{why}\n    then {}", story(records, j));
+            }
+        }
+        told.push((records[i].clone(), why));
+    }
+    told
+}
+
+/// The record of the Store that followed the miss `i` (same unit), if any
+/// came before the next compile of that unit.
+fn store_of(records: &[Value], i: usize) -> Option<usize> {
+    let key = &records[i]["manifest_key"];
+    let sources = &records[i]["sources"];
+    records
+        .iter()
+        .enumerate()
+        .skip(i + 1)
+        .filter(|(_, r)| &r["sources"] == sources)
+        .take_while(|(_, r)| r["outcome"] != "miss" && r["outcome"] != "hit")
+        .find(|(_, r)| &r["manifest_key"] == key)
+        .map(|(j, _)| j)
 }
 
 /// One line per record: time, outcome, the call, and why.
@@ -84,6 +112,19 @@ fn names(r: &Value) -> Vec<String> {
         .collect();
     if let Some(o) = r["output"].as_str().filter(|o| !o.is_empty()) {
         all.push(o.to_owned());
+    }
+    if all.is_empty() {
+        // A compile that was never classified (a passthrough): its
+        // arguments, as paths from its cwd.
+        let cwd = Path::new(r["cwd"].as_str().unwrap_or("/"));
+        all = r["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|a| !a.starts_with('-'))
+            .map(|a| cwd.join(a).display().to_string())
+            .collect();
     }
     all
 }
@@ -163,6 +204,9 @@ fn differences(old: &Value, new: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if old["compiler"] != new["compiler"] {
         out.push("the compiler changed (its identity by content)".to_owned());
+    }
+    if old["source"] != new["source"] {
+        out.push("the source changed".to_owned());
     }
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -269,6 +313,16 @@ mod tests {
         let all = explain(&records, Some(Path::new("a.o")), Path::new("/w"));
         assert_eq!(all.len(), 3);
         assert_eq!(all[0].1, "compiled and stored");
+        let mut with_store = records.clone();
+        let mut stored = records[1].clone();
+        stored["outcome"] = "not_stored".into();
+        stored["reason"] = "compile_failed".into();
+        with_store.insert(2, stored);
+        let folded = explain(&with_store, Some(Path::new("a.c")), Path::new("/w"));
+        assert_eq!(folded.len(), 3, "the Store's record is told with its miss");
+        assert!(folded[1]
+            .1
+            .ends_with("\n    then compiled, not stored: compile_failed"));
         assert_eq!(
             all[1].1,
             "miss: arguments -O3 instead of -O2; environment variable CPATH changed; \

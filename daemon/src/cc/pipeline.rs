@@ -23,6 +23,7 @@ use crate::cc::toolchain::{self, Programs, Selection};
 use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
 use crate::depfile::{self, DepRule, Style};
 use crate::domains;
+use crate::journal;
 use crate::keys::KeyHasher;
 use crate::manifest::{ManifestEntry, NegativeDir, Temporal};
 use crate::meta::{Digest, StatId};
@@ -105,6 +106,23 @@ impl Pipeline for CcPipeline {
         cc.miss(r, index, keyed)
     }
 
+    fn journal_unit(r: &Request, index: usize, source: &Source) -> journal::Unit {
+        let unit = &r.inv.units[index];
+        let output = unit_outputs(r.view.cwd(), &r.inv, unit)
+            .into_iter()
+            .next()
+            .map_or_else(String::new, |(_, p)| p.display().to_string());
+        journal::Unit {
+            sources: vec![source.path.display().to_string()],
+            output,
+            manifest_key: String::new(),
+            inputs: journal::Inputs {
+                source: journal::value_hash(&source.digest),
+                ..r.explain.clone()
+            },
+        }
+    }
+
     fn record<'a>(
         &self,
         core: &Core,
@@ -138,6 +156,7 @@ impl CcPipeline {
 pub(crate) struct Source {
     path: PathBuf,
     stat: StatId,
+    digest: Digest,
     scan: Arc<ScanResult>,
 }
 
@@ -196,6 +215,8 @@ pub(crate) struct Request {
     extra_stats: Vec<(PathBuf, StatId)>,
     /// Per unit: the search chain after the command line's directories.
     search_tails: Vec<SearchTail>,
+    /// The key's inputs as the journal compares them (`zccache explain`).
+    explain: journal::Inputs,
 }
 
 impl PendingMiss for Pending {
@@ -238,6 +259,7 @@ impl Cc<'_> {
         let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view, start_ns)?;
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
         let base_key = key::base_key(&view, &inputs).into_hasher();
+        let explain = explain_inputs(&inputs);
         Ok(Prepared::Units(Request {
             view,
             inv: call.inv,
@@ -251,6 +273,7 @@ impl Cc<'_> {
             extra_stats: extras.stats,
             args_scan,
             search_tails: asked.search_tails,
+            explain,
         }))
     }
 
@@ -558,6 +581,7 @@ impl Cc<'_> {
             facts: Source {
                 path: source,
                 stat: source_stat,
+                digest: source_digest,
                 scan: source_scan,
             },
         })
@@ -572,6 +596,7 @@ impl Cc<'_> {
             path: source,
             stat: source_stat,
             scan: source_scan,
+            ..
         } = keyed.facts;
         let token = self.core.token();
         let (mut args, injected) = compile_args(r, index);
@@ -1323,6 +1348,48 @@ fn unit_outputs(cwd: &Path, inv: &Invocation, unit: &Unit) -> Vec<(&'static str,
         }
     }
     outputs
+}
+
+/// The key's inputs as `zccache explain` compares two compiles: the
+/// compiler (its bytes and sub-programs, hashed), the key arguments, and
+/// each keyed variable with its value hashed.
+fn explain_inputs(k: &KeyInputs) -> journal::Inputs {
+    let mut compiler = k.identity.clone();
+    for (name, digest) in &k.programs {
+        compiler.extend_from_slice(name.as_bytes());
+        compiler.extend_from_slice(digest.as_ref().map_or(&[][..], |d| &d[..]));
+    }
+    for (path, digest) in &k.configs {
+        compiler.extend_from_slice(path);
+        compiler.extend_from_slice(digest);
+    }
+    let named = k
+        .env
+        .iter()
+        .filter_map(|(name, v)| Some((name.as_bytes(), v.as_deref()?)));
+    let pairs = k
+        .emcc_env
+        .iter()
+        .chain(k.script.iter().flat_map(|s| s.env.iter()))
+        .map(|(n, v)| (n.as_slice(), v.as_slice()));
+    journal::Inputs {
+        compiler: journal::value_hash(&compiler),
+        source: String::new(),
+        args: k
+            .args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+        env: named
+            .chain(pairs)
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(n).into_owned(),
+                    journal::value_hash(v),
+                )
+            })
+            .collect(),
+    }
 }
 
 /// A Lookup read and classified: what every later step of `prepare` uses.

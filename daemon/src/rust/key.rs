@@ -99,7 +99,11 @@ impl Rust<'_> {
                 let (stat, d) = self.input(&abs, "")?;
                 kb.text("input", Some(spelled.as_bytes()));
                 kb.bytes("digest", &d);
-                return Ok(Some(Source { path: abs, stat }));
+                return Ok(Some(Source {
+                    path: abs,
+                    stat,
+                    digest: d,
+                }));
             }
         }
         Ok(None)
@@ -169,19 +173,26 @@ pub(super) fn result_key_for(
     kb.finish()
 }
 
+/// The variables every Rust key holds, in order: cargo's (but for the
+/// volatile and secret ones), `OUT_DIR`, `RUSTC_BOOTSTRAP`.
+pub(super) fn keyed_env(
+    env: &BTreeMap<Vec<u8>, Vec<u8>>,
+) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
+    env.iter().filter(|(name, _)| {
+        (name.starts_with(b"CARGO") && !cargo_var_is_volatile(name))
+            || name.as_slice() == b"OUT_DIR"
+            || name.as_slice() == b"RUSTC_BOOTSTRAP"
+    })
+}
+
 /// The environment and working directory part of the manifest key. `CARGO_*`
 /// values such as `CARGO_MANIFEST_DIR` and `OUT_DIR` name paths: they are
 /// keyed as texts of the view.
 fn key_context(kb: &mut KeyBuilder<'_>, env: &BTreeMap<Vec<u8>, Vec<u8>>) {
     kb.remap_mark();
-    for (name, value) in env {
-        let kept = (name.starts_with(b"CARGO") && !cargo_var_is_volatile(name))
-            || name == b"OUT_DIR"
-            || name == b"RUSTC_BOOTSTRAP";
-        if kept {
-            kb.bytes("env", name);
-            kb.text("value", Some(value));
-        }
+    for (name, value) in keyed_env(env) {
+        kb.bytes("env", name);
+        kb.text("value", Some(value));
     }
     // cargo runs rustc in the workspace directory (path packages) or the
     // package directory; diagnostics and relative source paths depend on it.

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use frame::v1;
 
 use crate::codec::{Dec, Enc};
+use crate::journal;
 use crate::manifest::{ManifestEntry, Temporal};
 use crate::meta::{Digest, StatId};
 use crate::outputs::{self, Descriptors};
@@ -31,7 +32,7 @@ use crate::remap::{self, Decision, Root};
 use crate::store::Entry;
 use crate::worktree::{self, FreePath, Worktree};
 
-use args::Invocation;
+use args::{Invocation, KeyArg};
 use key::result_key_for;
 use toolchain::{Ident, Toolchains};
 
@@ -74,6 +75,23 @@ impl Pipeline for RustPipeline {
 
     fn result_key(r: &Request, manifest_key: &[u8; 32], entry: &ManifestEntry) -> Option<[u8; 32]> {
         Some(result_key_for(&r.view, manifest_key, entry, &r.env))
+    }
+
+    fn journal_unit(r: &Request, _: usize, source: &Source) -> journal::Unit {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        journal::Unit {
+            sources: vec![source.path.display().to_string()],
+            output: r.out_dir.display().to_string(),
+            manifest_key: String::new(),
+            inputs: journal::Inputs {
+                compiler: journal::value_hash(&r.toolchain),
+                source: journal::value_hash(&source.digest),
+                args: r.inv.key_args.iter().map(shown_arg).collect(),
+                env: key::keyed_env(&r.env)
+                    .map(|(n, v)| (text(n), journal::value_hash(v)))
+                    .collect(),
+            },
+        }
     }
 
     fn deliver(
@@ -207,10 +225,24 @@ pub(crate) struct Request {
     start_ns: i128,
 }
 
+/// A key argument as a person would write it, for `zccache explain`.
+fn shown_arg(a: &KeyArg) -> String {
+    let t = |s: &OsStr| s.to_string_lossy().into_owned();
+    match a {
+        KeyArg::Opt(name, None) => (*name).to_owned(),
+        KeyArg::Opt(name, Some(v)) => format!("{name} {}", t(v)),
+        KeyArg::Extern { name, path } => format!("--extern {}={}", t(name), t(path)),
+        KeyArg::TargetFile(f) => format!("--target {}", t(f)),
+        KeyArg::Input(f) => t(f),
+        KeyArg::StaticLib { spec, .. } => format!("-l {}", t(spec)),
+    }
+}
+
 /// What keying the crate learned about its root source, for its Miss.
 pub(crate) struct Source {
     path: PathBuf,
     stat: StatId,
+    digest: Digest,
 }
 
 /// Where a miss's dep-info goes: cargo's own, or one the daemon asks for.
