@@ -44,3 +44,21 @@ fn a_cpp_member_named_incbin_is_no_embed() {
         "the second is a hit"
     );
 }
+
+#[test]
+fn an_entry_stored_without_a_depfile_is_replaced_by_one_with_it() {
+    let sb = Sandbox::new("devnull-mf");
+    sb.write("b.c", "#include \"h.h\"\nint f(void) { return H; }\n");
+    sb.write("h.h", "#define H 1\n");
+    let to_null = ["-c", "b.c", "-o", "b.o", "-MD", "-MF", "/dev/null"];
+    let to_file = ["-c", "b.c", "-o", "b.o", "-MD", "-MF", "b.d"];
+    same_as_plain(&sb, "gcc", &to_null, "b.o");
+    same_as_plain(&sb, "gcc", &to_file, "b.d");
+    let hits = same_as_plain(&sb, "gcc", &to_file, "b.d");
+    assert_eq!(hits, 1, "the depfile compile is served the second time");
+    assert_eq!(
+        same_as_plain(&sb, "gcc", &to_null, "b.o"),
+        2,
+        "and so is /dev/null"
+    );
+}

@@ -376,6 +376,7 @@ impl Engine {
     /// Writes a recorded Store: the entry (outputs snapshotted, then
     /// published under its result key), then its manifest entry.
     fn commit(&self, draft: Draft<'_>) -> Result<(), NotStoredReason> {
+        self.replace_if_lacking(&draft);
         let mut writer = self.core.store.begin_entry().map_err(store_failed)?;
         for (role, output) in &draft.outputs {
             match output {
@@ -390,6 +391,24 @@ impl Engine {
             .map_err(store_failed)?;
         self.core
             .add_manifest_entry(&draft.manifest_key, draft.entry)
+    }
+
+    /// Removes the entry already under the draft's result key when it
+    /// lacks an output the draft has: stored once without a depfile
+    /// (`-MF /dev/null`), it can never serve a compile that wants one, so
+    /// keeping it would make every such compile miss forever.
+    fn replace_if_lacking(&self, draft: &Draft<'_>) {
+        let key = Key(draft.entry.result_key);
+        let Ok(Some(old)) = self.core.store.get(&key) else {
+            return;
+        };
+        let lacks = draft
+            .outputs
+            .iter()
+            .any(|(role, _)| !old.outputs.iter().any(|o| o.role == *role));
+        if lacks {
+            self.core.store.remove(&key);
+        }
     }
 
     /// Count the outcome of a Store and answer it (C/C++ and Rust alike).

@@ -278,6 +278,13 @@ impl Store {
         }
     }
 
+    /// Removes the entry under `key` (an entry a better one replaces); a
+    /// delivery already reading it keeps its open files.
+    pub(crate) fn remove(&self, key: &Key) {
+        self.inner.forget(key);
+        let _ = self.inner.discard(&self.inner.entry_dir(key));
+    }
+
     /// Moves the size limit and evicts down to it at once; returns how many
     /// entries went.
     pub(crate) fn set_max_size(&self, max_size: u64) -> u64 {
