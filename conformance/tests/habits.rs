@@ -401,3 +401,31 @@ fn a_failed_compile_is_no_miss_of_the_cache() {
         "{told}"
     );
 }
+
+#[test]
+fn a_masquerade_link_under_another_cache_compiles_directly() {
+    let sb = Sandbox::new("undercache");
+    source(&sb);
+    let masq = sb.root.join("masq");
+    std::fs::create_dir_all(&masq).unwrap();
+    std::os::unix::fs::symlink(zccache_bin(), masq.join("gcc")).unwrap();
+    let path = format!("{}:{}", masq.display(), std::env::var("PATH").unwrap());
+    // What Meson does without CC: ccache in front of the `gcc` on PATH.
+    let out = sb
+        .cmd("ccache")
+        .args(["gcc", "-c", "a.c", "-o", "a.o"])
+        .env("PATH", &path)
+        .env("CCACHE_DIR", sb.root.join("ccache"))
+        .output()
+        .unwrap();
+    ok(&out);
+    let got = sb.read("a.o");
+    ok(&sb.bare("gcc", ["-c", "a.c", "-o", "a.o"]));
+    assert_eq!(got, sb.read("a.o"));
+    let s = status(&sb);
+    assert_eq!(
+        (s["hits"].as_u64(), s["misses"].as_u64()),
+        (Some(0), Some(0)),
+        "zccache cached under ccache: {s}"
+    );
+}

@@ -61,7 +61,22 @@ fn main() {
         }
         Entry::Wrap { compiler, args } => with_search(&cwd, |s| s.wrap(compiler, args)),
         Entry::Masquerade { argv0, args } => {
-            with_search(&cwd, |s| s.masquerade(&argv0).map(|c| (c, args)))
+            let found = with_search(&cwd, |s| s.masquerade(&argv0).map(|c| (c, args)));
+            // Meson (and others) put ccache or sccache in front of the `gcc`
+            // they find, which may be our link: one cache is enough.
+            // Said only when asked: that cache stores our stderr with the
+            // compile's and would replay the line on every hit.
+            if let Some(cache) = os::parent_cache() {
+                if cfg.log >= LogLevel::Warn {
+                    eprintln!(
+                        "zccache: passthrough (called by {cache}, which caches it already; \
+                         name the real compiler in CC/CXX to use zccache instead): {}",
+                        argv0.to_string_lossy()
+                    );
+                }
+                exec_directly(&found.0, &found.1);
+            }
+            found
         }
     };
     if cfg.disabled {

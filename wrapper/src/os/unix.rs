@@ -40,3 +40,13 @@ pub(crate) fn exit_code(status: ExitStatus) -> i32 {
         (None, None) => 1,
     }
 }
+
+/// The compiler cache our parent process is (`ccache`, `sccache`,
+/// `buildcache`), by the name of its executable, if it is one.
+pub(crate) fn parent_cache() -> Option<&'static str> {
+    const CACHES: [&str; 3] = ["ccache", "sccache", "buildcache"];
+    let parent = std::os::unix::process::parent_id();
+    let exe = std::fs::read_link(format!("/proc/{parent}/exe")).ok()?;
+    let name = exe.file_name()?.to_str()?;
+    CACHES.into_iter().find(|c| *c == name)
+}
