@@ -17,7 +17,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use frame::v1::{self, WriteMode};
 
-use crate::cc::key::{self, ExtraKey, ExtraState, KeyInputs};
+use crate::cc::key::{self, ExtraKey, ExtraState, KeyInputs, ResultInputs};
 use crate::cc::moment::{Moment, MomentError, SdeSupport};
 use crate::cc::toolchain::{self, Programs, Selection};
 use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
@@ -35,7 +35,7 @@ use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Root};
 use crate::scan::{self, ScanResult};
 use crate::store::{is_dev_null, Entry};
-use crate::worktree::{self, FreePath, StoredTexts, Worktree};
+use crate::worktree::{self, StoredTexts, Worktree};
 
 /// What the C pipeline memoizes across requests.
 #[derive(Default)]
@@ -1681,42 +1681,31 @@ fn probe_reply(runs: Vec<Vec<Vec<u8>>>) -> v1::LookupReply {
     }
 }
 
-/// The result key: the manifest key, its include set and temporal inputs.
-/// The manifest key must be in it: two compiles with the same headers but
-/// different flags or sources share an include set, never a result.
-/// Include paths are hashed as stored (root-free under remap), so worktrees
-/// share the key; a root-bound entry's key is salted with its origin root.
-/// `None` when a `__TIMESTAMP__` file can no longer be read.
+/// The result key of `entry` in this view: the pipeline reads the mtime of
+/// each `__TIMESTAMP__` file, [`key::result_key`] hashes. `None` when one
+/// can no longer be read, or the date is needed and unknown.
 fn result_key_for(
     view: &Worktree,
     manifest_key: &[u8; 32],
     entry: &ManifestEntry,
     moment: &Moment,
 ) -> Option<[u8; 32]> {
-    let mut h = view.keyer(domains::CC_RESULT);
-    h.bytes("manifest", manifest_key);
-    let mut sorted: Vec<&(FreePath, Digest)> = entry.includes.iter().collect();
-    sorted.sort();
-    for (p, d) in sorted {
-        h.bytes("include", p.as_bytes()).bytes("digest", d);
+    let mut timestamps = Vec::with_capacity(entry.temporal.timestamp_files.len());
+    for f in &entry.temporal.timestamp_files {
+        let md = std::fs::metadata(view.resolve(f)?).ok()?;
+        timestamps.push((f, StatId::of(&md).mtime_ns));
     }
-    if entry.temporal.date || !entry.temporal.timestamp_files.is_empty() {
-        h.opt("source_date_epoch", moment.sde.as_deref());
-        if entry.temporal.date && !moment.sde_fixes_time {
-            h.bytes("today", moment.today.as_deref()?);
-        }
-        if !entry.temporal.timestamp_files.is_empty() {
-            // `__TIMESTAMP__` is the file's mtime in the caller's zone.
-            h.bytes("zone", &moment.zone);
-        }
-        for f in &entry.temporal.timestamp_files {
-            let md = std::fs::metadata(view.resolve(f)?).ok()?;
-            h.bytes("timestamp", f.as_bytes())
-                .bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes());
-        }
-    }
-    h.home(&entry.remap);
-    Some(h.finish())
+    key::result_key(
+        view,
+        &ResultInputs {
+            manifest_key,
+            includes: &entry.includes,
+            date: entry.temporal.date,
+            timestamps,
+            moment,
+            home: &entry.remap,
+        },
+    )
 }
 
 /// A directory headers are searched in: as spelled (relative to the cwd
