@@ -745,10 +745,7 @@ impl Cc<'_> {
         self.key_probed_headers(p, &probes, &mut includes)?;
         let negatives =
             negative_candidates(&p.view, &includes, &p.search_dirs, &probes, p.start_ns)?;
-        let named = p
-            .view
-            .root()
-            .and_then(|root| root_named(p, root, &includes));
+        let named = self.root_named(p, &includes)?;
         let depfile = match &p.user_depfile {
             Some(user_dep) => {
                 Some(std::fs::read(user_dep).map_err(|_| NotStoredReason::MissingDepfile)?)
@@ -894,6 +891,37 @@ impl Cc<'_> {
             }
             None => Some(root),
         }
+    }
+
+    /// Whether an input names the root, so the entry serves its own
+    /// worktree only: a header reached as `/w/ab/…`, which the string
+    /// prefix map of `/w/a` rewrites (gcc's own rule, so it stays here),
+    /// or the source or any header, under the root or not, whose text holds
+    /// the root ([`Worktree::inputs_name_root`], the rule C and Rust
+    /// share).
+    fn root_named(
+        &self,
+        p: &Pending,
+        includes: &[(Vec<u8>, Digest)],
+    ) -> Result<Option<RemapFallback>, NotStoredReason> {
+        let Some(root) = p.view.root() else {
+            return Ok(None);
+        };
+        if includes.iter().any(|(path, _)| root.sibling_in(path)) {
+            return Ok(Some(RemapFallback::RootPrefixOfOtherPath));
+        }
+        let (_, source_digest) = self
+            .core
+            .meta
+            .digest(&p.source)
+            .map_err(|_| NotStoredReason::ModifiedInputFile)?;
+        let read: Vec<(PathBuf, Digest)> = includes
+            .iter()
+            .map(|(path, d)| (p.view.resolve_raw(path), *d))
+            .chain([(p.source.clone(), source_digest)])
+            .collect();
+        p.view
+            .inputs_name_root(read.iter().map(|(abs, d)| (abs.as_path(), d)))
     }
 
     /// The digest of an input of a finished compile, unless it may have
@@ -1153,28 +1181,6 @@ fn temporal_of(
             .collect();
     }
     Ok(temporal)
-}
-
-/// An input that names the root by its bytes would name this worktree in
-/// another one: a header reached as `/w/ab/…` that the prefix map of `/w/a`
-/// rewrites as a string, or a file under the root whose text holds the
-/// root (`#include "/w/a/cfg.h"`, a `#warning` naming it). Such an entry
-/// serves its own worktree only.
-fn root_named(p: &Pending, root: &Root, includes: &[(Vec<u8>, Digest)]) -> Option<RemapFallback> {
-    if includes.iter().any(|(path, _)| root.sibling_in(path)) {
-        return Some(RemapFallback::RootPrefixOfOtherPath);
-    }
-    let under_root = includes
-        .iter()
-        .map(|(path, _)| p.view.resolve_raw(path))
-        .chain(std::iter::once(p.source.clone()))
-        .filter(|abs| abs.starts_with(root.path()));
-    for abs in under_root {
-        if root.occurs_in_file(&abs).unwrap_or(true) {
-            return Some(RemapFallback::RootInSource);
-        }
-    }
-    None
 }
 
 /// The Store's draft: the outputs as the compiler wrote them, the streams
