@@ -1117,6 +1117,47 @@ mod holes {
             &[],
         );
     }
+    /// A header outside every worktree that includes a file of `a` by its
+    /// absolute path: compiled in `c`, it still reads `a`'s file, so an
+    /// entry stored in `a` (which keys `a`'s file root-free, as if it were
+    /// `c`'s own) must not serve `c` once the two files differ. The rule
+    /// that finds it is the Rust pipeline's (issue 11): every input the
+    /// compile read is scanned for the root, under the root or not.
+    #[test]
+    fn worktree_hole_a_header_outside_the_root_naming_it() {
+        let p = Pair::new(
+            "wt-outside",
+            &[
+                ("x.c", "#include \"h.h\"\nint x(void) { return V; }\n"),
+                ("cfg.h", "#define V 1\n"),
+            ],
+        );
+        let cfg = p.root("a").join("cfg.h");
+        p.sb.write("ext/h.h", format!("#include \"{}\"\n", cfg.display()));
+        backdate(&p.sb.path("ext/h.h"));
+        settle();
+        let inc = format!("-I{}", p.sb.path("ext").display());
+        let args = s(&["-c", "x.c", "-o", "x.o", &inc]);
+        p.cached(&p.root("a"), &args, &[]);
+        // `c`'s own cfg.h still matches what `a` stored; `a`'s no longer.
+        p.sb.write("a/cfg.h", "#define V 2\n");
+        backdate(&cfg);
+        settle();
+        let got = p.cached(&p.root("c"), &args, &[]);
+        let mapped = p.bare(&p.root("c"), &args, &[], Some(&p.root("c")));
+        let plain = p.bare(&p.root("c"), &args, &[], None);
+        assert!(
+            got.1 == mapped.1 || got.1 == plain.1,
+            "c was served the object of a's old cfg.h"
+        );
+        let c = counters(&p.sb);
+        assert_eq!(
+            c.reasons.get("remap_fallbacks.root_in_source"),
+            Some(&1),
+            "the store in a was bound, c's compile stored too: {:?}",
+            c.reasons
+        );
+    }
 }
 
 /// One root-bound policy and one set of Store checks for C and Rust (issue

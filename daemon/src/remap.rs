@@ -106,10 +106,6 @@ impl Root {
         Root(PathBuf::from(p))
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.0
-    }
-
     pub(crate) fn bytes(&self) -> &[u8] {
         self.0.as_os_str().as_bytes()
     }

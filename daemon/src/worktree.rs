@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domains::Domain;
 use crate::keys::KeyHasher;
+use crate::meta::Digest;
 use crate::reasons::{NotStoredReason, RemapFallback};
 use crate::remap::{self, Root};
 use crate::stats::Stats;
@@ -217,6 +218,36 @@ impl Worktree {
             },
             free: free.filter(|_| bound.is_none()),
         })
+    }
+
+    /// Whether an input the compile read (`(resolved path, digest keyed)`)
+    /// names the root by its bytes (`#include "/w/a/cfg.h"`, a string a
+    /// diagnostic quotes): compiled in another worktree, the same text
+    /// still names this one, which no prefix map rewrites, so the entry
+    /// must serve this worktree only ([`RemapFallback::RootInSource`], for
+    /// [`Worktree::store`]). Every input is read, under the root or not: a
+    /// header outside every worktree may include one of this worktree's
+    /// files by absolute path. The bytes read must be those the digest
+    /// keyed; an input that cannot be read or changed since is
+    /// `ModifiedInputFile` (the entry would describe bytes no longer
+    /// there). The one rule for C and Rust; `None` without remap.
+    pub(crate) fn inputs_name_root<'p>(
+        &self,
+        inputs: impl IntoIterator<Item = (&'p Path, &'p Digest)>,
+    ) -> Result<Option<RemapFallback>, NotStoredReason> {
+        let Some(root) = &self.root else {
+            return Ok(None);
+        };
+        for (path, digest) in inputs {
+            let bytes = std::fs::read(path).map_err(|_| NotStoredReason::ModifiedInputFile)?;
+            if blake3::hash(&bytes).as_bytes() != digest {
+                return Err(NotStoredReason::ModifiedInputFile);
+            }
+            if root.occurs_in(&bytes) {
+                return Ok(Some(RemapFallback::RootInSource));
+            }
+        }
+        Ok(None)
     }
 
     /// How a hit from an entry stored as `r` writes its texts here: expanded
@@ -473,6 +504,41 @@ mod tests {
             a.store(&Stats::default(), None, &[unreadable], &[]).err(),
             Some(NotStoredReason::CompilerProducedNoOutput)
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_input_anywhere_that_names_the_root_binds_and_a_changed_one_refuses() {
+        let dir = std::env::temp_dir().join(format!("zcc-wt-named-{}", std::process::id()));
+        let tree = dir.join("w");
+        std::fs::create_dir_all(&tree).unwrap();
+        let file = |name: &str, text: String| {
+            let p = dir.join(name);
+            std::fs::write(&p, &text).unwrap();
+            (p, *blake3::hash(text.as_bytes()).as_bytes())
+        };
+        let inside = file("w/x.c", "int x;\n".into());
+        // Outside the root, naming it: the case the C rule used to miss.
+        let outside = file("h.h", format!("#include \"{}/cfg.h\"\n", tree.display()));
+        let view = Worktree::new(tree.clone(), Some(Root::new(tree.to_str().unwrap())));
+        let check = |inputs: &[&(PathBuf, Digest)]| {
+            view.inputs_name_root(inputs.iter().map(|(p, d)| (p.as_path(), d)))
+        };
+        assert_eq!(check(&[&inside]), Ok(None));
+        assert_eq!(
+            check(&[&inside, &outside]),
+            Ok(Some(RemapFallback::RootInSource))
+        );
+        let off = Worktree::new(tree.clone(), None);
+        assert_eq!(
+            off.inputs_name_root([(outside.0.as_path(), &outside.1)]),
+            Ok(None),
+            "without remap nothing is read"
+        );
+        let changed = (inside.0.clone(), [0; 32]);
+        assert_eq!(check(&[&changed]), Err(NotStoredReason::ModifiedInputFile));
+        let gone = (dir.join("gone.h"), [0; 32]);
+        assert_eq!(check(&[&gone]), Err(NotStoredReason::ModifiedInputFile));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,17 +1,18 @@
-//! The C manifest key's request-wide part as a pure function of plain
-//! inputs and the request's worktree view: what each field is and in which
-//! order it is hashed.
+//! The C manifest key's request-wide part and the C result key as pure
+//! functions of plain inputs and the request's worktree view: what each
+//! field is and in which order it is hashed.
 //!
 //! It deliberately reads nothing (no file system, no environment, no
-//! memo): the pipeline gathers every digest and stat first, so the key can
-//! be tested field by field. Paths and texts are keyed through a
+//! memo): the pipeline gathers every digest and stat (a `__TIMESTAMP__`
+//! file's mtime too) first, so each key can be tested field by field. Paths and texts are keyed through a
 //! [`KeyBuilder`] bound to the view, so path remap never shows here.
 //! Per-unit fields (language, source, object) are added by the pipeline's
 //! `key_unit`.
 
+use crate::cc::moment::Moment;
 use crate::domains;
 use crate::meta::Digest;
-use crate::worktree::{KeyBuilder, Worktree};
+use crate::worktree::{EntryRemap, FreePath, KeyBuilder, Worktree};
 
 /// Everything the request-wide C key is made of, already read and mapped.
 #[derive(Clone, Default)]
@@ -137,6 +138,54 @@ fn key_extra(h: &mut KeyBuilder<'_>, e: &ExtraKey) {
         ExtraState::Digest(d) => h.opt("digest", d.as_ref().map(|d| &d[..])),
         ExtraState::MtimeNs(m) => h.opt("mtime", m.map(i128::to_le_bytes).as_ref().map(|b| &b[..])),
     };
+}
+
+/// Everything a C result key is made of, the mtimes already read.
+pub(crate) struct ResultInputs<'a> {
+    pub(crate) manifest_key: &'a [u8; 32],
+    /// The include set as stored (root-free under remap), in any order.
+    pub(crate) includes: &'a [(FreePath, Digest)],
+    /// The set uses `__DATE__` or `__TIME__`.
+    pub(crate) date: bool,
+    /// Each file `__TIMESTAMP__` may expand in, as stored, with its mtime.
+    pub(crate) timestamps: Vec<(&'a FreePath, i128)>,
+    pub(crate) moment: &'a Moment,
+    /// Where the entry was stored and whether it is bound there.
+    pub(crate) home: &'a EntryRemap,
+}
+
+/// The result key: the manifest key, its include set and temporal inputs.
+/// The manifest key must be in it: two compiles with the same headers but
+/// different flags or sources share an include set, never a result.
+/// Include paths are hashed as stored (root-free under remap), so worktrees
+/// share the key; a bound entry's key is salted with its origin
+/// ([`KeyBuilder::home`]). `None` when the set uses the date and the
+/// caller's day is unknown.
+pub(crate) fn result_key(view: &Worktree, k: &ResultInputs<'_>) -> Option<[u8; 32]> {
+    let mut h = view.keyer(domains::CC_RESULT);
+    h.bytes("manifest", k.manifest_key);
+    let mut sorted: Vec<&(FreePath, Digest)> = k.includes.iter().collect();
+    sorted.sort();
+    for (p, d) in sorted {
+        h.bytes("include", p.as_bytes()).bytes("digest", d);
+    }
+    if k.date || !k.timestamps.is_empty() {
+        let m = k.moment;
+        h.opt("source_date_epoch", m.sde.as_deref());
+        if k.date && !m.sde_fixes_time {
+            h.bytes("today", m.today.as_deref()?);
+        }
+        if !k.timestamps.is_empty() {
+            // `__TIMESTAMP__` is the file's mtime in the caller's zone.
+            h.bytes("zone", &m.zone);
+        }
+        for (f, mtime_ns) in &k.timestamps {
+            h.bytes("timestamp", f.as_bytes())
+                .bytes("mtime", &mtime_ns.to_le_bytes());
+        }
+    }
+    h.home(k.home);
+    Some(h.finish())
 }
 
 #[cfg(test)]
@@ -310,5 +359,173 @@ mod tests {
             ..KeyInputs::default()
         };
         assert_ne!(key(&c), key(&d));
+    }
+}
+
+#[cfg(test)]
+mod result_tests {
+    use super::*;
+
+    /// The plain facts a result key is made of, owned so a test can change one.
+    #[derive(Clone)]
+    struct Facts {
+        manifest_key: [u8; 32],
+        includes: Vec<(FreePath, Digest)>,
+        date: bool,
+        timestamps: Vec<(FreePath, i128)>,
+        moment: Moment,
+        home: EntryRemap,
+    }
+
+    fn full() -> Facts {
+        Facts {
+            manifest_key: [1; 32],
+            includes: vec![
+                (FreePath::new(b"\0R/a.h"), [2; 32]),
+                (FreePath::new(b"/usr/include/b.h"), [3; 32]),
+            ],
+            date: true,
+            timestamps: vec![(FreePath::new(b"\0R/a.c"), 5)],
+            moment: Moment {
+                sde: Some(b"100".to_vec()),
+                sde_fixes_time: false,
+                zone: b"UTC".to_vec(),
+                today: Some(b"20000".to_vec()),
+            },
+            home: EntryRemap::stored_in(b"/w/a", true),
+        }
+    }
+
+    fn key_in(view: &Worktree, f: &Facts) -> Option<[u8; 32]> {
+        result_key(
+            view,
+            &ResultInputs {
+                manifest_key: &f.manifest_key,
+                includes: &f.includes,
+                date: f.date,
+                timestamps: f.timestamps.iter().map(|(p, m)| (p, *m)).collect(),
+                moment: &f.moment,
+                home: &f.home,
+            },
+        )
+    }
+
+    fn key(f: &Facts) -> [u8; 32] {
+        key_in(&Worktree::at("/w/a", Some("/w/a")), f).expect("a key")
+    }
+
+    type Change = (&'static str, fn(&mut Facts));
+
+    /// Each change of one fact, applied to the full set.
+    fn changes() -> Vec<Change> {
+        vec![
+            ("manifest key", |f| f.manifest_key = [9; 32]),
+            ("include path", |f| {
+                f.includes[0].0 = FreePath::new(b"\0R/c.h")
+            }),
+            ("include digest", |f| f.includes[1].1 = [9; 32]),
+            ("include dropped", |f| {
+                f.includes.pop();
+            }),
+            ("include added", |f| {
+                f.includes.push((FreePath::new(b"/x.h"), [0; 32]))
+            }),
+            ("no date", |f| f.date = false),
+            ("timestamp path", |f| {
+                f.timestamps[0].0 = FreePath::new(b"\0R/b.c")
+            }),
+            ("mtime", |f| f.timestamps[0].1 = 6),
+            ("second timestamp", |f| {
+                f.timestamps.push((FreePath::new(b"/x.h"), 5))
+            }),
+            ("no timestamp", |f| f.timestamps.clear()),
+            ("source date epoch", |f| f.moment.sde = None),
+            ("today", |f| f.moment.today = Some(b"20001".to_vec())),
+            ("zone", |f| f.moment.zone = b"Europe/Paris".to_vec()),
+            ("not bound", |f| {
+                f.home = EntryRemap::stored_in(b"/w/a", false)
+            }),
+            ("bound elsewhere", |f| {
+                f.home = EntryRemap::stored_in(b"/w/b", true)
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_fact_changes_the_result_key() {
+        let base = key(&full());
+        let mut seen = vec![base];
+        for (what, change) in changes() {
+            let mut f = full();
+            change(&mut f);
+            let changed = key(&f);
+            assert_ne!(changed, base, "{what} did not change the key");
+            assert!(
+                !seen.contains(&changed),
+                "{what} collides with another change"
+            );
+            seen.push(changed);
+        }
+    }
+
+    #[test]
+    fn include_order_does_not_matter() {
+        let mut f = full();
+        f.includes.reverse();
+        assert_eq!(key(&f), key(&full()));
+    }
+
+    #[test]
+    fn the_moment_joins_only_when_a_temporal_macro_is_used() {
+        let mut plain = full();
+        plain.date = false;
+        plain.timestamps.clear();
+        let mut other = plain.clone();
+        other.moment = Moment {
+            sde: None,
+            sde_fixes_time: true,
+            zone: b"Asia/Tokyo".to_vec(),
+            today: None,
+        };
+        assert_eq!(key(&plain), key(&other));
+        // The zone formats `__TIMESTAMP__` only; the day `__DATE__` only.
+        let mut date_only = full();
+        date_only.timestamps.clear();
+        let mut zoned = date_only.clone();
+        zoned.moment.zone = b"Asia/Tokyo".to_vec();
+        assert_eq!(key(&date_only), key(&zoned));
+        let mut stamp_only = full();
+        stamp_only.date = false;
+        let mut dated = stamp_only.clone();
+        dated.moment.today = None;
+        assert_eq!(key(&stamp_only), key(&dated));
+        // A date fixed by SOURCE_DATE_EPOCH needs no day: the key then
+        // drops it (and equals the key of a set without `__DATE__`, whose
+        // expansion the keyed epoch decides alike).
+        let mut fixed = full();
+        fixed.moment.sde_fixes_time = true;
+        assert_ne!(key(&fixed), key(&full()));
+        let mut unknown_day = fixed.clone();
+        unknown_day.moment.today = None;
+        assert_eq!(key(&fixed), key(&unknown_day));
+    }
+
+    #[test]
+    fn a_date_without_a_known_day_has_no_key() {
+        let mut f = full();
+        f.moment.today = None;
+        assert_eq!(key_in(&Worktree::at("/w/a", Some("/w/a")), &f), None);
+    }
+
+    #[test]
+    fn a_shared_entry_has_one_key_across_worktrees_and_a_bound_one_does_not() {
+        let mut shared = full();
+        shared.home = EntryRemap::stored_in(b"/w/a", false);
+        let in_tree = |tree: &str, f: &Facts| key_in(&Worktree::at(tree, Some(tree)), f);
+        assert_eq!(in_tree("/w/a", &shared), in_tree("/w/b", &shared));
+        // A bound entry's key is salted by where it was stored, not by the
+        // view: the same entry read from another worktree keeps its key.
+        assert_eq!(in_tree("/w/a", &full()), in_tree("/w/b", &full()));
+        assert_ne!(in_tree("/w/a", &full()), in_tree("/w/a", &shared));
     }
 }

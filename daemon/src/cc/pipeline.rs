@@ -17,7 +17,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use frame::v1::{self, WriteMode};
 
-use crate::cc::key::{self, ExtraKey, ExtraState, KeyInputs};
+use crate::cc::key::{self, ExtraKey, ExtraState, KeyInputs, ResultInputs};
 use crate::cc::moment::{Moment, MomentError, SdeSupport};
 use crate::cc::toolchain::{self, Programs, Selection};
 use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
@@ -36,7 +36,7 @@ use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Root};
 use crate::scan::{self, ScanResult};
 use crate::store::{is_dev_null, Entry};
-use crate::worktree::{self, FreePath, StoredTexts, Worktree};
+use crate::worktree::{self, StoredTexts, Worktree};
 
 /// What the C pipeline memoizes across requests.
 #[derive(Default)]
@@ -770,10 +770,7 @@ impl Cc<'_> {
         self.key_probed_headers(p, &probes, &mut includes)?;
         let negatives =
             negative_candidates(&p.view, &includes, &p.search_dirs, &probes, p.start_ns)?;
-        let named = p
-            .view
-            .root()
-            .and_then(|root| root_named(p, root, &includes));
+        let named = self.root_named(p, &includes)?;
         let depfile = match &p.user_depfile {
             Some(user_dep) => {
                 Some(std::fs::read(user_dep).map_err(|_| NotStoredReason::MissingDepfile)?)
@@ -919,6 +916,37 @@ impl Cc<'_> {
             }
             None => Some(root),
         }
+    }
+
+    /// Whether an input names the root, so the entry serves its own
+    /// worktree only: a header reached as `/w/ab/…`, which the string
+    /// prefix map of `/w/a` rewrites (gcc's own rule, so it stays here),
+    /// or the source or any header, under the root or not, whose text holds
+    /// the root ([`Worktree::inputs_name_root`], the rule C and Rust
+    /// share).
+    fn root_named(
+        &self,
+        p: &Pending,
+        includes: &[(Vec<u8>, Digest)],
+    ) -> Result<Option<RemapFallback>, NotStoredReason> {
+        let Some(root) = p.view.root() else {
+            return Ok(None);
+        };
+        if includes.iter().any(|(path, _)| root.sibling_in(path)) {
+            return Ok(Some(RemapFallback::RootPrefixOfOtherPath));
+        }
+        let (_, source_digest) = self
+            .core
+            .meta
+            .digest(&p.source)
+            .map_err(|_| NotStoredReason::ModifiedInputFile)?;
+        let read: Vec<(PathBuf, Digest)> = includes
+            .iter()
+            .map(|(path, d)| (p.view.resolve_raw(path), *d))
+            .chain([(p.source.clone(), source_digest)])
+            .collect();
+        p.view
+            .inputs_name_root(read.iter().map(|(abs, d)| (abs.as_path(), d)))
     }
 
     /// The digest of an input of a finished compile, unless it may have
@@ -1178,28 +1206,6 @@ fn temporal_of(
             .collect();
     }
     Ok(temporal)
-}
-
-/// An input that names the root by its bytes would name this worktree in
-/// another one: a header reached as `/w/ab/…` that the prefix map of `/w/a`
-/// rewrites as a string, or a file under the root whose text holds the
-/// root (`#include "/w/a/cfg.h"`, a `#warning` naming it). Such an entry
-/// serves its own worktree only.
-fn root_named(p: &Pending, root: &Root, includes: &[(Vec<u8>, Digest)]) -> Option<RemapFallback> {
-    if includes.iter().any(|(path, _)| root.sibling_in(path)) {
-        return Some(RemapFallback::RootPrefixOfOtherPath);
-    }
-    let under_root = includes
-        .iter()
-        .map(|(path, _)| p.view.resolve_raw(path))
-        .chain(std::iter::once(p.source.clone()))
-        .filter(|abs| abs.starts_with(root.path()));
-    for abs in under_root {
-        if root.occurs_in_file(&abs).unwrap_or(true) {
-            return Some(RemapFallback::RootInSource);
-        }
-    }
-    None
 }
 
 /// The Store's draft: the outputs as the compiler wrote them, the streams
@@ -1748,42 +1754,31 @@ fn probe_reply(runs: Vec<Vec<Vec<u8>>>) -> v1::LookupReply {
     }
 }
 
-/// The result key: the manifest key, its include set and temporal inputs.
-/// The manifest key must be in it: two compiles with the same headers but
-/// different flags or sources share an include set, never a result.
-/// Include paths are hashed as stored (root-free under remap), so worktrees
-/// share the key; a root-bound entry's key is salted with its origin root.
-/// `None` when a `__TIMESTAMP__` file can no longer be read.
+/// The result key of `entry` in this view: the pipeline reads the mtime of
+/// each `__TIMESTAMP__` file, [`key::result_key`] hashes. `None` when one
+/// can no longer be read, or the date is needed and unknown.
 fn result_key_for(
     view: &Worktree,
     manifest_key: &[u8; 32],
     entry: &ManifestEntry,
     moment: &Moment,
 ) -> Option<[u8; 32]> {
-    let mut h = view.keyer(domains::CC_RESULT);
-    h.bytes("manifest", manifest_key);
-    let mut sorted: Vec<&(FreePath, Digest)> = entry.includes.iter().collect();
-    sorted.sort();
-    for (p, d) in sorted {
-        h.bytes("include", p.as_bytes()).bytes("digest", d);
+    let mut timestamps = Vec::with_capacity(entry.temporal.timestamp_files.len());
+    for f in &entry.temporal.timestamp_files {
+        let md = std::fs::metadata(view.resolve(f)?).ok()?;
+        timestamps.push((f, StatId::of(&md).mtime_ns));
     }
-    if entry.temporal.date || !entry.temporal.timestamp_files.is_empty() {
-        h.opt("source_date_epoch", moment.sde.as_deref());
-        if entry.temporal.date && !moment.sde_fixes_time {
-            h.bytes("today", moment.today.as_deref()?);
-        }
-        if !entry.temporal.timestamp_files.is_empty() {
-            // `__TIMESTAMP__` is the file's mtime in the caller's zone.
-            h.bytes("zone", &moment.zone);
-        }
-        for f in &entry.temporal.timestamp_files {
-            let md = std::fs::metadata(view.resolve(f)?).ok()?;
-            h.bytes("timestamp", f.as_bytes())
-                .bytes("mtime", &StatId::of(&md).mtime_ns.to_le_bytes());
-        }
-    }
-    h.home(&entry.remap);
-    Some(h.finish())
+    key::result_key(
+        view,
+        &ResultInputs {
+            manifest_key,
+            includes: &entry.includes,
+            date: entry.temporal.date,
+            timestamps,
+            moment,
+            home: &entry.remap,
+        },
+    )
 }
 
 /// A directory headers are searched in: as spelled (relative to the cwd

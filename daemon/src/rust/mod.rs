@@ -532,7 +532,7 @@ impl Rust<'_> {
     fn dep_sources(&self, p: &Pending, text: &[u8]) -> Result<DepSources, NotStoredReason> {
         let parsed = depinfo::parse(text).ok_or(NotStoredReason::BadDepfile)?;
         let mut includes = Vec::new();
-        let mut named = None;
+        let mut read = Vec::new();
         for dep in parsed.sources {
             let abs = p.view.resolve_raw(&dep);
             let (stat, digest) = self
@@ -543,13 +543,12 @@ impl Rust<'_> {
             if stat.changed_since(p.start_ns) {
                 return Err(NotStoredReason::ModifiedInputFile);
             }
-            if let (Some(root), None) = (p.view.root(), named) {
-                if source_names_root(root, &abs, &digest)? {
-                    named = Some(RemapFallback::RootInSource);
-                }
-            }
             includes.push((p.view.free_path(&dep), digest));
+            read.push((abs, digest));
         }
+        let named = p
+            .view
+            .inputs_name_root(read.iter().map(|(abs, d)| (abs.as_path(), d)))?;
         Ok(DepSources {
             includes,
             env_deps: parsed.env_deps,
@@ -619,19 +618,6 @@ fn draft_outputs(p: &Pending, dep_info: Vec<u8>) -> Vec<(&'static str, DraftOutp
         .collect()
 }
 
-/// Whether a source the crate read spells `root` (`include_str!("/w/a/x")`,
-/// a string literal a diagnostic quotes): compiled under another root the
-/// same text names this worktree from outside, which the prefix map leaves
-/// as it is, so an entry built from it serves this root only. The bytes
-/// read must be those `digest` keyed; otherwise the file changed since.
-fn source_names_root(root: &Root, abs: &Path, digest: &Digest) -> Result<bool, NotStoredReason> {
-    let bytes = std::fs::read(abs).map_err(|_| NotStoredReason::ModifiedInputFile)?;
-    if blake3::hash(&bytes).as_bytes() != digest {
-        return Err(NotStoredReason::ModifiedInputFile);
-    }
-    Ok(root.occurs_in(&bytes))
-}
-
 fn encode_extra(out_dir: &[u8], mtime_ns: i128) -> Vec<u8> {
     let mut e = Enc::new();
     e.u8(EXTRA_FORMAT);
@@ -699,36 +685,23 @@ mod tests {
     fn sources_naming_the_root_are_seen() {
         let dir = std::env::temp_dir().join(format!("zcc-rust-src-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let r = Root::new("/w/a");
-        #[track_caller]
-        fn check(dir: &Path, r: &Root, text: &str, want: bool) {
-            let p = dir.join("lib.rs");
+        let view = Worktree::at("/w/a", Some("/w/a"));
+        let named = |p: &Path, d: &Digest| view.inputs_name_root([(p, d)]).map(|n| n.is_some());
+        let p = dir.join("lib.rs");
+        for (text, want) in [
+            ("const D: &str = include_str!(\"/w/a/data.txt\");", true),
+            ("fn f() { panic!(\"see /w/a\") }", true),
+            ("const D: &str = include_str!(\"data.txt\");", false),
+            ("// /w/b/data.txt", false),
+        ] {
             std::fs::write(&p, text).unwrap();
             let d = *blake3::hash(text.as_bytes()).as_bytes();
-            assert_eq!(source_names_root(r, &p, &d), Ok(want), "{text}");
+            assert_eq!(named(&p, &d), Ok(want), "{text}");
         }
-        check(
-            &dir,
-            &r,
-            "const D: &str = include_str!(\"/w/a/data.txt\");",
-            true,
-        );
-        check(&dir, &r, "fn f() { panic!(\"see /w/a\") }", true);
-        check(
-            &dir,
-            &r,
-            "const D: &str = include_str!(\"data.txt\");",
-            false,
-        );
-        check(&dir, &r, "// /w/b/data.txt", false);
         // Content other than the keyed digest: the file changed since.
-        let p = dir.join("lib.rs");
+        assert_eq!(named(&p, &[0; 32]), Err(NotStoredReason::ModifiedInputFile));
         assert_eq!(
-            source_names_root(&r, &p, &[0; 32]),
-            Err(NotStoredReason::ModifiedInputFile)
-        );
-        assert_eq!(
-            source_names_root(&r, &dir.join("gone.rs"), &[0; 32]),
+            named(&dir.join("gone.rs"), &[0; 32]),
             Err(NotStoredReason::ModifiedInputFile)
         );
         std::fs::remove_dir_all(&dir).unwrap();
