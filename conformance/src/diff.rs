@@ -885,6 +885,9 @@ pub struct Counts {
     pub hits: u64,
     pub misses: u64,
     pub passthrough: u64,
+    /// Compiles that failed: looked up, but counted as `compile_failed`
+    /// only, not as misses.
+    pub failed: u64,
 }
 
 /// What a run found.
@@ -930,10 +933,14 @@ pub fn replay(actions: &[Action], cache: &Cache) -> Outcome {
     }
     let counts = cache.is_zccache.then(|| {
         let (hits, misses, passthrough) = sb.hmp();
+        let failed = sb.status()["not_stored_reasons"]["compile_failed"]
+            .as_u64()
+            .unwrap_or(0);
         Counts {
             hits,
             misses,
             passthrough,
+            failed,
         }
     });
     Outcome {
