@@ -62,3 +62,35 @@ fn an_entry_stored_without_a_depfile_is_replaced_by_one_with_it() {
         "and so is /dev/null"
     );
 }
+
+#[test]
+fn two_epochs_of_one_day_share_a_date_only_entry() {
+    let sb = Sandbox::new("sde-day");
+    sb.write("d.c", "const char *d = __DATE__;\n");
+    let day = 86_400 * 20_000;
+    let compile = |sde: u64| {
+        let _ = std::fs::remove_file(sb.path("d.o"));
+        let run = |cached: bool| {
+            let mut c = if cached {
+                let mut c = sb.cmd(conformance::zccache_bin());
+                c.arg("gcc");
+                c
+            } else {
+                sb.cmd("gcc")
+            };
+            let out = c
+                .args(["-c", "d.c", "-o", "d.o"])
+                .env("SOURCE_DATE_EPOCH", sde.to_string())
+                .output()
+                .unwrap();
+            ok(&out);
+            sb.read("d.o")
+        };
+        let cached = run(true);
+        assert_eq!(cached, run(false), "SOURCE_DATE_EPOCH={sde}");
+        status(&sb)["hits"].as_u64().unwrap()
+    };
+    assert_eq!(compile(day + 100), 0);
+    assert_eq!(compile(day + 50_000), 1, "the same day: a hit");
+    assert_eq!(compile(day + 86_400), 1, "the next day: a miss");
+}

@@ -65,7 +65,13 @@ pub(crate) struct Mismatch {
 /// Which temporal macros the include set uses (cache-keys.md §4).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Temporal {
+    /// `__DATE__` or `__TIME__`.
     pub(crate) date: bool,
+    /// `__TIME__` (or a paste that could spell it): the time of day
+    /// matters, not only the day. Stored as the byte after `date`'s meaning:
+    /// 0 none, 1 date and maybe time (every entry before this), 2 the date
+    /// only.
+    pub(crate) time: bool,
     /// Files containing `__TIMESTAMP__`: their mtimes join the result key.
     pub(crate) timestamp_files: Vec<FreePath>,
 }
@@ -91,7 +97,11 @@ impl Manifest {
                     e.bytes(name);
                 }
             }
-            e.u8(m.temporal.date as u8);
+            e.u8(match (m.temporal.date, m.temporal.time) {
+                (false, _) => 0,
+                (true, true) => 1,
+                (true, false) => 2,
+            });
             e.u32(m.temporal.timestamp_files.len() as u32);
             for f in &m.temporal.timestamp_files {
                 e.bytes(f.as_bytes());
@@ -140,7 +150,13 @@ impl Manifest {
                     names,
                 });
             }
-            let date = d.u8()? != 0;
+            // 1 (and anything newer this daemon does not know) takes the
+            // time as used: the key then holds the whole epoch.
+            let (date, time) = match d.u8()? {
+                0 => (false, false),
+                2 => (true, false),
+                _ => (true, true),
+            };
             let nt = d.count(4)?;
             let mut timestamp_files = Vec::with_capacity(nt);
             for _ in 0..nt {
@@ -159,6 +175,7 @@ impl Manifest {
                 negatives,
                 temporal: Temporal {
                     date,
+                    time,
                     timestamp_files,
                 },
                 env_deps,
@@ -308,6 +325,7 @@ mod tests {
                 }],
                 temporal: Temporal {
                     date: true,
+                    time: false,
                     timestamp_files: vec![FreePath::new(b"t.c")],
                 },
                 env_deps: vec![b"TEST_ENV".to_vec(), b"".to_vec()],

@@ -147,6 +147,8 @@ pub(crate) struct ResultInputs<'a> {
     pub(crate) includes: &'a [(FreePath, Digest)],
     /// The set uses `__DATE__` or `__TIME__`.
     pub(crate) date: bool,
+    /// The set uses `__TIME__`: the time of day matters, not only the day.
+    pub(crate) time: bool,
     /// Each file `__TIMESTAMP__` may expand in, as stored, with its mtime.
     pub(crate) timestamps: Vec<(&'a FreePath, i128)>,
     pub(crate) moment: &'a Moment,
@@ -171,7 +173,18 @@ pub(crate) fn result_key(view: &Worktree, k: &ResultInputs<'_>) -> Option<[u8; 3
     }
     if k.date || !k.timestamps.is_empty() {
         let m = k.moment;
-        h.opt("source_date_epoch", m.sde.as_deref());
+        // clang 16 formats `__TIMESTAMP__` from the epoch too, to the second.
+        let only_the_day = m.sde_fixes_time && !k.time && k.timestamps.is_empty();
+        match (&m.sde, only_the_day) {
+            // Only the date comes from the epoch: two epochs of one (UTC)
+            // day make the same object, so the day is keyed, not the epoch.
+            (Some(sde), true) => {
+                h.bytes("source_date_epoch_day", &epoch_day(sde));
+            }
+            (sde, _) => {
+                h.opt("source_date_epoch", sde.as_deref());
+            }
+        }
         if k.date && !m.sde_fixes_time {
             h.bytes("today", m.today.as_deref()?);
         }
@@ -186,6 +199,19 @@ pub(crate) fn result_key(view: &Worktree, k: &ResultInputs<'_>) -> Option<[u8; 3
     }
     h.home(k.home);
     Some(h.finish())
+}
+
+/// The UTC day number of a valid `SOURCE_DATE_EPOCH` (decimal seconds),
+/// as the compilers format `__DATE__` from it; the bytes themselves when
+/// they do not parse (never merged with another value).
+fn epoch_day(sde: &[u8]) -> Vec<u8> {
+    std::str::from_utf8(sde)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or_else(
+            || sde.to_vec(),
+            |secs| (secs / 86_400).to_le_bytes().to_vec(),
+        )
 }
 
 #[cfg(test)]
@@ -372,6 +398,7 @@ mod result_tests {
         manifest_key: [u8; 32],
         includes: Vec<(FreePath, Digest)>,
         date: bool,
+        time: bool,
         timestamps: Vec<(FreePath, i128)>,
         moment: Moment,
         home: EntryRemap,
@@ -385,6 +412,7 @@ mod result_tests {
                 (FreePath::new(b"/usr/include/b.h"), [3; 32]),
             ],
             date: true,
+            time: true,
             timestamps: vec![(FreePath::new(b"\0R/a.c"), 5)],
             moment: Moment {
                 sde: Some(b"100".to_vec()),
@@ -403,6 +431,7 @@ mod result_tests {
                 manifest_key: &f.manifest_key,
                 includes: &f.includes,
                 date: f.date,
+                time: f.time,
                 timestamps: f.timestamps.iter().map(|(p, m)| (p, *m)).collect(),
                 moment: &f.moment,
                 home: &f.home,
@@ -527,5 +556,37 @@ mod result_tests {
         // view: the same entry read from another worktree keeps its key.
         assert_eq!(in_tree("/w/a", &full()), in_tree("/w/b", &full()));
         assert_ne!(in_tree("/w/a", &full()), in_tree("/w/a", &shared));
+    }
+
+    #[test]
+    fn a_date_only_set_keys_the_epochs_day_when_the_compiler_takes_it() {
+        let mut f = full();
+        f.timestamps.clear();
+        f.time = false;
+        f.moment.sde_fixes_time = true;
+        f.moment.sde = Some(b"86400".to_vec());
+        let day1 = key(&f);
+        f.moment.sde = Some(b"172799".to_vec());
+        assert_eq!(key(&f), day1, "one UTC day, one __DATE__");
+        f.moment.sde = Some(b"172800".to_vec());
+        assert_ne!(key(&f), day1, "the next day");
+        f.time = true;
+        let with_time = key(&f);
+        f.moment.sde = Some(b"172801".to_vec());
+        assert_ne!(key(&f), with_time, "__TIME__ takes the second");
+        f.time = false;
+        f.moment.sde_fixes_time = false;
+        let unknown = key(&f);
+        f.moment.sde = Some(b"172802".to_vec());
+        assert_ne!(
+            key(&f),
+            unknown,
+            "a compiler that may not take it: the whole epoch"
+        );
+        f.moment.sde_fixes_time = true;
+        f.timestamps = full().timestamps;
+        let stamped = key(&f);
+        f.moment.sde = Some(b"172803".to_vec());
+        assert_ne!(key(&f), stamped, "clang's __TIMESTAMP__ takes the second");
     }
 }

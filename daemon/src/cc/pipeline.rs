@@ -1194,6 +1194,7 @@ fn temporal_of(
     }
     let mut temporal = Temporal {
         date: uses.date,
+        time: uses.time,
         timestamp_files: Vec::new(),
     };
     if uses.timestamp {
@@ -1774,6 +1775,7 @@ fn result_key_for(
             manifest_key,
             includes: &entry.includes,
             date: entry.temporal.date,
+            time: entry.temporal.time,
             timestamps,
             moment,
             home: &entry.remap,
