@@ -144,6 +144,10 @@ struct State {
     archs: Vec<OsString>,
     record_command_line: bool,
     emit_llvm: bool,
+    stack_usage: bool,
+    /// The assembler listing (`-Wa,-a…`): `Some(None)` on stdout,
+    /// `Some(Some(file))` into a file.
+    listing: Option<Option<OsString>>,
     /// The previous `-Xclang` value was a cc1 option whose value follows in the next one.
     xclang_value_pending: bool,
     em_config: Option<OsString>,
@@ -193,6 +197,8 @@ impl State {
             archs: Vec::new(),
             record_command_line: false,
             emit_llvm: false,
+            stack_usage: false,
+            listing: None,
             xclang_value_pending: false,
             em_config: None,
             emcc_settings: Vec::new(),
@@ -264,6 +270,7 @@ impl State {
             FlagClass::Arch => self.archs.push(value),
             FlagClass::Xclang => self.xclang(&value, arg),
             FlagClass::AsmOptions => self.asm_options(&value, item.len == 1, arg),
+            FlagClass::StackUsage => self.stack_usage = true,
             FlagClass::Dump => self.dump_flag(&value, arg),
             FlagClass::OptInfo => self.opt_info(&value, arg),
             FlagClass::EmitLlvm => self.emit_llvm_flag(arg),
@@ -365,6 +372,7 @@ impl State {
             emcc_settings: self.emcc_settings,
             emcc_ports: self.emcc_ports,
             program_prefixes: self.program_prefixes,
+            asm_listing: self.listing.is_some(),
         }
     }
 }

@@ -43,7 +43,7 @@ pub(crate) enum FlagClass {
     /// `-x`.
     Language,
     Dep(DepFlag),
-    /// `-Wp,…`: only `-MD,f`, `-MMD,f`, `-D…` and `-U…` are understood.
+    /// `-Wp,…`: only `-MD,f`, `-MMD,f`, `-D…`, `-U…` and `-P` are understood.
     Wp,
     IncludeDir(SearchKind),
     NoStdInc,
@@ -70,6 +70,8 @@ pub(crate) enum FlagClass {
     Xpreprocessor,
     /// `-Wa,…` and `-Xassembler`: assembler listings and depfiles are extra outputs.
     AsmOptions,
+    /// `-fstack-usage`: a `.su` beside the object.
+    StackUsage,
     /// `-d<letters>`: most letters write dump files.
     Dump,
     /// `-fopt-info[-…][=file]`: a file name means an extra output.
@@ -683,7 +685,7 @@ pub(crate) static FLAGS: &[FlagSpec] = &[
     row("-dynamic", K::Flag, C::Plain, F::CLANGISH),
     row("-dynamiclib", K::Flag, C::Plain, F::CLANGISH),
     row("-fdump-", K::Joined, UNSUPPORTED, F::ALL),
-    row("-fstack-usage", K::Flag, UNSUPPORTED, F::ALL),
+    row("-fstack-usage", K::Flag, C::StackUsage, F::ALL),
     row("-fcallgraph-info", K::Flag, UNSUPPORTED, F::GCC),
     row("-fcallgraph-info=", K::JoinedEq, UNSUPPORTED, F::GCC),
     row("-save-temps", K::Flag, UNSUPPORTED, F::ALL),

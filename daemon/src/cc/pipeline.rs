@@ -20,7 +20,7 @@ use frame::v1::{self, WriteMode};
 use crate::cc::key::{self, ExtraKey, ExtraState, KeyInputs};
 use crate::cc::moment::{Moment, MomentError, SdeSupport};
 use crate::cc::toolchain::{self, Programs, Selection};
-use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
+use crate::cc::{self, Classified, DepMode, Driver, Family, Invocation, Mode, Unit};
 use crate::depfile::{self, DepRule, Style};
 use crate::domains;
 use crate::journal;
@@ -46,6 +46,9 @@ pub(crate) struct CcPipeline {
     sde_support: DashMap<Vec<u8>, SdeSupport>,
     /// What each driver printed for its sub-programs, by selection.
     programs: DashMap<Vec<u8>, Programs>,
+    /// Each compiler not named after its driver, by content digest: the
+    /// driver its answers showed, `None` for no gcc or clang.
+    drivers: DashMap<Digest, Option<Driver>>,
     /// Each driver's built-in include chain, by what selects it
     /// ([`Cc::builtin_chain`]); `None` when it could not tell.
     builtin_chains: DashMap<[u8; 32], Option<Arc<Vec<PathBuf>>>>,
@@ -238,7 +241,11 @@ impl Cc<'_> {
     /// The facts every unit of `req` shares, or the Probe round that must
     /// come first.
     fn prepare(&self, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
-        let call = Call::read(req)?;
+        let driver = match self.driver(req)? {
+            Identified::Driver(driver) => driver,
+            Identified::Ask(runs) => return Ok(Prepared::Reply(probe_reply(runs))),
+        };
+        let call = Call::read(req, driver)?;
         let identity = self
             .compiler_identity(&call.compiler, call.family, &call.env, &call.inv, &call.cwd)
             .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e))?;
@@ -275,6 +282,85 @@ impl Cc<'_> {
             search_tails: asked.search_tails,
             explain,
         }))
+    }
+
+    /// Which driver the compiler is: by its name when the name says it
+    /// (`gcc`, `clang-16`, `x86_64-linux-gnu-g++`, `emcc`), else by what it
+    /// answered to the identification probes, memoized by its content
+    /// digest. A compiler not yet identified is asked, in the same round,
+    /// everything a gcc or a clang driver would be asked for this call, so
+    /// that the one Probe round the wrapper runs answers both.
+    fn driver(&self, req: &v1::Lookup) -> Result<Identified, Pt> {
+        let argv0 = Call::argv0(req);
+        let compiler = Path::new(OsStr::from_bytes(&req.compiler));
+        if let Some(driver) = Driver::named(&argv0, compiler) {
+            return Ok(Identified::Driver(driver));
+        }
+        let unsupported = |detail: &str| Pt::new(PassthroughReason::UnsupportedCompiler, detail);
+        if shebang_interpreter(compiler).is_some() {
+            // A script may do anything with a probe's arguments.
+            return Err(unsupported("a script not named after its compiler"));
+        }
+        let (_, digest) = self
+            .core
+            .meta
+            .digest(compiler)
+            .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
+        let known = match self.pipe.drivers.get(&digest) {
+            Some(known) => *known,
+            None if req.probes.is_empty() => {
+                return Ok(Identified::Ask(self.identification_runs(req, &argv0)));
+            }
+            None => {
+                let found = cc::identify_driver(&argv0, &|args: &[&str]| {
+                    req.probes
+                        .iter()
+                        .find(|p| {
+                            p.args
+                                .iter()
+                                .map(Vec::as_slice)
+                                .eq(args.iter().map(|a| a.as_bytes()))
+                        })
+                        .map(|p| (p.exit_code, p.stdout.as_slice(), p.stderr.as_slice()))
+                });
+                self.pipe.drivers.insert(digest, found);
+                found
+            }
+        };
+        known
+            .map(Identified::Driver)
+            .ok_or_else(|| unsupported("not a gcc or clang driver by its answers"))
+    }
+
+    /// The identification probes, then what each candidate driver would be
+    /// asked for this call (its classification failing asks nothing).
+    fn identification_runs(&self, req: &v1::Lookup, argv0: &OsStr) -> Vec<Vec<Vec<u8>>> {
+        let mut runs: Vec<Vec<Vec<u8>>> = cc::IDENTIFY_RUNS
+            .iter()
+            .map(|run| run.iter().map(|a| a.as_bytes().to_vec()).collect())
+            .collect();
+        for driver in Driver::candidates(argv0) {
+            let Ok(call) = Call::read(req, driver) else {
+                continue;
+            };
+            let Ok(identity) = self.compiler_identity(
+                &call.compiler,
+                call.family,
+                &call.env,
+                &call.inv,
+                &call.cwd,
+            ) else {
+                continue;
+            };
+            if let Ok(asked) = self.ask(&call, &identity, &[]) {
+                for run in asked.runs {
+                    if !runs.contains(&run) {
+                        runs.push(run);
+                    }
+                }
+            }
+        }
+        runs
     }
 
     /// The facts only the compiler can tell, from the memos or `probes`;
@@ -556,7 +642,7 @@ impl Cc<'_> {
             ));
         }
         let source = r.view.resolve_raw(unit.source.as_bytes());
-        let (source_stat, source_digest) = self.core.meta.digest(&source).map_err(|e| {
+        let (source_stat, source_digest) = self.source_digest(&source).map_err(|e| {
             Pt::new(
                 PassthroughReason::NoInputFile,
                 &format!("{}: {e}", source.display()),
@@ -693,6 +779,8 @@ impl Cc<'_> {
             want("dwo", &unit.dwo),
             want("gcno", &unit.gcno),
             want("dia", &inv.serialize_diagnostics),
+            want("su", &unit.stack_usage),
+            want("listing", &unit.listing),
         ]
         .into_iter()
         .flatten()
@@ -807,9 +895,7 @@ impl Cc<'_> {
     fn include_set(&self, p: &Pending) -> Result<IncludeSet, NotStoredReason> {
         let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
         let (_, source_digest) = self
-            .core
-            .meta
-            .digest(&p.source)
+            .source_digest(&p.source)
             .map_err(|_| NotStoredReason::ModifiedInputFile)?;
         let mut scans = vec![(
             p.source.as_os_str().as_bytes().to_vec(),
@@ -928,6 +1014,18 @@ impl Cc<'_> {
             Ok((stat, digest)) if !stat.changed_since(start_ns) => Ok(digest),
             _ => Err(NotStoredReason::ModifiedInputFile),
         }
+    }
+
+    /// A source's stat and digest. `/dev/null` (`gcc -x c -c /dev/null`)
+    /// is a device, not a file: it always reads empty, so it is keyed as
+    /// the empty text, with the device's own stat data for the checks at
+    /// Store.
+    fn source_digest(&self, path: &Path) -> std::io::Result<(StatId, Digest)> {
+        if is_dev_null(path) {
+            let md = std::fs::metadata(path)?;
+            return Ok((StatId::of(&md), *blake3::hash(b"").as_bytes()));
+        }
+        self.core.meta.digest(path)
     }
 
     fn scan(&self, path: &Path, digest: &Digest) -> Arc<ScanResult> {
@@ -1342,6 +1440,8 @@ fn unit_outputs(cwd: &Path, inv: &Invocation, unit: &Unit) -> Vec<(&'static str,
         ("dwo", &unit.dwo),
         ("gcno", &unit.gcno),
         ("dia", &inv.serialize_diagnostics),
+        ("su", &unit.stack_usage),
+        ("listing", &unit.listing),
     ] {
         if let Some(p) = p {
             outputs.push((role, worktree::resolve(cwd, p.as_bytes())));
@@ -1408,27 +1508,25 @@ struct Call {
 }
 
 impl Call {
-    /// `req` classified, or why it passes through.
-    fn read(req: &v1::Lookup) -> Result<Call, Pt> {
-        let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
-        let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
-        let argv0 = Path::new(OsStr::from_bytes(&req.argv0))
+    /// The file name the compiler was called by.
+    fn argv0(req: &v1::Lookup) -> OsString {
+        Path::new(OsStr::from_bytes(&req.argv0))
             .file_name()
             .unwrap_or_default()
-            .to_os_string();
-        let family = Family::from_argv0(&argv0)
-            .or_else(|| compiler.file_name().and_then(Family::from_argv0))
-            .ok_or_else(|| {
-                Pt::new(
-                    PassthroughReason::UnsupportedCompiler,
-                    "not a gcc, clang or emcc driver",
-                )
-            })?;
+            .to_os_string()
+    }
+
+    /// `req` classified for `driver`, or why it passes through.
+    fn read(req: &v1::Lookup, driver: Driver) -> Result<Call, Pt> {
+        let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
+        let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
+        let argv0 = Call::argv0(req);
+        let family = driver.family;
         let args = request_args(req);
         let expanded = cc::expand_response_files(family, &args, &cwd, &cc::FsReader)
             .map_err(|p| Pt::new(p.reason.counter(), &p.detail))?;
         let env = request_env(req);
-        let inv = classify(family, &argv0, &expanded, &env)?;
+        let inv = classify(driver, &expanded, &env)?;
         Ok(Call {
             cwd,
             env,
@@ -1451,14 +1549,12 @@ impl Call {
 
 /// The expanded arguments classified: a compile we can cache, or why not.
 fn classify(
-    family: Family,
-    argv0: &OsStr,
+    driver: Driver,
     expanded: &[OsString],
     env: &BTreeMap<Vec<u8>, Vec<u8>>,
 ) -> Result<Invocation, Pt> {
     let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
-    let cplusplus = cc::Family::is_cplusplus_driver(argv0);
-    let inv = match cc::classify(family, cplusplus, expanded, &getenv) {
+    let inv = match cc::classify(driver.family, driver.cplusplus, expanded, &getenv) {
         Classified::Compile(inv) => inv,
         Classified::Passthrough(p) => return Err(Pt::new(p.reason.counter(), &p.detail)),
     };
@@ -1491,6 +1587,12 @@ fn terminal(req: &v1::Lookup) -> Result<Option<v1::Terminal>, Pt> {
             "stderr is a terminal the wrapper did not measure",
         )),
     }
+}
+
+/// A compiler's driver, or the probes that tell it.
+enum Identified {
+    Driver(Driver),
+    Ask(Vec<Vec<Vec<u8>>>),
 }
 
 /// What the compiler told (from memos or probes), and what it still must.
@@ -1583,6 +1685,11 @@ fn remap_blocker(inv: &Invocation) -> Option<RemapFallback> {
     if inv.record_command_line {
         return Some(RemapFallback::RecordCommandLine);
     }
+    if inv.asm_listing {
+        // `as` quotes the source lines it finds through the debug info's
+        // paths, which the injected map rewrites.
+        return Some(RemapFallback::AsmListing);
+    }
     None
 }
 
@@ -1604,6 +1711,8 @@ fn outputs_collide(cwd: &Path, inv: &Invocation, unit: &Unit) -> bool {
         unit.dwo.as_ref(),
         unit.gcno.as_ref(),
         inv.serialize_diagnostics.as_ref(),
+        unit.stack_usage.as_ref(),
+        unit.listing.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -2145,7 +2254,9 @@ fn emscripten_clang(config: &str) -> PathBuf {
 /// its object, assembly and `.dwo`.
 fn write_mode(family: Family, mode: Mode, role: &str) -> WriteMode {
     match (role, family) {
-        ("depfile" | "gcno", _) => WriteMode::WriteThrough,
+        // gcc's `.su` (fopen), clang's (raw_fd_ostream) and as's listing
+        // (fopen) are truncated in place too.
+        ("depfile" | "gcno" | "su" | "listing", _) => WriteMode::WriteThrough,
         ("object", Family::Gcc) if mode == Mode::Assemble => WriteMode::WriteThrough,
         ("object" | "dwo", Family::Gcc) => WriteMode::ReplaceUnlessDangling,
         _ => WriteMode::Replace,
@@ -2182,6 +2293,9 @@ mod tests {
             (Family::Gcc, Mode::Assemble, "object", WriteThrough),
             (Family::Gcc, Mode::Compile, "depfile", WriteThrough),
             (Family::Gcc, Mode::Compile, "gcno", WriteThrough),
+            (Family::Gcc, Mode::Compile, "su", WriteThrough),
+            (Family::Clang, Mode::Compile, "su", WriteThrough),
+            (Family::Gcc, Mode::Compile, "listing", WriteThrough),
             (Family::Clang, Mode::Compile, "object", Replace),
             (Family::Clang, Mode::Assemble, "object", Replace),
             (Family::Clang, Mode::Compile, "depfile", WriteThrough),
