@@ -315,3 +315,99 @@ fn a_script_not_named_after_its_compiler_passes_through() {
     let s = status(&sb);
     assert_eq!(s["passthrough_reasons"]["unsupported_compiler"], 2, "{s}");
 }
+
+/// A program whose hot call depends on its argument count, so that the
+/// profile of a run changes the optimized object (block placement).
+const BRANCHY: &str = "volatile int sink;\n\
+    __attribute__((noinline)) void one(int i) { sink += i; }\n\
+    __attribute__((noinline)) void two(int i) { sink -= i; }\n\
+    int work(int n) {\n  for (int i = 0; i < 100000; i++) {\n    if (n > 2) one(i); else two(i);\n  }\n  return sink;\n}\n\
+    int main(int argc, char **argv) { (void)argv; return work(argc) & 1; }\n";
+
+/// Builds `dir/p.o` instrumented into profile directory `prof` (gcc
+/// `-fprofile-generate=prof`) and runs it with `args`, which writes the
+/// object's profile where `-fprofile-use=prof` looks for it.
+fn gcc_profile_run(sb: &Sandbox, args: &[&str]) {
+    // Counts of earlier runs would be merged in.
+    let _ = std::fs::remove_dir_all(sb.path("prof"));
+    let gen = [
+        "-O2",
+        "-fprofile-generate=prof",
+        "-c",
+        "src/p.c",
+        "-o",
+        "dir/p.o",
+    ];
+    ok(&sb.bare("gcc", gen));
+    ok(&sb.bare("gcc", ["-fprofile-generate=prof", "dir/p.o", "-o", "prog"]));
+    let mut run = sb.cmd(sb.path("prog"));
+    run.args(args);
+    run.output().expect("run the instrumented program");
+    sb.settle_work();
+}
+
+#[test]
+fn gcc_profile_data_is_a_keyed_input_found_as_gcc_finds_it() {
+    let sb = with_source("prof-gcc");
+    sb.write("src/p.c", BRANCHY);
+    let shapes: [&[&str]; 2] = [
+        &[
+            "-O2",
+            "-fprofile-use=prof",
+            "-c",
+            "src/p.c",
+            "-o",
+            "dir/p.o",
+        ],
+        &[
+            "-O2",
+            "-fprofile-use",
+            "-fprofile-dir=prof",
+            "-c",
+            "src/p.c",
+            "-o",
+            "dir/p.o",
+        ],
+    ];
+    let mut objects = Vec::new();
+    for argv in [&[][..], &["a", "b"][..], &[][..]] {
+        if argv.is_empty() && objects.is_empty() {
+            // No profile yet: gcc compiles without one.
+        } else {
+            gcc_profile_run(&sb, argv);
+        }
+        for args in shapes {
+            second_is_a_hit(&sb, "gcc", &[(args, &["dir/p.o"])]);
+        }
+        objects.push(sb.read("dir/p.o"));
+    }
+    // Each profile made another object, and each was served as compiled.
+    assert_ne!(objects[0], objects[1], "the profile changes the object");
+    assert_ne!(
+        objects[1], objects[2],
+        "another run's profile changes it again"
+    );
+}
+
+#[test]
+fn clang_profile_directory_is_keyed_by_its_default_profdata() {
+    let sb = with_source("prof-clang");
+    sb.write("src/p.c", BRANCHY);
+    std::fs::create_dir_all(sb.path("pd")).unwrap();
+    let args: &[&str] = &["-O2", "-fprofile-use=pd", "-c", "src/p.c", "-o", "dir/p.o"];
+    let mut objects = Vec::new();
+    for argv in [&["a"][..], &["a", "b", "c"][..]] {
+        let gen = ["-O2", "-fprofile-instr-generate", "src/p.c", "-o", "prog"];
+        ok(&sb.bare("clang", gen));
+        let mut run = sb.cmd(sb.path("prog"));
+        run.args(argv)
+            .env("LLVM_PROFILE_FILE", sb.path("raw.profraw"));
+        run.output().expect("run the instrumented program");
+        let merge = ["merge", "-o", "pd/default.profdata", "raw.profraw"];
+        ok(&sb.bare("llvm-profdata-14", merge));
+        sb.settle_work();
+        second_is_a_hit(&sb, "clang", &[(args, &["dir/p.o"])]);
+        objects.push(sb.read("dir/p.o"));
+    }
+    assert_ne!(objects[0], objects[1], "the profile changes the object");
+}

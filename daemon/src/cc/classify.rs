@@ -127,6 +127,8 @@ struct State {
     search: SearchPath,
     extra_inputs: Vec<ExtraInput>,
     profile_uses: usize,
+    /// gcc: the directory of the last `-fprofile-use=` or `-fprofile-dir=`.
+    profile_dir: Option<OsString>,
     debug_level: u8,
     prefix_maps: Vec<(OsString, OsString)>,
     debug_compilation_dir: bool,
@@ -180,6 +182,7 @@ impl State {
             search: SearchPath::default(),
             extra_inputs: Vec::new(),
             profile_uses: 0,
+            profile_dir: None,
             debug_level: 0,
             prefix_maps: Vec::new(),
             debug_compilation_dir: false,
@@ -254,12 +257,14 @@ impl State {
             FlagClass::NoStdInc => self.search.nostdinc = true,
             FlagClass::ExtraInput(role) => {
                 self.include_pch |= spec_name == Some("-include-pch");
+                let value = self.gcc_profile_use(spec_name, value);
                 self.extra_input(role, value, arg)
             }
             FlagClass::Debug => self.debug_flag(&value),
             FlagClass::PrefixMap(kind) => self.prefix_map(kind, &value),
             FlagClass::Coverage(flag) => self.coverage_flag(flag),
             FlagClass::ProfileGenerate => self.profile_generate = true,
+            FlagClass::ProfileDir => self.profile_dir = Some(value),
             FlagClass::CwdSensitive => self.cwd_sensitive = true,
             FlagClass::SplitDwarf => self.split_dwarf_flag(spec_name, &value, arg),
             FlagClass::SerializeDiagnostics => self.serialize_diagnostics = Some(value),
@@ -372,6 +377,7 @@ impl State {
             emcc_settings: self.emcc_settings,
             emcc_ports: self.emcc_ports,
             program_prefixes: self.program_prefixes,
+            profile_dir: self.profile_dir,
             asm_listing: self.listing.is_some(),
         }
     }

@@ -53,6 +53,8 @@ pub(crate) enum FlagClass {
     PrefixMap(MapKind),
     Coverage(CoverageFlag),
     ProfileGenerate,
+    /// gcc `-fprofile-dir=`: where profile data is read and written.
+    ProfileDir,
     /// Records cwd in an output: `-fprofile-abs-path`, `-fcoverage-mapping`.
     CwdSensitive,
     /// `-gsplit-dwarf[=…]`, `-gno-split-dwarf`.
@@ -213,7 +215,8 @@ impl FlagSpec {
             | FlagClass::EmConfig
             | FlagClass::Output
             | FlagClass::Dep(DepFlag::Mf)
-            | FlagClass::SerializeDiagnostics => true,
+            | FlagClass::SerializeDiagnostics
+            | FlagClass::ProfileDir => true,
             FlagClass::Plain => PATH_VALUED.contains(&self.name),
             _ => false,
         }
@@ -571,7 +574,7 @@ pub(crate) static FLAGS: &[FlagSpec] = &[
     row("-fcs-profile-generate=", K::JoinedEq, C::ProfileGenerate, F::CLANGISH),
     row("-fprofile-abs-path", K::Flag, C::CwdSensitive, F::GCC),
     row("-fcoverage-mapping", K::Flag, C::CwdSensitive, F::CLANGISH),
-    row("-fprofile-dir=", K::JoinedEq, UNSUPPORTED, F::GCC),
+    row("-fprofile-dir=", K::JoinedEq, C::ProfileDir, F::GCC),
     row("-fprofile-prefix-path=", K::JoinedEq, UNSUPPORTED, F::GCC),
     row("-fprofile-note=", K::JoinedEq, UNSUPPORTED, F::GCC),
     // Diagnostics.

@@ -179,9 +179,10 @@ pub(crate) enum ExtraInputKind {
     /// contents reach the key through the include set. gcc and clang use a sibling
     /// `<path>.gch` (or `.pch`) instead when one is valid, which the caller must detect.
     Include,
-    /// `-fprofile-use` and friends: a file, or a directory holding per-object data
-    /// (gcc mangles the object path into the name). An empty path means the flag had
-    /// no value: gcc then reads `<object stem>.gcda`, clang `default.profdata` in cwd.
+    /// `-fprofile-use` and friends: a file, or (clang) a directory holding
+    /// `default.profdata`. An empty path means the file follows from the object:
+    /// gcc reads `<object stem>.gcda`, or under `Invocation::profile_dir` the
+    /// object's mangled absolute stem there; clang reads `default.profdata` in cwd.
     ProfileUse,
 }
 
@@ -297,6 +298,9 @@ pub(crate) struct Invocation {
     /// `-B` and `--prefix` values in order: the driver looks for `cc1` and
     /// `as` there first.
     pub(crate) program_prefixes: Vec<OsString>,
+    /// gcc: the value of the last `-fprofile-use=` or `-fprofile-dir=`, the
+    /// directory profile data is read from under the object's mangled path.
+    pub(crate) profile_dir: Option<OsString>,
     /// `-Wa,-a…`: GNU as writes a listing (on stdout or into a file), which
     /// may quote the source and headers as `as` finds them.
     pub(crate) asm_listing: bool,

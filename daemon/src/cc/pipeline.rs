@@ -536,8 +536,10 @@ impl Cc<'_> {
         for extra in &call.inv.extra_inputs {
             let default_profile;
             let extra = if extra.path.is_empty() {
+                let pwd = logical_cwd(&call.env, &call.cwd)
+                    .unwrap_or_else(|| call.cwd.as_os_str().as_bytes().to_vec());
                 default_profile = cc::ExtraInput {
-                    path: default_profile_path(&call.inv).ok_or_else(|| {
+                    path: default_profile_path(&call.inv, &pwd).ok_or_else(|| {
                         Pt::new(
                             PassthroughReason::UnsupportedCompilerOption,
                             "profile data at a default path",
@@ -549,7 +551,14 @@ impl Cc<'_> {
             } else {
                 extra
             };
-            let path = worktree::resolve(&call.cwd, extra.path.as_bytes());
+            let mut path = worktree::resolve(&call.cwd, extra.path.as_bytes());
+            if extra.kind == cc::ExtraInputKind::ProfileUse
+                && call.family != Family::Gcc
+                && path.is_dir()
+            {
+                // clang reads `default.profdata` in a profile directory.
+                path.push("default.profdata");
+            }
             let pch = if extra.kind == cc::ExtraInputKind::Include {
                 self.pch_digests(&path)?
             } else {
@@ -602,8 +611,6 @@ impl Cc<'_> {
             | cc::ExtraInputKind::Include
             | cc::ExtraInputKind::ProfileUse => match self.core.meta.digest(path) {
                 Ok((stat, d)) => Ok((ExtraState::Digest(Some(d)), Some(stat))),
-                // A profile directory holds one file per object; we do not
-                // yet know which, so we cannot key it.
                 Err(_) if path.is_dir() => Err(Pt::new(
                     PassthroughReason::UnsupportedCompilerOption,
                     "input directory",
@@ -1770,17 +1777,63 @@ fn file_prefix_map(root: &Root) -> OsString {
 /// Where a valueless `-fprofile-use` reads: gcc the object path with its
 /// extension replaced by `.gcda`, clang `default.profdata` in cwd. `None`
 /// when that depends on which of several units is compiled.
-fn default_profile_path(inv: &Invocation) -> Option<OsString> {
+fn default_profile_path(inv: &Invocation, pwd: &[u8]) -> Option<OsString> {
     match inv.family {
         Family::Clang | Family::Emcc => Some("default.profdata".into()),
         Family::Gcc => {
             let [unit] = inv.units.as_slice() else {
                 return None;
             };
-            let object = Path::new(unit.output.as_ref()?);
-            Some(object.with_extension("gcda").into_os_string())
+            let object = unit.output.as_ref().filter(|o| !cc_is_dev_null(o))?;
+            let stem = Path::new(object)
+                .with_extension("")
+                .into_os_string()
+                .into_vec();
+            let Some(dir) = &inv.profile_dir else {
+                let mut path = stem;
+                path.extend_from_slice(b".gcda");
+                return Some(OsString::from_vec(path));
+            };
+            Some(OsString::from_vec(gcc_profile_file(
+                dir.as_bytes(),
+                pwd,
+                &stem,
+            )))
         }
     }
+}
+
+/// Where gcc reads an object's profile under a profile directory `dir`
+/// (`coverage_init`): `dir/` then the object's stem, absolute as it is,
+/// or else joined to the compiler's logical cwd `pwd` with each `/` made
+/// `#` and each `..` made `^` (`mangle_path`); then `.gcda`.
+fn gcc_profile_file(dir: &[u8], pwd: &[u8], stem: &[u8]) -> Vec<u8> {
+    let mut path = dir.to_vec();
+    path.push(b'/');
+    if stem.first() == Some(&b'/') {
+        path.extend_from_slice(stem);
+    } else {
+        let mut whole = pwd.to_vec();
+        whole.push(b'/');
+        whole.extend_from_slice(stem);
+        let parts: Vec<&[u8]> = whole.split(|&b| b == b'/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            if *part == b".." {
+                path.push(b'^');
+            } else {
+                path.extend_from_slice(part);
+            }
+            if i + 1 < parts.len() {
+                path.push(b'#');
+            }
+        }
+    }
+    path.extend_from_slice(b".gcda");
+    path
+}
+
+fn cc_is_dev_null(path: &OsStr) -> bool {
+    path == "/dev/null"
 }
 
 /// `-fdebug-prefix-map=OLD=NEW` (and the file and macro variants) with OLD
@@ -2282,6 +2335,29 @@ mod tests {
             Classified::Compile(inv) => inv,
             Classified::Passthrough(p) => panic!("{args:?}: {p:?}"),
         }
+    }
+
+    #[test]
+    fn gcc_profile_files_are_named_as_gcc_names_them() {
+        // What gcc 12 names in `-Wmissing-profile` for each object stem.
+        let file = |dir: &str, stem: &str| {
+            String::from_utf8(gcc_profile_file(dir.as_bytes(), b"/w/pg", stem.as_bytes())).unwrap()
+        };
+        assert_eq!(file("P", "dir/x"), "P/#w#pg#dir#x.gcda");
+        assert_eq!(file("P", "../pg/dir/x"), "P/#w#pg#^#pg#dir#x.gcda");
+        assert_eq!(file("P", "./dir/x"), "P/#w#pg#.#dir#x.gcda");
+        assert_eq!(file("P", "dir//x"), "P/#w#pg#dir##x.gcda");
+        assert_eq!(file("A/", "a"), "A//#w#pg#a.gcda");
+        assert_eq!(file("P", "/w/pg/dir/x"), "P//w/pg/dir/x.gcda");
+        let inv = classified(&["-fprofile-use=prof", "-c", "t.c", "-o", "o/t.y.o"]);
+        assert_eq!(
+            default_profile_path(&inv, b"/w"),
+            Some("prof/#w#o#t.y.gcda".into())
+        );
+        let inv = classified(&["-fprofile-use", "-c", "t.c", "-o", "o/t.o"]);
+        assert_eq!(default_profile_path(&inv, b"/w"), Some("o/t.gcda".into()));
+        let inv = classified(&["-fprofile-use", "-c", "t.c", "-o", "/dev/null"]);
+        assert_eq!(default_profile_path(&inv, b"/w"), None);
     }
 
     #[test]

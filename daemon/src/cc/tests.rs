@@ -438,6 +438,9 @@ fn render_invocation(inv: &Invocation, expanded: &[OsString], cwd: &Path) -> Str
             let _ = write!(out, " {kind}:{}", word(&extra.path));
         }
     }
+    if let Some(dir) = &inv.profile_dir {
+        let _ = write!(out, "\nprofile-dir: {}", word(dir));
+    }
     let mut flags = String::new();
     if inv.debug_level > 0 {
         let _ = write!(flags, " debug={}", inv.debug_level);

@@ -146,6 +146,24 @@ impl State {
         list.push(dir);
     }
 
+    /// gcc's profile-use flags name no file: `-fprofile-use=DIR` is a
+    /// directory (like `-fprofile-dir=`) holding one file per object, which
+    /// the caller finds from the object's name (an empty path), and a bare
+    /// `-fauto-profile` reads `fbdata.afdo`. Other values are kept.
+    pub(super) fn gcc_profile_use(&mut self, spec_name: Option<&str>, value: OsString) -> OsString {
+        if self.family != Family::Gcc {
+            return value;
+        }
+        match spec_name {
+            Some("-fprofile-use=") => {
+                self.profile_dir = Some(value);
+                OsString::new()
+            }
+            Some("-fauto-profile") => "fbdata.afdo".into(),
+            _ => value,
+        }
+    }
+
     pub(super) fn extra_input(&mut self, role: InputRole, path: OsString, arg: &OsStr) {
         let kind = match role {
             InputRole::Include => ExtraInputKind::Include,
