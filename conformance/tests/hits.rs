@@ -79,6 +79,41 @@ fn second_is_a_hit(sb: &Sandbox, compiler: &str, shapes: &[(&[&str], &[&str])]) 
     }
 }
 
+#[test]
+fn a_cpp_member_named_incbin_is_no_embed() {
+    let sb = Sandbox::new("incbin-mem");
+    sb.write(
+        "m.cc",
+        "struct R { int incbin(int n) { return n; } };\n\
+         int f(R &r) { return r.incbin(4) + R().incbin (1); }\n",
+    );
+    let args = ["-c", "m.cc", "-o", "m.o"];
+    assert_eq!(same_as_plain(&sb, "g++", &args, "m.o"), 0);
+    assert_eq!(
+        same_as_plain(&sb, "g++", &args, "m.o"),
+        1,
+        "the second is a hit"
+    );
+}
+
+#[test]
+fn an_entry_stored_without_a_depfile_is_replaced_by_one_with_it() {
+    let sb = Sandbox::new("devnull-mf");
+    sb.write("b.c", "#include \"h.h\"\nint f(void) { return H; }\n");
+    sb.write("h.h", "#define H 1\n");
+    let to_null = ["-c", "b.c", "-o", "b.o", "-MD", "-MF", "/dev/null"];
+    let to_file = ["-c", "b.c", "-o", "b.o", "-MD", "-MF", "b.d"];
+    same_as_plain(&sb, "gcc", &to_null, "b.o");
+    same_as_plain(&sb, "gcc", &to_file, "b.d");
+    let hits = same_as_plain(&sb, "gcc", &to_file, "b.d");
+    assert_eq!(hits, 1, "the depfile compile is served the second time");
+    assert_eq!(
+        same_as_plain(&sb, "gcc", &to_null, "b.o"),
+        2,
+        "and so is /dev/null"
+    );
+}
+
 const SOURCE: &str = "#include \"h.h\"\nint f(int x) { int a[H]; a[0] = x; return a[0] * 2; }\nint main(void) { return f(1); }\n";
 
 fn with_source(name: &str) -> Sandbox {
