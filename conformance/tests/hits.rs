@@ -332,6 +332,12 @@ fn compilers_named_otherwise_are_identified_by_probing() {
         );
     }
     assert_eq!(status(&sb)["passthrough"].as_u64().unwrap(), 0);
+    // A call no driver would cache passes through for its own reason, as
+    // with a compiler known by name, without asking an unknown one.
+    let myother = copy_of(&sb, "gcc-12", "myother");
+    same_as_plain(&sb, &myother, &["t.o", "-o", "prog"], "prog");
+    let s = status(&sb);
+    assert_eq!(s["passthrough_reasons"]["called_for_link"], 1, "{s}");
 }
 
 #[test]

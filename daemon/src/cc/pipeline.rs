@@ -309,7 +309,7 @@ impl Cc<'_> {
         let known = match self.pipe.drivers.get(&digest) {
             Some(known) => *known,
             None if req.probes.is_empty() => {
-                return Ok(Identified::Ask(self.identification_runs(req, &argv0)));
+                return self.identification_runs(req, &argv0).map(Identified::Ask);
             }
             None => {
                 let found = cc::identify_driver(&argv0, &|args: &[&str]| {
@@ -333,16 +333,29 @@ impl Cc<'_> {
     }
 
     /// The identification probes, then what each candidate driver would be
-    /// asked for this call (its classification failing asks nothing).
-    fn identification_runs(&self, req: &v1::Lookup, argv0: &OsStr) -> Vec<Vec<Vec<u8>>> {
+    /// asked for this call (its classification failing asks nothing). A
+    /// call no candidate would cache is not worth running an unknown
+    /// program for: it passes through with the first candidate's reason.
+    fn identification_runs(
+        &self,
+        req: &v1::Lookup,
+        argv0: &OsStr,
+    ) -> Result<Vec<Vec<Vec<u8>>>, Pt> {
         let mut runs: Vec<Vec<Vec<u8>>> = cc::IDENTIFY_RUNS
             .iter()
             .map(|run| run.iter().map(|a| a.as_bytes().to_vec()).collect())
             .collect();
+        let mut refused = None;
+        let mut cacheable = false;
         for driver in Driver::candidates(argv0) {
-            let Ok(call) = Call::read(req, driver) else {
-                continue;
+            let call = match Call::read(req, driver) {
+                Ok(call) => call,
+                Err(pt) => {
+                    refused.get_or_insert(pt);
+                    continue;
+                }
             };
+            cacheable = true;
             let Ok(identity) = self.compiler_identity(
                 &call.compiler,
                 call.family,
@@ -360,7 +373,10 @@ impl Cc<'_> {
                 }
             }
         }
-        runs
+        match refused {
+            Some(pt) if !cacheable => Err(pt),
+            _ => Ok(runs),
+        }
     }
 
     /// The facts only the compiler can tell, from the memos or `probes`;
