@@ -308,8 +308,9 @@ pub(crate) struct Invocation {
 
 impl Family {
     /// Family from the compiler's name (`argv[0]` or the resolved executable's name).
-    /// `cc` and `c++` map to gcc by name; on systems where they are clang the caller
-    /// has to know better (a `--version` probe).
+    /// `cc` and `c++` map to gcc here (the argument vectors name them so); the
+    /// pipeline asks them instead, since they are clang on some systems
+    /// ([`Driver::named`]).
     pub(crate) fn from_argv0(name: &OsStr) -> Option<Family> {
         let base = driver_base(name)?;
         if base == "emcc" || base == "em++" {
