@@ -452,3 +452,64 @@ fn clang_profile_directory_is_keyed_by_its_default_profdata() {
     }
     assert_ne!(objects[0], objects[1], "the profile changes the object");
 }
+
+#[test]
+fn a_listing_under_path_remap_is_what_the_plain_compiler_writes() {
+    // The listing quotes the debug info's paths, which the map a remapped
+    // miss injects would rewrite: path remap falls back for it.
+    let sb = with_source("lst-remap");
+    let args = ["-g", "-c", "../t.c", "-o", "t.o", "-Wa,-adhln=t.lst"];
+    let sub = sb.path("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let run = |cached: bool| {
+        let mut c = if cached {
+            let mut c = sb.cmd(conformance::zccache_bin());
+            c.arg("gcc");
+            c
+        } else {
+            sb.cmd("gcc")
+        };
+        c.current_dir(&sub)
+            .env("ZCCACHE_PATH_REMAP", "auto")
+            .env("ZCCACHE_WORKTREE_ROOT", &sb.work)
+            .args(args);
+        let _ = std::fs::remove_file(sub.join("t.lst"));
+        ok(&c.output().expect("run gcc"));
+        std::fs::read(sub.join("t.lst")).unwrap()
+    };
+    for _ in 0..2 {
+        assert_eq!(run(true), run(false), "the listing");
+    }
+    let s = status(&sb);
+    assert_eq!(s["hits"], 1, "{s}");
+    assert_eq!(s["remap_fallbacks"]["asm_listing"], 2, "{s}");
+}
+
+#[test]
+fn a_stack_usage_file_under_path_remap_is_what_the_plain_compiler_writes() {
+    // The `.su` names the source as spelled, which the injected map leaves
+    // alone: an absolute one under the root makes the entry root-bound.
+    let sb = with_source("su-remap");
+    let source = sb.path("t.c").display().to_string();
+    let args = ["-c", source.as_str(), "-o", "dir/t.o", "-fstack-usage"];
+    let run = |cached: bool| {
+        let mut c = if cached {
+            let mut c = sb.cmd(conformance::zccache_bin());
+            c.arg("gcc");
+            c
+        } else {
+            sb.cmd("gcc")
+        };
+        c.env("ZCCACHE_PATH_REMAP", "auto")
+            .env("ZCCACHE_WORKTREE_ROOT", &sb.work)
+            .args(args);
+        let _ = std::fs::remove_file(sb.path("dir/t.su"));
+        ok(&c.output().expect("run gcc"));
+        std::fs::read(sb.path("dir/t.su")).unwrap()
+    };
+    for _ in 0..2 {
+        assert_eq!(run(true), run(false), "the .su");
+    }
+    let s = status(&sb);
+    assert_eq!(s["hits"], 1, "{s}");
+}
