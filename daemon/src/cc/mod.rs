@@ -363,7 +363,9 @@ pub(crate) const IDENTIFY_RUNS: &[&[&str]] = &[
 impl Driver {
     /// The driver its name says it is: any name `Family::from_argv0` knows
     /// but `cc` and `c++`, which are gcc on some systems and clang on
-    /// others. `None` when it must be probed.
+    /// others; the name it was called by first, else the executable's (a
+    /// link `mycc` to `gcc-12`). A clang binary still takes its mode from
+    /// the name it was called by. `None` when it must be probed.
     pub(crate) fn named(argv0: &OsStr, compiler: &Path) -> Option<Driver> {
         let said = |name: &OsStr| {
             let base = driver_base(name)?;
@@ -375,7 +377,17 @@ impl Driver {
                 cplusplus: Family::is_cplusplus_driver(name),
             })
         };
-        said(argv0).or_else(|| compiler.file_name().and_then(said))
+        if let Some(driver) = said(argv0) {
+            return Some(driver);
+        }
+        let driver = said(compiler.file_name()?)?;
+        match driver.family {
+            Family::Clang => clang_mode(argv0).map(|cplusplus| Driver {
+                family: Family::Clang,
+                cplusplus,
+            }),
+            _ => Some(driver),
+        }
     }
 
     /// The drivers a compiler called `argv0` may be, before it is asked.

@@ -522,6 +522,20 @@ fn drivers_by_name_and_by_answers() {
     );
     assert_eq!(named("clang++-16", "/usr/bin/x"), Some(clang(true)));
     assert_eq!(named("mycc", "/usr/bin/gcc-12"), Some(gcc(false)));
+    assert_eq!(
+        named("mycxx", "/usr/bin/x86_64-linux-gnu-g++-12"),
+        Some(gcc(true))
+    );
+    // clang's mode follows the name it was called by, not its file's.
+    assert_eq!(
+        named("my++", "/usr/lib/llvm-16/bin/clang"),
+        Some(clang(true))
+    );
+    assert_eq!(
+        named("mine", "/usr/lib/llvm-16/bin/clang++"),
+        Some(clang(false))
+    );
+    assert_eq!(named("my-cl", "/usr/lib/llvm-16/bin/clang"), None);
     // cc and c++ are gcc or clang depending on the system: asked, not named.
     assert_eq!(named("cc", "/usr/bin/cc"), None);
     assert_eq!(named("c++", "/usr/bin/c++"), None);
