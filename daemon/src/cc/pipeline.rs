@@ -1790,9 +1790,11 @@ fn file_prefix_map(root: &Root) -> OsString {
     OsString::from_vec(arg)
 }
 
-/// Where a valueless `-fprofile-use` reads: gcc the object path with its
-/// extension replaced by `.gcda`, clang `default.profdata` in cwd. `None`
-/// when that depends on which of several units is compiled.
+/// Where a profile-use flag without a file reads: gcc the object path with
+/// its extension replaced by `.gcda`, or under a profile directory
+/// ([`gcc_profile_file`]), clang `default.profdata` in cwd. `None` when that
+/// depends on which of several units is compiled, or the object is
+/// `/dev/null` (gcc then names it otherwise).
 fn default_profile_path(inv: &Invocation, pwd: &[u8]) -> Option<OsString> {
     match inv.family {
         Family::Clang | Family::Emcc => Some("default.profdata".into()),
@@ -1800,7 +1802,10 @@ fn default_profile_path(inv: &Invocation, pwd: &[u8]) -> Option<OsString> {
             let [unit] = inv.units.as_slice() else {
                 return None;
             };
-            let object = unit.output.as_ref().filter(|o| !cc_is_dev_null(o))?;
+            let object = unit
+                .output
+                .as_ref()
+                .filter(|o| !cc::names::is_dev_null(o))?;
             let stem = Path::new(object)
                 .with_extension("")
                 .into_os_string()
@@ -1846,10 +1851,6 @@ fn gcc_profile_file(dir: &[u8], pwd: &[u8], stem: &[u8]) -> Vec<u8> {
     }
     path.extend_from_slice(b".gcda");
     path
-}
-
-fn cc_is_dev_null(path: &OsStr) -> bool {
-    path == "/dev/null"
 }
 
 /// `-fdebug-prefix-map=OLD=NEW` (and the file and macro variants) with OLD
