@@ -162,6 +162,8 @@ reasons! {
         Coverage => "coverage",
         CwdInOutput => "cwd_in_output",
         RecordCommandLine => "record_command_line",
+        /// `-Wa,-a…`: the assembler listing quotes sources found by path.
+        AsmListing => "asm_listing",
         /// `$PWD` reaches the checkout through a symlink.
         LogicalCwd => "logical_cwd",
         /// A path or value names a sibling of the root (`/w/ab` for `/w/a`).

@@ -127,6 +127,8 @@ struct State {
     search: SearchPath,
     extra_inputs: Vec<ExtraInput>,
     profile_uses: usize,
+    /// gcc: the directory of the last `-fprofile-use=` or `-fprofile-dir=`.
+    profile_dir: Option<OsString>,
     debug_level: u8,
     prefix_maps: Vec<(OsString, OsString)>,
     debug_compilation_dir: bool,
@@ -144,6 +146,10 @@ struct State {
     archs: Vec<OsString>,
     record_command_line: bool,
     emit_llvm: bool,
+    stack_usage: bool,
+    /// The assembler listing (`-Wa,-a…`): `Some(None)` on stdout,
+    /// `Some(Some(file))` into a file.
+    listing: Option<Option<OsString>>,
     /// The previous `-Xclang` value was a cc1 option whose value follows in the next one.
     xclang_value_pending: bool,
     em_config: Option<OsString>,
@@ -176,6 +182,7 @@ impl State {
             search: SearchPath::default(),
             extra_inputs: Vec::new(),
             profile_uses: 0,
+            profile_dir: None,
             debug_level: 0,
             prefix_maps: Vec::new(),
             debug_compilation_dir: false,
@@ -193,6 +200,8 @@ impl State {
             archs: Vec::new(),
             record_command_line: false,
             emit_llvm: false,
+            stack_usage: false,
+            listing: None,
             xclang_value_pending: false,
             em_config: None,
             emcc_settings: Vec::new(),
@@ -248,12 +257,14 @@ impl State {
             FlagClass::NoStdInc => self.search.nostdinc = true,
             FlagClass::ExtraInput(role) => {
                 self.include_pch |= spec_name == Some("-include-pch");
+                let value = self.gcc_profile_use(spec_name, value);
                 self.extra_input(role, value, arg)
             }
             FlagClass::Debug => self.debug_flag(&value),
             FlagClass::PrefixMap(kind) => self.prefix_map(kind, &value),
             FlagClass::Coverage(flag) => self.coverage_flag(flag),
             FlagClass::ProfileGenerate => self.profile_generate = true,
+            FlagClass::ProfileDir => self.profile_dir = Some(value),
             FlagClass::CwdSensitive => self.cwd_sensitive = true,
             FlagClass::SplitDwarf => self.split_dwarf_flag(spec_name, &value, arg),
             FlagClass::SerializeDiagnostics => self.serialize_diagnostics = Some(value),
@@ -264,6 +275,7 @@ impl State {
             FlagClass::Arch => self.archs.push(value),
             FlagClass::Xclang => self.xclang(&value, arg),
             FlagClass::AsmOptions => self.asm_options(&value, item.len == 1, arg),
+            FlagClass::StackUsage => self.stack_usage = true,
             FlagClass::Dump => self.dump_flag(&value, arg),
             FlagClass::OptInfo => self.opt_info(&value, arg),
             FlagClass::EmitLlvm => self.emit_llvm_flag(arg),
@@ -365,6 +377,8 @@ impl State {
             emcc_settings: self.emcc_settings,
             emcc_ports: self.emcc_ports,
             program_prefixes: self.program_prefixes,
+            profile_dir: self.profile_dir,
+            asm_listing: self.listing.is_some(),
         }
     }
 }

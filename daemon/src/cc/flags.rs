@@ -43,7 +43,7 @@ pub(crate) enum FlagClass {
     /// `-x`.
     Language,
     Dep(DepFlag),
-    /// `-Wp,…`: only `-MD,f`, `-MMD,f`, `-D…` and `-U…` are understood.
+    /// `-Wp,…`: only `-MD,f`, `-MMD,f`, `-D…`, `-U…` and `-P` are understood.
     Wp,
     IncludeDir(SearchKind),
     NoStdInc,
@@ -53,6 +53,8 @@ pub(crate) enum FlagClass {
     PrefixMap(MapKind),
     Coverage(CoverageFlag),
     ProfileGenerate,
+    /// gcc `-fprofile-dir=`: where profile data is read and written.
+    ProfileDir,
     /// Records cwd in an output: `-fprofile-abs-path`, `-fcoverage-mapping`.
     CwdSensitive,
     /// `-gsplit-dwarf[=…]`, `-gno-split-dwarf`.
@@ -70,6 +72,8 @@ pub(crate) enum FlagClass {
     Xpreprocessor,
     /// `-Wa,…` and `-Xassembler`: assembler listings and depfiles are extra outputs.
     AsmOptions,
+    /// `-fstack-usage`: a `.su` beside the object.
+    StackUsage,
     /// `-d<letters>`: most letters write dump files.
     Dump,
     /// `-fopt-info[-…][=file]`: a file name means an extra output.
@@ -211,7 +215,8 @@ impl FlagSpec {
             | FlagClass::EmConfig
             | FlagClass::Output
             | FlagClass::Dep(DepFlag::Mf)
-            | FlagClass::SerializeDiagnostics => true,
+            | FlagClass::SerializeDiagnostics
+            | FlagClass::ProfileDir => true,
             FlagClass::Plain => PATH_VALUED.contains(&self.name),
             _ => false,
         }
@@ -569,7 +574,7 @@ pub(crate) static FLAGS: &[FlagSpec] = &[
     row("-fcs-profile-generate=", K::JoinedEq, C::ProfileGenerate, F::CLANGISH),
     row("-fprofile-abs-path", K::Flag, C::CwdSensitive, F::GCC),
     row("-fcoverage-mapping", K::Flag, C::CwdSensitive, F::CLANGISH),
-    row("-fprofile-dir=", K::JoinedEq, UNSUPPORTED, F::GCC),
+    row("-fprofile-dir=", K::JoinedEq, C::ProfileDir, F::GCC),
     row("-fprofile-prefix-path=", K::JoinedEq, UNSUPPORTED, F::GCC),
     row("-fprofile-note=", K::JoinedEq, UNSUPPORTED, F::GCC),
     // Diagnostics.
@@ -683,7 +688,7 @@ pub(crate) static FLAGS: &[FlagSpec] = &[
     row("-dynamic", K::Flag, C::Plain, F::CLANGISH),
     row("-dynamiclib", K::Flag, C::Plain, F::CLANGISH),
     row("-fdump-", K::Joined, UNSUPPORTED, F::ALL),
-    row("-fstack-usage", K::Flag, UNSUPPORTED, F::ALL),
+    row("-fstack-usage", K::Flag, C::StackUsage, F::ALL),
     row("-fcallgraph-info", K::Flag, UNSUPPORTED, F::GCC),
     row("-fcallgraph-info=", K::JoinedEq, UNSUPPORTED, F::GCC),
     row("-save-temps", K::Flag, UNSUPPORTED, F::ALL),

@@ -179,9 +179,10 @@ pub(crate) enum ExtraInputKind {
     /// contents reach the key through the include set. gcc and clang use a sibling
     /// `<path>.gch` (or `.pch`) instead when one is valid, which the caller must detect.
     Include,
-    /// `-fprofile-use` and friends: a file, or a directory holding per-object data
-    /// (gcc mangles the object path into the name). An empty path means the flag had
-    /// no value: gcc then reads `<object stem>.gcda`, clang `default.profdata` in cwd.
+    /// `-fprofile-use` and friends: a file, or (clang) a directory holding
+    /// `default.profdata`. An empty path means the file follows from the object:
+    /// gcc reads `<object stem>.gcda`, or under `Invocation::profile_dir` the
+    /// object's mangled absolute stem there; clang reads `default.profdata` in cwd.
     ProfileUse,
 }
 
@@ -221,6 +222,11 @@ pub(crate) struct Unit {
     pub(crate) dwo: Option<OsString>,
     /// The `.gcno` coverage notes file.
     pub(crate) gcno: Option<OsString>,
+    /// The `.su` of `-fstack-usage`.
+    pub(crate) stack_usage: Option<OsString>,
+    /// The assembler listing file of `-Wa,-a…=file` (a listing without a
+    /// file goes to stdout, which is stored anyway).
+    pub(crate) listing: Option<OsString>,
 }
 
 /// A cacheable call.
@@ -292,12 +298,19 @@ pub(crate) struct Invocation {
     /// `-B` and `--prefix` values in order: the driver looks for `cc1` and
     /// `as` there first.
     pub(crate) program_prefixes: Vec<OsString>,
+    /// gcc: the value of the last `-fprofile-use=` or `-fprofile-dir=`, the
+    /// directory profile data is read from under the object's mangled path.
+    pub(crate) profile_dir: Option<OsString>,
+    /// `-Wa,-a…`: GNU as writes a listing (on stdout or into a file), which
+    /// may quote the source and headers as `as` finds them.
+    pub(crate) asm_listing: bool,
 }
 
 impl Family {
     /// Family from the compiler's name (`argv[0]` or the resolved executable's name).
-    /// `cc` and `c++` map to gcc by name; on systems where they are clang the caller
-    /// has to know better (a `--version` probe).
+    /// `cc` and `c++` map to gcc here (the argument vectors name them so); the
+    /// pipeline asks them instead, since they are clang on some systems
+    /// ([`Driver::named`]).
     pub(crate) fn from_argv0(name: &OsStr) -> Option<Family> {
         let base = driver_base(name)?;
         if base == "emcc" || base == "em++" {
@@ -328,6 +341,132 @@ impl Family {
                 || base.ends_with("-clang++")
         })
     }
+}
+
+/// A compiler driver: its family and whether it compiles `.c` as C++.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Driver {
+    pub(crate) family: Family,
+    pub(crate) cplusplus: bool,
+}
+
+/// What a compiler not named after its driver is asked, in order:
+/// `--version` (which says clang), `-dumpmachine` (which every gcc and
+/// clang answers with its target) and what gcc's driver would run for a
+/// `.c` file (`cc1` or `cc1plus`: gcc or g++).
+pub(crate) const IDENTIFY_RUNS: &[&[&str]] = &[
+    &["--version"],
+    &["-dumpmachine"],
+    &["-###", "-c", "zccache-probe.c"],
+];
+
+impl Driver {
+    /// The driver its name says it is: any name `Family::from_argv0` knows
+    /// but `cc` and `c++`, which are gcc on some systems and clang on
+    /// others; the name it was called by first, else the executable's (a
+    /// link `mycc` to `gcc-12`). A clang binary still takes its mode from
+    /// the name it was called by. `None` when it must be probed.
+    pub(crate) fn named(argv0: &OsStr, compiler: &Path) -> Option<Driver> {
+        let said = |name: &OsStr| {
+            let base = driver_base(name)?;
+            if matches!(base, "cc" | "c++") {
+                return None;
+            }
+            Family::from_argv0(name).map(|family| Driver {
+                family,
+                cplusplus: Family::is_cplusplus_driver(name),
+            })
+        };
+        if let Some(driver) = said(argv0) {
+            return Some(driver);
+        }
+        let driver = said(compiler.file_name()?)?;
+        match driver.family {
+            Family::Clang => clang_mode(argv0).map(|cplusplus| Driver {
+                family: Family::Clang,
+                cplusplus,
+            }),
+            _ => Some(driver),
+        }
+    }
+
+    /// The drivers a compiler called `argv0` may be, before it is asked.
+    pub(crate) fn candidates(argv0: &OsStr) -> Vec<Driver> {
+        let mut candidates = vec![
+            Driver {
+                family: Family::Gcc,
+                cplusplus: false,
+            },
+            Driver {
+                family: Family::Gcc,
+                cplusplus: true,
+            },
+        ];
+        if let Some(cplusplus) = clang_mode(argv0) {
+            candidates.push(Driver {
+                family: Family::Clang,
+                cplusplus,
+            });
+        }
+        candidates
+    }
+}
+
+/// A probe run's exit code, stdout and stderr.
+pub(crate) type ProbeAnswer<'a> = (i32, &'a [u8], &'a [u8]);
+
+/// Which driver a compiler is from its answers to [`IDENTIFY_RUNS`]
+/// (`answer(args)` gives exit code, stdout and stderr of a run): clang when
+/// `--version` says so, gcc when its driver would run `cc1` or `cc1plus`,
+/// each only with a target from `-dumpmachine`. emcc is a script and never
+/// probed.
+pub(crate) fn identify_driver<'a>(
+    argv0: &OsStr,
+    answer: &dyn Fn(&[&str]) -> Option<ProbeAnswer<'a>>,
+) -> Option<Driver> {
+    let ok = |args: &[&str]| answer(args).filter(|(code, _, _)| *code == 0);
+    let (_, machine, _) = ok(IDENTIFY_RUNS[1])?;
+    if machine.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let (_, version, _) = ok(IDENTIFY_RUNS[0])?;
+    if contains(version, b"clang version") {
+        return clang_mode(argv0).map(|cplusplus| Driver {
+            family: Family::Clang,
+            cplusplus,
+        });
+    }
+    let (_, _, commands) = ok(IDENTIFY_RUNS[2])?;
+    // Each command `-###` prints is a line opening with a space and the
+    // program, as a path or a bare name.
+    let program = commands
+        .split(|&b| b == b'\n')
+        .filter_map(|line| line.strip_prefix(b" "))
+        .filter_map(|line| line.split(|&b| b == b' ').next())
+        .map(|p| p.rsplit(|&b| b == b'/').next().unwrap_or(p))
+        .find(|p| *p == b"cc1" || *p == b"cc1plus")?;
+    Some(Driver {
+        family: Family::Gcc,
+        cplusplus: program == b"cc1plus",
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// For a clang binary called `argv0`, whether it runs as `clang++`: clang
+/// picks its mode from the end of its name (`…++` is C++). `None` for the
+/// names that make it another tool (`…cl`, `…cpp`, `…flang`, `…dxc`).
+fn clang_mode(argv0: &OsStr) -> Option<bool> {
+    let base = driver_base(argv0)?;
+    if ["cl", "cpp", "flang", "dxc"]
+        .iter()
+        .any(|tool| base.ends_with(tool))
+    {
+        return None;
+    }
+    Some(base.ends_with("++"))
 }
 
 /// The driver's file name without directory, `.exe`/`.bat`/`.py` suffix and trailing

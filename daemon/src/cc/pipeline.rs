@@ -20,7 +20,7 @@ use frame::v1::{self, WriteMode};
 use crate::cc::key::{self, ExtraKey, ExtraState, KeyInputs, ResultInputs};
 use crate::cc::moment::{Moment, MomentError, SdeSupport};
 use crate::cc::toolchain::{self, Programs, Selection};
-use crate::cc::{self, Classified, DepMode, Family, Invocation, Mode, Unit};
+use crate::cc::{self, Classified, DepMode, Driver, Family, Invocation, Mode, Unit};
 use crate::depfile::{self, DepRule, Style};
 use crate::domains;
 use crate::journal;
@@ -46,6 +46,9 @@ pub(crate) struct CcPipeline {
     sde_support: DashMap<Vec<u8>, SdeSupport>,
     /// What each driver printed for its sub-programs, by selection.
     programs: DashMap<Vec<u8>, Programs>,
+    /// Each compiler not named after its driver, by content digest: the
+    /// driver its answers showed, `None` for no gcc or clang.
+    drivers: DashMap<Digest, Option<Driver>>,
     /// Each driver's built-in include chain, by what selects it
     /// ([`Cc::builtin_chain`]); `None` when it could not tell.
     builtin_chains: DashMap<[u8; 32], Option<Arc<Vec<PathBuf>>>>,
@@ -238,7 +241,11 @@ impl Cc<'_> {
     /// The facts every unit of `req` shares, or the Probe round that must
     /// come first.
     fn prepare(&self, req: &v1::Lookup) -> Result<Prepared<Request>, Pt> {
-        let call = Call::read(req)?;
+        let driver = match self.driver(req)? {
+            Identified::Driver(driver) => driver,
+            Identified::Ask(runs) => return Ok(Prepared::Reply(probe_reply(runs))),
+        };
+        let call = Call::read(req, driver)?;
         let identity = self
             .compiler_identity(&call.compiler, call.family, &call.env, &call.inv, &call.cwd)
             .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e))?;
@@ -275,6 +282,101 @@ impl Cc<'_> {
             search_tails: asked.search_tails,
             explain,
         }))
+    }
+
+    /// Which driver the compiler is: by its name when the name says it
+    /// (`gcc`, `clang-16`, `x86_64-linux-gnu-g++`, `emcc`), else by what it
+    /// answered to the identification probes, memoized by its content
+    /// digest. A compiler not yet identified is asked, in the same round,
+    /// everything a gcc or a clang driver would be asked for this call, so
+    /// that the one Probe round the wrapper runs answers both.
+    fn driver(&self, req: &v1::Lookup) -> Result<Identified, Pt> {
+        let argv0 = Call::argv0(req);
+        let compiler = Path::new(OsStr::from_bytes(&req.compiler));
+        if let Some(driver) = Driver::named(&argv0, compiler) {
+            return Ok(Identified::Driver(driver));
+        }
+        let unsupported = |detail: &str| Pt::new(PassthroughReason::UnsupportedCompiler, detail);
+        if shebang_interpreter(compiler).is_some() {
+            // A script may do anything with a probe's arguments.
+            return Err(unsupported("a script not named after its compiler"));
+        }
+        let (_, digest) = self
+            .core
+            .meta
+            .digest(compiler)
+            .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e.to_string()))?;
+        let known = match self.pipe.drivers.get(&digest) {
+            Some(known) => *known,
+            None if req.probes.is_empty() => {
+                return self.identification_runs(req, &argv0).map(Identified::Ask);
+            }
+            None => {
+                let found = cc::identify_driver(&argv0, &|args: &[&str]| {
+                    req.probes
+                        .iter()
+                        .find(|p| {
+                            p.args
+                                .iter()
+                                .map(Vec::as_slice)
+                                .eq(args.iter().map(|a| a.as_bytes()))
+                        })
+                        .map(|p| (p.exit_code, p.stdout.as_slice(), p.stderr.as_slice()))
+                });
+                self.pipe.drivers.insert(digest, found);
+                found
+            }
+        };
+        known
+            .map(Identified::Driver)
+            .ok_or_else(|| unsupported("not a gcc or clang driver by its answers"))
+    }
+
+    /// The identification probes, then what each candidate driver would be
+    /// asked for this call (its classification failing asks nothing). A
+    /// call no candidate would cache is not worth running an unknown
+    /// program for: it passes through with the first candidate's reason.
+    fn identification_runs(
+        &self,
+        req: &v1::Lookup,
+        argv0: &OsStr,
+    ) -> Result<Vec<Vec<Vec<u8>>>, Pt> {
+        let mut runs: Vec<Vec<Vec<u8>>> = cc::IDENTIFY_RUNS
+            .iter()
+            .map(|run| run.iter().map(|a| a.as_bytes().to_vec()).collect())
+            .collect();
+        let mut refused = None;
+        let mut cacheable = false;
+        for driver in Driver::candidates(argv0) {
+            let call = match Call::read(req, driver) {
+                Ok(call) => call,
+                Err(pt) => {
+                    refused.get_or_insert(pt);
+                    continue;
+                }
+            };
+            cacheable = true;
+            let Ok(identity) = self.compiler_identity(
+                &call.compiler,
+                call.family,
+                &call.env,
+                &call.inv,
+                &call.cwd,
+            ) else {
+                continue;
+            };
+            if let Ok(asked) = self.ask(&call, &identity, &[]) {
+                for run in asked.runs {
+                    if !runs.contains(&run) {
+                        runs.push(run);
+                    }
+                }
+            }
+        }
+        match refused {
+            Some(pt) if !cacheable => Err(pt),
+            _ => Ok(runs),
+        }
     }
 
     /// The facts only the compiler can tell, from the memos or `probes`;
@@ -450,8 +552,10 @@ impl Cc<'_> {
         for extra in &call.inv.extra_inputs {
             let default_profile;
             let extra = if extra.path.is_empty() {
+                let pwd = logical_cwd(&call.env, &call.cwd)
+                    .unwrap_or_else(|| call.cwd.as_os_str().as_bytes().to_vec());
                 default_profile = cc::ExtraInput {
-                    path: default_profile_path(&call.inv).ok_or_else(|| {
+                    path: default_profile_path(&call.inv, &pwd).ok_or_else(|| {
                         Pt::new(
                             PassthroughReason::UnsupportedCompilerOption,
                             "profile data at a default path",
@@ -463,7 +567,14 @@ impl Cc<'_> {
             } else {
                 extra
             };
-            let path = worktree::resolve(&call.cwd, extra.path.as_bytes());
+            let mut path = worktree::resolve(&call.cwd, extra.path.as_bytes());
+            if extra.kind == cc::ExtraInputKind::ProfileUse
+                && call.family != Family::Gcc
+                && path.is_dir()
+            {
+                // clang reads `default.profdata` in a profile directory.
+                path.push("default.profdata");
+            }
             let pch = if extra.kind == cc::ExtraInputKind::Include {
                 self.pch_digests(&path)?
             } else {
@@ -516,8 +627,6 @@ impl Cc<'_> {
             | cc::ExtraInputKind::Include
             | cc::ExtraInputKind::ProfileUse => match self.core.meta.digest(path) {
                 Ok((stat, d)) => Ok((ExtraState::Digest(Some(d)), Some(stat))),
-                // A profile directory holds one file per object; we do not
-                // yet know which, so we cannot key it.
                 Err(_) if path.is_dir() => Err(Pt::new(
                     PassthroughReason::UnsupportedCompilerOption,
                     "input directory",
@@ -556,7 +665,7 @@ impl Cc<'_> {
             ));
         }
         let source = r.view.resolve_raw(unit.source.as_bytes());
-        let (source_stat, source_digest) = self.core.meta.digest(&source).map_err(|e| {
+        let (source_stat, source_digest) = self.source_digest(&source).map_err(|e| {
             Pt::new(
                 PassthroughReason::NoInputFile,
                 &format!("{}: {e}", source.display()),
@@ -693,6 +802,8 @@ impl Cc<'_> {
             want("dwo", &unit.dwo),
             want("gcno", &unit.gcno),
             want("dia", &inv.serialize_diagnostics),
+            want("su", &unit.stack_usage),
+            want("listing", &unit.listing),
         ]
         .into_iter()
         .flatten()
@@ -804,9 +915,7 @@ impl Cc<'_> {
     fn include_set(&self, p: &Pending) -> Result<IncludeSet, NotStoredReason> {
         let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
         let (_, source_digest) = self
-            .core
-            .meta
-            .digest(&p.source)
+            .source_digest(&p.source)
             .map_err(|_| NotStoredReason::ModifiedInputFile)?;
         let mut scans = vec![(
             p.source.as_os_str().as_bytes().to_vec(),
@@ -956,6 +1065,18 @@ impl Cc<'_> {
             Ok((stat, digest)) if !stat.changed_since(start_ns) => Ok(digest),
             _ => Err(NotStoredReason::ModifiedInputFile),
         }
+    }
+
+    /// A source's stat and digest. `/dev/null` (`gcc -x c -c /dev/null`)
+    /// is a device, not a file: it always reads empty, so it is keyed as
+    /// the empty text, with the device's own stat data for the checks at
+    /// Store.
+    fn source_digest(&self, path: &Path) -> std::io::Result<(StatId, Digest)> {
+        if is_dev_null(path) {
+            let md = std::fs::metadata(path)?;
+            return Ok((StatId::of(&md), *blake3::hash(b"").as_bytes()));
+        }
+        self.core.meta.digest(path)
     }
 
     fn scan(&self, path: &Path, digest: &Digest) -> Arc<ScanResult> {
@@ -1349,6 +1470,8 @@ fn unit_outputs(cwd: &Path, inv: &Invocation, unit: &Unit) -> Vec<(&'static str,
         ("dwo", &unit.dwo),
         ("gcno", &unit.gcno),
         ("dia", &inv.serialize_diagnostics),
+        ("su", &unit.stack_usage),
+        ("listing", &unit.listing),
     ] {
         if let Some(p) = p {
             outputs.push((role, worktree::resolve(cwd, p.as_bytes())));
@@ -1415,27 +1538,25 @@ struct Call {
 }
 
 impl Call {
-    /// `req` classified, or why it passes through.
-    fn read(req: &v1::Lookup) -> Result<Call, Pt> {
-        let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
-        let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
-        let argv0 = Path::new(OsStr::from_bytes(&req.argv0))
+    /// The file name the compiler was called by.
+    fn argv0(req: &v1::Lookup) -> OsString {
+        Path::new(OsStr::from_bytes(&req.argv0))
             .file_name()
             .unwrap_or_default()
-            .to_os_string();
-        let family = Family::from_argv0(&argv0)
-            .or_else(|| compiler.file_name().and_then(Family::from_argv0))
-            .ok_or_else(|| {
-                Pt::new(
-                    PassthroughReason::UnsupportedCompiler,
-                    "not a gcc, clang or emcc driver",
-                )
-            })?;
+            .to_os_string()
+    }
+
+    /// `req` classified for `driver`, or why it passes through.
+    fn read(req: &v1::Lookup, driver: Driver) -> Result<Call, Pt> {
+        let cwd = PathBuf::from(OsStr::from_bytes(&req.cwd));
+        let compiler = PathBuf::from(OsStr::from_bytes(&req.compiler));
+        let argv0 = Call::argv0(req);
+        let family = driver.family;
         let args = request_args(req);
         let expanded = cc::expand_response_files(family, &args, &cwd, &cc::FsReader)
             .map_err(|p| Pt::new(p.reason.counter(), &p.detail))?;
         let env = request_env(req);
-        let inv = classify(family, &argv0, &expanded, &env)?;
+        let inv = classify(driver, &expanded, &env)?;
         Ok(Call {
             cwd,
             env,
@@ -1458,14 +1579,12 @@ impl Call {
 
 /// The expanded arguments classified: a compile we can cache, or why not.
 fn classify(
-    family: Family,
-    argv0: &OsStr,
+    driver: Driver,
     expanded: &[OsString],
     env: &BTreeMap<Vec<u8>, Vec<u8>>,
 ) -> Result<Invocation, Pt> {
     let getenv = |k: &str| env.get(k.as_bytes()).map(|v| OsString::from_vec(v.clone()));
-    let cplusplus = cc::Family::is_cplusplus_driver(argv0);
-    let inv = match cc::classify(family, cplusplus, expanded, &getenv) {
+    let inv = match cc::classify(driver.family, driver.cplusplus, expanded, &getenv) {
         Classified::Compile(inv) => inv,
         Classified::Passthrough(p) => return Err(Pt::new(p.reason.counter(), &p.detail)),
     };
@@ -1498,6 +1617,12 @@ fn terminal(req: &v1::Lookup) -> Result<Option<v1::Terminal>, Pt> {
             "stderr is a terminal the wrapper did not measure",
         )),
     }
+}
+
+/// A compiler's driver, or the probes that tell it.
+enum Identified {
+    Driver(Driver),
+    Ask(Vec<Vec<Vec<u8>>>),
 }
 
 /// What the compiler told (from memos or probes), and what it still must.
@@ -1590,6 +1715,11 @@ fn remap_blocker(inv: &Invocation) -> Option<RemapFallback> {
     if inv.record_command_line {
         return Some(RemapFallback::RecordCommandLine);
     }
+    if inv.asm_listing {
+        // `as` quotes the source lines it finds through the debug info's
+        // paths, which the injected map rewrites.
+        return Some(RemapFallback::AsmListing);
+    }
     None
 }
 
@@ -1611,6 +1741,8 @@ fn outputs_collide(cwd: &Path, inv: &Invocation, unit: &Unit) -> bool {
         unit.dwo.as_ref(),
         unit.gcno.as_ref(),
         inv.serialize_diagnostics.as_ref(),
+        unit.stack_usage.as_ref(),
+        unit.listing.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -1665,20 +1797,67 @@ fn file_prefix_map(root: &Root) -> OsString {
     OsString::from_vec(arg)
 }
 
-/// Where a valueless `-fprofile-use` reads: gcc the object path with its
-/// extension replaced by `.gcda`, clang `default.profdata` in cwd. `None`
-/// when that depends on which of several units is compiled.
-fn default_profile_path(inv: &Invocation) -> Option<OsString> {
+/// Where a profile-use flag without a file reads: gcc the object path with
+/// its extension replaced by `.gcda`, or under a profile directory
+/// ([`gcc_profile_file`]), clang `default.profdata` in cwd. `None` when that
+/// depends on which of several units is compiled, or the object is
+/// `/dev/null` (gcc then names it otherwise).
+fn default_profile_path(inv: &Invocation, pwd: &[u8]) -> Option<OsString> {
     match inv.family {
         Family::Clang | Family::Emcc => Some("default.profdata".into()),
         Family::Gcc => {
             let [unit] = inv.units.as_slice() else {
                 return None;
             };
-            let object = Path::new(unit.output.as_ref()?);
-            Some(object.with_extension("gcda").into_os_string())
+            let object = unit
+                .output
+                .as_ref()
+                .filter(|o| !cc::names::is_dev_null(o))?;
+            let stem = Path::new(object)
+                .with_extension("")
+                .into_os_string()
+                .into_vec();
+            let Some(dir) = &inv.profile_dir else {
+                let mut path = stem;
+                path.extend_from_slice(b".gcda");
+                return Some(OsString::from_vec(path));
+            };
+            Some(OsString::from_vec(gcc_profile_file(
+                dir.as_bytes(),
+                pwd,
+                &stem,
+            )))
         }
     }
+}
+
+/// Where gcc reads an object's profile under a profile directory `dir`
+/// (`coverage_init`): `dir/` then the object's stem, absolute as it is,
+/// or else joined to the compiler's logical cwd `pwd` with each `/` made
+/// `#` and each `..` made `^` (`mangle_path`); then `.gcda`.
+fn gcc_profile_file(dir: &[u8], pwd: &[u8], stem: &[u8]) -> Vec<u8> {
+    let mut path = dir.to_vec();
+    path.push(b'/');
+    if stem.first() == Some(&b'/') {
+        path.extend_from_slice(stem);
+    } else {
+        let mut whole = pwd.to_vec();
+        whole.push(b'/');
+        whole.extend_from_slice(stem);
+        let parts: Vec<&[u8]> = whole.split(|&b| b == b'/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            if *part == b".." {
+                path.push(b'^');
+            } else {
+                path.extend_from_slice(part);
+            }
+            if i + 1 < parts.len() {
+                path.push(b'#');
+            }
+        }
+    }
+    path.extend_from_slice(b".gcda");
+    path
 }
 
 /// `-fdebug-prefix-map=OLD=NEW` (and the file and macro variants) with OLD
@@ -2142,7 +2321,9 @@ fn emscripten_clang(config: &str) -> PathBuf {
 /// its object, assembly and `.dwo`.
 fn write_mode(family: Family, mode: Mode, role: &str) -> WriteMode {
     match (role, family) {
-        ("depfile" | "gcno", _) => WriteMode::WriteThrough,
+        // gcc's `.su` (fopen), clang's (raw_fd_ostream) and as's listing
+        // (fopen) are truncated in place too.
+        ("depfile" | "gcno" | "su" | "listing", _) => WriteMode::WriteThrough,
         ("object", Family::Gcc) if mode == Mode::Assemble => WriteMode::WriteThrough,
         ("object" | "dwo", Family::Gcc) => WriteMode::ReplaceUnlessDangling,
         _ => WriteMode::Replace,
@@ -2171,6 +2352,29 @@ mod tests {
     }
 
     #[test]
+    fn gcc_profile_files_are_named_as_gcc_names_them() {
+        // What gcc 12 names in `-Wmissing-profile` for each object stem.
+        let file = |dir: &str, stem: &str| {
+            String::from_utf8(gcc_profile_file(dir.as_bytes(), b"/w/pg", stem.as_bytes())).unwrap()
+        };
+        assert_eq!(file("P", "dir/x"), "P/#w#pg#dir#x.gcda");
+        assert_eq!(file("P", "../pg/dir/x"), "P/#w#pg#^#pg#dir#x.gcda");
+        assert_eq!(file("P", "./dir/x"), "P/#w#pg#.#dir#x.gcda");
+        assert_eq!(file("P", "dir//x"), "P/#w#pg#dir##x.gcda");
+        assert_eq!(file("A/", "a"), "A//#w#pg#a.gcda");
+        assert_eq!(file("P", "/w/pg/dir/x"), "P//w/pg/dir/x.gcda");
+        let inv = classified(&["-fprofile-use=prof", "-c", "t.c", "-o", "o/t.y.o"]);
+        assert_eq!(
+            default_profile_path(&inv, b"/w"),
+            Some("prof/#w#o#t.y.gcda".into())
+        );
+        let inv = classified(&["-fprofile-use", "-c", "t.c", "-o", "o/t.o"]);
+        assert_eq!(default_profile_path(&inv, b"/w"), Some("o/t.gcda".into()));
+        let inv = classified(&["-fprofile-use", "-c", "t.c", "-o", "/dev/null"]);
+        assert_eq!(default_profile_path(&inv, b"/w"), None);
+    }
+
+    #[test]
     fn write_modes_follow_the_compilers() {
         use WriteMode::*;
         let cases = [
@@ -2179,6 +2383,9 @@ mod tests {
             (Family::Gcc, Mode::Assemble, "object", WriteThrough),
             (Family::Gcc, Mode::Compile, "depfile", WriteThrough),
             (Family::Gcc, Mode::Compile, "gcno", WriteThrough),
+            (Family::Gcc, Mode::Compile, "su", WriteThrough),
+            (Family::Clang, Mode::Compile, "su", WriteThrough),
+            (Family::Gcc, Mode::Compile, "listing", WriteThrough),
             (Family::Clang, Mode::Compile, "object", Replace),
             (Family::Clang, Mode::Assemble, "object", Replace),
             (Family::Clang, Mode::Compile, "depfile", WriteThrough),

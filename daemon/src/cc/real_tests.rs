@@ -1,6 +1,6 @@
 //! Checks the names the classifier predicts against what the installed gcc (required)
 //! and clang (when present) actually write: objects, depfiles and their targets,
-//! `.dwo`, `.gcno`, and response-file tokenization.
+//! `.dwo`, `.gcno`, `.su`, assembler listings, and response-file tokenization.
 //!
 //! Each scenario runs the compiler in a fresh temporary directory and compares the
 //! set of files it created with the prediction. It tests nothing else about the
@@ -109,6 +109,22 @@ static SCENARIOS: &[Scenario] = &[
     both(&["-S", "t.c", "--coverage", "-o", "out/c.s"]),
     both(&["-c", "t.c", "-ftest-coverage", "-o", "out.dir/noext"]),
     both(&["-c", "t.c", "-fprofile-arcs"]),
+    both(&["-c", "src/foo.c.c", "-fstack-usage"]),
+    both(&["-c", "t.c", "-fstack-usage", "-o", "out/s.y.obj"]),
+    both(&["-c", "t.c", "-fstack-usage", "-o", "out.dir/noext"]),
+    both(&["-S", "t.c", "-fstack-usage", "-o", "out/q.s"]),
+    both(&["-c", "asm.s", "-fstack-usage"]),
+    // gcc then names it after the source, which we pass through.
+    Scenario {
+        args: &["-c", "t.c", "-fstack-usage", "-o", "/dev/null"],
+        gcc: false,
+        clang: true,
+        cplusplus: false,
+        expect: Expect::Files,
+    },
+    gcc_only(&["-c", "t.c", "-Wa,-adhln=out/t.lst"]),
+    gcc_only(&["-S", "t.c", "-Wa,-adhln=out/t.lst"]),
+    both(&["-x", "c", "-c", "/dev/null", "-MD"]),
     Scenario {
         args: &["-c", "cxx.c"],
         gcc: true,
@@ -195,10 +211,15 @@ fn run_scenario(driver: &str, scenario: &Scenario) -> Result<(), String> {
 
     let mut predicted = BTreeSet::new();
     for unit in &inv.units {
-        for path in [&unit.output, &unit.depfile, &unit.dwo, &unit.gcno]
-            .into_iter()
-            .flatten()
-        {
+        let files = [
+            &unit.output,
+            &unit.depfile,
+            &unit.dwo,
+            &unit.gcno,
+            &unit.stack_usage,
+            &unit.listing,
+        ];
+        for path in files.into_iter().flatten().filter(|p| *p != "/dev/null") {
             predicted.insert(path.to_string_lossy().into_owned());
         }
     }

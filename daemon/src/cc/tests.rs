@@ -19,7 +19,7 @@
 //!
 //! The rendering prints only what differs from the defaults: `unit:` per source (its
 //! argv index, language, output, depfile with its first-rule targets as written,
-//! `.dwo`, `.gcno`), then `dep:`, `search:`, `extra:`, `flags:`, `emcc:` and `cwd:`
+//! `.dwo`, `.gcno`, `.su`, assembler listing), then `dep:`, `search:`, `extra:`, `flags:`, `emcc:` and `cwd:`
 //! (the cwd key for the case's cwd: `raw` when the raw cwd is keyed) lines when they
 //! carry anything, and `unit-args:` lines for calls with several sources.
 
@@ -376,6 +376,12 @@ fn render_invocation(inv: &Invocation, expanded: &[OsString], cwd: &Path) -> Str
         if let Some(gcno) = &unit.gcno {
             let _ = write!(out, " gcno={}", word(gcno));
         }
+        if let Some(su) = &unit.stack_usage {
+            let _ = write!(out, " su={}", word(su));
+        }
+        if let Some(listing) = &unit.listing {
+            let _ = write!(out, " listing={}", word(listing));
+        }
     }
     let dep = &inv.dep;
     if dep.mode != DepMode::None
@@ -431,6 +437,9 @@ fn render_invocation(inv: &Invocation, expanded: &[OsString], cwd: &Path) -> Str
             };
             let _ = write!(out, " {kind}:{}", word(&extra.path));
         }
+    }
+    if let Some(dir) = &inv.profile_dir {
+        let _ = write!(out, "\nprofile-dir: {}", word(dir));
     }
     let mut flags = String::new();
     if inv.debug_level > 0 {
@@ -493,4 +502,88 @@ fn render_invocation(inv: &Invocation, expanded: &[OsString], cwd: &Path) -> Str
         }
     }
     out
+}
+
+#[test]
+fn drivers_by_name_and_by_answers() {
+    use super::{identify_driver, Driver};
+    let named = |argv0: &str, compiler: &str| Driver::named(OsStr::new(argv0), Path::new(compiler));
+    let gcc = |cplusplus| Driver {
+        family: Family::Gcc,
+        cplusplus,
+    };
+    let clang = |cplusplus| Driver {
+        family: Family::Clang,
+        cplusplus,
+    };
+    assert_eq!(
+        named("x86_64-linux-gnu-gcc-12", "/usr/bin/x"),
+        Some(gcc(false))
+    );
+    assert_eq!(named("clang++-16", "/usr/bin/x"), Some(clang(true)));
+    assert_eq!(named("mycc", "/usr/bin/gcc-12"), Some(gcc(false)));
+    assert_eq!(
+        named("mycxx", "/usr/bin/x86_64-linux-gnu-g++-12"),
+        Some(gcc(true))
+    );
+    // clang's mode follows the name it was called by, not its file's.
+    assert_eq!(
+        named("my++", "/usr/lib/llvm-16/bin/clang"),
+        Some(clang(true))
+    );
+    assert_eq!(
+        named("mine", "/usr/lib/llvm-16/bin/clang++"),
+        Some(clang(false))
+    );
+    assert_eq!(named("my-cl", "/usr/lib/llvm-16/bin/clang"), None);
+    // cc and c++ are gcc or clang depending on the system: asked, not named.
+    assert_eq!(named("cc", "/usr/bin/cc"), None);
+    assert_eq!(named("c++", "/usr/bin/c++"), None);
+    assert_eq!(named("mycc", "/opt/mycc"), None);
+
+    let version_gcc: &[u8] =
+        b"mycc (Debian 12.2.0-14) 12.2.0\nCopyright (C) 2022 Free Software Foundation, Inc.\n";
+    let version_clang: &[u8] = b"Debian clang version 16.0.6\nTarget: x86_64-pc-linux-gnu\n";
+    let answers = |version: &'static [u8], machine: &'static [u8], commands: &'static [u8]| {
+        move |args: &[&str]| -> Option<super::ProbeAnswer<'static>> {
+            match args {
+                ["--version"] => Some((0, version, b"")),
+                ["-dumpmachine"] => Some((0, machine, b"")),
+                ["-###", ..] => Some((0, b"", commands)),
+                _ => None,
+            }
+        }
+    };
+    let cc1 = b"Target: x86_64-linux-gnu\n /usr/lib/gcc/x86_64-linux-gnu/12/cc1 -quiet zccache-probe.c\n as --64\n";
+    let cc1plus = b" cc1plus -quiet zccache-probe.c\n";
+    let id = |argv0: &str, a: &dyn Fn(&[&str]) -> Option<super::ProbeAnswer<'static>>| {
+        identify_driver(OsStr::new(argv0), a)
+    };
+    let machine = b"x86_64-linux-gnu\n";
+    assert_eq!(
+        id("mycc", &answers(version_gcc, machine, cc1)),
+        Some(gcc(false))
+    );
+    assert_eq!(
+        id("cc", &answers(version_gcc, machine, cc1plus)),
+        Some(gcc(true))
+    );
+    assert_eq!(
+        id("mycc", &answers(version_clang, machine, b"")),
+        Some(clang(false))
+    );
+    assert_eq!(
+        id("my++", &answers(version_clang, machine, b"")),
+        Some(clang(true))
+    );
+    // Names that turn clang into cl, cpp or flang are not compilers we know.
+    assert_eq!(id("mycl", &answers(version_clang, machine, b"")), None);
+    assert_eq!(id("mycpp", &answers(version_clang, machine, b"")), None);
+    // No target, or no cc1: not a compiler driver.
+    assert_eq!(id("mycc", &answers(version_gcc, b"\n", cc1)), None);
+    assert_eq!(
+        id("mycc", &answers(version_gcc, machine, b" collect2 x.o\n")),
+        None
+    );
+    assert_eq!(id("mycc", &|_: &[&str]| None), None);
 }

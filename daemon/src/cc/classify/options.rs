@@ -117,6 +117,11 @@ impl State {
         if (single("-D") || single("-U")) && value.len() > 2 {
             return;
         }
+        // No line markers: it only changes `-E` output, which a compile
+        // does not write; it stays in the key as spelled.
+        if value == "-P" {
+            return;
+        }
         self.unsupported(arg);
     }
 
@@ -139,6 +144,24 @@ impl State {
             SearchKind::After => &mut self.search.after,
         };
         list.push(dir);
+    }
+
+    /// gcc's profile-use flags name no file: `-fprofile-use=DIR` is a
+    /// directory (like `-fprofile-dir=`) holding one file per object, which
+    /// the caller finds from the object's name (an empty path), and a bare
+    /// `-fauto-profile` reads `fbdata.afdo`. Other values are kept.
+    pub(super) fn gcc_profile_use(&mut self, spec_name: Option<&str>, value: OsString) -> OsString {
+        if self.family != Family::Gcc {
+            return value;
+        }
+        match spec_name {
+            Some("-fprofile-use=") => {
+                self.profile_dir = Some(value);
+                OsString::new()
+            }
+            Some("-fauto-profile") => "fbdata.afdo".into(),
+            _ => value,
+        }
     }
 
     pub(super) fn extra_input(&mut self, role: InputRole, path: OsString, arg: &OsStr) {
@@ -236,7 +259,10 @@ impl State {
         }
     }
 
-    /// Assembler options that write listings or depfiles are extra outputs.
+    /// Assembler options that write files: GNU as's listing (`-a[letters][=file]`,
+    /// on stdout or into the file) is an output we store, for gcc only (clang's
+    /// integrated assembler rejects it) and once per call; depfiles (`--MD`) and
+    /// `-o` are not modelled.
     pub(super) fn asm_options(&mut self, value: &OsStr, comma_separated: bool, arg: &OsStr) {
         let bytes = value.as_encoded_bytes();
         let parts: Vec<&[u8]> = if comma_separated {
@@ -244,14 +270,17 @@ impl State {
         } else {
             vec![bytes]
         };
-        let writes_file = |p: &&[u8]| {
-            (p.starts_with(b"-a") && !p.starts_with(b"-arch"))
-                || p.starts_with(b"--MD")
-                || p.starts_with(b"-MD")
-                || p.starts_with(b"-o")
-        };
-        if parts.iter().any(writes_file) {
-            self.unsupported(arg);
+        for part in parts {
+            if part.starts_with(b"--MD") || part.starts_with(b"-MD") || part.starts_with(b"-o") {
+                self.unsupported(arg);
+            } else if part.starts_with(b"-a") && !part.starts_with(b"-arch") {
+                match listing_file(part) {
+                    Some(file) if self.family == Family::Gcc && self.listing.is_none() => {
+                        self.listing = Some(file)
+                    }
+                    _ => self.unsupported(arg),
+                }
+            }
         }
     }
 
@@ -267,6 +296,31 @@ impl State {
         }
         self.emcc_settings.push(setting);
     }
+}
+
+/// GNU as's `-a[cdghilmns][=file]`: where the listing goes (`None`: stdout), or
+/// `None` when the part is not a listing option we know.
+fn listing_file(part: &[u8]) -> Option<Option<OsString>> {
+    let rest = part.strip_prefix(b"-a")?;
+    let (letters, file) = match rest.iter().position(|&b| b == b'=') {
+        Some(eq) => (&rest[..eq], Some(&rest[eq + 1..])),
+        None => (rest, None),
+    };
+    if !letters.iter().all(|b| b"cdghilmns".contains(b)) {
+        return None;
+    }
+    match file {
+        None => Some(None),
+        Some([]) => None,
+        // Split from an `OsStr` at ASCII bytes, so still valid.
+        Some(file) => Some(Some(os_from_bytes(file))),
+    }
+}
+
+/// Bytes cut from an `OsStr` at ASCII boundaries, back as an `OsString`.
+fn os_from_bytes(bytes: &[u8]) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    OsStr::from_bytes(bytes).to_os_string()
 }
 
 /// What one `-g…` spelling does to the debug level.
@@ -464,6 +518,18 @@ mod tests {
         assert_eq!(g("dwarf"), DebugEffect::Raise);
         // Two digits are not a level gcc takes; unknown spellings turn debug info on.
         assert_eq!(g("12"), DebugEffect::Raise);
+    }
+
+    #[test]
+    fn listing_options() {
+        let file = |s: &str| listing_file(s.as_bytes());
+        assert_eq!(file("-a"), Some(None));
+        assert_eq!(file("-adhln"), Some(None));
+        assert_eq!(file("-al=x.lst"), Some(Some("x.lst".into())));
+        assert_eq!(file("-a=dir/x,y"), Some(Some("dir/x,y".into())));
+        assert_eq!(file("-a="), None);
+        assert_eq!(file("-axyz"), None);
+        assert_eq!(file("-arch"), None);
     }
 
     #[test]

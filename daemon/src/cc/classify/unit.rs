@@ -1,5 +1,5 @@
 //! A unit's output names: the object or assembly, the depfile and its targets, the
-//! `.dwo` and the `.gcno`, derived the way gcc and clang derive them for one source;
+//! `.dwo`, the `.gcno`, the `.su` and the assembler listing, derived the way gcc and clang derive them for one source;
 //! it reads nothing (whether a directory exists is the pipeline's to check).
 
 use std::ffi::{OsStr, OsString};
@@ -34,6 +34,12 @@ impl State {
             };
         let dwo = self.dwo(mode, output.as_deref(), to_dev_null)?;
         let gcno = self.gcno(mode, output.as_deref(), to_dev_null)?;
+        let stack_usage = self.stack_usage_file(mode, source, language, to_dev_null)?;
+        // `as` runs only under `-c`; under `-S` the listing is never written.
+        let listing = match &self.listing {
+            Some(Some(file)) if mode == Mode::Compile => Some(file.clone()),
+            _ => None,
+        };
         Ok(Unit {
             arg_index: 0,
             source: source.to_os_string(),
@@ -43,6 +49,34 @@ impl State {
             dep_targets,
             dwo,
             gcno,
+            stack_usage,
+            listing,
+        })
+    }
+
+    /// The `.su` `-fstack-usage` writes: named after `-o` with its last
+    /// extension replaced, else after the source in cwd; cc1 writes it, so
+    /// never for assembler input. gcc names it oddly for `-fsyntax-only` and
+    /// `-o /dev/null` (after the source, in cwd), clang writes none then.
+    fn stack_usage_file(
+        &self,
+        mode: Mode,
+        source: &OsStr,
+        language: Language,
+        to_dev_null: bool,
+    ) -> Result<Option<OsString>, Passthrough> {
+        if !self.stack_usage || matches!(language, Language::Asm | Language::AsmWithCpp) {
+            return Ok(None);
+        }
+        let odd = mode == Mode::SyntaxOnly || to_dev_null;
+        Ok(match self.family {
+            Family::Emcc => return unsupported("-fstack-usage under emcc"),
+            Family::Gcc if odd => return unsupported("gcc -fstack-usage without an object"),
+            Family::Clang if odd => None,
+            _ => Some(match &self.output {
+                Some(output) => with_suffix(output, ".su"),
+                None => derived(source, ".su"),
+            }),
         })
     }
 
