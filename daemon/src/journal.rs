@@ -16,7 +16,7 @@ pub(crate) struct Journal {
     /// `None`: a journal that records nothing (tests that drive an engine).
     path: Option<PathBuf>,
     old: PathBuf,
-    file: Mutex<Option<File>>,
+    lock: Mutex<()>,
     bound: u64,
 }
 
@@ -64,7 +64,7 @@ impl Journal {
         Journal {
             path: Some(dir.join(format!("{namespace}.jsonl"))),
             old: dir.join(format!("{namespace}.jsonl.1")),
-            file: Mutex::new(None),
+            lock: Mutex::new(()),
             bound: BOUND,
         }
     }
@@ -74,7 +74,7 @@ impl Journal {
         Journal {
             path: None,
             old: PathBuf::new(),
-            file: Mutex::new(None),
+            lock: Mutex::new(()),
             bound: BOUND,
         }
     }
@@ -125,26 +125,26 @@ impl Journal {
         self.append(&v);
     }
 
+    /// Appends one line. The file is opened for each record and closed
+    /// again: a descriptor held open for writing would keep the cache
+    /// root's file system from being remounted read-only or unmounted
+    /// (the daemon must let a sick root go, see `main`'s root check).
     fn append(&self, v: &Value) {
         let Some(path) = &self.path else {
             return;
         };
         let mut line = v.to_string();
         line.push('\n');
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if file.is_none() {
-            *file = self.open();
-        }
-        let Some(f) = file.as_mut() else {
+        // One writer at a time, so that a rotation never splits a line.
+        let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut f) = self.open() else {
             return;
         };
         if f.write_all(line.as_bytes()).is_err() {
-            *file = None;
             return;
         }
         if f.metadata().is_ok_and(|m| m.len() > self.bound) {
             let _ = std::fs::rename(path, &self.old);
-            *file = None;
         }
     }
 
