@@ -20,9 +20,10 @@ use crate::cc::pipeline::{self as cc_pipeline, CcPipeline};
 use crate::manifest::ManifestEntry;
 use crate::outputs::Descriptors;
 use crate::pipeline::{
-    store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt,
+    store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt, Tier,
 };
 use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason};
+use crate::remote::Remote;
 use crate::rust::{self, RustPipeline};
 use crate::stats::Stats;
 use crate::store::{Entry, Key, Store};
@@ -93,6 +94,12 @@ impl Engine {
             cc: CcPipeline::default(),
             rust: RustPipeline::default(),
         }
+    }
+
+    /// The engine with a remote tier behind its local store.
+    pub(crate) fn with_remote(mut self, remote: Remote) -> Engine {
+        self.core.remote = Some(remote);
+        self
     }
 
     /// Answers a Lookup from a client whose file-system view the server
@@ -197,7 +204,7 @@ impl Engine {
         mut deliver: impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
     ) -> Option<R> {
         let rust = language == Language::Rust;
-        if let Some(m) = self.core.manifest(manifest_key) {
+        if let Some((m, tier)) = self.core.manifest(manifest_key) {
             for entry in &m.entries {
                 if !entry.matches(view, &self.core.meta) {
                     continue;
@@ -205,7 +212,7 @@ impl Engine {
                 let Some(result_key) = result_key(entry) else {
                     continue;
                 };
-                match self.core.store.get(&Key(result_key)) {
+                match self.core.entry(&Key(result_key)) {
                     Ok(Some(stored)) => {
                         if let Some(hit) = deliver(entry, &stored) {
                             self.core.stats.bump(&self.core.stats.hits);
@@ -221,6 +228,9 @@ impl Engine {
                     Ok(None) => {}
                     Err(_) => self.core.stats.bump(&self.core.stats.errors),
                 }
+            }
+            if tier == Tier::Remote {
+                self.core.remote_manifest_unused();
             }
         }
         self.core.stats.bump(&self.core.stats.misses);
@@ -295,7 +305,9 @@ impl Engine {
             .commit(&key, 0, &draft.stdout, &draft.stderr, &draft.extra)
             .map_err(store_failed)?;
         self.core
-            .add_manifest_entry(&draft.manifest_key, draft.entry)
+            .add_manifest_entry(&draft.manifest_key, draft.entry)?;
+        self.core.publish(&draft.manifest_key, key);
+        Ok(())
     }
 
     /// Count the outcome of a Store and answer it (C/C++ and Rust alike).
