@@ -661,3 +661,49 @@ fn remote_a_bad_or_absent_remote_never_stops_the_daemon() {
     let differ = absent.c_differs_from_bare(0..6);
     assert!(differ.is_empty(), "objects vs bare gcc: {differ:?}");
 }
+
+/// A machine whose own manifest for a unit serves nothing (it built the
+/// unit against another header) asks the remote's manifest too: what A
+/// published since is a remote hit, and joins B's local manifest so the
+/// next lookup hits locally.
+#[test]
+fn remote_a_local_manifest_that_serves_nothing_is_followed_by_the_remotes() {
+    let _one = serial();
+    let redis = RedisServer::start(&server_dir("follow"), &[]);
+    let b = Machine::new(
+        "rmt-fo-b",
+        "checkouts/b/proj",
+        &redis.url(),
+        &[PATIENT, ("ZCCACHE_REMOTE_MODE", "read-only")],
+    );
+    // B first builds against another header: its local manifests hold
+    // entries no other machine has.
+    b.write("include/p/config.h", "#define P_SCALE 4\n");
+    b.build_c(0..4);
+    let a = Machine::new("rmt-fo-a", "src-a/proj", &redis.url(), &[PATIENT]);
+    a.build_c(0..4);
+    a.publications_settled();
+
+    b.write("include/p/config.h", "#define P_SCALE 3\n");
+    b.build_c(0..4);
+    let s = b.status();
+    eprintln!("B's remote counters: {}", s["remote"]);
+    assert_eq!(
+        (n(&s, "hits"), n(&s["remote"], "hits")),
+        (4, 4),
+        "B's second build: every unit from A's manifest and entry: {s}"
+    );
+    let differ = b.c_differs_from_bare(0..4);
+    assert!(differ.is_empty(), "objects vs bare gcc: {differ:?}");
+    // Rebuilt against A's header once more: local hits now, nothing asked.
+    let asked = n(&s["remote"], "manifest_hits") + n(&s["remote"], "manifest_misses");
+    b.build_c(0..4);
+    let s = b.status();
+    assert_eq!(n(&s, "hits"), 8, "{s}");
+    assert_eq!(
+        n(&s["remote"], "manifest_hits") + n(&s["remote"], "manifest_misses"),
+        asked,
+        "the remote was asked again: {}",
+        s["remote"]
+    );
+}

@@ -88,15 +88,21 @@ impl Core {
         if let Some(m) = self.local_manifest(key) {
             return Some((m, Tier::Local));
         }
-        let Fetch::Hit(body) = self.remote.as_ref()?.fetch_manifest(key) else {
-            return None;
-        };
-        let m = Arc::new(Manifest::decode(&body)?);
+        let (m, body) = self.remote_manifest(key)?;
         // Stored so the next lookup and the Store that may follow extend it;
         // a store that cannot take it still serves this lookup.
         let _ = self.store.put_manifest(&Key(*key), &body);
         self.manifests.insert(*key, m.clone());
         Some((m, Tier::Remote))
+    }
+
+    /// The remote tier's manifest under `key` and its bytes, when there is
+    /// a tier and it has one.
+    pub(crate) fn remote_manifest(&self, key: &[u8; 32]) -> Option<(Arc<Manifest>, Vec<u8>)> {
+        let Fetch::Hit(body) = self.remote.as_ref()?.fetch_manifest(key) else {
+            return None;
+        };
+        Some((Arc::new(Manifest::decode(&body)?), body))
     }
 
     /// The manifest under `key`, from memory or the local store.
