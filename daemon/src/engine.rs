@@ -208,7 +208,7 @@ impl Engine {
     ) -> Option<R> {
         let found = self.core.manifest(manifest_key);
         let mut hit = found.as_ref().and_then(|(m, _)| {
-            self.first_hit(m, view, &result_key, &mut deliver)
+            self.first_hit(m, &[], view, &result_key, &mut deliver)
                 .map(|(hit, _)| hit)
         });
         if hit.is_none() {
@@ -217,8 +217,10 @@ impl Engine {
                 Some((_, Tier::Local)) => self.core.remote_manifest(manifest_key),
                 _ => None,
             };
-            if let Some((m, _)) = &second {
-                if let Some((h, entry)) = self.first_hit(m, view, &result_key, &mut deliver) {
+            if let (Some((m, _)), Some((tried, _))) = (&second, &found) {
+                let tried = &tried.entries;
+                if let Some((h, entry)) = self.first_hit(m, tried, view, &result_key, &mut deliver)
+                {
                     // Kept, so the next lookup finds it locally.
                     let _ = self.core.add_manifest_entry(manifest_key, entry.clone());
                     hit = Some(h);
@@ -247,17 +249,19 @@ impl Engine {
         hit
     }
 
-    /// The first entry of `m` that matches `view`, whose result is stored
-    /// (locally, or fetched from the remote tier) and that `deliver` hands
-    /// out, with that entry; counts a cross-root hit.
+    /// The first entry of `m` (but those in `tried`) that matches `view`,
+    /// whose result is stored (locally, or fetched from the remote tier)
+    /// and that `deliver` hands out, with that entry; counts a cross-root
+    /// hit.
     fn first_hit<'m, R>(
         &self,
         m: &'m Manifest,
+        tried: &[ManifestEntry],
         view: &Worktree,
         result_key: &impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
         deliver: &mut impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
     ) -> Option<(R, &'m ManifestEntry)> {
-        for entry in &m.entries {
+        for entry in m.entries.iter().filter(|e| !tried.contains(e)) {
             if !entry.matches(view, &self.core.meta) {
                 continue;
             }
