@@ -167,13 +167,14 @@ dead_port=$(free_port)
 run_env() {
     local root=$1 cache=$2 remote=$3
     shift 3
-    local -a e=(env LC_ALL=C)
+    local -a e=(env)
     local v
     for v in $(compgen -e); do
         case $v in
             CCACHE_* | SCCACHE_* | ZCCACHE_* | MAKEFLAGS | MFLAGS | MAKELEVEL | CC | CFLAGS | CPPFLAGS) e+=(-u "$v") ;;
         esac
     done
+    e+=(LC_ALL=C)
     if [ -n "$cache" ]; then
         e+=(ZCCACHE_CACHE_DIR="$cache" ZCCACHE_RUNTIME_DIR="$work/rt-$(basename "$cache")"
             ZCCACHE_IDLE_TIMEOUT=0 ZCCACHE_PATH_REMAP=auto ZCCACHE_WORKTREE_ROOT="$root")
@@ -246,6 +247,8 @@ for r in $(seq 1 "$reps"); do
                 t=$(timed_build "$B" "" "" "$work/logs/$s-$r.log") ;;
             local-warm)
                 timed_build "$B" "$cache" "" "$work/logs/$s-$r-warmup.log" >/dev/null
+                # The counters of the timed build alone.
+                run_env "$B" "$cache" "" "$zccache" zero-stats >/dev/null 2>&1 || true
                 t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log") ;;
             remote-warm)
                 url="redis://127.0.0.1:$redis_port/0"
