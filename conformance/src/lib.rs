@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub mod diff;
+pub mod servers;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 

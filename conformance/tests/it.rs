@@ -16,6 +16,7 @@ mod habits;
 mod hits;
 mod oracle;
 mod plumbing;
+mod remote;
 mod rust;
 mod sick_root;
 mod thirdparty;

@@ -99,12 +99,12 @@ pub(crate) fn read_settings_file(path: &Path) -> Result<Vec<(String, String)>, S
 pub(crate) fn status_fields(s: &Settings) -> serde_json::Map<String, serde_json::Value> {
     let mut shown = serde_json::Map::new();
     for setting in s.iter().filter(|x| x.spec.scope == Scope::Daemon) {
-        // A secret is shown only as being set: status output ends up in CI logs.
-        let secret = setting.spec.key == "remote_key" && !setting.value.raw().is_empty();
-        let (value, text) = if secret {
-            ("(set)".to_owned(), "(set)".to_owned())
+        // Secrets and URL passwords are masked: status ends up in CI logs.
+        let text = setting.shown();
+        let value = if text == setting.value.show(setting.spec.kind) {
+            setting.value.raw()
         } else {
-            (setting.value.raw(), setting.value.show(setting.spec.kind))
+            text.clone()
         };
         shown.insert(
             setting.spec.key.into(),
@@ -144,6 +144,7 @@ mod tests {
             vec![
                 ("idle_timeout".into(), "5".into()),
                 ("remote_key".into(), "hunter2".into()),
+                ("remote".into(), "redis://ci:hunter3@cache:6379/0".into()),
             ],
         );
         assert!(!c.changed());
@@ -163,7 +164,11 @@ mod tests {
         assert_eq!(fields["settings"]["remote_key"]["value"], "(set)");
         assert!(!serde_json::Value::from(fields.clone())
             .to_string()
-            .contains("hunter2"));
+            .contains("hunter"));
+        assert_eq!(
+            fields["settings"]["remote"]["value"],
+            "redis://ci:***@cache:6379/0"
+        );
         assert_eq!(
             fields["config_errors"].as_array().unwrap().len(),
             1,

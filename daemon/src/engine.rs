@@ -19,12 +19,13 @@ use frame::v1;
 
 use crate::cc::pipeline::{self as cc_pipeline, CcPipeline};
 use crate::journal::{self, Journal, MissWhy};
-use crate::manifest::{ManifestEntry, Mismatch};
+use crate::manifest::{Manifest, ManifestEntry, Mismatch};
 use crate::outputs::Descriptors;
 use crate::pipeline::{
-    store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt,
+    store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt, Tier,
 };
 use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason};
+use crate::remote::Remote;
 use crate::rust::{self, RustPipeline};
 use crate::stats::Stats;
 use crate::store::{Entry, Key, Store};
@@ -112,6 +113,12 @@ impl Engine {
     /// This engine, recording every outcome in `journal`.
     pub(crate) fn with_journal(mut self, journal: Journal) -> Engine {
         self.journal = journal;
+        self
+    }
+
+    /// The engine with a remote tier behind its local store.
+    pub(crate) fn with_remote(mut self, remote: Remote) -> Engine {
+        self.core.remote = Some(remote);
         self
     }
 
@@ -244,7 +251,8 @@ impl Engine {
     /// Why the manifest under `manifest_key` served nothing here: there is
     /// none, or its newest entry differs from the files in `view`.
     fn why_missed(&self, manifest_key: &[u8; 32], view: &Worktree) -> MissWhy {
-        let Some(m) = self.core.manifest(manifest_key) else {
+        // The local store only: the remote was asked already, if at all.
+        let Some(m) = self.core.local_manifest(manifest_key) else {
             return MissWhy::NoManifest;
         };
         let Some(newest) = m.entries.first() else {
@@ -267,7 +275,10 @@ impl Engine {
     /// (`view`: the request's worktree), whose result (`result_key`; `None`
     /// skips the entry) is stored and that `deliver` can hand out. Counts
     /// the hit (and a cross-root hit) or, when none, the miss; a store
-    /// that fails to read counts an error and the loop goes on.
+    /// that fails to read counts an error and the loop goes on. With a
+    /// remote tier, a local manifest that serves nothing is followed by
+    /// the remote's (an entry it serves joins the local manifest), and a
+    /// remote manifest that serves nothing is counted.
     fn find_hit<R>(
         &self,
         language: Language,
@@ -276,36 +287,80 @@ impl Engine {
         result_key: impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
         mut deliver: impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
     ) -> Option<R> {
-        let rust = language == Language::Rust;
-        if let Some(m) = self.core.manifest(manifest_key) {
-            for entry in &m.entries {
-                if !entry.matches(view, &self.core.meta) {
-                    continue;
+        let found = self.core.manifest(manifest_key);
+        let mut hit = found.as_ref().and_then(|(m, _)| {
+            self.first_hit(m, &[], view, &result_key, &mut deliver)
+                .map(|(hit, _)| hit)
+        });
+        if hit.is_none() {
+            let remote_asked = matches!(found, Some((_, Tier::Remote)));
+            let second = match found {
+                Some((_, Tier::Local)) => self.core.remote_manifest(manifest_key),
+                _ => None,
+            };
+            if let (Some((m, _)), Some((tried, _))) = (&second, &found) {
+                let tried = &tried.entries;
+                if let Some((h, entry)) = self.first_hit(m, tried, view, &result_key, &mut deliver)
+                {
+                    // Kept, so the next lookup finds it locally.
+                    let _ = self.core.add_manifest_entry(manifest_key, entry.clone());
+                    hit = Some(h);
                 }
-                let Some(result_key) = result_key(entry) else {
-                    continue;
-                };
-                match self.core.store.get(&Key(result_key)) {
-                    Ok(Some(stored)) => {
-                        if let Some(hit) = deliver(entry, &stored) {
-                            self.core.stats.bump(&self.core.stats.hits);
-                            if rust {
-                                self.core.stats.bump(&self.core.stats.rust_hits);
-                            }
-                            if entry.is_cross_root(view) {
-                                self.core.stats.bump(&self.core.stats.cross_root_hits);
-                            }
-                            return Some(hit);
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(_) => self.core.stats.bump(&self.core.stats.errors),
+            }
+            if hit.is_none() && (remote_asked || second.is_some()) {
+                self.core.remote_manifest_unused();
+            }
+        }
+        let rust = language == Language::Rust;
+        let stats = &self.core.stats;
+        match hit {
+            Some(_) => {
+                stats.bump(&stats.hits);
+                if rust {
+                    stats.bump(&stats.rust_hits);
+                }
+            }
+            None => {
+                stats.bump(&stats.misses);
+                if rust {
+                    stats.bump(&stats.rust_misses);
                 }
             }
         }
-        self.core.stats.bump(&self.core.stats.misses);
-        if rust {
-            self.core.stats.bump(&self.core.stats.rust_misses);
+        hit
+    }
+
+    /// The first entry of `m` (but those in `tried`) that matches `view`,
+    /// whose result is stored (locally, or fetched from the remote tier)
+    /// and that `deliver` hands out, with that entry; counts a cross-root
+    /// hit.
+    fn first_hit<'m, R>(
+        &self,
+        m: &'m Manifest,
+        tried: &[ManifestEntry],
+        view: &Worktree,
+        result_key: &impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
+        deliver: &mut impl FnMut(&ManifestEntry, &Entry) -> Option<R>,
+    ) -> Option<(R, &'m ManifestEntry)> {
+        for entry in m.entries.iter().filter(|e| !tried.contains(e)) {
+            if !entry.matches(view, &self.core.meta) {
+                continue;
+            }
+            let Some(result_key) = result_key(entry) else {
+                continue;
+            };
+            match self.core.entry(&Key(result_key)) {
+                Ok(Some(stored)) => {
+                    if let Some(hit) = deliver(entry, &stored) {
+                        if entry.is_cross_root(view) {
+                            self.core.stats.bump(&self.core.stats.cross_root_hits);
+                        }
+                        return Some((hit, entry));
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => self.core.stats.bump(&self.core.stats.errors),
+            }
         }
         None
     }
@@ -390,7 +445,9 @@ impl Engine {
             .commit(&key, 0, &draft.stdout, &draft.stderr, &draft.extra)
             .map_err(store_failed)?;
         self.core
-            .add_manifest_entry(&draft.manifest_key, draft.entry)
+            .add_manifest_entry(&draft.manifest_key, draft.entry)?;
+        self.core.publish(&draft.manifest_key, key);
+        Ok(())
     }
 
     /// Removes the entry already under the draft's result key when it

@@ -155,7 +155,12 @@ async fn run(opts: Options) -> Result<(), String> {
         .ok_or("the endpoint has no directory")?;
     let private = private_dir(&runtime.join("private"));
     let journal = journal::Journal::new(&opts.cache_root, &opts.namespace);
-    let engine = Arc::new(engine::Engine::new(store, stats, private).with_journal(journal));
+    let engine = engine::Engine::new(store, stats, private).with_journal(journal);
+    let remote_at_start = remote_settings(&settings);
+    let engine = Arc::new(match start_remote(&settings) {
+        Some(remote) => engine.with_remote(remote),
+        None => engine,
+    });
 
     let mut status_base = serde_json::Map::new();
     status_base.insert("version".into(), frame::PACKAGE_VERSION.into());
@@ -215,7 +220,7 @@ async fn run(opts: Options) -> Result<(), String> {
             _ = tick.tick() => {
                 engine.core.stats.save_if_dirty(&stats_path);
                 if config.changed() {
-                    idle = apply_settings(&config, &server);
+                    idle = apply_settings(&config, &server, &remote_at_start);
                 }
                 if !idle.is_zero() && server.idle_for() >= idle {
                     eprintln!("zccache-daemon: idle for {}s, exiting", idle.as_secs());
@@ -388,12 +393,52 @@ fn remove_if_ours(endpoint: &Path, identity_file: &Path, pid: u32) {
     }
 }
 
+/// The remote tier the settings ask for, started. A configuration that
+/// cannot be used is logged and the daemon runs without the tier: a second
+/// tier never stops the first from serving. A remote that is down is no
+/// error here (it connects lazily and its breakers handle it).
+fn start_remote(settings: &settings::Settings) -> Option<remote::Remote> {
+    let started = remote::RemoteConfig::from_settings(settings)
+        .and_then(|config| config.map(remote::Remote::start).transpose());
+    match started {
+        Ok(Some(remote)) => {
+            eprintln!("zccache-daemon: remote tier {}", remote.describe());
+            Some(remote)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("zccache-daemon: {e}; running without the remote tier");
+            None
+        }
+    }
+}
+
+/// The `remote*` settings, to notice an edit that needs a restart.
+fn remote_settings(settings: &settings::Settings) -> Vec<(&'static str, String)> {
+    settings
+        .iter()
+        .filter(|s| s.spec.key.starts_with("remote"))
+        .map(|s| (s.spec.key, s.value.raw()))
+        .collect()
+}
+
 /// Re-reads the config after a file changed and applies it: the store's
 /// size limit at once (evicting down to it), the idle timeout returned.
-fn apply_settings(config: &config::DaemonConfig, server: &server::Server) -> Duration {
+/// The remote tier keeps the settings it started with: an edit of them is
+/// logged as taking effect at the next start (`zccache stop`).
+fn apply_settings(
+    config: &config::DaemonConfig,
+    server: &server::Server,
+    remote_at_start: &[(&'static str, String)],
+) -> Duration {
     let settings = config.load();
     for e in &settings.errors {
         eprintln!("zccache-daemon: {e}");
+    }
+    if remote_settings(&settings) != remote_at_start {
+        eprintln!(
+            "zccache-daemon: config changed: the remote settings apply when the daemon restarts (zccache stop)"
+        );
     }
     let max_size = settings.number("max_size");
     let evicted = server.engine.core.store.set_max_size(max_size);

@@ -23,6 +23,7 @@ use crate::manifest::{Manifest, ManifestEntry};
 use crate::meta::{MetaCache, StatId};
 use crate::outputs::Descriptors;
 use crate::reasons::{NotStoredReason, PassthroughReason};
+use crate::remote::{Fetch, Remote};
 use crate::stats::Stats;
 use crate::store::{is_dev_null, Entry, Key, Store, StoreError};
 use crate::worktree::Worktree;
@@ -36,6 +37,15 @@ pub(crate) struct Core {
     pub(crate) private_dir: PathBuf,
     next_token: AtomicU64,
     pub(crate) manifests: DashMap<[u8; 32], Arc<Manifest>>,
+    /// The shared second tier, when one is configured.
+    pub(crate) remote: Option<Remote>,
+}
+
+/// Where a manifest was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tier {
+    Local,
+    Remote,
 }
 
 impl Core {
@@ -47,6 +57,7 @@ impl Core {
             private_dir,
             next_token: AtomicU64::new(1),
             manifests: DashMap::new(),
+            remote: None,
         }
     }
 
@@ -56,12 +67,14 @@ impl Core {
     }
 
     /// Puts `entry` first in the manifest under `key`, on disk and in memory.
+    /// Only the local manifest is extended: a remote one the Lookup found
+    /// was stored locally then.
     pub(crate) fn add_manifest_entry(
         &self,
         key: &[u8; 32],
         entry: ManifestEntry,
     ) -> Result<(), NotStoredReason> {
-        let old = self.manifest(key).unwrap_or_default();
+        let old = self.local_manifest(key).unwrap_or_default();
         let updated = Arc::new(old.with_entry(entry));
         self.store
             .put_manifest(&Key(*key), &updated.encode())
@@ -70,8 +83,31 @@ impl Core {
         Ok(())
     }
 
-    /// The manifest under `key`, from memory or the store.
-    pub(crate) fn manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
+    /// The manifest under `key`, from memory or the store, else from the
+    /// remote tier (then stored locally), and which tier had it.
+    pub(crate) fn manifest(&self, key: &[u8; 32]) -> Option<(Arc<Manifest>, Tier)> {
+        if let Some(m) = self.local_manifest(key) {
+            return Some((m, Tier::Local));
+        }
+        let (m, body) = self.remote_manifest(key)?;
+        // Stored so the next lookup and the Store that may follow extend it;
+        // a store that cannot take it still serves this lookup.
+        let _ = self.store.put_manifest(&Key(*key), &body);
+        self.manifests.insert(*key, m.clone());
+        Some((m, Tier::Remote))
+    }
+
+    /// The remote tier's manifest under `key` and its bytes, when there is
+    /// a tier and it has one.
+    pub(crate) fn remote_manifest(&self, key: &[u8; 32]) -> Option<(Arc<Manifest>, Vec<u8>)> {
+        let Fetch::Hit(body) = self.remote.as_ref()?.fetch_manifest(key) else {
+            return None;
+        };
+        Some((Arc::new(Manifest::decode(&body)?), body))
+    }
+
+    /// The manifest under `key`, from memory or the local store.
+    pub(crate) fn local_manifest(&self, key: &[u8; 32]) -> Option<Arc<Manifest>> {
         if let Some(m) = self.manifests.get(key) {
             return Some(m.clone());
         }
@@ -79,6 +115,44 @@ impl Core {
         let m = Arc::new(Manifest::decode(&bytes)?);
         self.manifests.insert(*key, m.clone());
         Some(m)
+    }
+
+    /// The entry `key` from the local store or, when it lacks it, from the
+    /// remote tier: imported and verified (every output's digest) into the
+    /// local store first, then read back like any local entry.
+    pub(crate) fn entry(&self, key: &Key) -> Result<Option<Entry>, StoreError> {
+        if let Some(found) = self.store.get(key)? {
+            return Ok(Some(found));
+        }
+        match self
+            .remote
+            .as_ref()
+            .map(|r| r.fetch_entry_into(&self.store, key))
+        {
+            Some(Fetch::Hit(())) => self.store.get(key),
+            _ => Ok(None),
+        }
+    }
+
+    /// A remote manifest named no entry this lookup could use: counted
+    /// apart from plain remote misses.
+    pub(crate) fn remote_manifest_unused(&self) {
+        if let Some(r) = &self.remote {
+            r.note_manifest_without_entry();
+        }
+    }
+
+    /// Shares a committed Store: the entry `result_key`, then the manifest
+    /// under `manifest_key` as it is now, queued for the remote tier's
+    /// background writer (never waited for; a read-only tier drops them).
+    pub(crate) fn publish(&self, manifest_key: &[u8; 32], result_key: Key) {
+        let Some(remote) = &self.remote else {
+            return;
+        };
+        remote.publish_stored_entry(&self.store, result_key);
+        if let Some(m) = self.manifests.get(manifest_key) {
+            remote.publish_manifest(manifest_key, m.encode());
+        }
     }
 }
 

@@ -338,6 +338,9 @@ impl Server {
             "metadata_entries".into(),
             (self.engine.core.meta.len() as u64).into(),
         );
+        if let Some(remote) = &self.engine.core.remote {
+            m.insert("remote".into(), remote.status().into());
+        }
         serde_json::Value::Object(m)
     }
 }

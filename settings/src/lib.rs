@@ -66,6 +66,8 @@ pub struct Spec {
     /// Whether the cache root's own file may set it (the cache dir cannot
     /// be chosen by a file inside it).
     pub in_root_file: bool,
+    /// Never shown: `zccache config` and `status` say only "(set)".
+    pub secret: bool,
 }
 
 const fn spec(
@@ -84,6 +86,7 @@ const fn spec(
         scope,
         doc,
         in_root_file: true,
+        secret: false,
     }
 }
 
@@ -196,14 +199,17 @@ pub const SPECS: &[Spec] = &[
         Scope::Daemon,
         "read-write, read-only (never writes) or write-only (never reads)",
     ),
-    spec(
-        "remote_key",
-        "ZCCACHE_REMOTE_KEY",
-        Kind::Text,
-        "",
-        Scope::Daemon,
-        "secret signing remote entries; unsigned or badly signed ones are ignored (required for file://)",
-    ),
+    Spec {
+        secret: true,
+        ..spec(
+            "remote_key",
+            "ZCCACHE_REMOTE_KEY",
+            Kind::Text,
+            "",
+            Scope::Daemon,
+            "secret signing remote entries; unsigned or badly signed ones are ignored (required for file://)",
+        )
+    },
     spec(
         "remote_timeout_ms",
         "ZCCACHE_REMOTE_TIMEOUT_MS",
@@ -265,6 +271,36 @@ pub struct Setting {
     pub spec: &'static Spec,
     pub value: Value,
     pub origin: Origin,
+}
+
+impl Setting {
+    /// The value as `zccache config` and `status` show it: a secret only as
+    /// `(set)`, a password in a URL masked (both end up in CI logs).
+    pub fn shown(&self) -> String {
+        let shown = self.value.show(self.spec.kind);
+        if self.spec.secret && !shown.is_empty() {
+            return "(set)".to_owned();
+        }
+        mask_url_password(&shown)
+    }
+}
+
+/// `scheme://user:password@host…` with the password replaced by `***`;
+/// anything else unchanged (a `redis+cluster://` list has one credential
+/// part, before its last `@`).
+pub fn mask_url_password(text: &str) -> String {
+    let (Some(scheme), Some(at)) = (text.find("://"), text.rfind('@')) else {
+        return text.to_owned();
+    };
+    let auth_start = scheme + 3;
+    if at < auth_start {
+        return text.to_owned();
+    }
+    // `user:password`, or a password alone (`redis://password@host`).
+    let user = text[auth_start..at]
+        .split_once(':')
+        .map_or(String::new(), |(user, _)| format!("{user}:"));
+    format!("{}{user}***{}", &text[..auth_start], &text[at..])
 }
 
 /// Every setting resolved, and what was wrong on the way.

@@ -192,3 +192,33 @@ fn the_readme_lists_every_key_and_variable() {
         );
     }
 }
+
+#[test]
+fn secrets_show_as_set_and_url_passwords_are_masked() {
+    let s = Settings::resolve(
+        &env(&[
+            ("ZCCACHE_REMOTE_KEY", "hunter2"),
+            ("ZCCACHE_REMOTE", "redis://ci:hunter3@cache:6379/0"),
+        ]),
+        &[],
+    );
+    assert_eq!(s.get("remote_key").shown(), "(set)");
+    assert_eq!(s.get("remote").shown(), "redis://ci:***@cache:6379/0");
+    // Unset secrets show as unset; other values as they are.
+    assert_eq!(Settings::defaults().get("remote_key").shown(), "");
+    assert_eq!(s.get("max_size").shown(), "10.0 GiB");
+    for (url, masked) in [
+        ("redis://pw@h:1", "redis://***@h:1"),
+        (
+            "redis+cluster://u:p@a:1,b:2",
+            "redis+cluster://u:***@a:1,b:2",
+        ),
+        ("redis://h:1/0", "redis://h:1/0"),
+        ("file:///srv/x", "file:///srv/x"),
+        ("a@b", "a@b"),
+    ] {
+        assert_eq!(mask_url_password(url), masked, "{url}");
+    }
+    let secret: Vec<&str> = SPECS.iter().filter(|s| s.secret).map(|s| s.key).collect();
+    assert_eq!(secret, ["remote_key"]);
+}

@@ -27,13 +27,7 @@ const STATUS_ORDER: [&str; 14] = [
 pub(crate) fn config_table(s: &settings::Settings) -> String {
     let rows: Vec<[String; 3]> = s
         .iter()
-        .map(|x| {
-            [
-                x.spec.key.to_owned(),
-                x.value.show(x.spec.kind),
-                x.origin.to_string(),
-            ]
-        })
+        .map(|x| [x.spec.key.to_owned(), x.shown(), x.origin.to_string()])
         .collect();
     let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
     let w1 = rows.iter().map(|r| r[1].chars().count()).max().unwrap_or(0);
@@ -257,6 +251,9 @@ pub(crate) fn stats_summary(json: &str) -> String {
             count(n("cross_root_hits"), "hit", "hits")
         ),
     ));
+    if let Some(remote) = f("remote").as_object() {
+        rows.push(("remote", remote_line(remote)));
+    }
     rows.push((
         "not cacheable",
         by_reason(n("passthrough"), f("passthrough_reasons")),
@@ -291,6 +288,26 @@ pub(crate) fn stats_summary(json: &str) -> String {
     }
     out.push_str("(zccache -sv: every counter; zccache status --json: the same, exact)\n");
     out
+}
+
+/// The remote tier in one line: where, how, and what it answered.
+fn remote_line(r: &serde_json::Map<String, Value>) -> String {
+    let n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let text = |k: &str| r.get(k).map(cell).unwrap_or_default();
+    let refused = n("bad_signatures") + n("corrupt");
+    format!(
+        "{} ({}): {} ({} without entry), {} errors, {} timeouts, {refused} refused, \
+         breaker open {} ms; {} published, {} publish errors",
+        text("target"),
+        text("mode"),
+        hits_and_misses(n("hits"), n("misses")),
+        n("manifest_without_entry"),
+        n("errors"),
+        n("timeouts"),
+        n("breaker_open_ms"),
+        n("published"),
+        n("publish_errors"),
+    )
 }
 
 fn hits_and_misses(hits: u64, misses: u64) -> String {
@@ -453,6 +470,29 @@ CACHE ROOT  NAMESPACE  PID  UPTIME  HITS  MISSES  ENTRIES  BYTES
     }
 
     #[test]
+    fn config_tables_never_show_a_secret_or_a_url_password() {
+        let env = |name: &str| match name {
+            "ZCCACHE_REMOTE_KEY" => Some("hunter2".into()),
+            "ZCCACHE_REMOTE" => Some("redis://ci:hunter3@cache:6379/0".into()),
+            _ => None,
+        };
+        let table = config_table(&settings::Settings::resolve(&env, &[]));
+        assert!(!table.contains("hunter"), "{table}");
+        let line = |key: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(&format!("{key} ")))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(line("remote_key").contains("(set)"), "{table}");
+        assert!(
+            line("remote").contains("redis://ci:***@cache:6379/0"),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn stats_summaries() {
         let json = r#"{"cache_root":"/c","namespace":"default","pid":7,"uptime_secs":65,
             "hits":5,"misses":3,"rust_hits":2,"rust_misses":0,"cross_root_hits":1,
@@ -476,6 +516,19 @@ config error: /c/zccache.toml:1: x: unknown key
 "
         );
         assert!(stats_summary(r#"{"hits":0}"#).contains("- (no cacheable compile yet)"));
+        let remote = stats_summary(
+            r#"{"hits":1,"remote":{"target":"redis://h:1/0","mode":"read-only","hits":4,
+            "misses":2,"manifest_without_entry":1,"errors":3,"timeouts":5,"bad_signatures":1,
+            "corrupt":1,"breaker_open_ms":250,"published":0,"publish_errors":0}}"#,
+        );
+        assert!(
+            remote.contains(
+                "remote          redis://h:1/0 (read-only): 4 hits, 2 misses (1 without entry), \
+                 3 errors, 5 timeouts, 2 refused, breaker open 250 ms; 0 published, 0 publish errors\n"
+            ),
+            "{remote}"
+        );
+        assert!(!stats_summary(r#"{"hits":1}"#).contains("remote"));
         assert_eq!(stats_summary("nope"), "nope\n");
     }
 

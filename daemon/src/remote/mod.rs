@@ -23,9 +23,6 @@
 //!   `publish_manifest(&key, body)`; both return at once.
 //! - Status: `status()` under a `remote` field.
 
-// Until the engine calls it (issue 14, part 2), only the tests do.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod backend;
 mod breaker;
 mod dir;
@@ -271,6 +268,8 @@ struct Shared {
 
 enum Job {
     Manifest([u8; 32], Vec<u8>),
+    // Built by `publish_entry`, which only the tests call.
+    #[cfg_attr(not(test), allow(dead_code))]
     Entry([u8; 32], Vec<u8>),
     Stored(Store, Key),
 }
@@ -341,6 +340,11 @@ impl Remote {
         })
     }
 
+    /// Where the tier lives and how it is used, with no password.
+    pub(crate) fn describe(&self) -> String {
+        format!("{} ({})", self.describe, self.shared.mode.name())
+    }
+
     /// The manifest body published under `key`.
     pub(crate) fn fetch_manifest(&self, key: &[u8; 32]) -> Fetch<Vec<u8>> {
         let c = &self.shared.counters;
@@ -356,6 +360,7 @@ impl Remote {
     /// The exported entry (`Store::export_entry`) published under `key`,
     /// reassembled and signature-checked; `Store::import_entry` verifies the
     /// outputs.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn fetch_entry(&self, key: &[u8; 32]) -> Fetch<Vec<u8>> {
         let got = self.fetch(ItemKind::Entry, key);
         self.count_entry(&got);
@@ -408,6 +413,7 @@ impl Remote {
     }
 
     /// Queues an exported entry for publication under `key`; returns at once.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn publish_entry(&self, key: &[u8; 32], blob: Vec<u8>) {
         self.enqueue(Job::Entry(*key, blob));
     }

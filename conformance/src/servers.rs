@@ -1,0 +1,286 @@
+//! Real Redis servers for the remote-tier conformance tests: `redis-server`
+//! on a loopback port chosen free at run time, in its own directory under
+//! the test's sandbox, killed when dropped; a three-master Redis Cluster
+//! made with `redis-cli --cluster create`; a loopback TCP proxy that holds
+//! replies back; and `redis-cli` to look inside. Readiness is polled
+//! (`PING`, `cluster_state:ok`), never slept for.
+//!
+//! Not a mock: every byte goes to a real server. It asserts nothing about
+//! zccache (the tests in `tests/remote.rs` do).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::wait_for;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Whether a Redis answers `PING` on `port`.
+fn pings(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// `redis-cli -p port <args>`: its stdout, trimmed; panics when it fails.
+pub fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("run redis-cli (redis-tools)");
+    assert!(
+        out.status.success(),
+        "redis-cli {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// One `redis-server`, owned by the test.
+pub struct RedisServer {
+    pub port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// A fresh server in `dir` (created) with `extra` arguments
+    /// (`--maxmemory 100kb`, …).
+    pub fn start(dir: &Path, extra: &[&str]) -> RedisServer {
+        std::fs::create_dir_all(dir).expect("redis dir");
+        let mut s = RedisServer {
+            port: 0,
+            dir: dir.to_path_buf(),
+            args: extra.iter().map(|a| a.to_string()).collect(),
+            child: None,
+        };
+        // Another process may take the port between the probe and the
+        // server's bind; try a few.
+        for _ in 0..5 {
+            s.port = free_port();
+            if s.launch() {
+                return s;
+            }
+        }
+        panic!("redis-server did not start; is it installed (apt-get install redis-server)?");
+    }
+
+    /// Starts the process on `self.port` and waits for `PING`; false if it
+    /// exited (its port taken).
+    fn launch(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let mut exited = false;
+        wait_for("redis-server to answer PING", || {
+            if pings(self.port) {
+                return Some(());
+            }
+            exited = child.try_wait().expect("wait").is_some();
+            exited.then_some(())
+        });
+        if exited {
+            return false;
+        }
+        self.child = Some(child);
+        true
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// SIGKILL, and wait until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (its data is gone).
+    pub fn restart(&mut self) {
+        assert!(self.launch(), "redis-server did not come back on its port");
+    }
+
+    /// `redis-cli` against this server.
+    pub fn cli(&self, args: &[&str]) -> String {
+        cli(self.port, args)
+    }
+
+    /// How many keys it holds.
+    pub fn dbsize(&self) -> u64 {
+        self.cli(&["DBSIZE"]).parse().expect("DBSIZE is a number")
+    }
+
+    /// Every key name.
+    pub fn keys(&self) -> Vec<String> {
+        let all = self.cli(&["--scan"]);
+        all.lines().map(str::to_owned).collect()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Three masters, no replicas; a node keeps serving its own slots while
+/// another is down, as a cache wants.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start(dir: &Path) -> RedisCluster {
+        let args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--cluster-require-full-coverage",
+            "no",
+            "--cluster-allow-reads-when-down",
+            "yes",
+        ];
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|i| RedisServer::start(&dir.join(format!("node{i}")), &args))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("run redis-cli (redis-tools)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        for n in &nodes {
+            wait_for("cluster_state:ok", || {
+                n.cli(&["CLUSTER", "INFO"])
+                    .contains("cluster_state:ok")
+                    .then_some(())
+            });
+        }
+        RedisCluster { nodes }
+    }
+
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// Keys over every node still running.
+    pub fn dbsize(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(RedisServer::dbsize)
+            .sum()
+    }
+}
+
+/// A loopback TCP proxy in front of `upstream`: replies are held back by
+/// `delay` (changeable while running) before being passed on.
+pub struct SlowProxy {
+    pub port: u16,
+    delay_ms: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SlowProxy {
+    pub fn start(upstream: u16) -> SlowProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().unwrap().port();
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (delay, stopping) = (Arc::clone(&delay_ms), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pump(client, server, None));
+                let d = Arc::clone(&delay);
+                std::thread::spawn(move || pump(s2, c2, Some(d)));
+            }
+        });
+        SlowProxy {
+            port,
+            delay_ms,
+            stop,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn set_delay(&self, d: Duration) {
+        self.delay_ms.store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl Drop for SlowProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Copies `from` to `to`, holding each read back by `delay` first.
+fn pump(mut from: TcpStream, mut to: TcpStream, delay: Option<Arc<AtomicU64>>) {
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(d) = &delay {
+            // The behaviour under test: a server that answers late.
+            std::thread::sleep(Duration::from_millis(d.load(Ordering::Relaxed)));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
