@@ -341,6 +341,11 @@ pub struct Store {
     pub stderr: ::prost::alloc::vec::Vec<u8>,
     #[prost(int32, tag = "5")]
     pub deps_exit_code: i32,
+    /// CLOCK_REALTIME_COARSE (the clock file times are stamped from) read
+    /// right before the compiler was spawned; an input written at or after
+    /// it may differ from what the compiler read. 0: unknown.
+    #[prost(uint64, tag = "6")]
+    pub spawn_unix_ns: u64,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

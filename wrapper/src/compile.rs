@@ -476,6 +476,7 @@ fn compile(
     // never streamed.
     let streamed = stream_stderr && injected_option.is_empty() && !stderr_pty;
     let args = to_os(args);
+    let spawn_unix_ns = coarse_now_ns();
     let output = if stderr_pty {
         match runner.run_on_pty(&args)? {
             Some(output) => output,
@@ -514,6 +515,7 @@ fn compile(
             stdout: output.stdout,
             stderr: output.stderr,
             deps_exit_code,
+            spawn_unix_ns,
         }));
     } else {
         report(Report::Unstored {
@@ -521,6 +523,26 @@ fn compile(
         });
     }
     Ok(Compiled::Code(output.code))
+}
+
+/// `CLOCK_REALTIME_COARSE` now, the clock the kernel stamps file times
+/// from: read right before a miss's compiler is spawned, every write the
+/// compiler may have missed carries this time or a later one. 0 (unknown:
+/// the daemon then keeps its older, wider guard) if it cannot be read.
+fn coarse_now_ns() -> u64 {
+    // SAFETY: `ts` is plain data that clock_gettime fills in; the return
+    // code is checked.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        if libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) != 0 {
+            return 0;
+        }
+        u64::try_from(ts.tv_sec)
+            .ok()
+            .and_then(|s| s.checked_mul(1_000_000_000))
+            .and_then(|ns| ns.checked_add(u64::try_from(ts.tv_nsec).ok()?))
+            .unwrap_or(0)
+    }
 }
 
 /// Writes a unit's streams; a closed stdout is the reader's choice and not
@@ -810,6 +832,10 @@ mod tests {
                 "a.o".into()
             ]]
         );
+        // The spawn's moment comes from the coarse clock, read before the
+        // compiler ran: not later than now.
+        let spawn = s.stores[0].spawn_unix_ns;
+        assert!(spawn > 0 && spawn <= coarse_now_ns(), "{spawn}");
         assert_eq!(
             s.stores,
             vec![Store {
@@ -817,7 +843,8 @@ mod tests {
                 exit_code: 0,
                 stdout: vec![],
                 stderr: b"a.c: warning\n".to_vec(),
-                deps_exit_code: 0
+                deps_exit_code: 0,
+                spawn_unix_ns: spawn,
             }]
         );
     }

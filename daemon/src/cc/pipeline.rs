@@ -25,7 +25,7 @@ use crate::depfile::{self, DepRule, Style};
 use crate::domains;
 use crate::keys::KeyHasher;
 use crate::manifest::{ManifestEntry, NegativeDir, Temporal};
-use crate::meta::{Digest, StatId};
+use crate::meta::{guard_moment, Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
     check_finished, request_args, request_env, Core, Draft, DraftOutput, Finished, Keyed, Language,
@@ -138,6 +138,8 @@ impl CcPipeline {
 pub(crate) struct Source {
     path: PathBuf,
     stat: StatId,
+    /// As keyed: Store finds the same bytes or stores nothing.
+    digest: Digest,
     scan: Arc<ScanResult>,
 }
 
@@ -158,8 +160,12 @@ pub(crate) struct Pending {
     pub(crate) manifest_key: [u8; 32],
     source: PathBuf,
     source_stat: StatId,
+    source_digest: Digest,
     /// The extra inputs as keyed at Lookup.
     extra_stats: Vec<(PathBuf, StatId)>,
+    extra_digests: Vec<(PathBuf, Digest)>,
+    /// The wrapper's start: the too-new guard's moment only when the Store
+    /// does not say when the compiler was spawned.
     start_ns: i128,
     outputs: Vec<(&'static str, PathBuf)>,
     /// Where the full include list will be: the user's depfile or ours.
@@ -189,11 +195,9 @@ pub(crate) struct Request {
     moment: Moment,
     /// The arguments scanned like a source (`-DSTAMP=__TIME__`).
     args_scan: ScanResult,
-    /// An extra input (`-fprofile-use`, a sanitizer list…) is too new to
-    /// trust its digest.
-    extra_changed: bool,
     /// The extra inputs as keyed: each must be unchanged at Store.
     extra_stats: Vec<(PathBuf, StatId)>,
+    extra_digests: Vec<(PathBuf, Digest)>,
     /// Per unit: the search chain after the command line's directories.
     search_tails: Vec<SearchTail>,
 }
@@ -235,7 +239,7 @@ impl Cc<'_> {
         let root = self.remap_root(&call.env, &call.cwd, &call.inv, &call.expanded);
         let view = Worktree::new(call.cwd.clone(), root);
         let start_ns = req.start_unix_ns as i128;
-        let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view, start_ns)?;
+        let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view)?;
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
         let base_key = key::base_key(&view, &inputs).into_hasher();
         Ok(Prepared::Units(Request {
@@ -247,8 +251,8 @@ impl Cc<'_> {
             expanded: call.expanded,
             base_key,
             moment,
-            extra_changed: extras.changed,
             extra_stats: extras.stats,
+            extra_digests: extras.digests,
             args_scan,
             search_tails: asked.search_tails,
         }))
@@ -348,7 +352,6 @@ impl Cc<'_> {
         identity: Vec<u8>,
         asked: &Asked,
         view: &Worktree,
-        start_ns: i128,
     ) -> Result<(KeyInputs, Extras), Pt> {
         let env = &call.env;
         let (programs, configs) =
@@ -386,7 +389,7 @@ impl Cc<'_> {
             .inv
             .cwd_key(&call.cwd)
             .map(|k| (k.into_vec(), logical_cwd(env, &call.cwd)));
-        let extras = self.extra_inputs(call, start_ns)?;
+        let extras = self.extra_inputs(call)?;
         let inputs = KeyInputs {
             identity,
             programs,
@@ -422,7 +425,7 @@ impl Cc<'_> {
     }
 
     /// The extra inputs as keyed, and what Store must find unchanged.
-    fn extra_inputs(&self, call: &Call, start_ns: i128) -> Result<Extras, Pt> {
+    fn extra_inputs(&self, call: &Call) -> Result<Extras, Pt> {
         let mut extras = Extras::default();
         for extra in &call.inv.extra_inputs {
             let default_profile;
@@ -447,10 +450,10 @@ impl Cc<'_> {
                 Vec::new()
             };
             let (state, stat) = self.extra_state(&path, extra.kind)?;
+            if let ExtraState::Digest(Some(d)) = state {
+                extras.digests.push((path.clone(), d));
+            }
             if let Some(stat) = stat {
-                // An extra input that changes while the compiler runs was
-                // read in a state we did not hash.
-                extras.changed |= stat.changed_since(start_ns);
                 extras.stats.push((path, stat));
             }
             extras.keys.push(ExtraKey {
@@ -558,6 +561,7 @@ impl Cc<'_> {
             facts: Source {
                 path: source,
                 stat: source_stat,
+                digest: source_digest,
                 scan: source_scan,
             },
         })
@@ -571,11 +575,12 @@ impl Cc<'_> {
         let Source {
             path: source,
             stat: source_stat,
+            digest: source_digest,
             scan: source_scan,
         } = keyed.facts;
         let token = self.core.token();
         let (mut args, injected) = compile_args(r, index);
-        let no_store_reason = no_store_reason(r, &source_scan, &source_stat);
+        let no_store_reason = no_store_reason(r, &source_scan);
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if let Some(no_store_reason) = no_store_reason {
             // Nothing will be stored, so nothing needs learning: the miss
@@ -611,7 +616,9 @@ impl Cc<'_> {
                 manifest_key,
                 source,
                 source_stat,
+                source_digest,
                 extra_stats: r.extra_stats.clone(),
+                extra_digests: r.extra_digests.clone(),
                 start_ns: r.start_ns,
                 outputs,
                 dep_source: deps.source,
@@ -733,7 +740,9 @@ impl Cc<'_> {
                 primary: &["object"],
             },
         )?;
-        let (mut includes, scans) = self.include_set(p)?;
+        let moment = guard_moment(st.spawn_unix_ns, p.start_ns);
+        self.keyed_inputs_unchanged(p, moment)?;
+        let (mut includes, scans) = self.include_set(p, moment)?;
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
         for (_, s) in &scans {
             if s.embeds {
@@ -742,9 +751,8 @@ impl Cc<'_> {
             probes.extend(s.has_include.iter().cloned());
         }
         let temporal = temporal_of(p, &scans)?;
-        self.key_probed_headers(p, &probes, &mut includes)?;
-        let negatives =
-            negative_candidates(&p.view, &includes, &p.search_dirs, &probes, p.start_ns)?;
+        self.key_probed_headers(p, &probes, &mut includes, moment)?;
+        let negatives = negative_candidates(&p.view, &includes, &p.search_dirs, &probes, moment)?;
         let named = p
             .view
             .root()
@@ -777,9 +785,31 @@ impl Cc<'_> {
         Ok(draft(p, st, entry, depfile, stored))
     }
 
+    /// The too-new guard over what Lookup keyed (the source, the extra
+    /// inputs): each still has the bytes keyed, and none was written at or
+    /// after `moment`, so the compiler, spawned then, read those bytes. A
+    /// file written just before the compile is stored (a generated header,
+    /// a configure probe); the digest taken again here covers a write
+    /// between Lookup's read and the spawn that kept the stat data.
+    fn keyed_inputs_unchanged(&self, p: &Pending, moment: i128) -> Result<(), NotStoredReason> {
+        for (_, stat) in &p.extra_stats {
+            if stat.written_since(moment) {
+                return Err(NotStoredReason::ModifiedInputFile);
+            }
+        }
+        let keyed = std::iter::once((&p.source, &p.source_digest))
+            .chain(p.extra_digests.iter().map(|(path, d)| (path, d)));
+        for (path, digest) in keyed {
+            if self.input_digest(path, moment)? != *digest {
+                return Err(NotStoredReason::ModifiedInputFile);
+            }
+        }
+        Ok(())
+    }
+
     /// The include set from the full depfile, and the scan of every file
     /// of it, the source first.
-    fn include_set(&self, p: &Pending) -> Result<IncludeSet, NotStoredReason> {
+    fn include_set(&self, p: &Pending, moment: i128) -> Result<IncludeSet, NotStoredReason> {
         let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
         let (_, source_digest) = self
             .core
@@ -800,7 +830,7 @@ impl Cc<'_> {
                 if abs == p.source || !seen.insert(raw.clone()) {
                     continue;
                 }
-                let digest = self.input_digest(&abs, p.start_ns)?;
+                let digest = self.input_digest(&abs, moment)?;
                 scans.push((raw.clone(), self.scan(&abs, &digest)));
                 includes.push((raw, digest));
             }
@@ -816,6 +846,7 @@ impl Cc<'_> {
         p: &Pending,
         probes: &BTreeSet<Vec<u8>>,
         includes: &mut Vec<(Vec<u8>, Digest)>,
+        moment: i128,
     ) -> Result<(), NotStoredReason> {
         let mut probe_dirs: Vec<SearchDir> = p.search_dirs.clone();
         for (i, _) in includes.iter() {
@@ -832,7 +863,7 @@ impl Cc<'_> {
                 {
                     continue;
                 }
-                let digest = self.input_digest(&found, p.start_ns)?;
+                let digest = self.input_digest(&found, moment)?;
                 // As the compiler would name it from a relative search dir.
                 let spelled = dir.spelled.join(OsStr::from_bytes(probe));
                 includes.push((spelled.into_os_string().into_vec(), digest));
@@ -897,10 +928,11 @@ impl Cc<'_> {
     }
 
     /// The digest of an input of a finished compile, unless it may have
-    /// changed while the compiler read it (the too-new guard).
-    fn input_digest(&self, path: &Path, start_ns: i128) -> Result<Digest, NotStoredReason> {
+    /// been written at or after `moment`, the compiler's spawn (the too-new
+    /// guard): then the compiler may have read other bytes.
+    fn input_digest(&self, path: &Path, moment: i128) -> Result<Digest, NotStoredReason> {
         match self.core.meta.digest(path) {
-            Ok((stat, digest)) if !stat.changed_since(start_ns) => Ok(digest),
+            Ok((stat, digest)) if !stat.written_since(moment) => Ok(digest),
             _ => Err(NotStoredReason::ModifiedInputFile),
         }
     }
@@ -1227,20 +1259,11 @@ fn compile_args(r: &Request, index: usize) -> (Vec<OsString>, String) {
 }
 
 /// Why a miss of `r` must not be stored, if it must not: a temporal macro
-/// we cannot pin, or an input too new to trust its digest.
-fn no_store_reason(
-    r: &Request,
-    source_scan: &ScanResult,
-    source_stat: &StatId,
-) -> Option<NotStoredReason> {
+/// we cannot pin. Inputs too new to trust are Store's to judge, from the
+/// compiler's spawn.
+fn no_store_reason(r: &Request, source_scan: &ScanResult) -> Option<NotStoredReason> {
     let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
-    if let Some(reason) = temporal_no_store(&uses, &r.moment) {
-        Some(reason)
-    } else if source_stat.changed_since(r.start_ns) || r.extra_changed {
-        Some(NotStoredReason::ModifiedInputFile)
-    } else {
-        None
-    }
+    temporal_no_store(&uses, &r.moment)
 }
 
 /// How a storable miss learns its include list.
@@ -1441,10 +1464,10 @@ struct Asked {
 #[derive(Default)]
 struct Extras {
     keys: Vec<ExtraKey>,
-    /// One is too new to trust its digest.
-    changed: bool,
     /// Each must be unchanged at Store.
     stats: Vec<(PathBuf, StatId)>,
+    /// The digests keyed: Store finds the same bytes or stores nothing.
+    digests: Vec<(PathBuf, Digest)>,
 }
 
 /// What selects a driver's built-in include chain, but the language.
@@ -1796,7 +1819,7 @@ type Candidates = BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)>;
 /// Headers that, had they existed, would have been found before ours
 /// (cache-keys.md §3 "Header shadowing"); only absent ones are recorded,
 /// under each directory's spelling. A directory that changed while the
-/// compiler ran (the too-new guard, `start_ns`) keeps no mtime shortcut,
+/// compiler ran (the too-new guard, `moment`) keeps no mtime shortcut,
 /// and a candidate that exists but may have appeared during the compile
 /// (the compiler may have looked before it did) stores nothing.
 fn negative_candidates(
@@ -1804,10 +1827,10 @@ fn negative_candidates(
     includes: &[(Vec<u8>, Digest)],
     chain: &[SearchDir],
     probes: &BTreeSet<Vec<u8>>,
-    start_ns: i128,
+    moment: i128,
 ) -> Result<Vec<NegativeDir>, NotStoredReason> {
     let per_dir = candidate_names(view.cwd(), includes, chain, probes);
-    witnessed_dirs(view, per_dir, start_ns)
+    witnessed_dirs(view, per_dir, moment)
 }
 
 /// Each search directory (by spelling, with its resolved path) and the
@@ -1892,14 +1915,14 @@ fn candidate_names(
 fn witnessed_dirs(
     view: &Worktree,
     per_dir: Candidates,
-    start_ns: i128,
+    moment: i128,
 ) -> Result<Vec<NegativeDir>, NotStoredReason> {
     // (witness as spelled, trusted) → (witness resolved, names under it).
     type Witnessed = BTreeMap<(PathBuf, bool), (PathBuf, BTreeSet<Vec<u8>>)>;
     let mut witnessed = Witnessed::new();
     for (spelled, (abs, names)) in per_dir {
         for name in names {
-            let Some(w) = witness(&spelled, &abs, &name, start_ns)? else {
+            let Some(w) = witness(&spelled, &abs, &name, moment)? else {
                 continue;
             };
             witnessed
@@ -1914,7 +1937,7 @@ fn witnessed_dirs(
         let dir = std::fs::metadata(&abs).ok().map(|m| StatId::of(&m));
         let mtime_ns = match dir {
             _ if !trusted => UNTRUSTED_DIR_MTIME,
-            Some(d) if d.changed_since(start_ns) => UNTRUSTED_DIR_MTIME,
+            Some(d) if d.written_since(moment) => UNTRUSTED_DIR_MTIME,
             Some(d) => d.mtime_ns,
             None => 0,
         };
@@ -1951,11 +1974,11 @@ fn witness(
     spelled: &Path,
     abs: &Path,
     name: &[u8],
-    start_ns: i128,
+    moment: i128,
 ) -> Result<Option<Witness>, NotStoredReason> {
     let full = abs.join(OsStr::from_bytes(name));
     match std::fs::metadata(&full) {
-        Ok(md) if StatId::of(&md).changed_since(start_ns) => {
+        Ok(md) if StatId::of(&md).written_since(moment) => {
             return Err(NotStoredReason::ModifiedInputFile)
         }
         Ok(_) => return Ok(None),
