@@ -74,7 +74,15 @@ impl Pipeline for CcPipeline {
     }
 
     fn result_key(r: &Request, manifest_key: &[u8; 32], entry: &ManifestEntry) -> Option<[u8; 32]> {
-        result_key_for(&r.view, manifest_key, entry, &r.moment)
+        let plain = result_key_for(&r.view, manifest_key, entry, &r.moment)?;
+        match (entry_terminal_form(entry), r.terminal_form) {
+            (None, _) => Some(plain),
+            (Some(stored), Some(ours)) if stored == ours => {
+                Some(terminal_result_key(&plain, &ours))
+            }
+            // Coloured for another terminal, or for one when we are a pipe.
+            (Some(_), _) => None,
+        }
     }
 
     fn deliver(
@@ -177,6 +185,8 @@ pub(crate) struct Pending {
     search_dirs: Vec<SearchDir>,
     moment: Moment,
     args_scan: ScanResult,
+    /// The caller's terminal form ([`TerminalForm`]); `None` for a pipe.
+    terminal_form: Option<TerminalForm>,
 }
 
 /// Per-request facts shared by every unit.
@@ -188,6 +198,8 @@ pub(crate) struct Request {
     start_ns: i128,
     /// Misses run with stderr on a pseudo-terminal (`Miss.stderr_pty`).
     stderr_pty: bool,
+    /// A terminal caller's form ([`TerminalForm`]); `None` for a pipe.
+    terminal_form: Option<TerminalForm>,
     original_args: Vec<OsString>,
     expanded: Vec<OsString>,
     /// The request-wide key, resumed per unit in `view`.
@@ -242,11 +254,16 @@ impl Cc<'_> {
         let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view)?;
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
         let base_key = key::base_key(&view, &inputs).into_hasher();
+        let terminal_form = call
+            .terminal
+            .as_ref()
+            .map(|t| TerminalForm::of(&cc::terminal_facts(&|k| call.getenv(k), t)));
         Ok(Prepared::Units(Request {
             view,
             inv: call.inv,
             start_ns,
             stderr_pty: call.terminal.is_some(),
+            terminal_form,
             original_args: call.args,
             expanded: call.expanded,
             base_key,
@@ -364,10 +381,6 @@ impl Cc<'_> {
             .iter()
             .map(|a| cwd_independent_prefix_map(a, &call.cwd).into_vec())
             .collect();
-        let terminal = call
-            .terminal
-            .as_ref()
-            .map(|t| cc::terminal_facts(&|k| call.getenv(k), t));
         let env_values = cc::key_env_vars(call.family, &call.inv)
             .into_iter()
             .map(|var| (var, env.get(var.as_bytes()).cloned()))
@@ -396,7 +409,10 @@ impl Cc<'_> {
             configs,
             argv0: call.argv0.as_bytes().to_vec(),
             args,
-            terminal,
+            // Terminal and pipe callers share the manifest key: what a
+            // terminal decides is in the result key of an entry stored in
+            // its form (`TerminalForm`).
+            terminal: None,
             env: env_values,
             script,
             emcc_env,
@@ -629,6 +645,7 @@ impl Cc<'_> {
                 search_dirs,
                 moment: r.moment.clone(),
                 args_scan: r.args_scan.clone(),
+                terminal_form: r.terminal_form,
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -660,6 +677,12 @@ impl Cc<'_> {
     ) -> Option<v1::unit_answer::Answer> {
         let inv = &r.inv;
         let unit = &inv.units[index];
+        if r.terminal_form.is_some()
+            && entry_terminal_form(entry).is_none()
+            && !plain_is_exact(inv.family, &stored.stderr)
+        {
+            return None;
+        }
         let text = r.view.delivery(&entry.remap);
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
         let write_mode = |role| write_mode(inv.family, inv.mode, role);
@@ -782,6 +805,13 @@ impl Cc<'_> {
         };
         entry.result_key = result_key_for(&p.view, &p.manifest_key, &entry, &p.moment)
             .ok_or(NotStoredReason::ModifiedInputFile)?;
+        if let Some(form) = p
+            .terminal_form
+            .filter(|_| !plain_is_exact(p.family, &st.stderr))
+        {
+            entry.env_deps = vec![form.tag()];
+            entry.result_key = terminal_result_key(&entry.result_key, &form);
+        }
         Ok(draft(p, st, entry, depfile, stored))
     }
 
@@ -1702,6 +1732,69 @@ fn probe_reply(runs: Vec<Vec<Vec<u8>>>) -> v1::LookupReply {
             runs: runs.into_iter().map(|args| v1::ProbeRun { args }).collect(),
         })),
     }
+}
+
+/// What decides the bytes a compiler writes to a terminal caller's stderr
+/// beyond the key ([`cc::terminal_facts`]: `TERM` and the variables next
+/// to it, the widths), as one digest. Terminal and pipe callers share
+/// manifest keys; an entry a terminal caller stored in its own form (its
+/// stderr as the compiler wrote it to the pseudo-terminal: colour, URLs,
+/// caret lines narrowed to the width) carries this digest, as the entry's
+/// one `env_deps` tag (C-family entries have no other), and its result key
+/// is salted with it: only a caller of the same form finds it. Deriving a
+/// pipe's bytes by stripping colour from a terminal's is not exact (gcc
+/// narrows caret lines to the terminal, clang wraps at `COLUMNS`, gcc's
+/// URLs follow `TERM`), so such an entry is never served to a pipe.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TerminalForm([u8; 32]);
+
+const TERMINAL_FORM_TAG: &[u8] = b"\0zccache-terminal-form:";
+
+impl TerminalForm {
+    fn of(facts: &[(&'static str, Option<Vec<u8>>)]) -> TerminalForm {
+        let mut h = blake3::Hasher::new_derive_key("zccache cc terminal form v1");
+        for (tag, value) in facts {
+            h.update(&(tag.len() as u64).to_le_bytes())
+                .update(tag.as_bytes());
+            match value {
+                None => h.update(&[0]),
+                Some(v) => h
+                    .update(&[1])
+                    .update(&(v.len() as u64).to_le_bytes())
+                    .update(v),
+            };
+        }
+        TerminalForm(*h.finalize().as_bytes())
+    }
+
+    /// The manifest entry's mark.
+    fn tag(&self) -> Vec<u8> {
+        [TERMINAL_FORM_TAG, &self.0].concat()
+    }
+}
+
+/// The terminal form an entry was stored in; `None` for the plain form.
+fn entry_terminal_form(entry: &ManifestEntry) -> Option<TerminalForm> {
+    entry.env_deps.iter().find_map(|d| {
+        let form = d.strip_prefix(TERMINAL_FORM_TAG)?;
+        Some(TerminalForm(form.try_into().ok()?))
+    })
+}
+
+/// The result key of an entry stored in terminal form `form`.
+fn terminal_result_key(plain: &[u8; 32], form: &TerminalForm) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("zccache cc terminal-form result v1");
+    h.update(plain).update(&form.0);
+    *h.finalize().as_bytes()
+}
+
+/// Whether a compile's `stderr` is the same bytes on a terminal and on a
+/// pipe, so that its entry is stored in the plain form and serves both: gcc
+/// and clang write nothing to a terminal exactly when they write nothing to
+/// a pipe (colour, URLs and width only shape diagnostics). emcc's own
+/// messages are not shown to be, so its terminal entries keep their form.
+fn plain_is_exact(family: Family, stderr: &[u8]) -> bool {
+    matches!(family, Family::Gcc | Family::Clang) && stderr.is_empty()
 }
 
 /// The result key: the manifest key, its include set and temporal inputs.
