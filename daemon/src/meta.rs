@@ -79,13 +79,14 @@ impl StatId {
 }
 
 /// The too-new guard's moment: the coarse clock at the compiler's spawn
-/// (`Store.spawn_unix_ns`) when the wrapper sent it; else the wrapper's
-/// start, read from `CLOCK_REALTIME`, less the slack that clock may run
-/// ahead of the one file times are stamped from (one coarse tick, at least
-/// 20 ms).
+/// (`Store.spawn_unix_ns`) when the wrapper sent one that is not in the
+/// future (the Store comes after the spawn); else the wrapper's start, read
+/// from `CLOCK_REALTIME`, less the slack that clock may run ahead of the one
+/// file times are stamped from (one coarse tick, at least 20 ms).
 pub(crate) fn guard_moment(spawn_coarse_ns: u64, start_ns: i128) -> i128 {
-    if spawn_coarse_ns != 0 {
-        spawn_coarse_ns as i128
+    let spawn = spawn_coarse_ns as i128;
+    if spawn != 0 && spawn <= crate::os::coarse_now_ns() {
+        spawn
     } else {
         start_ns - TOO_NEW_SLACK_NS.max(coarse_tick_ns())
     }
@@ -178,6 +179,40 @@ pub(crate) fn hash_file(path: &Path) -> io::Result<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guard_counts_a_write_at_the_moment_and_after() {
+        let at = |ns: i128| StatId {
+            size: 1,
+            mtime_ns: ns - 5,
+            ctime_ns: ns,
+            ino: 1,
+            dev: 1,
+        };
+        let moment = 1_700_000_000_123_000_000;
+        assert!(!at(moment - 1).written_since(moment));
+        assert!(at(moment).written_since(moment));
+        assert!(at(moment + 1).written_since(moment));
+        // Whole seconds: rounded down by up to this much.
+        let whole = StatId {
+            mtime_ns: 1_700_000_000_000_000_000,
+            ctime_ns: 1_700_000_000_000_000_000,
+            ..at(0)
+        };
+        assert!(whole.written_since(moment));
+    }
+
+    #[test]
+    fn the_guard_moment_is_the_spawn_unless_unknown_or_in_the_future() {
+        let now = crate::os::coarse_now_ns();
+        let start = now - 1_000_000_000;
+        let spawn = (now - 500_000_000) as u64;
+        assert_eq!(guard_moment(spawn, start), spawn as i128);
+        let fallback = start - TOO_NEW_SLACK_NS.max(coarse_tick_ns());
+        assert_eq!(guard_moment(0, start), fallback);
+        let future = (now + 60_000_000_000) as u64;
+        assert_eq!(guard_moment(future, start), fallback);
+    }
 
     #[test]
     fn forget_under_goes_by_path_components() {

@@ -2594,6 +2594,37 @@ mod tests {
     }
 
     #[test]
+    fn a_terminal_form_tells_unset_from_empty_and_tags_its_entry() {
+        let form = |v: Option<&[u8]>| TerminalForm::of(&[("TERM", v.map(<[u8]>::to_vec))]);
+        assert!(form(None) != form(Some(b"")));
+        assert!(form(Some(b"xterm")) != form(Some(b"vt220")));
+        let xterm = form(Some(b"xterm"));
+        let mut entry = ManifestEntry {
+            includes: Vec::new(),
+            negatives: Vec::new(),
+            temporal: Temporal::default(),
+            env_deps: Vec::new(),
+            remap: Default::default(),
+            result_key: [0; 32],
+        };
+        assert!(entry_terminal_form(&entry).is_none());
+        entry.env_deps = vec![xterm.tag()];
+        assert!(entry_terminal_form(&entry) == Some(xterm));
+        // Salted: never the plain entry's key, and per form.
+        let plain = [7; 32];
+        assert_ne!(terminal_result_key(&plain, &xterm), plain);
+        assert_ne!(
+            terminal_result_key(&plain, &xterm),
+            terminal_result_key(&plain, &form(None))
+        );
+        // Only an empty stderr of gcc or clang is the same on a terminal.
+        assert!(plain_is_exact(Family::Gcc, b""));
+        assert!(plain_is_exact(Family::Clang, b""));
+        assert!(!plain_is_exact(Family::Gcc, b"w.c:1: warning\n"));
+        assert!(!plain_is_exact(Family::Emcc, b""));
+    }
+
+    #[test]
     fn a_terminal_the_wrapper_did_not_measure_passes_through() {
         let dir = std::env::temp_dir().join(format!("zccache-tty-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
