@@ -1306,7 +1306,13 @@ fn terminal_and_pipe_callers_share_a_compile_without_diagnostics() {
         for terminal_first in [true, false] {
             let sb = sandbox("tty-share");
             source(&sb, "c.c", "int f(void) { return 0; }\n");
-            let args = "-Wall -c c.c -o c.o";
+            // The object records the command line: the terminal leaves no
+            // trace in it either.
+            let args = if cc == "gcc" {
+                "-Wall -g -frecord-gcc-switches -c c.c -o c.o"
+            } else {
+                "-Wall -g -grecord-command-line -c c.c -o c.o"
+            };
             let what = format!("{cc}, terminal first: {terminal_first}");
             if terminal_first {
                 let first = on_terminal_same_as_bare(&sb, cc, args, "c.o");
