@@ -1266,3 +1266,99 @@ fn terminal_variables_are_keyed_on_a_terminal() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Issue 12 item 1: a terminal caller and a pipe caller (an IDE, a CI log,
+// `make | tee`) share what is the same bytes for both, in either order.
+
+/// One compile on a terminal 80 columns wide, bare then through zccache:
+/// the terminal must get the same bytes and the object must be the bare
+/// compile's. The counters' change over the zccache run.
+fn on_terminal_same_as_bare(sb: &Sandbox, cc: &str, args: &str, object: &str) -> Delta {
+    let before = Counts::of(sb);
+    let got = on_terminal(
+        sb,
+        80,
+        &[("TERM", "xterm-256color")],
+        &[
+            shell(cc, args, false),
+            format!("mv {object} bare-{object}"),
+            shell(cc, args, true),
+        ],
+    );
+    let delta = Counts::of(sb).since(&before);
+    same_bytes(&format!("{cc} on a terminal"), &got[2], &got[0]);
+    assert!(
+        sb.read(object) == sb.read(&format!("bare-{object}")),
+        "{cc}: the object differs from bare on a terminal"
+    );
+    delta
+}
+
+/// The same compile from a pipe, in a terminal's environment.
+fn from_a_pipe<'a>(cc: &'a str, args: &str, object: &str) -> Cmd<'a> {
+    cmd(cc, args).env("TERM", "xterm-256color").outs(&[object])
+}
+
+#[test]
+fn terminal_and_pipe_callers_share_a_compile_without_diagnostics() {
+    for cc in compilers() {
+        for terminal_first in [true, false] {
+            let sb = sandbox("tty-share");
+            source(&sb, "c.c", "int f(void) { return 0; }\n");
+            // The object records the command line: the terminal leaves no
+            // trace in it either.
+            let args = if cc == "gcc" {
+                "-Wall -g -frecord-gcc-switches -c c.c -o c.o"
+            } else {
+                "-Wall -g -grecord-command-line -c c.c -o c.o"
+            };
+            let what = format!("{cc}, terminal first: {terminal_first}");
+            if terminal_first {
+                let first = on_terminal_same_as_bare(&sb, cc, args, "c.o");
+                assert_eq!((first.misses, first.hits), (1, 0), "{what}: {first:?}");
+                let second = from_a_pipe(cc, args, "c.o").same_as_bare(&sb);
+                assert_eq!((second.misses, second.hits), (0, 1), "{what}: {second:?}");
+            } else {
+                let first = from_a_pipe(cc, args, "c.o").same_as_bare(&sb);
+                assert_eq!((first.misses, first.hits), (1, 0), "{what}: {first:?}");
+                let second = on_terminal_same_as_bare(&sb, cc, args, "c.o");
+                assert_eq!((second.misses, second.hits), (0, 1), "{what}: {second:?}");
+            }
+        }
+    }
+}
+
+/// With a diagnostic the terminal's bytes are not the pipe's with colour
+/// stripped (gcc narrows caret lines to the terminal, clang wraps at
+/// `COLUMNS`, gcc's URLs follow `TERM`): each form keeps its own entry and
+/// neither is served the other's, in either order.
+#[test]
+fn a_compile_with_diagnostics_keeps_an_entry_per_form() {
+    for cc in compilers() {
+        for terminal_first in [true, false] {
+            let sb = sandbox("tty-apart");
+            source(&sb, "w.c", &wide_warning());
+            let args = "-Wall -c w.c -o w.o";
+            let what = format!("{cc}, terminal first: {terminal_first}");
+            let terminal = || on_terminal_same_as_bare(&sb, cc, args, "w.o");
+            let pipe = || from_a_pipe(cc, args, "w.o").same_as_bare(&sb);
+            let (a, b) = if terminal_first {
+                (terminal(), pipe())
+            } else {
+                (pipe(), terminal())
+            };
+            assert_eq!(
+                [(a.misses, a.hits), (b.misses, b.hits)],
+                [(1, 0), (1, 0)],
+                "{what}: each form is compiled once"
+            );
+            let (a, b) = (terminal(), pipe());
+            assert_eq!(
+                [(a.misses, a.hits), (b.misses, b.hits)],
+                [(0, 1), (0, 1)],
+                "{what}: then each is served its own"
+            );
+        }
+    }
+}

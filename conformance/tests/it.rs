@@ -5,6 +5,7 @@
 //! here mocks a component.
 
 mod broker;
+mod buildsystems;
 mod cross;
 mod deliver;
 mod differential;

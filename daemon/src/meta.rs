@@ -20,7 +20,8 @@ pub(crate) type Digest = [u8; 32];
 /// Files touched this recently are hashed on every use, never memoized.
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 
-/// The least slack of the too-new guard (cache-keys.md §4).
+/// The least slack of the too-new guard measured from the wrapper's start
+/// (cache-keys.md §4); none when measured from the compiler's spawn.
 const TOO_NEW_SLACK_NS: i128 = 20_000_000;
 
 /// Whole-second file systems (FAT, ext3, some network mounts) round file
@@ -53,21 +54,41 @@ impl StatId {
         self.mtime_ns.max(self.ctime_ns)
     }
 
-    /// The too-new guard: whether this file or directory may have changed
-    /// at or after `start_ns`, the compile's start as the wrapper read
-    /// `CLOCK_REALTIME`. The kernel stamps file times from its coarse
-    /// clock, which runs up to one tick behind the clock programs read, and
-    /// a whole-second file system rounds them down further: a write right
-    /// after the start can carry an earlier time.
-    pub(crate) fn changed_since(&self, start_ns: i128) -> bool {
+    /// The too-new guard: whether this file or directory may have been
+    /// written at or after `moment_ns`, a reading of the coarse clock the
+    /// kernel stamps file times from (so a write after the reading carries
+    /// that time or a later one: "at" is safe, no slack). A whole-second
+    /// file system rounds times down, by up to this much.
+    pub(crate) fn written_since(&self, moment_ns: i128) -> bool {
         let whole_seconds =
             self.mtime_ns % 1_000_000_000 == 0 && self.ctime_ns % 1_000_000_000 == 0;
         let slack = if whole_seconds {
             WHOLE_SECOND_SLACK_NS
         } else {
-            TOO_NEW_SLACK_NS.max(coarse_tick_ns())
+            0
         };
-        self.newest_ns() + slack >= start_ns
+        self.newest_ns() + slack >= moment_ns
+    }
+
+    /// The too-new guard from `start_ns`, the wrapper's start read from
+    /// `CLOCK_REALTIME`, when no coarse reading is known (the Rust side,
+    /// and a Store without `spawn_unix_ns`): see [`guard_moment`].
+    pub(crate) fn changed_since(&self, start_ns: i128) -> bool {
+        self.written_since(guard_moment(0, start_ns))
+    }
+}
+
+/// The too-new guard's moment: the coarse clock at the compiler's spawn
+/// (`Store.spawn_unix_ns`) when the wrapper sent one that is not in the
+/// future (the Store comes after the spawn); else the wrapper's start, read
+/// from `CLOCK_REALTIME`, less the slack that clock may run ahead of the one
+/// file times are stamped from (one coarse tick, at least 20 ms).
+pub(crate) fn guard_moment(spawn_coarse_ns: u64, start_ns: i128) -> i128 {
+    let spawn = spawn_coarse_ns as i128;
+    if spawn != 0 && spawn <= crate::os::coarse_now_ns() {
+        spawn
+    } else {
+        start_ns - TOO_NEW_SLACK_NS.max(coarse_tick_ns())
     }
 }
 
@@ -158,6 +179,40 @@ pub(crate) fn hash_file(path: &Path) -> io::Result<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guard_counts_a_write_at_the_moment_and_after() {
+        let at = |ns: i128| StatId {
+            size: 1,
+            mtime_ns: ns - 5,
+            ctime_ns: ns,
+            ino: 1,
+            dev: 1,
+        };
+        let moment = 1_700_000_000_123_000_000;
+        assert!(!at(moment - 1).written_since(moment));
+        assert!(at(moment).written_since(moment));
+        assert!(at(moment + 1).written_since(moment));
+        // Whole seconds: rounded down by up to this much.
+        let whole = StatId {
+            mtime_ns: 1_700_000_000_000_000_000,
+            ctime_ns: 1_700_000_000_000_000_000,
+            ..at(0)
+        };
+        assert!(whole.written_since(moment));
+    }
+
+    #[test]
+    fn the_guard_moment_is_the_spawn_unless_unknown_or_in_the_future() {
+        let now = crate::os::coarse_now_ns();
+        let start = now - 1_000_000_000;
+        let spawn = (now - 500_000_000) as u64;
+        assert_eq!(guard_moment(spawn, start), spawn as i128);
+        let fallback = start - TOO_NEW_SLACK_NS.max(coarse_tick_ns());
+        assert_eq!(guard_moment(0, start), fallback);
+        let future = (now + 60_000_000_000) as u64;
+        assert_eq!(guard_moment(future, start), fallback);
+    }
 
     #[test]
     fn forget_under_goes_by_path_components() {

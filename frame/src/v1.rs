@@ -97,7 +97,8 @@ pub struct Lookup {
     pub argv0: ::prost::alloc::vec::Vec<u8>,
     #[prost(bool, tag = "6")]
     pub stderr_is_tty: bool,
-    /// When the wrapper started (too-new guard).
+    /// When the wrapper started (the day of `__DATE__`; the Rust side's
+    /// too-new guard, and the C side's when a Store has no `spawn_unix_ns`).
     #[prost(uint64, tag = "7")]
     pub start_unix_ns: u64,
     // Tag 8 is reserved: `file_mode` of protocol 1.
@@ -341,6 +342,11 @@ pub struct Store {
     pub stderr: ::prost::alloc::vec::Vec<u8>,
     #[prost(int32, tag = "5")]
     pub deps_exit_code: i32,
+    /// CLOCK_REALTIME_COARSE (the clock file times are stamped from) read
+    /// right before the compiler was spawned; an input written at or after
+    /// it may differ from what the compiler read. 0: unknown.
+    #[prost(uint64, tag = "6")]
+    pub spawn_unix_ns: u64,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

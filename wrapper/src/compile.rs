@@ -476,6 +476,7 @@ fn compile(
     // never streamed.
     let streamed = stream_stderr && injected_option.is_empty() && !stderr_pty;
     let args = to_os(args);
+    let spawn_unix_ns = spawn_moment();
     let output = if stderr_pty {
         match runner.run_on_pty(&args)? {
             Some(output) => output,
@@ -514,6 +515,7 @@ fn compile(
             stdout: output.stdout,
             stderr: output.stderr,
             deps_exit_code,
+            spawn_unix_ns,
         }));
     } else {
         report(Report::Unstored {
@@ -521,6 +523,56 @@ fn compile(
         });
     }
     Ok(Compiled::Code(output.code))
+}
+
+/// The coarse clock when this process started ([`mark_start`]).
+static STARTED_COARSE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Notes the coarse clock as the wrapper starts, first thing in `main`.
+pub(crate) fn mark_start() {
+    let _ = STARTED_COARSE.set(coarse_now_ns());
+}
+
+/// The too-new guard's moment (`Store.spawn_unix_ns`), read right before a
+/// miss's compiler is spawned: every write the compiler may have missed
+/// carries this time or a later one, and the daemon distrusts a file
+/// stamped at or after it. Taken once the coarse clock has ticked past
+/// this process's start, so that a file finished before the wrapper ran (a
+/// generated header, a configure probe) is never stamped "at" it: a wait
+/// of at most one tick (1 to 10 ms), usually none, as the Lookup took
+/// longer. 0 (unknown: the daemon keeps its older, wider guard) when the
+/// clock cannot be read or does not move.
+fn spawn_moment() -> u64 {
+    let started = STARTED_COARSE.get().copied().unwrap_or(0);
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let now = coarse_now_ns();
+        if now > started {
+            return now;
+        }
+        if now == 0 || std::time::Instant::now() > give_up {
+            return 0;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+/// `CLOCK_REALTIME_COARSE` now, the clock the kernel stamps file times
+/// from; 0 if it cannot be read.
+fn coarse_now_ns() -> u64 {
+    // SAFETY: `ts` is plain data that clock_gettime fills in; the return
+    // code is checked.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        if libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) != 0 {
+            return 0;
+        }
+        u64::try_from(ts.tv_sec)
+            .ok()
+            .and_then(|s| s.checked_mul(1_000_000_000))
+            .and_then(|ns| ns.checked_add(u64::try_from(ts.tv_nsec).ok()?))
+            .unwrap_or(0)
+    }
 }
 
 /// Writes a unit's streams; a closed stdout is the reader's choice and not
@@ -810,6 +862,10 @@ mod tests {
                 "a.o".into()
             ]]
         );
+        // The spawn's moment comes from the coarse clock, read before the
+        // compiler ran: not later than now.
+        let spawn = s.stores[0].spawn_unix_ns;
+        assert!(spawn > 0 && spawn <= coarse_now_ns(), "{spawn}");
         assert_eq!(
             s.stores,
             vec![Store {
@@ -817,9 +873,20 @@ mod tests {
                 exit_code: 0,
                 stdout: vec![],
                 stderr: b"a.c: warning\n".to_vec(),
-                deps_exit_code: 0
+                deps_exit_code: 0,
+                spawn_unix_ns: spawn,
             }]
         );
+    }
+
+    #[test]
+    fn the_spawn_moment_is_a_tick_past_the_start() {
+        // A file written before the wrapper started is stamped at most its
+        // start: the moment must be later, never equal.
+        mark_start();
+        let started = *STARTED_COARSE.get().unwrap();
+        assert!(started > 0);
+        assert!(spawn_moment() > started);
     }
 
     #[test]

@@ -42,6 +42,7 @@ use crate::route::Place;
 use frame::describe;
 
 fn main() {
+    compile::mark_start();
     let start_unix_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));

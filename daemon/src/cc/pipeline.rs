@@ -26,7 +26,7 @@ use crate::domains;
 use crate::journal;
 use crate::keys::KeyHasher;
 use crate::manifest::{ManifestEntry, NegativeDir, Temporal};
-use crate::meta::{Digest, StatId};
+use crate::meta::{guard_moment, Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
     check_finished, request_args, request_env, Core, Draft, DraftOutput, Finished, Keyed, Language,
@@ -78,7 +78,15 @@ impl Pipeline for CcPipeline {
     }
 
     fn result_key(r: &Request, manifest_key: &[u8; 32], entry: &ManifestEntry) -> Option<[u8; 32]> {
-        result_key_for(&r.view, manifest_key, entry, &r.moment)
+        let plain = result_key_for(&r.view, manifest_key, entry, &r.moment)?;
+        match (entry_terminal_form(entry), r.terminal_form) {
+            (None, _) => Some(plain),
+            (Some(stored), Some(ours)) if stored == ours => {
+                Some(terminal_result_key(&plain, &ours))
+            }
+            // Coloured for another terminal, or for one when we are a pipe.
+            (Some(_), _) => None,
+        }
     }
 
     fn deliver(
@@ -159,6 +167,7 @@ impl CcPipeline {
 pub(crate) struct Source {
     path: PathBuf,
     stat: StatId,
+    /// As keyed: Store finds the same bytes or stores nothing.
     digest: Digest,
     scan: Arc<ScanResult>,
 }
@@ -180,8 +189,12 @@ pub(crate) struct Pending {
     pub(crate) manifest_key: [u8; 32],
     source: PathBuf,
     source_stat: StatId,
+    source_digest: Digest,
     /// The extra inputs as keyed at Lookup.
     extra_stats: Vec<(PathBuf, StatId)>,
+    extra_digests: Vec<(PathBuf, Digest)>,
+    /// The wrapper's start: the too-new guard's moment only when the Store
+    /// does not say when the compiler was spawned.
     start_ns: i128,
     outputs: Vec<(&'static str, PathBuf)>,
     /// Where the full include list will be: the user's depfile or ours.
@@ -193,6 +206,8 @@ pub(crate) struct Pending {
     search_dirs: Vec<SearchDir>,
     moment: Moment,
     args_scan: ScanResult,
+    /// The caller's terminal form ([`TerminalForm`]); `None` for a pipe.
+    terminal_form: Option<TerminalForm>,
 }
 
 /// Per-request facts shared by every unit.
@@ -204,6 +219,8 @@ pub(crate) struct Request {
     start_ns: i128,
     /// Misses run with stderr on a pseudo-terminal (`Miss.stderr_pty`).
     stderr_pty: bool,
+    /// A terminal caller's form ([`TerminalForm`]); `None` for a pipe.
+    terminal_form: Option<TerminalForm>,
     original_args: Vec<OsString>,
     expanded: Vec<OsString>,
     /// The request-wide key, resumed per unit in `view`.
@@ -211,11 +228,9 @@ pub(crate) struct Request {
     moment: Moment,
     /// The arguments scanned like a source (`-DSTAMP=__TIME__`).
     args_scan: ScanResult,
-    /// An extra input (`-fprofile-use`, a sanitizer list…) is too new to
-    /// trust its digest.
-    extra_changed: bool,
     /// The extra inputs as keyed: each must be unchanged at Store.
     extra_stats: Vec<(PathBuf, StatId)>,
+    extra_digests: Vec<(PathBuf, Digest)>,
     /// Per unit: the search chain after the command line's directories.
     search_tails: Vec<SearchTail>,
     /// The key's inputs as the journal compares them (`zccache explain`).
@@ -263,21 +278,26 @@ impl Cc<'_> {
         let root = self.remap_root(&call.env, &call.cwd, &call.inv, &call.expanded);
         let view = Worktree::new(call.cwd.clone(), root);
         let start_ns = req.start_unix_ns as i128;
-        let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view, start_ns)?;
+        let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view)?;
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
         let base_key = key::base_key(&view, &inputs).into_hasher();
         let explain = explain_inputs(&inputs);
+        let terminal_form = call
+            .terminal
+            .as_ref()
+            .map(|t| TerminalForm::of(&cc::terminal_facts(&|k| call.getenv(k), t)));
         Ok(Prepared::Units(Request {
             view,
             inv: call.inv,
             start_ns,
             stderr_pty: call.terminal.is_some(),
+            terminal_form,
             original_args: call.args,
             expanded: call.expanded,
             base_key,
             moment,
-            extra_changed: extras.changed,
             extra_stats: extras.stats,
+            extra_digests: extras.digests,
             args_scan,
             search_tails: asked.search_tails,
             explain,
@@ -473,7 +493,6 @@ impl Cc<'_> {
         identity: Vec<u8>,
         asked: &Asked,
         view: &Worktree,
-        start_ns: i128,
     ) -> Result<(KeyInputs, Extras), Pt> {
         let env = &call.env;
         let (programs, configs) =
@@ -486,10 +505,6 @@ impl Cc<'_> {
             .iter()
             .map(|a| cwd_independent_prefix_map(a, &call.cwd).into_vec())
             .collect();
-        let terminal = call
-            .terminal
-            .as_ref()
-            .map(|t| cc::terminal_facts(&|k| call.getenv(k), t));
         let env_values = cc::key_env_vars(call.family, &call.inv)
             .into_iter()
             .map(|var| (var, env.get(var.as_bytes()).cloned()))
@@ -511,14 +526,17 @@ impl Cc<'_> {
             .inv
             .cwd_key(&call.cwd)
             .map(|k| (k.into_vec(), logical_cwd(env, &call.cwd)));
-        let extras = self.extra_inputs(call, start_ns)?;
+        let extras = self.extra_inputs(call)?;
         let inputs = KeyInputs {
             identity,
             programs,
             configs,
             argv0: call.argv0.as_bytes().to_vec(),
             args,
-            terminal,
+            // Terminal and pipe callers share the manifest key: what a
+            // terminal decides is in the result key of an entry stored in
+            // its form (`TerminalForm`).
+            terminal: None,
             env: env_values,
             script,
             emcc_env,
@@ -547,7 +565,7 @@ impl Cc<'_> {
     }
 
     /// The extra inputs as keyed, and what Store must find unchanged.
-    fn extra_inputs(&self, call: &Call, start_ns: i128) -> Result<Extras, Pt> {
+    fn extra_inputs(&self, call: &Call) -> Result<Extras, Pt> {
         let mut extras = Extras::default();
         for extra in &call.inv.extra_inputs {
             let default_profile;
@@ -581,10 +599,10 @@ impl Cc<'_> {
                 Vec::new()
             };
             let (state, stat) = self.extra_state(&path, extra.kind)?;
+            if let ExtraState::Digest(Some(d)) = state {
+                extras.digests.push((path.clone(), d));
+            }
             if let Some(stat) = stat {
-                // An extra input that changes while the compiler runs was
-                // read in a state we did not hash.
-                extras.changed |= stat.changed_since(start_ns);
                 extras.stats.push((path, stat));
             }
             extras.keys.push(ExtraKey {
@@ -704,12 +722,13 @@ impl Cc<'_> {
         let Source {
             path: source,
             stat: source_stat,
+            digest: source_digest,
             scan: source_scan,
             ..
         } = keyed.facts;
         let token = self.core.token();
         let (mut args, injected) = compile_args(r, index);
-        let no_store_reason = no_store_reason(r, &source_scan, &source_stat);
+        let no_store_reason = no_store_reason(r, &source_scan);
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if let Some(no_store_reason) = no_store_reason {
             // Nothing will be stored, so nothing needs learning: the miss
@@ -745,7 +764,9 @@ impl Cc<'_> {
                 manifest_key,
                 source,
                 source_stat,
+                source_digest,
                 extra_stats: r.extra_stats.clone(),
+                extra_digests: r.extra_digests.clone(),
                 start_ns: r.start_ns,
                 outputs,
                 dep_source: deps.source,
@@ -756,6 +777,7 @@ impl Cc<'_> {
                 search_dirs,
                 moment: r.moment.clone(),
                 args_scan: r.args_scan.clone(),
+                terminal_form: r.terminal_form,
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -787,6 +809,12 @@ impl Cc<'_> {
     ) -> Option<v1::unit_answer::Answer> {
         let inv = &r.inv;
         let unit = &inv.units[index];
+        if r.terminal_form.is_some()
+            && entry_terminal_form(entry).is_none()
+            && !plain_is_exact(inv.family, &stored.stderr)
+        {
+            return None;
+        }
         let text = r.view.delivery(&entry.remap);
         let role_index = |role: &str| stored.outputs.iter().position(|o| o.role == role);
         let write_mode = |role| write_mode(inv.family, inv.mode, role);
@@ -869,7 +897,9 @@ impl Cc<'_> {
                 primary: &["object"],
             },
         )?;
-        let (mut includes, scans) = self.include_set(p)?;
+        let moment = guard_moment(st.spawn_unix_ns, p.start_ns);
+        self.keyed_inputs_unchanged(p, moment)?;
+        let (mut includes, scans) = self.include_set(p, moment)?;
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
         for (_, s) in &scans {
             if s.embeds {
@@ -878,9 +908,8 @@ impl Cc<'_> {
             probes.extend(s.has_include.iter().cloned());
         }
         let temporal = temporal_of(p, &scans)?;
-        self.key_probed_headers(p, &probes, &mut includes)?;
-        let negatives =
-            negative_candidates(&p.view, &includes, &p.search_dirs, &probes, p.start_ns)?;
+        self.key_probed_headers(p, &probes, &mut includes, moment)?;
+        let negatives = negative_candidates(&p.view, &includes, &p.search_dirs, &probes, moment)?;
         let named = self.root_named(p, &includes)?;
         let depfile = match &p.user_depfile {
             Some(user_dep) => {
@@ -907,12 +936,41 @@ impl Cc<'_> {
         };
         entry.result_key = result_key_for(&p.view, &p.manifest_key, &entry, &p.moment)
             .ok_or(NotStoredReason::ModifiedInputFile)?;
+        if let Some(form) = p
+            .terminal_form
+            .filter(|_| !plain_is_exact(p.family, &st.stderr))
+        {
+            entry.env_deps = vec![form.tag()];
+            entry.result_key = terminal_result_key(&entry.result_key, &form);
+        }
         Ok(draft(p, st, entry, depfile, stored))
+    }
+
+    /// The too-new guard over what Lookup keyed (the source, the extra
+    /// inputs): each still has the bytes keyed, and none was written at or
+    /// after `moment`, so the compiler, spawned then, read those bytes. A
+    /// file written just before the compile is stored (a generated header,
+    /// a configure probe); the digest taken again here covers a write
+    /// between Lookup's read and the spawn that kept the stat data.
+    fn keyed_inputs_unchanged(&self, p: &Pending, moment: i128) -> Result<(), NotStoredReason> {
+        for (_, stat) in &p.extra_stats {
+            if stat.written_since(moment) {
+                return Err(NotStoredReason::ModifiedInputFile);
+            }
+        }
+        let keyed = std::iter::once((&p.source, &p.source_digest))
+            .chain(p.extra_digests.iter().map(|(path, d)| (path, d)));
+        for (path, digest) in keyed {
+            if self.input_digest(path, moment)? != *digest {
+                return Err(NotStoredReason::ModifiedInputFile);
+            }
+        }
+        Ok(())
     }
 
     /// The include set from the full depfile, and the scan of every file
     /// of it, the source first.
-    fn include_set(&self, p: &Pending) -> Result<IncludeSet, NotStoredReason> {
+    fn include_set(&self, p: &Pending, moment: i128) -> Result<IncludeSet, NotStoredReason> {
         let mut includes: Vec<(Vec<u8>, Digest)> = Vec::new();
         let (_, source_digest) = self
             .source_digest(&p.source)
@@ -931,7 +989,7 @@ impl Cc<'_> {
                 if abs == p.source || !seen.insert(raw.clone()) {
                     continue;
                 }
-                let digest = self.input_digest(&abs, p.start_ns)?;
+                let digest = self.input_digest(&abs, moment)?;
                 scans.push((raw.clone(), self.scan(&abs, &digest)));
                 includes.push((raw, digest));
             }
@@ -947,6 +1005,7 @@ impl Cc<'_> {
         p: &Pending,
         probes: &BTreeSet<Vec<u8>>,
         includes: &mut Vec<(Vec<u8>, Digest)>,
+        moment: i128,
     ) -> Result<(), NotStoredReason> {
         let mut probe_dirs: Vec<SearchDir> = p.search_dirs.clone();
         for (i, _) in includes.iter() {
@@ -963,7 +1022,7 @@ impl Cc<'_> {
                 {
                     continue;
                 }
-                let digest = self.input_digest(&found, p.start_ns)?;
+                let digest = self.input_digest(&found, moment)?;
                 // As the compiler would name it from a relative search dir.
                 let spelled = dir.spelled.join(OsStr::from_bytes(probe));
                 includes.push((spelled.into_os_string().into_vec(), digest));
@@ -1059,10 +1118,11 @@ impl Cc<'_> {
     }
 
     /// The digest of an input of a finished compile, unless it may have
-    /// changed while the compiler read it (the too-new guard).
-    fn input_digest(&self, path: &Path, start_ns: i128) -> Result<Digest, NotStoredReason> {
+    /// been written at or after `moment`, the compiler's spawn (the too-new
+    /// guard): then the compiler may have read other bytes.
+    fn input_digest(&self, path: &Path, moment: i128) -> Result<Digest, NotStoredReason> {
         match self.core.meta.digest(path) {
-            Ok((stat, digest)) if !stat.changed_since(start_ns) => Ok(digest),
+            Ok((stat, digest)) if !stat.written_since(moment) => Ok(digest),
             _ => Err(NotStoredReason::ModifiedInputFile),
         }
     }
@@ -1380,20 +1440,11 @@ fn compile_args(r: &Request, index: usize) -> (Vec<OsString>, String) {
 }
 
 /// Why a miss of `r` must not be stored, if it must not: a temporal macro
-/// we cannot pin, or an input too new to trust its digest.
-fn no_store_reason(
-    r: &Request,
-    source_scan: &ScanResult,
-    source_stat: &StatId,
-) -> Option<NotStoredReason> {
+/// we cannot pin. Inputs too new to trust are Store's to judge, from the
+/// compiler's spawn.
+fn no_store_reason(r: &Request, source_scan: &ScanResult) -> Option<NotStoredReason> {
     let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
-    if let Some(reason) = temporal_no_store(&uses, &r.moment) {
-        Some(reason)
-    } else if source_stat.changed_since(r.start_ns) || r.extra_changed {
-        Some(NotStoredReason::ModifiedInputFile)
-    } else {
-        None
-    }
+    temporal_no_store(&uses, &r.moment)
 }
 
 /// How a storable miss learns its include list.
@@ -1640,10 +1691,10 @@ struct Asked {
 #[derive(Default)]
 struct Extras {
     keys: Vec<ExtraKey>,
-    /// One is too new to trust its digest.
-    changed: bool,
     /// Each must be unchanged at Store.
     stats: Vec<(PathBuf, StatId)>,
+    /// The digests keyed: Store finds the same bytes or stores nothing.
+    digests: Vec<(PathBuf, Digest)>,
 }
 
 /// What selects a driver's built-in include chain, but the language.
@@ -1934,6 +1985,69 @@ fn probe_reply(runs: Vec<Vec<Vec<u8>>>) -> v1::LookupReply {
     }
 }
 
+/// What decides the bytes a compiler writes to a terminal caller's stderr
+/// beyond the key ([`cc::terminal_facts`]: `TERM` and the variables next
+/// to it, the widths), as one digest. Terminal and pipe callers share
+/// manifest keys; an entry a terminal caller stored in its own form (its
+/// stderr as the compiler wrote it to the pseudo-terminal: colour, URLs,
+/// caret lines narrowed to the width) carries this digest, as the entry's
+/// one `env_deps` tag (C-family entries have no other), and its result key
+/// is salted with it: only a caller of the same form finds it. Deriving a
+/// pipe's bytes by stripping colour from a terminal's is not exact (gcc
+/// narrows caret lines to the terminal, clang wraps at `COLUMNS`, gcc's
+/// URLs follow `TERM`), so such an entry is never served to a pipe.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TerminalForm([u8; 32]);
+
+const TERMINAL_FORM_TAG: &[u8] = b"\0zccache-terminal-form:";
+
+impl TerminalForm {
+    fn of(facts: &[(&'static str, Option<Vec<u8>>)]) -> TerminalForm {
+        let mut h = blake3::Hasher::new_derive_key("zccache cc terminal form v1");
+        for (tag, value) in facts {
+            h.update(&(tag.len() as u64).to_le_bytes())
+                .update(tag.as_bytes());
+            match value {
+                None => h.update(&[0]),
+                Some(v) => h
+                    .update(&[1])
+                    .update(&(v.len() as u64).to_le_bytes())
+                    .update(v),
+            };
+        }
+        TerminalForm(*h.finalize().as_bytes())
+    }
+
+    /// The manifest entry's mark.
+    fn tag(&self) -> Vec<u8> {
+        [TERMINAL_FORM_TAG, &self.0].concat()
+    }
+}
+
+/// The terminal form an entry was stored in; `None` for the plain form.
+fn entry_terminal_form(entry: &ManifestEntry) -> Option<TerminalForm> {
+    entry.env_deps.iter().find_map(|d| {
+        let form = d.strip_prefix(TERMINAL_FORM_TAG)?;
+        Some(TerminalForm(form.try_into().ok()?))
+    })
+}
+
+/// The result key of an entry stored in terminal form `form`.
+fn terminal_result_key(plain: &[u8; 32], form: &TerminalForm) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("zccache cc terminal-form result v1");
+    h.update(plain).update(&form.0);
+    *h.finalize().as_bytes()
+}
+
+/// Whether a compile's `stderr` is the same bytes on a terminal and on a
+/// pipe, so that its entry is stored in the plain form and serves both: gcc
+/// and clang write nothing to a terminal exactly when they write nothing to
+/// a pipe (colour, URLs and width only shape diagnostics). emcc's own
+/// messages are not shown to be, so its terminal entries keep their form.
+fn plain_is_exact(family: Family, stderr: &[u8]) -> bool {
+    matches!(family, Family::Gcc | Family::Clang) && stderr.is_empty()
+}
+
 /// The result key of `entry` in this view: the pipeline reads the mtime of
 /// each `__TIMESTAMP__` file, [`key::result_key`] hashes. `None` when one
 /// can no longer be read, or the date is needed and unknown.
@@ -2039,7 +2153,7 @@ type Candidates = BTreeMap<PathBuf, (PathBuf, BTreeSet<Vec<u8>>)>;
 /// Headers that, had they existed, would have been found before ours
 /// (cache-keys.md §3 "Header shadowing"); only absent ones are recorded,
 /// under each directory's spelling. A directory that changed while the
-/// compiler ran (the too-new guard, `start_ns`) keeps no mtime shortcut,
+/// compiler ran (the too-new guard, `moment`) keeps no mtime shortcut,
 /// and a candidate that exists but may have appeared during the compile
 /// (the compiler may have looked before it did) stores nothing.
 fn negative_candidates(
@@ -2047,10 +2161,10 @@ fn negative_candidates(
     includes: &[(Vec<u8>, Digest)],
     chain: &[SearchDir],
     probes: &BTreeSet<Vec<u8>>,
-    start_ns: i128,
+    moment: i128,
 ) -> Result<Vec<NegativeDir>, NotStoredReason> {
     let per_dir = candidate_names(view.cwd(), includes, chain, probes);
-    witnessed_dirs(view, per_dir, start_ns)
+    witnessed_dirs(view, per_dir, moment)
 }
 
 /// Each search directory (by spelling, with its resolved path) and the
@@ -2135,14 +2249,14 @@ fn candidate_names(
 fn witnessed_dirs(
     view: &Worktree,
     per_dir: Candidates,
-    start_ns: i128,
+    moment: i128,
 ) -> Result<Vec<NegativeDir>, NotStoredReason> {
     // (witness as spelled, trusted) → (witness resolved, names under it).
     type Witnessed = BTreeMap<(PathBuf, bool), (PathBuf, BTreeSet<Vec<u8>>)>;
     let mut witnessed = Witnessed::new();
     for (spelled, (abs, names)) in per_dir {
         for name in names {
-            let Some(w) = witness(&spelled, &abs, &name, start_ns)? else {
+            let Some(w) = witness(&spelled, &abs, &name, moment)? else {
                 continue;
             };
             witnessed
@@ -2157,7 +2271,7 @@ fn witnessed_dirs(
         let dir = std::fs::metadata(&abs).ok().map(|m| StatId::of(&m));
         let mtime_ns = match dir {
             _ if !trusted => UNTRUSTED_DIR_MTIME,
-            Some(d) if d.changed_since(start_ns) => UNTRUSTED_DIR_MTIME,
+            Some(d) if d.written_since(moment) => UNTRUSTED_DIR_MTIME,
             Some(d) => d.mtime_ns,
             None => 0,
         };
@@ -2194,11 +2308,11 @@ fn witness(
     spelled: &Path,
     abs: &Path,
     name: &[u8],
-    start_ns: i128,
+    moment: i128,
 ) -> Result<Option<Witness>, NotStoredReason> {
     let full = abs.join(OsStr::from_bytes(name));
     match std::fs::metadata(&full) {
-        Ok(md) if StatId::of(&md).changed_since(start_ns) => {
+        Ok(md) if StatId::of(&md).written_since(moment) => {
             return Err(NotStoredReason::ModifiedInputFile)
         }
         Ok(_) => return Ok(None),
@@ -2746,6 +2860,37 @@ mod tests {
             w.engine.core.stats.cross_root_hits.load(Ordering::Relaxed),
             0
         );
+    }
+
+    #[test]
+    fn a_terminal_form_tells_unset_from_empty_and_tags_its_entry() {
+        let form = |v: Option<&[u8]>| TerminalForm::of(&[("TERM", v.map(<[u8]>::to_vec))]);
+        assert!(form(None) != form(Some(b"")));
+        assert!(form(Some(b"xterm")) != form(Some(b"vt220")));
+        let xterm = form(Some(b"xterm"));
+        let mut entry = ManifestEntry {
+            includes: Vec::new(),
+            negatives: Vec::new(),
+            temporal: Temporal::default(),
+            env_deps: Vec::new(),
+            remap: Default::default(),
+            result_key: [0; 32],
+        };
+        assert!(entry_terminal_form(&entry).is_none());
+        entry.env_deps = vec![xterm.tag()];
+        assert!(entry_terminal_form(&entry) == Some(xterm));
+        // Salted: never the plain entry's key, and per form.
+        let plain = [7; 32];
+        assert_ne!(terminal_result_key(&plain, &xterm), plain);
+        assert_ne!(
+            terminal_result_key(&plain, &xterm),
+            terminal_result_key(&plain, &form(None))
+        );
+        // Only an empty stderr of gcc or clang is the same on a terminal.
+        assert!(plain_is_exact(Family::Gcc, b""));
+        assert!(plain_is_exact(Family::Clang, b""));
+        assert!(!plain_is_exact(Family::Gcc, b"w.c:1: warning\n"));
+        assert!(!plain_is_exact(Family::Emcc, b""));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Unix specifics for the daemon: what our open descriptors point at, and
-//! whether a file system is read-only.
+//! Unix specifics for the daemon: the coarse clock file times are stamped
+//! from, what our open descriptors point at, and whether a file system is
+//! read-only.
 //!
 //! Callers never see a `cfg`; other platforms would get a sibling file with
 //! the same functions.
@@ -13,6 +14,20 @@ pub(crate) fn coarse_clock_resolution_ns() -> i128 {
         let mut ts: libc::timespec = std::mem::zeroed();
         if libc::clock_getres(libc::CLOCK_REALTIME_COARSE, &mut ts) != 0 {
             return 10_000_000;
+        }
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    }
+}
+
+/// `CLOCK_REALTIME_COARSE` now, the clock file times are stamped from; 0
+/// if it cannot be read.
+pub(crate) fn coarse_now_ns() -> i128 {
+    // SAFETY: `ts` is plain data that clock_gettime fills in; the return
+    // code is checked.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        if libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) != 0 {
+            return 0;
         }
         ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
     }

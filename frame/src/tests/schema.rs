@@ -360,6 +360,7 @@ fn v1_rows() -> Vec<Row> {
         field!(Store.stdout),
         field!(Store.stderr),
         field!(Store.deps_exit_code),
+        field!(Store.spawn_unix_ns),
         field!(StoreReply.stored),
         field!(StoreReply.reason),
         field!(Route.cache_root),

@@ -127,6 +127,7 @@ fn vectors() -> Vec<Vector> {
                 stdout: Vec::new(),
                 stderr: bytes("hello.c:3:5: warning: unused variable 'x'\n"),
                 deps_exit_code: 0,
+                spawn_unix_ns: 0,
             }),
         ),
         route,
@@ -278,6 +279,7 @@ fn vectors() -> Vec<Vector> {
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 deps_exit_code: 0,
+                spawn_unix_ns: 0,
             }),
         ),
         // ShutdownRequest.all (tag 1): to the broker, every daemon first.
@@ -341,6 +343,20 @@ fn vectors() -> Vec<Vector> {
                     name: bytes("max_size"),
                     value: bytes("1048576"),
                 }],
+            }),
+        ),
+        // Store.spawn_unix_ns (tag 6): the coarse clock at the compiler's
+        // spawn, the too-new guard's moment.
+        request(
+            "044-request-store-spawn",
+            1,
+            Rq::Store(v1::Store {
+                token: 44,
+                exit_code: 0,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                deps_exit_code: 0,
+                spawn_unix_ns: 1_700_000_000_120_000_000,
             }),
         ),
         // ProbeResult.stderr (tag 4): the search list `-E -v` prints.
