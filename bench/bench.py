@@ -675,6 +675,19 @@ def peers_ratio(values, name):
     return ", ".join(out) or "-"
 
 
+def user_args(argv):
+    """argv without the options run.sh adds (binaries, outputs, skips)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--zccache", "--sccache", "--ccache", "--out", "--json", "--skip", "--work-dir"):
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
 def render(res, markdown=True):
     facts, hit, builds, conc, mem = (res.get(k) for k in ("facts", "per_hit", "workloads", "concurrency", "memory"))
     tools = res["tools"]
@@ -687,7 +700,7 @@ def render(res, markdown=True):
 
     if markdown:
         para("# zccache benchmark: latest run")
-        para("Produced by `bench/run.sh " + " ".join(res.get("argv", [])) + "`. All tools ran in the same run on "
+        para("Produced by `bench/run.sh" + "".join(" " + a for a in user_args(res.get("argv", []))) + "`. All tools ran in the same run on "
              "the same inputs, each with its own cache, the configurations interleaved and rotated round by round. "
              "Times are medians (min–max over the rounds). *hits* are each tool's own counters over that run: "
              "hits/expected, plus misses and uncached calls. *load* is the 1-minute load average at the end of "
@@ -857,7 +870,11 @@ def main():
     ap.add_argument("--skip", action="append", default=[], help="tool=reason, reported as skipped")
     ap.add_argument("--note", help="one line about the conditions, shown with the machine facts")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
+    ap.add_argument("--render", metavar="JSON", help="only print the markdown of an earlier run's JSON")
     args = ap.parse_args()
+    if args.render:
+        print(render(json.loads(Path(args.render).read_text())), end="")
+        return
 
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     if "all" in only:
