@@ -861,6 +861,7 @@ def main():
     ap.add_argument("--phases", default="cold,warm,touch")
     ap.add_argument("-n", type=int, default=200, help="compiles per per-hit batch")
     ap.add_argument("--reps", type=int, default=3, help="rounds of every measurement")
+    ap.add_argument("--heavy-reps", type=int, help="rounds for libgit2, leveldb and rust (default: --reps)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--per-client", type=int, default=10)
@@ -935,7 +936,8 @@ def main():
                 log(f"workload {name} skipped: {e}")
                 continue
             log(f"workload {w.name}: {w.tus} units")
-            wres = workload_runs(tools, w, args.jobs, args.reps, work, phases)
+            reps = args.heavy_reps if args.heavy_reps and name in projects.HEAVY else args.reps
+            wres = workload_runs(tools, w, args.jobs, reps, work, phases)
             res["workloads"][w.name] = {"tus": w.tus, "note": w.note, "tools": wres}
             if args.out:  # a partial report survives an interrupted run
                 Path(args.out).write_text(render(res))

@@ -268,6 +268,7 @@ def rust_graph(work):
 
 
 ALL = ("lua", "libgit2", "leveldb", "lua-emcc", "rust")
+HEAVY = ("libgit2", "leveldb", "rust")  # minutes per cold build on 2 cores
 
 
 def prepare(name, work, lua_dir=None):
