@@ -760,7 +760,7 @@ def render(res, markdown=True):
              "Seconds.")
         rows = []
         for wname, wres in builds.items():
-            label = f"{wname} ({wres['tus']} units)"
+            label = f"{wname} ({wres['tus']} units, {wres.get('reps', '?')} rounds)"
             for n, r in wres["tools"].items():
                 if r.get("error") and not r["cold"]:
                     rows.append([label, n, "failed: " + r["error"].splitlines()[0][:100], "", "", "", "", "", ""])
@@ -938,7 +938,7 @@ def main():
             log(f"workload {w.name}: {w.tus} units")
             reps = args.heavy_reps if args.heavy_reps and name in projects.HEAVY else args.reps
             wres = workload_runs(tools, w, args.jobs, reps, work, phases)
-            res["workloads"][w.name] = {"tus": w.tus, "note": w.note, "tools": wres}
+            res["workloads"][w.name] = {"tus": w.tus, "note": w.note, "reps": reps, "tools": wres}
             if args.out:  # a partial report survives an interrupted run
                 Path(args.out).write_text(render(res))
         if "hit" in only or res["workloads"]:
