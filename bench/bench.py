@@ -285,13 +285,14 @@ class Sccache(Tool):
                              capture_output=True, text=True, check=True)
         s = json.loads(out.stdout)["stats"]
 
-        def total(v):
-            if isinstance(v, dict):
-                return sum(total(x) for x in v.values())
-            return v if isinstance(v, int) else 0
+        def count(k):
+            v = s.get(k, 0)
+            # {"counts": {lang: n}, "adv_counts": {...}}: the same calls twice.
+            return sum(v.get("counts", {}).values()) if isinstance(v, dict) else int(v or 0)
 
-        return {"hits": total(s.get("cache_hits", 0)), "misses": total(s.get("cache_misses", 0)),
-                "uncached": total(s.get("non_cacheable_calls", 0)) + total(s.get("not_cached", 0))}
+        return {"hits": count("cache_hits"), "misses": count("cache_misses"),
+                "uncached": count("requests_not_cacheable") + count("non_cacheable_compilations")
+                + count("requests_unsupported_compiler") + count("requests_not_compile")}
 
     def servers(self):
         pids = find_procs(Path(self.exe).resolve(), "SCCACHE_SERVER_PORT", self.PORT)
