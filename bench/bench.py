@@ -764,7 +764,7 @@ def render(res, markdown=True):
             label = f"{wname} ({wres['tus']} units, {wres.get('reps', '?')} rounds)"
             for n, r in wres["tools"].items():
                 if r.get("error") and not r["cold"]:
-                    rows.append([label, n, "failed: " + r["error"].splitlines()[0][:100], "", "", "", "", "", ""])
+                    rows.append([label, n, "failed: " + r["error"].splitlines()[0][:100], "", "", "", "", ""])
                     label = ""
                     continue
                 for ph in ("cold", "warm", "touch"):
@@ -773,11 +773,11 @@ def render(res, markdown=True):
                     la, st = phase_load(r[ph])
                     checks = sorted(set(x["check"] for x in r[ph]))
                     rows.append([label, n, ph, fmt_range(r[ph + "_summary"], lambda v: stats.fmt_s(v, 2)),
-                                 "; ".join(checks), la, st, "" if r[ph + "_all_hits"] else "✗", ""])
+                                 "; ".join(checks), la, st, "✓" if r[ph + "_all_hits"] else "✗"])
                     label = ""
                 if r.get("error"):
-                    rows.append(["", n, "failed later: " + r["error"].splitlines()[0][:100], "", "", "", "", "", ""])
-        out.append(stats.table(["workload", "tool", "phase", "s", "hits", "load", "steal %", "", ""], rows,
+                    rows.append(["", n, "failed later: " + r["error"].splitlines()[0][:100], "", "", "", "", ""])
+        out.append(stats.table(["workload", "tool", "phase", "s", "hits", "load", "steal %", "all hits"], rows,
                                markdown, left=3))
         out.append("")
         ratio_rows = []
@@ -942,6 +942,8 @@ def main():
             res["workloads"][w.name] = {"tus": w.tus, "note": w.note, "reps": reps, "tools": wres}
             if args.out:  # a partial report survives an interrupted run
                 Path(args.out).write_text(render(res))
+            if args.json:
+                Path(args.json).write_text(json.dumps(res, indent=1, default=str))
         if "hit" in only or res["workloads"]:
             res.setdefault("memory", {})["idle, after the run"] = memory(tools, 3)
     finally:
