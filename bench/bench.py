@@ -773,7 +773,7 @@ def render(res, markdown=True):
                     la, st = phase_load(r[ph])
                     checks = sorted(set(x["check"] for x in r[ph]))
                     rows.append([label, n, ph, fmt_range(r[ph + "_summary"], lambda v: stats.fmt_s(v, 2)),
-                                 "; ".join(checks), la, st, "✓" if r[ph + "_all_hits"] else "✗"])
+                                 "; ".join(checks), la, st, "-" if ph == "cold" else ("✓" if r[ph + "_all_hits"] else "✗")])
                     label = ""
                 if r.get("error"):
                     rows.append(["", n, "failed later: " + r["error"].splitlines()[0][:100], "", "", "", "", ""])
