@@ -28,6 +28,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -877,6 +878,14 @@ def main():
     if args.render:
         print(render(json.loads(Path(args.render).read_text())), end="")
         return
+
+    # A run stopped by a signal still stops its servers and removes its work
+    # dir (the finally below); SIGINT is ignored in a background job unless set.
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
 
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     if "all" in only:
