@@ -938,7 +938,7 @@ def main():
             log(f"concurrency: {args.clients} clients")
             res["concurrency"] = concurrency(tools, args.compiler, args.clients, args.per_client, work)
         res["workloads"] = {}
-        for name in [x for x in projects.ALL if x in only]:
+        for name in [x for x in only if x in projects.ALL]:  # in the order given
             try:
                 w = projects.prepare(name, work, args.lua_dir)
             except (RuntimeError, subprocess.CalledProcessError, OSError, StopIteration) as e:
