@@ -24,24 +24,34 @@ enum Error {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let args = Args::parse();
     if args.name.is_empty() {
         return Err(Error::Empty.into());
     }
-    let rec = Record { name: args.name, id: uuid::Uuid::new_v4(), version: semver::Version::new(1, 2, 3) };
+    let rec = Record {
+        name: args.name,
+        id: uuid::Uuid::new_v4(),
+        version: semver::Version::new(1, 2, 3),
+    };
     let json = serde_json::to_string(&rec)?;
     let digest = hex::encode(sha2::Sha256::digest(json.as_bytes()));
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &digest);
     let re = regex::Regex::new(r"[0-9a-f]{8}")?;
     let mut map = indexmap::IndexMap::new();
     map.insert("digest", digest.clone());
-    let total: u64 = rayon::prelude::ParallelIterator::sum(rayon::prelude::IntoParallelIterator::into_par_iter(0..100u64));
+    let total: u64 = rayon::prelude::ParallelIterator::sum(
+        rayon::prelude::IntoParallelIterator::into_par_iter(0..100u64),
+    );
     let lock = parking_lot::Mutex::new(smallvec::SmallVec::<[u8; 4]>::new());
     lock.lock().push(1);
     let (tx, rx) = crossbeam::channel::unbounded();
     tx.send(total)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let n = rt.block_on(async { futures::future::ready(rx.recv().unwrap_or(0)).await });
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut enc, b64.as_bytes())?;
@@ -50,7 +60,8 @@ fn main() -> anyhow::Result<()> {
     let cfg: toml::Value = toml::from_str("a = 1")?;
     let now = chrono::Utc::now();
     let words = itertools::Itertools::join(&mut ["a", "b"].iter(), ",");
-    let files = walkdir::WalkDir::new(".").max_depth(0).into_iter().count() + glob::glob("*.none")?.count();
+    let files =
+        walkdir::WalkDir::new(".").max_depth(0).into_iter().count() + glob::glob("*.none")?.count();
     let x: u8 = rand::random();
     let b = bytes::Bytes::from(gz);
     tracing::info!(n, x, "done");
