@@ -20,7 +20,8 @@
 #   BENCH_SKIP_BUILD=1      use target/release/zccache as it is
 #   ZCCACHE_BIN_DIR=DIR     measure the zccache in DIR (no build)
 #   BENCH_WORK_DIR=DIR      where target dirs and caches go (default /tmp)
-#   SCCACHE=PATH            the sccache binary (default /usr/bin/sccache)
+#   SCCACHE=PATH            the sccache binary, 0.19 or newer (default: the one bench/run.sh
+#                           installs, ~/.cache/zccache-bench/sccache/bin/sccache)
 #   CARGO_BENCH_OUT=FILE    markdown output (default bench/results/cargo.md)
 #   CARGO_BENCH_NOTE=TEXT   a note row for the machine table
 set -euo pipefail
@@ -34,7 +35,7 @@ if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 reps=${CARGO_BENCH_REPS:-3}
 out_md=${CARGO_BENCH_OUT:-bench/results/cargo.md}
-sccache=${SCCACHE:-/usr/bin/sccache}
+sccache=${SCCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zccache-bench/sccache/bin/sccache}
 
 if [ -n "${ZCCACHE_BIN_DIR:-}" ]; then
     zccache="$ZCCACHE_BIN_DIR/zccache"
@@ -48,10 +49,12 @@ fi
 [ -x "$zccache" ] || { log "no zccache at $zccache"; exit 1; }
 
 tools=(none zccache)
-if [ -x "$sccache" ] && "$sccache" --version >/dev/null 2>&1; then
+# Debian's sccache 0.4 is years old: only 0.19 or newer is a fair peer.
+sc_version=$("$sccache" --version 2>/dev/null | awk '{ print $2 }' || true)
+if [ -n "$sc_version" ] && [ "$(printf '0.19.0\n%s\n' "$sc_version" | sort -V | head -1)" = 0.19.0 ]; then
     tools=(none sccache zccache)
 else
-    log "no working sccache at $sccache; it is skipped"
+    log "no sccache 0.19+ at $sccache (bench/run.sh installs one); it is skipped"
 fi
 
 work=$(mktemp -d "${BENCH_WORK_DIR:-/tmp}/zcc-cargo.XXXXXX")
