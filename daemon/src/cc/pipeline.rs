@@ -958,7 +958,10 @@ impl Cc<'_> {
                 return Err(NotStoredReason::ModifiedInputFile);
             }
         }
-        let keyed = std::iter::once((&p.source, &p.source_digest))
+        // `/dev/null` as the source is keyed as empty text, which it stays.
+        let source = Some((&p.source, &p.source_digest)).filter(|(s, _)| !is_dev_null(s));
+        let keyed = source
+            .into_iter()
             .chain(p.extra_digests.iter().map(|(path, d)| (path, d)));
         for (path, digest) in keyed {
             if self.input_digest(path, moment)? != *digest {
