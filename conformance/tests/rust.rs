@@ -1252,3 +1252,36 @@ fn rust_miss_stderr_reaches_cargo_while_rustc_runs() {
     let (_, m, _) = sb.hmp();
     assert_eq!(m, 1, "the compile should have been a miss");
 }
+
+/// rustc refuses a bad or repeated `--color`; through zccache it must too
+/// (a miss used to replace the caller's `--color` with `--color=always`,
+/// so the call succeeded and was stored).
+#[test]
+fn a_colour_option_rustc_refuses_is_refused_through_the_cache() {
+    let sb = Sandbox::new("rs-color");
+    sb.write("lib.rs", "pub fn f() -> u32 { 1 }\n");
+    for colour in [&["--color=bogus"][..], &["--color=never", "--color=always"]] {
+        let run = |cached: bool| {
+            let mut c = if cached {
+                let mut c = sb.cmd(zccache_bin());
+                c.arg(real_rustc());
+                c
+            } else {
+                sb.cmd(real_rustc())
+            };
+            c.args(["--crate-name", "x", "--crate-type", "lib", "--emit=link"])
+                .args(colour)
+                .args(["lib.rs", "--out-dir", "out"])
+                .output()
+                .unwrap()
+        };
+        let (plain, cached) = (run(false), run(true));
+        assert_eq!(cached.status.code(), plain.status.code(), "{colour:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&cached.stderr),
+            String::from_utf8_lossy(&plain.stderr),
+            "{colour:?}"
+        );
+        assert_ne!(plain.status.code(), Some(0), "rustc refuses {colour:?}");
+    }
+}
