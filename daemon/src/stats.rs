@@ -47,13 +47,10 @@ impl Stats {
     /// from the hits to the misses, with `reason` among the reasons a
     /// compile was not stored.
     pub(crate) fn unhit(&self, rust: bool, reason: NotStoredReason) {
-        let down = |c: &AtomicU64| {
-            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        };
-        down(&self.hits);
+        take_back(&self.hits);
         self.bump(&self.misses);
         if rust {
-            down(&self.rust_hits);
+            take_back(&self.rust_hits);
             self.bump(&self.rust_misses);
         }
         self.not_stored(reason);
@@ -63,12 +60,9 @@ impl Stats {
     /// only, not as a miss (no cache could have served it), so it leaves
     /// the misses and the hit rate.
     pub(crate) fn compile_failed(&self, rust: bool) {
-        let down = |c: &AtomicU64| {
-            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        };
-        down(&self.misses);
+        take_back(&self.misses);
         if rust {
-            down(&self.rust_misses);
+            take_back(&self.rust_misses);
         }
         self.not_stored(NotStoredReason::CompileFailed);
     }
@@ -217,6 +211,12 @@ impl<R: Counter> Counts<R> {
             }
         }
     }
+}
+
+/// Takes back one count of `c` that an outcome turned out not to be (never
+/// below zero: counters loaded from another version may be behind).
+fn take_back(c: &AtomicU64) {
+    let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
 }
 
 fn lock<R>(m: &Mutex<Counts<R>>) -> std::sync::MutexGuard<'_, Counts<R>> {
