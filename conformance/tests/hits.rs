@@ -545,3 +545,82 @@ fn a_stack_usage_file_under_path_remap_is_what_the_plain_compiler_writes() {
     let s = status(&sb);
     assert_eq!(s["hits"], 1, "{s}");
 }
+
+fn time_macro_refusals(sb: &Sandbox) -> u64 {
+    status(sb)["not_stored_reasons"]["time_macro"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// zlib's shape: glibc-like headers paste (`__ ## x`, `x ## y`) and the
+/// source has an enum member `TIME`, so a paste could spell `__TIME__` as
+/// far as a scan can tell. The compiler's `-Wdate-time` says none
+/// expands: the second miss asks it and stores, the third compile hits.
+/// With and without a depfile the dependency run must also write.
+#[test]
+fn a_paste_that_forms_no_temporal_macro_is_stored_once_the_compiler_says_so() {
+    for compiler in ["gcc", "clang"] {
+        let sb = Sandbox::new(&format!("paste-no-time-{compiler}"));
+        sb.write(
+            "cdefs.h",
+            "#define CONCAT(x, y) x ## y\n#define UNDERSCORED(x) __ ## x\n\
+             #define FORTIFY(f) __ ## f ## _alias\n",
+        );
+        sb.write(
+            "inflate.c",
+            "#include \"cdefs.h\"\ntypedef enum { HEAD, TIME, OS } mode;\n\
+             int CONCAT(in, flate)(mode m) { return m == TIME; }\n",
+        );
+        for (args, files) in [
+            (&["-c", "inflate.c", "-o", "i.o"][..], &["i.o"][..]),
+            (
+                &["-c", "inflate.c", "-o", "j.o", "-MMD", "-MF", "j.d"][..],
+                &["j.o", "j.d"][..],
+            ),
+        ] {
+            let hits = same_files_as_plain(&sb, compiler, args, files);
+            let refused = time_macro_refusals(&sb);
+            assert!(refused >= 1, "{compiler} {args:?}: a paste keeps the first");
+            assert_eq!(same_files_as_plain(&sb, compiler, args, files), hits);
+            assert_eq!(
+                time_macro_refusals(&sb),
+                refused,
+                "{compiler} {args:?}: the second asks the compiler and is stored"
+            );
+            assert_eq!(
+                same_files_as_plain(&sb, compiler, args, files),
+                hits + 1,
+                "{compiler} {args:?}: the third is a hit"
+            );
+        }
+    }
+}
+
+/// A paste that does form `__TIME__` (from a header, so the scan of the
+/// source alone cannot tell), or a header that mutes `-Wdate-time`: never
+/// stored, however often it is compiled.
+#[test]
+fn a_paste_that_forms_a_temporal_macro_is_never_stored() {
+    for compiler in ["gcc", "clang"] {
+        let sb = Sandbox::new(&format!("paste-time-{compiler}"));
+        sb.write(
+            "cat.h",
+            "#define CAT(a, b) a##b\n#define STAMP CAT(__TI, ME__)\n",
+        );
+        sb.write("t.c", "#include \"cat.h\"\nconst char *t = STAMP;\n");
+        sb.write(
+            "mute.h",
+            "#pragma GCC diagnostic ignored \"-Wdate-time\"\n\
+             #define CAT(a, b) a##b\n#define STAMP CAT(__TI, ME__)\n",
+        );
+        sb.write("u.c", "#include \"mute.h\"\nconst char *t = STAMP;\n");
+        for source in ["t.c", "u.c"] {
+            for _ in 0..3 {
+                let out = sb.zccache([compiler, "-c", source, "-o", "t.o"]);
+                ok(&out);
+            }
+        }
+        assert_eq!(status(&sb)["hits"].as_u64(), Some(0), "{compiler}");
+        assert_eq!(time_macro_refusals(&sb), 6, "{compiler}: every compile");
+    }
+}

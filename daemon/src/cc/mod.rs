@@ -16,6 +16,7 @@
 //! `real_tests` module re-checks it against whatever gcc and clang are installed.
 
 mod classify;
+pub(crate) mod date_time;
 mod env;
 mod flags;
 pub(crate) mod key;

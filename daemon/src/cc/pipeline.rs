@@ -20,7 +20,7 @@ use frame::v1::{self, WriteMode};
 use crate::cc::key::{self, ExtraKey, ExtraState, KeyInputs, ResultInputs};
 use crate::cc::moment::{Moment, MomentError, SdeSupport};
 use crate::cc::toolchain::{self, Programs, Selection};
-use crate::cc::{self, Classified, DepMode, Driver, Family, Invocation, Mode, Unit};
+use crate::cc::{self, date_time, Classified, DepMode, Driver, Family, Invocation, Mode, Unit};
 use crate::depfile::{self, DepRule, Style};
 use crate::domains;
 use crate::journal;
@@ -53,7 +53,13 @@ pub(crate) struct CcPipeline {
     /// ([`Cc::builtin_chain`]); `None` when it could not tell.
     builtin_chains: DashMap<[u8; 32], Option<Arc<Vec<PathBuf>>>>,
     config_dirs: toolchain::ConfigDirs,
+    /// Manifest keys whose Store a `##` paste alone refused: their next
+    /// miss asks the compiler (`date_time::check_run`).
+    paste_suspects: DashMap<[u8; 32], ()>,
 }
+
+/// How many manifest keys `paste_suspects` holds before it starts over.
+const PASTE_SUSPECTS_MAX: usize = 4096;
 
 impl Pipeline for CcPipeline {
     const LANGUAGE: Language = Language::Cc;
@@ -206,6 +212,10 @@ pub(crate) struct Pending {
     search_dirs: Vec<SearchDir>,
     moment: Moment,
     args_scan: ScanResult,
+    /// The dependency run also checks that no temporal macro expands
+    /// (`date_time::check_run`); a Store, which needs it to have passed,
+    /// then knows that no paste forms one.
+    paste_ruled_out: bool,
     /// The caller's terminal form ([`TerminalForm`]); `None` for a pipe.
     terminal_form: Option<TerminalForm>,
 }
@@ -228,6 +238,9 @@ pub(crate) struct Request {
     moment: Moment,
     /// The arguments scanned like a source (`-DSTAMP=__TIME__`).
     args_scan: ScanResult,
+    /// A gcc or clang itself, with no config files: its `-Wdate-time` can
+    /// be asked (`date_time::check_run`).
+    date_time_askable: bool,
     /// The extra inputs as keyed: each must be unchanged at Store.
     extra_stats: Vec<(PathBuf, StatId)>,
     extra_digests: Vec<(PathBuf, Digest)>,
@@ -279,6 +292,7 @@ impl Cc<'_> {
         let view = Worktree::new(call.cwd.clone(), root);
         let start_ns = req.start_unix_ns as i128;
         let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view)?;
+        let date_time_askable = asked.interpreter.is_none() && inputs.configs.is_empty();
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
         let base_key = key::base_key(&view, &inputs).into_hasher();
         let explain = explain_inputs(&inputs);
@@ -299,6 +313,7 @@ impl Cc<'_> {
             extra_stats: extras.stats,
             extra_digests: extras.digests,
             args_scan,
+            date_time_askable,
             search_tails: asked.search_tails,
             explain,
         }))
@@ -714,6 +729,40 @@ impl Cc<'_> {
         })
     }
 
+    /// Why a miss of `r` must not be stored, if it must not: a temporal
+    /// macro we cannot pin. Inputs too new to trust are Store's to judge,
+    /// from the compiler's spawn. Also whether the miss should ask the
+    /// compiler if a paste forms one: when only a paste in the source or
+    /// arguments could, or a paste in the include set kept the last Store
+    /// of this key.
+    fn no_store_reason(
+        &self,
+        r: &Request,
+        source_scan: &ScanResult,
+        manifest_key: &[u8; 32],
+    ) -> (Option<NotStoredReason>, bool) {
+        let uses = TemporalUses::of(&[source_scan, &r.args_scan], false);
+        let reason = temporal_no_store(&uses, &r.moment);
+        if !r.date_time_askable {
+            return (reason, false);
+        }
+        if reason.is_some() && uses.only_by_paste {
+            return (None, true);
+        }
+        let suspect = self.pipe.paste_suspects.contains_key(manifest_key);
+        (reason, reason.is_none() && suspect)
+    }
+
+    /// Remembers that only a paste kept `p` from being stored, so that the
+    /// next miss of its key asks the compiler.
+    fn suspect_paste(&self, p: &Pending) {
+        let suspects = &self.pipe.paste_suspects;
+        if suspects.len() >= PASTE_SUSPECTS_MAX {
+            suspects.clear();
+        }
+        suspects.insert(p.manifest_key, ());
+    }
+
     /// The Miss of unit `index`; one that may be stored is remembered.
     fn miss(&self, r: &Request, index: usize, keyed: Keyed<Source>) -> v1::unit_answer::Answer {
         let inv = &r.inv;
@@ -728,7 +777,7 @@ impl Cc<'_> {
         } = keyed.facts;
         let token = self.core.token();
         let (mut args, injected) = compile_args(r, index);
-        let no_store_reason = no_store_reason(r, &source_scan);
+        let (no_store_reason, ask_date_time) = self.no_store_reason(r, &source_scan, &manifest_key);
         let to_bytes = |v: Vec<OsString>| v.into_iter().map(|a| a.into_vec()).collect::<Vec<_>>();
         if let Some(no_store_reason) = no_store_reason {
             // Nothing will be stored, so nothing needs learning: the miss
@@ -747,7 +796,8 @@ impl Cc<'_> {
             });
         }
         let private_dep = self.core.private_dir.join(format!("dep-{token}.d"));
-        let deps = dep_plan(r, index, &private_dep, &mut args);
+        let mut deps = dep_plan(r, index, &private_dep, &mut args);
+        let paste_ruled_out = ask_date_time && deps.check_date_time(r, index, &private_dep);
         let outputs = unit_outputs(r.view.cwd(), inv, unit);
         let search_dirs = search_chain(
             r.view.cwd(),
@@ -777,6 +827,7 @@ impl Cc<'_> {
                 search_dirs,
                 moment: r.moment.clone(),
                 args_scan: r.args_scan.clone(),
+                paste_ruled_out,
                 terminal_form: r.terminal_form,
             },
         );
@@ -896,7 +947,12 @@ impl Cc<'_> {
                 outputs: &p.outputs,
                 primary: &["object"],
             },
-        )?;
+        )
+        .map_err(|e| match e {
+            // The dependency run failed its `-Wdate-time` check.
+            NotStoredReason::PreprocessorError if p.paste_ruled_out => NotStoredReason::TimeMacro,
+            e => e,
+        })?;
         let moment = guard_moment(st.spawn_unix_ns, p.start_ns);
         self.keyed_inputs_unchanged(p, moment)?;
         let (mut includes, scans) = self.include_set(p, moment)?;
@@ -907,7 +963,12 @@ impl Cc<'_> {
             }
             probes.extend(s.has_include.iter().cloned());
         }
-        let temporal = temporal_of(p, &scans)?;
+        let temporal = temporal_of(p, &scans).map_err(|(reason, only_by_paste)| {
+            if only_by_paste && !p.paste_ruled_out {
+                self.suspect_paste(p);
+            }
+            reason
+        })?;
         self.key_probed_headers(p, &probes, &mut includes, moment)?;
         let negatives = negative_candidates(&p.view, &includes, &p.search_dirs, &probes, moment)?;
         let named = self.root_named(p, &includes)?;
@@ -1362,19 +1423,20 @@ impl Cc<'_> {
 /// The include set (path as spelled, digest) and the scan of each file.
 type IncludeSet = (Vec<(Vec<u8>, Digest)>, Vec<(Vec<u8>, Arc<ScanResult>)>);
 
-/// What temporal macros the set uses, or why it cannot be stored.
+/// What temporal macros the set uses, or why it cannot be stored (and
+/// whether only a paste could form one).
 fn temporal_of(
     p: &Pending,
     scans: &[(Vec<u8>, Arc<ScanResult>)],
-) -> Result<Temporal, NotStoredReason> {
+) -> Result<Temporal, (NotStoredReason, bool)> {
     let all: Vec<&ScanResult> = scans
         .iter()
         .map(|(_, s)| &**s)
         .chain([&p.args_scan])
         .collect();
-    let uses = TemporalUses::of(&all);
+    let uses = TemporalUses::of(&all, p.paste_ruled_out);
     if let Some(reason) = temporal_no_store(&uses, &p.moment) {
-        return Err(reason);
+        return Err((reason, uses.only_by_paste));
     }
     let mut temporal = Temporal {
         date: uses.date,
@@ -1442,14 +1504,6 @@ fn compile_args(r: &Request, index: usize) -> (Vec<OsString>, String) {
     (args, injected)
 }
 
-/// Why a miss of `r` must not be stored, if it must not: a temporal macro
-/// we cannot pin. Inputs too new to trust are Store's to judge, from the
-/// compiler's spawn.
-fn no_store_reason(r: &Request, source_scan: &ScanResult) -> Option<NotStoredReason> {
-    let uses = TemporalUses::of(&[source_scan, &r.args_scan]);
-    temporal_no_store(&uses, &r.moment)
-}
-
 /// How a storable miss learns its include list.
 struct DepPlan {
     /// Where the full include list will be: the user's depfile or ours.
@@ -1461,6 +1515,23 @@ struct DepPlan {
     /// the caller's own command runs instead.
     private_in_args: bool,
     user_depfile: Option<PathBuf>,
+}
+
+impl DepPlan {
+    /// Makes the dependency run also fail when a temporal macro expands
+    /// (`date_time::check_run`), keeping the include list it learns.
+    /// Whether it does.
+    fn check_date_time(&mut self, r: &Request, index: usize, private_dep: &Path) -> bool {
+        let depfile = (!self.args.is_empty()).then_some(private_dep.as_os_str());
+        let probe = r.inv.dependency_probe_args(&r.expanded, index);
+        match date_time::check_run(r.inv.family, probe, depfile) {
+            Some(args) => {
+                self.args = args;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// How unit `index` of `r` learns its include list into `private_dep` or
@@ -1964,16 +2035,32 @@ struct TemporalUses {
     date: bool,
     time: bool,
     timestamp: bool,
+    /// No file spells a name: a paste alone could form one.
+    only_by_paste: bool,
 }
 
 impl TemporalUses {
-    fn of(scans: &[&ScanResult]) -> TemporalUses {
-        let pasted = ScanResult::could_paste_temporal(scans);
-        let any = |f: fn(&ScanResult) -> bool| pasted || scans.iter().any(|s| f(s));
+    /// `paste_ruled_out`: the compiler said no temporal macro expands
+    /// (`date_time::check_run`), which a file that mutes `-Wdate-time`
+    /// makes no proof of.
+    fn of(scans: &[&ScanResult], paste_ruled_out: bool) -> TemporalUses {
+        let ruled_out = paste_ruled_out && !scans.iter().any(|s| s.mutes_date_time);
+        let pasted = !ruled_out && ScanResult::could_paste_temporal(scans);
+        let spelled = |f: fn(&ScanResult) -> bool| scans.iter().any(|s| f(s));
+        let uses = TemporalUses {
+            date: spelled(|s| s.date || s.time),
+            time: spelled(|s| s.time),
+            timestamp: spelled(|s| s.timestamp),
+            only_by_paste: false,
+        };
+        if !pasted {
+            return uses;
+        }
         TemporalUses {
-            date: any(|s| s.date || s.time),
-            time: any(|s| s.time),
-            timestamp: any(|s| s.timestamp),
+            date: true,
+            time: true,
+            timestamp: true,
+            only_by_paste: !(uses.date || uses.timestamp),
         }
     }
 }
