@@ -206,11 +206,25 @@ fn source_body(n: usize, value: u32, broken: bool, temporal: bool) -> String {
          #ifndef VAL\n#define VAL 0\n#endif\n\
          int f{n}(int x) {{ int unused_{n}; return x * H{h} + SUBX + SYS0 + VAL + {value}; }}\n"
     );
+    // Three shapes: names spelled and pasted; a name only a paste forms
+    // (the compiler is asked); a paste that forms none beside the pieces
+    // of one (zlib's enum member TIME). No `__TIME__`: a plain compile and
+    // a cached one a second apart would differ.
     if temporal {
-        s.push_str(&format!(
-            "#define CAT(a, b) a##b\nconst char *stamp{n} = __DATE__ \" \" __TIMESTAMP__;\n\
-             const char *pasted{n} = CAT(__DA, TE__);\n"
-        ));
+        s.push_str(&match n % 3 {
+            0 => format!(
+                "#define CAT(a, b) a##b\nconst char *stamp{n} = __DATE__ \" \" __TIMESTAMP__;\n\
+                 const char *pasted{n} = CAT(__DA, TE__);\n"
+            ),
+            1 => format!(
+                "#define CAT(a, b) a##b\n#define STAMP CAT(__DA, TE__)\n\
+                 const char *pasted{n} = STAMP;\n"
+            ),
+            _ => format!(
+                "#define CAT(a, b) a##b\n#define PFX(x) __ ## x\n\
+                 enum {{ HEAD{n}, TIME }};\nint CAT(g, {n})(void) {{ return TIME; }}\n"
+            ),
+        });
     }
     if broken {
         s.push_str("int broken( { }\n");
