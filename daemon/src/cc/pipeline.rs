@@ -30,13 +30,16 @@ use crate::meta::{guard_moment, Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
     check_finished, request_args, request_env, Core, Draft, DraftOutput, Finished, Keyed, Language,
-    PendingMiss, Pipeline, Prepared, Pt,
+    PendingMiss, Pipeline, Prepared, Pt, SecondChance,
 };
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Root};
 use crate::scan::{self, ScanResult};
 use crate::store::{is_dev_null, Entry};
 use crate::worktree::{self, StoredTexts, Worktree};
+
+#[path = "second_chance.rs"]
+pub(crate) mod second_chance;
 
 /// What the C pipeline memoizes across requests.
 #[derive(Default)]
@@ -117,6 +120,17 @@ impl Pipeline for CcPipeline {
         cc.miss(r, index, keyed)
     }
 
+    fn second_chance(
+        &self,
+        core: &Core,
+        r: &Request,
+        index: usize,
+        keyed: &mut Keyed<Source>,
+        fds: &mut Descriptors,
+    ) -> SecondChance {
+        self.with(core).second_chance(r, index, keyed, fds)
+    }
+
     fn journal_unit(r: &Request, index: usize, source: &Source) -> journal::Unit {
         let unit = &r.inv.units[index];
         let output = unit_outputs(r.view.cwd(), &r.inv, unit)
@@ -170,6 +184,8 @@ pub(crate) struct Source {
     /// As keyed: Store finds the same bytes or stores nothing.
     digest: Digest,
     scan: Arc<ScanResult>,
+    /// Its second chance missed: the text's key, for the Store.
+    preprocessed: Option<second_chance::Preprocessed>,
 }
 
 /// One request's view of the pipeline: the engine's core, the memos and
@@ -208,6 +224,8 @@ pub(crate) struct Pending {
     args_scan: ScanResult,
     /// The caller's terminal form ([`TerminalForm`]); `None` for a pipe.
     terminal_form: Option<TerminalForm>,
+    /// What the Store indexes for later second chances.
+    second: Option<second_chance::Indexing>,
 }
 
 /// Per-request facts shared by every unit.
@@ -235,6 +253,8 @@ pub(crate) struct Request {
     search_tails: Vec<SearchTail>,
     /// The key's inputs as the journal compares them (`zccache explain`).
     explain: journal::Inputs,
+    /// A direct miss's second chance, when the call may have one.
+    second: Option<second_chance::Base>,
 }
 
 impl PendingMiss for Pending {
@@ -281,6 +301,7 @@ impl Cc<'_> {
         let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view)?;
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
         let base_key = key::base_key(&view, &inputs).into_hasher();
+        let second = second_chance::base(&view, &call.inv, &inputs, &req.probes);
         let explain = explain_inputs(&inputs);
         let terminal_form = call
             .terminal
@@ -301,6 +322,7 @@ impl Cc<'_> {
             args_scan,
             search_tails: asked.search_tails,
             explain,
+            second,
         }))
     }
 
@@ -573,7 +595,7 @@ impl Cc<'_> {
                 let pwd = logical_cwd(&call.env, &call.cwd)
                     .unwrap_or_else(|| call.cwd.as_os_str().as_bytes().to_vec());
                 default_profile = cc::ExtraInput {
-                    path: default_profile_path(&call.inv, &pwd).ok_or_else(|| {
+                    path: cc::profile::default_profile_path(&call.inv, &pwd).ok_or_else(|| {
                         Pt::new(
                             PassthroughReason::UnsupportedCompilerOption,
                             "profile data at a default path",
@@ -710,6 +732,7 @@ impl Cc<'_> {
                 stat: source_stat,
                 digest: source_digest,
                 scan: source_scan,
+                preprocessed: None,
             },
         })
     }
@@ -724,7 +747,7 @@ impl Cc<'_> {
             stat: source_stat,
             digest: source_digest,
             scan: source_scan,
-            ..
+            preprocessed,
         } = keyed.facts;
         let token = self.core.token();
         let (mut args, injected) = compile_args(r, index);
@@ -778,6 +801,7 @@ impl Cc<'_> {
                 moment: r.moment.clone(),
                 args_scan: r.args_scan.clone(),
                 terminal_form: r.terminal_form,
+                second: second_chance::indexing(r, index, preprocessed),
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -1851,69 +1875,6 @@ fn file_prefix_map(root: &Root) -> OsString {
     OsString::from_vec(arg)
 }
 
-/// Where a profile-use flag without a file reads: gcc the object path with
-/// its extension replaced by `.gcda`, or under a profile directory
-/// ([`gcc_profile_file`]), clang `default.profdata` in cwd. `None` when that
-/// depends on which of several units is compiled, or the object is
-/// `/dev/null` (gcc then names it otherwise).
-fn default_profile_path(inv: &Invocation, pwd: &[u8]) -> Option<OsString> {
-    match inv.family {
-        Family::Clang | Family::Emcc => Some("default.profdata".into()),
-        Family::Gcc => {
-            let [unit] = inv.units.as_slice() else {
-                return None;
-            };
-            let object = unit
-                .output
-                .as_ref()
-                .filter(|o| !cc::names::is_dev_null(o))?;
-            let stem = Path::new(object)
-                .with_extension("")
-                .into_os_string()
-                .into_vec();
-            let Some(dir) = &inv.profile_dir else {
-                let mut path = stem;
-                path.extend_from_slice(b".gcda");
-                return Some(OsString::from_vec(path));
-            };
-            Some(OsString::from_vec(gcc_profile_file(
-                dir.as_bytes(),
-                pwd,
-                &stem,
-            )))
-        }
-    }
-}
-
-/// Where gcc reads an object's profile under a profile directory `dir`
-/// (`coverage_init`): `dir/` then the object's stem, absolute as it is,
-/// or else joined to the compiler's logical cwd `pwd` with each `/` made
-/// `#` and each `..` made `^` (`mangle_path`); then `.gcda`.
-fn gcc_profile_file(dir: &[u8], pwd: &[u8], stem: &[u8]) -> Vec<u8> {
-    let mut path = dir.to_vec();
-    path.push(b'/');
-    if stem.first() == Some(&b'/') {
-        path.extend_from_slice(stem);
-    } else {
-        let mut whole = pwd.to_vec();
-        whole.push(b'/');
-        whole.extend_from_slice(stem);
-        let parts: Vec<&[u8]> = whole.split(|&b| b == b'/').collect();
-        for (i, part) in parts.iter().enumerate() {
-            if *part == b".." {
-                path.push(b'^');
-            } else {
-                path.extend_from_slice(part);
-            }
-            if i + 1 < parts.len() {
-                path.push(b'#');
-            }
-        }
-    }
-    path.extend_from_slice(b".gcda");
-    path
-}
-
 /// `-fdebug-prefix-map=OLD=NEW` (and the file and macro variants) with OLD
 /// equal to cwd is keyed with a placeholder for OLD: every path it maps is
 /// keyed elsewhere (cwd through `cwd_key`, sources and headers as spelled),
@@ -2466,29 +2427,6 @@ mod tests {
             Classified::Compile(inv) => inv,
             Classified::Passthrough(p) => panic!("{args:?}: {p:?}"),
         }
-    }
-
-    #[test]
-    fn gcc_profile_files_are_named_as_gcc_names_them() {
-        // What gcc 12 names in `-Wmissing-profile` for each object stem.
-        let file = |dir: &str, stem: &str| {
-            String::from_utf8(gcc_profile_file(dir.as_bytes(), b"/w/pg", stem.as_bytes())).unwrap()
-        };
-        assert_eq!(file("P", "dir/x"), "P/#w#pg#dir#x.gcda");
-        assert_eq!(file("P", "../pg/dir/x"), "P/#w#pg#^#pg#dir#x.gcda");
-        assert_eq!(file("P", "./dir/x"), "P/#w#pg#.#dir#x.gcda");
-        assert_eq!(file("P", "dir//x"), "P/#w#pg#dir##x.gcda");
-        assert_eq!(file("A/", "a"), "A//#w#pg#a.gcda");
-        assert_eq!(file("P", "/w/pg/dir/x"), "P//w/pg/dir/x.gcda");
-        let inv = classified(&["-fprofile-use=prof", "-c", "t.c", "-o", "o/t.y.o"]);
-        assert_eq!(
-            default_profile_path(&inv, b"/w"),
-            Some("prof/#w#o#t.y.gcda".into())
-        );
-        let inv = classified(&["-fprofile-use", "-c", "t.c", "-o", "o/t.o"]);
-        assert_eq!(default_profile_path(&inv, b"/w"), Some("o/t.gcda".into()));
-        let inv = classified(&["-fprofile-use", "-c", "t.c", "-o", "/dev/null"]);
-        assert_eq!(default_profile_path(&inv, b"/w"), None);
     }
 
     #[test]

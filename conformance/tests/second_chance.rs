@@ -1,0 +1,133 @@
+//! The second chance of a direct-mode miss (issue 12 item 3): a compile
+//! whose direct key misses but whose source was compiled before is served
+//! from the entry of a compile with the same preprocessed text, byte-equal
+//! to the plain compiler (object, depfile, streams, exit code), with gcc
+//! and clang. It does not test the direct mode (hits.rs) nor what must stay
+//! a miss in general (divergence.rs).
+
+use conformance::{ok, Sandbox};
+
+/// (hits, misses, preprocessed_hits, preprocessed_misses) right now.
+fn counts(sb: &Sandbox) -> [u64; 4] {
+    let s = sb.status();
+    let g = |k: &str| s[k].as_u64().unwrap_or(0);
+    [
+        g("hits"),
+        g("misses"),
+        g("preprocessed_hits"),
+        g("preprocessed_misses"),
+    ]
+}
+
+/// Runs `compiler args…` through zccache, then plainly, each after
+/// removing `files`: exit code, stdout, stderr and every file equal.
+/// Returns how the counters moved.
+fn compile(sb: &Sandbox, compiler: &str, args: &[&str], files: &[&str]) -> [u64; 4] {
+    let before = counts(sb);
+    let read_all = || -> Vec<Option<Vec<u8>>> {
+        files
+            .iter()
+            .map(|f| std::fs::read(sb.path(f)).ok())
+            .collect()
+    };
+    let remove_all = || {
+        for f in files {
+            let _ = std::fs::remove_file(sb.path(f));
+        }
+    };
+    remove_all();
+    let cached = sb.zccache(std::iter::once(compiler).chain(args.iter().copied()));
+    let cached_files = read_all();
+    remove_all();
+    let plain = sb.bare(compiler, args);
+    let plain_files = read_all();
+    assert_eq!(
+        cached.status.code(),
+        plain.status.code(),
+        "exit code of {args:?}"
+    );
+    assert_eq!(cached.stdout, plain.stdout, "stdout of {args:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&cached.stderr),
+        String::from_utf8_lossy(&plain.stderr),
+        "stderr of {args:?}"
+    );
+    for ((file, c), p) in files.iter().zip(cached_files).zip(plain_files) {
+        assert!(p.is_some(), "the compiler writes {file} for {args:?}");
+        assert_eq!(c, p, "{file} of {args:?}");
+    }
+    let after = counts(sb);
+    std::array::from_fn(|i| after[i] - before[i])
+}
+
+const HIT: [u64; 4] = [1, 0, 1, 0];
+const MISS: [u64; 4] = [0, 1, 0, 1];
+const DIRECT_MISS: [u64; 4] = [0, 1, 0, 0];
+
+fn near_misses(compiler: &str) {
+    let sb = Sandbox::new(&format!("sc-{compiler}"));
+    sb.write(
+        "a.c",
+        "#include \"a.h\"\n#ifdef X\nint x;\n#endif\nint f(void) { return A; }\n",
+    );
+    sb.write("a.h", "#define A 3\n");
+    let files = &["a.o", "a.d"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = vec!["-O2", "-c", "a.c", "-o", "a.o", "-MD", "-MF", "a.d"];
+        v.extend_from_slice(extra);
+        v
+    };
+    // (e) A cold build never runs the preprocessor: no second chance
+    // without a compile of this source before.
+    assert_eq!(
+        compile(&sb, compiler, &with(&[]), files),
+        DIRECT_MISS,
+        "cold"
+    );
+    // (a) A -D that changes nothing: the first near miss records the text,
+    // the next one of the same text is served.
+    assert_eq!(compile(&sb, compiler, &with(&["-DUNUSED=1"]), files), MISS);
+    assert_eq!(compile(&sb, compiler, &with(&["-DUNUSED=2"]), files), HIT);
+    // (b) -Wp,-DX is -DX to the preprocessor.
+    assert_eq!(compile(&sb, compiler, &with(&["-DX"]), files), MISS);
+    assert_eq!(compile(&sb, compiler, &with(&["-Wp,-DX"]), files), HIT);
+    // (c) A header edited without changing its preprocessed form.
+    sb.write("a.h", "#define A 3 /* three */\n");
+    assert_eq!(compile(&sb, compiler, &with(&[]), files), HIT, "comment");
+    // (d) A real change: a miss, and the object the compiler makes now.
+    sb.write("a.h", "#define A 4\n");
+    assert_eq!(compile(&sb, compiler, &with(&["-DUNUSED=3"]), files), MISS);
+    // Debug info holds columns the text does not show: never tried.
+    assert_eq!(compile(&sb, compiler, &with(&["-g"]), files), DIRECT_MISS);
+    assert_eq!(
+        compile(&sb, compiler, &with(&["-g", "-DUNUSED=4"]), files),
+        DIRECT_MISS,
+        "-g"
+    );
+}
+
+#[test]
+fn gcc_near_misses_get_a_second_chance() {
+    near_misses("gcc");
+}
+
+#[test]
+fn clang_near_misses_get_a_second_chance() {
+    near_misses("clang");
+}
+
+/// A compile whose preprocessor warns is never served from the text: the
+/// plain compiler's stderr would show the warning, with the lines as they
+/// are on disk.
+#[test]
+fn a_noisy_preprocessor_gets_no_second_chance() {
+    let sb = Sandbox::new("sc-noisy");
+    sb.write("w.c", "#warning hello\nint g(void) { return 1; }\n");
+    let files = &["w.o"];
+    let with = |d: &'static str| vec!["-c", "w.c", "-o", "w.o", d];
+    assert_eq!(compile(&sb, "gcc", &with("-DA=1"), files), DIRECT_MISS);
+    // Tried (the source was seen), but nothing quiet to serve or record.
+    assert_eq!(compile(&sb, "gcc", &with("-DA=2"), files), MISS);
+    assert_eq!(compile(&sb, "gcc", &with("-DA=3"), files), MISS);
+    ok(&sb.zccache(["status", "--json"]));
+}
