@@ -131,3 +131,37 @@ fn a_noisy_preprocessor_gets_no_second_chance() {
     assert_eq!(compile(&sb, "gcc", &with("-DA=3"), files), MISS);
     ok(&sb.zccache(["status", "--json"]));
 }
+
+/// `-E` collapses the spaces between tokens, so a text that asks for a
+/// column (`__builtin_COLUMN`, what `std::source_location` uses) never
+/// serves another layout of itself: the object holds the column.
+#[test]
+fn a_column_is_not_in_the_text() {
+    for compiler in ["gcc", "clang"] {
+        let sb = Sandbox::new(&format!("sc-col-{compiler}"));
+        let files = &["c.o"];
+        let with = |d: &'static str| vec!["-O2", "-c", "c.c", "-o", "c.o", d];
+        sb.write("c.c", "int c(void) { return __builtin_COLUMN(); }\n");
+        assert_eq!(compile(&sb, compiler, &with("-DA=1"), files), DIRECT_MISS);
+        assert_eq!(compile(&sb, compiler, &with("-DA=2"), files), MISS);
+        sb.write("c.c", "int c(void) { return      __builtin_COLUMN(); }\n");
+        assert_eq!(
+            compile(&sb, compiler, &with("-DA=3"), files),
+            MISS,
+            "{compiler}"
+        );
+    }
+}
+
+/// A text with the date expanded in it is never recorded: the compile
+/// after the preprocessor run may have seen the next day.
+#[test]
+fn a_dated_text_is_never_recorded() {
+    let sb = Sandbox::new("sc-date");
+    let files = &["d.o"];
+    let with = |d: &'static str| vec!["-O2", "-c", "d.c", "-o", "d.o", d];
+    sb.write("d.c", "const char *d(void) { return __DATE__; }\n");
+    assert_eq!(compile(&sb, "gcc", &with("-DA=1"), files), DIRECT_MISS);
+    assert_eq!(compile(&sb, "gcc", &with("-DA=2"), files), MISS);
+    assert_eq!(compile(&sb, "gcc", &with("-DA=3"), files), MISS);
+}

@@ -80,7 +80,22 @@ const DENIED_PREFIXES: &[&str] = &[
     "-MG",
     "-fdirectives-only",
     "-fpch",
+    // Dumps and annotations (`-dA`, `-dp`), `-dumpbase`: unsure, so out.
+    "-d",
 ];
+
+/// `-P` drops the line markers: two layouts of one token stream would
+/// share a text while `__builtin_LINE` tells them apart.
+fn drops_line_markers(arg: &[u8]) -> bool {
+    arg == b"-P"
+        || arg
+            .strip_prefix(b"-Wp,")
+            .is_some_and(|v| v.split(|&b| b == b',').any(|p| p == b"-P"))
+}
+
+/// Builtins that expand to a column, which the text does not keep (`-E`
+/// collapses the spaces between tokens).
+const COLUMN_BUILTINS: &[&[u8]] = &[b"__builtin_COLUMN", b"__builtin_source_location"];
 
 /// The request-wide part of the second chance, made in `prepare`.
 pub(super) struct Base {
@@ -163,7 +178,7 @@ fn eligible(inv: &Invocation) -> bool {
         && unit.listing.is_none()
         && !inv.key_args.iter().any(|a| {
             let a = a.as_bytes();
-            DENIED_PREFIXES.iter().any(|p| a.starts_with(p.as_bytes()))
+            drops_line_markers(a) || DENIED_PREFIXES.iter().any(|p| a.starts_with(p.as_bytes()))
         })
 }
 
@@ -278,8 +293,13 @@ impl Cc<'_> {
             return None;
         }
         let rule = depfile::parse(&deps.ok()?)?;
-        // The text itself may name a file whose bytes it does not show.
-        if crate::scan::scan(&answer.stdout).embeds {
+        // The text itself may name a file whose bytes it does not show, or
+        // ask for a column.
+        let text = &answer.stdout;
+        let column = COLUMN_BUILTINS
+            .iter()
+            .any(|b| text.windows(b.len()).any(|w| w == *b));
+        if column || crate::scan::scan(text).embeds {
             return None;
         }
         let unit = &r.inv.units[index];
@@ -397,7 +417,10 @@ impl CcPipeline {
         let Some(pre) = &ix.preprocessed else {
             return;
         };
-        if !st.stdout.is_empty() || !st.stderr.is_empty() || entry.remap.root_bound {
+        // A temporal macro expanded by the preprocessor may have expanded
+        // otherwise in the compile (a day that ended in between).
+        let temporal = entry.temporal != Temporal::default();
+        if !st.stdout.is_empty() || !st.stderr.is_empty() || entry.remap.root_bound || temporal {
             return;
         }
         let moment = guard_moment(0, p.start_ns);
@@ -462,5 +485,13 @@ mod tests {
             "c",
             "/dev/null"
         ])));
+    }
+
+    #[test]
+    fn line_markers_dropped_are_told() {
+        assert!(drops_line_markers(b"-P"));
+        assert!(drops_line_markers(b"-Wp,-DX,-P"));
+        assert!(!drops_line_markers(b"-Wp,-DP"));
+        assert!(!drops_line_markers(b"-Pfoo"));
     }
 }
