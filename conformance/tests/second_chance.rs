@@ -63,6 +63,7 @@ fn compile(sb: &Sandbox, compiler: &str, args: &[&str], files: &[&str]) -> [u64;
 const HIT: [u64; 4] = [1, 0, 1, 0];
 const MISS: [u64; 4] = [0, 1, 0, 1];
 const DIRECT_MISS: [u64; 4] = [0, 1, 0, 0];
+const DIRECT_HIT: [u64; 4] = [1, 0, 0, 0];
 
 fn near_misses(compiler: &str) {
     let sb = Sandbox::new(&format!("sc-{compiler}"));
@@ -88,12 +89,18 @@ fn near_misses(compiler: &str) {
     // the next one of the same text is served.
     assert_eq!(compile(&sb, compiler, &with(&["-DUNUSED=1"]), files), MISS);
     assert_eq!(compile(&sb, compiler, &with(&["-DUNUSED=2"]), files), HIT);
+    // The hit recorded its direct-mode entry: no preprocessor run again.
+    assert_eq!(
+        compile(&sb, compiler, &with(&["-DUNUSED=2"]), files),
+        DIRECT_HIT
+    );
     // (b) -Wp,-DX is -DX to the preprocessor.
     assert_eq!(compile(&sb, compiler, &with(&["-DX"]), files), MISS);
     assert_eq!(compile(&sb, compiler, &with(&["-Wp,-DX"]), files), HIT);
     // (c) A header edited without changing its preprocessed form.
     sb.write("a.h", "#define A 3 /* three */\n");
     assert_eq!(compile(&sb, compiler, &with(&[]), files), HIT, "comment");
+    assert_eq!(compile(&sb, compiler, &with(&[]), files), DIRECT_HIT);
     // (d) A real change: a miss, and the object the compiler makes now.
     sb.write("a.h", "#define A 4\n");
     assert_eq!(compile(&sb, compiler, &with(&["-DUNUSED=3"]), files), MISS);

@@ -922,6 +922,38 @@ impl Cc<'_> {
             },
         )?;
         let moment = guard_moment(st.spawn_unix_ns, p.start_ns);
+        let (mut entry, named) = self.inputs_entry(p, moment)?;
+        let depfile = match &p.user_depfile {
+            Some(user_dep) => {
+                Some(std::fs::read(user_dep).map_err(|_| NotStoredReason::MissingDepfile)?)
+            }
+            None => None,
+        };
+        let binaries: Vec<&Path> = p.outputs.iter().map(|(_, path)| path.as_path()).collect();
+        let mut texts = vec![&st.stdout[..], &st.stderr[..]];
+        texts.extend(depfile.as_deref());
+        let stored = p.view.store(&self.core.stats, named, &binaries, &texts)?;
+        entry.remap = stored.remap.clone();
+        entry.result_key = result_key_for(&p.view, &p.manifest_key, &entry, &p.moment)
+            .ok_or(NotStoredReason::ModifiedInputFile)?;
+        if let Some(form) = p
+            .terminal_form
+            .filter(|_| !plain_is_exact(p.family, &st.stderr))
+        {
+            entry.env_deps = vec![form.tag()];
+            entry.result_key = terminal_result_key(&entry.result_key, &form);
+        }
+        Ok(draft(p, st, entry, depfile, stored))
+    }
+
+    /// The manifest entry of `p`'s compile as its inputs make it (include
+    /// set with its probes, shadow candidates, temporal inputs; no remap
+    /// state or result key yet), and why the inputs bind it to the root.
+    fn inputs_entry(
+        &self,
+        p: &Pending,
+        moment: i128,
+    ) -> Result<(ManifestEntry, Option<RemapFallback>), NotStoredReason> {
         self.keyed_inputs_unchanged(p, moment)?;
         let (mut includes, scans) = self.include_set(p, moment)?;
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
@@ -935,17 +967,7 @@ impl Cc<'_> {
         self.key_probed_headers(p, &probes, &mut includes, moment)?;
         let negatives = negative_candidates(&p.view, &includes, &p.search_dirs, &probes, moment)?;
         let named = self.root_named(p, &includes)?;
-        let depfile = match &p.user_depfile {
-            Some(user_dep) => {
-                Some(std::fs::read(user_dep).map_err(|_| NotStoredReason::MissingDepfile)?)
-            }
-            None => None,
-        };
-        let binaries: Vec<&Path> = p.outputs.iter().map(|(_, path)| path.as_path()).collect();
-        let mut texts = vec![&st.stdout[..], &st.stderr[..]];
-        texts.extend(depfile.as_deref());
-        let stored = p.view.store(&self.core.stats, named, &binaries, &texts)?;
-        let mut entry = ManifestEntry {
+        let entry = ManifestEntry {
             // Paths under the root are stored root-free so that another
             // worktree's request resolves them in its own tree.
             includes: includes
@@ -955,19 +977,10 @@ impl Cc<'_> {
             negatives,
             temporal,
             env_deps: Vec::new(),
-            remap: stored.remap.clone(),
+            remap: Default::default(),
             result_key: [0; 32],
         };
-        entry.result_key = result_key_for(&p.view, &p.manifest_key, &entry, &p.moment)
-            .ok_or(NotStoredReason::ModifiedInputFile)?;
-        if let Some(form) = p
-            .terminal_form
-            .filter(|_| !plain_is_exact(p.family, &st.stderr))
-        {
-            entry.env_deps = vec![form.tag()];
-            entry.result_key = terminal_result_key(&entry.result_key, &form);
-        }
-        Ok(draft(p, st, entry, depfile, stored))
+        Ok((entry, named))
     }
 
     /// The too-new guard over what Lookup keyed (the source, the extra

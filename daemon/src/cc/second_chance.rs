@@ -28,9 +28,9 @@
 //! its Probe round on identifying the compiler. It serves only results
 //! whose compile wrote nothing to stdout or stderr and whose preprocessor
 //! run wrote nothing to stderr: a diagnostic quotes source lines as they
-//! are on disk, which the text does not show. It records no direct-mode
-//! entry on a second-chance hit (the next near miss runs `-E` again), and
-//! its index is local only (never published to a remote tier).
+//! are on disk, which the text does not show. A hit records the compile's
+//! direct-mode entry (so the same compile again is a direct hit); the
+//! index is local only (never published to a remote tier).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -38,7 +38,9 @@ use std::path::{Path, PathBuf};
 
 use frame::v1;
 
-use super::{file_prefix_map, no_store_reason, probe_reply, Cc, CcPipeline};
+use super::{
+    file_prefix_map, no_store_reason, probe_reply, result_key_for, search_chain, Cc, CcPipeline,
+};
 use super::{Pending, Request, Source};
 use crate::cc::flags::{self, FlagClass};
 use crate::cc::key::{self, KeyInputs};
@@ -50,7 +52,7 @@ use crate::manifest::{ManifestEntry, Temporal};
 use crate::meta::{guard_moment, StatId};
 use crate::outputs::Descriptors;
 use crate::pipeline::{Core, Keyed, SecondChance};
-use crate::store::Key;
+use crate::store::{Entry, Key, Store};
 use crate::worktree::Worktree;
 
 /// Arguments whose meaning the preprocessor's text does not show, or which
@@ -260,14 +262,31 @@ impl Cc<'_> {
                 .join(format!("pp-{}.d", self.core.token()));
             return SecondChance::Ask(probe_reply(vec![run_args(r, &depfile)]));
         };
-        let Some(pre) = self.preprocessed(r, index, answer) else {
+        let Some(depfile) = self.our_depfile(r, answer) else {
             return SecondChance::Missed;
         };
-        if let Some(hit) = self.served(r, index, &pre.key, fds) {
+        let _removed = Removed(&depfile);
+        let Some(pre) = self.preprocessed(r, index, answer, &depfile) else {
+            return SecondChance::Missed;
+        };
+        if let Some((hit, entry, stored)) = self.served(r, index, &pre.key, fds) {
+            self.record_direct(r, index, keyed, &depfile, &entry, &stored);
             return SecondChance::Hit(hit);
         }
         keyed.facts.preprocessed = Some(pre);
         SecondChance::Missed
+    }
+
+    /// The private depfile of the preprocessor run `answer`, when the run
+    /// is exactly one we ask for (its path is ours).
+    fn our_depfile(&self, r: &Request, answer: &v1::ProbeResult) -> Option<PathBuf> {
+        let depfile = PathBuf::from(std::ffi::OsStr::from_bytes(answer.args.last()?));
+        let ours = depfile.parent() == Some(self.core.private_dir.as_path())
+            && depfile
+                .file_name()
+                .is_some_and(|n| n.as_bytes().starts_with(b"pp-"))
+            && answer.args == run_args(r, &depfile);
+        ours.then_some(depfile)
     }
 
     /// The *near* key of unit `index` from the preprocessor run `answer`,
@@ -277,18 +296,9 @@ impl Cc<'_> {
         r: &Request,
         index: usize,
         answer: &v1::ProbeResult,
+        depfile: &Path,
     ) -> Option<Preprocessed> {
-        let depfile = PathBuf::from(std::ffi::OsStr::from_bytes(answer.args.last()?));
-        let ours = depfile.parent() == Some(self.core.private_dir.as_path())
-            && depfile
-                .file_name()
-                .is_some_and(|n| n.as_bytes().starts_with(b"pp-"))
-            && answer.args == run_args(r, &depfile);
-        if !ours {
-            return None;
-        }
-        let deps = std::fs::read(&depfile);
-        let _ = std::fs::remove_file(&depfile);
+        let deps = std::fs::read(depfile);
         if answer.exit_code != 0 || !answer.stderr.is_empty() {
             return None;
         }
@@ -322,14 +332,15 @@ impl Cc<'_> {
     }
 
     /// The hit the text under `near` names, if its result is stored, wrote
-    /// nothing to the streams and `deliver` hands it out.
+    /// nothing to the streams and `deliver` hands it out; with the entry
+    /// that named it and the stored result.
     fn served(
         &self,
         r: &Request,
         index: usize,
         near: &[u8; 32],
         fds: &mut Descriptors,
-    ) -> Option<v1::unit_answer::Answer> {
+    ) -> Option<(v1::unit_answer::Answer, ManifestEntry, Entry)> {
         let m = self.core.local_manifest(near)?;
         m.entries.iter().find_map(|entry| {
             let stored = self.core.entry(&Key(entry.result_key)).ok()??;
@@ -338,8 +349,97 @@ impl Cc<'_> {
             if !quiet || !r.view.serves(&entry.remap) {
                 return None;
             }
-            self.deliver(r, index, entry, &stored, fds)
+            let hit = self.deliver(r, index, entry, &stored, fds)?;
+            Some((hit, entry.clone(), stored))
         })
+    }
+
+    /// After a second-chance hit: this compile's direct-mode entry, from
+    /// the preprocessor run's dependency list (`depfile`) as a Store makes
+    /// one from the compile's, pointing at a copy of the result `stored`
+    /// (named by `served`) under the result key the direct mode computes,
+    /// so the same compile again is a direct hit. Nothing is recorded when
+    /// an input was written since the wrapper started (the preprocessor
+    /// may have read other bytes), when an input binds it to the root, or
+    /// on any failure: that costs the next compile the preprocessor only.
+    fn record_direct(
+        &self,
+        r: &Request,
+        index: usize,
+        keyed: &Keyed<Source>,
+        depfile: &Path,
+        served: &ManifestEntry,
+        stored: &Entry,
+    ) {
+        let unit = &r.inv.units[index];
+        let p = Pending {
+            view: r.view.clone(),
+            family: r.inv.family,
+            mode: r.inv.mode,
+            manifest_key: keyed.manifest_key,
+            source: keyed.facts.path.clone(),
+            source_stat: keyed.facts.stat,
+            source_digest: keyed.facts.digest,
+            extra_stats: r.extra_stats.clone(),
+            extra_digests: r.extra_digests.clone(),
+            start_ns: r.start_ns,
+            outputs: Vec::new(),
+            dep_source: Some(depfile.to_path_buf()),
+            private_dep: None,
+            user_depfile: None,
+            dep_targets: Vec::new(),
+            dep_phony: false,
+            search_dirs: search_chain(
+                r.view.cwd(),
+                unit.source.as_bytes(),
+                &r.inv,
+                &r.search_tails[index],
+            ),
+            moment: r.moment.clone(),
+            args_scan: r.args_scan.clone(),
+            terminal_form: r.terminal_form,
+            second: None,
+        };
+        let moment = guard_moment(0, r.start_ns);
+        let Ok((mut entry, None)) = self.inputs_entry(&p, moment) else {
+            return;
+        };
+        entry.remap = served.remap.clone();
+        let Some(result_key) = result_key_for(&r.view, &keyed.manifest_key, &entry, &r.moment)
+        else {
+            return;
+        };
+        entry.result_key = result_key;
+        if copy_entry(&self.core.store, stored, &Key(result_key)).is_some() {
+            let _ = self.core.add_manifest_entry(&keyed.manifest_key, entry);
+        }
+    }
+}
+
+/// `stored` again under `key` (outputs read back verified), unless an
+/// entry is there already.
+fn copy_entry(store: &Store, stored: &Entry, key: &Key) -> Option<()> {
+    if matches!(store.get(key), Ok(Some(_))) {
+        return Some(());
+    }
+    let mut writer = store.begin_entry().ok()?;
+    for (index, output) in stored.outputs.iter().enumerate() {
+        let bytes = store.deliver_bytes(stored, index).ok()?;
+        writer.add_output_bytes(&output.role, &bytes).ok()?;
+    }
+    let (stdout, stderr) = (&stored.stdout, &stored.stderr);
+    writer
+        .commit(key, stored.exit_code, stdout, stderr, &stored.extra)
+        .ok()
+        .map(drop)
+}
+
+/// Removes the preprocessor run's private depfile once it is read.
+struct Removed<'a>(&'a Path);
+
+impl Drop for Removed<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
     }
 }
 
