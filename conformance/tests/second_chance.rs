@@ -172,3 +172,61 @@ fn a_dated_text_is_never_recorded() {
     assert_eq!(compile(&sb, "gcc", &with("-DA=2"), files), MISS);
     assert_eq!(compile(&sb, "gcc", &with("-DA=3"), files), MISS);
 }
+
+/// (f) Under `ZCCACHE_PATH_REMAP=auto` the text is keyed root-free: a near
+/// miss in a second worktree is served from the first one's compile, and
+/// equals what the compiler makes there with the map remap adds.
+#[test]
+fn a_near_miss_in_another_worktree_is_served() {
+    let sb = Sandbox::new("sc-remap");
+    for wt in ["a", "b"] {
+        sb.write(
+            &format!("{wt}/s.c"),
+            "#include \"s.h\"\nconst char *f(void) { return __FILE__ S; }\n",
+        );
+        sb.write(&format!("{wt}/s.h"), "#define S \"!\"\n");
+    }
+    let args = |d: &'static str| ["-O2", "-c", "s.c", "-o", "s.o", "-MD", "-MF", "s.d", d];
+    let cached = |wt: &str, d: &'static str| {
+        let before = counts(&sb);
+        let root = sb.path(wt);
+        let out = sb
+            .cmd(conformance::zccache_bin())
+            .current_dir(&root)
+            .env("ZCCACHE_PATH_REMAP", "auto")
+            .env("ZCCACHE_WORKTREE_ROOT", &root)
+            .arg("gcc")
+            .args(args(d))
+            .output()
+            .unwrap();
+        ok(&out);
+        assert!(out.stderr.is_empty() && out.stdout.is_empty());
+        let after = counts(&sb);
+        let moved: [u64; 4] = std::array::from_fn(|i| after[i] - before[i]);
+        (
+            moved,
+            sb.read(&format!("{wt}/s.o")),
+            sb.read(&format!("{wt}/s.d")),
+        )
+    };
+    assert_eq!(cached("a", "-DU=1").0, DIRECT_MISS);
+    assert_eq!(cached("a", "-DU=2").0, MISS);
+    let (moved, object, depfile) = cached("b", "-DU=3");
+    assert_eq!(moved, HIT, "b's near miss is served from a's compile");
+    let root = sb.path("b");
+    let bare = sb
+        .cmd("gcc")
+        .current_dir(&root)
+        .args(args("-DU=3"))
+        .arg(format!("-ffile-prefix-map={}=.", root.display()))
+        .output()
+        .unwrap();
+    ok(&bare);
+    assert_eq!(object, sb.read("b/s.o"), "b's object");
+    assert_eq!(depfile, sb.read("b/s.d"), "b's depfile");
+    let a = sb.path("a");
+    let named_a = object
+        .windows(a.as_os_str().len())
+        .any(|w| w == a.as_os_str().as_encoded_bytes());
+    assert!(!named_a, "b's object names a's root");
+}

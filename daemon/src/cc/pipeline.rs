@@ -284,8 +284,9 @@ impl Cc<'_> {
         let identity = self
             .compiler_identity(&call.compiler, call.family, &call.env, &call.inv, &call.cwd)
             .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e))?;
-        let asked = self.ask(&call, &identity, &req.probes)?;
+        let mut asked = self.ask(&call, &identity, &req.probes)?;
         if !asked.runs.is_empty() {
+            asked.runs.extend(self.early_run(&call, &identity));
             return Ok(Prepared::Reply(probe_reply(asked.runs)));
         }
         let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
@@ -801,7 +802,7 @@ impl Cc<'_> {
                 moment: r.moment.clone(),
                 args_scan: r.args_scan.clone(),
                 terminal_form: r.terminal_form,
-                second: second_chance::indexing(r, index, preprocessed),
+                second: second_chance::indexing(r, preprocessed),
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -1081,12 +1082,25 @@ impl Cc<'_> {
         inv: &Invocation,
         args: &[OsString],
     ) -> Option<Root> {
-        let root = match remap::decide(env, cwd) {
-            remap::Decision::Off => return None,
-            remap::Decision::Fallback(reason) => {
+        self.remap_decision(env, cwd, inv, args)
+            .unwrap_or_else(|reason| {
                 self.core.stats.remap_fallback(reason);
-                return None;
-            }
+                None
+            })
+    }
+
+    /// [`Cc::remap_root`] without counting: the root, none (remap is off)
+    /// or why remap cannot apply.
+    fn remap_decision(
+        &self,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+        cwd: &Path,
+        inv: &Invocation,
+        args: &[OsString],
+    ) -> Result<Option<Root>, RemapFallback> {
+        let root = match remap::decide(env, cwd) {
+            remap::Decision::Off => return Ok(None),
+            remap::Decision::Fallback(reason) => return Err(reason),
             remap::Decision::On(root) => root,
         };
         let blocker = remap_blocker(inv)
@@ -1118,11 +1132,8 @@ impl Cc<'_> {
             })
             .or_else(|| wraps_diagnostics(args).then_some(RemapFallback::MessageLength));
         match blocker {
-            Some(reason) => {
-                self.core.stats.remap_fallback(reason);
-                None
-            }
-            None => Some(root),
+            Some(reason) => Err(reason),
+            None => Ok(Some(root)),
         }
     }
 

@@ -24,8 +24,9 @@
 //! What it deliberately does not do: try where the text does not decide the
 //! object (debug info, coverage, sanitizers, OpenMP, `.su` files and other
 //! flags that record columns or the command line, modules, PCH, LTO; see
-//! [`eligible`]), multi-source calls, emcc, or a Lookup that already spent
-//! its Probe round on identifying the compiler. It serves only results
+//! [`eligible`]), multi-source calls or emcc. A Lookup that needs a Probe
+//! round anyway gets the `-E` run in it when the source was seen
+//! ([`Cc::early_run`]): there is one round per Lookup. It serves only results
 //! whose compile wrote nothing to stdout or stderr and whose preprocessor
 //! run wrote nothing to stderr: a diagnostic quotes source lines as they
 //! are on disk, which the text does not show. A hit records the compile's
@@ -41,7 +42,7 @@ use frame::v1;
 use super::{
     file_prefix_map, no_store_reason, probe_reply, result_key_for, search_chain, Cc, CcPipeline,
 };
-use super::{Pending, Request, Source};
+use super::{Call, Pending, Request, Source};
 use crate::cc::flags::{self, FlagClass};
 use crate::cc::key::{self, KeyInputs};
 use crate::cc::{Family, Invocation, Mode};
@@ -103,8 +104,8 @@ const COLUMN_BUILTINS: &[&[u8]] = &[b"__builtin_COLUMN", b"__builtin_source_loca
 pub(super) struct Base {
     /// The key inputs without preprocessor-only arguments (`domains::CC_PREPROCESSED`).
     near: KeyHasher,
-    /// The *seen* key's request-wide part (`domains::CC_SEEN`).
-    seen: KeyHasher,
+    /// The *seen* key of the call's one source.
+    seen: [u8; 32],
     /// The Lookup already carries probe answers: no round is left to ask.
     probed: bool,
     /// Our preprocessor run's answer, when this Lookup carries it.
@@ -141,13 +142,9 @@ pub(super) fn base(
         args: near_args(inv.family, &inputs.args),
         ..inputs.clone()
     };
-    let mut seen = view.keyer(domains::CC_SEEN);
-    seen.bytes("compiler", &inputs.identity)
-        .bytes("argv0", &inputs.argv0)
-        .path("cwd", view.cwd().as_os_str().as_bytes());
     Some(Base {
         near: key::base_key(view, &near).into_hasher(),
-        seen: seen.into_hasher(),
+        seen: seen_key(view, &inputs.identity, &inputs.argv0, inv),
         probed: !probes.is_empty(),
         answer: probes
             .iter()
@@ -220,14 +217,20 @@ fn is_preprocessor_run(args: &[Vec<u8>]) -> bool {
             .all(|(a, t)| a == t)
 }
 
-/// The preprocessor run of the single unit of `r`, its dependency list
-/// written to `depfile`: the caller's arguments as a dependency run gets
-/// them (no mode, output or depfile flags), the prefix map a remapped
-/// compile gets, then `-E -MD -MF depfile`. Line markers stay: they are
-/// what `__LINE__` and the depfile follow.
-fn run_args(r: &Request, depfile: &Path) -> Vec<Vec<u8>> {
-    let mut args = r.inv.dependency_probe_args(&r.expanded, 0);
-    if let Some(root) = r.view.root() {
+/// The preprocessor run of the single unit of `inv` (argv `expanded`,
+/// in `view`), its dependency list written to `depfile`: the caller's
+/// arguments as a dependency run gets them (no mode, output or depfile
+/// flags), the prefix map a remapped compile gets, then `-E -MD -MF
+/// depfile`. Line markers stay: they are what `__LINE__` and the depfile
+/// follow.
+fn run_args(
+    inv: &Invocation,
+    expanded: &[OsString],
+    view: &Worktree,
+    depfile: &Path,
+) -> Vec<Vec<u8>> {
+    let mut args = inv.dependency_probe_args(expanded, 0);
+    if let Some(root) = view.root() {
         args.push(file_prefix_map(root));
     }
     let mut args: Vec<Vec<u8>> = args.into_iter().map(OsString::into_vec).collect();
@@ -236,7 +239,40 @@ fn run_args(r: &Request, depfile: &Path) -> Vec<Vec<u8>> {
     args
 }
 
+/// The *seen* key of the single unit of `inv`, compiled in `view` by the
+/// compiler `identity` called as `argv0`.
+fn seen_key(view: &Worktree, identity: &[u8], argv0: &[u8], inv: &Invocation) -> [u8; 32] {
+    let unit = &inv.units[0];
+    let mut h = view.keyer(domains::CC_SEEN);
+    h.bytes("compiler", identity)
+        .bytes("argv0", argv0)
+        .path("cwd", view.cwd().as_os_str().as_bytes())
+        .bytes("lang", unit.language.as_str().as_bytes())
+        .path("source", unit.source.as_bytes());
+    h.finish()
+}
+
+/// A fresh private depfile name for a preprocessor run.
+fn fresh_depfile(core: &Core) -> PathBuf {
+    core.private_dir.join(format!("pp-{}.d", core.token()))
+}
+
 impl Cc<'_> {
+    /// The preprocessor run to add to a Probe round the call needs anyway
+    /// (its compiler's facts for a new directory or a new daemon), when a
+    /// second chance is plausible: the Lookup has only that one round.
+    pub(super) fn early_run(&self, call: &Call, identity: &[u8]) -> Option<Vec<Vec<u8>>> {
+        if !eligible(&call.inv) {
+            return None;
+        }
+        let root = self.remap_decision(&call.env, &call.cwd, &call.inv, &call.expanded);
+        let view = Worktree::new(call.cwd.clone(), root.ok().flatten());
+        let seen = seen_key(&view, identity, call.argv0.as_bytes(), &call.inv);
+        self.core.local_manifest(&seen)?;
+        let depfile = fresh_depfile(self.core);
+        Some(run_args(&call.inv, &call.expanded, &view, &depfile))
+    }
+
     /// Unit `index`'s second chance after a direct-mode miss.
     pub(super) fn second_chance(
         &self,
@@ -253,14 +289,12 @@ impl Cc<'_> {
             return SecondChance::NotTried;
         }
         let Some(answer) = &base.answer else {
-            if base.probed || self.core.local_manifest(&seen_key(r, index)).is_none() {
+            if base.probed || self.core.local_manifest(&base.seen).is_none() {
                 return SecondChance::NotTried;
             }
-            let depfile = self
-                .core
-                .private_dir
-                .join(format!("pp-{}.d", self.core.token()));
-            return SecondChance::Ask(probe_reply(vec![run_args(r, &depfile)]));
+            let depfile = fresh_depfile(self.core);
+            let run = run_args(&r.inv, &r.expanded, &r.view, &depfile);
+            return SecondChance::Ask(probe_reply(vec![run]));
         };
         let Some(depfile) = self.our_depfile(r, answer) else {
             return SecondChance::Missed;
@@ -285,7 +319,7 @@ impl Cc<'_> {
             && depfile
                 .file_name()
                 .is_some_and(|n| n.as_bytes().starts_with(b"pp-"))
-            && answer.args == run_args(r, &depfile);
+            && answer.args == run_args(&r.inv, &r.expanded, &r.view, &depfile);
         ours.then_some(depfile)
     }
 
@@ -443,25 +477,10 @@ impl Drop for Removed<'_> {
     }
 }
 
-/// The *seen* key of unit `index` of `r` (which has a [`Base`]).
-fn seen_key(r: &Request, index: usize) -> [u8; 32] {
-    let base = r.second.as_ref().expect("only asked with a base");
-    let unit = &r.inv.units[index];
-    let mut h = r.view.resume(base.seen.clone());
-    h.bytes("lang", unit.language.as_str().as_bytes());
-    h.path("source", unit.source.as_bytes());
-    h.finish()
-}
-
 /// What the Store of unit `index`'s miss indexes, if anything.
-pub(super) fn indexing(
-    r: &Request,
-    index: usize,
-    preprocessed: Option<Preprocessed>,
-) -> Option<Indexing> {
-    r.second.as_ref()?;
+pub(super) fn indexing(r: &Request, preprocessed: Option<Preprocessed>) -> Option<Indexing> {
     Some(Indexing {
-        seen: seen_key(r, index),
+        seen: r.second.as_ref()?.seen,
         preprocessed,
     })
 }
