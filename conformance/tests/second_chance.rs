@@ -179,7 +179,7 @@ fn a_dated_text_is_never_recorded() {
 #[test]
 fn a_near_miss_in_another_worktree_is_served() {
     let sb = Sandbox::new("sc-remap");
-    for wt in ["a", "b"] {
+    for wt in ["a", "b", "c"] {
         sb.write(
             &format!("{wt}/s.c"),
             "#include \"s.h\"\nconst char *f(void) { return __FILE__ S; }\n",
@@ -229,4 +229,24 @@ fn a_near_miss_in_another_worktree_is_served() {
         .windows(a.as_os_str().len())
         .any(|w| w == a.as_os_str().as_encoded_bytes());
     assert!(!named_a, "b's object names a's root");
+    // A third worktree's first compile asks its compiler's facts in a
+    // Probe round, the preprocessor run joins it, and then the direct mode
+    // hits (b's hit recorded its entry): the run's private depfile is
+    // removed all the same.
+    assert_eq!(cached("c", "-DU=3").0, DIRECT_HIT);
+    assert_eq!(private_depfiles(&sb.runtime), Vec::<String>::new());
+}
+
+/// The preprocessor runs' private depfiles (`pp-*.d`) left under `dir`.
+fn private_depfiles(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(private_depfiles(&path));
+        } else if entry.file_name().to_string_lossy().starts_with("pp-") {
+            found.push(path.display().to_string());
+        }
+    }
+    found
 }

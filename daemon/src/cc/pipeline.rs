@@ -302,7 +302,8 @@ impl Cc<'_> {
         let (inputs, extras) = self.key_inputs(&call, identity, &asked, &view)?;
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
         let base_key = key::base_key(&view, &inputs).into_hasher();
-        let second = second_chance::base(&view, &call.inv, &inputs, &req.probes);
+        let private = &self.core.private_dir;
+        let second = second_chance::base(&view, &call.inv, &inputs, &req.probes, private);
         let explain = explain_inputs(&inputs);
         let terminal_form = call
             .terminal

@@ -110,6 +110,9 @@ pub(super) struct Base {
     probed: bool,
     /// Our preprocessor run's answer, when this Lookup carries it.
     answer: Option<v1::ProbeResult>,
+    /// Its private depfile, removed with the request whatever the
+    /// outcome (a direct hit never reads it).
+    depfile: Option<Removed>,
 }
 
 /// What a second-chance miss's Store registers the text under.
@@ -134,10 +137,22 @@ pub(super) fn base(
     inv: &Invocation,
     inputs: &KeyInputs,
     probes: &[v1::ProbeResult],
+    private_dir: &Path,
 ) -> Option<Base> {
     if !eligible(inv) {
         return None;
     }
+    let answer = probes.iter().find(|p| is_preprocessor_run(&p.args));
+    // Only a file of ours is ever read or removed.
+    let depfile = answer
+        .and_then(|a| a.args.last())
+        .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p)))
+        .filter(|p| {
+            p.parent() == Some(private_dir)
+                && p.file_name()
+                    .is_some_and(|n| n.as_bytes().starts_with(b"pp-"))
+        })
+        .map(Removed);
     let near = KeyInputs {
         args: near_args(inv.family, &inputs.args),
         ..inputs.clone()
@@ -146,10 +161,8 @@ pub(super) fn base(
         near: key::base_key(view, &near).into_hasher(),
         seen: seen_key(view, &inputs.identity, &inputs.argv0, inv),
         probed: !probes.is_empty(),
-        answer: probes
-            .iter()
-            .find(|p| is_preprocessor_run(&p.args))
-            .cloned(),
+        answer: answer.cloned(),
+        depfile,
     })
 }
 
@@ -296,31 +309,18 @@ impl Cc<'_> {
             let run = run_args(&r.inv, &r.expanded, &r.view, &depfile);
             return SecondChance::Ask(probe_reply(vec![run]));
         };
-        let Some(depfile) = self.our_depfile(r, answer) else {
+        let Some(depfile) = our_depfile(r, base, answer) else {
             return SecondChance::Missed;
         };
-        let _removed = Removed(&depfile);
-        let Some(pre) = self.preprocessed(r, index, answer, &depfile) else {
+        let Some(pre) = self.preprocessed(r, index, answer, depfile) else {
             return SecondChance::Missed;
         };
         if let Some((hit, entry, stored)) = self.served(r, index, &pre.key, fds) {
-            self.record_direct(r, index, keyed, &depfile, &entry, &stored);
+            self.record_direct(r, index, keyed, depfile, &entry, &stored);
             return SecondChance::Hit(hit);
         }
         keyed.facts.preprocessed = Some(pre);
         SecondChance::Missed
-    }
-
-    /// The private depfile of the preprocessor run `answer`, when the run
-    /// is exactly one we ask for (its path is ours).
-    fn our_depfile(&self, r: &Request, answer: &v1::ProbeResult) -> Option<PathBuf> {
-        let depfile = PathBuf::from(std::ffi::OsStr::from_bytes(answer.args.last()?));
-        let ours = depfile.parent() == Some(self.core.private_dir.as_path())
-            && depfile
-                .file_name()
-                .is_some_and(|n| n.as_bytes().starts_with(b"pp-"))
-            && answer.args == run_args(&r.inv, &r.expanded, &r.view, &depfile);
-        ours.then_some(depfile)
     }
 
     /// The *near* key of unit `index` from the preprocessor run `answer`,
@@ -468,12 +468,19 @@ fn copy_entry(store: &Store, stored: &Entry, key: &Key) -> Option<()> {
         .map(drop)
 }
 
-/// Removes the preprocessor run's private depfile once it is read.
-struct Removed<'a>(&'a Path);
+/// The private depfile of the preprocessor run `answer`, when the run is
+/// exactly one we ask for of `r` (its path is ours).
+fn our_depfile<'b>(r: &Request, base: &'b Base, answer: &v1::ProbeResult) -> Option<&'b Path> {
+    let depfile = &base.depfile.as_ref()?.0;
+    (answer.args == run_args(&r.inv, &r.expanded, &r.view, depfile)).then_some(depfile)
+}
 
-impl Drop for Removed<'_> {
+/// A preprocessor run's private depfile, removed when dropped.
+struct Removed(PathBuf);
+
+impl Drop for Removed {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.0);
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
