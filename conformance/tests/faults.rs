@@ -750,9 +750,11 @@ fn f2_damaged_manifests_and_stats_are_reset_on_restart() {
         let obj = format!("m{i}.o");
         let reference = format!("m{i}.ref.o");
         sb.write(&src, heavy_tu(200 + i));
-        ok(&sb.bare("gcc", ["-c", &src, "-o", &reference]));
+        // `-g`: no second-chance index (cc/second_chance.rs) is written
+        // beside the compile's manifest, so the one new manifest is it.
+        ok(&sb.bare("gcc", ["-g", "-c", &src, "-o", &reference]));
         let before = sharded(&sb.cache.join("v1/manifests"));
-        ok(&sb.zccache(["gcc", "-c", &src]));
+        ok(&sb.zccache(["gcc", "-g", "-c", &src]));
         let after = sharded(&sb.cache.join("v1/manifests"));
         let new: Vec<_> = after.iter().filter(|m| !before.contains(m)).collect();
         assert_eq!(
@@ -768,7 +770,7 @@ fn f2_damaged_manifests_and_stats_are_reset_on_restart() {
         std::fs::write(sb.cache.join("stats-default.json"), b"\x00{garbage").unwrap();
 
         std::fs::remove_file(sb.path(&obj)).unwrap();
-        ok(&sb.zccache(["gcc", "-c", &src]));
+        ok(&sb.zccache(["gcc", "-g", "-c", &src]));
         assert_eq!(sb.read(&obj), sb.read(&reference), "{what}: wrong object");
         let status = sb.status();
         assert_eq!(
@@ -788,7 +790,7 @@ fn f2_damaged_manifests_and_stats_are_reset_on_restart() {
         );
 
         std::fs::remove_file(sb.path(&obj)).unwrap();
-        ok(&sb.zccache(["gcc", "-c", &src]));
+        ok(&sb.zccache(["gcc", "-g", "-c", &src]));
         assert_eq!(
             sb.read(&obj),
             sb.read(&reference),

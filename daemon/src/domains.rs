@@ -22,6 +22,14 @@ pub(crate) const CC: Domain = Domain("zccache-cc-v1");
 /// The C/C++/emcc result key: the manifest key, the include set with
 /// digests, negatives and temporal facts of one manifest entry.
 pub(crate) const CC_RESULT: Domain = Domain("zccache-cc-result-v2");
+/// The C/C++ second-chance key of a direct-mode miss: the request's key
+/// without preprocessor-only arguments, the source's name, the
+/// preprocessor's text and dependency list (`cc::pipeline::second_chance`).
+pub(crate) const CC_PREPROCESSED: Domain = Domain("zccache-cc-preprocessed-v1");
+/// The coarse index "this source was compiled here by this compiler
+/// before": compiler identity, argv0, cwd, language and source name; a
+/// second chance is tried only where it exists.
+pub(crate) const CC_SEEN: Domain = Domain("zccache-cc-seen-v1");
 /// A C/C++/emcc compiler's identity (driver bytes; for emcc its version,
 /// scripts, config and clang), hashed into the `CC` key.
 pub(crate) const CC_COMPILER: Domain = Domain("zccache-compiler-v1");
@@ -46,6 +54,8 @@ pub(crate) const RUST_TOOLCHAIN: Domain = Domain("zccache-rust-toolchain-v1");
 pub(crate) const ALL: &[Domain] = &[
     CC,
     CC_RESULT,
+    CC_PREPROCESSED,
+    CC_SEEN,
     CC_COMPILER,
     CC_BUILTIN_CHAIN,
     RUSTC,

@@ -22,7 +22,8 @@ use crate::journal::{self, Journal, MissWhy};
 use crate::manifest::{Manifest, ManifestEntry, Mismatch};
 use crate::outputs::Descriptors;
 use crate::pipeline::{
-    store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt, Tier,
+    store_failed, Core, Draft, DraftOutput, Language, PendingMiss, Pipeline, Prepared, Pt,
+    SecondChance, Tier,
 };
 use crate::reasons::{self, Counter, NotStoredReason, PassthroughReason};
 use crate::remote::Remote;
@@ -51,6 +52,12 @@ pub(crate) struct Released {
     pub(crate) manifests: usize,
     pub(crate) scans: usize,
     pub(crate) pending_compiles: usize,
+}
+
+/// A unit's answer, or the Probe round its second chance needs first.
+enum Answered {
+    Unit(v1::unit_answer::Answer),
+    Ask(v1::LookupReply),
 }
 
 /// A miss the engine remembers until its Store, its expiry or a release.
@@ -192,7 +199,12 @@ impl Engine {
         let mut units = Vec::with_capacity(P::units(&r));
         for index in 0..P::units(&r) {
             let journaled = call.as_ref().map(|c| (c, &noted));
-            let answer = self.answer_unit(pipeline, &r, index, fds, &remember, journaled)?;
+            let answer = match self.answer_unit(pipeline, &r, index, fds, &remember, journaled)? {
+                Answered::Unit(answer) => answer,
+                // Only a single-unit request asks, before anything is
+                // counted or remembered.
+                Answered::Ask(reply) => return Ok(reply),
+            };
             units.push(v1::UnitAnswer {
                 answer: Some(answer),
             });
@@ -214,25 +226,37 @@ impl Engine {
         fds: &mut Descriptors,
         remember: &dyn Fn(u64, P::Pending),
         journaled: Option<(&journal::Call, &RefCell<Option<Box<Note>>>)>,
-    ) -> Result<v1::unit_answer::Answer, Pt> {
-        let keyed = pipeline.key(&self.core, r, index)?;
+    ) -> Result<Answered, Pt> {
+        let mut keyed = pipeline.key(&self.core, r, index)?;
         let manifest_key = keyed.manifest_key;
-        let hit = self.find_hit(
-            P::LANGUAGE,
+        let mut hit = self.find_hit(
             &manifest_key,
             P::worktree(r),
             |entry| P::result_key(r, &manifest_key, entry),
             |entry, stored| pipeline.deliver(&self.core, r, index, entry, stored, fds),
         );
+        let mut second = None;
+        if hit.is_none() {
+            match pipeline.second_chance(&self.core, r, index, &mut keyed, fds) {
+                SecondChance::NotTried => {}
+                SecondChance::Ask(reply) => return Ok(Answered::Ask(reply)),
+                SecondChance::Hit(answer) => {
+                    hit = Some(answer);
+                    second = Some(true);
+                }
+                SecondChance::Missed => second = Some(false),
+            }
+        }
+        self.count(P::LANGUAGE, hit.is_some(), second);
         let Some((call, noted)) = journaled else {
-            return Ok(match hit {
+            return Ok(Answered::Unit(match hit {
                 Some(hit) => hit,
                 None => pipeline.miss(&self.core, r, index, keyed, remember),
-            });
+            }));
         };
         let mut unit = P::journal_unit(r, index, &keyed.facts);
         unit.manifest_key = Key(manifest_key).to_hex();
-        Ok(match hit {
+        Ok(Answered::Unit(match hit {
             Some(hit) => {
                 self.journal.record("hit", "", call, Some(&unit), None);
                 hit
@@ -245,7 +269,30 @@ impl Engine {
                 *noted.borrow_mut() = Some(Box::new(Note { call, unit }));
                 pipeline.miss(&self.core, r, index, keyed, remember)
             }
-        })
+        }))
+    }
+
+    /// Counts a unit's outcome: a hit or a miss, the Rust share apart, and
+    /// whether a second chance (`second`: tried, and with what) served it.
+    fn count(&self, language: Language, hit: bool, second: Option<bool>) {
+        let stats = &self.core.stats;
+        let rust = language == Language::Rust;
+        let (all, rusts, preprocessed) = if hit {
+            (&stats.hits, &stats.rust_hits, &stats.preprocessed_hits)
+        } else {
+            (
+                &stats.misses,
+                &stats.rust_misses,
+                &stats.preprocessed_misses,
+            )
+        };
+        stats.bump(all);
+        if rust {
+            stats.bump(rusts);
+        }
+        if second.is_some() {
+            stats.bump(preprocessed);
+        }
     }
 
     /// Why the manifest under `manifest_key` served nothing here: there is
@@ -274,14 +321,13 @@ impl Engine {
     /// manifest under `manifest_key` whose files match the current tree
     /// (`view`: the request's worktree), whose result (`result_key`; `None`
     /// skips the entry) is stored and that `deliver` can hand out. Counts
-    /// the hit (and a cross-root hit) or, when none, the miss; a store
-    /// that fails to read counts an error and the loop goes on. With a
+    /// a cross-root hit; a store that fails to read counts an error and
+    /// the loop goes on (the caller counts the hit or miss). With a
     /// remote tier, a local manifest that serves nothing is followed by
     /// the remote's (an entry it serves joins the local manifest), and a
     /// remote manifest that serves nothing is counted.
     fn find_hit<R>(
         &self,
-        language: Language,
         manifest_key: &[u8; 32],
         view: &Worktree,
         result_key: impl Fn(&ManifestEntry) -> Option<[u8; 32]>,
@@ -309,22 +355,6 @@ impl Engine {
             }
             if hit.is_none() && (remote_asked || second.is_some()) {
                 self.core.remote_manifest_unused();
-            }
-        }
-        let rust = language == Language::Rust;
-        let stats = &self.core.stats;
-        match hit {
-            Some(_) => {
-                stats.bump(&stats.hits);
-                if rust {
-                    stats.bump(&stats.rust_hits);
-                }
-            }
-            None => {
-                stats.bump(&stats.misses);
-                if rust {
-                    stats.bump(&stats.rust_misses);
-                }
             }
         }
         hit
@@ -411,10 +441,18 @@ impl Engine {
             return not_stored(reasons::UNKNOWN_TOKEN);
         };
         let outcome = match &p.unit {
-            Pending::Cc(c) => self.cc.record(&self.core, c, st),
-            Pending::Rust(r) => self.rust.record(&self.core, r, st),
-        }
-        .and_then(|draft| self.commit(draft));
+            Pending::Cc(c) => self.cc.record(&self.core, c, st).and_then(|draft| {
+                let entry = draft.entry.clone();
+                self.commit(draft)?;
+                // What a later near miss's second chance finds.
+                self.cc.index_stored(&self.core, c, st, &entry);
+                Ok(())
+            }),
+            Pending::Rust(r) => self
+                .rust
+                .record(&self.core, r, st)
+                .and_then(|draft| self.commit(draft)),
+        };
         p.unit.discard();
         if let Some(note) = &p.note {
             let (what, reason) = match outcome {

@@ -28,6 +28,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use frame::v1;
 
+use crate::cc::pipeline::second_chance::is_seen_index;
 use crate::engine::{Engine, PeerView};
 use crate::stats::Stats;
 use crate::store::Store;
@@ -673,8 +674,17 @@ fn keys_of(case: &Case) -> Result<(String, String), String> {
     if !stored.stored {
         return Err(format!("not stored: {}", stored.reason));
     }
-    let manifest = only_key(&cache.join("v1/manifests"))?;
-    let result = only_key(&cache.join("v1/entries"))?;
+    // The second chance's *seen* index is no compile's manifest.
+    let manifest = only_key(&cache.join("v1/manifests"), &|hex| {
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        let key = bytes.and_then(|b| <[u8; 32]>::try_from(b).ok());
+        key.and_then(|k| engine.core.local_manifest(&k))
+            .is_some_and(|m| is_seen_index(&m))
+    })?;
+    let result = only_key(&cache.join("v1/entries"), &|_| false)?;
     Ok((manifest, result))
 }
 
@@ -703,12 +713,16 @@ fn play_compiler(case: &Case, cwd: &Path, miss: &v1::Miss) {
     }
 }
 
-/// The one key named under `dir` (`<dir>/<hex[0..2]>/<hex>`).
-fn only_key(dir: &Path) -> Result<String, String> {
+/// The one key named under `dir` (`<dir>/<hex[0..2]>/<hex>`) but those
+/// `skip` accepts.
+fn only_key(dir: &Path, skip: &dyn Fn(&str) -> bool) -> Result<String, String> {
     let mut keys = Vec::new();
     for shard in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
         for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
-            keys.push(entry.unwrap().file_name().to_string_lossy().into_owned());
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if !skip(&name) {
+                keys.push(name);
+            }
         }
     }
     match keys.as_slice() {

@@ -217,6 +217,20 @@ pub(crate) trait Pipeline {
         remember: &dyn Fn(u64, Self::Pending),
     ) -> v1::unit_answer::Answer;
 
+    /// A direct-mode miss's second chance (C: a hit on the preprocessor's
+    /// text, `cc::pipeline::second_chance`); a pipeline without one never
+    /// tries. `keyed` may learn what the Miss that follows must store under.
+    fn second_chance(
+        &self,
+        _core: &Core,
+        _r: &Self::Request,
+        _index: usize,
+        _keyed: &mut Keyed<Self::Facts>,
+        _fds: &mut Descriptors,
+    ) -> SecondChance {
+        SecondChance::NotTried
+    }
+
     /// What the journal (`zccache explain`) records of unit `index`: its
     /// sources, output and the inputs two compiles are compared by.
     fn journal_unit(r: &Self::Request, index: usize, facts: &Self::Facts) -> journal::Unit;
@@ -254,6 +268,19 @@ pub(crate) enum DraftOutput<'a> {
 pub(crate) enum Prepared<R> {
     Reply(v1::LookupReply),
     Units(R),
+}
+
+/// What a direct-mode miss's second chance came to.
+pub(crate) enum SecondChance {
+    /// Not plausible here: a plain miss.
+    NotTried,
+    /// The wrapper must run the preprocessor first (the Lookup's one Probe
+    /// round): the whole Lookup is answered by this reply.
+    Ask(v1::LookupReply),
+    /// Served from an entry another compile of the same text stored.
+    Hit(v1::unit_answer::Answer),
+    /// Tried and found nothing: a miss.
+    Missed,
 }
 
 /// A unit keyed.

@@ -24,6 +24,11 @@ pub(crate) struct Stats {
     pub(crate) rust_misses: AtomicU64,
     /// Hits served from an entry another worktree root stored (path remap).
     pub(crate) cross_root_hits: AtomicU64,
+    /// The share of `hits` and `misses` a direct-mode miss's second chance
+    /// (the preprocessor's text) decided: ccache's "preprocessed cache
+    /// hit/miss".
+    pub(crate) preprocessed_hits: AtomicU64,
+    pub(crate) preprocessed_misses: AtomicU64,
     /// Why a compile was not cacheable, or was compiled but not stored.
     reasons: Mutex<Counts<PassthroughReason>>,
     no_store: Mutex<Counts<NotStoredReason>>,
@@ -87,6 +92,8 @@ impl Stats {
             &self.rust_hits,
             &self.rust_misses,
             &self.cross_root_hits,
+            &self.preprocessed_hits,
+            &self.preprocessed_misses,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -108,6 +115,8 @@ impl Stats {
         m.insert("rust_hits".into(), get(&self.rust_hits));
         m.insert("rust_misses".into(), get(&self.rust_misses));
         m.insert("cross_root_hits".into(), get(&self.cross_root_hits));
+        m.insert("preprocessed_hits".into(), get(&self.preprocessed_hits));
+        m.insert("preprocessed_misses".into(), get(&self.preprocessed_misses));
         m.insert("passthrough_reasons".into(), lock(&self.reasons).to_json());
         m.insert("not_stored_reasons".into(), lock(&self.no_store).to_json());
         m.insert(
@@ -135,6 +144,10 @@ impl Stats {
         s.rust_misses.store(num("rust_misses"), Ordering::Relaxed);
         s.cross_root_hits
             .store(num("cross_root_hits"), Ordering::Relaxed);
+        s.preprocessed_hits
+            .store(num("preprocessed_hits"), Ordering::Relaxed);
+        s.preprocessed_misses
+            .store(num("preprocessed_misses"), Ordering::Relaxed);
         let field = |k: &str| match v.get(k) {
             Some(serde_json::Value::Object(r)) => Some(r),
             _ => None,

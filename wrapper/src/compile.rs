@@ -214,18 +214,30 @@ impl Process<'_> {
     }
 }
 
-/// Runs each probe the daemon asked for; a run that cannot start reports
-/// exit code 127 and no output, which the daemon treats as "unknown".
+/// The most a probe's output may hold and still be sent back: the
+/// Lookup that carries it must stay within one frame (`frame::MAX_FRAME`),
+/// beside a whole environment. A preprocessor run of a huge unit is
+/// reported as not run (the daemon then misses, as without it).
+const PROBE_OUTPUT_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Runs each probe the daemon asked for; a run that cannot start, or
+/// whose output is beyond [`PROBE_OUTPUT_LIMIT`], reports exit code 127
+/// and no output, which the daemon treats as "unknown".
 pub(crate) fn run_probes(probe: &Probe, runner: &mut impl Runner) -> Vec<ProbeResult> {
+    let not_run = || Output {
+        code: 127,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
     probe
         .runs
         .iter()
         .map(|run| {
-            let output = runner.probe(&to_os(run.args.clone())).unwrap_or(Output {
-                code: 127,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-            });
+            let output = runner
+                .probe(&to_os(run.args.clone()))
+                .ok()
+                .filter(|o| o.stdout.len() + o.stderr.len() <= PROBE_OUTPUT_LIMIT)
+                .unwrap_or_else(not_run);
             ProbeResult {
                 args: run.args.clone(),
                 exit_code: output.code,

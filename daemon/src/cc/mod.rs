@@ -23,6 +23,7 @@ pub(crate) mod key;
 pub(crate) mod moment;
 mod names;
 pub(crate) mod pipeline;
+mod profile;
 mod rsp;
 mod search;
 pub(crate) mod toolchain;

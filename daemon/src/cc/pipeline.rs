@@ -30,13 +30,16 @@ use crate::meta::{guard_moment, Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
     check_finished, request_args, request_env, Core, Draft, DraftOutput, Finished, Keyed, Language,
-    PendingMiss, Pipeline, Prepared, Pt,
+    PendingMiss, Pipeline, Prepared, Pt, SecondChance,
 };
 use crate::reasons::{NotStoredReason, PassthroughReason, RemapFallback};
 use crate::remap::{self, Root};
 use crate::scan::{self, ScanResult};
 use crate::store::{is_dev_null, Entry};
 use crate::worktree::{self, StoredTexts, Worktree};
+
+#[path = "second_chance.rs"]
+pub(crate) mod second_chance;
 
 /// What the C pipeline memoizes across requests.
 #[derive(Default)]
@@ -123,6 +126,17 @@ impl Pipeline for CcPipeline {
         cc.miss(r, index, keyed)
     }
 
+    fn second_chance(
+        &self,
+        core: &Core,
+        r: &Request,
+        index: usize,
+        keyed: &mut Keyed<Source>,
+        fds: &mut Descriptors,
+    ) -> SecondChance {
+        self.with(core).second_chance(r, index, keyed, fds)
+    }
+
     fn journal_unit(r: &Request, index: usize, source: &Source) -> journal::Unit {
         let unit = &r.inv.units[index];
         let output = unit_outputs(r.view.cwd(), &r.inv, unit)
@@ -176,6 +190,8 @@ pub(crate) struct Source {
     /// As keyed: Store finds the same bytes or stores nothing.
     digest: Digest,
     scan: Arc<ScanResult>,
+    /// Its second chance missed: the text's key, for the Store.
+    preprocessed: Option<second_chance::Preprocessed>,
 }
 
 /// One request's view of the pipeline: the engine's core, the memos and
@@ -218,6 +234,8 @@ pub(crate) struct Pending {
     paste_ruled_out: bool,
     /// The caller's terminal form ([`TerminalForm`]); `None` for a pipe.
     terminal_form: Option<TerminalForm>,
+    /// What the Store indexes for later second chances.
+    second: Option<second_chance::Indexing>,
 }
 
 /// Per-request facts shared by every unit.
@@ -248,6 +266,8 @@ pub(crate) struct Request {
     search_tails: Vec<SearchTail>,
     /// The key's inputs as the journal compares them (`zccache explain`).
     explain: journal::Inputs,
+    /// A direct miss's second chance, when the call may have one.
+    second: Option<second_chance::Base>,
 }
 
 impl PendingMiss for Pending {
@@ -277,8 +297,9 @@ impl Cc<'_> {
         let identity = self
             .compiler_identity(&call.compiler, call.family, &call.env, &call.inv, &call.cwd)
             .map_err(|e| Pt::new(PassthroughReason::CompilerCheckFailed, &e))?;
-        let asked = self.ask(&call, &identity, &req.probes)?;
+        let mut asked = self.ask(&call, &identity, &req.probes)?;
         if !asked.runs.is_empty() {
+            asked.runs.extend(self.early_run(&call, &identity));
             return Ok(Prepared::Reply(probe_reply(asked.runs)));
         }
         let start_secs = (req.start_unix_ns / 1_000_000_000) as i64;
@@ -295,6 +316,8 @@ impl Cc<'_> {
         let date_time_askable = asked.interpreter.is_none() && inputs.configs.is_empty();
         let args_scan = scan::scan(&call.inv.key_args.join(OsStr::new("\n")).into_vec());
         let base_key = key::base_key(&view, &inputs).into_hasher();
+        let private = &self.core.private_dir;
+        let second = second_chance::base(&view, &call.inv, &inputs, &req.probes, private);
         let explain = explain_inputs(&inputs);
         let terminal_form = call
             .terminal
@@ -316,6 +339,7 @@ impl Cc<'_> {
             date_time_askable,
             search_tails: asked.search_tails,
             explain,
+            second,
         }))
     }
 
@@ -588,7 +612,7 @@ impl Cc<'_> {
                 let pwd = logical_cwd(&call.env, &call.cwd)
                     .unwrap_or_else(|| call.cwd.as_os_str().as_bytes().to_vec());
                 default_profile = cc::ExtraInput {
-                    path: default_profile_path(&call.inv, &pwd).ok_or_else(|| {
+                    path: cc::profile::default_profile_path(&call.inv, &pwd).ok_or_else(|| {
                         Pt::new(
                             PassthroughReason::UnsupportedCompilerOption,
                             "profile data at a default path",
@@ -725,6 +749,7 @@ impl Cc<'_> {
                 stat: source_stat,
                 digest: source_digest,
                 scan: source_scan,
+                preprocessed: None,
             },
         })
     }
@@ -773,7 +798,7 @@ impl Cc<'_> {
             stat: source_stat,
             digest: source_digest,
             scan: source_scan,
-            ..
+            preprocessed,
         } = keyed.facts;
         let token = self.core.token();
         let (mut args, injected) = compile_args(r, index);
@@ -829,6 +854,7 @@ impl Cc<'_> {
                 args_scan: r.args_scan.clone(),
                 paste_ruled_out,
                 terminal_form: r.terminal_form,
+                second: second_chance::indexing(r, preprocessed),
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -954,6 +980,38 @@ impl Cc<'_> {
             e => e,
         })?;
         let moment = guard_moment(st.spawn_unix_ns, p.start_ns);
+        let (mut entry, named) = self.inputs_entry(p, moment)?;
+        let depfile = match &p.user_depfile {
+            Some(user_dep) => {
+                Some(std::fs::read(user_dep).map_err(|_| NotStoredReason::MissingDepfile)?)
+            }
+            None => None,
+        };
+        let binaries: Vec<&Path> = p.outputs.iter().map(|(_, path)| path.as_path()).collect();
+        let mut texts = vec![&st.stdout[..], &st.stderr[..]];
+        texts.extend(depfile.as_deref());
+        let stored = p.view.store(&self.core.stats, named, &binaries, &texts)?;
+        entry.remap = stored.remap.clone();
+        entry.result_key = result_key_for(&p.view, &p.manifest_key, &entry, &p.moment)
+            .ok_or(NotStoredReason::ModifiedInputFile)?;
+        if let Some(form) = p
+            .terminal_form
+            .filter(|_| !plain_is_exact(p.family, &st.stderr))
+        {
+            entry.env_deps = vec![form.tag()];
+            entry.result_key = terminal_result_key(&entry.result_key, &form);
+        }
+        Ok(draft(p, st, entry, depfile, stored))
+    }
+
+    /// The manifest entry of `p`'s compile as its inputs make it (include
+    /// set with its probes, shadow candidates, temporal inputs; no remap
+    /// state or result key yet), and why the inputs bind it to the root.
+    fn inputs_entry(
+        &self,
+        p: &Pending,
+        moment: i128,
+    ) -> Result<(ManifestEntry, Option<RemapFallback>), NotStoredReason> {
         self.keyed_inputs_unchanged(p, moment)?;
         let (mut includes, scans) = self.include_set(p, moment)?;
         let mut probes: BTreeSet<Vec<u8>> = BTreeSet::new();
@@ -972,17 +1030,7 @@ impl Cc<'_> {
         self.key_probed_headers(p, &probes, &mut includes, moment)?;
         let negatives = negative_candidates(&p.view, &includes, &p.search_dirs, &probes, moment)?;
         let named = self.root_named(p, &includes)?;
-        let depfile = match &p.user_depfile {
-            Some(user_dep) => {
-                Some(std::fs::read(user_dep).map_err(|_| NotStoredReason::MissingDepfile)?)
-            }
-            None => None,
-        };
-        let binaries: Vec<&Path> = p.outputs.iter().map(|(_, path)| path.as_path()).collect();
-        let mut texts = vec![&st.stdout[..], &st.stderr[..]];
-        texts.extend(depfile.as_deref());
-        let stored = p.view.store(&self.core.stats, named, &binaries, &texts)?;
-        let mut entry = ManifestEntry {
+        let entry = ManifestEntry {
             // Paths under the root are stored root-free so that another
             // worktree's request resolves them in its own tree.
             includes: includes
@@ -992,19 +1040,10 @@ impl Cc<'_> {
             negatives,
             temporal,
             env_deps: Vec::new(),
-            remap: stored.remap.clone(),
+            remap: Default::default(),
             result_key: [0; 32],
         };
-        entry.result_key = result_key_for(&p.view, &p.manifest_key, &entry, &p.moment)
-            .ok_or(NotStoredReason::ModifiedInputFile)?;
-        if let Some(form) = p
-            .terminal_form
-            .filter(|_| !plain_is_exact(p.family, &st.stderr))
-        {
-            entry.env_deps = vec![form.tag()];
-            entry.result_key = terminal_result_key(&entry.result_key, &form);
-        }
-        Ok(draft(p, st, entry, depfile, stored))
+        Ok((entry, named))
     }
 
     /// The too-new guard over what Lookup keyed (the source, the extra
@@ -1105,12 +1144,25 @@ impl Cc<'_> {
         inv: &Invocation,
         args: &[OsString],
     ) -> Option<Root> {
-        let root = match remap::decide(env, cwd) {
-            remap::Decision::Off => return None,
-            remap::Decision::Fallback(reason) => {
+        self.remap_decision(env, cwd, inv, args)
+            .unwrap_or_else(|reason| {
                 self.core.stats.remap_fallback(reason);
-                return None;
-            }
+                None
+            })
+    }
+
+    /// [`Cc::remap_root`] without counting: the root, none (remap is off)
+    /// or why remap cannot apply.
+    fn remap_decision(
+        &self,
+        env: &BTreeMap<Vec<u8>, Vec<u8>>,
+        cwd: &Path,
+        inv: &Invocation,
+        args: &[OsString],
+    ) -> Result<Option<Root>, RemapFallback> {
+        let root = match remap::decide(env, cwd) {
+            remap::Decision::Off => return Ok(None),
+            remap::Decision::Fallback(reason) => return Err(reason),
             remap::Decision::On(root) => root,
         };
         let blocker = remap_blocker(inv)
@@ -1142,11 +1194,8 @@ impl Cc<'_> {
             })
             .or_else(|| wraps_diagnostics(args).then_some(RemapFallback::MessageLength));
         match blocker {
-            Some(reason) => {
-                self.core.stats.remap_fallback(reason);
-                None
-            }
-            None => Some(root),
+            Some(reason) => Err(reason),
+            None => Ok(Some(root)),
         }
     }
 
@@ -1922,69 +1971,6 @@ fn file_prefix_map(root: &Root) -> OsString {
     OsString::from_vec(arg)
 }
 
-/// Where a profile-use flag without a file reads: gcc the object path with
-/// its extension replaced by `.gcda`, or under a profile directory
-/// ([`gcc_profile_file`]), clang `default.profdata` in cwd. `None` when that
-/// depends on which of several units is compiled, or the object is
-/// `/dev/null` (gcc then names it otherwise).
-fn default_profile_path(inv: &Invocation, pwd: &[u8]) -> Option<OsString> {
-    match inv.family {
-        Family::Clang | Family::Emcc => Some("default.profdata".into()),
-        Family::Gcc => {
-            let [unit] = inv.units.as_slice() else {
-                return None;
-            };
-            let object = unit
-                .output
-                .as_ref()
-                .filter(|o| !cc::names::is_dev_null(o))?;
-            let stem = Path::new(object)
-                .with_extension("")
-                .into_os_string()
-                .into_vec();
-            let Some(dir) = &inv.profile_dir else {
-                let mut path = stem;
-                path.extend_from_slice(b".gcda");
-                return Some(OsString::from_vec(path));
-            };
-            Some(OsString::from_vec(gcc_profile_file(
-                dir.as_bytes(),
-                pwd,
-                &stem,
-            )))
-        }
-    }
-}
-
-/// Where gcc reads an object's profile under a profile directory `dir`
-/// (`coverage_init`): `dir/` then the object's stem, absolute as it is,
-/// or else joined to the compiler's logical cwd `pwd` with each `/` made
-/// `#` and each `..` made `^` (`mangle_path`); then `.gcda`.
-fn gcc_profile_file(dir: &[u8], pwd: &[u8], stem: &[u8]) -> Vec<u8> {
-    let mut path = dir.to_vec();
-    path.push(b'/');
-    if stem.first() == Some(&b'/') {
-        path.extend_from_slice(stem);
-    } else {
-        let mut whole = pwd.to_vec();
-        whole.push(b'/');
-        whole.extend_from_slice(stem);
-        let parts: Vec<&[u8]> = whole.split(|&b| b == b'/').collect();
-        for (i, part) in parts.iter().enumerate() {
-            if *part == b".." {
-                path.push(b'^');
-            } else {
-                path.extend_from_slice(part);
-            }
-            if i + 1 < parts.len() {
-                path.push(b'#');
-            }
-        }
-    }
-    path.extend_from_slice(b".gcda");
-    path
-}
-
 /// `-fdebug-prefix-map=OLD=NEW` (and the file and macro variants) with OLD
 /// equal to cwd is keyed with a placeholder for OLD: every path it maps is
 /// keyed elsewhere (cwd through `cwd_key`, sources and headers as spelled),
@@ -2553,29 +2539,6 @@ mod tests {
             Classified::Compile(inv) => inv,
             Classified::Passthrough(p) => panic!("{args:?}: {p:?}"),
         }
-    }
-
-    #[test]
-    fn gcc_profile_files_are_named_as_gcc_names_them() {
-        // What gcc 12 names in `-Wmissing-profile` for each object stem.
-        let file = |dir: &str, stem: &str| {
-            String::from_utf8(gcc_profile_file(dir.as_bytes(), b"/w/pg", stem.as_bytes())).unwrap()
-        };
-        assert_eq!(file("P", "dir/x"), "P/#w#pg#dir#x.gcda");
-        assert_eq!(file("P", "../pg/dir/x"), "P/#w#pg#^#pg#dir#x.gcda");
-        assert_eq!(file("P", "./dir/x"), "P/#w#pg#.#dir#x.gcda");
-        assert_eq!(file("P", "dir//x"), "P/#w#pg#dir##x.gcda");
-        assert_eq!(file("A/", "a"), "A//#w#pg#a.gcda");
-        assert_eq!(file("P", "/w/pg/dir/x"), "P//w/pg/dir/x.gcda");
-        let inv = classified(&["-fprofile-use=prof", "-c", "t.c", "-o", "o/t.y.o"]);
-        assert_eq!(
-            default_profile_path(&inv, b"/w"),
-            Some("prof/#w#o#t.y.gcda".into())
-        );
-        let inv = classified(&["-fprofile-use", "-c", "t.c", "-o", "o/t.o"]);
-        assert_eq!(default_profile_path(&inv, b"/w"), Some("o/t.gcda".into()));
-        let inv = classified(&["-fprofile-use", "-c", "t.c", "-o", "/dev/null"]);
-        assert_eq!(default_profile_path(&inv, b"/w"), None);
     }
 
     #[test]
