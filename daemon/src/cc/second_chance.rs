@@ -39,9 +39,7 @@ use std::path::{Path, PathBuf};
 
 use frame::v1;
 
-use super::{
-    file_prefix_map, no_store_reason, probe_reply, result_key_for, search_chain, Cc, CcPipeline,
-};
+use super::{file_prefix_map, probe_reply, result_key_for, search_chain, Cc, CcPipeline};
 use super::{Call, Pending, Request, Source};
 use crate::cc::flags::{self, FlagClass};
 use crate::cc::key::{self, KeyInputs};
@@ -297,8 +295,10 @@ impl Cc<'_> {
         let Some(base) = &r.second else {
             return SecondChance::NotTried;
         };
-        if no_store_reason(r, &keyed.facts.scan).is_some() {
-            // Its text changes from call to call (`__TIME__`).
+        let (no_store, ask_date_time) =
+            self.no_store_reason(r, &keyed.facts.scan, &keyed.manifest_key);
+        if no_store.is_some() || ask_date_time {
+            // Its text changes from call to call (`__TIME__`), or may.
             return SecondChance::NotTried;
         }
         let Some(answer) = &base.answer else {
@@ -431,6 +431,7 @@ impl Cc<'_> {
             ),
             moment: r.moment.clone(),
             args_scan: r.args_scan.clone(),
+            paste_ruled_out: false,
             terminal_form: r.terminal_form,
             second: None,
         };
