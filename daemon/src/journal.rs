@@ -4,8 +4,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -18,6 +19,8 @@ pub(crate) struct Journal {
     old: PathBuf,
     lock: Mutex<()>,
     bound: u64,
+    /// Nanoseconds spent in `record`, for `status` (`lookup_profile`).
+    spent_ns: AtomicU64,
 }
 
 /// What one compile's unit was keyed from, for comparing two records: the
@@ -66,6 +69,7 @@ impl Journal {
             old: dir.join(format!("{namespace}.jsonl.1")),
             lock: Mutex::new(()),
             bound: BOUND,
+            spent_ns: AtomicU64::new(0),
         }
     }
 
@@ -76,12 +80,18 @@ impl Journal {
             old: PathBuf::new(),
             lock: Mutex::new(()),
             bound: BOUND,
+            spent_ns: AtomicU64::new(0),
         }
     }
 
     /// Whether records are kept (callers skip building them otherwise).
     pub(crate) fn is_on(&self) -> bool {
         self.path.is_some()
+    }
+
+    /// Nanoseconds spent recording so far.
+    pub(crate) fn spent_ns(&self) -> u64 {
+        self.spent_ns.load(Ordering::Relaxed)
     }
 
     #[cfg(test)]
@@ -93,6 +103,22 @@ impl Journal {
     /// Appends one record: `outcome` with its `reason` (a counter name, or
     /// empty), for the compile `call` (cwd, compiler, argv) and `unit`.
     pub(crate) fn record(
+        &self,
+        outcome: &str,
+        reason: &str,
+        call: &Call,
+        unit: Option<&Unit>,
+        why: Option<&MissWhy>,
+    ) {
+        let began = Instant::now();
+        self.record_value(outcome, reason, call, unit, why);
+        self.spent_ns.fetch_add(
+            u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn record_value(
         &self,
         outcome: &str,
         reason: &str,
