@@ -4,8 +4,9 @@
 # The per-step costs of a zccache hit (start-up against /bin/true and a
 # hello-world Rust binary, the wrapper's steps from ZCCACHE_PROFILE, the
 # daemon's from `status --json`) and, with --cold N, the per-compile cost of
-# a miss against bare gcc. Not part of CI. Builds the release binaries, then
-# runs bench/steps.py; bench/README.md explains the figures.
+# a miss against bare gcc. Not part of CI. Builds the release binaries
+# (bench/build-release.sh: the wrapper linked statically), then runs
+# bench/steps.py; bench/README.md explains the figures.
 #
 # Usage: bench/steps.sh [-n 300] [--reps 3] [--cold 200] [--label TEXT] [--json FILE]
 # Environment:
@@ -22,7 +23,6 @@ bin=()
 if [ -n "${ZCCACHE_BIN_DIR:-}" ]; then
     bin=(--bin "$ZCCACHE_BIN_DIR")
 elif [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    echo "[steps] cargo build --release --locked --bins" >&2
-    cargo build --release --locked --bins >&2
+    bench/build-release.sh
 fi
 exec python3 bench/steps.py "${bin[@]}" "$@"
