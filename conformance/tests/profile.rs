@@ -85,7 +85,11 @@ fn a_hit_prints_each_step_and_the_daemon_sums_its_own() {
             .output()
             .unwrap();
         ok(&out);
-        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(text.lines().count(), 2, "{text}");
