@@ -85,8 +85,8 @@ fi
 # --- zccache ------------------------------------------------------------------
 zccache="$repo/target/release/zccache"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    log "cargo build --release --locked"
-    cargo build --release --locked >&2 || log "release build failed"
+    # The wrapper linked statically, as bench/build-release.sh says why.
+    bench/build-release.sh || log "release build failed"
 fi
 probe=$(mktemp -d)
 printf 'int probe(void) { return 42; }\n' >"$probe/p.c"

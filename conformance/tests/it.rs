@@ -17,6 +17,7 @@ mod habits;
 mod hits;
 mod oracle;
 mod plumbing;
+mod profile;
 mod remote;
 mod rust;
 mod second_chance;

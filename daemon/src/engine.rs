@@ -131,6 +131,11 @@ impl Engine {
 
     /// Answers a Lookup from a client whose file-system view the server
     /// established (`PeerView`); a Hit's descriptors come with the reply.
+    /// Nanoseconds the journal has spent recording (`status`).
+    pub(crate) fn journal_ns(&self) -> u64 {
+        self.journal.spent_ns()
+    }
+
     pub(crate) fn lookup(
         &self,
         req: &v1::Lookup,

@@ -4,8 +4,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -18,6 +19,8 @@ pub(crate) struct Journal {
     old: PathBuf,
     lock: Mutex<()>,
     bound: u64,
+    /// Nanoseconds spent in `record`, for `status` (`lookup_profile`).
+    spent_ns: AtomicU64,
 }
 
 /// What one compile's unit was keyed from, for comparing two records: the
@@ -66,6 +69,7 @@ impl Journal {
             old: dir.join(format!("{namespace}.jsonl.1")),
             lock: Mutex::new(()),
             bound: BOUND,
+            spent_ns: AtomicU64::new(0),
         }
     }
 
@@ -76,12 +80,18 @@ impl Journal {
             old: PathBuf::new(),
             lock: Mutex::new(()),
             bound: BOUND,
+            spent_ns: AtomicU64::new(0),
         }
     }
 
     /// Whether records are kept (callers skip building them otherwise).
     pub(crate) fn is_on(&self) -> bool {
         self.path.is_some()
+    }
+
+    /// Nanoseconds spent recording so far.
+    pub(crate) fn spent_ns(&self) -> u64 {
+        self.spent_ns.load(Ordering::Relaxed)
     }
 
     #[cfg(test)]
@@ -93,6 +103,22 @@ impl Journal {
     /// Appends one record: `outcome` with its `reason` (a counter name, or
     /// empty), for the compile `call` (cwd, compiler, argv) and `unit`.
     pub(crate) fn record(
+        &self,
+        outcome: &str,
+        reason: &str,
+        call: &Call,
+        unit: Option<&Unit>,
+        why: Option<&MissWhy>,
+    ) {
+        let began = Instant::now();
+        self.record_value(outcome, reason, call, unit, why);
+        self.spent_ns.fetch_add(
+            u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn record_value(
         &self,
         outcome: &str,
         reason: &str,
@@ -148,15 +174,26 @@ impl Journal {
         }
     }
 
+    /// Opens the journal for appending; the directory is made only when
+    /// the open finds it missing (a record per hit: one system call, not
+    /// three).
     fn open(&self) -> Option<File> {
         let path = self.path.as_ref()?;
-        std::fs::create_dir_all(path.parent()?).ok()?;
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .ok()
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+        };
+        match open() {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(path.parent()?).ok()?;
+                open().ok()
+            }
+            Err(_) => None,
+        }
     }
 }
 
@@ -210,6 +247,22 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_journal_whose_directory_went_makes_it_again() {
+        let dir = std::env::temp_dir().join(format!("zccache-journal-gone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let j = Journal::new(&dir, "default");
+        let call = Call::default();
+        j.record("hit", "", &call, None, None);
+        let file = dir.join("journal").join("default.jsonl");
+        assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 1);
+        std::fs::remove_dir_all(dir.join("journal")).unwrap();
+        j.record("hit", "", &call, None, None);
+        assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 1);
+        assert!(j.spent_ns() > 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn records_are_json_lines_and_the_journal_stays_bounded() {

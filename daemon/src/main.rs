@@ -208,6 +208,7 @@ async fn run(opts: Options) -> Result<(), String> {
             })
         },
         retired: std::sync::Once::new(),
+        lookup_profile: Default::default(),
     });
     let accept = tokio::spawn(server.clone().accept_loop(listener));
 

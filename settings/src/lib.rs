@@ -319,16 +319,22 @@ impl Settings {
         for path in files {
             s.apply_file(path);
         }
+        s.apply_env(var);
+        s
+    }
+
+    /// Layers the environment `var` gives over what is there: the last
+    /// layer, so that a caller that layers files itself reads each once.
+    pub fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<OsString>) {
         for spec in SPECS {
             let Some(raw) = var(spec.env).filter(|v| !v.is_empty()) else {
                 continue;
             };
             match Value::parse_os(spec.kind, &raw) {
-                Ok(value) => s.set(spec, value, Origin::Env(spec.env)),
-                Err(e) => s.errors.push(ConfigError::env(spec.env, &e)),
+                Ok(value) => self.set(spec, value, Origin::Env(spec.env)),
+                Err(e) => self.errors.push(ConfigError::env(spec.env, &e)),
             }
         }
-        s
     }
 
     /// Every setting at its default.

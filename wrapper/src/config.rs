@@ -37,7 +37,24 @@ impl Config {
     /// Reads the environment through `var` and the config files it points
     /// at (the user's, then the cache root's own, found from `cwd`).
     pub(crate) fn load(var: &dyn Fn(&str) -> Option<OsString>, cwd: Option<&Path>) -> Config {
-        let user = Settings::resolve(var, &settings::user_files(var));
+        Config::load_with(var, cwd, &mut |s, path| s.apply_file(path))
+    }
+
+    /// `load` with the reading of each file through `apply_file`. The
+    /// user's file is read once: its layer both finds the cache root (it
+    /// may set `cache_dir`) and lies under the root's own file.
+    fn load_with(
+        var: &dyn Fn(&str) -> Option<OsString>,
+        cwd: Option<&Path>,
+        apply_file: &mut dyn FnMut(&mut Settings, &Path),
+    ) -> Config {
+        let user_files = settings::user_files(var);
+        let mut files = Settings::defaults();
+        for path in &user_files {
+            apply_file(&mut files, path);
+        }
+        let mut user = files.clone();
+        user.apply_env(var);
         let root_path = cwd.and_then(|cwd| {
             let env = router::CacheRootEnv {
                 zccache_cache_dir: user.text("cache_dir").map(OsString::from),
@@ -47,7 +64,14 @@ impl Config {
             router::choose_cache_root(&env, cwd).ok()
         });
         let settings = match &root_path {
-            Some(root) => Settings::resolve(var, &settings::files_for(var, root)),
+            Some(root) => {
+                // `files_for` is the user's files, then the root's own.
+                for path in settings::files_for(var, root).iter().skip(user_files.len()) {
+                    apply_file(&mut files, path);
+                }
+                files.apply_env(var);
+                files
+            }
             None => user,
         };
         Config::from_settings(settings, var("ZCCACHE_BROKER_EXE"))
@@ -138,6 +162,52 @@ mod tests {
         let c = load(&[("ZCCACHE_BROKER_EXE", "/x/b")]);
         assert_eq!(c.broker_exe, Some("/x/b".into()));
         assert_eq!(load(&[("ZCCACHE_BROKER_EXE", "")]).broker_exe, None);
+    }
+
+    #[test]
+    fn each_config_file_is_read_once_and_layered_in_order() {
+        let dir = std::env::temp_dir().join(format!("zccache-config-once-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let user = dir.join("xdg").join("zccache").join("config.toml");
+        let root = dir.join("root");
+        std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        // The user's file names the root; the root's own file overrides a
+        // user setting; the environment overrides both.
+        std::fs::write(
+            &user,
+            format!(
+                "cache_dir = \"{}\"\nlog = \"warn\"\nconnect_timeout_ms = 111\nrequest_timeout_ms = 222\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(settings::ROOT_FILE),
+            "connect_timeout_ms = 333\nrequest_timeout_ms = 444\n",
+        )
+        .unwrap();
+        let vars: Vec<(&str, OsString)> = vec![
+            ("XDG_CONFIG_HOME", dir.join("xdg").into()),
+            ("ZCCACHE_REQUEST_TIMEOUT_MS", "555".into()),
+        ];
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut read: Vec<PathBuf> = Vec::new();
+        let c = Config::load_with(&var, Some(&dir), &mut |s, path| {
+            read.push(path.to_path_buf());
+            s.apply_file(path)
+        });
+        assert_eq!(read, [user.clone(), root.join(settings::ROOT_FILE)]);
+        assert_eq!(c.log, LogLevel::Warn);
+        assert_eq!(c.connect_timeout, Duration::from_millis(333));
+        assert_eq!(c.request_timeout, Duration::from_millis(555));
+        assert_eq!(c.settings.files, read);
+        assert!(c.settings.errors.is_empty(), "{:?}", c.settings.errors);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -98,6 +98,7 @@ impl Conn {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let bytes = frame::encode_frame(&request_frame);
+        crate::profile::lap("encode");
         // Servers refuse a big first frame before reading it; the length
         // prefix is counted too, which errs on the safe side.
         let first_limit = match request.body {
@@ -115,6 +116,7 @@ impl Conn {
             .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
             .map_err(ConnError::Send)?;
         (&self.stream).write_all(&bytes).map_err(ConnError::Send)?;
+        crate::profile::lap("send");
         self.fds.clear();
         let mut reader = DeadlineReader {
             stream: &self.stream,
@@ -122,16 +124,19 @@ impl Conn {
             fds: &mut self.fds,
         };
         let reply = frame::read_frame(&mut reader, MAX_FRAME).map_err(ConnError::Receive)?;
+        crate::profile::lap("reply");
         if reply.request_id != id {
             return Err(ConnError::WrongId {
                 sent: id,
                 got: reply.request_id,
             });
         }
-        frame::decode_response(&reply)
+        let body = frame::decode_response(&reply)
             .map_err(ConnError::Receive)?
             .body
-            .ok_or(ConnError::EmptyAnswer)
+            .ok_or(ConnError::EmptyAnswer);
+        crate::profile::lap("decode");
+        body
     }
 }
 

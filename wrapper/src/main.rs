@@ -17,6 +17,7 @@ mod conn;
 mod deliver;
 mod explain;
 mod invocation;
+mod profile;
 mod pty;
 mod resolve;
 mod route;
@@ -43,11 +44,13 @@ use frame::describe;
 
 fn main() {
     compile::mark_start();
+    profile::start();
     let start_unix_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     let cwd = std::env::current_dir();
     let cfg = Config::load(&|name| std::env::var_os(name), cwd.as_deref().ok());
+    profile::lap("config");
     let (compiler, args) = match invocation::parse(std::env::args_os().collect()) {
         Entry::Command(command) => exit(cli::run(command, &cfg)),
         Entry::Usage(what) => {
@@ -80,13 +83,23 @@ fn main() {
             found
         }
     };
+    profile::lap("resolve");
     if cfg.disabled {
+        profile::finish("exec", "disabled");
         exec_directly(&compiler, &args);
     }
     let outcome = match cwd {
         Ok(cwd) => cached_compile(&compiler, &args, cwd, &cfg, start_unix_ns),
         Err(e) => Outcome::Fallback(format!("current directory: {e}")),
     };
+    profile::finish(
+        "serve",
+        match &outcome {
+            Outcome::Exit(_) => "served",
+            Outcome::Passthrough(_) => "passthrough",
+            Outcome::Fallback(_) => "fallback",
+        },
+    );
     match outcome {
         Outcome::Exit(code) => exit(code),
         Outcome::Passthrough(reason) => {
@@ -167,6 +180,7 @@ fn cached_compile(
             return Outcome::Fallback(e.to_string());
         }
     };
+    profile::lap("place");
     let stderr_is_tty = std::io::stderr().is_terminal();
     let terminal = stderr_is_tty.then(pty::terminal);
     let request = Request::new(request::Body::Lookup(Lookup {
@@ -188,6 +202,7 @@ fn cached_compile(
         probes: Vec::new(),
         terminal,
     }));
+    profile::lap("request");
     let (mut conn, mut reply) = match lookup(&place, &request, cfg) {
         Ok(found) => found,
         Err(what) => return Outcome::Fallback(what),
@@ -260,9 +275,10 @@ fn cached_compile(
 /// The direct endpoint first; on any failure there (nobody home, a
 /// mismatch, an error, silence) once through the broker.
 fn lookup(place: &Place, request: &Request, cfg: &Config) -> Result<(Conn, LookupReply), String> {
-    let direct = place
-        .connect_daemon(cfg)
-        .and_then(|mut conn| ask(&mut conn, request, cfg).map(|reply| (conn, reply)));
+    let direct = place.connect_daemon(cfg).and_then(|mut conn| {
+        profile::lap("connect");
+        ask(&mut conn, request, cfg).map(|reply| (conn, reply))
+    });
     let first = match direct {
         Ok(found) => return Ok(found),
         // The daemon behind the broker would refuse it just the same.

@@ -14,8 +14,9 @@
 //!                                         directories moved aside before deletion
 //! ```
 //!
-//! Publication is by rename only. An entry directory appears whole and
-//! fsynced, or not at all, and disappears whole: eviction, `clear` and
+//! Publication is by rename only. An entry directory appears whole, or not
+//! at all (nothing is fsynced: after a crash a checksum or digest check
+//! turns a short file into a miss), and disappears whole: eviction, `clear` and
 //! quarantine first rename it into `v1/tmp`, then delete it. A reader that
 //! already opened a blob therefore reads it in full, and one that has not
 //! gets `DeliverError::is_missing`, a miss, never a partial output. Every
@@ -293,7 +294,7 @@ impl Store {
     }
 
     /// Publishes `bytes` as the manifest for `key`, replacing any previous
-    /// one atomically and durably. Manifests are small and are not counted
+    /// one atomically. Manifests are small and are not counted
     /// against `max_size`.
     pub(crate) fn put_manifest(&self, key: &Key, bytes: &[u8]) -> Result<(), StoreError> {
         let file =
@@ -304,8 +305,9 @@ impl Store {
         };
         let mut f = os::create_new(&tmp.path, FILE_MODE)
             .map_err(|e| StoreError::io("create manifest", &tmp.path, e))?;
+        // Not fsynced, like entries: a manifest a crash cut short fails its
+        // checksum and reads as absent, a miss.
         f.write_all(&file)
-            .and_then(|()| f.sync_all())
             .map_err(|e| StoreError::io("write manifest", &tmp.path, e))?;
         drop(f);
         let hex = key.to_hex();
@@ -314,7 +316,7 @@ impl Store {
         rename_into_shard(&tmp.path, &dest, &shard, &self.inner.manifests)
             .map_err(|e| StoreError::io("publish manifest", &dest, e))?;
         tmp.armed = false;
-        os::sync_dir(&shard).map_err(|e| StoreError::io("sync", &shard, e))
+        Ok(())
     }
 
     /// Reads and verifies the manifest for `key`. Missing is `Ok(None)`; so is
@@ -456,9 +458,8 @@ impl Inner {
             }
             Err(e) => return Err(StoreError::io("publish entry", dest, e)),
         }
-        // The entry is visible already; if the directory sync fails, a crash
-        // may lose the rename, which only costs a miss.
-        let _ = os::sync_dir(&shard);
+        // Not fsynced (see `EntryWriter::commit`): a crash may lose the
+        // rename, which only costs a miss.
         Ok(true)
     }
 

@@ -5,8 +5,8 @@
 //!
 //! Snapshotting is the part that must happen before the daemon answers the
 //! wrapper's Store (the wrapper's files may change right after); `commit`
-//! fsyncs and may run later, for example in a blocking task, since
-//! `EntryWriter` is `Send`.
+//! may run later, for example in a blocking task, since `EntryWriter` is
+//! `Send`. Nothing here fsyncs (see `commit`).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -118,9 +118,8 @@ impl EntryWriter {
         &self.outputs
     }
 
-    /// Makes the entry durable and visible under `key`: fsyncs the blobs,
-    /// writes and fsyncs the record, renames the staging directory into place
-    /// and fsyncs its parent, then evicts least recently used entries (never
+    /// Makes the entry visible under `key`: writes the record, renames the
+    /// staging directory into place, then evicts least recently used entries (never
     /// this one) while the store is over its size limit. If the key is
     /// already present, another writer won and ours is discarded.
     pub(crate) fn commit(
@@ -133,17 +132,16 @@ impl EntryWriter {
     ) -> Result<Committed, StoreError> {
         let record = format::encode_entry(key, exit_code, stdout, stderr, &self.outputs, extra)
             .ok_or_else(StoreError::entry_too_large)?;
-        for index in 0..self.outputs.len() {
-            let path = self.staging.join(out_name(index));
-            File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| StoreError::io("sync blob", &path, e))?;
-        }
+        // No fsync: the compile waits for this Store, and several fsyncs
+        // per entry were most of a miss's cost over no cache (issue 16).
+        // A crash may leave a published entry short or empty; its record
+        // is checksummed and every blob byte served is checked against its
+        // digest, so that costs a quarantine and a miss, never a wrong
+        // byte. ccache does not fsync either.
         let record_path = self.staging.join(ENTRY_FILE);
         os::create_new(&record_path, FILE_MODE)
-            .and_then(|mut f| f.write_all(&record).and_then(|()| f.sync_all()))
+            .and_then(|mut f| f.write_all(&record))
             .map_err(|e| StoreError::io("write entry", &record_path, e))?;
-        os::sync_dir(&self.staging).map_err(|e| StoreError::io("sync", &self.staging, e))?;
 
         if !self.inner.publish(&self.staging, key)? {
             return Ok(Committed {

@@ -50,3 +50,28 @@ pub(crate) fn parent_cache() -> Option<&'static str> {
     let name = exe.file_name()?.to_str()?;
     CACHES.into_iter().find(|c| *c == name)
 }
+
+/// Atomically swaps the names `a` and `b` (`renameat2` with
+/// `RENAME_EXCHANGE`): both must exist. Fails with `EINVAL` where the file
+/// system cannot.
+pub(crate) fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are NUL-terminated paths that live across the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
