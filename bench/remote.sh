@@ -235,9 +235,11 @@ if r:
 print(t)'
 }
 
-scenarios=(none local-warm remote-warm cold-no-remote cold-redis-down cold-500ms)
+all_scenarios=(none local-warm remote-warm cold-no-remote cold-redis-down cold-500ms)
+# shellcheck disable=SC2206
+scenarios=(${REMOTE_BENCH_SCENARIOS:-${all_scenarios[*]}})
 declare -A runs notes
-for s in "${scenarios[@]}"; do runs[$s]=""; notes[$s]=""; done
+for s in "${all_scenarios[@]}"; do runs[$s]=""; notes[$s]=""; done
 for r in $(seq 1 "$reps"); do
     redis-cli -p "$redis_port" FLUSHALL >/dev/null
     for s in "${scenarios[@]}"; do

@@ -1,7 +1,7 @@
 //! Real Redis servers for the remote-tier conformance tests: `redis-server`
 //! on a loopback port chosen free at run time, in its own directory under
 //! the test's sandbox, killed when dropped; a three-master Redis Cluster
-//! made with `redis-cli --cluster create`; a loopback TCP proxy that holds
+//! made with `redis-cli --cluster create`, with or without replicas; a loopback TCP proxy that holds
 //! replies back; and `redis-cli` to look inside. Readiness is polled
 //! (`PING`, `cluster_state:ok`), never slept for.
 //!
@@ -135,6 +135,11 @@ impl RedisServer {
         self.cli(&["DBSIZE"]).parse().expect("DBSIZE is a number")
     }
 
+    /// Whether it is a primary (`ROLE` says master).
+    pub fn is_primary(&self) -> bool {
+        self.cli(&["ROLE"]).lines().next() == Some("master")
+    }
+
     /// Every key name.
     pub fn keys(&self) -> Vec<String> {
         let all = self.cli(&["--scan"]);
@@ -148,14 +153,22 @@ impl Drop for RedisServer {
     }
 }
 
-/// Three masters, no replicas; a node keeps serving its own slots while
-/// another is down, as a cache wants.
+/// Three primaries, each with `replicas` replicas; a node keeps serving
+/// its own slots while another is down, as a cache wants, and a replica
+/// takes over a primary that stops answering (after the 2 s node timeout).
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
 }
 
 impl RedisCluster {
+    /// Three primaries, no replicas.
     pub fn start(dir: &Path) -> RedisCluster {
+        RedisCluster::start_with_replicas(dir, 0)
+    }
+
+    /// Three primaries with `replicas` replicas each, every replica in sync
+    /// with its primary before this returns.
+    pub fn start_with_replicas(dir: &Path, replicas: usize) -> RedisCluster {
         let args = [
             "--cluster-enabled",
             "yes",
@@ -167,15 +180,18 @@ impl RedisCluster {
             "no",
             "--cluster-allow-reads-when-down",
             "yes",
+            // A replica may take over however long it was cut off.
+            "--cluster-replica-validity-factor",
+            "0",
         ];
-        let nodes: Vec<RedisServer> = (0..3)
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|i| RedisServer::start(&dir.join(format!("node{i}")), &args))
             .collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
             .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("run redis-cli (redis-tools)");
         assert!(
@@ -183,14 +199,34 @@ impl RedisCluster {
             "redis-cli --cluster create: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        for n in &nodes {
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        for n in cluster.nodes.iter().filter(|n| !n.is_primary()) {
+            wait_for("a replica in sync with its primary", || {
+                n.cli(&["INFO", "replication"])
+                    .contains("master_link_status:up")
+                    .then_some(())
+            });
+        }
+        cluster
+    }
+
+    /// Waits until every running node reports `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
+        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
             wait_for("cluster_state:ok", || {
                 n.cli(&["CLUSTER", "INFO"])
                     .contains("cluster_state:ok")
                     .then_some(())
             });
         }
-        RedisCluster { nodes }
+    }
+
+    /// The running primaries, by index.
+    pub fn primaries(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].child.is_some() && self.nodes[i].is_primary())
+            .collect()
     }
 
     pub fn url(&self) -> String {

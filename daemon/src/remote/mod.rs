@@ -28,8 +28,6 @@ mod breaker;
 mod dir;
 mod envelope;
 #[cfg(test)]
-mod test_servers;
-#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! The remote tier against real servers (`test_servers`): round trips on a
+//! The remote tier against real servers (`conformance::servers`): round trips on a
 //! single node, a three-master cluster and a shared directory; a killed
 //! server, a killed cluster node, a slow server behind a delaying proxy, a
 //! full server, corrupted and badly signed values; modes and settings.
@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::test_servers::{wait_for, RedisCluster, RedisServer, SlowProxy};
 use super::*;
 use crate::store::{Key, Store};
+use conformance::servers::{RedisCluster, RedisServer, SlowProxy};
+use conformance::wait_for;
 
 // The engine shares one tier between its blocking threads.
 const _: () = {
@@ -68,6 +69,28 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 /// A scratch directory per test, removed afterwards.
 struct Scratch(PathBuf);
+
+/// A plain client of `server`, for setting up and inspecting.
+fn client(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect to redis")
+}
+
+/// Which node of `cluster` holds `name`: the one that answers GET without
+/// MOVED.
+fn owner(cluster: &RedisCluster, name: &str) -> usize {
+    let owners: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| {
+            redis::cmd("GET")
+                .arg(name)
+                .query::<Option<Vec<u8>>>(&mut client(&cluster.nodes[i]))
+                .is_ok()
+        })
+        .collect();
+    assert_eq!(owners.len(), 1, "exactly one node owns {name}");
+    owners[0]
+}
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
@@ -186,10 +209,11 @@ fn round_trip(target: Target, name: &str) {
 
 #[test]
 fn single_node_round_trip() {
-    let server = RedisServer::start(&[]);
+    let t = Scratch::new("node");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
     round_trip(node(server.url()), "node");
     // The entry went in bounded chunks: nothing over the limit plus a head.
-    let mut c = server.client();
+    let mut c = client(&server);
     let names: Vec<String> = redis::cmd("KEYS").arg("zc1:*").query(&mut c).unwrap();
     assert!(names.len() > 3, "chunks and heads: {names:?}");
     for n in names {
@@ -210,7 +234,8 @@ fn file_tier_round_trip() {
 /// breaker opens and skips, and after a restart the tier is used again.
 #[test]
 fn killed_server_opens_the_breaker_and_recovers() {
-    let mut server = RedisServer::start(&[]);
+    let t = Scratch::new("killed");
+    let mut server = RedisServer::start(&t.0.join("redis"), &[]);
     let r = Remote::start(config(node(server.url()))).unwrap();
     r.publish_manifest(&key(1), b"m".to_vec());
     settled(&r, 1);
@@ -247,7 +272,8 @@ fn killed_server_opens_the_breaker_and_recovers() {
 /// when the queue is full; when it is fast again the tier is used again.
 #[test]
 fn slow_server_times_out() {
-    let server = RedisServer::start(&[]);
+    let t = Scratch::new("slow");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
     let proxy = SlowProxy::start(server.port);
     let mut cfg = config(node(proxy.url()));
     cfg.queue = 2;
@@ -280,8 +306,8 @@ fn slow_server_times_out() {
 /// do not match their digests is refused by the import.
 #[test]
 fn corrupt_and_badly_signed_values_are_refused() {
-    let server = RedisServer::start(&[]);
     let t = Scratch::new("corrupt");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
     let (a, b) = (t.store("a"), t.store("b"));
     let signed = Remote::start(config(node(server.url()))).unwrap();
     let mut other = config(node(server.url()));
@@ -309,7 +335,7 @@ fn corrupt_and_badly_signed_values_are_refused() {
     );
 
     // Flip one byte of one chunk in Redis.
-    let mut c = server.client();
+    let mut c = client(&server);
     let chunk = envelope::chunk_name(
         &ek.0,
         blake3::hash(&a.export_entry(&ek).unwrap().unwrap()).as_bytes(),
@@ -347,7 +373,11 @@ fn corrupt_and_badly_signed_values_are_refused() {
 /// still work and the breaker stays closed.
 #[test]
 fn full_server_counts_publish_errors() {
-    let server = RedisServer::start(&["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"]);
+    let t = Scratch::new("full");
+    let server = RedisServer::start(
+        &t.0.join("redis"),
+        &["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"],
+    );
     let mut cfg = config(node(server.url()));
     cfg.max_value = 64 << 10;
     let r = Remote::start(cfg).unwrap();
@@ -378,7 +408,8 @@ fn full_server_counts_publish_errors() {
 /// within the bound.
 #[test]
 fn cluster_round_trip_and_a_killed_node() {
-    let mut cluster = RedisCluster::start();
+    let t = Scratch::new("cluster");
+    let mut cluster = RedisCluster::start(&t.0.join("redis"));
     round_trip(parse_target(&cluster.url()).unwrap(), "cluster");
 
     let r = Remote::start(config(parse_target(&cluster.url()).unwrap())).unwrap();
@@ -389,7 +420,7 @@ fn cluster_round_trip_and_a_killed_node() {
     settled(&r, u64::from(n));
     assert_eq!(counter(&r, "published"), u64::from(n));
     let owners: Vec<usize> = (100..100 + n)
-        .map(|i| cluster.owner(&envelope::head_name(ItemKind::Manifest, &key(i))))
+        .map(|i| owner(&cluster, &envelope::head_name(ItemKind::Manifest, &key(i))))
         .collect();
     assert!(
         (0..3).all(|node| owners.contains(&node)),
@@ -431,7 +462,8 @@ fn cluster_round_trip_and_a_killed_node() {
 /// Read-only never writes; write-only never reads.
 #[test]
 fn modes() {
-    let server = RedisServer::start(&[]);
+    let t = Scratch::new("modes");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
     let mut ro = config(node(server.url()));
     ro.mode = Mode::ReadOnly;
     let ro = Remote::start(ro).unwrap();
@@ -445,8 +477,7 @@ fn modes() {
     settled(&wo, 1);
     assert_eq!(wo.fetch_manifest(&key(3)), Fetch::Off);
     assert_eq!(ro.fetch_manifest(&key(3)), Fetch::Hit(b"w".to_vec()));
-    let size: u64 = redis::cmd("DBSIZE").query(&mut server.client()).unwrap();
-    assert_eq!(size, 1, "only the write-only tier wrote");
+    assert_eq!(server.dbsize(), 1, "only the write-only tier wrote");
     assert_eq!(wo.status()["mode"], "write-only");
 }
 
