@@ -389,6 +389,42 @@ fn remote_machine_b_is_served_all_of_a_and_read_only_b_writes_nothing() {
     assert!(text.contains("(set)"), "{text}");
 }
 
+/// Issue 14: what B was served from the remote stays B's: after B's
+/// daemon restarts with Redis gone, every unit is still a hit, from B's
+/// own store (the fetched manifests are kept on disk, written off the
+/// lookup's path, and the entries were imported).
+#[test]
+fn remote_served_units_stay_local_hits_after_a_restart_with_redis_gone() {
+    let _one = serial();
+    let mut redis = RedisServer::start(&server_dir("keep"), &[]);
+    let a = Machine::new("rmt-keep-a", "src-a/proj", &redis.url(), &[PATIENT]);
+    a.build_c(0..4);
+    a.publications_settled();
+    let b = Machine::new("rmt-keep-b", "checkouts/b/proj", &redis.url(), &[PATIENT]);
+    b.build_c(0..4);
+    let rb = b.status()["remote"].clone();
+    assert_eq!((n(&rb, "hits"), n(&rb, "manifest_hits")), (4, 4), "{rb}");
+    wait_for("B's fetched manifests kept", || {
+        (b.remote("manifests_kept") == 4).then_some(())
+    });
+    let before = b.status();
+    ok(&b.cmd(zccache_bin()).arg("stop").output().unwrap());
+    redis.kill();
+    b.build_c(0..4);
+    let after = b.status();
+    assert_eq!(
+        (
+            n(&after, "hits") - n(&before, "hits"),
+            n(&after, "misses") - n(&before, "misses")
+        ),
+        (4, 0),
+        "B after the restart: {after}"
+    );
+    assert_eq!(n(&after["remote"], "hits"), 0, "{after}");
+    let differ = b.c_differs_from_bare(0..4);
+    assert!(differ.is_empty(), "objects vs bare gcc: {differ:?}");
+}
+
 /// Issue 14 (6): Redis killed in the middle of a build and restarted:
 /// every compile succeeds, the failures are counted, and publishing
 /// resumes once the server is back.

@@ -181,6 +181,16 @@ impl Backend {
         }
     }
 
+    /// Makes the connection now if there is none (the directory has
+    /// none); the outcome is left to the next operation to find.
+    pub(super) async fn connect(&self) {
+        match self {
+            Backend::Node(n) => drop(n.connection().await),
+            Backend::Cluster(c) => drop(c.connection().await),
+            Backend::Dir(_) => {}
+        }
+    }
+
     async fn query<T: FromRedisValue>(&self, q: Query) -> Result<T, Failure> {
         match self {
             Backend::Node(n) => {

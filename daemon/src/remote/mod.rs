@@ -8,11 +8,13 @@
 //! Counters say what happened, for the status object.
 //!
 //! Does not derive keys, decide what to cache, or touch the local store
-//! except to export an entry being published and import one fetched.
+//! except to export an entry being published and import one fetched (and
+//! the manifest that named it).
 //!
 //! The engine's calls (issue 14), from a blocking thread:
 //! - Lookup, local manifest miss: `fetch_manifest(&key)`; on `Hit(body)`
-//!   `store.put_manifest(&key, &body)` and go on as if it had been local.
+//!   `persist_manifest(&store, &key, body)` (written in the background)
+//!   and go on as if it had been local.
 //! - A manifest (local or remote) names an entry missing locally:
 //!   `fetch_entry_into(&store, &entry_key)`; `Hit(())` means the entry is
 //!   now in the local store, verified: `store.get` and serve it. When a
@@ -232,6 +234,7 @@ fn redact(url: &str) -> String {
 #[derive(Default)]
 struct Counters {
     manifest_hits: AtomicU64,
+    manifests_kept: AtomicU64,
     manifest_misses: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -330,6 +333,11 @@ impl Remote {
         });
         let (queue, jobs) = tokio::sync::mpsc::channel(config.queue.max(1));
         runtime.spawn(write_loop(Arc::clone(&shared), jobs));
+        // Connect now, in the background, so the first lookup does not pay
+        // the connection (and a cluster's slot map); a failure here is only
+        // a remote that is down at start.
+        let warm = Arc::clone(&shared);
+        runtime.spawn(async move { warm.backend.connect().await });
         Ok(Remote {
             shared,
             runtime: Some(runtime),
@@ -399,6 +407,22 @@ impl Remote {
         }
     }
 
+    /// Writes a fetched manifest into `store` on the tier's blocking pool
+    /// and returns at once: the lookup that fetched it serves from memory
+    /// and does not wait for the fsync'd write. Counted `manifests_kept`, or
+    /// `import_errors` when it fails (it is fetched again next time).
+    pub(crate) fn persist_manifest(&self, store: &Store, key: &[u8; 32], body: Vec<u8>) {
+        let (store, key, shared) = (store.clone(), Key(*key), Arc::clone(&self.shared));
+        let runtime = self.runtime.as_ref().expect("runtime lives until drop");
+        runtime.spawn_blocking(move || {
+            let c = &shared.counters;
+            bump(match store.put_manifest(&key, &body) {
+                Ok(()) => &c.manifests_kept,
+                Err(_) => &c.import_errors,
+            });
+        });
+    }
+
     /// A remote manifest was found but named no entry for these inputs (or
     /// the entry it named was missing): counted apart from plain misses.
     pub(crate) fn note_manifest_without_entry(&self) {
@@ -450,6 +474,7 @@ impl Remote {
         );
         for (name, v) in [
             ("manifest_hits", &c.manifest_hits),
+            ("manifests_kept", &c.manifests_kept),
             ("manifest_misses", &c.manifest_misses),
             ("hits", &c.hits),
             ("misses", &c.misses),

@@ -189,6 +189,15 @@ fn round_trip(target: Target, name: &str) {
     assert_eq!(rb.fetch_manifest(&key(3)), Fetch::Miss);
     assert_eq!(rb.fetch_entry_into(&b, &Key(key(4))), Fetch::Miss);
     rb.note_manifest_without_entry();
+    // A fetched manifest is written into the store off the caller's path.
+    rb.persist_manifest(&b, &key(2), b"manifest body".to_vec());
+    wait_for("the fetched manifest kept", || {
+        (counter(&rb, "manifests_kept") == 1).then_some(())
+    });
+    assert_eq!(
+        b.get_manifest(&Key(key(2))).unwrap().as_deref(),
+        Some(&b"manifest body"[..])
+    );
     let s = rb.status();
     for (name, want) in [
         ("manifest_hits", 1),
@@ -222,6 +231,24 @@ fn single_node_round_trip() {
         let ttl: i64 = redis::cmd("TTL").arg(&n).query(&mut c).unwrap();
         assert!(ttl > 0 && ttl <= 3600, "{n} has TTL {ttl}");
     }
+}
+
+/// The tier connects at start, in the background: the first lookup does
+/// not pay for the connection.
+#[test]
+fn connects_at_start() {
+    let t = Scratch::new("connect");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
+    let clients = || -> u64 {
+        let info = server.cli(&["INFO", "clients"]);
+        let line = info.lines().find(|l| l.starts_with("connected_clients:"));
+        line.and_then(|l| l[18..].trim().parse().ok())
+            .expect("connected_clients")
+    };
+    // Each `cli` is a connection of its own: one is this probe.
+    assert_eq!(clients(), 1);
+    let _r = Remote::start(config(node(server.url()))).unwrap();
+    wait_for("the tier's connection", || (clients() == 2).then_some(()));
 }
 
 #[test]
