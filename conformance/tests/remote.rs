@@ -510,6 +510,100 @@ fn remote_cluster_node_killed_the_build_succeeds_and_survivors_serve() {
     assert!(differ.is_empty(), "objects vs bare gcc: {differ:?}");
 }
 
+/// Issue 14 (3, 6): a Redis Cluster with a replica per primary loses a
+/// primary between compiles of B's build: every compile succeeds, the
+/// failures while the replica takes over are counted, the client connects
+/// again with the new slot map (`reconnects`), and hits resume, served by
+/// the promoted replica too.
+#[test]
+fn remote_cluster_primary_killed_fails_over_to_its_replica_and_hits_resume() {
+    let _one = serial();
+    let mut cluster = RedisCluster::start_with_replicas(&server_dir("failover"), 1);
+    let units = 40;
+    let a = Machine::new("rmt-fo-a", "src-a/proj", &cluster.url(), &[PATIENT]);
+    a.build_c(0..units);
+    let ra = a.publications_settled();
+    assert_eq!(n(&ra, "published"), 2 * units as u64, "{ra}");
+    let primaries = cluster.primaries();
+    assert_eq!(primaries.len(), 3);
+    let held = |nodes: &[usize]| -> u64 { nodes.iter().map(|&i| cluster.nodes[i].dbsize()).sum() };
+    let replicas: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|i| !primaries.contains(i))
+        .collect();
+    wait_for("the replicas to hold all of A's values", || {
+        (held(&replicas) == held(&primaries)).then_some(())
+    });
+
+    let b = Machine::new(
+        "rmt-fo-b",
+        "checkouts/b/proj",
+        &cluster.url(),
+        &[("ZCCACHE_REMOTE_TIMEOUT_MS", "1000")],
+    );
+    b.build_c(0..8);
+    assert_eq!(b.remote("hits"), 8, "{}", b.status()["remote"]);
+    let victim = *primaries
+        .iter()
+        .max_by_key(|&&i| cluster.nodes[i].dbsize())
+        .unwrap();
+    cluster.nodes[victim].kill();
+    b.build_c(8..24);
+    let during = b.status()["remote"].clone();
+    eprintln!("B's remote counters, a primary just killed: {during}");
+    assert!(
+        n(&during, "errors") + n(&during, "timeouts") + n(&during, "breaker_skips") > 0,
+        "nothing counted although a third of the values were unreachable: {during}"
+    );
+
+    // The replica takes over after the node timeout (2 s).
+    let promoted = wait_for("a replica promoted", || {
+        let now = cluster.primaries();
+        (now.len() == 3).then(|| *now.iter().find(|i| !primaries.contains(i)).unwrap())
+    });
+    cluster.wait_until_ok();
+    let gets = || {
+        let stats = cluster.nodes[promoted].cli(&["INFO", "commandstats"]);
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+            .and_then(|l| l.split(',').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let gets_before = gets();
+    // Fresh units, one at a time, until the promoted replica has answered
+    // B (the breaker's cooldown and the reconnect come first)…
+    let mut next = 24;
+    wait_for("B to reach the promoted replica", || {
+        assert!(next < units, "no unit left: {}", b.status()["remote"]);
+        b.build_c(next..next + 1);
+        next += 1;
+        (gets() > gets_before).then_some(())
+    });
+    // …then every unit left is a remote hit.
+    let before = b.status();
+    b.build_c(next..units);
+    let after = b.status();
+    let rest = (units - next) as u64;
+    assert!(rest > 0, "no unit left to show hits resume");
+    assert_eq!(
+        n(&after["remote"], "hits") - n(&before["remote"], "hits"),
+        rest,
+        "after the failover: {}",
+        after["remote"]
+    );
+    assert!(
+        n(&after["remote"], "reconnects") > 0,
+        "the client never connected again: {}",
+        after["remote"]
+    );
+    eprintln!(
+        "B's remote counters after the failover: {}",
+        after["remote"]
+    );
+    let differ = b.c_differs_from_bare(0..units);
+    assert!(differ.is_empty(), "objects vs bare gcc: {differ:?}");
+}
+
 /// Issue 14 (6): a Redis that answers after the deadline (a proxy holding
 /// replies back): the build succeeds without its answers, timeouts counted.
 #[test]

@@ -468,6 +468,7 @@ impl Remote {
             "breakers_open".into(),
             (s.breakers.open_buckets() as u64).into(),
         );
+        m.insert("reconnects".into(), s.backend.reconnects().into());
         m.insert(
             "breaker_open_ms".into(),
             (s.breakers.open_time().as_millis() as u64).into(),
