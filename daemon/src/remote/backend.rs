@@ -102,9 +102,19 @@ pub(super) struct Cluster {
 }
 
 impl Backend {
-    pub(super) fn node(url: &str, deadline: Duration) -> Result<Backend, RedisError> {
+    /// One server at `url`; over TLS (`rediss://`) its certificate must
+    /// chain to `ca` (PEM) or, without one, to the system's roots.
+    pub(super) fn node(
+        url: &str,
+        deadline: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Backend, RedisError> {
+        let client = match ca {
+            Some(pem) => redis::Client::build_with_tls(url, certificates(pem))?,
+            None => redis::Client::open(url)?,
+        };
         Ok(Backend::Node(Node {
-            client: redis::Client::open(url)?,
+            client,
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(deadline))
                 .set_response_timeout(Some(deadline)),
@@ -112,12 +122,20 @@ impl Backend {
         }))
     }
 
-    pub(super) fn cluster(nodes: &[String], deadline: Duration) -> Result<Backend, RedisError> {
-        let client = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
+    /// A cluster seeded by `nodes`; TLS as for [`Backend::node`].
+    pub(super) fn cluster(
+        nodes: &[String],
+        deadline: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Backend, RedisError> {
+        let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
             .connection_timeout(deadline)
             .response_timeout(deadline)
-            .retries(0)
-            .build()?;
+            .retries(0);
+        if let Some(pem) = ca {
+            builder = builder.certs(certificates(pem));
+        }
+        let client = builder.build()?;
         Ok(Backend::Cluster(Cluster {
             client,
             conn: Lazy::new(),
@@ -264,6 +282,14 @@ impl Backend {
             }
             Backend::Dir(_) => unreachable!("the directory backend has no queries"),
         }
+    }
+}
+
+/// Server verification against the CAs in `pem`; no client certificate.
+fn certificates(pem: Vec<u8>) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
     }
 }
 

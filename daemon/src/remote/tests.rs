@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::store::{Key, Store};
-use conformance::servers::{RedisCluster, RedisServer, SlowProxy};
+use conformance::servers::{RedisCluster, RedisServer, SlowProxy, TestCa};
 use conformance::wait_for;
 
 // The engine shares one tier between its blocking threads.
@@ -37,6 +37,7 @@ fn config(target: Target) -> RemoteConfig {
         breaker_threshold: 3,
         breaker_cooldown: Duration::from_millis(300),
         queue: 1024,
+        tls_ca: None,
     }
 }
 
@@ -231,6 +232,57 @@ fn single_node_round_trip() {
         let ttl: i64 = redis::cmd("TTL").arg(&n).query(&mut c).unwrap();
         assert!(ttl > 0 && ttl <= 3600, "{n} has TTL {ttl}");
     }
+}
+
+/// TLS (`rediss://`) against a real `redis-server --tls-port` with a CA
+/// made for the test: with that CA given, values round trip; the server's
+/// certificate is always verified, so with the system's roots or another
+/// CA every call fails and is counted, and nothing is served.
+#[test]
+fn tls_round_trip_and_the_certificate_is_verified() {
+    let t = Scratch::new("tls");
+    let ca = TestCa::new(&t.0.join("certs"), "team");
+    let other = TestCa::new(&t.0.join("certs"), "other");
+    let server = RedisServer::start_tls(&t.0.join("redis"), &ca);
+    let target = || parse_target(&server.tls_url()).unwrap();
+    let trusted = Remote::start(RemoteConfig {
+        tls_ca: Some(ca.ca.clone()),
+        ..config(target())
+    })
+    .unwrap();
+    trusted.publish_manifest(&key(1), b"over tls".to_vec());
+    settled(&trusted, 1);
+    assert_eq!(counter(&trusted, "published"), 1, "{:?}", trusted.status());
+    assert_eq!(
+        trusted.fetch_manifest(&key(1)),
+        Fetch::Hit(b"over tls".to_vec())
+    );
+    assert_eq!(server.dbsize(), 1, "the value is in the server");
+
+    for (name, tls_ca) in [
+        ("the system's roots", None),
+        ("another CA", Some(other.ca.clone())),
+    ] {
+        let r = Remote::start(RemoteConfig {
+            tls_ca,
+            ..config(target())
+        })
+        .unwrap();
+        let got = quick("a fetch from an untrusted server", || {
+            r.fetch_manifest(&key(1))
+        });
+        assert_eq!(got, Fetch::Unavailable, "{name}");
+        assert_eq!(
+            counter(&r, "errors") + counter(&r, "timeouts"),
+            1,
+            "{name}: {:?}",
+            r.status()
+        );
+        r.publish_manifest(&key(2), b"x".to_vec());
+        settled(&r, 1);
+        assert_eq!(counter(&r, "published"), 0, "{name}");
+    }
+    assert_eq!(server.dbsize(), 1, "nothing written without trust");
 }
 
 /// The tier connects at start, in the background: the first lookup does
@@ -579,13 +631,25 @@ fn settings_and_urls() {
         parse_target("redis://h:6379/2").unwrap(),
         Target::Node("redis://h:6379/2".into())
     );
-    for bad in [
-        "http://x",
-        "file://relative",
-        "redis+cluster://a:1,,b:2",
-        "rediss://h",
-    ] {
+    for bad in ["http://x", "file://relative", "redis+cluster://a:1,,b:2"] {
         assert!(parse_target(bad).is_err(), "{bad}");
+    }
+    // TLS: a node and a cluster; never without verification.
+    assert_eq!(
+        parse_target("rediss+cluster://a:1,b:2").unwrap(),
+        Target::Cluster(vec!["rediss://a:1".into(), "rediss://b:2".into()])
+    );
+    assert!(parse_target("rediss://h:1/0").unwrap().tls());
+    assert!(!parse_target("redis://h:1/0").unwrap().tls());
+    for insecure in [
+        "rediss://h:1/0#insecure",
+        "rediss+cluster://a:1,b:2#insecure",
+    ] {
+        assert_eq!(
+            parse_target(insecure).unwrap_err(),
+            ConfigError::InsecureTls,
+            "{insecure}"
+        );
     }
     let e = parse_target("memcache://user:hunter2@h")
         .unwrap_err()
@@ -604,6 +668,29 @@ fn settings_and_urls() {
         )
     };
     assert!(RemoteConfig::from_settings(&with(&[])).unwrap().is_none());
+    let tls = RemoteConfig::from_settings(&with(&[
+        ("ZCCACHE_REMOTE", "rediss://127.0.0.1:1/0"),
+        ("ZCCACHE_REMOTE_TLS_CA", "/etc/team-ca.pem"),
+    ]))
+    .unwrap()
+    .unwrap();
+    assert_eq!(tls.tls_ca, Some(PathBuf::from("/etc/team-ca.pem")));
+    assert_eq!(
+        RemoteConfig::from_settings(&with(&[
+            ("ZCCACHE_REMOTE", "redis://127.0.0.1:1/0"),
+            ("ZCCACHE_REMOTE_TLS_CA", "/etc/team-ca.pem"),
+        ]))
+        .err(),
+        Some(ConfigError::CaWithoutTls)
+    );
+    let missing = Remote::start(RemoteConfig {
+        tls_ca: Some(PathBuf::from("/nonexistent/ca.pem")),
+        ..config(node("rediss://127.0.0.1:1/0".into()))
+    });
+    assert!(
+        matches!(missing, Err(ConfigError::TlsCa(..))),
+        "an unreadable CA file is a configuration error"
+    );
     let c = RemoteConfig::from_settings(&with(&[
         ("ZCCACHE_REMOTE", "redis://127.0.0.1:1/0"),
         ("ZCCACHE_REMOTE_MODE", "read-only"),
