@@ -124,6 +124,19 @@ done
 find "$work" -name '*.[ch]' -exec touch -d '1 hour ago' {} +
 tus=$(ls "$A"/src/*.c | wc -l)
 
+# The timing wrapper of every compile (see timed_build).
+cat >"$work/timecc" <<'SH'
+#!/bin/bash
+t0=$(date +%s%N)
+"$@"
+rc=$?
+t1=$(date +%s%N)
+echo $(((t1 - t0) / 1000)) >>"$ZCC_BENCH_TIMES"
+exit $rc
+SH
+chmod +x "$work/timecc"
+mkdir -p "$work/times"
+
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # --- Redis and the delaying proxy --------------------------------------------
@@ -200,13 +213,17 @@ stop_daemon() {
 }
 
 # Seconds (3 decimals) one build of $1 takes, from a stopped daemon.
+# Each compile's own wall time goes to the file $5 (microseconds, one a
+# line; default: nowhere), through the same small timing wrapper in every
+# scenario.
 timed_build() {
-    local root=$1 cache=$2 remote=$3 logf=$4 t0 t1 cc=gcc
+    local root=$1 cache=$2 remote=$3 logf=$4 times=${5:-/dev/null} t0 t1 cc=gcc
     [ -n "$cache" ] && cc="$zccache gcc"
     make -s -C "$root" clean >/dev/null 2>&1
     stop_daemon "$root" "$cache"
     t0=$(date +%s.%N)
-    if ! run_env "$root" "$cache" "$remote" make -C "$root" -j"$jobs" CC="$cc" >"$logf" 2>&1; then
+    if ! run_env "$root" "$cache" "$remote" env ZCC_BENCH_TIMES="$times" \
+            make -C "$root" -j"$jobs" CC="$work/timecc $cc" >"$logf" 2>&1; then
         log "build of $root failed, see below"
         tail -30 "$logf" >&2
         exit 1
@@ -256,27 +273,27 @@ for r in $(seq 1 "$reps"); do
         cache=$work/cache-$s-$r
         case $s in
             none)
-                t=$(timed_build "$B" "" "" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "" "" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             local-warm)
                 timed_build "$B" "$cache" "" "$work/logs/$s-$r-warmup.log" >/dev/null
                 # The counters of the timed build alone.
                 run_env "$B" "$cache" "" "$zccache" zero-stats >/dev/null 2>&1 || true
-                t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             remote-warm)
                 url="redis://127.0.0.1:$redis_port/0"
                 acache=$work/cache-a-$r
                 timed_build "$A" "$acache" "$url" "$work/logs/a-$r.log" >/dev/null
                 publications_settled "$A" "$acache"
                 stop_daemon "$A" "$acache"
-                t=$(timed_build "$B" "$cache" "$url" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "$url" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             cold-no-remote)
-                t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             cold-redis-down)
-                t=$(timed_build "$B" "$cache" "redis://127.0.0.1:$dead_port/0" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "redis://127.0.0.1:$dead_port/0" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             cold-500ms)
                 # Its own Redis contents must not serve it: A's are there.
                 redis-cli -p "$redis_port" FLUSHALL >/dev/null
-                t=$(timed_build "$B" "$cache" "redis://127.0.0.1:$proxy_port/0" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "redis://127.0.0.1:$proxy_port/0" "$work/logs/$s-$r.log" "$work/times/$s") ;;
         esac
         runs[$s]+="$t "
         [ "$s" != none ] && notes[$s]=$(summary "$B" "$cache")
@@ -372,6 +389,11 @@ for s in "${rust_scenarios[@]}"; do
     # shellcheck disable=SC2086
     med[$s]=$(median ${rruns[$s]})
 done
+# p50 of one compile's wall time (ms) in scenario $1, over every round.
+p50_ms() {
+    [ -s "$work/times/$1" ] || { echo "—"; return; }
+    sort -n "$work/times/$1" | awk '{ v[NR] = $1 } END { printf "%.1f", ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) / 1000 }'
+}
 per_tu_ms() { awk -v a="$1" -v b="$2" -v n="$tus" 'BEGIN { printf "%+.1f", (a - b) * 1000 / n }'; }
 
 mkdir -p "$(dirname "$out_md")"
@@ -386,14 +408,18 @@ mkdir -p "$(dirname "$out_md")"
     echo "scenarios interleaved per round. Default remote settings (100 ms lookup deadline, breaker after 3"
     echo "failures, 2 s cooldown). Produced by \`bench/remote.sh\`."
     echo
-    echo "| scenario | what | runs (s) | median (s) | vs reference |"
-    echo "|---|---|---|---|---|"
-    echo "| none | plain gcc | ${runs[none]% } | ${med[none]} | — |"
-    echo "| local warm | B's second build into its own cache | ${runs[local-warm]% } | ${med[local-warm]} | $(ratio "${med[local-warm]}" "${med[none]}") × none |"
-    echo "| remote warm | B, empty cache, every entry from the Redis A filled | ${runs[remote-warm]% } | ${med[remote-warm]} | $(ratio "${med[remote-warm]}" "${med[local-warm]}") × local warm ($(per_tu_ms "${med[remote-warm]}" "${med[local-warm]}") ms per compile), $(ratio "${med[remote-warm]}" "${med[none]}") × none |"
-    echo "| cold, no remote | B, empty cache, no remote | ${runs[cold-no-remote]% } | ${med[cold-no-remote]} | $(ratio "${med[cold-no-remote]}" "${med[none]}") × none |"
-    echo "| cold, Redis down | the same, the remote a port nobody serves | ${runs[cold-redis-down]% } | ${med[cold-redis-down]} | $(ratio "${med[cold-redis-down]}" "${med[cold-no-remote]}") × cold, no remote |"
-    echo "| cold, 500 ms | the same, behind a proxy delaying every reply 500 ms | ${runs[cold-500ms]% } | ${med[cold-500ms]} | $(ratio "${med[cold-500ms]}" "${med[cold-no-remote]}") × cold, no remote |"
+    echo "| scenario | what | runs (s) | median (s) | vs reference | p50 compile (ms) |"
+    echo "|---|---|---|---|---|---|"
+    echo "| none | plain gcc | ${runs[none]% } | ${med[none]} | — | $(p50_ms none) |"
+    echo "| local warm | B's second build into its own cache | ${runs[local-warm]% } | ${med[local-warm]} | $(ratio "${med[local-warm]}" "${med[none]}") × none | $(p50_ms local-warm) |"
+    echo "| remote warm | B, empty cache, every entry from the Redis A filled | ${runs[remote-warm]% } | ${med[remote-warm]} | $(ratio "${med[remote-warm]}" "${med[local-warm]}") × local warm ($(per_tu_ms "${med[remote-warm]}" "${med[local-warm]}") ms per compile), $(ratio "${med[remote-warm]}" "${med[none]}") × none | $(p50_ms remote-warm) |"
+    echo "| cold, no remote | B, empty cache, no remote | ${runs[cold-no-remote]% } | ${med[cold-no-remote]} | $(ratio "${med[cold-no-remote]}" "${med[none]}") × none | $(p50_ms cold-no-remote) |"
+    echo "| cold, Redis down | the same, the remote a port nobody serves | ${runs[cold-redis-down]% } | ${med[cold-redis-down]} | $(ratio "${med[cold-redis-down]}" "${med[cold-no-remote]}") × cold, no remote | $(p50_ms cold-redis-down) |"
+    echo "| cold, 500 ms | the same, behind a proxy delaying every reply 500 ms | ${runs[cold-500ms]% } | ${med[cold-500ms]} | $(ratio "${med[cold-500ms]}" "${med[cold-no-remote]}") × cold, no remote | $(p50_ms cold-500ms) |"
+    echo
+    echo "p50 compile: the median wall time of one compile (\`zccache gcc …\` or \`gcc …\` under \`make -j$jobs\`,"
+    echo "through the same timing wrapper) over every round; remote warm minus local warm is what a remote hit"
+    echo "costs over a local one: $(awk -v a="$(p50_ms remote-warm)" -v b="$(p50_ms local-warm)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%+.1f ms", a - b; else print "—" }')."
     echo
     if [ "$rust_reps" -gt 0 ]; then
         echo "Rust crate graph: \`bench/rust-graph\` ($crates packages), \`cargo build --offline --locked\`,"
