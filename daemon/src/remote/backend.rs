@@ -49,7 +49,7 @@ pub(super) enum Backend {
 /// A connection made on first use, and made afresh after it broke.
 struct Lazy<C> {
     conn: tokio::sync::Mutex<Option<C>>,
-    /// Connections made after one broke.
+    /// Connections given up as broken (the next operation connects afresh).
     reconnects: AtomicU64,
 }
 
@@ -242,8 +242,8 @@ impl Backend {
         }
     }
 
-    /// Connections made again after one broke (a server restarted, a
-    /// cluster node failed over), for the status object.
+    /// Connections given up as broken, to be made afresh (a server
+    /// restarted, a cluster node failed over), for the status object.
     pub(super) fn reconnects(&self) -> u64 {
         match self {
             Backend::Node(n) => n.conn.reconnects.load(Ordering::Relaxed),
