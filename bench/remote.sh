@@ -24,12 +24,22 @@
 #   cold, no remote  B into an empty cache, no remote configured
 #   cold, Redis down B into an empty cache, remote = a port nobody serves
 #   cold, 500 ms     B into an empty cache, remote = the delaying proxy
+# Then the same for a Rust crate graph (bench/rust-graph, ~100 crates from
+# crates.io, `cargo build`, CARGO_INCREMENTAL=0, zccache as RUSTC_WRAPPER,
+# each checkout's target dir inside it), R_RUST rounds of:
+#   rust none        plain cargo, cold
+#   rust local warm  B built once into its own cache (untimed), `cargo
+#                    clean`, then again
+#   rust remote warm A built with the remote (untimed, publications waited
+#                    for), then B with an empty cache and the remote
 # Writes bench/results/remote.md.
 #
 # Usage: bench/remote.sh
 # Environment:
 #   REMOTE_BENCH_REPS=3      rounds
 #   REMOTE_BENCH_JOBS=2      make -j
+#   REMOTE_BENCH_SCENARIOS   the C scenarios to run (default all six)
+#   REMOTE_BENCH_RUST_REPS=1 rounds of the Rust crate graph (0: skip it)
 #   BENCH_SKIP_BUILD=1       use target/release/zccache as it is
 #   ZCCACHE_BIN_DIR=DIR      measure the zccache in DIR (no build)
 #   LUA_DIR=DIR              Lua sources (the dir holding lapi.c)
@@ -114,6 +124,19 @@ done
 find "$work" -name '*.[ch]' -exec touch -d '1 hour ago' {} +
 tus=$(ls "$A"/src/*.c | wc -l)
 
+# The timing wrapper of every compile (see timed_build).
+cat >"$work/timecc" <<'SH'
+#!/bin/bash
+t0=$(date +%s%N)
+"$@"
+rc=$?
+t1=$(date +%s%N)
+echo $(((t1 - t0) / 1000)) >>"$ZCC_BENCH_TIMES"
+exit $rc
+SH
+chmod +x "$work/timecc"
+mkdir -p "$work/times"
+
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # --- Redis and the delaying proxy --------------------------------------------
@@ -190,13 +213,17 @@ stop_daemon() {
 }
 
 # Seconds (3 decimals) one build of $1 takes, from a stopped daemon.
+# Each compile's own wall time goes to the file $5 (microseconds, one a
+# line; default: nowhere), through the same small timing wrapper in every
+# scenario.
 timed_build() {
-    local root=$1 cache=$2 remote=$3 logf=$4 t0 t1 cc=gcc
+    local root=$1 cache=$2 remote=$3 logf=$4 times=${5:-/dev/null} t0 t1 cc=gcc
     [ -n "$cache" ] && cc="$zccache gcc"
     make -s -C "$root" clean >/dev/null 2>&1
     stop_daemon "$root" "$cache"
     t0=$(date +%s.%N)
-    if ! run_env "$root" "$cache" "$remote" make -C "$root" -j"$jobs" CC="$cc" >"$logf" 2>&1; then
+    if ! run_env "$root" "$cache" "$remote" env ZCC_BENCH_TIMES="$times" \
+            make -C "$root" -j"$jobs" CC="$work/timecc $cc" >"$logf" 2>&1; then
         log "build of $root failed, see below"
         tail -30 "$logf" >&2
         exit 1
@@ -235,36 +262,38 @@ if r:
 print(t)'
 }
 
-scenarios=(none local-warm remote-warm cold-no-remote cold-redis-down cold-500ms)
+all_scenarios=(none local-warm remote-warm cold-no-remote cold-redis-down cold-500ms)
+# shellcheck disable=SC2206
+scenarios=(${REMOTE_BENCH_SCENARIOS:-${all_scenarios[*]}})
 declare -A runs notes
-for s in "${scenarios[@]}"; do runs[$s]=""; notes[$s]=""; done
+for s in "${all_scenarios[@]}"; do runs[$s]=""; notes[$s]=""; done
 for r in $(seq 1 "$reps"); do
     redis-cli -p "$redis_port" FLUSHALL >/dev/null
     for s in "${scenarios[@]}"; do
         cache=$work/cache-$s-$r
         case $s in
             none)
-                t=$(timed_build "$B" "" "" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "" "" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             local-warm)
                 timed_build "$B" "$cache" "" "$work/logs/$s-$r-warmup.log" >/dev/null
                 # The counters of the timed build alone.
                 run_env "$B" "$cache" "" "$zccache" zero-stats >/dev/null 2>&1 || true
-                t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             remote-warm)
                 url="redis://127.0.0.1:$redis_port/0"
                 acache=$work/cache-a-$r
                 timed_build "$A" "$acache" "$url" "$work/logs/a-$r.log" >/dev/null
                 publications_settled "$A" "$acache"
                 stop_daemon "$A" "$acache"
-                t=$(timed_build "$B" "$cache" "$url" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "$url" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             cold-no-remote)
-                t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             cold-redis-down)
-                t=$(timed_build "$B" "$cache" "redis://127.0.0.1:$dead_port/0" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "redis://127.0.0.1:$dead_port/0" "$work/logs/$s-$r.log" "$work/times/$s") ;;
             cold-500ms)
                 # Its own Redis contents must not serve it: A's are there.
                 redis-cli -p "$redis_port" FLUSHALL >/dev/null
-                t=$(timed_build "$B" "$cache" "redis://127.0.0.1:$proxy_port/0" "$work/logs/$s-$r.log") ;;
+                t=$(timed_build "$B" "$cache" "redis://127.0.0.1:$proxy_port/0" "$work/logs/$s-$r.log" "$work/times/$s") ;;
         esac
         runs[$s]+="$t "
         [ "$s" != none ] && notes[$s]=$(summary "$B" "$cache")
@@ -272,15 +301,99 @@ for r in $(seq 1 "$reps"); do
         log "round $r: $s $t s (${notes[$s]})"
     done
 done
+# --- The Rust crate graph -------------------------------------------------------
+rust_reps=${REMOTE_BENCH_RUST_REPS:-1}
+rust_scenarios=(rust-none rust-local-warm rust-remote-warm)
+declare -A rruns rnotes
+for s in "${rust_scenarios[@]}"; do rruns[$s]=""; rnotes[$s]=""; done
+RA=$work/machine-a/src/rust-graph
+RB=$work/machine-b/checkouts/feature/rust-graph
+crates=0
+if [ "$rust_reps" -gt 0 ]; then
+    for root in "$RA" "$RB"; do
+        mkdir -p "$(dirname "$root")"
+        cp -r bench/rust-graph "$root"
+        rm -rf "$root/target"
+    done
+    (cd "$RA" && cargo fetch --locked -q) || { log "cargo fetch of bench/rust-graph failed"; exit 1; }
+    crates=$(cd "$RA" && cargo metadata --locked --offline --format-version 1 | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["packages"]))')
+fi
+
+# Seconds one `cargo build` of the checkout $1 takes from `cargo clean` and
+# a stopped daemon; $2 = cache ("" for plain rustc), $3 = remote URL.
+timed_cargo() {
+    local root=$1 cache=$2 remote=$3 logf=$4 t0 t1
+    local -a w=()
+    [ -n "$cache" ] && w=(RUSTC_WRAPPER="$zccache")
+    (cd "$root" && cargo clean -q --offline)
+    stop_daemon "$root" "$cache"
+    t0=$(date +%s.%N)
+    if ! (cd "$root" && run_env "$root" "$cache" "$remote" env -u RUSTC_WRAPPER -u RUSTFLAGS \
+            CARGO_INCREMENTAL=0 CARGO_TERM_COLOR=never CARGO_TARGET_DIR="$root/target" "${w[@]}" \
+            cargo build --offline --locked) >"$logf" 2>&1; then
+        log "cargo build of $root failed, see below"
+        tail -30 "$logf" >&2
+        exit 1
+    fi
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
+
+# hits/misses (Rust's own) and the remote's counters, one line.
+rust_summary() {
+    status "$1" "$2" | python3 -c '
+import json, sys
+s = json.load(sys.stdin); r = s.get("remote")
+t = "%d rust hits, %d rust misses, %d passthrough" % (s.get("rust_hits", 0), s.get("rust_misses", 0), s.get("passthrough", 0))
+if r:
+    t += "; remote: " + ", ".join(f"{k} {r.get(k, 0)}" for k in
+        ("hits", "misses", "manifest_without_entry", "errors", "timeouts", "published", "publish_errors"))
+print(t)'
+}
+
+for r in $(seq 1 "$rust_reps"); do
+    redis-cli -p "$redis_port" FLUSHALL >/dev/null
+    for s in "${rust_scenarios[@]}"; do
+        cache=$work/cache-$s-$r
+        case $s in
+            rust-none)
+                t=$(timed_cargo "$RB" "" "" "$work/logs/$s-$r.log") ;;
+            rust-local-warm)
+                timed_cargo "$RB" "$cache" "" "$work/logs/$s-$r-warmup.log" >/dev/null
+                run_env "$RB" "$cache" "" "$zccache" zero-stats >/dev/null 2>&1 || true
+                t=$(timed_cargo "$RB" "$cache" "" "$work/logs/$s-$r.log") ;;
+            rust-remote-warm)
+                url="redis://127.0.0.1:$redis_port/0"
+                acache=$work/cache-rust-a-$r
+                timed_cargo "$RA" "$acache" "$url" "$work/logs/rust-a-$r.log" >/dev/null
+                publications_settled "$RA" "$acache"
+                stop_daemon "$RA" "$acache"
+                t=$(timed_cargo "$RB" "$cache" "$url" "$work/logs/$s-$r.log") ;;
+        esac
+        rruns[$s]+="$t "
+        [ "$s" != rust-none ] && rnotes[$s]=$(rust_summary "$RB" "$cache")
+        stop_daemon "$RB" "$cache"
+        log "rust round $r: $s $t s (${rnotes[$s]})"
+    done
+done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "—" }'; }
 declare -A med
-for s in "${scenarios[@]}"; do
+for s in "${all_scenarios[@]}"; do
     # shellcheck disable=SC2086
     med[$s]=$(median ${runs[$s]})
 done
+for s in "${rust_scenarios[@]}"; do
+    # shellcheck disable=SC2086
+    med[$s]=$(median ${rruns[$s]})
+done
+# p50 of one compile's wall time (ms) in scenario $1, over every round.
+p50_ms() {
+    [ -s "$work/times/$1" ] || { echo "—"; return; }
+    sort -n "$work/times/$1" | awk '{ v[NR] = $1 } END { printf "%.1f", ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) / 1000 }'
+}
 per_tu_ms() { awk -v a="$1" -v b="$2" -v n="$tus" 'BEGIN { printf "%+.1f", (a - b) * 1000 / n }'; }
 
 mkdir -p "$(dirname "$out_md")"
@@ -295,15 +408,37 @@ mkdir -p "$(dirname "$out_md")"
     echo "scenarios interleaved per round. Default remote settings (100 ms lookup deadline, breaker after 3"
     echo "failures, 2 s cooldown). Produced by \`bench/remote.sh\`."
     echo
-    echo "| scenario | what | runs (s) | median (s) | vs reference |"
-    echo "|---|---|---|---|---|"
-    echo "| none | plain gcc | ${runs[none]% } | ${med[none]} | — |"
-    echo "| local warm | B's second build into its own cache | ${runs[local-warm]% } | ${med[local-warm]} | $(ratio "${med[local-warm]}" "${med[none]}") × none |"
-    echo "| remote warm | B, empty cache, every entry from the Redis A filled | ${runs[remote-warm]% } | ${med[remote-warm]} | $(ratio "${med[remote-warm]}" "${med[local-warm]}") × local warm ($(per_tu_ms "${med[remote-warm]}" "${med[local-warm]}") ms per compile), $(ratio "${med[remote-warm]}" "${med[none]}") × none |"
-    echo "| cold, no remote | B, empty cache, no remote | ${runs[cold-no-remote]% } | ${med[cold-no-remote]} | $(ratio "${med[cold-no-remote]}" "${med[none]}") × none |"
-    echo "| cold, Redis down | the same, the remote a port nobody serves | ${runs[cold-redis-down]% } | ${med[cold-redis-down]} | $(ratio "${med[cold-redis-down]}" "${med[cold-no-remote]}") × cold, no remote |"
-    echo "| cold, 500 ms | the same, behind a proxy delaying every reply 500 ms | ${runs[cold-500ms]% } | ${med[cold-500ms]} | $(ratio "${med[cold-500ms]}" "${med[cold-no-remote]}") × cold, no remote |"
+    echo "| scenario | what | runs (s) | median (s) | vs reference | p50 compile (ms) |"
+    echo "|---|---|---|---|---|---|"
+    echo "| none | plain gcc | ${runs[none]% } | ${med[none]} | — | $(p50_ms none) |"
+    echo "| local warm | B's second build into its own cache | ${runs[local-warm]% } | ${med[local-warm]} | $(ratio "${med[local-warm]}" "${med[none]}") × none | $(p50_ms local-warm) |"
+    echo "| remote warm | B, empty cache, every entry from the Redis A filled | ${runs[remote-warm]% } | ${med[remote-warm]} | $(ratio "${med[remote-warm]}" "${med[local-warm]}") × local warm ($(per_tu_ms "${med[remote-warm]}" "${med[local-warm]}") ms per compile), $(ratio "${med[remote-warm]}" "${med[none]}") × none | $(p50_ms remote-warm) |"
+    echo "| cold, no remote | B, empty cache, no remote | ${runs[cold-no-remote]% } | ${med[cold-no-remote]} | $(ratio "${med[cold-no-remote]}" "${med[none]}") × none | $(p50_ms cold-no-remote) |"
+    echo "| cold, Redis down | the same, the remote a port nobody serves | ${runs[cold-redis-down]% } | ${med[cold-redis-down]} | $(ratio "${med[cold-redis-down]}" "${med[cold-no-remote]}") × cold, no remote | $(p50_ms cold-redis-down) |"
+    echo "| cold, 500 ms | the same, behind a proxy delaying every reply 500 ms | ${runs[cold-500ms]% } | ${med[cold-500ms]} | $(ratio "${med[cold-500ms]}" "${med[cold-no-remote]}") × cold, no remote | $(p50_ms cold-500ms) |"
     echo
+    echo "p50 compile: the median wall time of one compile (\`zccache gcc …\` or \`gcc …\` under \`make -j$jobs\`,"
+    echo "through the same timing wrapper) over every round; remote warm minus local warm is what a remote hit"
+    echo "costs over a local one: $(awk -v a="$(p50_ms remote-warm)" -v b="$(p50_ms local-warm)" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%+.1f ms", a - b; else print "—" }')."
+    echo
+    if [ "$rust_reps" -gt 0 ]; then
+        echo "Rust crate graph: \`bench/rust-graph\` ($crates packages), \`cargo build --offline --locked\`,"
+        echo "\`CARGO_INCREMENTAL=0\`, zccache as \`RUSTC_WRAPPER\`, each checkout's target dir inside it"
+        echo "(\`machine-a/src/rust-graph\`, \`machine-b/checkouts/feature/rust-graph\`), from \`cargo clean\`; $rust_reps round(s)."
+        echo
+        echo "| scenario | what | runs (s) | median (s) | vs reference |"
+        echo "|---|---|---|---|---|"
+        echo "| rust none | plain cargo | ${rruns[rust-none]% } | ${med[rust-none]} | — |"
+        echo "| rust local warm | B's second build into its own cache | ${rruns[rust-local-warm]% } | ${med[rust-local-warm]} | $(ratio "${med[rust-local-warm]}" "${med[rust-none]}") × none |"
+        echo "| rust remote warm | B, empty cache, served from the Redis A filled | ${rruns[rust-remote-warm]% } | ${med[rust-remote-warm]} | $(ratio "${med[rust-remote-warm]}" "${med[rust-local-warm]}") × local warm, $(ratio "${med[rust-remote-warm]}" "${med[rust-none]}") × none |"
+        echo
+        echo "| scenario | B's counters, last round |"
+        echo "|---|---|"
+        for s in rust-local-warm rust-remote-warm; do
+            echo "| $s | ${rnotes[$s]} |"
+        done
+        echo
+    fi
     echo "B's counters in the last round (\`zccache status --json\`):"
     echo
     echo "| scenario | counters |"

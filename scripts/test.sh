@@ -19,10 +19,11 @@ fi
 # clang-16 for the cases that need a clang honouring SOURCE_DATE_EPOCH,
 # emscripten for the emcc cases, ccache as the reference peer, util-linux
 # for setpriv (tests that run as a second uid), procps for ps/pgrep checks,
-# redis-server and redis-tools (redis-cli) for the remote tier's own servers.
+# redis-server and redis-tools (redis-cli) for the remote tier's own servers;
+# openssl for the test CA of its TLS test.
 # cmake, ninja-build and autoconf for the build-system cases (a generated
 # header, configure probes).
-packages=(build-essential clang clang-16 emscripten ccache git util-linux bsdutils procps redis-server redis-tools cmake ninja-build autoconf)
+packages=(build-essential clang clang-16 emscripten ccache git util-linux bsdutils procps redis-server redis-tools openssl cmake ninja-build autoconf)
 if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi

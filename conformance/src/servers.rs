@@ -1,7 +1,7 @@
 //! Real Redis servers for the remote-tier conformance tests: `redis-server`
 //! on a loopback port chosen free at run time, in its own directory under
 //! the test's sandbox, killed when dropped; a three-master Redis Cluster
-//! made with `redis-cli --cluster create`; a loopback TCP proxy that holds
+//! made with `redis-cli --cluster create`, with or without replicas; a loopback TCP proxy that holds
 //! replies back; and `redis-cli` to look inside. Readiness is polled
 //! (`PING`, `cluster_state:ok`), never slept for.
 //!
@@ -53,26 +53,129 @@ pub fn cli(port: u16, args: &[&str]) -> String {
 /// One `redis-server`, owned by the test.
 pub struct RedisServer {
     pub port: u16,
+    /// The TLS port, for a server started with [`RedisServer::start_tls`].
+    pub tls_port: Option<u16>,
     dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
+}
+
+/// A certificate authority made for a test with the `openssl` CLI, and a
+/// server certificate it signed for `127.0.0.1` and `localhost`.
+pub struct TestCa {
+    /// The CA's certificate (PEM): what a client trusts.
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl TestCa {
+    /// Makes the CA `name` and its server certificate in `dir` (created).
+    pub fn new(dir: &Path, name: &str) -> TestCa {
+        std::fs::create_dir_all(dir).expect("certificate dir");
+        let at = |f: &str| dir.join(format!("{name}-{f}"));
+        // Paths under the test's sandbox, which have no spaces.
+        let openssl = |command: String| {
+            let args: Vec<&str> = command.split_whitespace().collect();
+            let out = Command::new("openssl")
+                .args(&args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let (ca, ca_key) = (at("ca.crt"), at("ca.key"));
+        let (cert, key, csr, ext) = (
+            at("server.crt"),
+            at("server.key"),
+            at("server.csr"),
+            at("ext.cnf"),
+        );
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1";
+        openssl(format!(
+            "req -x509 -nodes -days 2 {ec} -subj /CN=zccache-test-ca-{name} -keyout {} -out {}",
+            ca_key.display(),
+            ca.display()
+        ));
+        openssl(format!(
+            "req -nodes {ec} -subj /CN=127.0.0.1 -keyout {} -out {}",
+            key.display(),
+            csr.display()
+        ));
+        std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+        openssl(format!(
+            "x509 -req -days 2 -in {} -CA {} -CAkey {} -CAcreateserial -extfile {} -out {}",
+            csr.display(),
+            ca.display(),
+            ca_key.display(),
+            ext.display(),
+            cert.display()
+        ));
+        TestCa {
+            ca,
+            server_cert: cert,
+            server_key: key,
+        }
+    }
 }
 
 impl RedisServer {
     /// A fresh server in `dir` (created) with `extra` arguments
     /// (`--maxmemory 100kb`, …).
     pub fn start(dir: &Path, extra: &[&str]) -> RedisServer {
+        RedisServer::start_with(dir, extra, false, |_| Vec::new())
+    }
+
+    /// A fresh server in `dir` that also serves TLS (`tls_port`) with the
+    /// server certificate of `ca`; clients need no certificate.
+    pub fn start_tls(dir: &Path, ca: &TestCa) -> RedisServer {
+        RedisServer::start_with(dir, &[], true, |tls_port| {
+            let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+            vec![
+                "--tls-port".into(),
+                tls_port.to_string(),
+                "--tls-cert-file".into(),
+                path(&ca.server_cert),
+                "--tls-key-file".into(),
+                path(&ca.server_key),
+                "--tls-ca-cert-file".into(),
+                path(&ca.ca),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ]
+        })
+    }
+
+    /// `extra` arguments, and with `tls` those `tls_args` makes for a TLS
+    /// port chosen free.
+    fn start_with(
+        dir: &Path,
+        extra: &[&str],
+        tls: bool,
+        tls_args: impl Fn(u16) -> Vec<String>,
+    ) -> RedisServer {
         std::fs::create_dir_all(dir).expect("redis dir");
         let mut s = RedisServer {
             port: 0,
+            tls_port: None,
             dir: dir.to_path_buf(),
-            args: extra.iter().map(|a| a.to_string()).collect(),
+            args: Vec::new(),
             child: None,
         };
-        // Another process may take the port between the probe and the
+        // Another process may take a port between the probe and the
         // server's bind; try a few.
         for _ in 0..5 {
             s.port = free_port();
+            s.args = extra.iter().map(|a| a.to_string()).collect();
+            if tls {
+                let port = free_port();
+                s.tls_port = Some(port);
+                s.args.extend(tls_args(port));
+            }
             if s.launch() {
                 return s;
             }
@@ -112,6 +215,12 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// The `rediss://` URL of a TLS server.
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a server started with start_tls");
+        format!("rediss://127.0.0.1:{port}/0")
+    }
+
     /// SIGKILL, and wait until it is gone.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -135,6 +244,11 @@ impl RedisServer {
         self.cli(&["DBSIZE"]).parse().expect("DBSIZE is a number")
     }
 
+    /// Whether it is a primary (`ROLE` says master).
+    pub fn is_primary(&self) -> bool {
+        self.cli(&["ROLE"]).lines().next() == Some("master")
+    }
+
     /// Every key name.
     pub fn keys(&self) -> Vec<String> {
         let all = self.cli(&["--scan"]);
@@ -148,14 +262,22 @@ impl Drop for RedisServer {
     }
 }
 
-/// Three masters, no replicas; a node keeps serving its own slots while
-/// another is down, as a cache wants.
+/// Three primaries, each with `replicas` replicas; a node keeps serving
+/// its own slots while another is down, as a cache wants, and a replica
+/// takes over a primary that stops answering (after the 2 s node timeout).
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
 }
 
 impl RedisCluster {
+    /// Three primaries, no replicas.
     pub fn start(dir: &Path) -> RedisCluster {
+        RedisCluster::start_with_replicas(dir, 0)
+    }
+
+    /// Three primaries with `replicas` replicas each, every replica in sync
+    /// with its primary before this returns.
+    pub fn start_with_replicas(dir: &Path, replicas: usize) -> RedisCluster {
         let args = [
             "--cluster-enabled",
             "yes",
@@ -167,15 +289,18 @@ impl RedisCluster {
             "no",
             "--cluster-allow-reads-when-down",
             "yes",
+            // A replica may take over however long it was cut off.
+            "--cluster-replica-validity-factor",
+            "0",
         ];
-        let nodes: Vec<RedisServer> = (0..3)
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|i| RedisServer::start(&dir.join(format!("node{i}")), &args))
             .collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
             .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("run redis-cli (redis-tools)");
         assert!(
@@ -183,14 +308,34 @@ impl RedisCluster {
             "redis-cli --cluster create: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        for n in &nodes {
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        for n in cluster.nodes.iter().filter(|n| !n.is_primary()) {
+            wait_for("a replica in sync with its primary", || {
+                n.cli(&["INFO", "replication"])
+                    .contains("master_link_status:up")
+                    .then_some(())
+            });
+        }
+        cluster
+    }
+
+    /// Waits until every running node reports `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
+        for n in self.nodes.iter().filter(|n| n.child.is_some()) {
             wait_for("cluster_state:ok", || {
                 n.cli(&["CLUSTER", "INFO"])
                     .contains("cluster_state:ok")
                     .then_some(())
             });
         }
-        RedisCluster { nodes }
+    }
+
+    /// The running primaries, by index.
+    pub fn primaries(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].child.is_some() && self.nodes[i].is_primary())
+            .collect()
     }
 
     pub fn url(&self) -> String {

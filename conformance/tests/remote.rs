@@ -389,6 +389,42 @@ fn remote_machine_b_is_served_all_of_a_and_read_only_b_writes_nothing() {
     assert!(text.contains("(set)"), "{text}");
 }
 
+/// Issue 14: what B was served from the remote stays B's: after B's
+/// daemon restarts with Redis gone, every unit is still a hit, from B's
+/// own store (the fetched manifests are kept on disk, written off the
+/// lookup's path, and the entries were imported).
+#[test]
+fn remote_served_units_stay_local_hits_after_a_restart_with_redis_gone() {
+    let _one = serial();
+    let mut redis = RedisServer::start(&server_dir("keep"), &[]);
+    let a = Machine::new("rmt-keep-a", "src-a/proj", &redis.url(), &[PATIENT]);
+    a.build_c(0..4);
+    a.publications_settled();
+    let b = Machine::new("rmt-keep-b", "checkouts/b/proj", &redis.url(), &[PATIENT]);
+    b.build_c(0..4);
+    let rb = b.status()["remote"].clone();
+    assert_eq!((n(&rb, "hits"), n(&rb, "manifest_hits")), (4, 4), "{rb}");
+    wait_for("B's fetched manifests kept", || {
+        (b.remote("manifests_kept") == 4).then_some(())
+    });
+    let before = b.status();
+    ok(&b.cmd(zccache_bin()).arg("stop").output().unwrap());
+    redis.kill();
+    b.build_c(0..4);
+    let after = b.status();
+    assert_eq!(
+        (
+            n(&after, "hits") - n(&before, "hits"),
+            n(&after, "misses") - n(&before, "misses")
+        ),
+        (4, 0),
+        "B after the restart: {after}"
+    );
+    assert_eq!(n(&after["remote"], "hits"), 0, "{after}");
+    let differ = b.c_differs_from_bare(0..4);
+    assert!(differ.is_empty(), "objects vs bare gcc: {differ:?}");
+}
+
 /// Issue 14 (6): Redis killed in the middle of a build and restarted:
 /// every compile succeeds, the failures are counted, and publishing
 /// resumes once the server is back.
@@ -471,6 +507,100 @@ fn remote_cluster_node_killed_the_build_succeeds_and_survivors_serve() {
         "every unit hit although a third of the values are gone: {rb}"
     );
     let differ = b.c_differs_from_bare(0..UNITS);
+    assert!(differ.is_empty(), "objects vs bare gcc: {differ:?}");
+}
+
+/// Issue 14 (3, 6): a Redis Cluster with a replica per primary loses a
+/// primary between compiles of B's build: every compile succeeds, the
+/// failures while the replica takes over are counted, the client connects
+/// again with the new slot map (`reconnects`), and hits resume, served by
+/// the promoted replica too.
+#[test]
+fn remote_cluster_primary_killed_fails_over_to_its_replica_and_hits_resume() {
+    let _one = serial();
+    let mut cluster = RedisCluster::start_with_replicas(&server_dir("failover"), 1);
+    let units = 40;
+    let a = Machine::new("rmt-fo-a", "src-a/proj", &cluster.url(), &[PATIENT]);
+    a.build_c(0..units);
+    let ra = a.publications_settled();
+    assert_eq!(n(&ra, "published"), 2 * units as u64, "{ra}");
+    let primaries = cluster.primaries();
+    assert_eq!(primaries.len(), 3);
+    let held = |nodes: &[usize]| -> u64 { nodes.iter().map(|&i| cluster.nodes[i].dbsize()).sum() };
+    let replicas: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|i| !primaries.contains(i))
+        .collect();
+    wait_for("the replicas to hold all of A's values", || {
+        (held(&replicas) == held(&primaries)).then_some(())
+    });
+
+    let b = Machine::new(
+        "rmt-fo-b",
+        "checkouts/b/proj",
+        &cluster.url(),
+        &[("ZCCACHE_REMOTE_TIMEOUT_MS", "1000")],
+    );
+    b.build_c(0..8);
+    assert_eq!(b.remote("hits"), 8, "{}", b.status()["remote"]);
+    let victim = *primaries
+        .iter()
+        .max_by_key(|&&i| cluster.nodes[i].dbsize())
+        .unwrap();
+    cluster.nodes[victim].kill();
+    b.build_c(8..24);
+    let during = b.status()["remote"].clone();
+    eprintln!("B's remote counters, a primary just killed: {during}");
+    assert!(
+        n(&during, "errors") + n(&during, "timeouts") + n(&during, "breaker_skips") > 0,
+        "nothing counted although a third of the values were unreachable: {during}"
+    );
+
+    // The replica takes over after the node timeout (2 s).
+    let promoted = wait_for("a replica promoted", || {
+        let now = cluster.primaries();
+        (now.len() == 3).then(|| *now.iter().find(|i| !primaries.contains(i)).unwrap())
+    });
+    cluster.wait_until_ok();
+    let gets = || {
+        let stats = cluster.nodes[promoted].cli(&["INFO", "commandstats"]);
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+            .and_then(|l| l.split(',').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let gets_before = gets();
+    // Fresh units, one at a time, until the promoted replica has answered
+    // B (the breaker's cooldown and the reconnect come first)…
+    let mut next = 24;
+    wait_for("B to reach the promoted replica", || {
+        assert!(next < units, "no unit left: {}", b.status()["remote"]);
+        b.build_c(next..next + 1);
+        next += 1;
+        (gets() > gets_before).then_some(())
+    });
+    // …then every unit left is a remote hit.
+    let before = b.status();
+    b.build_c(next..units);
+    let after = b.status();
+    let rest = (units - next) as u64;
+    assert!(rest > 0, "no unit left to show hits resume");
+    assert_eq!(
+        n(&after["remote"], "hits") - n(&before["remote"], "hits"),
+        rest,
+        "after the failover: {}",
+        after["remote"]
+    );
+    assert!(
+        n(&after["remote"], "reconnects") > 0,
+        "the client never connected again: {}",
+        after["remote"]
+    );
+    eprintln!(
+        "B's remote counters after the failover: {}",
+        after["remote"]
+    );
+    let differ = b.c_differs_from_bare(0..units);
     assert!(differ.is_empty(), "objects vs bare gcc: {differ:?}");
 }
 

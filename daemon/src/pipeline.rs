@@ -90,10 +90,14 @@ impl Core {
             return Some((m, Tier::Local));
         }
         let (m, body) = self.remote_manifest(key)?;
-        // Stored so the next lookup and the Store that may follow extend it;
-        // a store that cannot take it still serves this lookup.
-        let _ = self.store.put_manifest(&Key(*key), &body);
+        // Kept in memory for the next lookup and the Store that may follow,
+        // and on disk (off this lookup's path: an fsync'd write costs more
+        // than the round trip) so what it names is found after a restart
+        // with the remote gone.
         self.manifests.insert(*key, m.clone());
+        if let Some(remote) = &self.remote {
+            remote.persist_manifest(&self.store, key, body);
+        }
         Some((m, Tier::Remote))
     }
 

@@ -189,7 +189,15 @@ pub const SPECS: &[Spec] = &[
         Kind::Text,
         "",
         Scope::Daemon,
-        "a shared second tier: redis://host:port/db, redis+cluster://h1:p1,h2:p2, file:///dir",
+        "a shared second tier: redis://host:port/db (rediss:// for TLS), redis+cluster://h1:p1,h2:p2 (rediss+cluster://), file:///dir",
+    ),
+    spec(
+        "remote_tls_ca",
+        "ZCCACHE_REMOTE_TLS_CA",
+        Kind::Text,
+        "",
+        Scope::Daemon,
+        "PEM file of the CA(s) a rediss:// server's certificate must chain to (default: the system's roots)",
     ),
     spec(
         "remote_mode",

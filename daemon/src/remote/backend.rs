@@ -4,7 +4,9 @@
 //! caller can feed its breaker; deadlines are the caller's. Does not encode,
 //! sign or count anything.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -44,40 +46,99 @@ pub(super) enum Backend {
     Dir(Dir),
 }
 
+/// A connection made on first use, and made afresh after it broke.
+struct Lazy<C> {
+    conn: tokio::sync::Mutex<Option<C>>,
+    /// Connections given up as broken (the next operation connects afresh).
+    reconnects: AtomicU64,
+}
+
+impl<C: Clone> Lazy<C> {
+    fn new() -> Lazy<C> {
+        Lazy {
+            conn: tokio::sync::Mutex::new(None),
+            reconnects: AtomicU64::new(0),
+        }
+    }
+
+    async fn get<F: Future<Output = Result<C, RedisError>>>(
+        &self,
+        connect: impl FnOnce() -> F,
+    ) -> Result<C, Failure> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = &*slot {
+            return Ok(c.clone());
+        }
+        let c = connect().await?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// After a failure that says nothing came back from the server (it is
+    /// gone, or a cluster node is): the next operation connects afresh,
+    /// which for a cluster means a new slot map, so a replica promoted in
+    /// the meantime is found.
+    async fn broke(&self, failure: Failure) {
+        if failure != Failure::Refused && self.conn.lock().await.take().is_some() {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One Redis server; the connection is made on first use and again after
 /// it broke, so the daemon starts whether or not Redis is up.
 pub(super) struct Node {
     client: redis::Client,
     config: AsyncConnectionConfig,
-    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    conn: Lazy<MultiplexedConnection>,
 }
 
-/// A Redis Cluster; the client follows slot moves and node failures itself.
+/// A Redis Cluster: the client follows slot moves (`MOVED`) itself; after
+/// a node stopped answering the connection is made again, with the slot
+/// map as it is then (a failover).
 pub(super) struct Cluster {
     client: redis::cluster::ClusterClient,
-    conn: tokio::sync::Mutex<Option<ClusterConnection>>,
+    conn: Lazy<ClusterConnection>,
 }
 
 impl Backend {
-    pub(super) fn node(url: &str, deadline: Duration) -> Result<Backend, RedisError> {
+    /// One server at `url`; over TLS (`rediss://`) its certificate must
+    /// chain to `ca` (PEM) or, without one, to the system's roots.
+    pub(super) fn node(
+        url: &str,
+        deadline: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Backend, RedisError> {
+        let client = match ca {
+            Some(pem) => redis::Client::build_with_tls(url, certificates(pem))?,
+            None => redis::Client::open(url)?,
+        };
         Ok(Backend::Node(Node {
-            client: redis::Client::open(url)?,
+            client,
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(deadline))
                 .set_response_timeout(Some(deadline)),
-            conn: tokio::sync::Mutex::new(None),
+            conn: Lazy::new(),
         }))
     }
 
-    pub(super) fn cluster(nodes: &[String], deadline: Duration) -> Result<Backend, RedisError> {
-        let client = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
+    /// A cluster seeded by `nodes`; TLS as for [`Backend::node`].
+    pub(super) fn cluster(
+        nodes: &[String],
+        deadline: Duration,
+        ca: Option<Vec<u8>>,
+    ) -> Result<Backend, RedisError> {
+        let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
             .connection_timeout(deadline)
             .response_timeout(deadline)
-            .retries(0)
-            .build()?;
+            .retries(0);
+        if let Some(pem) = ca {
+            builder = builder.certs(certificates(pem));
+        }
+        let client = builder.build()?;
         Ok(Backend::Cluster(Cluster {
             client,
-            conn: tokio::sync::Mutex::new(None),
+            conn: Lazy::new(),
         }))
     }
 
@@ -181,25 +242,54 @@ impl Backend {
         }
     }
 
+    /// Connections given up as broken, to be made afresh (a server
+    /// restarted, a cluster node failed over), for the status object.
+    pub(super) fn reconnects(&self) -> u64 {
+        match self {
+            Backend::Node(n) => n.conn.reconnects.load(Ordering::Relaxed),
+            Backend::Cluster(c) => c.conn.reconnects.load(Ordering::Relaxed),
+            Backend::Dir(_) => 0,
+        }
+    }
+
+    /// Makes the connection now if there is none (the directory has
+    /// none); the outcome is left to the next operation to find.
+    pub(super) async fn connect(&self) {
+        match self {
+            Backend::Node(n) => drop(n.connection().await),
+            Backend::Cluster(c) => drop(c.connection().await),
+            Backend::Dir(_) => {}
+        }
+    }
+
     async fn query<T: FromRedisValue>(&self, q: Query) -> Result<T, Failure> {
         match self {
             Backend::Node(n) => {
                 let mut conn = n.connection().await?;
-                let result = q.send(&mut conn).await;
-                if let Err(e) = &result {
-                    if Failure::from(e.clone()) == Failure::Transport {
-                        // Broken: connect afresh next time.
-                        *n.conn.lock().await = None;
-                    }
+                let result = q.send(&mut conn).await.map_err(Failure::from);
+                if let Err(f) = result {
+                    n.conn.broke(f).await;
                 }
-                Ok(result?)
+                result
             }
             Backend::Cluster(c) => {
                 let mut conn = c.connection().await?;
-                Ok(q.send(&mut conn).await?)
+                let result = q.send(&mut conn).await.map_err(Failure::from);
+                if let Err(f) = result {
+                    c.conn.broke(f).await;
+                }
+                result
             }
             Backend::Dir(_) => unreachable!("the directory backend has no queries"),
         }
+    }
+}
+
+/// Server verification against the CAs in `pem`; no client certificate.
+fn certificates(pem: Vec<u8>) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
     }
 }
 
@@ -222,27 +312,17 @@ impl Query {
 
 impl Node {
     async fn connection(&self) -> Result<MultiplexedConnection, Failure> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = &*slot {
-            return Ok(c.clone());
-        }
-        let c = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await?;
-        *slot = Some(c.clone());
-        Ok(c)
+        self.conn
+            .get(|| {
+                self.client
+                    .get_multiplexed_async_connection_with_config(&self.config)
+            })
+            .await
     }
 }
 
 impl Cluster {
     async fn connection(&self) -> Result<ClusterConnection, Failure> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = &*slot {
-            return Ok(c.clone());
-        }
-        let c = self.client.get_async_connection().await?;
-        *slot = Some(c.clone());
-        Ok(c)
+        self.conn.get(|| self.client.get_async_connection()).await
     }
 }

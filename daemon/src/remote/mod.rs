@@ -8,11 +8,13 @@
 //! Counters say what happened, for the status object.
 //!
 //! Does not derive keys, decide what to cache, or touch the local store
-//! except to export an entry being published and import one fetched.
+//! except to export an entry being published and import one fetched (and
+//! the manifest that named it).
 //!
 //! The engine's calls (issue 14), from a blocking thread:
 //! - Lookup, local manifest miss: `fetch_manifest(&key)`; on `Hit(body)`
-//!   `store.put_manifest(&key, &body)` and go on as if it had been local.
+//!   `persist_manifest(&store, &key, body)` (written in the background)
+//!   and go on as if it had been local.
 //! - A manifest (local or remote) names an entry missing locally:
 //!   `fetch_entry_into(&store, &entry_key)`; `Hit(())` means the entry is
 //!   now in the local store, verified: `store.get` and serve it. When a
@@ -27,8 +29,6 @@ mod backend;
 mod breaker;
 mod dir;
 mod envelope;
-#[cfg(test)]
-mod test_servers;
 #[cfg(test)]
 mod tests;
 
@@ -90,9 +90,9 @@ impl Mode {
 /// Where the tier lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Target {
-    /// A `redis://` URL, as given.
+    /// A `redis://` or `rediss://` (TLS) URL, as given.
     Node(String),
-    /// One `redis://host:port` URL per seed node.
+    /// One `redis://host:port` (or `rediss://`) URL per seed node.
     Cluster(Vec<String>),
     /// An absolute directory.
     Dir(PathBuf),
@@ -115,6 +115,9 @@ pub(crate) struct RemoteConfig {
     pub(crate) breaker_cooldown: Duration,
     /// Publishes waiting beyond this many are dropped.
     pub(crate) queue: usize,
+    /// PEM file of the CAs a TLS server's certificate must chain to;
+    /// `None`: the system's roots. Verification is never turned off.
+    pub(crate) tls_ca: Option<PathBuf>,
 }
 
 /// Why the tier cannot be used as configured.
@@ -129,6 +132,12 @@ pub(crate) enum ConfigError {
     FileNeedsKey,
     /// The Redis client refused the URL.
     Client(String),
+    /// A URL asking to skip certificate verification (`#insecure`).
+    InsecureTls,
+    /// `remote_tls_ca` with a remote that does not use TLS.
+    CaWithoutTls,
+    /// The `remote_tls_ca` file could not be read.
+    TlsCa(PathBuf, String),
 }
 
 impl fmt::Display for ConfigError {
@@ -146,6 +155,15 @@ impl fmt::Display for ConfigError {
                 "remote file:// needs remote_key (ZCCACHE_REMOTE_KEY): a shared directory is trusted only through signatures",
             ),
             ConfigError::Client(e) => write!(f, "remote: {e}"),
+            ConfigError::InsecureTls => f.write_str(
+                "remote: #insecure (no certificate verification) is refused; give the server's CA with remote_tls_ca (ZCCACHE_REMOTE_TLS_CA)",
+            ),
+            ConfigError::CaWithoutTls => f.write_str(
+                "remote_tls_ca is set but the remote is not rediss:// or rediss+cluster://",
+            ),
+            ConfigError::TlsCa(path, e) => {
+                write!(f, "remote_tls_ca {}: {e}", path.display())
+            }
         }
     }
 }
@@ -170,6 +188,10 @@ impl RemoteConfig {
         if matches!(target, Target::Dir(_)) && secret.is_none() {
             return Err(ConfigError::FileNeedsKey);
         }
+        let tls_ca = s.text("remote_tls_ca").map(PathBuf::from);
+        if tls_ca.is_some() && !target.tls() {
+            return Err(ConfigError::CaWithoutTls);
+        }
         Ok(Some(RemoteConfig {
             target,
             mode,
@@ -182,7 +204,19 @@ impl RemoteConfig {
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(2),
             queue: 1024,
+            tls_ca,
         }))
+    }
+}
+
+impl Target {
+    /// Whether the remote is reached over TLS.
+    fn tls(&self) -> bool {
+        match self {
+            Target::Node(url) => url.starts_with("rediss://"),
+            Target::Cluster(nodes) => nodes.iter().all(|n| n.starts_with("rediss://")),
+            Target::Dir(_) => false,
+        }
     }
 }
 
@@ -192,10 +226,23 @@ const MIN_VALUE: usize = 4096;
 
 fn parse_target(url: &str) -> Result<Target, ConfigError> {
     let bad = || ConfigError::BadUrl(redact(url));
-    if url.starts_with("redis://") {
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        // The client reads `#insecure` as "do not verify the certificate".
+        if url.contains('#') {
+            return Err(ConfigError::InsecureTls);
+        }
         return Ok(Target::Node(url.to_owned()));
     }
-    if let Some(rest) = url.strip_prefix("redis+cluster://") {
+    let cluster = [
+        ("redis+cluster://", "redis"),
+        ("rediss+cluster://", "rediss"),
+    ]
+    .into_iter()
+    .find_map(|(prefix, scheme)| Some((url.strip_prefix(prefix)?, scheme)));
+    if let Some((rest, scheme)) = cluster {
+        if rest.contains('#') {
+            return Err(ConfigError::InsecureTls);
+        }
         let rest = rest.trim_end_matches('/');
         let (auth, hosts) = match rest.rsplit_once('@') {
             Some((auth, hosts)) => (format!("{auth}@"), hosts),
@@ -203,7 +250,7 @@ fn parse_target(url: &str) -> Result<Target, ConfigError> {
         };
         let nodes: Vec<String> = hosts
             .split(',')
-            .map(|h| format!("redis://{auth}{h}"))
+            .map(|h| format!("{scheme}://{auth}{h}"))
             .collect();
         if hosts.split(',').any(|h| h.is_empty() || h.contains('/')) {
             return Err(bad());
@@ -234,6 +281,7 @@ fn redact(url: &str) -> String {
 #[derive(Default)]
 struct Counters {
     manifest_hits: AtomicU64,
+    manifests_kept: AtomicU64,
     manifest_misses: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -291,13 +339,19 @@ impl Remote {
     /// that is down at start is a remote that is down, not an error.
     pub(crate) fn start(config: RemoteConfig) -> Result<Remote, ConfigError> {
         let client = |e: redis::RedisError| ConfigError::Client(e.to_string());
+        let ca = match &config.tls_ca {
+            Some(path) => Some(
+                std::fs::read(path).map_err(|e| ConfigError::TlsCa(path.clone(), e.to_string()))?,
+            ),
+            None => None,
+        };
         let (backend, describe) = match &config.target {
             Target::Node(url) => (
-                Backend::node(url, config.deadline).map_err(client)?,
+                Backend::node(url, config.deadline, ca).map_err(client)?,
                 redact(url),
             ),
             Target::Cluster(nodes) => (
-                Backend::cluster(nodes, config.deadline).map_err(client)?,
+                Backend::cluster(nodes, config.deadline, ca).map_err(client)?,
                 nodes
                     .iter()
                     .map(|n| redact(n))
@@ -332,6 +386,11 @@ impl Remote {
         });
         let (queue, jobs) = tokio::sync::mpsc::channel(config.queue.max(1));
         runtime.spawn(write_loop(Arc::clone(&shared), jobs));
+        // Connect now, in the background, so the first lookup does not pay
+        // the connection (and a cluster's slot map); a failure here is only
+        // a remote that is down at start.
+        let warm = Arc::clone(&shared);
+        runtime.spawn(async move { warm.backend.connect().await });
         Ok(Remote {
             shared,
             runtime: Some(runtime),
@@ -401,6 +460,22 @@ impl Remote {
         }
     }
 
+    /// Writes a fetched manifest into `store` on the tier's blocking pool
+    /// and returns at once: the lookup that fetched it serves from memory
+    /// and does not wait for the fsync'd write. Counted `manifests_kept`, or
+    /// `import_errors` when it fails (it is fetched again next time).
+    pub(crate) fn persist_manifest(&self, store: &Store, key: &[u8; 32], body: Vec<u8>) {
+        let (store, key, shared) = (store.clone(), Key(*key), Arc::clone(&self.shared));
+        let runtime = self.runtime.as_ref().expect("runtime lives until drop");
+        runtime.spawn_blocking(move || {
+            let c = &shared.counters;
+            bump(match store.put_manifest(&key, &body) {
+                Ok(()) => &c.manifests_kept,
+                Err(_) => &c.import_errors,
+            });
+        });
+    }
+
     /// A remote manifest was found but named no entry for these inputs (or
     /// the entry it named was missing): counted apart from plain misses.
     pub(crate) fn note_manifest_without_entry(&self) {
@@ -446,12 +521,14 @@ impl Remote {
             "breakers_open".into(),
             (s.breakers.open_buckets() as u64).into(),
         );
+        m.insert("reconnects".into(), s.backend.reconnects().into());
         m.insert(
             "breaker_open_ms".into(),
             (s.breakers.open_time().as_millis() as u64).into(),
         );
         for (name, v) in [
             ("manifest_hits", &c.manifest_hits),
+            ("manifests_kept", &c.manifests_kept),
             ("manifest_misses", &c.manifest_misses),
             ("hits", &c.hits),
             ("misses", &c.misses),

@@ -1,4 +1,4 @@
-//! The remote tier against real servers (`test_servers`): round trips on a
+//! The remote tier against real servers (`conformance::servers`): round trips on a
 //! single node, a three-master cluster and a shared directory; a killed
 //! server, a killed cluster node, a slow server behind a delaying proxy, a
 //! full server, corrupted and badly signed values; modes and settings.
@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::test_servers::{wait_for, RedisCluster, RedisServer, SlowProxy};
 use super::*;
 use crate::store::{Key, Store};
+use conformance::servers::{RedisCluster, RedisServer, SlowProxy, TestCa};
+use conformance::wait_for;
 
 // The engine shares one tier between its blocking threads.
 const _: () = {
@@ -36,6 +37,7 @@ fn config(target: Target) -> RemoteConfig {
         breaker_threshold: 3,
         breaker_cooldown: Duration::from_millis(300),
         queue: 1024,
+        tls_ca: None,
     }
 }
 
@@ -68,6 +70,28 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 /// A scratch directory per test, removed afterwards.
 struct Scratch(PathBuf);
+
+/// A plain client of `server`, for setting up and inspecting.
+fn client(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect to redis")
+}
+
+/// Which node of `cluster` holds `name`: the one that answers GET without
+/// MOVED.
+fn owner(cluster: &RedisCluster, name: &str) -> usize {
+    let owners: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| {
+            redis::cmd("GET")
+                .arg(name)
+                .query::<Option<Vec<u8>>>(&mut client(&cluster.nodes[i]))
+                .is_ok()
+        })
+        .collect();
+    assert_eq!(owners.len(), 1, "exactly one node owns {name}");
+    owners[0]
+}
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
@@ -166,6 +190,15 @@ fn round_trip(target: Target, name: &str) {
     assert_eq!(rb.fetch_manifest(&key(3)), Fetch::Miss);
     assert_eq!(rb.fetch_entry_into(&b, &Key(key(4))), Fetch::Miss);
     rb.note_manifest_without_entry();
+    // A fetched manifest is written into the store off the caller's path.
+    rb.persist_manifest(&b, &key(2), b"manifest body".to_vec());
+    wait_for("the fetched manifest kept", || {
+        (counter(&rb, "manifests_kept") == 1).then_some(())
+    });
+    assert_eq!(
+        b.get_manifest(&Key(key(2))).unwrap().as_deref(),
+        Some(&b"manifest body"[..])
+    );
     let s = rb.status();
     for (name, want) in [
         ("manifest_hits", 1),
@@ -186,10 +219,11 @@ fn round_trip(target: Target, name: &str) {
 
 #[test]
 fn single_node_round_trip() {
-    let server = RedisServer::start(&[]);
+    let t = Scratch::new("node");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
     round_trip(node(server.url()), "node");
     // The entry went in bounded chunks: nothing over the limit plus a head.
-    let mut c = server.client();
+    let mut c = client(&server);
     let names: Vec<String> = redis::cmd("KEYS").arg("zc1:*").query(&mut c).unwrap();
     assert!(names.len() > 3, "chunks and heads: {names:?}");
     for n in names {
@@ -198,6 +232,75 @@ fn single_node_round_trip() {
         let ttl: i64 = redis::cmd("TTL").arg(&n).query(&mut c).unwrap();
         assert!(ttl > 0 && ttl <= 3600, "{n} has TTL {ttl}");
     }
+}
+
+/// TLS (`rediss://`) against a real `redis-server --tls-port` with a CA
+/// made for the test: with that CA given, values round trip; the server's
+/// certificate is always verified, so with the system's roots or another
+/// CA every call fails and is counted, and nothing is served.
+#[test]
+fn tls_round_trip_and_the_certificate_is_verified() {
+    let t = Scratch::new("tls");
+    let ca = TestCa::new(&t.0.join("certs"), "team");
+    let other = TestCa::new(&t.0.join("certs"), "other");
+    let server = RedisServer::start_tls(&t.0.join("redis"), &ca);
+    let target = || parse_target(&server.tls_url()).unwrap();
+    let trusted = Remote::start(RemoteConfig {
+        tls_ca: Some(ca.ca.clone()),
+        ..config(target())
+    })
+    .unwrap();
+    trusted.publish_manifest(&key(1), b"over tls".to_vec());
+    settled(&trusted, 1);
+    assert_eq!(counter(&trusted, "published"), 1, "{:?}", trusted.status());
+    assert_eq!(
+        trusted.fetch_manifest(&key(1)),
+        Fetch::Hit(b"over tls".to_vec())
+    );
+    assert_eq!(server.dbsize(), 1, "the value is in the server");
+
+    for (name, tls_ca) in [
+        ("the system's roots", None),
+        ("another CA", Some(other.ca.clone())),
+    ] {
+        let r = Remote::start(RemoteConfig {
+            tls_ca,
+            ..config(target())
+        })
+        .unwrap();
+        let got = quick("a fetch from an untrusted server", || {
+            r.fetch_manifest(&key(1))
+        });
+        assert_eq!(got, Fetch::Unavailable, "{name}");
+        assert_eq!(
+            counter(&r, "errors") + counter(&r, "timeouts"),
+            1,
+            "{name}: {:?}",
+            r.status()
+        );
+        r.publish_manifest(&key(2), b"x".to_vec());
+        settled(&r, 1);
+        assert_eq!(counter(&r, "published"), 0, "{name}");
+    }
+    assert_eq!(server.dbsize(), 1, "nothing written without trust");
+}
+
+/// The tier connects at start, in the background: the first lookup does
+/// not pay for the connection.
+#[test]
+fn connects_at_start() {
+    let t = Scratch::new("connect");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
+    let clients = || -> u64 {
+        let info = server.cli(&["INFO", "clients"]);
+        let line = info.lines().find(|l| l.starts_with("connected_clients:"));
+        line.and_then(|l| l[18..].trim().parse().ok())
+            .expect("connected_clients")
+    };
+    // Each `cli` is a connection of its own: one is this probe.
+    assert_eq!(clients(), 1);
+    let _r = Remote::start(config(node(server.url()))).unwrap();
+    wait_for("the tier's connection", || (clients() == 2).then_some(()));
 }
 
 #[test]
@@ -210,7 +313,8 @@ fn file_tier_round_trip() {
 /// breaker opens and skips, and after a restart the tier is used again.
 #[test]
 fn killed_server_opens_the_breaker_and_recovers() {
-    let mut server = RedisServer::start(&[]);
+    let t = Scratch::new("killed");
+    let mut server = RedisServer::start(&t.0.join("redis"), &[]);
     let r = Remote::start(config(node(server.url()))).unwrap();
     r.publish_manifest(&key(1), b"m".to_vec());
     settled(&r, 1);
@@ -247,7 +351,8 @@ fn killed_server_opens_the_breaker_and_recovers() {
 /// when the queue is full; when it is fast again the tier is used again.
 #[test]
 fn slow_server_times_out() {
-    let server = RedisServer::start(&[]);
+    let t = Scratch::new("slow");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
     let proxy = SlowProxy::start(server.port);
     let mut cfg = config(node(proxy.url()));
     cfg.queue = 2;
@@ -280,8 +385,8 @@ fn slow_server_times_out() {
 /// do not match their digests is refused by the import.
 #[test]
 fn corrupt_and_badly_signed_values_are_refused() {
-    let server = RedisServer::start(&[]);
     let t = Scratch::new("corrupt");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
     let (a, b) = (t.store("a"), t.store("b"));
     let signed = Remote::start(config(node(server.url()))).unwrap();
     let mut other = config(node(server.url()));
@@ -309,7 +414,7 @@ fn corrupt_and_badly_signed_values_are_refused() {
     );
 
     // Flip one byte of one chunk in Redis.
-    let mut c = server.client();
+    let mut c = client(&server);
     let chunk = envelope::chunk_name(
         &ek.0,
         blake3::hash(&a.export_entry(&ek).unwrap().unwrap()).as_bytes(),
@@ -347,7 +452,11 @@ fn corrupt_and_badly_signed_values_are_refused() {
 /// still work and the breaker stays closed.
 #[test]
 fn full_server_counts_publish_errors() {
-    let server = RedisServer::start(&["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"]);
+    let t = Scratch::new("full");
+    let server = RedisServer::start(
+        &t.0.join("redis"),
+        &["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"],
+    );
     let mut cfg = config(node(server.url()));
     cfg.max_value = 64 << 10;
     let r = Remote::start(cfg).unwrap();
@@ -378,7 +487,8 @@ fn full_server_counts_publish_errors() {
 /// within the bound.
 #[test]
 fn cluster_round_trip_and_a_killed_node() {
-    let mut cluster = RedisCluster::start();
+    let t = Scratch::new("cluster");
+    let mut cluster = RedisCluster::start(&t.0.join("redis"));
     round_trip(parse_target(&cluster.url()).unwrap(), "cluster");
 
     let r = Remote::start(config(parse_target(&cluster.url()).unwrap())).unwrap();
@@ -389,7 +499,7 @@ fn cluster_round_trip_and_a_killed_node() {
     settled(&r, u64::from(n));
     assert_eq!(counter(&r, "published"), u64::from(n));
     let owners: Vec<usize> = (100..100 + n)
-        .map(|i| cluster.owner(&envelope::head_name(ItemKind::Manifest, &key(i))))
+        .map(|i| owner(&cluster, &envelope::head_name(ItemKind::Manifest, &key(i))))
         .collect();
     assert!(
         (0..3).all(|node| owners.contains(&node)),
@@ -431,7 +541,8 @@ fn cluster_round_trip_and_a_killed_node() {
 /// Read-only never writes; write-only never reads.
 #[test]
 fn modes() {
-    let server = RedisServer::start(&[]);
+    let t = Scratch::new("modes");
+    let server = RedisServer::start(&t.0.join("redis"), &[]);
     let mut ro = config(node(server.url()));
     ro.mode = Mode::ReadOnly;
     let ro = Remote::start(ro).unwrap();
@@ -445,8 +556,7 @@ fn modes() {
     settled(&wo, 1);
     assert_eq!(wo.fetch_manifest(&key(3)), Fetch::Off);
     assert_eq!(ro.fetch_manifest(&key(3)), Fetch::Hit(b"w".to_vec()));
-    let size: u64 = redis::cmd("DBSIZE").query(&mut server.client()).unwrap();
-    assert_eq!(size, 1, "only the write-only tier wrote");
+    assert_eq!(server.dbsize(), 1, "only the write-only tier wrote");
     assert_eq!(wo.status()["mode"], "write-only");
 }
 
@@ -521,13 +631,25 @@ fn settings_and_urls() {
         parse_target("redis://h:6379/2").unwrap(),
         Target::Node("redis://h:6379/2".into())
     );
-    for bad in [
-        "http://x",
-        "file://relative",
-        "redis+cluster://a:1,,b:2",
-        "rediss://h",
-    ] {
+    for bad in ["http://x", "file://relative", "redis+cluster://a:1,,b:2"] {
         assert!(parse_target(bad).is_err(), "{bad}");
+    }
+    // TLS: a node and a cluster; never without verification.
+    assert_eq!(
+        parse_target("rediss+cluster://a:1,b:2").unwrap(),
+        Target::Cluster(vec!["rediss://a:1".into(), "rediss://b:2".into()])
+    );
+    assert!(parse_target("rediss://h:1/0").unwrap().tls());
+    assert!(!parse_target("redis://h:1/0").unwrap().tls());
+    for insecure in [
+        "rediss://h:1/0#insecure",
+        "rediss+cluster://a:1,b:2#insecure",
+    ] {
+        assert_eq!(
+            parse_target(insecure).unwrap_err(),
+            ConfigError::InsecureTls,
+            "{insecure}"
+        );
     }
     let e = parse_target("memcache://user:hunter2@h")
         .unwrap_err()
@@ -546,6 +668,29 @@ fn settings_and_urls() {
         )
     };
     assert!(RemoteConfig::from_settings(&with(&[])).unwrap().is_none());
+    let tls = RemoteConfig::from_settings(&with(&[
+        ("ZCCACHE_REMOTE", "rediss://127.0.0.1:1/0"),
+        ("ZCCACHE_REMOTE_TLS_CA", "/etc/team-ca.pem"),
+    ]))
+    .unwrap()
+    .unwrap();
+    assert_eq!(tls.tls_ca, Some(PathBuf::from("/etc/team-ca.pem")));
+    assert_eq!(
+        RemoteConfig::from_settings(&with(&[
+            ("ZCCACHE_REMOTE", "redis://127.0.0.1:1/0"),
+            ("ZCCACHE_REMOTE_TLS_CA", "/etc/team-ca.pem"),
+        ]))
+        .err(),
+        Some(ConfigError::CaWithoutTls)
+    );
+    let missing = Remote::start(RemoteConfig {
+        tls_ca: Some(PathBuf::from("/nonexistent/ca.pem")),
+        ..config(node("rediss://127.0.0.1:1/0".into()))
+    });
+    assert!(
+        matches!(missing, Err(ConfigError::TlsCa(..))),
+        "an unreadable CA file is a configuration error"
+    );
     let c = RemoteConfig::from_settings(&with(&[
         ("ZCCACHE_REMOTE", "redis://127.0.0.1:1/0"),
         ("ZCCACHE_REMOTE_MODE", "read-only"),
