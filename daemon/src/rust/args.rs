@@ -60,6 +60,40 @@ pub(crate) struct Colour {
     pub(crate) requested: bool,
 }
 
+/// A crate type that links: rustc runs the linker and writes an executable
+/// or a shared object.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) enum LinkKind {
+    Bin,
+    /// `--test`: a test harness executable.
+    Test,
+    ProcMacro,
+    Dylib,
+    Cdylib,
+}
+
+impl LinkKind {
+    /// The name keyed for it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Bin => "bin",
+            LinkKind::Test => "test",
+            LinkKind::ProcMacro => "proc-macro",
+            LinkKind::Dylib => "dylib",
+            LinkKind::Cdylib => "cdylib",
+        }
+    }
+
+    /// The output's role and its name's prefix and suffix around the crate
+    /// name and extra-filename (an ELF target: no `.exe`, `.so`).
+    fn output(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            LinkKind::Bin | LinkKind::Test => ("bin", "", ""),
+            LinkKind::ProcMacro | LinkKind::Dylib | LinkKind::Cdylib => ("dylib", "lib", ".so"),
+        }
+    }
+}
+
 /// What rustc writes into `--out-dir`.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub(crate) struct Emits {
@@ -74,6 +108,13 @@ pub(crate) struct Invocation {
     pub(crate) crate_name: OsString,
     /// Each of lib, rlib, staticlib, at most once.
     pub(crate) crate_types: Vec<&'static str>,
+    /// The crate links (`--emit link` of a bin, proc-macro, dylib, cdylib
+    /// or `--test`): the rest of the link is keyed by the pipeline.
+    pub(crate) link: Option<LinkKind>,
+    /// `-C linker=`, as given.
+    pub(crate) linker: Option<OsString>,
+    /// `--target`, as given.
+    pub(crate) target: Option<OsString>,
     pub(crate) emits: Emits,
     pub(crate) out_dir: OsString,
     pub(crate) input: OsString,
@@ -191,6 +232,10 @@ impl Invocation {
         }
         if self.emits.link && staticlib {
             out.push(("staticlib", stem("lib", ".a")));
+        }
+        if let Some(kind) = self.link {
+            let (role, prefix, suffix) = kind.output();
+            out.push((role, stem(prefix, suffix)));
         }
         if self.emits.metadata {
             out.push(("rmeta", stem("lib", ".rmeta")));

@@ -8,6 +8,7 @@
 mod args;
 mod depinfo;
 mod key;
+mod link;
 mod toolchain;
 
 use std::borrow::Cow;
@@ -42,7 +43,7 @@ use toolchain::{Ident, Toolchains};
 const EXTRA_FORMAT: u8 = 2;
 
 /// The outputs a crate compile exists for: never empty.
-const PRIMARY: &[&str] = &["rlib", "staticlib", "rmeta"];
+const PRIMARY: &[&str] = &["rlib", "staticlib", "rmeta", "bin", "dylib"];
 
 /// What the Rust pipeline memoizes across requests.
 #[derive(Default)]
@@ -119,6 +120,9 @@ impl Pipeline for RustPipeline {
             pipe: self,
             remember,
         };
+        if r.inv.link.is_some() {
+            core.stats.bump(&core.stats.link_misses);
+        }
         rust.rust_miss(r, keyed)
     }
 
@@ -170,6 +174,16 @@ pub(crate) struct Pending {
     /// The dep-info rustc writes: cargo's, or ours (removed after Store).
     dep_info: PathBuf,
     private_dep: bool,
+    /// A linked crate: the linker's list of the files it read (ours,
+    /// removed after Store) and the prefix of the crate's own objects.
+    link_deps: Option<(PathBuf, Vec<u8>)>,
+}
+
+impl Pending {
+    /// The crate links (its link share is counted apart).
+    pub(crate) fn links(&self) -> bool {
+        self.link_deps.is_some()
+    }
 }
 
 impl PendingMiss for Pending {
@@ -177,9 +191,13 @@ impl PendingMiss for Pending {
         under(self.view.cwd()) || under(&self.source) || under(&self.out_dir)
     }
 
-    /// The dep-info the daemon asked rustc to write for it.
+    /// The dep-info or link list the daemon asked rustc to write for it (a
+    /// linked crate always has cargo's dep-info: `args::classify`).
     fn private_file(&self) -> Option<&Path> {
-        self.private_dep.then_some(self.dep_info.as_path())
+        match &self.link_deps {
+            Some((list, _)) => Some(list.as_path()),
+            None => self.private_dep.then_some(self.dep_info.as_path()),
+        }
     }
 }
 
@@ -223,6 +241,9 @@ pub(crate) struct Request {
     /// clippy-driver, which leads with a rustc path.
     clippy: bool,
     start_ns: i128,
+    /// The toolchain's sysroot and host, where a link finds rustc's linker.
+    sysroot: PathBuf,
+    host: OsString,
 }
 
 /// A key argument as a person would write it, for `zccache explain`.
@@ -305,6 +326,8 @@ impl Rust<'_> {
             toolchain: tc.identity,
             clippy: lead.is_some(),
             start_ns: req.start_unix_ns as i128,
+            sysroot: tc.sysroot.clone(),
+            host: tc.host.clone(),
         }))
     }
 
@@ -325,11 +348,19 @@ impl Rust<'_> {
             .map(|(role, name)| (role, r.out_dir.join(name)))
             .collect();
         let dep = self.dep_info_plan(&outputs, token, &mut args);
-        let private_paths = if dep.private {
+        let mut private_paths = if dep.private {
             vec![dep.path.as_os_str().as_bytes().to_vec()]
         } else {
             Vec::new()
         };
+        let link_deps = r.inv.link.map(|_| {
+            let list = self.core.private_dir.join(format!("rust-link-{token}.d"));
+            args.push(link::dependency_file_arg(&list));
+            private_paths.push(list.as_os_str().as_bytes().to_vec());
+            let own = link::own_prefix(&r.inv.crate_name, &r.inv.extra_filename);
+            (list, own)
+        });
+        let links = link_deps.is_some();
         (self.remember)(
             token,
             Pending {
@@ -343,6 +374,7 @@ impl Rust<'_> {
                 outputs,
                 dep_info: dep.path,
                 private_dep: dep.private,
+                link_deps,
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -353,9 +385,16 @@ impl Rust<'_> {
             strip_ansi: !r.inv.colour.requested,
             // Every rustc cargo can drive knows `--remap-path-prefix`
             // (stable since 1.26), so nothing needs the refusal fallback,
-            // which would rule out streaming stderr.
-            injected_option: String::new(),
-            stream_stderr: true,
+            // which would rule out streaming stderr. A linker may not know
+            // `--dependency-file` (ld.bfd before 2.35, gold): a link that
+            // fails naming it reruns as the caller asked. No one waits for a
+            // linked crate's metadata notice, so not streaming costs nothing.
+            injected_option: if links {
+                link::DEPENDENCY_FILE.into()
+            } else {
+                String::new()
+            },
+            stream_stderr: !links,
             private_paths,
             stderr_pty: false,
         })
@@ -458,6 +497,10 @@ impl Rust<'_> {
         if !r.inv.colour.requested {
             stderr = frame::ansi::strip(&stderr).into_owned();
         }
+        // The engine counts this hit; the link share is counted here.
+        if r.inv.link.is_some() {
+            self.core.stats.bump(&self.core.stats.link_hits);
+        }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
             stdout: text.text(&stored.stdout).into_owned(),
             stderr,
@@ -485,7 +528,16 @@ impl Rust<'_> {
             },
         )?;
         let text = std::fs::read(&p.dep_info).map_err(|_| NotStoredReason::MissingDepfile)?;
-        let deps = self.dep_sources(p, &text)?;
+        let mut deps = self.dep_sources(p, &text)?;
+        if let Some((list, own)) = &p.link_deps {
+            let listed = std::fs::read(list).map_err(|_| NotStoredReason::MissingDepfile)?;
+            let linked = self.linked_inputs(&p.view, p.start_ns, &p.out_dir, own, &listed)?;
+            for (path, digest) in linked {
+                if !deps.includes.iter().any(|(q, _)| *q == path) {
+                    deps.includes.push((path, digest));
+                }
+            }
+        }
         // The key holds env-dep values and OUT_DIR root-free, so a crate
         // that embeds such a value (`env!("CARGO_MANIFEST_DIR")` printed
         // or returned) would carry this root into another worktree. Its
