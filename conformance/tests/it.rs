@@ -19,6 +19,7 @@ mod oracle;
 mod plumbing;
 mod remote;
 mod rust;
+mod rust_links;
 mod sick_root;
 mod thirdparty;
 mod tidy;

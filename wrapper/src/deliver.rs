@@ -442,14 +442,16 @@ mod tests {
         let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o666 & !mask);
         // A linker's output is executable, as the linker creates it.
+        let exe = d.0.join("prog");
+        fs::write(&exe, b"old").unwrap();
         write_all(
-            &[inline(&dest, WriteMode::ReplaceExecutable, b"elf")],
+            &[inline(&exe, WriteMode::ReplaceExecutable, b"elf")],
             &mut [],
         )
         .unwrap();
-        let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o7777;
+        let mode = fs::metadata(&exe).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o777 & !mask);
-        assert_eq!(fs::read(&dest).unwrap(), b"elf");
+        assert_eq!(fs::read(&exe).unwrap(), b"elf");
 
         let mut bad = inline(&dest, WriteMode::Replace, b"other");
         bad.content = b"othex".to_vec();

@@ -146,7 +146,8 @@ impl Rust<'_> {
     }
 
     /// The files the linker read (its dependency list `text`), each by
-    /// content and unchanged since the compile started, as entry inputs.
+    /// content and written before `moment` (rustc's spawn), as entry
+    /// inputs.
     /// The link's own intermediates (the crate's object files in the
     /// out-dir, rustc's temporary directory there) are gone by now and are
     /// products of the keyed compile: they are left out; any other file
@@ -154,7 +155,7 @@ impl Rust<'_> {
     pub(super) fn linked_inputs(
         &self,
         view: &Worktree,
-        start_ns: i128,
+        moment: i128,
         out_dir: &Path,
         own_prefix: &[u8],
         text: &[u8],
@@ -172,7 +173,7 @@ impl Rust<'_> {
                 .meta
                 .digest(&abs)
                 .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-            if stat.changed_since(start_ns) {
+            if stat.written_since(moment) {
                 return Err(NotStoredReason::ModifiedInputFile);
             }
             found.insert(view.free_path(abs.as_os_str().as_bytes()), digest);

@@ -22,7 +22,7 @@ use frame::v1;
 use crate::codec::{Dec, Enc};
 use crate::journal;
 use crate::manifest::{ManifestEntry, Temporal};
-use crate::meta::{Digest, StatId};
+use crate::meta::{guard_moment, Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
     check_finished, request_args, request_env, Core, Draft, DraftOutput, Finished, Keyed, Language,
@@ -333,10 +333,10 @@ impl Rust<'_> {
 
     /// The crate's Miss; one that may be stored is remembered.
     fn rust_miss(&self, r: &Request, keyed: Keyed<Source>) -> v1::unit_answer::Answer {
+        // A source too new to trust is found at Store, against the moment
+        // rustc was spawned: a build script's `$OUT_DIR/gen.rs` written just
+        // before this rustc is then still stored.
         let source = keyed.facts;
-        if source.stat.changed_since(r.start_ns) {
-            return self.unstorable_miss(r);
-        }
         let token = self.core.token();
         // Stored output is always coloured, whoever asked first.
         let mut args = args::with_colour(&r.all_args, r.inv.colour);
@@ -396,26 +396,6 @@ impl Rust<'_> {
             },
             stream_stderr: !links,
             private_paths,
-            stderr_pty: false,
-        })
-    }
-
-    /// The Miss of a crate whose source is too new to trust its digest:
-    /// compiled as asked (with the prefix map), never stored.
-    fn unstorable_miss(&self, r: &Request) -> v1::unit_answer::Answer {
-        let reason = NotStoredReason::ModifiedInputFile;
-        self.core.stats.not_stored(reason);
-        let mut args = r.all_args.to_vec();
-        args.extend(prefix_map(r));
-        v1::unit_answer::Answer::Miss(v1::Miss {
-            token: 0,
-            args: to_bytes(args),
-            deps_args: Vec::new(),
-            no_store_reason: reason.as_str().into(),
-            strip_ansi: false,
-            injected_option: String::new(),
-            stream_stderr: true,
-            private_paths: Vec::new(),
             stderr_pty: false,
         })
     }
@@ -527,11 +507,16 @@ impl Rust<'_> {
                 primary: PRIMARY,
             },
         )?;
+        // The too-new guard's moment: rustc's spawn, as on the C side.
+        let moment = guard_moment(st.spawn_unix_ns, p.start_ns);
+        if p.source_stat.written_since(moment) {
+            return Err(NotStoredReason::ModifiedInputFile);
+        }
         let text = std::fs::read(&p.dep_info).map_err(|_| NotStoredReason::MissingDepfile)?;
-        let mut deps = self.dep_sources(p, &text)?;
+        let mut deps = self.dep_sources(p, moment, &text)?;
         if let Some((list, own)) = &p.link_deps {
             let listed = std::fs::read(list).map_err(|_| NotStoredReason::MissingDepfile)?;
-            let linked = self.linked_inputs(&p.view, p.start_ns, &p.out_dir, own, &listed)?;
+            let linked = self.linked_inputs(&p.view, moment, &p.out_dir, own, &listed)?;
             for (path, digest) in linked {
                 if !deps.includes.iter().any(|(q, _)| *q == path) {
                     deps.includes.push((path, digest));
@@ -579,9 +564,15 @@ impl Rust<'_> {
         })
     }
 
-    /// The entry's sources from the dep-info `text`, each unchanged since
-    /// the compile started, and whether one of them names the root.
-    fn dep_sources(&self, p: &Pending, text: &[u8]) -> Result<DepSources, NotStoredReason> {
+    /// The entry's sources from the dep-info `text`, each written before
+    /// `moment` (the compile's spawn), and whether one of them names the
+    /// root.
+    fn dep_sources(
+        &self,
+        p: &Pending,
+        moment: i128,
+        text: &[u8],
+    ) -> Result<DepSources, NotStoredReason> {
         let parsed = depinfo::parse(text).ok_or(NotStoredReason::BadDepfile)?;
         let mut includes = Vec::new();
         let mut read = Vec::new();
@@ -592,7 +583,7 @@ impl Rust<'_> {
                 .meta
                 .digest(&abs)
                 .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-            if stat.changed_since(p.start_ns) {
+            if stat.written_since(moment) {
                 return Err(NotStoredReason::ModifiedInputFile);
             }
             includes.push((p.view.free_path(&dep), digest));
