@@ -380,10 +380,13 @@ fn linker_native_library_and_link_args_are_keyed() {
 
     // Another native library: the build script reruns and the binary
     // misses; its own compile and the build script's hit.
-    l.sb.write(
-        "links/csrc/add.c",
+    // Not backdated (`Sandbox::write`): cargo reruns the build script on
+    // the C file's new time; no rustc reads it.
+    std::fs::write(
+        l.sb.path("links/csrc/add.c"),
         "int links_add(int a, int b) { return a + b + 2; }\n",
-    );
+    )
+    .unwrap();
     let native = l.run(&["build"], true);
     assert_eq!(native.compiled(), set(&["links"]), "{}", native.text());
     assert_eq!(l.program_output(), "{\"x\":7,\"word\":\"leaf\"}\nbad 7\n");
