@@ -847,7 +847,8 @@ fn r6() {
     p.env.insert("ZCC_TEST_VAR".into(), "two".into());
     p.clean();
     let run = p.run(&["build"]);
-    p.expect_only_missed(&run, &["envlib"], "R6: ZCC_TEST_VAR one -> two");
+    // `app` links envlib: it misses too.
+    p.expect_only_missed(&run, &["envlib", "app"], "R6: ZCC_TEST_VAR one -> two");
     p.check_binary("two", "hello", "R6: after the change");
 
     p.env.insert("ZCC_TEST_VAR".into(), "one".into());
@@ -857,8 +858,8 @@ fn r6() {
     p.check_binary("one", "hello", "R6: value restored");
 }
 
-/// R8: editing one source file misses its crate and its dependent lib and
-/// nothing else.
+/// R8: editing one source file misses its crate, its dependent lib and the
+/// binary that links them, and nothing else.
 fn r8() {
     let p = Proj::new("r8");
     p.cold(&["build"]);
@@ -867,7 +868,7 @@ fn r8() {
     let run = p.run(&["build"]);
     p.expect_only_missed(
         &run,
-        &["edlib", "midlib"],
+        &["edlib", "midlib", "app"],
         "R8: after editing edlib/src/part.rs",
     );
     p.check_binary("one", "howdy", "R8: after the edit");

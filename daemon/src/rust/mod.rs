@@ -45,6 +45,11 @@ const EXTRA_FORMAT: u8 = 2;
 /// The outputs a crate compile exists for: never empty.
 const PRIMARY: &[&str] = &["rlib", "staticlib", "rmeta", "bin", "dylib"];
 
+/// The check of a crate that links (`--crate-type bin --emit=metadata`):
+/// rustc writes its `.rmeta` empty (measured, rustc 1.95), so only the
+/// dep-info must not be.
+const PRIMARY_CHECKED_LINK: &[&str] = &["dep-info"];
+
 /// What the Rust pipeline memoizes across requests.
 #[derive(Default)]
 pub(crate) struct RustPipeline {
@@ -177,6 +182,8 @@ pub(crate) struct Pending {
     /// A linked crate: the linker's list of the files it read (ours,
     /// removed after Store) and the prefix of the crate's own objects.
     link_deps: Option<(PathBuf, Vec<u8>)>,
+    /// The outputs that must not be empty.
+    primary: &'static [&'static str],
 }
 
 impl Pending {
@@ -375,6 +382,11 @@ impl Rust<'_> {
                 dep_info: dep.path,
                 private_dep: dep.private,
                 link_deps,
+                primary: if r.inv.crate_types.is_empty() && !links {
+                    PRIMARY_CHECKED_LINK
+                } else {
+                    PRIMARY
+                },
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -504,7 +516,7 @@ impl Rust<'_> {
                 source_stat: &p.source_stat,
                 extra_inputs: &[],
                 outputs: &p.outputs,
-                primary: PRIMARY,
+                primary: p.primary,
             },
         )?;
         // The too-new guard's moment: rustc's spawn, as on the C side.
