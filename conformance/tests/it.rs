@@ -20,6 +20,7 @@ mod plumbing;
 mod profile;
 mod remote;
 mod rust;
+mod rust_links;
 mod second_chance;
 mod sick_root;
 mod thirdparty;

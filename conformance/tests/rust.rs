@@ -4,11 +4,13 @@
 //! by cargo at test time, built with `RUSTC_WRAPPER=zccache` and a logging
 //! `RUSTC` shim in front of the real rustc, so every real rustc run is seen.
 //!
-//! A unit is *cacheable* when it is a `lib`/`rlib`/`staticlib` compile whose
-//! `--emit` is within link, metadata and dep-info, without `-C incremental`
-//! and not reading stdin; those must hit, and a hit must run no rustc.
-//! Proc-macros, build scripts and the binary pass through (they are not
-//! counted). Probes (`-vV`, `--version`, `--print …`) are never counted.
+//! A unit is *cacheable* when it is a `lib`/`rlib`/`staticlib` compile, or
+//! one of a single linked type (bin, proc-macro, dylib, cdylib, `--test`)
+//! that emits dep-info when it links, whose `--emit` is within link,
+//! metadata and dep-info, without `-C incremental` and not reading stdin;
+//! those must hit, and a hit must run no rustc. Probes (`-vV`, `--version`,
+//! `--print …`) are never counted. The links themselves are tested in
+//! `rust_links.rs`.
 //!
 //! R5 compiles one crate with rustc directly. It does not cover R7, R9, R10, R12–R14, R16–R20, R22, R23, R26–R30.
 //! It needs the network to crates.io unless the crates are already in the
@@ -195,11 +197,21 @@ impl Call {
                     .map(|e| e.split('=').next().unwrap().to_owned())
             })
             .collect();
-        !self.is_probe()
-            && !types.is_empty()
+        let test = self.args.iter().any(|a| a == "--test");
+        let stored = !types.is_empty()
+            && !test
             && types
                 .iter()
-                .all(|t| matches!(t.as_str(), "lib" | "rlib" | "staticlib"))
+                .all(|t| matches!(t.as_str(), "lib" | "rlib" | "staticlib"));
+        let linked = match (&types[..], test) {
+            ([t], false) => matches!(t.as_str(), "bin" | "proc-macro" | "dylib" | "cdylib"),
+            ([], true) => true,
+            _ => false,
+        };
+        let links_with_dep_info =
+            !emits.iter().any(|e| e == "link") || emits.iter().any(|e| e == "dep-info");
+        !self.is_probe()
+            && (stored || (linked && links_with_dep_info))
             && !emits.is_empty()
             && emits
                 .iter()
@@ -320,7 +332,7 @@ pub(crate) fn scrubbed(mut c: Command) -> Command {
 }
 
 /// Rust tests build sizeable graphs on two cores: one at a time.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -757,11 +769,18 @@ fn r1_r2_r3() {
         third.summary()
     );
 
-    // cargo test builds the same library units (plus test binaries, which
-    // link and pass through): after a clean, every library unit hits.
+    // cargo test builds the same units plus test binaries (`--test`, never
+    // built before): after a clean, every unit but those hits.
     p.clean();
     let test = p.run(&["test", "--no-run"]);
-    p.expect_only_missed(&test, &[], "cargo test --no-run after cargo clean");
+    let test_bins: Vec<String> = test
+        .units
+        .iter()
+        .filter(|c| c.cacheable() && c.args.iter().any(|a| a == "--test"))
+        .map(Call::crate_name)
+        .collect();
+    assert!(!test_bins.is_empty(), "cargo test built no test binary");
+    p.expect_missed(&test, &test_bins, "cargo test --no-run after cargo clean");
 }
 
 /// The rlib, rmeta and `.d` files under `deps` with their contents.
@@ -828,7 +847,8 @@ fn r6() {
     p.env.insert("ZCC_TEST_VAR".into(), "two".into());
     p.clean();
     let run = p.run(&["build"]);
-    p.expect_only_missed(&run, &["envlib"], "R6: ZCC_TEST_VAR one -> two");
+    // `app` links envlib: it misses too.
+    p.expect_only_missed(&run, &["envlib", "app"], "R6: ZCC_TEST_VAR one -> two");
     p.check_binary("two", "hello", "R6: after the change");
 
     p.env.insert("ZCC_TEST_VAR".into(), "one".into());
@@ -838,8 +858,8 @@ fn r6() {
     p.check_binary("one", "hello", "R6: value restored");
 }
 
-/// R8: editing one source file misses its crate and its dependent lib and
-/// nothing else.
+/// R8: editing one source file misses its crate, its dependent lib and the
+/// binary that links them, and nothing else.
 fn r8() {
     let p = Proj::new("r8");
     p.cold(&["build"]);
@@ -848,7 +868,7 @@ fn r8() {
     let run = p.run(&["build"]);
     p.expect_only_missed(
         &run,
-        &["edlib", "midlib"],
+        &["edlib", "midlib", "app"],
         "R8: after editing edlib/src/part.rs",
     );
     p.check_binary("one", "howdy", "R8: after the edit");
@@ -1179,8 +1199,23 @@ fn call_classification() {
     );
     check(
         "--crate-name serde_derive --crate-type proc-macro --emit=dep-info,link a.rs",
-        false,
+        true,
         "serde_derive(proc-macro)",
+    );
+    check(
+        "--crate-name app --crate-type bin --emit=link a.rs",
+        false,
+        "app(bin)",
+    );
+    check(
+        "--crate-name app --crate-type bin,lib --emit=dep-info,link a.rs",
+        false,
+        "app(bin,lib)",
+    );
+    check(
+        "--crate-name app --emit=dep-info,link --test a.rs",
+        true,
+        "app()",
     );
     check(
         "--crate-name probe --crate-type=lib --emit=llvm-ir --out-dir /t/build/num-traits-1/out -",

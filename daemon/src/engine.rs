@@ -419,12 +419,17 @@ impl Engine {
         let entry = <[u8; 32]>::try_from(u.entry.as_slice())
             .ok()
             .and_then(|key| self.core.store.get(&Key(key)).ok().flatten());
-        let rust = entry.as_ref().is_some_and(|e| {
-            e.outputs
-                .iter()
-                .any(|o| matches!(o.role.as_str(), "rlib" | "rmeta" | "staticlib" | "dep-info"))
-        });
+        let has_role = |roles: &[&str]| {
+            entry
+                .as_ref()
+                .is_some_and(|e| e.outputs.iter().any(|o| roles.contains(&o.role.as_str())))
+        };
+        let link = has_role(&["bin", "dylib"]);
+        let rust = link || has_role(&["rlib", "rmeta", "staticlib", "dep-info"]);
         self.core.stats.unhit(rust, reason);
+        if link {
+            self.core.stats.link_unhit();
+        }
         if self.journal.is_on() {
             let call = journal::Call::default();
             self.journal
@@ -468,6 +473,11 @@ impl Engine {
                 .record(what, reason, &note.call, Some(&note.unit), None);
         }
         let rust = matches!(p.unit, Pending::Rust(_));
+        if let (Pending::Rust(r), Err(NotStoredReason::CompileFailed)) = (&p.unit, &outcome) {
+            if r.links() {
+                self.core.stats.link_compile_failed();
+            }
+        }
         self.store_reply(outcome, rust)
     }
 

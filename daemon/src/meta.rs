@@ -69,13 +69,6 @@ impl StatId {
         };
         self.newest_ns() + slack >= moment_ns
     }
-
-    /// The too-new guard from `start_ns`, the wrapper's start read from
-    /// `CLOCK_REALTIME`, when no coarse reading is known (the Rust side,
-    /// and a Store without `spawn_unix_ns`): see [`guard_moment`].
-    pub(crate) fn changed_since(&self, start_ns: i128) -> bool {
-        self.written_since(guard_moment(0, start_ns))
-    }
 }
 
 /// The too-new guard's moment: the coarse clock at the compiler's spawn

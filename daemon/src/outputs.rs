@@ -80,12 +80,14 @@ pub(crate) fn text(path: &Path, write: WriteMode, bytes: Vec<u8>) -> v1::Output 
 }
 
 /// How rustc opens an output of `role`: it writes dep-info through a
-/// symlink and replaces the rlib, rmeta and staticlib (measured, rustc 1.95).
+/// symlink and replaces the rlib, rmeta and staticlib; its linker replaces
+/// an executable or shared object, created 0777 less the umask (measured,
+/// rustc 1.95).
 pub(crate) fn rust_write_mode(role: &str) -> WriteMode {
-    if role == "dep-info" {
-        WriteMode::WriteThrough
-    } else {
-        WriteMode::Replace
+    match role {
+        "dep-info" => WriteMode::WriteThrough,
+        "bin" | "dylib" => WriteMode::ReplaceExecutable,
+        _ => WriteMode::Replace,
     }
 }
 
@@ -98,5 +100,7 @@ mod tests {
         use WriteMode::*;
         assert_eq!(rust_write_mode("dep-info"), WriteThrough);
         assert_eq!(rust_write_mode("rlib"), Replace);
+        assert_eq!(rust_write_mode("bin"), ReplaceExecutable);
+        assert_eq!(rust_write_mode("dylib"), ReplaceExecutable);
     }
 }

@@ -96,8 +96,15 @@ reasons! {
         StdinInput => "stdin_input",
         /// rustc: `-C incremental`.
         Incremental => "incremental",
-        /// rustc: a crate type that links (bin, proc-macro, cdylib, `--test`).
+        /// rustc: a crate that links in a way not cached: several crate
+        /// types with a linked one, no dep-info, a target not named as ELF.
         CrateTypeLinks => "crate_type_links",
+        /// rustc: a link the key cannot follow (`-Z`, a linker plugin or
+        /// flavour, a link argument naming a response file, spec file or
+        /// other linker).
+        UnkeyableLink => "unkeyable_link",
+        /// rustc: the linker (`-C linker=`, else `cc` on `PATH`) is not found.
+        LinkerNotFound => "linker_not_found",
         UnsupportedCrateType => "unsupported_crate_type",
         UnsupportedEmit => "unsupported_emit",
         MultipleInputs => "multiple_inputs",

@@ -22,6 +22,10 @@ pub(crate) struct Stats {
     /// The Rust share of `hits` and `misses`.
     pub(crate) rust_hits: AtomicU64,
     pub(crate) rust_misses: AtomicU64,
+    /// The linked Rust crates' share of `rust_hits` and `rust_misses`
+    /// (bin, `--test`, proc-macro, dylib, cdylib).
+    pub(crate) link_hits: AtomicU64,
+    pub(crate) link_misses: AtomicU64,
     /// Hits served from an entry another worktree root stored (path remap).
     pub(crate) cross_root_hits: AtomicU64,
     /// The share of `hits` and `misses` a direct-mode miss's second chance
@@ -72,6 +76,19 @@ impl Stats {
         self.not_stored(NotStoredReason::CompileFailed);
     }
 
+    /// A linked crate's hit the wrapper could not write: as [`Self::unhit`],
+    /// for the link share.
+    pub(crate) fn link_unhit(&self) {
+        take_back(&self.link_hits);
+        self.bump(&self.link_misses);
+    }
+
+    /// A linked crate's miss whose compile failed: as
+    /// [`Self::compile_failed`], for the link share.
+    pub(crate) fn link_compile_failed(&self) {
+        take_back(&self.link_misses);
+    }
+
     pub(crate) fn not_stored(&self, reason: NotStoredReason) {
         count(&self.no_store, reason);
         self.dirty.store(true, Ordering::Relaxed);
@@ -91,6 +108,8 @@ impl Stats {
             &self.stored,
             &self.rust_hits,
             &self.rust_misses,
+            &self.link_hits,
+            &self.link_misses,
             &self.cross_root_hits,
             &self.preprocessed_hits,
             &self.preprocessed_misses,
@@ -114,6 +133,8 @@ impl Stats {
         m.insert("stored".into(), get(&self.stored));
         m.insert("rust_hits".into(), get(&self.rust_hits));
         m.insert("rust_misses".into(), get(&self.rust_misses));
+        m.insert("link_hits".into(), get(&self.link_hits));
+        m.insert("link_misses".into(), get(&self.link_misses));
         m.insert("cross_root_hits".into(), get(&self.cross_root_hits));
         m.insert("preprocessed_hits".into(), get(&self.preprocessed_hits));
         m.insert("preprocessed_misses".into(), get(&self.preprocessed_misses));
@@ -142,6 +163,8 @@ impl Stats {
         s.stored.store(num("stored"), Ordering::Relaxed);
         s.rust_hits.store(num("rust_hits"), Ordering::Relaxed);
         s.rust_misses.store(num("rust_misses"), Ordering::Relaxed);
+        s.link_hits.store(num("link_hits"), Ordering::Relaxed);
+        s.link_misses.store(num("link_misses"), Ordering::Relaxed);
         s.cross_root_hits
             .store(num("cross_root_hits"), Ordering::Relaxed);
         s.preprocessed_hits

@@ -256,6 +256,9 @@ pub enum WriteMode {
     ReplaceUnlessDangling = 1,
     /// Open and truncate through a symlink (depfiles, gcc -S, .gcno).
     WriteThrough = 2,
+    /// As `Replace`, created executable (0777 less the umask): what a
+    /// linker writes. A wrapper that does not know it compiles instead.
+    ReplaceExecutable = 3,
 }
 
 impl WriteMode {
@@ -265,6 +268,7 @@ impl WriteMode {
             Self::Replace => "REPLACE",
             Self::ReplaceUnlessDangling => "REPLACE_UNLESS_DANGLING",
             Self::WriteThrough => "WRITE_THROUGH",
+            Self::ReplaceExecutable => "REPLACE_EXECUTABLE",
         }
     }
 
@@ -273,6 +277,7 @@ impl WriteMode {
         match value {
             "REPLACE" => Some(Self::Replace),
             "REPLACE_UNLESS_DANGLING" => Some(Self::ReplaceUnlessDangling),
+            "REPLACE_EXECUTABLE" => Some(Self::ReplaceExecutable),
             "WRITE_THROUGH" => Some(Self::WriteThrough),
             _ => None,
         }

@@ -5,8 +5,9 @@
 //! reads the bytes anyway, so the check costs no extra pass), and only
 //! renames a temporary file over the name once the digest matched; what it
 //! writes through a symlink it verifies in memory before opening the name.
-//! New files get mode 0666 less our umask from the kernel, as a compiler's
-//! outputs do; nothing here ever sets a mode.
+//! New files get mode 0666 (a linker's output: 0777) less our umask from
+//! the kernel, as a compiler's outputs do; nothing here ever sets a mode,
+//! so no set-id bit is ever given.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -141,6 +142,14 @@ fn write_one(out: &Output, content: Content<'_>) -> Result<(), Undeliverable> {
         WriteMode::Replace => false,
         // gcc's assembler writes through a symlink whose target is missing.
         WriteMode::ReplaceUnlessDangling => is_dangling_symlink(&path),
+        WriteMode::ReplaceExecutable => false,
+    };
+    // A linker creates its output 0777 less the umask; every other
+    // compiler output is 0666 less the umask.
+    let create_mode = if mode == WriteMode::ReplaceExecutable {
+        0o777
+    } else {
+        0o666
     };
     let wanted = (out.size, digest);
     if through {
@@ -153,7 +162,7 @@ fn write_one(out: &Output, content: Content<'_>) -> Result<(), Undeliverable> {
         }
         return write_through(&path, &bytes).map_err(|e| write_err(&path, e));
     }
-    let mut tmp = TempFile::beside(&path).map_err(|e| write_err(&path, e))?;
+    let mut tmp = TempFile::beside(&path, create_mode).map_err(|e| write_err(&path, e))?;
     let got = match content {
         Content::Inline(b) => {
             tmp.file.write_all(b).map_err(|e| write_err(&tmp.path, e))?;
@@ -268,8 +277,9 @@ struct TempFile {
 
 impl TempFile {
     /// Creates `.<name>.zccache-tmp-<pid>-<n>` exclusively in the output's
-    /// directory, mode 0666 less the umask, as the compiler's own file.
-    fn beside(dest: &Path) -> io::Result<TempFile> {
+    /// directory, `mode` (0666 or 0777) less the umask, as the compiler's
+    /// own file.
+    fn beside(dest: &Path, mode: u32) -> io::Result<TempFile> {
         let name = dest
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
@@ -288,7 +298,7 @@ impl TempFile {
                 .read(true)
                 .write(true)
                 .create_new(true)
-                .mode(0o666)
+                .mode(mode)
                 .custom_flags(libc::O_CLOEXEC)
                 .open(&path)
             {
@@ -490,6 +500,17 @@ mod tests {
         write_all(&[inline(&dest, WriteMode::Replace, b"obj")], &mut []).unwrap();
         let mode = fs::metadata(&dest).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o666 & !mask);
+        // A linker's output is executable, as the linker creates it.
+        let exe = d.0.join("prog");
+        fs::write(&exe, b"old").unwrap();
+        write_all(
+            &[inline(&exe, WriteMode::ReplaceExecutable, b"elf")],
+            &mut [],
+        )
+        .unwrap();
+        let mode = fs::metadata(&exe).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o777 & !mask);
+        assert_eq!(fs::read(&exe).unwrap(), b"elf");
 
         let mut bad = inline(&dest, WriteMode::Replace, b"other");
         bad.content = b"othex".to_vec();

@@ -185,7 +185,10 @@ pub(crate) struct RelativePath;
 
 /// `execvp`'s search: the first executable regular file named `name` in
 /// `PATH` (unset: glibc's default).
-fn search_path(name: &OsStr, path: Option<&[u8]>) -> Result<Option<PathBuf>, RelativePath> {
+pub(crate) fn search_path(
+    name: &OsStr,
+    path: Option<&[u8]>,
+) -> Result<Option<PathBuf>, RelativePath> {
     use std::os::unix::fs::PermissionsExt;
     let path = path.unwrap_or(b"/bin:/usr/bin");
     for dir in path.split(|c| *c == b':') {

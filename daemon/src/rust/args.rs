@@ -60,6 +60,40 @@ pub(crate) struct Colour {
     pub(crate) requested: bool,
 }
 
+/// A crate type that links: rustc runs the linker and writes an executable
+/// or a shared object.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) enum LinkKind {
+    Bin,
+    /// `--test`: a test harness executable.
+    Test,
+    ProcMacro,
+    Dylib,
+    Cdylib,
+}
+
+impl LinkKind {
+    /// The name keyed for it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Bin => "bin",
+            LinkKind::Test => "test",
+            LinkKind::ProcMacro => "proc-macro",
+            LinkKind::Dylib => "dylib",
+            LinkKind::Cdylib => "cdylib",
+        }
+    }
+
+    /// The output's role and its name's prefix and suffix around the crate
+    /// name and extra-filename (an ELF target: no `.exe`, `.so`).
+    fn output(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            LinkKind::Bin | LinkKind::Test => ("bin", "", ""),
+            LinkKind::ProcMacro | LinkKind::Dylib | LinkKind::Cdylib => ("dylib", "lib", ".so"),
+        }
+    }
+}
+
 /// What rustc writes into `--out-dir`.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub(crate) struct Emits {
@@ -74,6 +108,13 @@ pub(crate) struct Invocation {
     pub(crate) crate_name: OsString,
     /// Each of lib, rlib, staticlib, at most once.
     pub(crate) crate_types: Vec<&'static str>,
+    /// The crate links (`--emit link` of a bin, proc-macro, dylib, cdylib
+    /// or `--test`): the rest of the link is keyed by the pipeline.
+    pub(crate) link: Option<LinkKind>,
+    /// `-C linker=`, as given.
+    pub(crate) linker: Option<OsString>,
+    /// `--target`, as given.
+    pub(crate) target: Option<OsString>,
     pub(crate) emits: Emits,
     pub(crate) out_dir: OsString,
     pub(crate) input: OsString,
@@ -191,6 +232,10 @@ impl Invocation {
         }
         if self.emits.link && staticlib {
             out.push(("staticlib", stem("lib", ".a")));
+        }
+        if let Some(kind) = self.link {
+            let (role, prefix, suffix) = kind.output();
+            out.push((role, stem(prefix, suffix)));
         }
         if self.emits.metadata {
             out.push(("rmeta", stem("lib", ".rmeta")));
@@ -539,6 +584,161 @@ mod tests {
                 ("dep-info", "c-9.d".into())
             ]
         );
+    }
+
+    /// What cargo passes for a binary, a proc-macro and a test harness.
+    fn linked(crate_type: Option<&str>, extra: &[&str]) -> Result<Invocation, Passthrough> {
+        let mut v = os(&[
+            "--crate-name",
+            "m",
+            "--edition=2021",
+            "src/main.rs",
+            "--emit=dep-info,link",
+            "-C",
+            "extra-filename=-1f",
+            "--out-dir",
+            "/t/deps",
+            "-L",
+            "dependency=/t/deps",
+        ]);
+        if let Some(t) = crate_type {
+            v.extend(os(&["--crate-type", t]));
+        }
+        v.extend(os(extra));
+        classify(&v)
+    }
+
+    #[test]
+    fn linked_crates_name_their_linker_output() {
+        for (t, extra, kind, out) in [
+            (Some("bin"), &[][..], LinkKind::Bin, "m-1f"),
+            (None, &["--test"][..], LinkKind::Test, "m-1f"),
+            (
+                Some("proc-macro"),
+                &[][..],
+                LinkKind::ProcMacro,
+                "libm-1f.so",
+            ),
+            (Some("dylib"), &[][..], LinkKind::Dylib, "libm-1f.so"),
+            (Some("cdylib"), &[][..], LinkKind::Cdylib, "libm-1f.so"),
+        ] {
+            let inv = linked(t, extra).unwrap();
+            assert_eq!(inv.link, Some(kind));
+            let role = if out.ends_with(".so") { "dylib" } else { "bin" };
+            assert_eq!(
+                inv.outputs(),
+                vec![(role, OsString::from(out)), ("dep-info", "m-1f.d".into())],
+                "{t:?}"
+            );
+        }
+        let inv = linked(
+            Some("bin"),
+            &[
+                "-C",
+                "linker=/opt/cc",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ],
+        )
+        .unwrap();
+        assert_eq!(inv.linker, Some("/opt/cc".into()));
+        assert!(inv
+            .key_args
+            .contains(&KeyArg::Opt("-C", Some("linker=/opt/cc".into()))));
+        // A check of a binary writes metadata only: no link.
+        let check = classify(&os(&[
+            "--crate-name",
+            "m",
+            "--crate-type",
+            "bin",
+            "--emit=dep-info,metadata",
+            "--out-dir",
+            "/t/deps",
+            "src/main.rs",
+        ]))
+        .unwrap();
+        assert_eq!(check.link, None);
+        assert_eq!(
+            check.outputs(),
+            vec![
+                ("rmeta", OsString::from("libm.rmeta")),
+                ("dep-info", "m.d".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn links_that_cannot_be_keyed_pass_through_with_their_reason() {
+        let reason = |t: Option<&str>, extra: &[&str]| match linked(t, extra) {
+            Err(p) => p.reason.as_str(),
+            Ok(inv) => panic!("{extra:?} cached: {inv:?}"),
+        };
+        let bin = Some("bin");
+        for extra in [
+            &["-Z", "threads=2"][..],
+            &["-C", "linker-plugin-lto"],
+            &["-C", "linker-flavor=ld.lld"],
+            &["-C", "link-arg=@/t/args"],
+            &["-C", "link-arg=-Wl,@/t/args"],
+            &["-C", "link-arg=-fuse-ld=gold"],
+            &["-C", "link-args=-Wl,-O1 -B/opt/bin"],
+            &["-C", "link-arg=-Wl,--dependency-file=/t/x.d"],
+            &["-C", "link-arg=-Wl,-plugin,/x.so"],
+            &["-C", "link-arg=-specs=/t/s"],
+        ] {
+            assert_eq!(reason(bin, extra), "unkeyable_link", "{extra:?}");
+        }
+        assert_eq!(
+            reason(bin, &["--target", "wasm32-unknown-unknown"]),
+            "crate_type_links"
+        );
+        assert_eq!(
+            reason(bin, &["--target", "/t/custom.json"]),
+            "crate_type_links"
+        );
+        assert_eq!(reason(Some("bin,lib"), &[]), "crate_type_links");
+        assert_eq!(reason(Some("rlib"), &["--test"]), "crate_type_links");
+        assert_eq!(
+            reason(Some("cdylib"), &["--crate-type=rlib"]),
+            "crate_type_links"
+        );
+        // Without dep-info the one private file is the linker's list.
+        let no_dep = classify(&os(&[
+            "--crate-name",
+            "m",
+            "--crate-type",
+            "bin",
+            "--emit=link",
+            "--out-dir",
+            "/t",
+            "m.rs",
+        ]));
+        assert_eq!(no_dep.unwrap_err().reason.as_str(), "crate_type_links");
+        // Harmless link arguments and a Linux target are keyed, not refused.
+        assert!(linked(
+            bin,
+            &[
+                "-C",
+                "link-arg=-Wl,-zstack-size=1048576",
+                "-C",
+                "link-args=-Wl,-O1 -Wl,--as-needed",
+                "--target",
+                "aarch64-unknown-linux-gnu"
+            ]
+        )
+        .is_ok());
+        // -Z on a library is kept as before: it links nothing.
+        let lib = classify(&os(&[
+            "--crate-name",
+            "x",
+            "--crate-type=lib",
+            "--emit=link",
+            "--out-dir=/o",
+            "-Z",
+            "threads=2",
+            "a.rs",
+        ]));
+        assert!(lib.is_ok());
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl Rust<'_> {
             }
         }
         let source = source.ok_or_else(|| Pt::new(PassthroughReason::NoInputFile, ""))?;
+        self.key_link(&mut kb, r)?;
         key_context(&mut kb, &r.env);
         Ok(Keyed {
             manifest_key: kb.finish(),

@@ -8,6 +8,7 @@
 mod args;
 mod depinfo;
 mod key;
+mod link;
 mod toolchain;
 
 use std::borrow::Cow;
@@ -21,7 +22,7 @@ use frame::v1;
 use crate::codec::{Dec, Enc};
 use crate::journal;
 use crate::manifest::{ManifestEntry, Temporal};
-use crate::meta::{Digest, StatId};
+use crate::meta::{guard_moment, Digest, StatId};
 use crate::outputs::{self, Descriptors};
 use crate::pipeline::{
     check_finished, request_args, request_env, Core, Draft, DraftOutput, Finished, Keyed, Language,
@@ -42,7 +43,12 @@ use toolchain::{Ident, Toolchains};
 const EXTRA_FORMAT: u8 = 2;
 
 /// The outputs a crate compile exists for: never empty.
-const PRIMARY: &[&str] = &["rlib", "staticlib", "rmeta"];
+const PRIMARY: &[&str] = &["rlib", "staticlib", "rmeta", "bin", "dylib"];
+
+/// The check of a crate that links (`--crate-type bin --emit=metadata`):
+/// rustc writes its `.rmeta` empty (measured, rustc 1.95), so only the
+/// dep-info must not be.
+const PRIMARY_CHECKED_LINK: &[&str] = &["dep-info"];
 
 /// What the Rust pipeline memoizes across requests.
 #[derive(Default)]
@@ -119,6 +125,9 @@ impl Pipeline for RustPipeline {
             pipe: self,
             remember,
         };
+        if r.inv.link.is_some() {
+            core.stats.bump(&core.stats.link_misses);
+        }
         rust.rust_miss(r, keyed)
     }
 
@@ -170,6 +179,18 @@ pub(crate) struct Pending {
     /// The dep-info rustc writes: cargo's, or ours (removed after Store).
     dep_info: PathBuf,
     private_dep: bool,
+    /// A linked crate: the linker's list of the files it read (ours,
+    /// removed after Store) and the prefix of the crate's own objects.
+    link_deps: Option<(PathBuf, Vec<u8>)>,
+    /// The outputs that must not be empty.
+    primary: &'static [&'static str],
+}
+
+impl Pending {
+    /// The crate links (its link share is counted apart).
+    pub(crate) fn links(&self) -> bool {
+        self.link_deps.is_some()
+    }
 }
 
 impl PendingMiss for Pending {
@@ -177,9 +198,13 @@ impl PendingMiss for Pending {
         under(self.view.cwd()) || under(&self.source) || under(&self.out_dir)
     }
 
-    /// The dep-info the daemon asked rustc to write for it.
+    /// The dep-info or link list the daemon asked rustc to write for it (a
+    /// linked crate always has cargo's dep-info: `args::classify`).
     fn private_file(&self) -> Option<&Path> {
-        self.private_dep.then_some(self.dep_info.as_path())
+        match &self.link_deps {
+            Some((list, _)) => Some(list.as_path()),
+            None => self.private_dep.then_some(self.dep_info.as_path()),
+        }
     }
 }
 
@@ -223,6 +248,9 @@ pub(crate) struct Request {
     /// clippy-driver, which leads with a rustc path.
     clippy: bool,
     start_ns: i128,
+    /// The toolchain's sysroot and host, where a link finds rustc's linker.
+    sysroot: PathBuf,
+    host: OsString,
 }
 
 /// A key argument as a person would write it, for `zccache explain`.
@@ -305,15 +333,17 @@ impl Rust<'_> {
             toolchain: tc.identity,
             clippy: lead.is_some(),
             start_ns: req.start_unix_ns as i128,
+            sysroot: tc.sysroot.clone(),
+            host: tc.host.clone(),
         }))
     }
 
     /// The crate's Miss; one that may be stored is remembered.
     fn rust_miss(&self, r: &Request, keyed: Keyed<Source>) -> v1::unit_answer::Answer {
+        // A source too new to trust is found at Store, against the moment
+        // rustc was spawned: a build script's `$OUT_DIR/gen.rs` written just
+        // before this rustc is then still stored.
         let source = keyed.facts;
-        if source.stat.changed_since(r.start_ns) {
-            return self.unstorable_miss(r);
-        }
         let token = self.core.token();
         // Stored output is always coloured, whoever asked first.
         let mut args = args::with_colour(&r.all_args, r.inv.colour);
@@ -325,11 +355,19 @@ impl Rust<'_> {
             .map(|(role, name)| (role, r.out_dir.join(name)))
             .collect();
         let dep = self.dep_info_plan(&outputs, token, &mut args);
-        let private_paths = if dep.private {
+        let mut private_paths = if dep.private {
             vec![dep.path.as_os_str().as_bytes().to_vec()]
         } else {
             Vec::new()
         };
+        let link_deps = r.inv.link.map(|_| {
+            let list = self.core.private_dir.join(format!("rust-link-{token}.d"));
+            args.push(link::dependency_file_arg(&list));
+            private_paths.push(list.as_os_str().as_bytes().to_vec());
+            let own = link::own_prefix(&r.inv.crate_name, &r.inv.extra_filename);
+            (list, own)
+        });
+        let links = link_deps.is_some();
         (self.remember)(
             token,
             Pending {
@@ -343,6 +381,12 @@ impl Rust<'_> {
                 outputs,
                 dep_info: dep.path,
                 private_dep: dep.private,
+                link_deps,
+                primary: if r.inv.crate_types.is_empty() && !links {
+                    PRIMARY_CHECKED_LINK
+                } else {
+                    PRIMARY
+                },
             },
         );
         v1::unit_answer::Answer::Miss(v1::Miss {
@@ -353,30 +397,17 @@ impl Rust<'_> {
             strip_ansi: !r.inv.colour.requested,
             // Every rustc cargo can drive knows `--remap-path-prefix`
             // (stable since 1.26), so nothing needs the refusal fallback,
-            // which would rule out streaming stderr.
-            injected_option: String::new(),
-            stream_stderr: true,
+            // which would rule out streaming stderr. A linker may not know
+            // `--dependency-file` (ld.bfd before 2.35, gold): a link that
+            // fails naming it reruns as the caller asked. No one waits for a
+            // linked crate's metadata notice, so not streaming costs nothing.
+            injected_option: if links {
+                link::DEPENDENCY_FILE.into()
+            } else {
+                String::new()
+            },
+            stream_stderr: !links,
             private_paths,
-            stderr_pty: false,
-        })
-    }
-
-    /// The Miss of a crate whose source is too new to trust its digest:
-    /// compiled as asked (with the prefix map), never stored.
-    fn unstorable_miss(&self, r: &Request) -> v1::unit_answer::Answer {
-        let reason = NotStoredReason::ModifiedInputFile;
-        self.core.stats.not_stored(reason);
-        let mut args = r.all_args.to_vec();
-        args.extend(prefix_map(r));
-        v1::unit_answer::Answer::Miss(v1::Miss {
-            token: 0,
-            args: to_bytes(args),
-            deps_args: Vec::new(),
-            no_store_reason: reason.as_str().into(),
-            strip_ansi: false,
-            injected_option: String::new(),
-            stream_stderr: true,
-            private_paths: Vec::new(),
             stderr_pty: false,
         })
     }
@@ -458,6 +489,10 @@ impl Rust<'_> {
         if !r.inv.colour.requested {
             stderr = frame::ansi::strip(&stderr).into_owned();
         }
+        // The engine counts this hit; the link share is counted here.
+        if r.inv.link.is_some() {
+            self.core.stats.bump(&self.core.stats.link_hits);
+        }
         Some(v1::unit_answer::Answer::Hit(v1::Hit {
             stdout: text.text(&stored.stdout).into_owned(),
             stderr,
@@ -481,11 +516,25 @@ impl Rust<'_> {
                 source_stat: &p.source_stat,
                 extra_inputs: &[],
                 outputs: &p.outputs,
-                primary: PRIMARY,
+                primary: p.primary,
             },
         )?;
+        // The too-new guard's moment: rustc's spawn, as on the C side.
+        let moment = guard_moment(st.spawn_unix_ns, p.start_ns);
+        if p.source_stat.written_since(moment) {
+            return Err(NotStoredReason::ModifiedInputFile);
+        }
         let text = std::fs::read(&p.dep_info).map_err(|_| NotStoredReason::MissingDepfile)?;
-        let deps = self.dep_sources(p, &text)?;
+        let mut deps = self.dep_sources(p, moment, &text)?;
+        if let Some((list, own)) = &p.link_deps {
+            let listed = std::fs::read(list).map_err(|_| NotStoredReason::MissingDepfile)?;
+            let linked = self.linked_inputs(&p.view, moment, &p.out_dir, own, &listed)?;
+            for (path, digest) in linked {
+                if !deps.includes.iter().any(|(q, _)| *q == path) {
+                    deps.includes.push((path, digest));
+                }
+            }
+        }
         // The key holds env-dep values and OUT_DIR root-free, so a crate
         // that embeds such a value (`env!("CARGO_MANIFEST_DIR")` printed
         // or returned) would carry this root into another worktree. Its
@@ -527,9 +576,15 @@ impl Rust<'_> {
         })
     }
 
-    /// The entry's sources from the dep-info `text`, each unchanged since
-    /// the compile started, and whether one of them names the root.
-    fn dep_sources(&self, p: &Pending, text: &[u8]) -> Result<DepSources, NotStoredReason> {
+    /// The entry's sources from the dep-info `text`, each written before
+    /// `moment` (the compile's spawn), and whether one of them names the
+    /// root.
+    fn dep_sources(
+        &self,
+        p: &Pending,
+        moment: i128,
+        text: &[u8],
+    ) -> Result<DepSources, NotStoredReason> {
         let parsed = depinfo::parse(text).ok_or(NotStoredReason::BadDepfile)?;
         let mut includes = Vec::new();
         let mut read = Vec::new();
@@ -540,7 +595,7 @@ impl Rust<'_> {
                 .meta
                 .digest(&abs)
                 .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-            if stat.changed_since(p.start_ns) {
+            if stat.written_since(moment) {
                 return Err(NotStoredReason::ModifiedInputFile);
             }
             includes.push((p.view.free_path(&dep), digest));

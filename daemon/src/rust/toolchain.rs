@@ -23,6 +23,11 @@ pub(crate) struct Toolchain {
     pub(crate) identity: [u8; 32],
     /// The files hashed into `identity`, re-checked by stat on every use.
     files: Vec<(PathBuf, StatId)>,
+    /// `rustc --print sysroot`: where a link finds rustc's own linker
+    /// (`lib/rustlib/<target>/bin`).
+    pub(crate) sysroot: PathBuf,
+    /// The host triple (`-vV`), the target when none is given.
+    pub(crate) host: OsString,
 }
 
 /// The outcome of asking for a toolchain's identity.
@@ -230,6 +235,8 @@ fn hash_toolchain(
     Ok(Toolchain {
         identity: h.finish(),
         files: stats,
+        sysroot: sysroot.to_path_buf(),
+        host: OsString::from_vec(host.to_vec()),
     })
 }
 

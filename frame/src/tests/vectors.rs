@@ -557,6 +557,31 @@ fn vectors() -> Vec<Vector> {
                 })),
             }),
         ),
+        // WriteMode.REPLACE_EXECUTABLE (3): a linked Rust crate's executable.
+        response(
+            "038-response-lookup-hit-executable",
+            1,
+            Rs::Lookup(v1::LookupReply {
+                outcome: Some(v1::lookup_reply::Outcome::Units(v1::Units {
+                    units: vec![v1::UnitAnswer {
+                        answer: Some(v1::unit_answer::Answer::Hit(v1::Hit {
+                            stdout: Vec::new(),
+                            stderr: Vec::new(),
+                            exit_code: 0,
+                            outputs: vec![v1::Output {
+                                path: bytes("/t/debug/deps/m-1f"),
+                                write: v1::WriteMode::ReplaceExecutable as i32,
+                                size: 4096,
+                                digest: vec![0xef; 32],
+                                content: Vec::new(),
+                                descriptor: 1,
+                            }],
+                            entry: vec![0x22; 32],
+                        })),
+                    }],
+                })),
+            }),
+        ),
         // Numbered apart from the Lookup vectors, which grow on their own.
         response(
             "040-response-route-refused",

@@ -12,7 +12,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use super::table::{self, CodegenRule, CrateType, EmitKind, Role};
-use super::{pt, Colour, Emits, Invocation, KeyArg, Passthrough};
+use super::{pt, Colour, Emits, Invocation, KeyArg, LinkKind, Passthrough};
 use crate::reasons::PassthroughReason;
 
 /// The classification so far, in argv order.
@@ -34,8 +34,15 @@ pub(super) struct Scan {
     user_prefix_map: bool,
     /// The first unsupported option or bad argument (deferred).
     unsupported: Option<Passthrough>,
-    /// The first sign of a linked crate (deferred).
-    links: Option<Passthrough>,
+    /// Linked crate types seen (`--test` included), each once.
+    linked: Vec<LinkKind>,
+    /// `-C linker=`.
+    linker: Option<OsString>,
+    /// The first option that makes a link unkeyable; reported only when the
+    /// crate links (deferred).
+    unkeyable_link: Option<Passthrough>,
+    /// `--target`, as given.
+    target: Option<OsString>,
 }
 
 /// The values rustc takes for `--color`.
@@ -54,9 +61,16 @@ impl Scan {
             .get_or_insert(pt(PassthroughReason::UnsupportedCompilerOption, detail));
     }
 
-    fn defer_links(&mut self, detail: impl Into<String>) {
-        self.links
-            .get_or_insert(pt(PassthroughReason::CrateTypeLinks, detail));
+    /// Remembers why a link could not be keyed; the first one is reported.
+    fn defer_unkeyable_link(&mut self, detail: impl Into<String>) {
+        self.unkeyable_link
+            .get_or_insert(pt(PassthroughReason::UnkeyableLink, detail));
+    }
+
+    fn linked(&mut self, kind: LinkKind) {
+        if !self.linked.contains(&kind) {
+            self.linked.push(kind);
+        }
     }
 
     fn keep(&mut self, name: &'static str, value: Option<OsString>) {
@@ -80,7 +94,10 @@ impl Scan {
         match role {
             Role::NotCompile => return Err(pt(PassthroughReason::NotACompile, name)),
             Role::Unsupported => self.defer_unsupported(name),
-            Role::Links => self.defer_links("--test links a binary"),
+            Role::Test => {
+                self.linked(LinkKind::Test);
+                self.keep(name, value);
+            }
             Role::Drop => {}
             Role::Keep => self.keep(name, value),
             Role::PrefixMap => {
@@ -89,6 +106,8 @@ impl Scan {
             }
             Role::Unstable => {
                 self.user_prefix_map |= v.as_bytes().starts_with(b"remap-");
+                // What an unstable option does to the linker is not known here.
+                self.defer_unkeyable_link(format!("-Z {}", v.to_string_lossy()));
                 self.keep(name, value);
             }
             Role::Color => self.color(&v),
@@ -105,7 +124,10 @@ impl Scan {
             Role::LibPath => self.lib_path(name, v),
             Role::Extern => self.key_args.push(extern_arg(name, v)),
             Role::NativeLib => self.key_args.push(native_lib_arg(name, v)),
-            Role::Target => self.key_args.push(target_arg(name, v)),
+            Role::Target => {
+                self.target = Some(v.clone());
+                self.key_args.push(target_arg(name, v));
+            }
             Role::CrateType => self.crate_types(name, v)?,
             Role::Emit => self.emit(name, v)?,
             Role::Codegen => self.codegen(name, v)?,
@@ -162,7 +184,7 @@ impl Scan {
                     self.crate_types.push(t)
                 }
                 Some(CrateType::Stored(_)) => {}
-                Some(CrateType::Links) => self.defer_links(String::from_utf8_lossy(t)),
+                Some(CrateType::Linked(kind)) => self.linked(kind),
                 None => {
                     return Err(pt(
                         PassthroughReason::UnsupportedCrateType,
@@ -218,6 +240,15 @@ impl Scan {
             {
                 self.defer_unsupported(format!("-C {opt}"))
             }
+            Some((_, CodegenRule::Linker)) => self.linker = Some(OsStr::from_bytes(val).into()),
+            Some((_, CodegenRule::LinkArg)) => {
+                if let Some(why) = unkeyable_link_arg(opt == b"link-args", val) {
+                    self.defer_unkeyable_link(why);
+                }
+            }
+            Some((opt, CodegenRule::UnkeyableLink)) => {
+                self.defer_unkeyable_link(format!("-C {opt}"))
+            }
             Some((_, CodegenRule::ExtraOutputsUnless(_))) | None => {}
         }
         self.keep(name, Some(value));
@@ -231,9 +262,7 @@ impl Scan {
             return Err(p);
         }
         self.check_single_input()?;
-        if let Some(p) = self.links.take() {
-            return Err(p);
-        }
+        let link = self.check_link()?;
         let emits = self.check_outputs()?;
         let crate_name = self.crate_name.take().ok_or_else(|| {
             pt(
@@ -256,6 +285,9 @@ impl Scan {
         Ok(Invocation {
             crate_name,
             crate_types: self.crate_types,
+            link,
+            linker: self.linker,
+            target: self.target,
             emits,
             out_dir,
             input: self.inputs.remove(0),
@@ -275,13 +307,54 @@ impl Scan {
         }
     }
 
+    /// The link a linked crate type asks for: one linked type alone (a mix with
+    /// others or each other passes through), for a target whose file names we
+    /// know (ELF), with cargo's dep-info (the daemon's one private file per
+    /// miss is the linker's list of inputs), and nothing that makes the link
+    /// unkeyable. `None` when rustc does not link (`--emit=metadata`: the
+    /// crate is checked, as a library is).
+    fn check_link(&mut self) -> Result<Option<LinkKind>, Passthrough> {
+        let kind = match self.linked[..] {
+            [] => return Ok(None),
+            [kind] if self.crate_types.is_empty() => kind,
+            _ => {
+                return Err(pt(
+                    PassthroughReason::CrateTypeLinks,
+                    "several crate types with one that links",
+                ))
+            }
+        };
+        let emits = self.emits.unwrap_or(NO_EMITS);
+        if !emits.link {
+            return Ok(None);
+        }
+        if !emits.dep_info {
+            return Err(pt(
+                PassthroughReason::CrateTypeLinks,
+                "a link without dep-info",
+            ));
+        }
+        if let Some(t) = &self.target {
+            if !elf_target(t.as_bytes()) {
+                return Err(pt(
+                    PassthroughReason::CrateTypeLinks,
+                    format!("a link for --target {}", t.to_string_lossy()),
+                ));
+            }
+        }
+        if let Some(p) = self.unkeyable_link.take() {
+            return Err(p);
+        }
+        Ok(Some(kind))
+    }
+
     /// Something we store is asked for: an `--emit` with a link or metadata kind, and a
     /// crate type.
     fn check_outputs(&self) -> Result<Emits, Passthrough> {
         let emits = self
             .emits
             .ok_or_else(|| pt(PassthroughReason::UnsupportedEmit, "no --emit"))?;
-        if self.crate_types.is_empty() {
+        if self.crate_types.is_empty() && self.linked.is_empty() {
             return Err(pt(
                 PassthroughReason::UnsupportedCrateType,
                 "no --crate-type",
@@ -292,6 +365,45 @@ impl Scan {
         }
         Ok(emits)
     }
+}
+
+/// A target whose outputs are named as on Linux (no `.exe`, `.so`): one
+/// for a Linux or Android system. A target JSON file's naming is its own.
+fn elf_target(target: &[u8]) -> bool {
+    !target.ends_with(b".json")
+        && target
+            .split(|b| *b == b'-')
+            .any(|part| part == b"linux" || part.starts_with(b"android") || part == b"freebsd")
+}
+
+/// Why a `-C link-arg` (`link-args`: several, split at spaces) makes the
+/// link unkeyable: the driver or linker would read a file the key does not
+/// see (a response file, a spec file, a plugin), run a linker found
+/// elsewhere (`-fuse-ld`, `-B`), or write a dependency list of its own
+/// beside ours.
+fn unkeyable_link_arg(several: bool, value: &[u8]) -> Option<String> {
+    let args: Vec<&[u8]> = if several {
+        value
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|a| !a.is_empty())
+            .collect()
+    } else {
+        vec![value]
+    };
+    let bad = |a: &[u8]| {
+        let has = |n: &[u8]| a.windows(n.len()).any(|w| w == n);
+        a.starts_with(b"@")
+            || a.split(|b| *b == b',').any(|p| p.starts_with(b"@"))
+            || a.starts_with(b"-B")
+            || has(b"-fuse-ld")
+            || has(b"plugin")
+            || has(b"specs")
+            || has(b"dependency-file")
+            || has(b"--sysroot")
+    };
+    args.into_iter()
+        .find(|a| bad(a))
+        .map(|a| format!("-C link-arg={}", String::from_utf8_lossy(a)))
 }
 
 /// `--json` parts: whether `diagnostic-rendered-ansi` was among them, and the others

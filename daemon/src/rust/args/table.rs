@@ -2,6 +2,7 @@
 //! values of `--crate-type`, `--emit` and `-C` that matter to the cache; no decisions
 //! beyond lookup (what a role does to the key is `scan.rs`'s job).
 
+use super::LinkKind;
 use crate::reasons::PassthroughReason;
 
 /// What an option means to the cache.
@@ -36,7 +37,7 @@ pub(super) enum Role {
     /// Passes through with `unsupported_compiler_option`.
     Unsupported,
     /// `--test` builds a linked test binary.
-    Links,
+    Test,
 }
 
 /// One option: its spellings, the canonical name keyed for all of them, whether it
@@ -105,7 +106,7 @@ const TABLE: &[Spec] = &[
     flag(&["-g"], "-g", Role::Keep),
     flag(&["-O"], "-O", Role::Keep),
     flag(&["-v", "--verbose"], "-v", Role::Keep),
-    flag(&["--test"], "--test", Role::Links),
+    flag(&["--test"], "--test", Role::Test),
     flag(&["-V", "--version", "-vV", "-Vv"], "-V", Role::NotCompile),
     flag(&["-h", "--help"], "--help", Role::NotCompile),
 ];
@@ -144,18 +145,18 @@ fn match_spelling<'a>(spec: &Spec, spelling: &[u8], arg: &'a [u8]) -> Option<Opt
 pub(super) enum CrateType {
     /// Cacheable: the canonical name recorded in `Invocation::crate_types`.
     Stored(&'static str),
-    /// A linked artefact: passes through with `crate_type_links`.
-    Links,
+    /// A linked artefact: cached when the link can be keyed.
+    Linked(LinkKind),
 }
 
 const CRATE_TYPES: &[(&str, CrateType)] = &[
     ("lib", CrateType::Stored("lib")),
     ("rlib", CrateType::Stored("rlib")),
     ("staticlib", CrateType::Stored("staticlib")),
-    ("bin", CrateType::Links),
-    ("proc-macro", CrateType::Links),
-    ("dylib", CrateType::Links),
-    ("cdylib", CrateType::Links),
+    ("bin", CrateType::Linked(LinkKind::Bin)),
+    ("proc-macro", CrateType::Linked(LinkKind::ProcMacro)),
+    ("dylib", CrateType::Linked(LinkKind::Dylib)),
+    ("cdylib", CrateType::Linked(LinkKind::Cdylib)),
 ];
 
 /// One `--crate-type` value; `None` for a type rustc may know and we do not.
@@ -198,6 +199,14 @@ pub(super) enum CodegenRule {
     /// Writes files into the out-dir that we do not track, unless its value is the
     /// given one: passes through with `unsupported_compiler_option`.
     ExtraOutputsUnless(Option<&'static str>),
+    /// `linker=`: the program that links (keyed by content when the crate links).
+    Linker,
+    /// `link-arg`, `link-args`: keyed, and looked at for what the link would read
+    /// unseen (a response file, another linker, a plugin).
+    LinkArg,
+    /// Changes the link in ways the key cannot follow: a linked crate passes
+    /// through with `unkeyable_link`.
+    UnkeyableLink,
 }
 
 const CODEGEN: &[(&str, CodegenRule)] = &[
@@ -211,6 +220,11 @@ const CODEGEN: &[(&str, CodegenRule)] = &[
         "split-debuginfo",
         CodegenRule::ExtraOutputsUnless(Some("off")),
     ),
+    ("linker", CodegenRule::Linker),
+    ("link-arg", CodegenRule::LinkArg),
+    ("link-args", CodegenRule::LinkArg),
+    ("linker-plugin-lto", CodegenRule::UnkeyableLink),
+    ("linker-flavor", CodegenRule::UnkeyableLink),
 ];
 
 /// The rule for `-C name`, with the table's spelling of the name; `None` when the
@@ -260,7 +274,10 @@ mod tests {
     #[test]
     fn value_tables() {
         assert_eq!(crate_type(b"rlib"), Some(CrateType::Stored("rlib")));
-        assert_eq!(crate_type(b"proc-macro"), Some(CrateType::Links));
+        assert_eq!(
+            crate_type(b"proc-macro"),
+            Some(CrateType::Linked(LinkKind::ProcMacro))
+        );
         assert_eq!(crate_type(b"weird"), None);
         assert_eq!(emit_kind(b"dep-info"), Some(EmitKind::DepInfo));
         assert_eq!(emit_kind(b"asm"), None);
