@@ -406,3 +406,106 @@ fn linker_native_library_and_link_args_are_keyed() {
     assert!(again.compiles.is_empty(), "{}", again.text());
     assert_eq!(l.program_output(), "{\"x\":7,\"word\":\"leaf\"}\nbad 7\n");
 }
+
+/// Removes the test's libraries from the system directories, however the
+/// test ends.
+struct SystemLibs(Vec<PathBuf>);
+
+impl Drop for SystemLibs {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A library the linker finds in a system directory, then another of the
+/// same name appearing in a directory it searches earlier
+/// (`/usr/lib/x86_64-linux-gnu` before `/usr/lib`): the binary misses and
+/// links the new one. Needs root (it writes system directories).
+#[test]
+fn a_library_appearing_earlier_in_the_system_search_path_is_seen() {
+    let _serial = super::rust::serial();
+    let late = PathBuf::from("/usr/lib/libzcshadowtest.a");
+    let early = PathBuf::from("/usr/lib/x86_64-linux-gnu/libzcshadowtest.a");
+    // SAFETY: geteuid has no preconditions.
+    if !early.parent().unwrap().is_dir() || unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root and /usr/lib/x86_64-linux-gnu");
+        return;
+    }
+    let _guard = SystemLibs(vec![late.clone(), early.clone()]);
+    let sb = Sandbox::new("rl-syslib");
+    let archive = |value: i32, dest: &Path| {
+        sb.write(
+            "v.c",
+            format!("int zc_shadow_value(void) {{ return {value}; }}\n"),
+        );
+        ok(&sb.bare("gcc", ["-c", "v.c", "-o", "v.o"]));
+        let _ = std::fs::remove_file(dest);
+        ok(&sb.bare("ar", ["rcs", dest.to_str().unwrap(), "v.o"]));
+    };
+    archive(1, &late);
+    for (rel, body) in [
+        (
+            "Cargo.toml",
+            "[package]\nname = \"shadow\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        ),
+        (
+            "build.rs",
+            "fn main() { println!(\"cargo:rustc-link-lib=zcshadowtest\"); }\n",
+        ),
+        (
+            "src/main.rs",
+            "extern \"C\" { fn zc_shadow_value() -> i32; }\n\
+             fn main() { println!(\"{}\", unsafe { zc_shadow_value() }); }\n",
+        ),
+    ] {
+        sb.write(rel, body);
+    }
+    let (shim, log) = rustc_shim(&sb);
+    let target = sb.root.join("target");
+    let cargo = |args: &[&str]| {
+        let out = scrubbed(sb.cmd(cargo_exe()))
+            .args(args)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_INCREMENTAL", "0")
+            .env("RUSTC", &shim)
+            .env("RUSTC_WRAPPER", zccache_bin())
+            .output()
+            .expect("cargo");
+        ok(&out);
+    };
+    let program = || {
+        let out = sb.cmd(target.join("debug/shadow")).output().expect("run");
+        String::from_utf8_lossy(&ok(&out).stdout).trim().to_string()
+    };
+    // Whether rustc itself compiled the binary since the log was cleared
+    // (a hit runs no rustc; probes name no source).
+    let clear_log = || {
+        for e in std::fs::read_dir(&log).unwrap() {
+            let _ = std::fs::remove_file(e.unwrap().path());
+        }
+    };
+    let compiled_main = || {
+        std::fs::read_dir(&log).unwrap().any(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l == "src/main.rs")
+        })
+    };
+    cargo(&["build"]);
+    assert_eq!(program(), "1");
+    assert!(compiled_main(), "the shim logs the cold compile");
+    cargo(&["clean"]);
+    clear_log();
+    cargo(&["build"]);
+    assert!(!compiled_main(), "the warm build is served");
+    assert_eq!(program(), "1");
+    archive(2, &early);
+    cargo(&["clean"]);
+    clear_log();
+    cargo(&["build"]);
+    assert!(compiled_main(), "the binary is compiled again, not served");
+    assert_eq!(program(), "2", "the library found earlier is linked");
+}

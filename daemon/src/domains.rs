@@ -48,6 +48,9 @@ pub(crate) const RUST_TOOLCHAIN_SELECTION: Domain = Domain("zccache-rust-toolcha
 /// A Rust toolchain's identity: `rustc -vV`, sysroot and the digests of its
 /// driver and host libraries, hashed into the `RUSTC` key.
 pub(crate) const RUST_TOOLCHAIN: Domain = Domain("zccache-rust-toolchain-v1");
+/// The names a system library directory holds, hashed into a linked
+/// crate's `RUSTC` key (a library appearing before the one used).
+pub(crate) const RUST_LINK_DIR: Domain = Domain("zccache-rust-link-dir-v1");
 
 /// Every domain, for the tests below.
 #[cfg(test)]
@@ -62,6 +65,7 @@ pub(crate) const ALL: &[Domain] = &[
     RUSTC_RESULT,
     RUST_TOOLCHAIN_SELECTION,
     RUST_TOOLCHAIN,
+    RUST_LINK_DIR,
 ];
 
 #[cfg(test)]

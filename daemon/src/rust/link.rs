@@ -11,24 +11,28 @@
 //! its linker script, linker scripts) joins the manifest entry by content,
 //! so a hit needs every one of them unchanged.
 //!
+//! The system's library directories (`/usr/lib`, `/lib`, `/usr/local/lib`,
+//! their `lib64` and multiarch forms, gcc's `/usr/lib/gcc/<triple>/<version>`)
+//! join the key by the names they hold, so a library appearing in one of
+//! them before the one the linker used is seen; the listings are memoized
+//! by each directory's stat.
+//!
 //! Not covered, said here as it is a choice: a program the gcc driver finds
 //! in its own directories (`collect2`, an `ld` placed in gcc's libexec
-//! directory) is keyed only through the driver's bytes, and a library
-//! appearing in one of the driver's built-in search directories before the
-//! one the linker used is not seen. Both need a change to the system's
-//! compiler installation. This module does not classify arguments
-//! (`args`), run anything, or decide where outputs go.
+//! directory) is keyed only through the driver's bytes; changing it needs a
+//! change to the system's compiler installation. This module does not
+//! classify arguments (`args`), run anything, or decide where outputs go.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
-#[cfg(test)]
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cc::toolchain::search_path;
 use crate::depfile;
-use crate::meta::Digest;
+use crate::domains;
+use crate::keys::KeyHasher;
+use crate::meta::{Digest, StatId};
 use crate::pipeline::Pt;
 use crate::reasons::{NotStoredReason, PassthroughReason};
 use crate::worktree::{FreePath, KeyBuilder, Worktree};
@@ -90,6 +94,12 @@ impl Rust<'_> {
             kb.text("search_dir", Some(dir));
             for name in dir_names(&abs) {
                 kb.bytes("name", name.as_bytes());
+            }
+        }
+        let target = r.inv.target.as_deref().unwrap_or(&r.host);
+        for dir in system_lib_dirs(&multiarch(target)) {
+            if let Some(names) = self.pipe.dir_listing(&dir) {
+                kb.os("system_dir", dir.as_os_str()).bytes("names", &names);
             }
         }
         Ok(())
@@ -197,6 +207,59 @@ fn is_intermediate(abs: &Path, out_dir: &Path, own_prefix: &[u8]) -> bool {
         && parent
             .file_name()
             .is_some_and(|n| n.as_bytes().starts_with(b"rustc"))
+}
+
+/// The Debian multiarch name of a Rust target: the vendor dropped
+/// (`x86_64-unknown-linux-gnu` → `x86_64-linux-gnu`).
+fn multiarch(target: &OsStr) -> OsString {
+    let t = target.to_string_lossy();
+    let parts: Vec<&str> = t.split('-').collect();
+    match parts.as_slice() {
+        [arch, _vendor, os, env] => format!("{arch}-{os}-{env}").into(),
+        _ => target.to_os_string(),
+    }
+}
+
+/// The directories the linker searches without being told (the driver's
+/// built-in library path and ld's default one), as far as they exist.
+fn system_lib_dirs(multiarch: &OsStr) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for base in ["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"] {
+        let base = Path::new(base);
+        dirs.push(base.to_path_buf());
+        dirs.push(base.join(multiarch));
+    }
+    let gcc = Path::new("/usr/lib/gcc").join(multiarch);
+    dirs.extend(dir_names(&gcc).into_iter().map(|v| gcc.join(v)));
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+impl super::RustPipeline {
+    /// The digest of the names in `dir`, memoized by the directory's stat
+    /// (a name added or removed moves its mtime). A directory changed in
+    /// the last second is listed again each time: a change within the
+    /// clock's tick would not move its stat.
+    fn dir_listing(&self, dir: &Path) -> Option<Digest> {
+        let stat = StatId::of(&std::fs::metadata(dir).ok()?);
+        if let Some(m) = self.dir_listings.get(dir) {
+            if m.0 == stat {
+                return Some(m.1);
+            }
+        }
+        let mut h = KeyHasher::new(domains::RUST_LINK_DIR);
+        for name in dir_names(dir) {
+            h.bytes("name", name.as_bytes());
+        }
+        let names = h.finish();
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        if stat.newest_ns() < now_ns - 1_000_000_000 {
+            self.dir_listings.insert(dir.to_path_buf(), (stat, names));
+        }
+        Some(names)
+    }
 }
 
 /// The names in a directory, sorted; none when it cannot be read.

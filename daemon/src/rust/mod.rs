@@ -54,6 +54,9 @@ const PRIMARY_CHECKED_LINK: &[&str] = &["dep-info"];
 #[derive(Default)]
 pub(crate) struct RustPipeline {
     toolchains: Toolchains,
+    /// The names of each system library directory a link searches, by the
+    /// directory's stat (`link::system_lib_dirs`).
+    dir_listings: dashmap::DashMap<std::path::PathBuf, (crate::meta::StatId, crate::meta::Digest)>,
 }
 
 impl Pipeline for RustPipeline {
