@@ -945,6 +945,46 @@ fn b6_clients_arriving_while_the_daemon_idles_out_are_served() {
     );
 }
 
+/// A client that holds its connection (as a wrapper does between the two
+/// halves of a Probe round) keeps a daemon with a one-second idle timeout
+/// from leaving under it, however long it waits; once it lets go, the
+/// daemon idles out. Before, idleness was counted in whole seconds from
+/// the last frame, so such a daemon could leave 0.1 s after a reply.
+#[test]
+fn b6_a_held_connection_is_never_idled_out_under_its_client() {
+    use ::frame::v1::{self, request, response};
+    let sb = Sandbox::new("b6held");
+    sb.write("h.c", "int h(void) { return 6; }\n");
+    ok(&patient(&sb)
+        .env("ZCCACHE_IDLE_TIMEOUT", "1")
+        .args(["gcc", "-c", "h.c"])
+        .output()
+        .unwrap());
+    let endpoint = PathBuf::from(sb.status()["endpoint"].as_str().expect("an endpoint"));
+    let status = ::frame::encode_frame(&::frame::request_frame(
+        1,
+        &v1::Request::new(request::Body::Status(v1::StatusRequest { all: false })),
+    ));
+    let mut held = std::os::unix::net::UnixStream::connect(&endpoint).unwrap();
+    held.set_read_timeout(Some(conformance::PATIENCE)).unwrap();
+    let mut ask = |what: &str| {
+        held.write_all(&status).unwrap();
+        let reply = ::frame::read_frame(&mut held, ::frame::MAX_FRAME)
+            .unwrap_or_else(|e| panic!("{what}: no answer on the held connection: {e}"));
+        let body = ::frame::decode_response(&reply).unwrap().body;
+        assert!(matches!(body, Some(response::Body::Status(_))), "{what}");
+    };
+    ask("first");
+    // Three idle timeouts with the connection open and silent.
+    std::thread::sleep(Duration::from_millis(3000));
+    ask("after 3 s held");
+    assert_eq!(log_lines(&sb, "idle for 1s"), 0, "it left under its client");
+    drop(held);
+    wait_for_within(PATIENT_WAIT, "the daemon idles out once let go", || {
+        (log_lines(&sb, "idle for 1s") >= 1).then_some(())
+    });
+}
+
 /// Field 6 of `/proc/<pid>/stat`: the session id.
 fn session_of(pid: u32) -> u32 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -192,6 +192,7 @@ async fn run(opts: Options) -> Result<(), String> {
         settings_status: std::sync::Mutex::new(config::status_fields(&settings)),
         started: Instant::now(),
         last_activity: AtomicU64::new(0),
+        open_connections: Default::default(),
         shutdown: tokio::sync::Notify::new(),
         cache_root: opts.cache_root.clone(),
         retire: {

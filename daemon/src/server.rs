@@ -34,7 +34,11 @@ pub(crate) struct Server {
     /// The settings in force, as `status` shows them (`config::status_fields`).
     pub(crate) settings_status: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
     pub(crate) started: Instant,
+    /// Milliseconds since `started` of the last frame in or reply out.
     pub(crate) last_activity: AtomicU64,
+    /// Connections being served: a client between the two halves of a
+    /// Probe round holds one, and the daemon never idles out under it.
+    pub(crate) open_connections: std::sync::atomic::AtomicUsize,
     pub(crate) shutdown: Notify,
     pub(crate) cache_root: PathBuf,
     /// Unpublish the endpoint and identity and save the counters: run once,
@@ -97,12 +101,21 @@ impl Server {
 
     pub(crate) fn touch(&self) {
         self.last_activity
-            .store(self.started.elapsed().as_secs(), Ordering::Relaxed);
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// How long no client has been connected or sent anything; zero while
+    /// one is connected. Milliseconds, so that a full idle period always
+    /// separates the last activity from an exit (whole seconds let a
+    /// daemon with a one-second timeout leave 0.1 s after a reply, between
+    /// the halves of a Probe round).
     pub(crate) fn idle_for(&self) -> Duration {
+        if self.open_connections.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
         let last = self.last_activity.load(Ordering::Relaxed);
-        Duration::from_secs(self.started.elapsed().as_secs().saturating_sub(last))
+        let now = self.started.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(last))
     }
 
     pub(crate) async fn accept_loop(self: Arc<Self>, listener: UnixListener) {
@@ -128,6 +141,16 @@ impl Server {
     }
 
     async fn serve(self: Arc<Self>, stream: UnixStream) {
+        /// Counts the connection open for as long as it is served.
+        struct Open<'a>(&'a Server);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                self.0.touch();
+                self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+        let _open = Open(&self);
         let mut conn = FrameStream::new(
             stream,
             FrameCodec::with_limits(frame::MAX_FIRST_LOOKUP_FRAME, frame::MAX_FRAME),
