@@ -26,7 +26,7 @@ pub(crate) struct Manifest {
     pub(crate) entries: Vec<ManifestEntry>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct ManifestEntry {
     /// Paths as the compiler wrote them (relative ones resolve against the
     /// request's cwd; root-free under remap), with their digests.

@@ -138,6 +138,20 @@ impl Core {
         }
     }
 
+    /// The digest of an input of a finished compile, unless it may have
+    /// been written at or after `moment`, the compiler's spawn (the too-new
+    /// guard): then the compiler may have read other bytes.
+    pub(crate) fn input_digest(
+        &self,
+        path: &Path,
+        moment: i128,
+    ) -> Result<crate::meta::Digest, NotStoredReason> {
+        match self.meta.digest(path) {
+            Ok((stat, digest)) if !stat.written_since(moment) => Ok(digest),
+            _ => Err(NotStoredReason::ModifiedInputFile),
+        }
+    }
+
     /// A remote manifest named no entry this lookup could use: counted
     /// apart from plain remote misses.
     pub(crate) fn remote_manifest_unused(&self) {

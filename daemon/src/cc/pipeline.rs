@@ -1064,7 +1064,7 @@ impl Cc<'_> {
             .into_iter()
             .chain(p.extra_digests.iter().map(|(path, d)| (path, d)));
         for (path, digest) in keyed {
-            if self.input_digest(path, moment)? != *digest {
+            if self.core.input_digest(path, moment)? != *digest {
                 return Err(NotStoredReason::ModifiedInputFile);
             }
         }
@@ -1092,7 +1092,7 @@ impl Cc<'_> {
                 if abs == p.source || !seen.insert(raw.clone()) {
                     continue;
                 }
-                let digest = self.input_digest(&abs, moment)?;
+                let digest = self.core.input_digest(&abs, moment)?;
                 scans.push((raw.clone(), self.scan(&abs, &digest)));
                 includes.push((raw, digest));
             }
@@ -1125,7 +1125,7 @@ impl Cc<'_> {
                 {
                     continue;
                 }
-                let digest = self.input_digest(&found, moment)?;
+                let digest = self.core.input_digest(&found, moment)?;
                 // As the compiler would name it from a relative search dir.
                 let spelled = dir.spelled.join(OsStr::from_bytes(probe));
                 includes.push((spelled.into_os_string().into_vec(), digest));
@@ -1228,16 +1228,6 @@ impl Cc<'_> {
             .collect();
         p.view
             .inputs_name_root(read.iter().map(|(abs, d)| (abs.as_path(), d)))
-    }
-
-    /// The digest of an input of a finished compile, unless it may have
-    /// been written at or after `moment`, the compiler's spawn (the too-new
-    /// guard): then the compiler may have read other bytes.
-    fn input_digest(&self, path: &Path, moment: i128) -> Result<Digest, NotStoredReason> {
-        match self.core.meta.digest(path) {
-            Ok((stat, digest)) if !stat.written_since(moment) => Ok(digest),
-            _ => Err(NotStoredReason::ModifiedInputFile),
-        }
     }
 
     /// A source's stat and digest. `/dev/null` (`gcc -x c -c /dev/null`)
@@ -2921,14 +2911,7 @@ mod tests {
         assert!(form(None) != form(Some(b"")));
         assert!(form(Some(b"xterm")) != form(Some(b"vt220")));
         let xterm = form(Some(b"xterm"));
-        let mut entry = ManifestEntry {
-            includes: Vec::new(),
-            negatives: Vec::new(),
-            temporal: Temporal::default(),
-            env_deps: Vec::new(),
-            remap: Default::default(),
-            result_key: [0; 32],
-        };
+        let mut entry = ManifestEntry::default();
         assert!(entry_terminal_form(&entry).is_none());
         entry.env_deps = vec![xterm.tag()];
         assert!(entry_terminal_form(&entry) == Some(xterm));

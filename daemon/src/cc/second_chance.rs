@@ -496,14 +496,7 @@ pub(super) fn indexing(r: &Request, preprocessed: Option<Preprocessed>) -> Optio
 /// The one entry of a *seen* manifest: it points at no result (all-zero
 /// key), only its existence is read.
 fn seen_marker() -> ManifestEntry {
-    ManifestEntry {
-        includes: Vec::new(),
-        negatives: Vec::new(),
-        temporal: Temporal::default(),
-        env_deps: Vec::new(),
-        remap: Default::default(),
-        result_key: [0; 32],
-    }
+    ManifestEntry::default()
 }
 
 /// Whether `m` is a *seen* index manifest rather than one of compiles.

@@ -178,14 +178,7 @@ impl Rust<'_> {
             if is_intermediate(&abs, out_dir, own_prefix) {
                 continue;
             }
-            let (stat, digest) = self
-                .core
-                .meta
-                .digest(&abs)
-                .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-            if stat.written_since(moment) {
-                return Err(NotStoredReason::ModifiedInputFile);
-            }
+            let digest = self.core.input_digest(&abs, moment)?;
             found.insert(view.free_path(abs.as_os_str().as_bytes()), digest);
         }
         Ok(found.into_iter().collect())

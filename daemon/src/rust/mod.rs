@@ -593,14 +593,7 @@ impl Rust<'_> {
         let mut read = Vec::new();
         for dep in parsed.sources {
             let abs = p.view.resolve_raw(&dep);
-            let (stat, digest) = self
-                .core
-                .meta
-                .digest(&abs)
-                .map_err(|_| NotStoredReason::ModifiedInputFile)?;
-            if stat.written_since(moment) {
-                return Err(NotStoredReason::ModifiedInputFile);
-            }
+            let digest = self.core.input_digest(&abs, moment)?;
             includes.push((p.view.free_path(&dep), digest));
             read.push((abs, digest));
         }
