@@ -25,7 +25,7 @@ fn same_files_as_plain(sb: &Sandbox, compiler: &str, args: &[&str], files: &[&st
 /// Runs `compiler args…` through zccache, then plainly, each after removing
 /// `files`; asserts the exit codes, stderr and `files` equal and returns
 /// both outputs for the caller to compare stdout.
-fn cached_and_plain(
+pub(crate) fn cached_and_plain(
     sb: &Sandbox,
     compiler: &str,
     args: &[&str],

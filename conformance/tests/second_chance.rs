@@ -7,6 +7,8 @@
 
 use conformance::{ok, Sandbox};
 
+use super::hits::cached_and_plain;
+
 /// (hits, misses, preprocessed_hits, preprocessed_misses) right now.
 fn counts(sb: &Sandbox) -> [u64; 4] {
     let s = sb.status();
@@ -20,42 +22,12 @@ fn counts(sb: &Sandbox) -> [u64; 4] {
 }
 
 /// Runs `compiler args…` through zccache, then plainly, each after
-/// removing `files`: exit code, stdout, stderr and every file equal.
-/// Returns how the counters moved.
+/// removing `files`: exit code, stdout, stderr and every file equal
+/// (`hits::cached_and_plain`). Returns how the counters moved.
 fn compile(sb: &Sandbox, compiler: &str, args: &[&str], files: &[&str]) -> [u64; 4] {
     let before = counts(sb);
-    let read_all = || -> Vec<Option<Vec<u8>>> {
-        files
-            .iter()
-            .map(|f| std::fs::read(sb.path(f)).ok())
-            .collect()
-    };
-    let remove_all = || {
-        for f in files {
-            let _ = std::fs::remove_file(sb.path(f));
-        }
-    };
-    remove_all();
-    let cached = sb.zccache(std::iter::once(compiler).chain(args.iter().copied()));
-    let cached_files = read_all();
-    remove_all();
-    let plain = sb.bare(compiler, args);
-    let plain_files = read_all();
-    assert_eq!(
-        cached.status.code(),
-        plain.status.code(),
-        "exit code of {args:?}"
-    );
+    let (cached, plain) = cached_and_plain(sb, compiler, args, files);
     assert_eq!(cached.stdout, plain.stdout, "stdout of {args:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&cached.stderr),
-        String::from_utf8_lossy(&plain.stderr),
-        "stderr of {args:?}"
-    );
-    for ((file, c), p) in files.iter().zip(cached_files).zip(plain_files) {
-        assert!(p.is_some(), "the compiler writes {file} for {args:?}");
-        assert_eq!(c, p, "{file} of {args:?}");
-    }
     let after = counts(sb);
     std::array::from_fn(|i| after[i] - before[i])
 }
