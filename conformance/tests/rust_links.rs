@@ -407,6 +407,74 @@ fn linker_native_library_and_link_args_are_keyed() {
     assert_eq!(l.program_output(), "{\"x\":7,\"word\":\"leaf\"}\nbad 7\n");
 }
 
+/// A linker that does not know `--dependency-file` (ld.bfd before 2.35,
+/// gold) refuses the option the cache adds to a linked unit's miss: every
+/// build still succeeds with the caller's own command, its tree is
+/// byte-identical to a no-cache build's, and nothing linked is stored, so
+/// the next build links again instead of serving anything.
+#[test]
+fn a_linker_refusing_the_dependency_file_option_still_builds_and_stores_nothing_linked() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = super::rust::serial();
+    let mut l = Links::new("rl-refuse");
+    let linker = l.sb.path("tools/linker");
+    std::fs::create_dir_all(linker.parent().unwrap()).unwrap();
+    std::fs::write(
+        &linker,
+        "#!/bin/sh\n\
+         for a in \"$@\"; do\n\
+           case \"$a\" in\n\
+             *--dependency-file*) echo \"ld: unrecognized option '$a'\" >&2; exit 1 ;;\n\
+           esac\n\
+         done\n\
+         exec cc \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&linker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    l.env.insert(
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER".into(),
+        linker.display().to_string(),
+    );
+
+    let cold = l.run(&["build"], true);
+    assert_eq!(l.program_output(), EXPECTED, "{}", cold.text());
+    let linked = |run: &Run| -> BTreeSet<String> {
+        run.compiles
+            .iter()
+            .filter(|c| {
+                c.args
+                    .iter()
+                    .any(|a| a == "bin" || a == "proc-macro" || a.starts_with("--crate-type=bin"))
+            })
+            .map(Call::crate_name)
+            .collect()
+    };
+    let cold_linked = linked(&cold);
+    assert!(cold_linked.len() >= 4, "{cold_linked:?}\n{}", cold.text());
+    assert_eq!(
+        Links::counter(&cold, "link_hits"),
+        0,
+        "nothing linked can have been stored\n{}",
+        cold.text()
+    );
+    let cached_tree = l.snapshot();
+
+    // The warm build: libraries hit, every linked unit links again.
+    l.clean();
+    let warm = l.run(&["build"], true);
+    assert_eq!(linked(&warm), cold_linked, "{}", warm.text());
+    assert_eq!(Links::counter(&warm, "link_hits"), 0, "{}", warm.text());
+    assert_eq!(l.program_output(), EXPECTED);
+
+    l.clean();
+    l.run(&["build"], false);
+    assert_eq!(
+        differences(&l.snapshot(), &cached_tree),
+        Vec::<String>::new(),
+        "the refused links left a tree unlike a no-cache build's"
+    );
+}
+
 /// Removes the test's libraries from the system directories, however the
 /// test ends.
 struct SystemLibs(Vec<PathBuf>);
